@@ -1,0 +1,60 @@
+//! The answer workflow's input (`POST /answer`, upstream `QuestionAsked`) and its events.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::infer::InferenceResponse;
+use crate::output::Destination;
+use crate::retrieve::{Filter, SearchMode};
+use crate::{CorrelationId, ErrorName, V1};
+
+/// `POST /answer` and the answer state machine's execution input.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerRequest {
+    #[serde(default)]
+    pub schema_version: V1,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<CorrelationId>,
+    pub question: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filters: Option<Filter>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search_mode: Option<SearchMode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instructions: Option<String>,
+    pub destination: Destination,
+}
+
+/// Upstream event `QuestionAsked`: starts the answer workflow (Standard).
+pub type QuestionAsked = AnswerRequest;
+
+/// Event `AnswerReady`: an inference result for output to deliver.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AnswerReady {
+    #[serde(default)]
+    pub schema_version: V1,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<CorrelationId>,
+    pub request_id: String,
+    pub result: InferenceResponse,
+    pub destination: Destination,
+}
+
+/// Event `AnswerFailed`: the workflow's failure branch, with the step that failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AnswerFailed {
+    #[serde(default)]
+    pub schema_version: V1,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<CorrelationId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    pub step: String,
+    pub error: ErrorName,
+    pub cause: String,
+}

@@ -1,0 +1,54 @@
+//! Small types that appear in several contracts.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Travels with every request, message attribute, event detail and execution input, and
+/// appears in every log line, so one document or question can be followed across services.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct CorrelationId(pub String);
+
+impl CorrelationId {
+    /// The SQS message attribute and HTTP header that carry it.
+    pub const ATTRIBUTE: &'static str = "correlation_id";
+    pub const HEADER: &'static str = "x-correlation-id";
+
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for CorrelationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where an object lives in a service's own store: the claim check that crosses a boundary
+/// instead of the bytes themselves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ObjectRef {
+    pub bucket: String,
+    pub key: String,
+}
+
+/// A caller-supplied attribute value: the types Bedrock Knowledge Bases filters accept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum AttributeValue {
+    Bool(bool),
+    Number(f64),
+    String(String),
+    StringList(Vec<String>),
+}
+
+/// Caller attributes on a document; they become chunk metadata that filters match.
+pub type Attributes = BTreeMap<String, AttributeValue>;

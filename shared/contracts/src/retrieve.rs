@@ -1,0 +1,213 @@
+//! `POST /retrieve`: the seed's request, its filters and the ranked response.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{de, Deserialize, Deserializer, Serialize};
+
+use crate::{AttributeValue, V1};
+
+/// How to rank: by embedding similarity, by keyword relevance (BM25), or both fused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchMode {
+    Vector,
+    Keyword,
+    #[default]
+    Hybrid,
+}
+
+/// `POST /retrieve`, accepted exactly as the seed shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetrieveRequest {
+    #[serde(default)]
+    pub schema_version: V1,
+    pub query: String,
+    /// 1 to 100.
+    #[serde(default = "default_top_k")]
+    pub top_k: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filters: Option<Filter>,
+    #[serde(default)]
+    pub search_mode: SearchMode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_score: Option<f64>,
+    #[serde(default)]
+    pub include_embeddings: bool,
+}
+
+pub const DEFAULT_TOP_K: u32 = 5;
+
+fn default_top_k() -> u32 {
+    DEFAULT_TOP_K
+}
+
+/// A filter over chunk metadata and document attributes, in either of two forms:
+/// the seed's shorthand (`{"category": "policy"}`, equality on every key) or Bedrock
+/// Knowledge Bases' `RetrievalFilter` (`{"equals": {"key": "category", "value": "policy"}}`).
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Filter {
+    Expression(RetrievalFilter),
+    Equality(BTreeMap<String, AttributeValue>),
+}
+
+/// Bedrock Knowledge Bases' `RetrievalFilter` JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub enum RetrievalFilter {
+    Equals(FilterAttribute),
+    NotEquals(FilterAttribute),
+    GreaterThan(FilterAttribute),
+    GreaterThanOrEquals(FilterAttribute),
+    LessThan(FilterAttribute),
+    LessThanOrEquals(FilterAttribute),
+    In(FilterAttribute),
+    NotIn(FilterAttribute),
+    StartsWith(FilterAttribute),
+    ListContains(FilterAttribute),
+    StringContains(FilterAttribute),
+    AndAll(Vec<RetrievalFilter>),
+    OrAll(Vec<RetrievalFilter>),
+}
+
+impl RetrievalFilter {
+    /// The operator names of the expression form: an object with one of these as its only
+    /// key is read as an expression (and must be a valid one), anything else as shorthand.
+    pub const OPERATORS: [&'static str; 13] = [
+        "equals",
+        "notEquals",
+        "greaterThan",
+        "greaterThanOrEquals",
+        "lessThan",
+        "lessThanOrEquals",
+        "in",
+        "notIn",
+        "startsWith",
+        "listContains",
+        "stringContains",
+        "andAll",
+        "orAll",
+    ];
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FilterAttribute {
+    pub key: String,
+    pub value: serde_json::Value,
+}
+
+impl<'de> Deserialize<'de> for Filter {
+    // Decided by shape rather than `untagged`, so a malformed expression reports its own
+    // error instead of "did not match any variant".
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        let is_expression = matches!(&value, serde_json::Value::Object(map)
+            if map.len() == 1 && map.keys().all(|k| RetrievalFilter::OPERATORS.contains(&k.as_str())));
+        if is_expression {
+            serde_json::from_value(value).map(Filter::Expression).map_err(de::Error::custom)
+        } else {
+            serde_json::from_value(value).map(Filter::Equality).map_err(de::Error::custom)
+        }
+    }
+}
+
+/// Where a chunk came from, for citing it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Citation {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub heading_path: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<u32>,
+}
+
+/// A chunk's 1-based rank in each list that was fused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct Ranks {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vector: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyword: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RetrievedChunk {
+    pub document_id: String,
+    pub version: u32,
+    pub chunk_id: String,
+    pub text: String,
+    pub score: f64,
+    pub ranks: Ranks,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, AttributeValue>,
+    pub citation: Citation,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<Vec<f32>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RetrieveResponse {
+    #[serde(default)]
+    pub schema_version: V1,
+    pub results: Vec<RetrievedChunk>,
+    pub search_mode: SearchMode,
+    pub embedding_model: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_seed_request_is_accepted_as_written() {
+        let request: RetrieveRequest = serde_json::from_str(
+            r#"{"query": "What is our refund policy for digital products?", "top_k": 5,
+                "filters": {"category": "policy"}, "search_mode": "hybrid"}"#,
+        )
+        .unwrap();
+        assert_eq!(request.top_k, 5);
+        assert_eq!(request.search_mode, SearchMode::Hybrid);
+        let expected = BTreeMap::from([("category".to_owned(), AttributeValue::String("policy".into()))]);
+        assert_eq!(request.filters, Some(Filter::Equality(expected)));
+    }
+
+    #[test]
+    fn bedrock_filters_nest() {
+        let filter: Filter = serde_json::from_str(
+            r#"{"andAll": [{"equals": {"key": "category", "value": "policy"}},
+                           {"orAll": [{"in": {"key": "year", "value": [2024, 2025]}},
+                                      {"startsWith": {"key": "team", "value": "fin"}}]}]}"#,
+        )
+        .unwrap();
+        let Filter::Expression(RetrievalFilter::AndAll(parts)) = filter else {
+            panic!("expected andAll, got {filter:?}");
+        };
+        assert_eq!(parts.len(), 2);
+        assert!(matches!(&parts[1], RetrievalFilter::OrAll(inner) if inner.len() == 2));
+    }
+
+    #[test]
+    fn a_malformed_expression_reports_its_own_error() {
+        let error = serde_json::from_str::<Filter>(r#"{"equals": {"key": "category"}}"#).unwrap_err();
+        assert!(error.to_string().contains("missing field `value`"), "{error}");
+    }
+
+    #[test]
+    fn an_unknown_search_mode_is_refused() {
+        let error =
+            serde_json::from_str::<RetrieveRequest>(r#"{"query": "q", "search_mode": "semantic"}"#).unwrap_err();
+        assert!(error.to_string().contains("unknown variant `semantic`"), "{error}");
+    }
+
+    #[test]
+    fn top_k_and_mode_have_defaults() {
+        let request: RetrieveRequest = serde_json::from_str(r#"{"query": "q"}"#).unwrap();
+        assert_eq!((request.top_k, request.search_mode), (DEFAULT_TOP_K, SearchMode::Hybrid));
+    }
+}

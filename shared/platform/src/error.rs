@@ -1,0 +1,135 @@
+//! The error edge: one typed error for every handler, mapped once to the two contracts
+//! callers see — an RFC 9457 problem over HTTP, a stable `errorType` for Step Functions.
+
+use seams_contracts::{CorrelationId, ErrorName, Problem};
+use serde::de::DeserializeOwned;
+
+use crate::event_bus::BusError;
+use crate::object_store::StoreError;
+use crate::queue::QueueError;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{name}: {detail}")]
+pub struct ServiceError {
+    pub name: ErrorName,
+    pub detail: String,
+    /// The offending input field, for `InvalidInput`.
+    pub field: Option<String>,
+}
+
+impl ServiceError {
+    pub fn new(name: ErrorName, detail: impl Into<String>) -> Self {
+        Self { name, detail: detail.into(), field: None }
+    }
+
+    pub fn invalid_input(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self { field: Some(field.into()), ..Self::new(ErrorName::InvalidInput, detail) }
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(ErrorName::NotFound, detail)
+    }
+
+    pub fn transient(detail: impl Into<String>) -> Self {
+        Self::new(ErrorName::Transient, detail)
+    }
+
+    pub fn not_implemented(detail: impl Into<String>) -> Self {
+        Self::new(ErrorName::NotImplemented, detail)
+    }
+
+    pub fn to_problem(&self, correlation_id: Option<&CorrelationId>) -> Problem {
+        let mut problem = Problem::new(self.name, self.detail.clone());
+        problem.field = self.field.clone();
+        problem.correlation_id = correlation_id.map(|c| c.to_string());
+        problem
+    }
+}
+
+/// What Lambda reports as `errorType`/`errorMessage`, which Step Functions matches on.
+impl From<ServiceError> for lambda_runtime::Diagnostic {
+    fn from(error: ServiceError) -> Self {
+        lambda_runtime::Diagnostic { error_type: error.name.as_str().to_owned(), error_message: error.to_string() }
+    }
+}
+
+macro_rules! from_adapter_error {
+    ($error:ty) => {
+        impl From<$error> for ServiceError {
+            fn from(error: $error) -> Self {
+                Self::new(error.error_name(), error.to_string())
+            }
+        }
+    };
+}
+
+from_adapter_error!(StoreError);
+from_adapter_error!(QueueError);
+from_adapter_error!(BusError);
+
+/// Parses a JSON body into a contract type; on failure the error names the JSON path of the
+/// offending field (`model_config.temperature`), or `body` when the JSON itself is broken.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ServiceError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ServiceError::invalid_input("body", "the body is empty"));
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let parsed: Result<T, _> = serde_path_to_error::deserialize(&mut deserializer);
+    let value = parsed.map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        let field = if inner.is_syntax() || inner.is_eof() || path == "." { "body".to_owned() } else { path };
+        ServiceError::invalid_input(field, inner.to_string())
+    })?;
+    deserializer
+        .end()
+        .map_err(|e| ServiceError::invalid_input("body", format!("trailing characters after the JSON value: {e}")))?;
+    Ok(value)
+}
+
+/// [`parse_json`] for a value already parsed as JSON (a direct invoke's payload).
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ServiceError> {
+    let parsed: Result<T, _> = serde_path_to_error::deserialize(value);
+    parsed.map_err(|error| {
+        let path = error.path().to_string();
+        let field = if path == "." { "body".to_owned() } else { path };
+        ServiceError::invalid_input(field, error.into_inner().to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use seams_contracts::infer::InferenceRequest;
+
+    use super::*;
+
+    #[test]
+    fn a_wrong_type_names_the_nested_field() {
+        let body = br#"{"request_id":"r","instructions":"i","model_config":{"temperature":"hot"}}"#;
+        let error = parse_json::<InferenceRequest>(body).unwrap_err();
+        assert_eq!(error.name, ErrorName::InvalidInput);
+        assert_eq!(error.field.as_deref(), Some("model_config.temperature"));
+    }
+
+    #[test]
+    fn broken_and_empty_bodies_name_the_body() {
+        for body in [&b"{\"request_id\": "[..], b"", b"  \n", b"{} {}"] {
+            let error = parse_json::<InferenceRequest>(body).unwrap_err();
+            assert_eq!(error.field.as_deref(), Some("body"), "{body:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn lambda_errors_carry_the_stable_name() {
+        let diagnostic: lambda_runtime::Diagnostic = ServiceError::transient("S3 timed out").into();
+        assert_eq!(diagnostic.error_type, "Seams.Transient");
+        assert!(diagnostic.error_message.contains("S3 timed out"));
+    }
+
+    #[test]
+    fn problems_carry_field_and_correlation() {
+        let problem = ServiceError::invalid_input("top_k", "must be 1 to 100").to_problem(Some(&CorrelationId::new("c-1")));
+        assert_eq!((problem.status, problem.field.as_deref()), (400, Some("top_k")));
+        assert_eq!(problem.correlation_id.as_deref(), Some("c-1"));
+    }
+}

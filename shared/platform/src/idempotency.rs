@@ -1,0 +1,138 @@
+//! Doing a side effect at most once per key, over an [`ObjectStore`]'s put-if-absent.
+//!
+//! A caller first [`claims`](Idempotency::claim) the key. Exactly one concurrent claimant
+//! gets [`Claim::Acquired`]; it performs the side effect, then [`completes`](Idempotency::complete)
+//! the claim with its result, which later claimants receive as [`Claim::Completed`]. A claim
+//! left in progress by a crashed caller expires after `claim_ttl` and can be taken over.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::object_store::{ObjectStore, PutCondition, PutOptions, StoreError};
+
+pub struct Idempotency {
+    store: Arc<dyn ObjectStore>,
+    prefix: String,
+    claim_ttl: Duration,
+}
+
+/// Proof of a claim; completing or releasing it checks the record was not taken over since.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimToken {
+    record_key: String,
+    etag: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim<T> {
+    /// This caller owns the key: do the work, then `complete`.
+    Acquired(ClaimToken),
+    /// Done before: the stored result.
+    Completed(T),
+    /// Another caller holds an unexpired claim.
+    InProgress { expires_at: DateTime<Utc> },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+enum Record {
+    InProgress { claimed_at: DateTime<Utc>, expires_at: DateTime<Utc> },
+    Completed { completed_at: DateTime<Utc>, result: serde_json::Value },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IdempotencyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("idempotency record {key} is unreadable: {reason}")]
+    Corrupt { key: String, reason: String },
+}
+
+/// How often a claim races a concurrent takeover or release before giving up as in progress.
+const CLAIM_ROUNDS: usize = 3;
+
+impl Idempotency {
+    pub fn new(store: Arc<dyn ObjectStore>, prefix: impl Into<String>, claim_ttl: Duration) -> Self {
+        Self { store, prefix: prefix.into(), claim_ttl }
+    }
+
+    /// Keys are hashed, so any string (a request id, `request_id/destination`) is a safe key.
+    fn record_key(&self, key: &str) -> String {
+        format!("{}{}.json", self.prefix, hex::encode(Sha256::digest(key.as_bytes())))
+    }
+
+    fn in_progress(&self) -> Result<Bytes, IdempotencyError> {
+        let now = Utc::now();
+        let ttl = chrono::Duration::from_std(self.claim_ttl).unwrap_or(chrono::Duration::MAX);
+        let record = Record::InProgress { claimed_at: now, expires_at: now + ttl };
+        Ok(Bytes::from(serde_json::to_vec(&record).map_err(|e| corrupt("new claim", e))?))
+    }
+
+    pub async fn claim<T: DeserializeOwned>(&self, key: &str) -> Result<Claim<T>, IdempotencyError> {
+        let record_key = self.record_key(key);
+        for _ in 0..CLAIM_ROUNDS {
+            match self.store.put_if_absent(&record_key, self.in_progress()?).await {
+                Ok(info) => return Ok(Claim::Acquired(ClaimToken { record_key, etag: info.etag })),
+                Err(StoreError::AlreadyExists { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            let existing = match self.store.get(&record_key).await {
+                Ok(object) => object,
+                // Released between our put and get: claim again.
+                Err(StoreError::NotFound { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let record: Record = serde_json::from_slice(&existing.body).map_err(|e| corrupt(&record_key, e))?;
+            match record {
+                Record::Completed { result, .. } => {
+                    let result = serde_json::from_value(result).map_err(|e| corrupt(&record_key, e))?;
+                    return Ok(Claim::Completed(result));
+                }
+                Record::InProgress { expires_at, .. } if expires_at > Utc::now() => {
+                    return Ok(Claim::InProgress { expires_at });
+                }
+                Record::InProgress { .. } => {
+                    // Expired: take it over, unless someone else does first.
+                    let Some(etag) = existing.info.etag else { continue };
+                    let options = PutOptions { content_type: None, condition: PutCondition::IfMatch(etag) };
+                    match self.store.put(&record_key, self.in_progress()?, options).await {
+                        Ok(info) => return Ok(Claim::Acquired(ClaimToken { record_key, etag: info.etag })),
+                        Err(StoreError::PreconditionFailed { .. }) => continue,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+        }
+        let expires_at = Utc::now() + chrono::Duration::from_std(self.claim_ttl).unwrap_or_default();
+        Ok(Claim::InProgress { expires_at })
+    }
+
+    /// Stores the result. Fails with `PreconditionFailed` if the claim expired and was taken
+    /// over meanwhile (the side effect may then happen twice: keep `claim_ttl` above the
+    /// longest run).
+    pub async fn complete<T: Serialize>(&self, token: ClaimToken, result: &T) -> Result<(), IdempotencyError> {
+        let result = serde_json::to_value(result).map_err(|e| corrupt(&token.record_key, e))?;
+        let record = Record::Completed { completed_at: Utc::now(), result };
+        let body = Bytes::from(serde_json::to_vec(&record).map_err(|e| corrupt(&token.record_key, e))?);
+        let condition = token.etag.map(PutCondition::IfMatch).unwrap_or_default();
+        self.store.put(&token.record_key, body, PutOptions { content_type: None, condition }).await?;
+        Ok(())
+    }
+
+    /// Gives the claim up without a result (the work failed before any side effect), so the
+    /// next attempt can claim at once.
+    pub async fn release(&self, token: ClaimToken) -> Result<(), IdempotencyError> {
+        self.store.delete(&token.record_key).await?;
+        Ok(())
+    }
+}
+
+fn corrupt(key: &str, error: serde_json::Error) -> IdempotencyError {
+    IdempotencyError::Corrupt { key: key.to_owned(), reason: error.to_string() }
+}

@@ -1,0 +1,133 @@
+//! The `ObjectStore` seam: a service's own bucket, on S3 or on the local filesystem.
+
+mod fs;
+mod s3;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use seams_contracts::ErrorName;
+
+pub use fs::FsObjectStore;
+pub use s3::S3ObjectStore;
+
+/// What a store knows about an object without reading it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub size: u64,
+    /// Changes whenever the content changes; the token for [`PutCondition::IfMatch`].
+    pub etag: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Object {
+    pub info: ObjectInfo,
+    pub body: Bytes,
+}
+
+/// When a put may happen. Conditional puts are atomic: of two concurrent writers with the
+/// same condition, exactly one succeeds.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum PutCondition {
+    #[default]
+    Always,
+    /// Only if no object has the key (S3 `If-None-Match: *`); else `AlreadyExists`.
+    IfAbsent,
+    /// Only if the object still has this ETag (S3 `If-Match`); else `PreconditionFailed`.
+    IfMatch(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PutOptions {
+    pub content_type: Option<String>,
+    pub condition: PutCondition,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("object {key} already exists")]
+    AlreadyExists { key: String },
+    #[error("object {key} changed since it was read")]
+    PreconditionFailed { key: String },
+    #[error("object {key} does not exist")]
+    NotFound { key: String },
+    #[error("invalid object key {key:?}: {reason}")]
+    InvalidKey { key: String, reason: &'static str },
+    /// Worth retrying: throttled, a server error, or no answer.
+    #[error("object store unavailable: {0}")]
+    Transient(String),
+    /// Not worth retrying: denied, misconfigured, or refused.
+    #[error("object store refused the request: {0}")]
+    Refused(String),
+}
+
+impl StoreError {
+    pub fn error_name(&self) -> ErrorName {
+        match self {
+            StoreError::NotFound { .. } => ErrorName::NotFound,
+            StoreError::InvalidKey { .. } => ErrorName::InvalidInput,
+            // A lost race or a refusal is not the caller's input problem; the message is
+            // retried (and ends in a DLQ if it keeps failing).
+            StoreError::AlreadyExists { .. }
+            | StoreError::PreconditionFailed { .. }
+            | StoreError::Transient(_)
+            | StoreError::Refused(_) => ErrorName::Transient,
+        }
+    }
+}
+
+/// A bucket owned by one service.
+#[async_trait]
+pub trait ObjectStore: Send + Sync {
+    /// The bucket name (S3) or root directory (filesystem), as it appears in an `ObjectRef`.
+    fn location(&self) -> &str;
+
+    async fn put(&self, key: &str, body: Bytes, options: PutOptions) -> Result<ObjectInfo, StoreError>;
+
+    async fn get(&self, key: &str) -> Result<Object, StoreError>;
+
+    async fn head(&self, key: &str) -> Result<ObjectInfo, StoreError>;
+
+    /// Every object whose key starts with `prefix`, in key order.
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError>;
+
+    /// Removes the object; removing one that does not exist is not an error.
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
+
+    /// Stores `body` unless `key` exists: the atomic step behind deduplication and idempotency.
+    async fn put_if_absent(&self, key: &str, body: Bytes) -> Result<ObjectInfo, StoreError> {
+        let options = PutOptions { content_type: None, condition: PutCondition::IfAbsent };
+        self.put(key, body, options).await
+    }
+}
+
+/// Keys are relative, `/`-separated paths without empty, `.` or `..` segments, so they mean
+/// the same thing on S3 and on a filesystem and cannot escape a directory.
+pub fn validate_key(key: &str) -> Result<(), StoreError> {
+    let invalid = |reason| Err(StoreError::InvalidKey { key: key.to_owned(), reason });
+    if key.is_empty() || key.len() > 1024 {
+        return invalid("must be 1 to 1024 bytes");
+    }
+    if key.chars().any(|c| c.is_control() || c == '\\') {
+        return invalid("must not contain control characters or backslashes");
+    }
+    if key.split('/').any(|segment| segment.is_empty() || segment == "." || segment == "..") {
+        return invalid("must be a relative path without empty, '.' or '..' segments");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_cannot_escape_or_be_ambiguous() {
+        for key in ["", "/abs", "a//b", "a/../b", "..", "a/./b", "a\\b", "a\u{0}b", "trailing/"] {
+            assert!(validate_key(key).is_err(), "{key:?} should be refused");
+        }
+        for key in ["raw/doc-1/sha256-ab.bin", "a", "ledger/x y/ü.json"] {
+            assert!(validate_key(key).is_ok(), "{key:?} should be accepted");
+        }
+    }
+}

@@ -1,0 +1,152 @@
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+use tokio::sync::Mutex;
+
+use super::{validate_key, Object, ObjectInfo, ObjectStore, PutCondition, PutOptions, StoreError};
+
+/// A directory standing in for a bucket, for `seams` on one machine.
+///
+/// Writes go to a temporary file that is then renamed (or hard-linked, for `IfAbsent`) into
+/// place, so readers never see half an object and two `IfAbsent` writers cannot both win.
+/// `IfMatch` is atomic within one process (the local runner is one process).
+pub struct FsObjectStore {
+    root: PathBuf,
+    location: String,
+    if_match_lock: Mutex<()>,
+}
+
+/// Temporary files start with this; `list` skips them.
+const TEMP_PREFIX: &str = ".seams-tmp-";
+
+impl FsObjectStore {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        let root = root.into();
+        let location = root.display().to_string();
+        Self { root, location, if_match_lock: Mutex::new(()) }
+    }
+
+    fn path(&self, key: &str) -> Result<PathBuf, StoreError> {
+        validate_key(key)?;
+        Ok(self.root.join(key))
+    }
+
+    async fn write_temp(&self, path: &Path, body: &[u8]) -> Result<PathBuf, StoreError> {
+        let dir = path.parent().unwrap_or(&self.root);
+        tokio::fs::create_dir_all(dir).await.map_err(io_error)?;
+        let temp = dir.join(format!("{TEMP_PREFIX}{}", uuid::Uuid::new_v4()));
+        tokio::fs::write(&temp, body).await.map_err(io_error)?;
+        Ok(temp)
+    }
+
+    async fn put_atomic(&self, key: &str, path: &Path, body: &[u8], if_absent: bool) -> Result<(), StoreError> {
+        let temp = self.write_temp(path, body).await?;
+        let placed = if if_absent {
+            // link(2) fails if the target exists: the atomic create-if-absent.
+            let linked = tokio::fs::hard_link(&temp, path).await;
+            let _ = tokio::fs::remove_file(&temp).await;
+            linked
+        } else {
+            tokio::fs::rename(&temp, path).await
+        };
+        placed.map_err(|e| match e.kind() {
+            ErrorKind::AlreadyExists => StoreError::AlreadyExists { key: key.to_owned() },
+            _ => io_error(e),
+        })
+    }
+}
+
+fn etag_of(body: &[u8]) -> String {
+    format!("\"{}\"", hex::encode(&Sha256::digest(body)[..16]))
+}
+
+fn io_error(error: std::io::Error) -> StoreError {
+    match error.kind() {
+        ErrorKind::PermissionDenied => StoreError::Refused(error.to_string()),
+        _ => StoreError::Transient(error.to_string()),
+    }
+}
+
+fn not_found_or(key: &str) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |error| match error.kind() {
+        ErrorKind::NotFound => StoreError::NotFound { key: key.to_owned() },
+        _ => io_error(error),
+    }
+}
+
+#[async_trait]
+impl ObjectStore for FsObjectStore {
+    fn location(&self) -> &str {
+        &self.location
+    }
+
+    async fn put(&self, key: &str, body: Bytes, options: PutOptions) -> Result<ObjectInfo, StoreError> {
+        let path = self.path(key)?;
+        match &options.condition {
+            PutCondition::Always => self.put_atomic(key, &path, &body, false).await?,
+            PutCondition::IfAbsent => self.put_atomic(key, &path, &body, true).await?,
+            PutCondition::IfMatch(expected) => {
+                let _guard = self.if_match_lock.lock().await;
+                let current = match tokio::fs::read(&path).await {
+                    Ok(current) => Some(etag_of(&current)),
+                    Err(e) if e.kind() == ErrorKind::NotFound => None,
+                    Err(e) => return Err(io_error(e)),
+                };
+                if current.as_deref() != Some(expected.as_str()) {
+                    return Err(StoreError::PreconditionFailed { key: key.to_owned() });
+                }
+                self.put_atomic(key, &path, &body, false).await?;
+            }
+        }
+        Ok(ObjectInfo { key: key.to_owned(), size: body.len() as u64, etag: Some(etag_of(&body)) })
+    }
+
+    async fn get(&self, key: &str) -> Result<Object, StoreError> {
+        let body = tokio::fs::read(self.path(key)?).await.map_err(not_found_or(key))?;
+        let info = ObjectInfo { key: key.to_owned(), size: body.len() as u64, etag: Some(etag_of(&body)) };
+        Ok(Object { info, body: Bytes::from(body) })
+    }
+
+    async fn head(&self, key: &str) -> Result<ObjectInfo, StoreError> {
+        Ok(self.get(key).await?.info)
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
+        let mut objects = Vec::new();
+        let mut pending = vec![self.root.clone()];
+        while let Some(dir) = pending.pop() {
+            let mut entries = match tokio::fs::read_dir(&dir).await {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_error(e)),
+            };
+            while let Some(entry) = entries.next_entry().await.map_err(io_error)? {
+                let path = entry.path();
+                if entry.file_type().await.map_err(io_error)?.is_dir() {
+                    pending.push(path);
+                    continue;
+                }
+                if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+                    continue;
+                }
+                let Ok(relative) = path.strip_prefix(&self.root) else { continue };
+                let key = relative.to_string_lossy().replace(std::path::MAIN_SEPARATOR, "/");
+                if key.starts_with(prefix) {
+                    objects.push(self.head(&key).await?);
+                }
+            }
+        }
+        objects.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(objects)
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        match tokio::fs::remove_file(self.path(key)?).await {
+            Err(e) if e.kind() != ErrorKind::NotFound => Err(io_error(e)),
+            _ => Ok(()),
+        }
+    }
+}
