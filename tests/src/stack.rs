@@ -1,0 +1,96 @@
+//! The stand-ins `scripts/stack.sh` starts. A test that needs one and cannot reach it fails
+//! with a message saying how to start it; it never skips.
+
+use aws_config::SdkConfig;
+use aws_sdk_s3::config::Credentials;
+use seams_platform::aws::AwsSettings;
+
+pub const MOTO_VAR: &str = "SEAMS_TEST_MOTO_ENDPOINT";
+pub const DATABASE_VAR: &str = "SEAMS_TEST_DATABASE_URL";
+
+fn required(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!(
+            "{var} is not set: this test needs the local stand-ins. Run scripts/test.sh, or \
+             `scripts/stack.sh start && source .tools/run/stack.env` before cargo test"
+        )
+    })
+}
+
+/// Clients pointed at moto, built the way the functions build theirs ([`AwsSettings`]).
+pub struct Moto {
+    pub endpoint: String,
+    pub settings: AwsSettings,
+    pub sdk: SdkConfig,
+}
+
+impl Moto {
+    pub async fn connect() -> Moto {
+        let endpoint = required(MOTO_VAR);
+        let reachable = tokio::net::TcpStream::connect(endpoint.trim_start_matches("http://")).await;
+        if let Err(e) = reachable {
+            panic!("moto server at {endpoint} ({MOTO_VAR}) is not reachable: {e}. Start it with scripts/stack.sh start");
+        }
+        let settings = AwsSettings {
+            endpoint_url: Some(endpoint.clone()),
+            region: Some("us-east-1".into()),
+            s3_force_path_style: true,
+        };
+        let credentials = Credentials::new("testing", "testing", None, None, "seams-tests");
+        let sdk = settings.loader().credentials_provider(credentials).load().await;
+        Moto { endpoint, settings, sdk }
+    }
+
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        self.settings.s3(&self.sdk)
+    }
+
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        seams_platform::aws::sqs(&self.sdk)
+    }
+
+    pub fn eventbridge(&self) -> aws_sdk_eventbridge::Client {
+        seams_platform::aws::eventbridge(&self.sdk)
+    }
+
+    pub async fn create_bucket(&self) -> String {
+        let bucket = crate::unique("seams-test");
+        self.s3().create_bucket().bucket(&bucket).send().await.expect("moto creates a bucket");
+        bucket
+    }
+
+    /// A queue with the given visibility timeout and, optionally, a redrive policy to `dlq_arn`.
+    pub async fn create_queue(&self, visibility_seconds: u32, redrive: Option<(&str, u32)>) -> (String, String) {
+        use aws_sdk_sqs::types::QueueAttributeName;
+        let mut request = self
+            .sqs()
+            .create_queue()
+            .queue_name(crate::unique("seams-test"))
+            .attributes(QueueAttributeName::VisibilityTimeout, visibility_seconds.to_string());
+        if let Some((dlq_arn, max_receive_count)) = redrive {
+            let policy = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count});
+            request = request.attributes(QueueAttributeName::RedrivePolicy, policy.to_string());
+        }
+        let url = request.send().await.expect("moto creates a queue").queue_url.expect("a queue URL");
+        let arn = self.queue_arn(&url).await;
+        (url, arn)
+    }
+
+    pub async fn queue_arn(&self, url: &str) -> String {
+        use aws_sdk_sqs::types::QueueAttributeName;
+        let attributes = self
+            .sqs()
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("moto answers GetQueueAttributes");
+        attributes.attributes.and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned()).expect("a queue ARN")
+    }
+}
+
+/// The pgvector PostgreSQL's connection URL.
+pub fn database_url() -> String {
+    required(DATABASE_VAR)
+}
