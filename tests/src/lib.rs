@@ -5,6 +5,7 @@ pub mod event_bus_suite;
 pub mod object_store_suite;
 pub mod queue_suite;
 pub mod stack;
+pub mod startup;
 
 use std::sync::Arc;
 

@@ -136,6 +136,15 @@ fn shown_value(name: &str, value: &str) -> String {
     }
 }
 
+/// At init: the configuration, or one line naming every bad variable on stderr and exit
+/// status 1 (Lambda reports `Runtime.ExitError`; nothing else runs).
+pub fn or_exit<T>(config: Result<T, ConfigReport>) -> T {
+    config.unwrap_or_else(|report| {
+        eprintln!("seams: {report}");
+        std::process::exit(1)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -70,6 +70,28 @@ pub fn problem(error: &ServiceError, correlation: &CorrelationId) -> ApiGatewayV
     response(document.status, Problem::CONTENT_TYPE, text, correlation)
 }
 
+/// A route's outcome as a response: its body as JSON with its status, or its error as a
+/// problem document.
+pub fn reply(outcome: Result<(u16, serde_json::Value), ServiceError>, correlation: &CorrelationId) -> ApiGatewayV2httpResponse {
+    match outcome {
+        Ok((status, body)) => json(status, &body, correlation),
+        Err(error) => {
+            tracing::warn!(error = error.name.as_str(), field = error.field.as_deref(), cause = %error.detail, "request refused");
+            problem(&error, correlation)
+        }
+    }
+}
+
+/// The `{name}` path parameter of a route such as `GET /documents/{id}`.
+pub fn path_parameter(request: &ApiGatewayV2httpRequest, name: &str) -> Result<String, ServiceError> {
+    request
+        .path_parameters
+        .get(name)
+        .filter(|value| !value.is_empty())
+        .cloned()
+        .ok_or_else(|| ServiceError::invalid_input(name, format!("the path has no {name}")))
+}
+
 #[cfg(test)]
 mod tests {
     use seams_contracts::ErrorName;

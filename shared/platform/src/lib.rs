@@ -6,6 +6,7 @@ pub mod aws;
 pub mod config;
 pub mod error;
 pub mod event_bus;
+pub mod function;
 pub mod http;
 pub mod idempotency;
 pub mod logging;

@@ -6,9 +6,10 @@ use std::future::Future;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::stream::{self, StreamExt};
 use seams_contracts::CorrelationId;
+use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
-use crate::error::ServiceError;
+use crate::error::{parse_json, ServiceError};
 use crate::logging::correlation_span;
 
 /// The `correlation_id` message attribute, when the producer set one.
@@ -18,6 +19,13 @@ pub fn correlation_id(message: &SqsMessage) -> Option<CorrelationId> {
         .get(CorrelationId::ATTRIBUTE)
         .and_then(|attribute| attribute.string_value.clone())
         .map(CorrelationId::new)
+}
+
+/// A record's body as a contract type; an absent or malformed body is `InvalidInput`
+/// naming the field.
+pub fn parse_body<T: DeserializeOwned>(message: &SqsMessage) -> Result<T, ServiceError> {
+    let body = message.body.as_deref().ok_or_else(|| ServiceError::invalid_input("body", "the message has no body"))?;
+    parse_json(body.as_bytes())
 }
 
 /// Runs `handler` on every record, at most `concurrency` at a time, and reports the ids of

@@ -1,0 +1,16 @@
+//! The indexer: SQS batches of `DocumentProcessed` / `DocumentDeleted` envelopes.
+
+use aws_lambda_events::sqs::SqsEvent;
+use lambda_runtime::{service_fn, LambdaEvent};
+use retrieve::indexer::{Config, Indexer};
+use seams_platform::config::{or_exit, Env};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    seams_platform::logging::init();
+    let indexer = Indexer::new(or_exit(Config::from_env(Env::from_process())));
+    lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| async {
+        Ok::<_, lambda_runtime::Error>(indexer.handle_batch(event.payload).await)
+    }))
+    .await
+}

@@ -1,0 +1,82 @@
+//! The shape of a multi-trigger function: requests parsed from HTTP or from other triggers,
+//! served by one method, with errors answered at the edge as each caller expects.
+
+use async_trait::async_trait;
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use serde_json::Value;
+use tracing::Instrument;
+
+use crate::error::ServiceError;
+use crate::logging::correlation_span;
+use crate::trigger::Trigger;
+use crate::http;
+
+/// A successful outcome: the HTTP status (used only for HTTP triggers) and the body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn ok(body: Value) -> Self {
+        Self { status: 200, body }
+    }
+
+    pub fn accepted(body: Value) -> Self {
+        Self { status: 202, body }
+    }
+}
+
+/// A request kind's stable name. Sample events are named `<trigger>-<name>.json`
+/// (`events/ingest/http-post-documents.json`), and a test holds every sample to its name.
+pub trait Named {
+    fn name(&self) -> &'static str;
+}
+
+#[async_trait]
+pub trait Function: Send + Sync {
+    /// What the function was asked to do, whichever trigger asked.
+    type Request: Named + Send;
+
+    fn from_http(request: &ApiGatewayV2httpRequest) -> Result<Self::Request, ServiceError>;
+
+    /// Any trigger but HTTP.
+    fn from_trigger(trigger: Trigger) -> Result<Self::Request, ServiceError>;
+
+    async fn serve(&self, request: Self::Request) -> Result<Reply, ServiceError>;
+}
+
+/// The request an event carries, for any trigger (used by tests and `seams invoke`).
+pub fn parse<F: Function>(event: Value) -> Result<F::Request, ServiceError> {
+    match Trigger::classify(event)? {
+        Trigger::Http(request) => F::from_http(&request),
+        trigger => F::from_trigger(trigger),
+    }
+}
+
+/// One Lambda invocation. HTTP requests always get a response (errors as problem
+/// documents); other triggers fail the invocation with a stable `Seams.*` error name, which
+/// Step Functions' Retry/Catch match and async invokes send to the function's DLQ.
+pub async fn handle<F: Function>(function: &F, event: Value) -> Result<Value, ServiceError> {
+    match Trigger::classify(event)? {
+        Trigger::Http(request) => {
+            let correlation = http::correlation_id(&request);
+            let outcome = async {
+                let request = F::from_http(&request)?;
+                function.serve(request).await.map(|reply| (reply.status, reply.body))
+            }
+            .instrument(correlation_span(&correlation))
+            .await;
+            serde_json::to_value(http::reply(outcome, &correlation))
+                .map_err(|e| ServiceError::transient(format!("could not encode the response: {e}")))
+        }
+        trigger => {
+            let outcome = async { function.serve(F::from_trigger(trigger)?).await }.await;
+            if let Err(error) = &outcome {
+                tracing::error!(error = error.name.as_str(), field = error.field.as_deref(), cause = %error.detail, "invocation failed");
+            }
+            outcome.map(|reply| reply.body)
+        }
+    }
+}

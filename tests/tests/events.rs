@@ -1,0 +1,120 @@
+//! Every sample in events/ is an event its function accepts, as the request its name says.
+//! Samples are named `<trigger>-<request>.json`; the same files drive `sam local invoke -e`
+//! and `cargo lambda invoke --data-file`.
+
+use std::path::{Path, PathBuf};
+
+use seams_platform::function::{self, Function, Named};
+use seams_platform::trigger::TriggerKind;
+use serde_json::Value;
+
+fn events_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../events")
+}
+
+/// `(trigger, request name, event)` for every sample of one function.
+fn samples(function: &str) -> Vec<(String, String, Value)> {
+    let dir = events_dir().join(function);
+    let mut samples: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .map(|path| {
+            let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+            let (trigger, name) = stem.split_once('-').unwrap_or_else(|| panic!("{stem}: expected <trigger>-<request>"));
+            let text = std::fs::read_to_string(&path).unwrap();
+            let event = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            (trigger.to_owned(), name.to_owned(), event)
+        })
+        .collect();
+    samples.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    assert!(!samples.is_empty(), "no samples in {}", dir.display());
+    samples
+}
+
+fn trigger_of(event: &Value) -> &'static str {
+    match TriggerKind::of(event) {
+        TriggerKind::Http => "http",
+        TriggerKind::Sqs => "sqs",
+        TriggerKind::S3 => "s3",
+        TriggerKind::EventBridge => "eventbridge",
+        TriggerKind::Direct => "invoke",
+    }
+}
+
+fn assert_function_accepts<F: Function>(function: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for (trigger, name, event) in samples(function) {
+        assert_eq!(trigger_of(&event), trigger, "{function}/{trigger}-{name}: wrong trigger");
+        let request = function::parse::<F>(event).unwrap_or_else(|e| panic!("{function}/{trigger}-{name}: {e}"));
+        assert_eq!(request.name(), name, "{function}/{trigger}-{name}");
+        names.push(format!("{trigger}-{name}"));
+    }
+    names
+}
+
+/// The records of an SQS sample, each parsed by `parse`.
+fn sqs_records<T>(event: &Value, parse: impl Fn(&aws_lambda_events::sqs::SqsMessage) -> Result<T, seams_platform::ServiceError>) -> Vec<T> {
+    let event: aws_lambda_events::sqs::SqsEvent = serde_json::from_value(event.clone()).unwrap();
+    event.records.iter().map(|record| parse(record).unwrap_or_else(|e| panic!("{e}"))).collect()
+}
+
+#[test]
+fn ingest_samples_cover_every_trigger() {
+    let names = assert_function_accepts::<ingest::Service>("ingest");
+    assert_eq!(
+        names,
+        [
+            "eventbridge-document-deleted",
+            "eventbridge-document-published",
+            "http-delete-document",
+            "http-get-document",
+            "http-post-documents",
+            "http-post-documents-batch",
+            "http-post-uploads",
+            "s3-object-created",
+        ]
+    );
+}
+
+#[test]
+fn retrieve_and_infer_samples_parse_as_their_requests() {
+    assert_eq!(assert_function_accepts::<retrieve::Service>("retrieve"), ["http-retrieve", "invoke-retrieve"]);
+    assert_eq!(assert_function_accepts::<infer::Service>("infer"), ["http-inference", "invoke-inference"]);
+}
+
+#[test]
+fn output_samples_parse_as_delivery_requests() {
+    let names = assert_function_accepts::<output::Service>("output");
+    assert_eq!(names, ["eventbridge-answer-ready", "invoke-delivery", "sqs-delivery-batch"]);
+    let (_, _, batch) = samples("output").into_iter().find(|s| s.0 == "sqs").unwrap();
+    assert_eq!(sqs_records(&batch, output::parse_message).len(), 2);
+}
+
+#[test]
+fn process_samples_carry_claim_checks() {
+    for (trigger, _, event) in samples("process") {
+        assert_eq!((trigger.as_str(), trigger_of(&event)), ("sqs", "sqs"));
+        let claims = sqs_records(&event, process::parse_message);
+        assert!(!claims.is_empty());
+    }
+}
+
+#[test]
+fn indexer_samples_parse_as_their_messages() {
+    for (trigger, name, event) in samples("retrieve-indexer") {
+        assert_eq!((trigger.as_str(), trigger_of(&event)), ("sqs", "sqs"));
+        for message in sqs_records(&event, retrieve::indexer::parse_message) {
+            assert_eq!(message.name(), name);
+        }
+    }
+}
+
+#[test]
+fn every_events_folder_belongs_to_a_function() {
+    let mut folders: Vec<_> = std::fs::read_dir(events_dir())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    folders.sort();
+    assert_eq!(folders, ["infer", "ingest", "output", "process", "retrieve", "retrieve-indexer"]);
+}
