@@ -21,11 +21,17 @@ impl<T: ?Sized> Fixture<T> {
     }
 
     pub fn with_dir(it: Arc<T>, dir: tempfile::TempDir) -> Self {
-        Self { it, _guard: Some(dir) }
+        Self {
+            it,
+            _guard: Some(dir),
+        }
     }
 }
 
 /// A name no other test run uses, for buckets, queues and buses.
 pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
 }

@@ -27,7 +27,8 @@ pub struct Moto {
 impl Moto {
     pub async fn connect() -> Moto {
         let endpoint = required(MOTO_VAR);
-        let reachable = tokio::net::TcpStream::connect(endpoint.trim_start_matches("http://")).await;
+        let reachable =
+            tokio::net::TcpStream::connect(endpoint.trim_start_matches("http://")).await;
         if let Err(e) = reachable {
             panic!("moto server at {endpoint} ({MOTO_VAR}) is not reachable: {e}. Start it with scripts/stack.sh start");
         }
@@ -37,8 +38,16 @@ impl Moto {
             s3_force_path_style: true,
         };
         let credentials = Credentials::new("testing", "testing", None, None, "seams-tests");
-        let sdk = settings.loader().credentials_provider(credentials).load().await;
-        Moto { endpoint, settings, sdk }
+        let sdk = settings
+            .loader()
+            .credentials_provider(credentials)
+            .load()
+            .await;
+        Moto {
+            endpoint,
+            settings,
+            sdk,
+        }
     }
 
     pub fn s3(&self) -> aws_sdk_s3::Client {
@@ -55,23 +64,40 @@ impl Moto {
 
     pub async fn create_bucket(&self) -> String {
         let bucket = crate::unique("seams-test");
-        self.s3().create_bucket().bucket(&bucket).send().await.expect("moto creates a bucket");
+        self.s3()
+            .create_bucket()
+            .bucket(&bucket)
+            .send()
+            .await
+            .expect("moto creates a bucket");
         bucket
     }
 
     /// A queue with the given visibility timeout and, optionally, a redrive policy to `dlq_arn`.
-    pub async fn create_queue(&self, visibility_seconds: u32, redrive: Option<(&str, u32)>) -> (String, String) {
+    pub async fn create_queue(
+        &self,
+        visibility_seconds: u32,
+        redrive: Option<(&str, u32)>,
+    ) -> (String, String) {
         use aws_sdk_sqs::types::QueueAttributeName;
         let mut request = self
             .sqs()
             .create_queue()
             .queue_name(crate::unique("seams-test"))
-            .attributes(QueueAttributeName::VisibilityTimeout, visibility_seconds.to_string());
+            .attributes(
+                QueueAttributeName::VisibilityTimeout,
+                visibility_seconds.to_string(),
+            );
         if let Some((dlq_arn, max_receive_count)) = redrive {
             let policy = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count});
             request = request.attributes(QueueAttributeName::RedrivePolicy, policy.to_string());
         }
-        let url = request.send().await.expect("moto creates a queue").queue_url.expect("a queue URL");
+        let url = request
+            .send()
+            .await
+            .expect("moto creates a queue")
+            .queue_url
+            .expect("a queue URL");
         let arn = self.queue_arn(&url).await;
         (url, arn)
     }
@@ -86,7 +112,10 @@ impl Moto {
             .send()
             .await
             .expect("moto answers GetQueueAttributes");
-        attributes.attributes.and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned()).expect("a queue ARN")
+        attributes
+            .attributes
+            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+            .expect("a queue ARN")
     }
 }
 

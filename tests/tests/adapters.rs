@@ -52,7 +52,9 @@ async fn sqs_queues() -> Queues {
     let moto = Moto::connect().await;
     let visibility = queue_suite::VISIBILITY.as_secs() as u32;
     let (dlq_url, dlq_arn) = moto.create_queue(visibility, None).await;
-    let (url, _) = moto.create_queue(visibility, Some((&dlq_arn, queue_suite::MAX_RECEIVE_COUNT))).await;
+    let (url, _) = moto
+        .create_queue(visibility, Some((&dlq_arn, queue_suite::MAX_RECEIVE_COUNT)))
+        .await;
     Queues {
         queue: Arc::new(SqsQueue::new(moto.sqs(), url)),
         dead_letter: Arc::new(SqsQueue::new(moto.sqs(), dlq_url)),
@@ -63,7 +65,10 @@ async fn local_queues() -> Queues {
     let dead_letter = Arc::new(LocalQueue::new("dlq", queue_suite::VISIBILITY));
     let queue = LocalQueue::new("queue", queue_suite::VISIBILITY)
         .with_dead_letter(dead_letter.clone(), queue_suite::MAX_RECEIVE_COUNT);
-    Queues { queue: Arc::new(queue), dead_letter }
+    Queues {
+        queue: Arc::new(queue),
+        dead_letter,
+    }
 }
 
 macro_rules! queue_conformance {
@@ -104,7 +109,12 @@ async fn eventbridge_bus() -> BusWithRule {
     let moto = Moto::connect().await;
     let eventbridge = moto.eventbridge();
     let bus_name = seams_tests::unique("seams-bus");
-    eventbridge.create_event_bus().name(&bus_name).send().await.expect("moto creates a bus");
+    eventbridge
+        .create_event_bus()
+        .name(&bus_name)
+        .send()
+        .await
+        .expect("moto creates a bus");
     let (queue_url, queue_arn) = moto.create_queue(30, None).await;
     let rule = seams_tests::unique("indexer");
     eventbridge
@@ -115,7 +125,11 @@ async fn eventbridge_bus() -> BusWithRule {
         .send()
         .await
         .expect("moto creates a rule");
-    let target = aws_sdk_eventbridge::types::Target::builder().id("indexer-queue").arn(queue_arn).build().unwrap();
+    let target = aws_sdk_eventbridge::types::Target::builder()
+        .id("indexer-queue")
+        .arn(queue_arn)
+        .build()
+        .unwrap();
     eventbridge
         .put_targets()
         .rule(&rule)
@@ -132,9 +146,15 @@ async fn eventbridge_bus() -> BusWithRule {
 
 async fn local_bus() -> BusWithRule {
     let bus = LocalEventBus::new();
-    let target: Arc<dyn Queue> = Arc::new(LocalQueue::new("indexer", std::time::Duration::from_secs(30)));
+    let target: Arc<dyn Queue> = Arc::new(LocalQueue::new(
+        "indexer",
+        std::time::Duration::from_secs(30),
+    ));
     bus.add_rule(event_bus_suite::indexer_pattern(), target.clone());
-    BusWithRule { bus: Arc::new(bus), target }
+    BusWithRule {
+        bus: Arc::new(bus),
+        target,
+    }
 }
 
 macro_rules! event_bus_conformance {

@@ -8,7 +8,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = or_exit(infer::Config::from_env(Env::from_process()));
     let service = infer::Service::new(config);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
-        service.handle(event.payload).await.map_err(Diagnostic::from)
+        service
+            .handle(event.payload)
+            .await
+            .map_err(Diagnostic::from)
     }))
     .await
 }

@@ -10,14 +10,16 @@ use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_lambda_events::s3::S3Event;
 use seams_contracts::events::BusEvent;
-use seams_contracts::ingest::{DocumentDeleted, DocumentPublished, IngestBatchRequest, IngestDocumentRequest, UploadRequest};
+use seams_contracts::ingest::{
+    DocumentDeleted, DocumentPublished, IngestBatchRequest, IngestDocumentRequest, UploadRequest,
+};
 use seams_platform::aws::AwsSettings;
 use seams_platform::config::{ConfigReport, Env};
+use seams_platform::error::{from_value, parse_json};
 use seams_platform::event_bus::{EventBridgeBus, EventBus};
+use seams_platform::function::{self, Function, Named, Reply};
 use seams_platform::object_store::{ObjectStore, S3ObjectStore};
 use seams_platform::queue::{Queue, SqsQueue};
-use seams_platform::error::{from_value, parse_json};
-use seams_platform::function::{self, Function, Named, Reply};
 use seams_platform::trigger::Trigger;
 use seams_platform::{http, ServiceError};
 use serde_json::Value;
@@ -49,8 +51,12 @@ pub enum Request {
     Document(IngestDocumentRequest),
     Batch(IngestBatchRequest),
     Upload(UploadRequest),
-    Status { document_id: String },
-    Delete { document_id: String },
+    Status {
+        document_id: String,
+    },
+    Delete {
+        document_id: String,
+    },
     /// Files PUT to the upload prefix of the raw bucket.
     Uploaded(S3Event),
     Published(Box<DocumentPublished>),
@@ -83,8 +89,14 @@ impl Service {
     pub fn from_aws(config: &Config, sdk: &aws_config::SdkConfig) -> Self {
         Self {
             raw: Arc::new(S3ObjectStore::new(config.aws.s3(sdk), &config.raw_bucket)),
-            process_queue: Arc::new(SqsQueue::new(seams_platform::aws::sqs(sdk), &config.process_queue_url)),
-            bus: Arc::new(EventBridgeBus::new(seams_platform::aws::eventbridge(sdk), &config.event_bus_name)),
+            process_queue: Arc::new(SqsQueue::new(
+                seams_platform::aws::sqs(sdk),
+                &config.process_queue_url,
+            )),
+            bus: Arc::new(EventBridgeBus::new(
+                seams_platform::aws::eventbridge(sdk),
+                &config.event_bus_name,
+            )),
         }
     }
 
@@ -95,9 +107,14 @@ impl Service {
 
 fn document_published(event: EventBridgeEvent<Value>) -> Result<Request, ServiceError> {
     match event.detail_type.as_str() {
-        DocumentPublished::DETAIL_TYPE => Ok(Request::Published(Box::new(from_value(event.detail)?))),
+        DocumentPublished::DETAIL_TYPE => {
+            Ok(Request::Published(Box::new(from_value(event.detail)?)))
+        }
         DocumentDeleted::DETAIL_TYPE => Ok(Request::DeleteRequested(from_value(event.detail)?)),
-        other => Err(ServiceError::invalid_input("detail-type", format!("ingest does not handle {other} events"))),
+        other => Err(ServiceError::invalid_input(
+            "detail-type",
+            format!("ingest does not handle {other} events"),
+        )),
     }
 }
 
@@ -111,9 +128,17 @@ impl Function for Service {
             "POST /documents" => Request::Document(parse_json(&http::body_bytes(request)?)?),
             "POST /documents:batch" => Request::Batch(parse_json(&http::body_bytes(request)?)?),
             "POST /documents/uploads" => Request::Upload(parse_json(&http::body_bytes(request)?)?),
-            "GET /documents/{id}" => Request::Status { document_id: http::path_parameter(request, "id")? },
-            "DELETE /documents/{id}" => Request::Delete { document_id: http::path_parameter(request, "id")? },
-            other => return Err(ServiceError::not_found(format!("ingest has no route {other}"))),
+            "GET /documents/{id}" => Request::Status {
+                document_id: http::path_parameter(request, "id")?,
+            },
+            "DELETE /documents/{id}" => Request::Delete {
+                document_id: http::path_parameter(request, "id")?,
+            },
+            other => {
+                return Err(ServiceError::not_found(format!(
+                    "ingest has no route {other}"
+                )))
+            }
         })
     }
 
@@ -121,11 +146,17 @@ impl Function for Service {
         match trigger {
             Trigger::S3(event) => Ok(Request::Uploaded(event)),
             Trigger::EventBridge(event) => document_published(*event),
-            _ => Err(ServiceError::invalid_input("event", "ingest is triggered by HTTP, S3 or EventBridge events")),
+            _ => Err(ServiceError::invalid_input(
+                "event",
+                "ingest is triggered by HTTP, S3 or EventBridge events",
+            )),
         }
     }
 
     async fn serve(&self, request: Request) -> Result<Reply, ServiceError> {
-        Err(ServiceError::not_implemented(format!("ingest does not handle {} yet", request.name())))
+        Err(ServiceError::not_implemented(format!(
+            "ingest does not handle {} yet",
+            request.name()
+        )))
     }
 }

@@ -77,9 +77,18 @@ pub struct Service {
 impl Service {
     pub fn from_aws(config: &Config, sdk: &aws_config::SdkConfig) -> Self {
         Self {
-            ledger: Arc::new(S3ObjectStore::new(config.aws.s3(sdk), &config.output_bucket)),
-            dead_letters: Arc::new(SqsQueue::new(seams_platform::aws::sqs(sdk), &config.dead_letter_queue_url)),
-            bus: Arc::new(EventBridgeBus::new(seams_platform::aws::eventbridge(sdk), &config.event_bus_name)),
+            ledger: Arc::new(S3ObjectStore::new(
+                config.aws.s3(sdk),
+                &config.output_bucket,
+            )),
+            dead_letters: Arc::new(SqsQueue::new(
+                seams_platform::aws::sqs(sdk),
+                &config.dead_letter_queue_url,
+            )),
+            bus: Arc::new(EventBridgeBus::new(
+                seams_platform::aws::eventbridge(sdk),
+                &config.event_bus_name,
+            )),
         }
     }
 
@@ -102,7 +111,9 @@ impl Function for Service {
 
     fn from_http(request: &ApiGatewayV2httpRequest) -> Result<Request, ServiceError> {
         let route = seams_platform::http::route_key(request);
-        Err(ServiceError::not_found(format!("output has no HTTP route ({route})")))
+        Err(ServiceError::not_found(format!(
+            "output has no HTTP route ({route})"
+        )))
     }
 
     fn from_trigger(trigger: Trigger) -> Result<Request, ServiceError> {
@@ -110,13 +121,17 @@ impl Function for Service {
             Trigger::Direct(payload) => Ok(Request::Delivery(Box::new(from_value(payload)?))),
             Trigger::Sqs(event) => Ok(Request::Batch(event)),
             Trigger::EventBridge(event) => answer_ready(*event),
-            Trigger::S3(_) | Trigger::Http(_) => {
-                Err(ServiceError::invalid_input("event", "output is triggered by a direct invoke, SQS or EventBridge"))
-            }
+            Trigger::S3(_) | Trigger::Http(_) => Err(ServiceError::invalid_input(
+                "event",
+                "output is triggered by a direct invoke, SQS or EventBridge",
+            )),
         }
     }
 
     async fn serve(&self, request: Request) -> Result<Reply, ServiceError> {
-        Err(ServiceError::not_implemented(format!("output does not handle {} yet", request.name())))
+        Err(ServiceError::not_implemented(format!(
+            "output does not handle {} yet",
+            request.name()
+        )))
     }
 }

@@ -9,7 +9,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = config.aws.load().await;
     let service = output::Service::from_aws(&config, &sdk);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
-        service.handle(event.payload).await.map_err(Diagnostic::from)
+        service
+            .handle(event.payload)
+            .await
+            .map_err(Diagnostic::from)
     }))
     .await
 }

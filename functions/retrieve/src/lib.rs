@@ -26,9 +26,16 @@ pub enum Backend {
 
 impl Backend {
     fn from_env(env: &Env) -> Self {
-        match env.choice("SEAMS_SEARCH_BACKEND", &["sqlite", "postgres"], "sqlite").as_str() {
-            "postgres" => Backend::Postgres { database_url: env.required("DATABASE_URL") },
-            _ => Backend::Sqlite { snapshot_bucket: env.required("SEAMS_INDEX_BUCKET") },
+        match env
+            .choice("SEAMS_SEARCH_BACKEND", &["sqlite", "postgres"], "sqlite")
+            .as_str()
+        {
+            "postgres" => Backend::Postgres {
+                database_url: env.required("DATABASE_URL"),
+            },
+            _ => Backend::Sqlite {
+                snapshot_bucket: env.required("SEAMS_INDEX_BUCKET"),
+            },
         }
     }
 }
@@ -41,7 +48,10 @@ pub struct Config {
 
 impl Config {
     pub fn from_env(env: Env) -> Result<Self, ConfigReport> {
-        let config = Self { aws: AwsSettings::from_env(&env), backend: Backend::from_env(&env) };
+        let config = Self {
+            aws: AwsSettings::from_env(&env),
+            backend: Backend::from_env(&env),
+        };
         env.finish().map(|()| config)
     }
 }
@@ -79,20 +89,30 @@ impl Function for Service {
 
     fn from_http(request: &ApiGatewayV2httpRequest) -> Result<Request, ServiceError> {
         match http::route_key(request).as_str() {
-            "POST /retrieve" => Ok(Request::Retrieve(Box::new(parse_json(&http::body_bytes(request)?)?))),
-            other => Err(ServiceError::not_found(format!("retrieve has no route {other}"))),
+            "POST /retrieve" => Ok(Request::Retrieve(Box::new(parse_json(&http::body_bytes(
+                request,
+            )?)?))),
+            other => Err(ServiceError::not_found(format!(
+                "retrieve has no route {other}"
+            ))),
         }
     }
 
     fn from_trigger(trigger: Trigger) -> Result<Request, ServiceError> {
         match trigger {
             Trigger::Direct(payload) => Ok(Request::Retrieve(Box::new(from_value(payload)?))),
-            _ => Err(ServiceError::invalid_input("event", "retrieve is triggered by HTTP or a direct invoke")),
+            _ => Err(ServiceError::invalid_input(
+                "event",
+                "retrieve is triggered by HTTP or a direct invoke",
+            )),
         }
     }
 
     async fn serve(&self, request: Request) -> Result<Reply, ServiceError> {
-        Err(ServiceError::not_implemented(format!("retrieve does not handle {} yet", request.name())))
+        Err(ServiceError::not_implemented(format!(
+            "retrieve does not handle {} yet",
+            request.name()
+        )))
     }
 }
 
@@ -102,11 +122,24 @@ mod tests {
 
     #[test]
     fn each_backend_names_what_it_needs() {
-        let report = Config::from_env(Env::from_pairs([("SEAMS_SEARCH_BACKEND", "postgres")])).unwrap_err();
-        assert_eq!(report.to_string(), "invalid configuration: DATABASE_URL is not set");
-        let report = Config::from_env(Env::from_pairs([("SEAMS_SEARCH_BACKEND", "sqlite")])).unwrap_err();
-        assert_eq!(report.to_string(), "invalid configuration: SEAMS_INDEX_BUCKET is not set");
+        let report =
+            Config::from_env(Env::from_pairs([("SEAMS_SEARCH_BACKEND", "postgres")])).unwrap_err();
+        assert_eq!(
+            report.to_string(),
+            "invalid configuration: DATABASE_URL is not set"
+        );
+        let report =
+            Config::from_env(Env::from_pairs([("SEAMS_SEARCH_BACKEND", "sqlite")])).unwrap_err();
+        assert_eq!(
+            report.to_string(),
+            "invalid configuration: SEAMS_INDEX_BUCKET is not set"
+        );
         let config = Config::from_env(Env::from_pairs([("SEAMS_INDEX_BUCKET", "idx")])).unwrap();
-        assert_eq!(config.backend, Backend::Sqlite { snapshot_bucket: "idx".into() });
+        assert_eq!(
+            config.backend,
+            Backend::Sqlite {
+                snapshot_bucket: "idx".into()
+            }
+        );
     }
 }

@@ -45,5 +45,8 @@ fn no_committed_schema_lacks_a_type() {
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     let orphans: Vec<_> = committed.difference(&known).collect();
-    assert!(orphans.is_empty(), "schemas with no type behind them: {orphans:?}");
+    assert!(
+        orphans.is_empty(),
+        "schemas with no type behind them: {orphans:?}"
+    );
 }

@@ -1,0 +1,129 @@
+//! The `Embedder` seam, shared by process (documents, in batches) and retrieve (queries):
+//! both must embed with the same model for vectors to be comparable, so every vector
+//! travels with the [`EmbeddingModel`] that made it.
+
+use async_trait::async_trait;
+pub use seams_contracts::process::EmbeddingModel;
+use seams_contracts::ErrorName;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EmbedError {
+    /// Throttled, overloaded, timed out or a server error: retry later.
+    #[error("embedding provider unavailable: {0}")]
+    Transient(String),
+    /// The provider refused the input (too long, empty, wrong format).
+    #[error("embedding input refused: {0}")]
+    Invalid(String),
+}
+
+impl EmbedError {
+    pub fn error_name(&self) -> ErrorName {
+        match self {
+            EmbedError::Transient(_) => ErrorName::Transient,
+            EmbedError::Invalid(_) => ErrorName::InvalidInput,
+        }
+    }
+}
+
+#[async_trait]
+pub trait Embedder: Send + Sync {
+    /// The model id and vector size; recorded with every vector this embedder makes.
+    fn model(&self) -> &EmbeddingModel;
+
+    /// The most texts one `embed` call may take; callers split larger inputs.
+    fn max_batch(&self) -> usize;
+
+    /// One vector of `model().dims` numbers per text, in order.
+    async fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError>;
+}
+
+/// Embeds any number of texts, `max_batch` at a time, checking each answer's shape.
+pub async fn embed_all(
+    embedder: &dyn Embedder,
+    texts: &[&str],
+) -> Result<Vec<Vec<f32>>, EmbedError> {
+    let mut vectors = Vec::with_capacity(texts.len());
+    for batch in texts.chunks(embedder.max_batch().max(1)) {
+        let embedded = embedder.embed(batch).await?;
+        let dims = embedder.model().dims as usize;
+        if embedded.len() != batch.len() || embedded.iter().any(|v| v.len() != dims) {
+            return Err(EmbedError::Transient(format!(
+                "{} returned {} vectors for {} texts (expected {dims} dimensions each)",
+                embedder.model().model,
+                embedded.len(),
+                batch.len()
+            )));
+        }
+        vectors.extend(embedded);
+    }
+    Ok(vectors)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// Records batch sizes; each vector is `[text length, batch index]`.
+    struct Recorder {
+        model: EmbeddingModel,
+        batches: Mutex<Vec<usize>>,
+        broken: bool,
+    }
+
+    #[async_trait]
+    impl Embedder for Recorder {
+        fn model(&self) -> &EmbeddingModel {
+            &self.model
+        }
+        fn max_batch(&self) -> usize {
+            3
+        }
+        async fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+            let mut batches = self.batches.lock().unwrap();
+            batches.push(texts.len());
+            let index = batches.len() as f32;
+            let count = if self.broken {
+                texts.len() - 1
+            } else {
+                texts.len()
+            };
+            Ok(texts
+                .iter()
+                .take(count)
+                .map(|t| vec![t.len() as f32, index])
+                .collect())
+        }
+    }
+
+    fn recorder(broken: bool) -> Recorder {
+        Recorder {
+            model: EmbeddingModel {
+                model: "test".into(),
+                dims: 2,
+            },
+            batches: Mutex::new(vec![]),
+            broken,
+        }
+    }
+
+    #[tokio::test]
+    async fn texts_are_embedded_in_batches_of_max_batch_in_order() {
+        let embedder = recorder(false);
+        let texts = ["a", "bb", "ccc", "dddd", "eeeee", "f", "gg"];
+        let vectors = embed_all(&embedder, &texts).await.unwrap();
+        assert_eq!(*embedder.batches.lock().unwrap(), [3, 3, 1]);
+        let lengths: Vec<f32> = vectors.iter().map(|v| v[0]).collect();
+        assert_eq!(lengths, [1.0, 2.0, 3.0, 4.0, 5.0, 1.0, 2.0]);
+    }
+
+    #[tokio::test]
+    async fn a_short_answer_is_an_error_not_a_misaligned_result() {
+        let error = embed_all(&recorder(true), &["a", "b"]).await.unwrap_err();
+        assert!(
+            matches!(error, EmbedError::Transient(ref m) if m.contains("1 vectors for 2 texts")),
+            "{error}"
+        );
+    }
+}

@@ -24,7 +24,11 @@ impl OutgoingEvent {
     /// An event from a detail contract, under the contract's own source and detail type.
     pub fn from_detail<E: BusEvent>(detail: &E) -> Result<Self, BusError> {
         let detail = serde_json::to_value(detail).map_err(|e| BusError::Refused(e.to_string()))?;
-        Ok(Self { source: E::SOURCE.to_owned(), detail_type: E::DETAIL_TYPE.to_owned(), detail })
+        Ok(Self {
+            source: E::SOURCE.to_owned(),
+            detail_type: E::DETAIL_TYPE.to_owned(),
+            detail,
+        })
     }
 }
 
@@ -40,11 +44,16 @@ pub struct EventPattern {
 
 impl EventPattern {
     pub fn detail_types(types: &[&str]) -> Self {
-        Self { source: Vec::new(), detail_type: types.iter().map(|t| (*t).to_owned()).collect() }
+        Self {
+            source: Vec::new(),
+            detail_type: types.iter().map(|t| (*t).to_owned()).collect(),
+        }
     }
 
     pub fn matches(&self, event: &OutgoingEvent) -> bool {
-        let any_of = |allowed: &[String], value: &str| allowed.is_empty() || allowed.iter().any(|a| a == value);
+        let any_of = |allowed: &[String], value: &str| {
+            allowed.is_empty() || allowed.iter().any(|a| a == value)
+        };
         any_of(&self.source, &event.source) && any_of(&self.detail_type, &event.detail_type)
     }
 
@@ -83,7 +92,10 @@ pub trait EventBus: Send + Sync {
 fn check_size(event: &OutgoingEvent) -> Result<(), BusError> {
     let size = event.detail.to_string().len() + event.source.len() + event.detail_type.len();
     if size > MAX_EVENT_BYTES {
-        return Err(BusError::Refused(format!("{} event of {size} bytes exceeds {MAX_EVENT_BYTES}", event.detail_type)));
+        return Err(BusError::Refused(format!(
+            "{} event of {size} bytes exceeds {MAX_EVENT_BYTES}",
+            event.detail_type
+        )));
     }
     Ok(())
 }
@@ -93,7 +105,11 @@ mod tests {
     use super::*;
 
     fn event(source: &str, detail_type: &str) -> OutgoingEvent {
-        OutgoingEvent { source: source.into(), detail_type: detail_type.into(), detail: serde_json::json!({}) }
+        OutgoingEvent {
+            source: source.into(),
+            detail_type: detail_type.into(),
+            detail: serde_json::json!({}),
+        }
     }
 
     #[test]
@@ -102,7 +118,10 @@ mod tests {
         assert!(pattern.matches(&event("seams.process", "DocumentProcessed")));
         assert!(pattern.matches(&event("seams.ingest", "DocumentDeleted")));
         assert!(!pattern.matches(&event("seams.ingest", "DocumentIngested")));
-        let by_source = EventPattern { source: vec!["crm".into()], detail_type: vec![] };
+        let by_source = EventPattern {
+            source: vec!["crm".into()],
+            detail_type: vec![],
+        };
         assert!(by_source.matches(&event("crm", "Anything")));
         assert!(!by_source.matches(&event("erp", "Anything")));
     }
@@ -110,6 +129,9 @@ mod tests {
     #[test]
     fn patterns_serialise_as_eventbridge_reads_them() {
         let pattern = EventPattern::detail_types(&["DocumentProcessed"]);
-        assert_eq!(pattern.to_json(), r#"{"detail-type":["DocumentProcessed"]}"#);
+        assert_eq!(
+            pattern.to_json(),
+            r#"{"detail-type":["DocumentProcessed"]}"#
+        );
     }
 }

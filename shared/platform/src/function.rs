@@ -7,9 +7,9 @@ use serde_json::Value;
 use tracing::Instrument;
 
 use crate::error::ServiceError;
+use crate::http;
 use crate::logging::correlation_span;
 use crate::trigger::Trigger;
-use crate::http;
 
 /// A successful outcome: the HTTP status (used only for HTTP triggers) and the body.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,7 +64,10 @@ pub async fn handle<F: Function>(function: &F, event: Value) -> Result<Value, Se
             let correlation = http::correlation_id(&request);
             let outcome = async {
                 let request = F::from_http(&request)?;
-                function.serve(request).await.map(|reply| (reply.status, reply.body))
+                function
+                    .serve(request)
+                    .await
+                    .map(|reply| (reply.status, reply.body))
             }
             .instrument(correlation_span(&correlation))
             .await;

@@ -82,7 +82,12 @@ pub trait ObjectStore: Send + Sync {
     /// The bucket name (S3) or root directory (filesystem), as it appears in an `ObjectRef`.
     fn location(&self) -> &str;
 
-    async fn put(&self, key: &str, body: Bytes, options: PutOptions) -> Result<ObjectInfo, StoreError>;
+    async fn put(
+        &self,
+        key: &str,
+        body: Bytes,
+        options: PutOptions,
+    ) -> Result<ObjectInfo, StoreError>;
 
     async fn get(&self, key: &str) -> Result<Object, StoreError>;
 
@@ -96,7 +101,10 @@ pub trait ObjectStore: Send + Sync {
 
     /// Stores `body` unless `key` exists: the atomic step behind deduplication and idempotency.
     async fn put_if_absent(&self, key: &str, body: Bytes) -> Result<ObjectInfo, StoreError> {
-        let options = PutOptions { content_type: None, condition: PutCondition::IfAbsent };
+        let options = PutOptions {
+            content_type: None,
+            condition: PutCondition::IfAbsent,
+        };
         self.put(key, body, options).await
     }
 }
@@ -104,14 +112,22 @@ pub trait ObjectStore: Send + Sync {
 /// Keys are relative, `/`-separated paths without empty, `.` or `..` segments, so they mean
 /// the same thing on S3 and on a filesystem and cannot escape a directory.
 pub fn validate_key(key: &str) -> Result<(), StoreError> {
-    let invalid = |reason| Err(StoreError::InvalidKey { key: key.to_owned(), reason });
+    let invalid = |reason| {
+        Err(StoreError::InvalidKey {
+            key: key.to_owned(),
+            reason,
+        })
+    };
     if key.is_empty() || key.len() > 1024 {
         return invalid("must be 1 to 1024 bytes");
     }
     if key.chars().any(|c| c.is_control() || c == '\\') {
         return invalid("must not contain control characters or backslashes");
     }
-    if key.split('/').any(|segment| segment.is_empty() || segment == "." || segment == "..") {
+    if key
+        .split('/')
+        .any(|segment| segment.is_empty() || segment == "." || segment == "..")
+    {
         return invalid("must be a relative path without empty, '.' or '..' segments");
     }
     Ok(())
@@ -123,7 +139,17 @@ mod tests {
 
     #[test]
     fn keys_cannot_escape_or_be_ambiguous() {
-        for key in ["", "/abs", "a//b", "a/../b", "..", "a/./b", "a\\b", "a\u{0}b", "trailing/"] {
+        for key in [
+            "",
+            "/abs",
+            "a//b",
+            "a/../b",
+            "..",
+            "a/./b",
+            "a\\b",
+            "a\u{0}b",
+            "trailing/",
+        ] {
             assert!(validate_key(key).is_err(), "{key:?} should be refused");
         }
         for key in ["raw/doc-1/sha256-ab.bin", "a", "ledger/x y/ü.json"] {

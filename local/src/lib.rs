@@ -1,0 +1,182 @@
+//! `seams` on one machine: the five services' own handlers wired to local adapters — a
+//! directory per bucket, in-process queues and bus — so the pipeline runs with no AWS
+//! account and no API keys.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::sqs::SqsEvent;
+use seams_contracts::events::BusEvent;
+use seams_contracts::ingest::DocumentDeleted;
+use seams_contracts::process::DocumentProcessed;
+use seams_platform::event_bus::{EventPattern, LocalEventBus};
+use seams_platform::object_store::{FsObjectStore, ObjectStore};
+use seams_platform::queue::LocalQueue;
+use seams_platform::ServiceError;
+use serde_json::Value;
+
+/// The functions `seams invoke` can run, by their Lambda binary names.
+pub const FUNCTIONS: [&str; 6] = [
+    "ingest",
+    "process",
+    "retrieve",
+    "retrieve-indexer",
+    "infer",
+    "output",
+];
+
+/// How long a local queue hides a received message, as the deployed queues do.
+const VISIBILITY_TIMEOUT: Duration = Duration::from_secs(30);
+const MAX_RECEIVE_COUNT: u32 = 5;
+
+/// Every service's local resources, under one data directory.
+pub struct LocalStack {
+    pub data_dir: PathBuf,
+    pub raw: Arc<FsObjectStore>,
+    pub records: Arc<FsObjectStore>,
+    pub output: Arc<FsObjectStore>,
+    pub process_queue: Arc<LocalQueue>,
+    pub indexer_queue: Arc<LocalQueue>,
+    pub output_dead_letters: Arc<LocalQueue>,
+    pub bus: Arc<LocalEventBus>,
+}
+
+fn queue_with_dead_letter(name: &str) -> Arc<LocalQueue> {
+    let dead_letter = Arc::new(LocalQueue::new(format!("{name}-dlq"), VISIBILITY_TIMEOUT));
+    Arc::new(
+        LocalQueue::new(name, VISIBILITY_TIMEOUT).with_dead_letter(dead_letter, MAX_RECEIVE_COUNT),
+    )
+}
+
+impl LocalStack {
+    pub fn new(data_dir: &Path) -> Self {
+        let bus = Arc::new(LocalEventBus::new());
+        let indexer_queue = queue_with_dead_letter("indexer");
+        // The same rule template.yaml gives EventBridge: processed and deleted documents feed the indexer.
+        bus.add_rule(
+            EventPattern::detail_types(&[
+                DocumentProcessed::DETAIL_TYPE,
+                DocumentDeleted::DETAIL_TYPE,
+            ]),
+            indexer_queue.clone(),
+        );
+        Self {
+            data_dir: data_dir.to_owned(),
+            raw: Arc::new(FsObjectStore::new(data_dir.join("raw"))),
+            records: Arc::new(FsObjectStore::new(data_dir.join("records"))),
+            output: Arc::new(FsObjectStore::new(data_dir.join("output"))),
+            process_queue: queue_with_dead_letter("process"),
+            indexer_queue,
+            output_dead_letters: Arc::new(LocalQueue::new("output-dlq", VISIBILITY_TIMEOUT)),
+            bus,
+        }
+    }
+
+    pub fn ingest(&self) -> ingest::Service {
+        ingest::Service {
+            raw: self.raw.clone(),
+            process_queue: self.process_queue.clone(),
+            bus: self.bus.clone(),
+        }
+    }
+
+    pub fn process(&self) -> process::Service {
+        process::Service {
+            raw: self.raw.clone(),
+            records: self.records.clone(),
+            bus: self.bus.clone(),
+            batch_concurrency: 4,
+        }
+    }
+
+    fn retrieve_backend(&self) -> retrieve::Backend {
+        retrieve::Backend::Sqlite {
+            snapshot_bucket: self.data_dir.join("index").display().to_string(),
+        }
+    }
+
+    pub fn retrieve(&self) -> retrieve::Service {
+        let aws = Default::default();
+        retrieve::Service::new(retrieve::Config {
+            aws,
+            backend: self.retrieve_backend(),
+        })
+    }
+
+    pub fn indexer(&self) -> retrieve::indexer::Indexer {
+        let records_bucket = self.records.location().to_owned();
+        let config = retrieve::indexer::Config {
+            aws: Default::default(),
+            backend: self.retrieve_backend(),
+            records_bucket,
+        };
+        retrieve::indexer::Indexer::new(config)
+    }
+
+    pub fn infer(&self) -> infer::Service {
+        infer::Service::new(infer::Config {
+            provider: "offline".into(),
+            model_id: None,
+        })
+    }
+
+    pub fn output(&self) -> output::Service {
+        output::Service {
+            ledger: self.output.clone(),
+            dead_letters: self.output_dead_letters.clone(),
+            bus: self.bus.clone(),
+        }
+    }
+}
+
+/// Why an invoke produced no response.
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeError {
+    #[error("unknown function {0:?}; expected one of {list}", list = FUNCTIONS.join(", "))]
+    UnknownFunction(String),
+    #[error("{function} takes SQS events: {reason}")]
+    NotSqs { function: String, reason: String },
+    /// The handler failed, as Lambda would report it.
+    #[error("{0}")]
+    Handler(ServiceError),
+}
+
+fn sqs_event(function: &str, event: Value) -> Result<SqsEvent, InvokeError> {
+    serde_json::from_value(event).map_err(|e| InvokeError::NotSqs {
+        function: function.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+/// Runs one function's handler on one event, as Lambda would, and returns its response.
+pub async fn invoke(
+    stack: &LocalStack,
+    function: &str,
+    event: Value,
+) -> Result<Value, InvokeError> {
+    let handled = match function {
+        "ingest" => stack.ingest().handle(event).await,
+        "retrieve" => stack.retrieve().handle(event).await,
+        "infer" => stack.infer().handle(event).await,
+        "output" => stack.output().handle(event).await,
+        "process" => Ok(to_json(
+            &stack
+                .process()
+                .handle_batch(sqs_event(function, event)?)
+                .await,
+        )),
+        "retrieve-indexer" => Ok(to_json(
+            &stack
+                .indexer()
+                .handle_batch(sqs_event(function, event)?)
+                .await,
+        )),
+        other => return Err(InvokeError::UnknownFunction(other.to_owned())),
+    };
+    handled.map_err(InvokeError::Handler)
+}

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The test command (README, .ci/run): installs the pinned test stack if missing, starts the
+# local stand-ins, runs every check, and stops what it started on every exit path.
+#
+#   scripts/test.sh           everything CI runs
+#   scripts/test.sh --quick   the edit loop: format and tests only (no clippy, no sam build)
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+quick=false
+[[ "${1:-}" == "--quick" ]] && quick=true
+
+started=$SECONDS
+step() { printf '\n== %s (%ss)\n' "$1" "$((SECONDS - started))"; }
+
+step "install tools"
+bash scripts/setup.sh
+
+trap 'bash scripts/stack.sh stop' EXIT
+step "start stand-ins"
+bash scripts/stack.sh start
+# shellcheck source=/dev/null
+source .tools/run/stack.env
+
+export PATH="$root/.tools/venv/bin:$root/scripts/node/node_modules/.bin:$PATH"
+export SAM_CLI_TELEMETRY=0
+# sam validate/build read a region and credentials; nothing here calls AWS.
+export AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
+
+step "format"
+cargo fmt --all --check
+
+if ! $quick; then
+  step "clippy"
+  cargo clippy --workspace --all-targets --locked -- -D warnings
+fi
+
+step "tests"
+if command -v cargo-nextest >/dev/null; then
+  cargo nextest run --workspace --locked --no-fail-fast
+else
+  cargo test --workspace --locked --no-fail-fast
+fi
+
+step "no OpenSSL"
+if cargo tree --workspace --locked -i openssl-sys >/dev/null 2>&1; then
+  echo "openssl-sys is in the dependency tree (rustls only):"; cargo tree --workspace -i openssl-sys; exit 1
+fi
+echo "openssl-sys: not in the tree"
+
+step "template: cfn-lint"
+cfn-lint template.yaml
+step "template: sam validate"
+sam validate --region us-east-1
+
+step "state machines: asl-validator"
+shopt -s nullglob
+machines=(statemachines/*.asl.json)
+if ((${#machines[@]})); then
+  # ARNs are ${...} DefinitionSubstitutions until deployed.
+  for machine in "${machines[@]}"; do asl-validator --no-arn-check --json-path "$machine"; done
+else
+  echo "no state machines yet"
+fi
+
+if ! $quick; then
+  step "sam build (cargo-lambda + zig, arm64 release)"
+  sam build --beta-features
+fi
+
+step "all checks passed in $((SECONDS - started))s"
