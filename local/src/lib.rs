@@ -11,6 +11,7 @@ use seams_contracts::events::BusEvent;
 use seams_contracts::ingest::DocumentDeleted;
 use seams_contracts::process::DocumentProcessed;
 use seams_platform::event_bus::{EventPattern, LocalEventBus};
+use seams_platform::function;
 use seams_platform::object_store::{FsObjectStore, ObjectStore};
 use seams_platform::queue::LocalQueue;
 use seams_platform::ServiceError;
@@ -160,10 +161,10 @@ pub async fn invoke(
     event: Value,
 ) -> Result<Value, InvokeError> {
     let handled = match function {
-        "ingest" => stack.ingest().handle(event).await,
-        "retrieve" => stack.retrieve().handle(event).await,
-        "infer" => stack.infer().handle(event).await,
-        "output" => stack.output().handle(event).await,
+        "ingest" => function::handle(&stack.ingest(), event).await,
+        "retrieve" => function::handle(&stack.retrieve(), event).await,
+        "infer" => function::handle(&stack.infer(), event).await,
+        "output" => function::handle(&stack.output(), event).await,
         "process" => Ok(to_json(
             &stack
                 .process()

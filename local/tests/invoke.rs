@@ -24,7 +24,11 @@ fn event_file(dir: &Path, event: serde_json::Value) -> String {
 fn a_bad_http_body_is_answered_with_a_problem_naming_the_field() {
     let dir = tempfile::tempdir().unwrap();
     let mut event: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../events/infer/http-inference.json")).unwrap(),
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../events/infer/http-inference.json"
+        ))
+        .unwrap(),
     )
     .unwrap();
     event["body"] = serde_json::json!(
@@ -68,7 +72,11 @@ fn a_bad_direct_invoke_fails_as_lambda_reports_it() {
 fn an_sqs_batch_reports_its_failed_records() {
     let dir = tempfile::tempdir().unwrap();
     let mut event: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../events/process/sqs-process-document.json")).unwrap(),
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../events/process/sqs-process-document.json"
+        ))
+        .unwrap(),
     )
     .unwrap();
     event["Records"][0]["body"] = serde_json::json!("{not json");
@@ -89,14 +97,17 @@ fn unknown_functions_and_unreadable_events_get_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
         (
-            vec!["invoke", "summarise", "../events/infer/http-inference.json"],
+            vec!["invoke", "summarise", "events/infer/http-inference.json"],
             "unknown function \"summarise\"",
         ),
         (
-            vec!["invoke", "infer", "../events/infer/missing.json"],
-            "cannot read ../events/infer/missing.json",
+            vec!["invoke", "infer", "events/infer/missing.json"],
+            "cannot read events/infer/missing.json",
         ),
-        (vec!["invoke", "infer", "README.md"], "README.md is not valid JSON"),
+        (
+            vec!["invoke", "infer", "README.md"],
+            "README.md is not valid JSON",
+        ),
     ];
     for (args, expected) in cases {
         let output = seams(&args, dir.path());

@@ -6,10 +6,9 @@ use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use seams_contracts::infer::InferenceRequest;
 use seams_platform::config::{ConfigReport, Env};
 use seams_platform::error::{from_value, parse_json};
-use seams_platform::function::{self, Function, Named, Reply};
+use seams_platform::function::{Function, Named, Reply};
 use seams_platform::trigger::Trigger;
 use seams_platform::{http, ServiceError};
-use serde_json::Value;
 
 /// The model providers infer can be configured with.
 pub const PROVIDERS: [&str; 4] = ["offline", "bedrock", "openai", "anthropic"];
@@ -56,10 +55,6 @@ pub struct Service {
 impl Service {
     pub fn new(config: Config) -> Self {
         Self { config }
-    }
-
-    pub async fn handle(&self, event: Value) -> Result<Value, ServiceError> {
-        function::handle(self, event).await
     }
 }
 

@@ -15,7 +15,7 @@ use seams_platform::aws::AwsSettings;
 use seams_platform::config::{ConfigReport, Env};
 use seams_platform::error::from_value;
 use seams_platform::event_bus::{EventBridgeBus, EventBus};
-use seams_platform::function::{self, Function, Named, Reply};
+use seams_platform::function::{Function, Named, Reply};
 use seams_platform::object_store::{ObjectStore, S3ObjectStore};
 use seams_platform::queue::{Queue, SqsQueue};
 use seams_platform::sqs_batch::parse_body;
@@ -90,10 +90,6 @@ impl Service {
                 &config.event_bus_name,
             )),
         }
-    }
-
-    pub async fn handle(&self, event: Value) -> Result<Value, ServiceError> {
-        function::handle(self, event).await
     }
 }
 

@@ -1,18 +1,9 @@
-use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use seams_platform::config::{or_exit, Env};
-use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     seams_platform::logging::init();
     let config = or_exit(output::Config::from_env(Env::from_process()));
     let sdk = config.aws.load().await;
-    let service = output::Service::from_aws(&config, &sdk);
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
-        service
-            .handle(event.payload)
-            .await
-            .map_err(Diagnostic::from)
-    }))
-    .await
+    seams_platform::function::run(output::Service::from_aws(&config, &sdk)).await
 }

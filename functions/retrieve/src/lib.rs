@@ -10,10 +10,9 @@ use seams_contracts::retrieve::RetrieveRequest;
 use seams_platform::aws::AwsSettings;
 use seams_platform::config::{ConfigReport, Env};
 use seams_platform::error::{from_value, parse_json};
-use seams_platform::function::{self, Function, Named, Reply};
+use seams_platform::function::{Function, Named, Reply};
 use seams_platform::trigger::Trigger;
 use seams_platform::{http, ServiceError};
-use serde_json::Value;
 
 /// Where the index lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,10 +75,6 @@ pub struct Service {
 impl Service {
     pub fn new(config: Config) -> Self {
         Self { config }
-    }
-
-    pub async fn handle(&self, event: Value) -> Result<Value, ServiceError> {
-        function::handle(self, event).await
     }
 }
 

@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
 use tracing::Instrument;
 
@@ -82,4 +83,16 @@ pub async fn handle<F: Function>(function: &F, event: Value) -> Result<Value, Se
             outcome.map(|reply| reply.body)
         }
     }
+}
+
+/// Serves Lambda invocations with `function` until the runtime stops: all a multi-trigger
+/// function's `main` does after building it.
+pub async fn run<F: Function>(function: F) -> Result<(), lambda_runtime::Error> {
+    let function = &function;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        handle(function, event.payload)
+            .await
+            .map_err(Diagnostic::from)
+    }))
+    .await
 }
