@@ -18,6 +18,8 @@ step "install tools"
 bash scripts/setup.sh
 
 trap 'bash scripts/stack.sh stop' EXIT
+# A signal ends the script through its EXIT trap, so the stand-ins stop then too.
+trap 'exit 130' INT TERM
 step "start stand-ins"
 bash scripts/stack.sh start
 # shellcheck source=/dev/null

@@ -18,14 +18,7 @@ use seams_platform::ServiceError;
 use serde_json::Value;
 
 /// The functions `seams invoke` can run, by their Lambda binary names.
-pub const FUNCTIONS: [&str; 6] = [
-    "ingest",
-    "process",
-    "retrieve",
-    "retrieve-indexer",
-    "infer",
-    "output",
-];
+pub const FUNCTIONS: [&str; 6] = ["ingest", "process", "retrieve", "retrieve-indexer", "infer", "output"];
 
 /// How long a local queue hides a received message, as the deployed queues do.
 const VISIBILITY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -45,9 +38,7 @@ pub struct LocalStack {
 
 fn queue_with_dead_letter(name: &str) -> Arc<LocalQueue> {
     let dead_letter = Arc::new(LocalQueue::new(format!("{name}-dlq"), VISIBILITY_TIMEOUT));
-    Arc::new(
-        LocalQueue::new(name, VISIBILITY_TIMEOUT).with_dead_letter(dead_letter, MAX_RECEIVE_COUNT),
-    )
+    Arc::new(LocalQueue::new(name, VISIBILITY_TIMEOUT).with_dead_letter(dead_letter, MAX_RECEIVE_COUNT))
 }
 
 impl LocalStack {
@@ -56,16 +47,14 @@ impl LocalStack {
         let indexer_queue = queue_with_dead_letter("indexer");
         // The same rule template.yaml gives EventBridge: processed and deleted documents feed the indexer.
         bus.add_rule(
-            EventPattern::detail_types(&[
-                DocumentProcessed::DETAIL_TYPE,
-                DocumentDeleted::DETAIL_TYPE,
-            ]),
+            EventPattern::detail_types(&[DocumentProcessed::DETAIL_TYPE, DocumentDeleted::DETAIL_TYPE]),
             indexer_queue.clone(),
         );
         Self {
             data_dir: data_dir.to_owned(),
-            raw: Arc::new(FsObjectStore::new(data_dir.join("raw"))),
-            records: Arc::new(FsObjectStore::new(data_dir.join("records"))),
+            // One directory per owning service, as one bucket per service when deployed.
+            raw: Arc::new(FsObjectStore::new(data_dir.join("ingest"))),
+            records: Arc::new(FsObjectStore::new(data_dir.join("process"))),
             output: Arc::new(FsObjectStore::new(data_dir.join("output"))),
             process_queue: queue_with_dead_letter("process"),
             indexer_queue,
@@ -75,11 +64,9 @@ impl LocalStack {
     }
 
     pub fn ingest(&self) -> ingest::Service {
-        ingest::Service {
-            raw: self.raw.clone(),
-            process_queue: self.process_queue.clone(),
-            bus: self.bus.clone(),
-        }
+        let sources = Default::default();
+        let settings = ingest::Settings::default();
+        ingest::Service::new(self.raw.clone(), self.process_queue.clone(), self.bus.clone(), sources, settings)
     }
 
     pub fn process(&self) -> process::Service {
@@ -92,34 +79,23 @@ impl LocalStack {
     }
 
     fn retrieve_backend(&self) -> retrieve::Backend {
-        retrieve::Backend::Sqlite {
-            snapshot_bucket: self.data_dir.join("index").display().to_string(),
-        }
+        retrieve::Backend::Sqlite { snapshot_bucket: self.data_dir.join("retrieve").display().to_string() }
     }
 
     pub fn retrieve(&self) -> retrieve::Service {
         let aws = Default::default();
-        retrieve::Service::new(retrieve::Config {
-            aws,
-            backend: self.retrieve_backend(),
-        })
+        retrieve::Service::new(retrieve::Config { aws, backend: self.retrieve_backend() })
     }
 
     pub fn indexer(&self) -> retrieve::indexer::Indexer {
         let records_bucket = self.records.location().to_owned();
-        let config = retrieve::indexer::Config {
-            aws: Default::default(),
-            backend: self.retrieve_backend(),
-            records_bucket,
-        };
+        let config =
+            retrieve::indexer::Config { aws: Default::default(), backend: self.retrieve_backend(), records_bucket };
         retrieve::indexer::Indexer::new(config)
     }
 
     pub fn infer(&self) -> infer::Service {
-        infer::Service::new(infer::Config {
-            provider: "offline".into(),
-            model_id: None,
-        })
+        infer::Service::new(infer::Config { provider: "offline".into(), model_id: None })
     }
 
     pub fn output(&self) -> output::Service {
@@ -144,10 +120,8 @@ pub enum InvokeError {
 }
 
 fn sqs_event(function: &str, event: Value) -> Result<SqsEvent, InvokeError> {
-    serde_json::from_value(event).map_err(|e| InvokeError::NotSqs {
-        function: function.to_owned(),
-        reason: e.to_string(),
-    })
+    serde_json::from_value(event)
+        .map_err(|e| InvokeError::NotSqs { function: function.to_owned(), reason: e.to_string() })
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Value {
@@ -155,28 +129,14 @@ fn to_json<T: serde::Serialize>(value: &T) -> Value {
 }
 
 /// Runs one function's handler on one event, as Lambda would, and returns its response.
-pub async fn invoke(
-    stack: &LocalStack,
-    function: &str,
-    event: Value,
-) -> Result<Value, InvokeError> {
+pub async fn invoke(stack: &LocalStack, function: &str, event: Value) -> Result<Value, InvokeError> {
     let handled = match function {
         "ingest" => function::handle(&stack.ingest(), event).await,
         "retrieve" => function::handle(&stack.retrieve(), event).await,
         "infer" => function::handle(&stack.infer(), event).await,
         "output" => function::handle(&stack.output(), event).await,
-        "process" => Ok(to_json(
-            &stack
-                .process()
-                .handle_batch(sqs_event(function, event)?)
-                .await,
-        )),
-        "retrieve-indexer" => Ok(to_json(
-            &stack
-                .indexer()
-                .handle_batch(sqs_event(function, event)?)
-                .await,
-        )),
+        "process" => Ok(to_json(&stack.process().handle_batch(sqs_event(function, event)?).await)),
+        "retrieve-indexer" => Ok(to_json(&stack.indexer().handle_batch(sqs_event(function, event)?).await)),
         other => return Err(InvokeError::UnknownFunction(other.to_owned())),
     };
     handled.map_err(InvokeError::Handler)

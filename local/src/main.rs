@@ -7,11 +7,7 @@ use clap::{Parser, Subcommand};
 use seams::{invoke, InvokeError, LocalStack};
 
 #[derive(Parser)]
-#[command(
-    name = "seams",
-    version,
-    about = "The seams pipeline on one machine, on embedded defaults."
-)]
+#[command(name = "seams", version, about = "The seams pipeline on one machine, on embedded defaults.")]
 struct Cli {
     /// Where the local buckets live.
     #[arg(long, global = true, default_value = ".seams")]
@@ -51,15 +47,13 @@ async fn main() -> ExitCode {
             let stack = LocalStack::new(&cli.data_dir);
             match invoke(&stack, &function, event_json).await {
                 Ok(response) => {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&response).unwrap_or_default()
-                    );
+                    println!("{}", serde_json::to_string_pretty(&response).unwrap_or_default());
                     ExitCode::SUCCESS
                 }
                 // Printed as Lambda reports a function error, for the same tooling.
                 Err(InvokeError::Handler(error)) => {
-                    let reported = serde_json::json!({"errorType": error.name.as_str(), "errorMessage": error.to_string()});
+                    let reported =
+                        serde_json::json!({"errorType": error.name.as_str(), "errorMessage": error.to_string()});
                     println!("{reported}");
                     ExitCode::FAILURE
                 }

@@ -24,29 +24,17 @@ fn event_file(dir: &Path, event: serde_json::Value) -> String {
 fn a_bad_http_body_is_answered_with_a_problem_naming_the_field() {
     let dir = tempfile::tempdir().unwrap();
     let mut event: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../events/infer/http-inference.json"
-        ))
-        .unwrap(),
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../events/infer/http-inference.json")).unwrap(),
     )
     .unwrap();
-    event["body"] = serde_json::json!(
-        r#"{"request_id": "r-1", "instructions": "x", "model_config": {"max_tokens": "many"}}"#
-    );
-    let output = seams(
-        &["invoke", "infer", &event_file(dir.path(), event)],
-        dir.path(),
-    );
+    event["body"] =
+        serde_json::json!(r#"{"request_id": "r-1", "instructions": "x", "model_config": {"max_tokens": "many"}}"#);
+    let output = seams(&["invoke", "infer", &event_file(dir.path(), event)], dir.path());
     assert!(output.status.success(), "{output:?}");
     let response: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(response["statusCode"], 400);
-    assert_eq!(
-        response["headers"]["content-type"],
-        "application/problem+json"
-    );
-    let problem: serde_json::Value =
-        serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+    assert_eq!(response["headers"]["content-type"], "application/problem+json");
+    let problem: serde_json::Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
     assert_eq!(problem["field"], "model_config.max_tokens");
     assert_eq!(problem["error"], "Seams.InvalidInput");
 }
@@ -54,60 +42,36 @@ fn a_bad_http_body_is_answered_with_a_problem_naming_the_field() {
 #[test]
 fn a_bad_direct_invoke_fails_as_lambda_reports_it() {
     let dir = tempfile::tempdir().unwrap();
-    let path = event_file(
-        dir.path(),
-        serde_json::json!({"query": "refunds", "top_k": "five"}),
-    );
+    let path = event_file(dir.path(), serde_json::json!({"query": "refunds", "top_k": "five"}));
     let output = seams(&["invoke", "retrieve", &path], dir.path());
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     let reported: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(reported["errorType"], "Seams.InvalidInput");
-    assert!(
-        reported["errorMessage"].as_str().unwrap().contains("top_k"),
-        "{reported}"
-    );
+    assert!(reported["errorMessage"].as_str().unwrap().contains("top_k"), "{reported}");
 }
 
 #[test]
 fn an_sqs_batch_reports_its_failed_records() {
     let dir = tempfile::tempdir().unwrap();
     let mut event: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../events/process/sqs-process-document.json"
-        ))
-        .unwrap(),
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../events/process/sqs-process-document.json"))
+            .unwrap(),
     )
     .unwrap();
     event["Records"][0]["body"] = serde_json::json!("{not json");
-    let output = seams(
-        &["invoke", "process", &event_file(dir.path(), event)],
-        dir.path(),
-    );
+    let output = seams(&["invoke", "process", &event_file(dir.path(), event)], dir.path());
     assert!(output.status.success(), "{output:?}");
     let response: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(
-        response["batchItemFailures"][0]["itemIdentifier"],
-        "059f36b4-87a3-44ab-83d2-661975268640"
-    );
+    assert_eq!(response["batchItemFailures"][0]["itemIdentifier"], "059f36b4-87a3-44ab-83d2-661975268640");
 }
 
 #[test]
 fn unknown_functions_and_unreadable_events_get_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
-        (
-            vec!["invoke", "summarise", "events/infer/http-inference.json"],
-            "unknown function \"summarise\"",
-        ),
-        (
-            vec!["invoke", "infer", "events/infer/missing.json"],
-            "cannot read events/infer/missing.json",
-        ),
-        (
-            vec!["invoke", "infer", "README.md"],
-            "README.md is not valid JSON",
-        ),
+        (vec!["invoke", "summarise", "events/infer/http-inference.json"], "unknown function \"summarise\""),
+        (vec!["invoke", "infer", "events/infer/missing.json"], "cannot read events/infer/missing.json"),
+        (vec!["invoke", "infer", "README.md"], "README.md is not valid JSON"),
     ];
     for (args, expected) in cases {
         let output = seams(&args, dir.path());
@@ -116,4 +80,22 @@ fn unknown_functions_and_unreadable_events_get_one_clear_line() {
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
         assert!(stderr.contains(expected), "{stderr}");
     }
+}
+
+#[test]
+fn ingest_stores_the_sample_document_under_the_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = seams(&["invoke", "ingest", "events/ingest/http-post-documents.json"], dir.path());
+    assert!(output.status.success(), "{output:?}");
+    let response: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(response["statusCode"], 202, "{response}");
+    let body: serde_json::Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+    let fingerprint = body["fingerprint"].as_str().unwrap().trim_start_matches("sha256:");
+    let stored = dir.path().join("ingest/raw/refund-policy").join(fingerprint);
+    assert!(std::fs::read_to_string(&stored).unwrap().starts_with("# Refund policy"), "{}", stored.display());
+
+    // The data persists: the same document again is a duplicate.
+    let again = seams(&["invoke", "ingest", "events/ingest/http-post-documents.json"], dir.path());
+    let response: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert!(response["body"].as_str().unwrap().contains(r#""duplicate":true"#), "{response}");
 }

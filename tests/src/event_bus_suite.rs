@@ -24,16 +24,10 @@ fn processed() -> DocumentProcessed {
         document_id: "doc-7".into(),
         version: 2,
         fingerprint: "sha256:ab".into(),
-        record: ObjectRef {
-            bucket: "records".into(),
-            key: "records/doc-7/2.jsonl".into(),
-        },
+        record: ObjectRef { bucket: "records".into(), key: "records/doc-7/2.jsonl".into() },
         chunk_count: 3,
         token_count: 420,
-        embedding: EmbeddingModel {
-            model: "hashing-384".into(),
-            dims: 384,
-        },
+        embedding: EmbeddingModel { model: "hashing-384".into(), dims: 384 },
     }
 }
 
@@ -42,25 +36,16 @@ pub async fn a_matching_event_reaches_the_rule_target_in_the_eventbridge_envelop
     rule_target: Arc<dyn Queue>,
 ) {
     let detail = processed();
-    bus.publish(vec![OutgoingEvent::from_detail(&detail).unwrap()])
-        .await
-        .unwrap();
-    let received = rule_target
-        .receive(1, Duration::from_secs(3))
-        .await
-        .unwrap();
+    bus.publish(vec![OutgoingEvent::from_detail(&detail).unwrap()]).await.unwrap();
+    let received = rule_target.receive(1, Duration::from_secs(3)).await.unwrap();
     assert_eq!(received.len(), 1, "the event reached the target queue");
-    let envelope: EventBridgeEvent<DocumentProcessed> =
-        serde_json::from_str(&received[0].body).unwrap();
+    let envelope: EventBridgeEvent<DocumentProcessed> = serde_json::from_str(&received[0].body).unwrap();
     assert_eq!(envelope.detail_type, "DocumentProcessed");
     assert_eq!(envelope.source, "seams.process");
     assert_eq!(envelope.detail, detail);
 }
 
-pub async fn a_non_matching_event_is_not_delivered(
-    bus: Arc<dyn EventBus>,
-    rule_target: Arc<dyn Queue>,
-) {
+pub async fn a_non_matching_event_is_not_delivered(bus: Arc<dyn EventBus>, rule_target: Arc<dyn Queue>) {
     let ingested = DocumentIngested {
         schema_version: V1,
         correlation_id: CorrelationId::new("corr-8"),
@@ -69,25 +54,13 @@ pub async fn a_non_matching_event_is_not_delivered(
         fingerprint: "sha256:cd".into(),
         content_type: "text/plain".into(),
         byte_size: 5,
-        raw: ObjectRef {
-            bucket: "raw".into(),
-            key: "raw/doc-8".into(),
-        },
+        raw: ObjectRef { bucket: "raw".into(), key: "raw/doc-8".into() },
     };
-    bus.publish(vec![OutgoingEvent::from_detail(&ingested).unwrap()])
-        .await
-        .unwrap();
-    assert!(rule_target
-        .receive(1, Duration::from_secs(1))
-        .await
-        .unwrap()
-        .is_empty());
+    bus.publish(vec![OutgoingEvent::from_detail(&ingested).unwrap()]).await.unwrap();
+    assert!(rule_target.receive(1, Duration::from_secs(1)).await.unwrap().is_empty());
 }
 
-pub async fn more_than_ten_events_are_all_published(
-    bus: Arc<dyn EventBus>,
-    rule_target: Arc<dyn Queue>,
-) {
+pub async fn more_than_ten_events_are_all_published(bus: Arc<dyn EventBus>, rule_target: Arc<dyn Queue>) {
     let events: Vec<_> = (0..12)
         .map(|i| {
             let mut detail = processed();
@@ -99,13 +72,8 @@ pub async fn more_than_ten_events_are_all_published(
     let mut seen = std::collections::BTreeSet::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while seen.len() < 12 && tokio::time::Instant::now() < deadline {
-        for message in rule_target
-            .receive(10, Duration::from_secs(1))
-            .await
-            .unwrap()
-        {
-            let envelope: EventBridgeEvent<DocumentProcessed> =
-                serde_json::from_str(&message.body).unwrap();
+        for message in rule_target.receive(10, Duration::from_secs(1)).await.unwrap() {
+            let envelope: EventBridgeEvent<DocumentProcessed> = serde_json::from_str(&message.body).unwrap();
             seen.insert(envelope.detail.document_id);
             rule_target.delete(&message.receipt_handle).await.unwrap();
         }

@@ -21,17 +21,37 @@ impl<T: ?Sized> Fixture<T> {
     }
 
     pub fn with_dir(it: Arc<T>, dir: tempfile::TempDir) -> Self {
-        Self {
-            it,
-            _guard: Some(dir),
-        }
+        Self { it, _guard: Some(dir) }
     }
 }
 
 /// A name no other test run uses, for buckets, queues and buses.
 pub fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    )
+    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+/// A sample event from `events/`, e.g. `sample_event("ingest/http-post-documents.json")`.
+pub fn sample_event(path: &str) -> serde_json::Value {
+    let full = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events").join(path);
+    let text = std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
+}
+
+/// Every message that arrives on `queue` within `quiet` of the last one (deleting each), so
+/// a test can assert how many were sent, not just that one was.
+pub async fn drain(
+    queue: &dyn seams_platform::queue::Queue,
+    quiet: std::time::Duration,
+) -> Vec<seams_platform::queue::ReceivedMessage> {
+    let mut messages = Vec::new();
+    loop {
+        let batch = queue.receive(10, quiet).await.expect("the queue answers");
+        if batch.is_empty() {
+            return messages;
+        }
+        for message in batch {
+            queue.delete(&message.receipt_handle).await.expect("the queue deletes");
+            messages.push(message);
+        }
+    }
 }

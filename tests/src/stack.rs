@@ -4,6 +4,7 @@
 use aws_config::SdkConfig;
 use aws_sdk_s3::config::Credentials;
 use seams_platform::aws::AwsSettings;
+use seams_platform::event_bus::EventPattern;
 
 pub const MOTO_VAR: &str = "SEAMS_TEST_MOTO_ENDPOINT";
 pub const DATABASE_VAR: &str = "SEAMS_TEST_DATABASE_URL";
@@ -27,10 +28,11 @@ pub struct Moto {
 impl Moto {
     pub async fn connect() -> Moto {
         let endpoint = required(MOTO_VAR);
-        let reachable =
-            tokio::net::TcpStream::connect(endpoint.trim_start_matches("http://")).await;
+        let reachable = tokio::net::TcpStream::connect(endpoint.trim_start_matches("http://")).await;
         if let Err(e) = reachable {
-            panic!("moto server at {endpoint} ({MOTO_VAR}) is not reachable: {e}. Start it with scripts/stack.sh start");
+            panic!(
+                "moto server at {endpoint} ({MOTO_VAR}) is not reachable: {e}. Start it with scripts/stack.sh start"
+            );
         }
         let settings = AwsSettings {
             endpoint_url: Some(endpoint.clone()),
@@ -38,16 +40,8 @@ impl Moto {
             s3_force_path_style: true,
         };
         let credentials = Credentials::new("testing", "testing", None, None, "seams-tests");
-        let sdk = settings
-            .loader()
-            .credentials_provider(credentials)
-            .load()
-            .await;
-        Moto {
-            endpoint,
-            settings,
-            sdk,
-        }
+        let sdk = settings.loader().credentials_provider(credentials).load().await;
+        Moto { endpoint, settings, sdk }
     }
 
     pub fn s3(&self) -> aws_sdk_s3::Client {
@@ -64,40 +58,23 @@ impl Moto {
 
     pub async fn create_bucket(&self) -> String {
         let bucket = crate::unique("seams-test");
-        self.s3()
-            .create_bucket()
-            .bucket(&bucket)
-            .send()
-            .await
-            .expect("moto creates a bucket");
+        self.s3().create_bucket().bucket(&bucket).send().await.expect("moto creates a bucket");
         bucket
     }
 
     /// A queue with the given visibility timeout and, optionally, a redrive policy to `dlq_arn`.
-    pub async fn create_queue(
-        &self,
-        visibility_seconds: u32,
-        redrive: Option<(&str, u32)>,
-    ) -> (String, String) {
+    pub async fn create_queue(&self, visibility_seconds: u32, redrive: Option<(&str, u32)>) -> (String, String) {
         use aws_sdk_sqs::types::QueueAttributeName;
         let mut request = self
             .sqs()
             .create_queue()
             .queue_name(crate::unique("seams-test"))
-            .attributes(
-                QueueAttributeName::VisibilityTimeout,
-                visibility_seconds.to_string(),
-            );
+            .attributes(QueueAttributeName::VisibilityTimeout, visibility_seconds.to_string());
         if let Some((dlq_arn, max_receive_count)) = redrive {
             let policy = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count});
             request = request.attributes(QueueAttributeName::RedrivePolicy, policy.to_string());
         }
-        let url = request
-            .send()
-            .await
-            .expect("moto creates a queue")
-            .queue_url
-            .expect("a queue URL");
+        let url = request.send().await.expect("moto creates a queue").queue_url.expect("a queue URL");
         let arn = self.queue_arn(&url).await;
         (url, arn)
     }
@@ -112,10 +89,40 @@ impl Moto {
             .send()
             .await
             .expect("moto answers GetQueueAttributes");
-        attributes
-            .attributes
-            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-            .expect("a queue ARN")
+        attributes.attributes.and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned()).expect("a queue ARN")
+    }
+}
+
+impl Moto {
+    /// A new event bus with one rule sending events that match `pattern` to the SQS queue
+    /// `target_arn` (the way the template wires consumers, since moto cannot target Lambda).
+    pub async fn create_bus_with_rule(&self, pattern: &EventPattern, target_arn: &str) -> String {
+        let eventbridge = self.eventbridge();
+        let bus_name = crate::unique("seams-bus");
+        eventbridge.create_event_bus().name(&bus_name).send().await.expect("moto creates a bus");
+        let rule = crate::unique("rule");
+        eventbridge
+            .put_rule()
+            .name(&rule)
+            .event_bus_name(&bus_name)
+            .event_pattern(pattern.to_json())
+            .send()
+            .await
+            .expect("moto creates a rule");
+        let target = aws_sdk_eventbridge::types::Target::builder()
+            .id("queue")
+            .arn(target_arn)
+            .build()
+            .expect("a target has an id and an ARN");
+        eventbridge
+            .put_targets()
+            .rule(&rule)
+            .event_bus_name(&bus_name)
+            .targets(target)
+            .send()
+            .await
+            .expect("moto adds the SQS target");
+        bus_name
     }
 }
 

@@ -52,9 +52,7 @@ async fn sqs_queues() -> Queues {
     let moto = Moto::connect().await;
     let visibility = queue_suite::VISIBILITY.as_secs() as u32;
     let (dlq_url, dlq_arn) = moto.create_queue(visibility, None).await;
-    let (url, _) = moto
-        .create_queue(visibility, Some((&dlq_arn, queue_suite::MAX_RECEIVE_COUNT)))
-        .await;
+    let (url, _) = moto.create_queue(visibility, Some((&dlq_arn, queue_suite::MAX_RECEIVE_COUNT))).await;
     Queues {
         queue: Arc::new(SqsQueue::new(moto.sqs(), url)),
         dead_letter: Arc::new(SqsQueue::new(moto.sqs(), dlq_url)),
@@ -65,10 +63,7 @@ async fn local_queues() -> Queues {
     let dead_letter = Arc::new(LocalQueue::new("dlq", queue_suite::VISIBILITY));
     let queue = LocalQueue::new("queue", queue_suite::VISIBILITY)
         .with_dead_letter(dead_letter.clone(), queue_suite::MAX_RECEIVE_COUNT);
-    Queues {
-        queue: Arc::new(queue),
-        dead_letter,
-    }
+    Queues { queue: Arc::new(queue), dead_letter }
 }
 
 macro_rules! queue_conformance {
@@ -107,54 +102,19 @@ struct BusWithRule {
 
 async fn eventbridge_bus() -> BusWithRule {
     let moto = Moto::connect().await;
-    let eventbridge = moto.eventbridge();
-    let bus_name = seams_tests::unique("seams-bus");
-    eventbridge
-        .create_event_bus()
-        .name(&bus_name)
-        .send()
-        .await
-        .expect("moto creates a bus");
     let (queue_url, queue_arn) = moto.create_queue(30, None).await;
-    let rule = seams_tests::unique("indexer");
-    eventbridge
-        .put_rule()
-        .name(&rule)
-        .event_bus_name(&bus_name)
-        .event_pattern(event_bus_suite::indexer_pattern().to_json())
-        .send()
-        .await
-        .expect("moto creates a rule");
-    let target = aws_sdk_eventbridge::types::Target::builder()
-        .id("indexer-queue")
-        .arn(queue_arn)
-        .build()
-        .unwrap();
-    eventbridge
-        .put_targets()
-        .rule(&rule)
-        .event_bus_name(&bus_name)
-        .targets(target)
-        .send()
-        .await
-        .expect("moto adds the SQS target");
+    let bus_name = moto.create_bus_with_rule(&event_bus_suite::indexer_pattern(), &queue_arn).await;
     BusWithRule {
-        bus: Arc::new(EventBridgeBus::new(eventbridge, bus_name)),
+        bus: Arc::new(EventBridgeBus::new(moto.eventbridge(), bus_name)),
         target: Arc::new(SqsQueue::new(moto.sqs(), queue_url)),
     }
 }
 
 async fn local_bus() -> BusWithRule {
     let bus = LocalEventBus::new();
-    let target: Arc<dyn Queue> = Arc::new(LocalQueue::new(
-        "indexer",
-        std::time::Duration::from_secs(30),
-    ));
+    let target: Arc<dyn Queue> = Arc::new(LocalQueue::new("indexer", std::time::Duration::from_secs(30)));
     bus.add_rule(event_bus_suite::indexer_pattern(), target.clone());
-    BusWithRule {
-        bus: Arc::new(bus),
-        target,
-    }
+    BusWithRule { bus: Arc::new(bus), target }
 }
 
 macro_rules! event_bus_conformance {

@@ -20,12 +20,10 @@ fn samples(function: &str) -> Vec<(String, String, Value)> {
         .map(|entry| entry.unwrap().path())
         .map(|path| {
             let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
-            let (trigger, name) = stem
-                .split_once('-')
-                .unwrap_or_else(|| panic!("{stem}: expected <trigger>-<request>"));
+            let (trigger, name) =
+                stem.split_once('-').unwrap_or_else(|| panic!("{stem}: expected <trigger>-<request>"));
             let text = std::fs::read_to_string(&path).unwrap();
-            let event =
-                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let event = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             (trigger.to_owned(), name.to_owned(), event)
         })
         .collect();
@@ -47,13 +45,8 @@ fn trigger_of(event: &Value) -> &'static str {
 fn assert_function_accepts<F: Function>(function: &str) -> Vec<String> {
     let mut names = Vec::new();
     for (trigger, name, event) in samples(function) {
-        assert_eq!(
-            trigger_of(&event),
-            trigger,
-            "{function}/{trigger}-{name}: wrong trigger"
-        );
-        let request = function::parse::<F>(event)
-            .unwrap_or_else(|e| panic!("{function}/{trigger}-{name}: {e}"));
+        assert_eq!(trigger_of(&event), trigger, "{function}/{trigger}-{name}: wrong trigger");
+        let request = function::parse::<F>(event).unwrap_or_else(|e| panic!("{function}/{trigger}-{name}: {e}"));
         assert_eq!(request.name(), name, "{function}/{trigger}-{name}");
         names.push(format!("{trigger}-{name}"));
     }
@@ -66,11 +59,7 @@ fn sqs_records<T>(
     parse: impl Fn(&aws_lambda_events::sqs::SqsMessage) -> Result<T, seams_platform::ServiceError>,
 ) -> Vec<T> {
     let event: aws_lambda_events::sqs::SqsEvent = serde_json::from_value(event.clone()).unwrap();
-    event
-        .records
-        .iter()
-        .map(|record| parse(record).unwrap_or_else(|e| panic!("{e}")))
-        .collect()
+    event.records.iter().map(|record| parse(record).unwrap_or_else(|e| panic!("{e}"))).collect()
 }
 
 #[test]
@@ -93,31 +82,15 @@ fn ingest_samples_cover_every_trigger() {
 
 #[test]
 fn retrieve_and_infer_samples_parse_as_their_requests() {
-    assert_eq!(
-        assert_function_accepts::<retrieve::Service>("retrieve"),
-        ["http-retrieve", "invoke-retrieve"]
-    );
-    assert_eq!(
-        assert_function_accepts::<infer::Service>("infer"),
-        ["http-inference", "invoke-inference"]
-    );
+    assert_eq!(assert_function_accepts::<retrieve::Service>("retrieve"), ["http-retrieve", "invoke-retrieve"]);
+    assert_eq!(assert_function_accepts::<infer::Service>("infer"), ["http-inference", "invoke-inference"]);
 }
 
 #[test]
 fn output_samples_parse_as_delivery_requests() {
     let names = assert_function_accepts::<output::Service>("output");
-    assert_eq!(
-        names,
-        [
-            "eventbridge-answer-ready",
-            "invoke-delivery",
-            "sqs-delivery-batch"
-        ]
-    );
-    let (_, _, batch) = samples("output")
-        .into_iter()
-        .find(|s| s.0 == "sqs")
-        .unwrap();
+    assert_eq!(names, ["eventbridge-answer-ready", "invoke-delivery", "sqs-delivery-batch"]);
+    let (_, _, batch) = samples("output").into_iter().find(|s| s.0 == "sqs").unwrap();
     assert_eq!(sqs_records(&batch, output::parse_message).len(), 2);
 }
 
@@ -147,15 +120,5 @@ fn every_events_folder_belongs_to_a_function() {
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     folders.sort();
-    assert_eq!(
-        folders,
-        [
-            "infer",
-            "ingest",
-            "output",
-            "process",
-            "retrieve",
-            "retrieve-indexer"
-        ]
-    );
+    assert_eq!(folders, ["infer", "ingest", "output", "process", "retrieve", "retrieve-indexer"]);
 }

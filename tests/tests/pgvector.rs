@@ -7,11 +7,7 @@ async fn the_test_database_has_pgvector_with_hnsw() {
     let url = database_url();
     let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
         .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "PostgreSQL at {url} is not reachable: {e}. Start it with scripts/stack.sh start"
-            )
-        });
+        .unwrap_or_else(|e| panic!("PostgreSQL at {url} is not reachable: {e}. Start it with scripts/stack.sh start"));
     tokio::spawn(connection);
     let schema = seams_tests::unique("pgvector_check").replace('-', "_");
     client
@@ -25,16 +21,10 @@ async fn the_test_database_has_pgvector_with_hnsw() {
         .await
         .unwrap();
     let rows = client
-        .query(
-            &format!("SELECT id FROM {schema}.items ORDER BY embedding <=> '[1,0,0]' LIMIT 2"),
-            &[],
-        )
+        .query(&format!("SELECT id FROM {schema}.items ORDER BY embedding <=> '[1,0,0]' LIMIT 2"), &[])
         .await
         .unwrap();
     let ids: Vec<i32> = rows.iter().map(|row| row.get(0)).collect();
     assert_eq!(ids, [1, 3]);
-    client
-        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-        .await
-        .unwrap();
+    client.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
 }

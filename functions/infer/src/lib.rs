@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use seams_contracts::infer::InferenceRequest;
+use seams_contracts::CorrelationId;
 use seams_platform::config::{ConfigReport, Env};
 use seams_platform::error::{from_value, parse_json};
 use seams_platform::function::{Function, Named, Reply};
@@ -25,11 +26,7 @@ impl Config {
         let provider = env.choice("SEAMS_MODEL_PROVIDER", &PROVIDERS, "offline");
         let model_id = env.optional("SEAMS_MODEL_ID");
         if provider != "offline" && model_id.is_none() {
-            env.invalid(
-                "SEAMS_MODEL_ID",
-                "",
-                format!("is required for provider {provider}"),
-            );
+            env.invalid("SEAMS_MODEL_ID", "", format!("is required for provider {provider}"));
         }
         env.finish().map(|()| Self { provider, model_id })
     }
@@ -64,26 +61,19 @@ impl Function for Service {
 
     fn from_http(request: &ApiGatewayV2httpRequest) -> Result<Request, ServiceError> {
         match http::route_key(request).as_str() {
-            "POST /inference" => Ok(Request::Inference(Box::new(parse_json(
-                &http::body_bytes(request)?,
-            )?))),
-            other => Err(ServiceError::not_found(format!(
-                "infer has no route {other}"
-            ))),
+            "POST /inference" => Ok(Request::Inference(Box::new(parse_json(&http::body_bytes(request)?)?))),
+            other => Err(ServiceError::not_found(format!("infer has no route {other}"))),
         }
     }
 
     fn from_trigger(trigger: Trigger) -> Result<Request, ServiceError> {
         match trigger {
             Trigger::Direct(payload) => Ok(Request::Inference(Box::new(from_value(payload)?))),
-            _ => Err(ServiceError::invalid_input(
-                "event",
-                "infer is triggered by HTTP or a direct invoke",
-            )),
+            _ => Err(ServiceError::invalid_input("event", "infer is triggered by HTTP or a direct invoke")),
         }
     }
 
-    async fn serve(&self, request: Request) -> Result<Reply, ServiceError> {
+    async fn serve(&self, request: Request, _correlation: CorrelationId) -> Result<Reply, ServiceError> {
         Err(ServiceError::not_implemented(format!(
             "infer does not handle {} with provider {} yet",
             request.name(),

@@ -11,6 +11,7 @@ use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use seams_contracts::answer::AnswerReady;
 use seams_contracts::events::BusEvent;
 use seams_contracts::output::DeliveryRequest;
+use seams_contracts::CorrelationId;
 use seams_platform::aws::AwsSettings;
 use seams_platform::config::{ConfigReport, Env};
 use seams_platform::error::from_value;
@@ -77,18 +78,9 @@ pub struct Service {
 impl Service {
     pub fn from_aws(config: &Config, sdk: &aws_config::SdkConfig) -> Self {
         Self {
-            ledger: Arc::new(S3ObjectStore::new(
-                config.aws.s3(sdk),
-                &config.output_bucket,
-            )),
-            dead_letters: Arc::new(SqsQueue::new(
-                seams_platform::aws::sqs(sdk),
-                &config.dead_letter_queue_url,
-            )),
-            bus: Arc::new(EventBridgeBus::new(
-                seams_platform::aws::eventbridge(sdk),
-                &config.event_bus_name,
-            )),
+            ledger: Arc::new(S3ObjectStore::new(config.aws.s3(sdk), &config.output_bucket)),
+            dead_letters: Arc::new(SqsQueue::new(seams_platform::aws::sqs(sdk), &config.dead_letter_queue_url)),
+            bus: Arc::new(EventBridgeBus::new(seams_platform::aws::eventbridge(sdk), &config.event_bus_name)),
         }
     }
 }
@@ -107,9 +99,7 @@ impl Function for Service {
 
     fn from_http(request: &ApiGatewayV2httpRequest) -> Result<Request, ServiceError> {
         let route = seams_platform::http::route_key(request);
-        Err(ServiceError::not_found(format!(
-            "output has no HTTP route ({route})"
-        )))
+        Err(ServiceError::not_found(format!("output has no HTTP route ({route})")))
     }
 
     fn from_trigger(trigger: Trigger) -> Result<Request, ServiceError> {
@@ -117,17 +107,13 @@ impl Function for Service {
             Trigger::Direct(payload) => Ok(Request::Delivery(Box::new(from_value(payload)?))),
             Trigger::Sqs(event) => Ok(Request::Batch(event)),
             Trigger::EventBridge(event) => answer_ready(*event),
-            Trigger::S3(_) | Trigger::Http(_) => Err(ServiceError::invalid_input(
-                "event",
-                "output is triggered by a direct invoke, SQS or EventBridge",
-            )),
+            Trigger::S3(_) | Trigger::Http(_) => {
+                Err(ServiceError::invalid_input("event", "output is triggered by a direct invoke, SQS or EventBridge"))
+            }
         }
     }
 
-    async fn serve(&self, request: Request) -> Result<Reply, ServiceError> {
-        Err(ServiceError::not_implemented(format!(
-            "output does not handle {} yet",
-            request.name()
-        )))
+    async fn serve(&self, request: Request, _correlation: CorrelationId) -> Result<Reply, ServiceError> {
+        Err(ServiceError::not_implemented(format!("output does not handle {} yet", request.name())))
     }
 }

@@ -54,30 +54,18 @@ impl Service {
     pub fn from_aws(config: &Config, sdk: &aws_config::SdkConfig) -> Self {
         Self {
             raw: Arc::new(S3ObjectStore::new(config.aws.s3(sdk), &config.raw_bucket)),
-            records: Arc::new(S3ObjectStore::new(
-                config.aws.s3(sdk),
-                &config.records_bucket,
-            )),
-            bus: Arc::new(EventBridgeBus::new(
-                seams_platform::aws::eventbridge(sdk),
-                &config.event_bus_name,
-            )),
+            records: Arc::new(S3ObjectStore::new(config.aws.s3(sdk), &config.records_bucket)),
+            bus: Arc::new(EventBridgeBus::new(seams_platform::aws::eventbridge(sdk), &config.event_bus_name)),
             batch_concurrency: config.batch_concurrency,
         }
     }
 
     pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
-        process_batch(event, self.batch_concurrency, |message| async move {
-            self.process(&message).await
-        })
-        .await
+        process_batch(event, self.batch_concurrency, |message| async move { self.process(&message).await }).await
     }
 
     async fn process(&self, message: &SqsMessage) -> Result<(), ServiceError> {
         let document = parse_message(message)?;
-        Err(ServiceError::not_implemented(format!(
-            "process cannot process {} yet",
-            document.document_id
-        )))
+        Err(ServiceError::not_implemented(format!("process cannot process {} yet", document.document_id)))
     }
 }

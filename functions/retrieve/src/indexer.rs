@@ -53,14 +53,9 @@ impl IndexerMessage {
 pub fn parse_message(message: &SqsMessage) -> Result<IndexerMessage, ServiceError> {
     let envelope: EventBridgeEvent<Value> = parse_body(message)?;
     match envelope.detail_type.as_str() {
-        DocumentProcessed::DETAIL_TYPE => {
-            Ok(IndexerMessage::Processed(from_value(envelope.detail)?))
-        }
+        DocumentProcessed::DETAIL_TYPE => Ok(IndexerMessage::Processed(from_value(envelope.detail)?)),
         DocumentDeleted::DETAIL_TYPE => Ok(IndexerMessage::Deleted(from_value(envelope.detail)?)),
-        other => Err(ServiceError::invalid_input(
-            "detail-type",
-            format!("the indexer does not handle {other} events"),
-        )),
+        other => Err(ServiceError::invalid_input("detail-type", format!("the indexer does not handle {other} events"))),
     }
 }
 
@@ -77,10 +72,7 @@ impl Indexer {
         // One at a time: index writes are serialised (reserved concurrency 1 when deployed).
         process_batch(event, 1, |message| async move {
             let request = parse_message(&message)?;
-            Err(ServiceError::not_implemented(format!(
-                "the indexer does not handle {} yet",
-                request.name()
-            )))
+            Err(ServiceError::not_implemented(format!("the indexer does not handle {} yet", request.name())))
         })
         .await
     }

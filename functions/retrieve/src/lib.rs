@@ -7,6 +7,7 @@ pub mod indexer;
 use async_trait::async_trait;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use seams_contracts::retrieve::RetrieveRequest;
+use seams_contracts::CorrelationId;
 use seams_platform::aws::AwsSettings;
 use seams_platform::config::{ConfigReport, Env};
 use seams_platform::error::{from_value, parse_json};
@@ -25,16 +26,9 @@ pub enum Backend {
 
 impl Backend {
     fn from_env(env: &Env) -> Self {
-        match env
-            .choice("SEAMS_SEARCH_BACKEND", &["sqlite", "postgres"], "sqlite")
-            .as_str()
-        {
-            "postgres" => Backend::Postgres {
-                database_url: env.required("DATABASE_URL"),
-            },
-            _ => Backend::Sqlite {
-                snapshot_bucket: env.required("SEAMS_INDEX_BUCKET"),
-            },
+        match env.choice("SEAMS_SEARCH_BACKEND", &["sqlite", "postgres"], "sqlite").as_str() {
+            "postgres" => Backend::Postgres { database_url: env.required("DATABASE_URL") },
+            _ => Backend::Sqlite { snapshot_bucket: env.required("SEAMS_INDEX_BUCKET") },
         }
     }
 }
@@ -47,10 +41,7 @@ pub struct Config {
 
 impl Config {
     pub fn from_env(env: Env) -> Result<Self, ConfigReport> {
-        let config = Self {
-            aws: AwsSettings::from_env(&env),
-            backend: Backend::from_env(&env),
-        };
+        let config = Self { aws: AwsSettings::from_env(&env), backend: Backend::from_env(&env) };
         env.finish().map(|()| config)
     }
 }
@@ -84,30 +75,20 @@ impl Function for Service {
 
     fn from_http(request: &ApiGatewayV2httpRequest) -> Result<Request, ServiceError> {
         match http::route_key(request).as_str() {
-            "POST /retrieve" => Ok(Request::Retrieve(Box::new(parse_json(&http::body_bytes(
-                request,
-            )?)?))),
-            other => Err(ServiceError::not_found(format!(
-                "retrieve has no route {other}"
-            ))),
+            "POST /retrieve" => Ok(Request::Retrieve(Box::new(parse_json(&http::body_bytes(request)?)?))),
+            other => Err(ServiceError::not_found(format!("retrieve has no route {other}"))),
         }
     }
 
     fn from_trigger(trigger: Trigger) -> Result<Request, ServiceError> {
         match trigger {
             Trigger::Direct(payload) => Ok(Request::Retrieve(Box::new(from_value(payload)?))),
-            _ => Err(ServiceError::invalid_input(
-                "event",
-                "retrieve is triggered by HTTP or a direct invoke",
-            )),
+            _ => Err(ServiceError::invalid_input("event", "retrieve is triggered by HTTP or a direct invoke")),
         }
     }
 
-    async fn serve(&self, request: Request) -> Result<Reply, ServiceError> {
-        Err(ServiceError::not_implemented(format!(
-            "retrieve does not handle {} yet",
-            request.name()
-        )))
+    async fn serve(&self, request: Request, _correlation: CorrelationId) -> Result<Reply, ServiceError> {
+        Err(ServiceError::not_implemented(format!("retrieve does not handle {} yet", request.name())))
     }
 }
 
@@ -117,24 +98,11 @@ mod tests {
 
     #[test]
     fn each_backend_names_what_it_needs() {
-        let report =
-            Config::from_env(Env::from_pairs([("SEAMS_SEARCH_BACKEND", "postgres")])).unwrap_err();
-        assert_eq!(
-            report.to_string(),
-            "invalid configuration: DATABASE_URL is not set"
-        );
-        let report =
-            Config::from_env(Env::from_pairs([("SEAMS_SEARCH_BACKEND", "sqlite")])).unwrap_err();
-        assert_eq!(
-            report.to_string(),
-            "invalid configuration: SEAMS_INDEX_BUCKET is not set"
-        );
+        let report = Config::from_env(Env::from_pairs([("SEAMS_SEARCH_BACKEND", "postgres")])).unwrap_err();
+        assert_eq!(report.to_string(), "invalid configuration: DATABASE_URL is not set");
+        let report = Config::from_env(Env::from_pairs([("SEAMS_SEARCH_BACKEND", "sqlite")])).unwrap_err();
+        assert_eq!(report.to_string(), "invalid configuration: SEAMS_INDEX_BUCKET is not set");
         let config = Config::from_env(Env::from_pairs([("SEAMS_INDEX_BUCKET", "idx")])).unwrap();
-        assert_eq!(
-            config.backend,
-            Backend::Sqlite {
-                snapshot_bucket: "idx".into()
-            }
-        );
+        assert_eq!(config.backend, Backend::Sqlite { snapshot_bucket: "idx".into() });
     }
 }

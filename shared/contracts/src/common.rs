@@ -8,9 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// Travels with every request, message attribute, event detail and execution input, and
 /// appears in every log line, so one document or question can be followed across services.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(transparent)]
 pub struct CorrelationId(pub String);
 

@@ -68,10 +68,7 @@ impl ErrorName {
 
     /// Whether the same input may succeed if tried again.
     pub fn is_retryable(self) -> bool {
-        matches!(
-            self,
-            ErrorName::Transient | ErrorName::ModelThrottled | ErrorName::DeliveryFailed
-        )
+        matches!(self, ErrorName::Transient | ErrorName::ModelThrottled | ErrorName::DeliveryFailed)
     }
 
     fn slug(self) -> &'static str {
@@ -175,8 +172,7 @@ mod tests {
 
     #[test]
     fn invalid_input_is_a_400_that_is_never_retried() {
-        let problem =
-            Problem::new(ErrorName::InvalidInput, "top_k must be 1..=100").with_field("top_k");
+        let problem = Problem::new(ErrorName::InvalidInput, "top_k must be 1..=100").with_field("top_k");
         let json = serde_json::to_value(&problem).unwrap();
         assert_eq!(json["type"], "urn:seams:problem:invalid-input");
         assert_eq!(json["status"], 400);

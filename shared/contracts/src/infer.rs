@@ -117,27 +117,19 @@ mod tests {
         assert_eq!(request.request_id, "req-123");
         assert_eq!(request.model_config.max_tokens, Some(500));
         assert_eq!(request.model_config.temperature, Some(0.1));
-        assert_eq!(
-            request.context,
-            vec![ContextItem::Text(
-                "Refunds are issued within 14 days.".into()
-            )]
-        );
+        assert_eq!(request.context, vec![ContextItem::Text("Refunds are issued within 14 days.".into())]);
     }
 
     #[test]
     fn context_passages_keep_their_ids() {
-        let item: ContextItem = serde_json::from_str(
-            r#"{"id": "doc-1:1:0", "text": "Refunds...", "source": "s3://b/k"}"#,
-        )
-        .unwrap();
+        let item: ContextItem =
+            serde_json::from_str(r#"{"id": "doc-1:1:0", "text": "Refunds...", "source": "s3://b/k"}"#).unwrap();
         assert!(matches!(item, ContextItem::Passage(p) if p.id == "doc-1:1:0"));
     }
 
     #[test]
     fn a_missing_request_id_is_named() {
-        let error =
-            serde_json::from_str::<InferenceRequest>(r#"{"instructions": "x"}"#).unwrap_err();
+        let error = serde_json::from_str::<InferenceRequest>(r#"{"instructions": "x"}"#).unwrap_err();
         assert!(error.to_string().contains("request_id"), "{error}");
     }
 }

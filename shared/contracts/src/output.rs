@@ -52,7 +52,9 @@ pub enum Destination {
         secret_ref: Option<String>,
     },
     /// A Slack incoming webhook whose URL is held in a secret.
-    Slack { webhook_secret_ref: String },
+    Slack {
+        webhook_secret_ref: String,
+    },
     Email {
         from: String,
         to: Vec<String>,
@@ -62,7 +64,9 @@ pub enum Destination {
         subject_template: Option<String>,
     },
     /// A JSON record in output's own bucket.
-    S3 { key_template: String },
+    S3 {
+        key_template: String,
+    },
     Eventbridge {
         bus_name: String,
         detail_type: String,

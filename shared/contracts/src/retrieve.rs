@@ -107,13 +107,9 @@ impl<'de> Deserialize<'de> for Filter {
         let is_expression = matches!(&value, serde_json::Value::Object(map)
             if map.len() == 1 && map.keys().all(|k| RetrievalFilter::OPERATORS.contains(&k.as_str())));
         if is_expression {
-            serde_json::from_value(value)
-                .map(Filter::Expression)
-                .map_err(de::Error::custom)
+            serde_json::from_value(value).map(Filter::Expression).map_err(de::Error::custom)
         } else {
-            serde_json::from_value(value)
-                .map(Filter::Equality)
-                .map_err(de::Error::custom)
+            serde_json::from_value(value).map(Filter::Equality).map_err(de::Error::custom)
         }
     }
 }
@@ -177,10 +173,7 @@ mod tests {
         .unwrap();
         assert_eq!(request.top_k, 5);
         assert_eq!(request.search_mode, SearchMode::Hybrid);
-        let expected = BTreeMap::from([(
-            "category".to_owned(),
-            AttributeValue::String("policy".into()),
-        )]);
+        let expected = BTreeMap::from([("category".to_owned(), AttributeValue::String("policy".into()))]);
         assert_eq!(request.filters, Some(Filter::Equality(expected)));
     }
 
@@ -201,31 +194,20 @@ mod tests {
 
     #[test]
     fn a_malformed_expression_reports_its_own_error() {
-        let error =
-            serde_json::from_str::<Filter>(r#"{"equals": {"key": "category"}}"#).unwrap_err();
-        assert!(
-            error.to_string().contains("missing field `value`"),
-            "{error}"
-        );
+        let error = serde_json::from_str::<Filter>(r#"{"equals": {"key": "category"}}"#).unwrap_err();
+        assert!(error.to_string().contains("missing field `value`"), "{error}");
     }
 
     #[test]
     fn an_unknown_search_mode_is_refused() {
         let error =
-            serde_json::from_str::<RetrieveRequest>(r#"{"query": "q", "search_mode": "semantic"}"#)
-                .unwrap_err();
-        assert!(
-            error.to_string().contains("unknown variant `semantic`"),
-            "{error}"
-        );
+            serde_json::from_str::<RetrieveRequest>(r#"{"query": "q", "search_mode": "semantic"}"#).unwrap_err();
+        assert!(error.to_string().contains("unknown variant `semantic`"), "{error}");
     }
 
     #[test]
     fn top_k_and_mode_have_defaults() {
         let request: RetrieveRequest = serde_json::from_str(r#"{"query": "q"}"#).unwrap();
-        assert_eq!(
-            (request.top_k, request.search_mode),
-            (DEFAULT_TOP_K, SearchMode::Hybrid)
-        );
+        assert_eq!((request.top_k, request.search_mode), (DEFAULT_TOP_K, SearchMode::Hybrid));
     }
 }

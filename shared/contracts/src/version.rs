@@ -62,10 +62,7 @@ mod tests {
     #[test]
     fn another_version_is_refused_with_its_number() {
         let error = serde_json::from_str::<Message>(r#"{"schema_version":2}"#).unwrap_err();
-        assert!(
-            error.to_string().contains("unsupported schema_version 2"),
-            "{error}"
-        );
+        assert!(error.to_string().contains("unsupported schema_version 2"), "{error}");
     }
 
     #[test]

@@ -36,17 +36,12 @@ fn committed_schemas_match_the_types() {
 
 #[test]
 fn no_committed_schema_lacks_a_type() {
-    let known: BTreeSet<String> = seams_contracts::schemas()
-        .into_iter()
-        .map(|(name, _)| format!("{name}.json"))
-        .collect();
+    let known: BTreeSet<String> =
+        seams_contracts::schemas().into_iter().map(|(name, _)| format!("{name}.json")).collect();
     let committed: BTreeSet<String> = std::fs::read_dir(schema_dir())
         .unwrap()
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     let orphans: Vec<_> = committed.difference(&known).collect();
-    assert!(
-        orphans.is_empty(),
-        "schemas with no type behind them: {orphans:?}"
-    );
+    assert!(orphans.is_empty(), "schemas with no type behind them: {orphans:?}");
 }

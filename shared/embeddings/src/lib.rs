@@ -38,10 +38,7 @@ pub trait Embedder: Send + Sync {
 }
 
 /// Embeds any number of texts, `max_batch` at a time, checking each answer's shape.
-pub async fn embed_all(
-    embedder: &dyn Embedder,
-    texts: &[&str],
-) -> Result<Vec<Vec<f32>>, EmbedError> {
+pub async fn embed_all(embedder: &dyn Embedder, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
     let mut vectors = Vec::with_capacity(texts.len());
     for batch in texts.chunks(embedder.max_batch().max(1)) {
         let embedded = embedder.embed(batch).await?;
@@ -84,28 +81,13 @@ mod tests {
             let mut batches = self.batches.lock().unwrap();
             batches.push(texts.len());
             let index = batches.len() as f32;
-            let count = if self.broken {
-                texts.len() - 1
-            } else {
-                texts.len()
-            };
-            Ok(texts
-                .iter()
-                .take(count)
-                .map(|t| vec![t.len() as f32, index])
-                .collect())
+            let count = if self.broken { texts.len() - 1 } else { texts.len() };
+            Ok(texts.iter().take(count).map(|t| vec![t.len() as f32, index]).collect())
         }
     }
 
     fn recorder(broken: bool) -> Recorder {
-        Recorder {
-            model: EmbeddingModel {
-                model: "test".into(),
-                dims: 2,
-            },
-            batches: Mutex::new(vec![]),
-            broken,
-        }
+        Recorder { model: EmbeddingModel { model: "test".into(), dims: 2 }, batches: Mutex::new(vec![]), broken }
     }
 
     #[tokio::test]
@@ -121,9 +103,6 @@ mod tests {
     #[tokio::test]
     async fn a_short_answer_is_an_error_not_a_misaligned_result() {
         let error = embed_all(&recorder(true), &["a", "b"]).await.unwrap_err();
-        assert!(
-            matches!(error, EmbedError::Transient(ref m) if m.contains("1 vectors for 2 texts")),
-            "{error}"
-        );
+        assert!(matches!(error, EmbedError::Transient(ref m) if m.contains("1 vectors for 2 texts")), "{error}");
     }
 }

@@ -18,11 +18,7 @@ impl AwsSettings {
         let endpoint_url = env.optional("AWS_ENDPOINT_URL");
         if let Some(url) = &endpoint_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                env.invalid(
-                    "AWS_ENDPOINT_URL",
-                    url,
-                    "expected an http:// or https:// URL".into(),
-                );
+                env.invalid("AWS_ENDPOINT_URL", url, "expected an http:// or https:// URL".into());
             }
         }
         Self {
@@ -50,9 +46,7 @@ impl AwsSettings {
     }
 
     pub fn s3(&self, sdk: &SdkConfig) -> aws_sdk_s3::Client {
-        let config = aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(self.s3_force_path_style)
-            .build();
+        let config = aws_sdk_s3::config::Builder::from(sdk).force_path_style(self.s3_force_path_style).build();
         aws_sdk_s3::Client::from_conf(config)
     }
 }
@@ -118,10 +112,7 @@ mod tests {
         ]);
         let settings = AwsSettings::from_env(&env);
         assert!(env.finish().is_ok());
-        assert_eq!(
-            settings.endpoint_url.as_deref(),
-            Some("http://127.0.0.1:5000")
-        );
+        assert_eq!(settings.endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
         assert_eq!(settings.region.as_deref(), Some("eu-west-1"));
         assert!(settings.s3_force_path_style);
     }
@@ -131,9 +122,6 @@ mod tests {
         let env = Env::from_pairs([("AWS_ENDPOINT_URL", "localhost:5000")]);
         AwsSettings::from_env(&env);
         let text = env.finish().unwrap_err().to_string();
-        assert!(
-            text.contains("AWS_ENDPOINT_URL=\"localhost:5000\" is not valid"),
-            "{text}"
-        );
+        assert!(text.contains("AWS_ENDPOINT_URL=\"localhost:5000\" is not valid"), "{text}");
     }
 }

@@ -15,11 +15,7 @@ pub enum ConfigError {
     #[error("{name} is not set")]
     Missing { name: String },
     #[error("{name}={value} is not valid: {reason}")]
-    Invalid {
-        name: String,
-        value: String,
-        reason: String,
-    },
+    Invalid { name: String, value: String, reason: String },
 }
 
 /// Every problem found in one configuration read.
@@ -52,32 +48,22 @@ impl Env {
         Self::from_pairs(std::env::vars())
     }
 
-    pub fn from_pairs<K: Into<String>, V: Into<String>>(
-        pairs: impl IntoIterator<Item = (K, V)>,
-    ) -> Self {
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
         Self {
-            vars: pairs
-                .into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .collect(),
+            vars: pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
             problems: RefCell::new(Vec::new()),
         }
     }
 
     /// A set, non-empty variable.
     pub fn optional(&self, name: &str) -> Option<String> {
-        self.vars
-            .get(name)
-            .filter(|v| !v.trim().is_empty())
-            .cloned()
+        self.vars.get(name).filter(|v| !v.trim().is_empty()).cloned()
     }
 
     /// A variable that must be set; records `Missing` and returns an empty string otherwise.
     pub fn required(&self, name: &str) -> String {
         self.optional(name).unwrap_or_else(|| {
-            self.record(ConfigError::Missing {
-                name: name.to_owned(),
-            });
+            self.record(ConfigError::Missing { name: name.to_owned() });
             String::new()
         })
     }
@@ -114,22 +100,14 @@ impl Env {
     pub fn choice(&self, name: &str, choices: &[&str], default: &str) -> String {
         let value = self.optional(name).unwrap_or_else(|| default.to_owned());
         if !choices.contains(&value.as_str()) {
-            self.invalid(
-                name,
-                &value,
-                format!("expected one of {}", choices.join(", ")),
-            );
+            self.invalid(name, &value, format!("expected one of {}", choices.join(", ")));
         }
         value
     }
 
     /// Records a problem a service found itself (e.g. two variables that conflict).
     pub fn invalid(&self, name: &str, value: &str, reason: String) {
-        self.record(ConfigError::Invalid {
-            name: name.to_owned(),
-            value: shown_value(name, value),
-            reason,
-        });
+        self.record(ConfigError::Invalid { name: name.to_owned(), value: shown_value(name, value), reason });
     }
 
     /// Ends the read: every problem recorded, or none.
@@ -150,9 +128,7 @@ impl Env {
 /// Values of variables that may hold secrets are never echoed.
 fn shown_value(name: &str, value: &str) -> String {
     let upper = name.to_ascii_uppercase();
-    let secret = ["SECRET", "PASSWORD", "TOKEN", "KEY", "DATABASE_URL"]
-        .iter()
-        .any(|s| upper.contains(s));
+    let secret = ["SECRET", "PASSWORD", "TOKEN", "KEY", "DATABASE_URL"].iter().any(|s| upper.contains(s));
     if secret {
         "<redacted>".to_owned()
     } else {
@@ -178,10 +154,7 @@ mod tests {
         let env = Env::from_pairs([("OTHER", "x")]);
         env.required("SEAMS_RAW_BUCKET");
         let report = env.finish().unwrap_err();
-        assert_eq!(
-            report.to_string(),
-            "invalid configuration: SEAMS_RAW_BUCKET is not set"
-        );
+        assert_eq!(report.to_string(), "invalid configuration: SEAMS_RAW_BUCKET is not set");
     }
 
     #[test]
@@ -193,11 +166,7 @@ mod tests {
         let report = env.finish().unwrap_err();
         let text = report.to_string();
         assert_eq!(report.0.len(), 3, "{text}");
-        for name in [
-            "SEAMS_RAW_BUCKET",
-            "SEAMS_MAX_BYTES=\"lots\"",
-            "SEAMS_PATH_STYLE=\"maybe\"",
-        ] {
+        for name in ["SEAMS_RAW_BUCKET", "SEAMS_MAX_BYTES=\"lots\"", "SEAMS_PATH_STYLE=\"maybe\""] {
             assert!(text.contains(name), "{name} missing from: {text}");
         }
     }
@@ -214,10 +183,7 @@ mod tests {
         let env = Env::from_pairs([("SEAMS_WEBHOOK_SECRET_TTL", "hunter2")]);
         env.parse_or("SEAMS_WEBHOOK_SECRET_TTL", 0u32);
         let text = env.finish().unwrap_err().to_string();
-        assert!(
-            !text.contains("hunter2") && text.contains("<redacted>"),
-            "{text}"
-        );
+        assert!(!text.contains("hunter2") && text.contains("<redacted>"), "{text}");
     }
 
     #[test]
@@ -225,10 +191,7 @@ mod tests {
         let env = Env::from_pairs([("N", "42"), ("F", "yes"), ("C", "postgres")]);
         assert_eq!(env.parse_or("N", 0u32), 42);
         assert!(env.flag("F", false));
-        assert_eq!(
-            env.choice("C", &["sqlite", "postgres"], "sqlite"),
-            "postgres"
-        );
+        assert_eq!(env.choice("C", &["sqlite", "postgres"], "sqlite"), "postgres");
         assert!(env.finish().is_ok());
     }
 

@@ -20,18 +20,11 @@ pub struct ServiceError {
 
 impl ServiceError {
     pub fn new(name: ErrorName, detail: impl Into<String>) -> Self {
-        Self {
-            name,
-            detail: detail.into(),
-            field: None,
-        }
+        Self { name, detail: detail.into(), field: None }
     }
 
     pub fn invalid_input(field: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self {
-            field: Some(field.into()),
-            ..Self::new(ErrorName::InvalidInput, detail)
-        }
+        Self { field: Some(field.into()), ..Self::new(ErrorName::InvalidInput, detail) }
     }
 
     pub fn not_found(detail: impl Into<String>) -> Self {
@@ -57,10 +50,7 @@ impl ServiceError {
 /// What Lambda reports as `errorType`/`errorMessage`, which Step Functions matches on.
 impl From<ServiceError> for lambda_runtime::Diagnostic {
     fn from(error: ServiceError) -> Self {
-        lambda_runtime::Diagnostic {
-            error_type: error.name.as_str().to_owned(),
-            error_message: error.to_string(),
-        }
+        lambda_runtime::Diagnostic { error_type: error.name.as_str().to_owned(), error_message: error.to_string() }
     }
 }
 
@@ -89,19 +79,12 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ServiceError> {
     let value = parsed.map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
-        let field = if inner.is_syntax() || inner.is_eof() || path == "." {
-            "body".to_owned()
-        } else {
-            path
-        };
+        let field = if inner.is_syntax() || inner.is_eof() || path == "." { "body".to_owned() } else { path };
         ServiceError::invalid_input(field, inner.to_string())
     })?;
-    deserializer.end().map_err(|e| {
-        ServiceError::invalid_input(
-            "body",
-            format!("trailing characters after the JSON value: {e}"),
-        )
-    })?;
+    deserializer
+        .end()
+        .map_err(|e| ServiceError::invalid_input("body", format!("trailing characters after the JSON value: {e}")))?;
     Ok(value)
 }
 
@@ -146,12 +129,9 @@ mod tests {
 
     #[test]
     fn problems_carry_field_and_correlation() {
-        let problem = ServiceError::invalid_input("top_k", "must be 1 to 100")
-            .to_problem(Some(&CorrelationId::new("c-1")));
-        assert_eq!(
-            (problem.status, problem.field.as_deref()),
-            (400, Some("top_k"))
-        );
+        let problem =
+            ServiceError::invalid_input("top_k", "must be 1 to 100").to_problem(Some(&CorrelationId::new("c-1")));
+        assert_eq!((problem.status, problem.field.as_deref()), (400, Some("top_k")));
         assert_eq!(problem.correlation_id.as_deref(), Some("c-1"));
     }
 }

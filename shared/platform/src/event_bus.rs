@@ -24,11 +24,7 @@ impl OutgoingEvent {
     /// An event from a detail contract, under the contract's own source and detail type.
     pub fn from_detail<E: BusEvent>(detail: &E) -> Result<Self, BusError> {
         let detail = serde_json::to_value(detail).map_err(|e| BusError::Refused(e.to_string()))?;
-        Ok(Self {
-            source: E::SOURCE.to_owned(),
-            detail_type: E::DETAIL_TYPE.to_owned(),
-            detail,
-        })
+        Ok(Self { source: E::SOURCE.to_owned(), detail_type: E::DETAIL_TYPE.to_owned(), detail })
     }
 }
 
@@ -44,16 +40,11 @@ pub struct EventPattern {
 
 impl EventPattern {
     pub fn detail_types(types: &[&str]) -> Self {
-        Self {
-            source: Vec::new(),
-            detail_type: types.iter().map(|t| (*t).to_owned()).collect(),
-        }
+        Self { source: Vec::new(), detail_type: types.iter().map(|t| (*t).to_owned()).collect() }
     }
 
     pub fn matches(&self, event: &OutgoingEvent) -> bool {
-        let any_of = |allowed: &[String], value: &str| {
-            allowed.is_empty() || allowed.iter().any(|a| a == value)
-        };
+        let any_of = |allowed: &[String], value: &str| allowed.is_empty() || allowed.iter().any(|a| a == value);
         any_of(&self.source, &event.source) && any_of(&self.detail_type, &event.detail_type)
     }
 
@@ -105,11 +96,7 @@ mod tests {
     use super::*;
 
     fn event(source: &str, detail_type: &str) -> OutgoingEvent {
-        OutgoingEvent {
-            source: source.into(),
-            detail_type: detail_type.into(),
-            detail: serde_json::json!({}),
-        }
+        OutgoingEvent { source: source.into(), detail_type: detail_type.into(), detail: serde_json::json!({}) }
     }
 
     #[test]
@@ -118,10 +105,7 @@ mod tests {
         assert!(pattern.matches(&event("seams.process", "DocumentProcessed")));
         assert!(pattern.matches(&event("seams.ingest", "DocumentDeleted")));
         assert!(!pattern.matches(&event("seams.ingest", "DocumentIngested")));
-        let by_source = EventPattern {
-            source: vec!["crm".into()],
-            detail_type: vec![],
-        };
+        let by_source = EventPattern { source: vec!["crm".into()], detail_type: vec![] };
         assert!(by_source.matches(&event("crm", "Anything")));
         assert!(!by_source.matches(&event("erp", "Anything")));
     }
@@ -129,9 +113,6 @@ mod tests {
     #[test]
     fn patterns_serialise_as_eventbridge_reads_them() {
         let pattern = EventPattern::detail_types(&["DocumentProcessed"]);
-        assert_eq!(
-            pattern.to_json(),
-            r#"{"detail-type":["DocumentProcessed"]}"#
-        );
+        assert_eq!(pattern.to_json(), r#"{"detail-type":["DocumentProcessed"]}"#);
     }
 }

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use seams_contracts::CorrelationId;
 use serde_json::Value;
 use tracing::Instrument;
 
@@ -45,7 +46,9 @@ pub trait Function: Send + Sync {
     /// Any trigger but HTTP.
     fn from_trigger(trigger: Trigger) -> Result<Self::Request, ServiceError>;
 
-    async fn serve(&self, request: Self::Request) -> Result<Reply, ServiceError>;
+    /// `correlation` comes from the HTTP request (`x-correlation-id`, else API Gateway's
+    /// request id) or is new; a service may prefer one its request carries.
+    async fn serve(&self, request: Self::Request, correlation: CorrelationId) -> Result<Reply, ServiceError>;
 }
 
 /// The request an event carries, for any trigger (used by tests and `seams invoke`).
@@ -65,10 +68,7 @@ pub async fn handle<F: Function>(function: &F, event: Value) -> Result<Value, Se
             let correlation = http::correlation_id(&request);
             let outcome = async {
                 let request = F::from_http(&request)?;
-                function
-                    .serve(request)
-                    .await
-                    .map(|reply| (reply.status, reply.body))
+                function.serve(request, correlation.clone()).await.map(|reply| (reply.status, reply.body))
             }
             .instrument(correlation_span(&correlation))
             .await;
@@ -76,7 +76,9 @@ pub async fn handle<F: Function>(function: &F, event: Value) -> Result<Value, Se
                 .map_err(|e| ServiceError::transient(format!("could not encode the response: {e}")))
         }
         trigger => {
-            let outcome = async { function.serve(F::from_trigger(trigger)?).await }.await;
+            let correlation = http::new_correlation_id();
+            let span = correlation_span(&correlation);
+            let outcome = async { function.serve(F::from_trigger(trigger)?, correlation).await }.instrument(span).await;
             if let Err(error) = &outcome {
                 tracing::error!(error = error.name.as_str(), field = error.field.as_deref(), cause = %error.detail, "invocation failed");
             }
@@ -90,9 +92,7 @@ pub async fn handle<F: Function>(function: &F, event: Value) -> Result<Value, Se
 pub async fn run<F: Function>(function: F) -> Result<(), lambda_runtime::Error> {
     let function = &function;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        handle(function, event.payload)
-            .await
-            .map_err(Diagnostic::from)
+        handle(function, event.payload).await.map_err(Diagnostic::from)
     }))
     .await
 }

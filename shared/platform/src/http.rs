@@ -15,9 +15,7 @@ pub fn body_bytes(request: &ApiGatewayV2httpRequest) -> Result<Vec<u8>, ServiceE
     if request.is_base64_encoded {
         base64::engine::general_purpose::STANDARD
             .decode(body)
-            .map_err(|e| {
-                ServiceError::invalid_input("body", format!("the body is not valid base64: {e}"))
-            })
+            .map_err(|e| ServiceError::invalid_input("body", format!("the body is not valid base64: {e}")))
     } else {
         Ok(body.as_bytes().to_vec())
     }
@@ -27,11 +25,7 @@ pub fn body_bytes(request: &ApiGatewayV2httpRequest) -> Result<Vec<u8>, ServiceE
 pub fn route_key(request: &ApiGatewayV2httpRequest) -> String {
     match request.route_key.as_deref() {
         Some(route) if route != "$default" => route.to_owned(),
-        _ => format!(
-            "{} {}",
-            request.request_context.http.method,
-            request.raw_path.as_deref().unwrap_or("/")
-        ),
+        _ => format!("{} {}", request.request_context.http.method, request.raw_path.as_deref().unwrap_or("/")),
     }
 }
 
@@ -60,9 +54,7 @@ fn response(
 ) -> ApiGatewayV2httpResponse {
     let mut response = ApiGatewayV2httpResponse::default();
     response.status_code = i64::from(status);
-    response
-        .headers
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response.headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Ok(value) = HeaderValue::from_str(correlation.as_str()) {
         response.headers.insert(CorrelationId::HEADER, value);
     }
@@ -70,17 +62,10 @@ fn response(
     response
 }
 
-pub fn json<T: Serialize>(
-    status: u16,
-    body: &T,
-    correlation: &CorrelationId,
-) -> ApiGatewayV2httpResponse {
+pub fn json<T: Serialize>(status: u16, body: &T, correlation: &CorrelationId) -> ApiGatewayV2httpResponse {
     match serde_json::to_string(body) {
         Ok(text) => response(status, "application/json", text, correlation),
-        Err(e) => problem(
-            &ServiceError::transient(format!("could not encode the response: {e}")),
-            correlation,
-        ),
+        Err(e) => problem(&ServiceError::transient(format!("could not encode the response: {e}")), correlation),
     }
 }
 
@@ -106,10 +91,7 @@ pub fn reply(
 }
 
 /// The `{name}` path parameter of a route such as `GET /documents/{id}`.
-pub fn path_parameter(
-    request: &ApiGatewayV2httpRequest,
-    name: &str,
-) -> Result<String, ServiceError> {
+pub fn path_parameter(request: &ApiGatewayV2httpRequest, name: &str) -> Result<String, ServiceError> {
     request
         .path_parameters
         .get(name)
@@ -136,25 +118,17 @@ mod tests {
         assert_eq!(body_bytes(&request("aGk=", true)).unwrap(), b"hi");
         assert_eq!(body_bytes(&request("hi", false)).unwrap(), b"hi");
         let error = body_bytes(&request("***", true)).unwrap_err();
-        assert_eq!(
-            (error.name, error.field.as_deref()),
-            (ErrorName::InvalidInput, Some("body"))
-        );
+        assert_eq!((error.name, error.field.as_deref()), (ErrorName::InvalidInput, Some("body")));
     }
 
     #[test]
     fn problems_are_served_as_problem_json_with_their_status() {
         let correlation = CorrelationId::new("c-9");
-        let response = problem(
-            &ServiceError::invalid_input("query", "must not be empty"),
-            &correlation,
-        );
+        let response = problem(&ServiceError::invalid_input("query", "must not be empty"), &correlation);
         assert_eq!(response.status_code, 400);
         assert_eq!(response.headers[CONTENT_TYPE], "application/problem+json");
         assert_eq!(response.headers[CorrelationId::HEADER], "c-9");
-        let Some(Body::Text(text)) = response.body else {
-            panic!("no body")
-        };
+        let Some(Body::Text(text)) = response.body else { panic!("no body") };
         let document: Problem = serde_json::from_str(&text).unwrap();
         assert_eq!(document.field.as_deref(), Some("query"));
         assert_eq!(document.type_uri, "urn:seams:problem:invalid-input");
@@ -163,10 +137,7 @@ mod tests {
     #[test]
     fn the_callers_correlation_id_is_kept() {
         let mut request = request("", false);
-        request.headers.insert(
-            CorrelationId::HEADER,
-            HeaderValue::from_static("from-caller"),
-        );
+        request.headers.insert(CorrelationId::HEADER, HeaderValue::from_static("from-caller"));
         assert_eq!(correlation_id(&request).as_str(), "from-caller");
     }
 }

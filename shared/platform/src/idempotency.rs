@@ -42,14 +42,8 @@ pub enum Claim<T> {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 enum Record {
-    InProgress {
-        claimed_at: DateTime<Utc>,
-        expires_at: DateTime<Utc>,
-    },
-    Completed {
-        completed_at: DateTime<Utc>,
-        result: serde_json::Value,
-    },
+    InProgress { claimed_at: DateTime<Utc>, expires_at: DateTime<Utc> },
+    Completed { completed_at: DateTime<Utc>, result: serde_json::Value },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,56 +58,27 @@ pub enum IdempotencyError {
 const CLAIM_ROUNDS: usize = 3;
 
 impl Idempotency {
-    pub fn new(
-        store: Arc<dyn ObjectStore>,
-        prefix: impl Into<String>,
-        claim_ttl: Duration,
-    ) -> Self {
-        Self {
-            store,
-            prefix: prefix.into(),
-            claim_ttl,
-        }
+    pub fn new(store: Arc<dyn ObjectStore>, prefix: impl Into<String>, claim_ttl: Duration) -> Self {
+        Self { store, prefix: prefix.into(), claim_ttl }
     }
 
     /// Keys are hashed, so any string (a request id, `request_id/destination`) is a safe key.
     fn record_key(&self, key: &str) -> String {
-        format!(
-            "{}{}.json",
-            self.prefix,
-            hex::encode(Sha256::digest(key.as_bytes()))
-        )
+        format!("{}{}.json", self.prefix, hex::encode(Sha256::digest(key.as_bytes())))
     }
 
     fn in_progress(&self) -> Result<Bytes, IdempotencyError> {
         let now = Utc::now();
         let ttl = chrono::Duration::from_std(self.claim_ttl).unwrap_or(chrono::Duration::MAX);
-        let record = Record::InProgress {
-            claimed_at: now,
-            expires_at: now + ttl,
-        };
-        Ok(Bytes::from(
-            serde_json::to_vec(&record).map_err(|e| corrupt("new claim", e))?,
-        ))
+        let record = Record::InProgress { claimed_at: now, expires_at: now + ttl };
+        Ok(Bytes::from(serde_json::to_vec(&record).map_err(|e| corrupt("new claim", e))?))
     }
 
-    pub async fn claim<T: DeserializeOwned>(
-        &self,
-        key: &str,
-    ) -> Result<Claim<T>, IdempotencyError> {
+    pub async fn claim<T: DeserializeOwned>(&self, key: &str) -> Result<Claim<T>, IdempotencyError> {
         let record_key = self.record_key(key);
         for _ in 0..CLAIM_ROUNDS {
-            match self
-                .store
-                .put_if_absent(&record_key, self.in_progress()?)
-                .await
-            {
-                Ok(info) => {
-                    return Ok(Claim::Acquired(ClaimToken {
-                        record_key,
-                        etag: info.etag,
-                    }))
-                }
+            match self.store.put_if_absent(&record_key, self.in_progress()?).await {
+                Ok(info) => return Ok(Claim::Acquired(ClaimToken { record_key, etag: info.etag })),
                 Err(StoreError::AlreadyExists { .. }) => {}
                 Err(e) => return Err(e.into()),
             }
@@ -123,12 +88,10 @@ impl Idempotency {
                 Err(StoreError::NotFound { .. }) => continue,
                 Err(e) => return Err(e.into()),
             };
-            let record: Record =
-                serde_json::from_slice(&existing.body).map_err(|e| corrupt(&record_key, e))?;
+            let record: Record = serde_json::from_slice(&existing.body).map_err(|e| corrupt(&record_key, e))?;
             match record {
                 Record::Completed { result, .. } => {
-                    let result =
-                        serde_json::from_value(result).map_err(|e| corrupt(&record_key, e))?;
+                    let result = serde_json::from_value(result).map_err(|e| corrupt(&record_key, e))?;
                     return Ok(Claim::Completed(result));
                 }
                 Record::InProgress { expires_at, .. } if expires_at > Utc::now() => {
@@ -139,58 +102,28 @@ impl Idempotency {
                     let Some(etag) = existing.info.etag else {
                         continue;
                     };
-                    let options = PutOptions {
-                        content_type: None,
-                        condition: PutCondition::IfMatch(etag),
-                    };
-                    match self
-                        .store
-                        .put(&record_key, self.in_progress()?, options)
-                        .await
-                    {
-                        Ok(info) => {
-                            return Ok(Claim::Acquired(ClaimToken {
-                                record_key,
-                                etag: info.etag,
-                            }))
-                        }
+                    let options = PutOptions { content_type: None, condition: PutCondition::IfMatch(etag) };
+                    match self.store.put(&record_key, self.in_progress()?, options).await {
+                        Ok(info) => return Ok(Claim::Acquired(ClaimToken { record_key, etag: info.etag })),
                         Err(StoreError::PreconditionFailed { .. }) => continue,
                         Err(e) => return Err(e.into()),
                     }
                 }
             }
         }
-        let expires_at =
-            Utc::now() + chrono::Duration::from_std(self.claim_ttl).unwrap_or_default();
+        let expires_at = Utc::now() + chrono::Duration::from_std(self.claim_ttl).unwrap_or_default();
         Ok(Claim::InProgress { expires_at })
     }
 
     /// Stores the result. Fails with `PreconditionFailed` if the claim expired and was taken
     /// over meanwhile (the side effect may then happen twice: keep `claim_ttl` above the
     /// longest run).
-    pub async fn complete<T: Serialize>(
-        &self,
-        token: ClaimToken,
-        result: &T,
-    ) -> Result<(), IdempotencyError> {
+    pub async fn complete<T: Serialize>(&self, token: ClaimToken, result: &T) -> Result<(), IdempotencyError> {
         let result = serde_json::to_value(result).map_err(|e| corrupt(&token.record_key, e))?;
-        let record = Record::Completed {
-            completed_at: Utc::now(),
-            result,
-        };
-        let body =
-            Bytes::from(serde_json::to_vec(&record).map_err(|e| corrupt(&token.record_key, e))?);
+        let record = Record::Completed { completed_at: Utc::now(), result };
+        let body = Bytes::from(serde_json::to_vec(&record).map_err(|e| corrupt(&token.record_key, e))?);
         let condition = token.etag.map(PutCondition::IfMatch).unwrap_or_default();
-        self.store
-            .put(
-                &token.record_key,
-                body,
-                PutOptions {
-                    content_type: None,
-                    condition,
-                },
-            )
-            .await?;
+        self.store.put(&token.record_key, body, PutOptions { content_type: None, condition }).await?;
         Ok(())
     }
 
@@ -203,8 +136,5 @@ impl Idempotency {
 }
 
 fn corrupt(key: &str, error: serde_json::Error) -> IdempotencyError {
-    IdempotencyError::Corrupt {
-        key: key.to_owned(),
-        reason: error.to_string(),
-    }
+    IdempotencyError::Corrupt { key: key.to_owned(), reason: error.to_string() }
 }

@@ -10,11 +10,7 @@ use tracing_subscriber::EnvFilter;
 pub fn init() {
     let filter = ["AWS_LAMBDA_LOG_LEVEL", "RUST_LOG"]
         .iter()
-        .find_map(|var| {
-            std::env::var(var)
-                .ok()
-                .and_then(|v| EnvFilter::try_new(v.to_ascii_lowercase()).ok())
-        })
+        .find_map(|var| std::env::var(var).ok().and_then(|v| EnvFilter::try_new(v.to_ascii_lowercase()).ok()))
         .unwrap_or_else(|| EnvFilter::new("info"));
     let _ = tracing::subscriber::set_global_default(json_subscriber(filter, std::io::stdout));
 }

@@ -3,6 +3,8 @@
 mod fs;
 mod s3;
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use bytes::Bytes;
 use seams_contracts::ErrorName;
@@ -41,6 +43,16 @@ pub enum PutCondition {
 pub struct PutOptions {
     pub content_type: Option<String>,
     pub condition: PutCondition,
+}
+
+impl PutOptions {
+    pub fn if_absent() -> Self {
+        Self { content_type: None, condition: PutCondition::IfAbsent }
+    }
+
+    pub fn if_match(etag: impl Into<String>) -> Self {
+        Self { content_type: None, condition: PutCondition::IfMatch(etag.into()) }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -82,12 +94,7 @@ pub trait ObjectStore: Send + Sync {
     /// The bucket name (S3) or root directory (filesystem), as it appears in an `ObjectRef`.
     fn location(&self) -> &str;
 
-    async fn put(
-        &self,
-        key: &str,
-        body: Bytes,
-        options: PutOptions,
-    ) -> Result<ObjectInfo, StoreError>;
+    async fn put(&self, key: &str, body: Bytes, options: PutOptions) -> Result<ObjectInfo, StoreError>;
 
     async fn get(&self, key: &str) -> Result<Object, StoreError>;
 
@@ -101,33 +108,28 @@ pub trait ObjectStore: Send + Sync {
 
     /// Stores `body` unless `key` exists: the atomic step behind deduplication and idempotency.
     async fn put_if_absent(&self, key: &str, body: Bytes) -> Result<ObjectInfo, StoreError> {
-        let options = PutOptions {
-            content_type: None,
-            condition: PutCondition::IfAbsent,
-        };
-        self.put(key, body, options).await
+        self.put(key, body, PutOptions::if_absent()).await
+    }
+
+    /// A URL a client can PUT `key`'s bytes to, with `content_type`, until `expires_in` passes.
+    /// Only S3 can sign one; other stores refuse.
+    async fn presign_put(&self, key: &str, content_type: &str, expires_in: Duration) -> Result<String, StoreError> {
+        let _ = (key, content_type, expires_in);
+        Err(StoreError::Refused(format!("{} cannot presign uploads", self.location())))
     }
 }
 
 /// Keys are relative, `/`-separated paths without empty, `.` or `..` segments, so they mean
 /// the same thing on S3 and on a filesystem and cannot escape a directory.
 pub fn validate_key(key: &str) -> Result<(), StoreError> {
-    let invalid = |reason| {
-        Err(StoreError::InvalidKey {
-            key: key.to_owned(),
-            reason,
-        })
-    };
+    let invalid = |reason| Err(StoreError::InvalidKey { key: key.to_owned(), reason });
     if key.is_empty() || key.len() > 1024 {
         return invalid("must be 1 to 1024 bytes");
     }
     if key.chars().any(|c| c.is_control() || c == '\\') {
         return invalid("must not contain control characters or backslashes");
     }
-    if key
-        .split('/')
-        .any(|segment| segment.is_empty() || segment == "." || segment == "..")
-    {
+    if key.split('/').any(|segment| segment.is_empty() || segment == "." || segment == "..") {
         return invalid("must be a relative path without empty, '.' or '..' segments");
     }
     Ok(())
@@ -139,17 +141,7 @@ mod tests {
 
     #[test]
     fn keys_cannot_escape_or_be_ambiguous() {
-        for key in [
-            "",
-            "/abs",
-            "a//b",
-            "a/../b",
-            "..",
-            "a/./b",
-            "a\\b",
-            "a\u{0}b",
-            "trailing/",
-        ] {
+        for key in ["", "/abs", "a//b", "a/../b", "..", "a/./b", "a\\b", "a\u{0}b", "trailing/"] {
             assert!(validate_key(key).is_err(), "{key:?} should be refused");
         }
         for key in ["raw/doc-1/sha256-ab.bin", "a", "ledger/x y/ü.json"] {

@@ -22,10 +22,7 @@ pub struct OutgoingMessage {
 
 impl OutgoingMessage {
     pub fn new(body: impl Into<String>) -> Self {
-        Self {
-            body: body.into(),
-            attributes: BTreeMap::new(),
-        }
+        Self { body: body.into(), attributes: BTreeMap::new() }
     }
 
     pub fn with_attribute(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
@@ -83,16 +80,9 @@ pub trait Queue: Send + Sync {
 }
 
 fn check_size(message: &OutgoingMessage) -> Result<(), QueueError> {
-    let size = message.body.len()
-        + message
-            .attributes
-            .iter()
-            .map(|(k, v)| k.len() + v.len())
-            .sum::<usize>();
+    let size = message.body.len() + message.attributes.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
     if size > MAX_MESSAGE_BYTES {
-        return Err(QueueError::Refused(format!(
-            "message of {size} bytes exceeds {MAX_MESSAGE_BYTES}"
-        )));
+        return Err(QueueError::Refused(format!("message of {size} bytes exceeds {MAX_MESSAGE_BYTES}")));
     }
     Ok(())
 }

@@ -18,11 +18,7 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self {
-            max_attempts: 5,
-            base_delay: Duration::from_millis(200),
-            max_delay: Duration::from_secs(20),
-        }
+        Self { max_attempts: 5, base_delay: Duration::from_millis(200), max_delay: Duration::from_secs(20) }
     }
 }
 
@@ -30,20 +26,14 @@ impl Default for RetryPolicy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure<E> {
     /// May succeed if tried again, after at least `retry_after` when the server said so.
-    Transient {
-        error: E,
-        retry_after: Option<Duration>,
-    },
+    Transient { error: E, retry_after: Option<Duration> },
     /// Will not succeed if tried again.
     Permanent(E),
 }
 
 impl<E> Failure<E> {
     pub fn transient(error: E) -> Self {
-        Failure::Transient {
-            error,
-            retry_after: None,
-        }
+        Failure::Transient { error, retry_after: None }
     }
 }
 
@@ -59,30 +49,16 @@ pub struct RetryError<E> {
 impl RetryPolicy {
     /// The wait after failed attempt number `attempt` (1-based): uniform in
     /// `[0, min(max_delay, base_delay * 2^(attempt-1))]`, and never less than `retry_after`.
-    pub fn delay(
-        &self,
-        attempt: u32,
-        retry_after: Option<Duration>,
-        rng: &mut impl Rng,
-    ) -> Duration {
+    pub fn delay(&self, attempt: u32, retry_after: Option<Duration>, rng: &mut impl Rng) -> Duration {
         let exponent = attempt.saturating_sub(1).min(31);
-        let ceiling = self
-            .base_delay
-            .saturating_mul(1u32 << exponent)
-            .min(self.max_delay);
-        let jittered = Duration::from_nanos(
-            rng.random_range(0..=ceiling.as_nanos().min(u64::MAX as u128) as u64),
-        );
+        let ceiling = self.base_delay.saturating_mul(1u32 << exponent).min(self.max_delay);
+        let jittered = Duration::from_nanos(rng.random_range(0..=ceiling.as_nanos().min(u64::MAX as u128) as u64));
         jittered.max(retry_after.unwrap_or_default())
     }
 
     /// Runs `operation` (given the 1-based attempt number) until it succeeds, fails
     /// permanently, runs out of attempts, or would have to wait past `deadline`.
-    pub async fn run<T, E, F, Fut>(
-        &self,
-        deadline: Option<Instant>,
-        mut operation: F,
-    ) -> Result<T, RetryError<E>>
+    pub async fn run<T, E, F, Fut>(&self, deadline: Option<Instant>, mut operation: F) -> Result<T, RetryError<E>>
     where
         F: FnMut(u32) -> Fut,
         Fut: Future<Output = Result<T, Failure<E>>>,
@@ -92,22 +68,14 @@ impl RetryPolicy {
             let (error, retry_after) = match operation(attempt).await {
                 Ok(value) => return Ok(value),
                 Err(Failure::Permanent(error)) => {
-                    return Err(RetryError {
-                        error,
-                        attempts: attempt,
-                        exhausted: false,
-                    })
+                    return Err(RetryError { error, attempts: attempt, exhausted: false })
                 }
                 Err(Failure::Transient { error, retry_after }) => (error, retry_after),
             };
             let wait = self.delay(attempt, retry_after, &mut rand::rng());
             let out_of_time = deadline.is_some_and(|d| Instant::now() + wait >= d);
             if attempt >= self.max_attempts || out_of_time {
-                return Err(RetryError {
-                    error,
-                    attempts: attempt,
-                    exhausted: true,
-                });
+                return Err(RetryError { error, attempts: attempt, exhausted: true });
             }
             tokio::time::sleep(wait).await;
             attempt += 1;
@@ -135,29 +103,18 @@ mod tests {
 
     use super::*;
 
-    const POLICY: RetryPolicy = RetryPolicy {
-        max_attempts: 4,
-        base_delay: Duration::from_millis(100),
-        max_delay: Duration::from_millis(250),
-    };
+    const POLICY: RetryPolicy =
+        RetryPolicy { max_attempts: 4, base_delay: Duration::from_millis(100), max_delay: Duration::from_millis(250) };
 
     #[test]
     fn delays_are_jittered_below_a_capped_exponential_ceiling() {
         let mut rng = StdRng::seed_from_u64(7);
         for attempt in 1..=6 {
             let ceiling = Duration::from_millis(100 * (1 << (attempt - 1))).min(POLICY.max_delay);
-            let delays: Vec<_> = (0..200)
-                .map(|_| POLICY.delay(attempt, None, &mut rng))
-                .collect();
-            assert!(
-                delays.iter().all(|d| *d <= ceiling),
-                "attempt {attempt} exceeded {ceiling:?}"
-            );
+            let delays: Vec<_> = (0..200).map(|_| POLICY.delay(attempt, None, &mut rng)).collect();
+            assert!(delays.iter().all(|d| *d <= ceiling), "attempt {attempt} exceeded {ceiling:?}");
             // Full jitter spreads over the whole range, not just near the ceiling.
-            assert!(
-                delays.iter().any(|d| *d < ceiling / 4),
-                "attempt {attempt} never waited briefly"
-            );
+            assert!(delays.iter().any(|d| *d < ceiling / 4), "attempt {attempt} never waited briefly");
         }
     }
 
@@ -171,15 +128,9 @@ mod tests {
     #[test]
     fn retry_after_reads_seconds_and_dates() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_470);
-        assert_eq!(
-            parse_retry_after("120", now),
-            Some(Duration::from_secs(120))
-        );
+        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
         // 1_445_412_480 is Wed, 21 Oct 2015 07:28:00 GMT.
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now),
-            Some(Duration::from_secs(10))
-        );
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now), Some(Duration::from_secs(10)));
         assert_eq!(parse_retry_after("soon", now), None);
     }
 
@@ -204,32 +155,14 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn permanent_failures_are_not_retried() {
-        let result: Result<(), _> = POLICY
-            .run(None, |_| async { Err(Failure::Permanent("400")) })
-            .await;
-        assert_eq!(
-            result,
-            Err(RetryError {
-                error: "400",
-                attempts: 1,
-                exhausted: false
-            })
-        );
+        let result: Result<(), _> = POLICY.run(None, |_| async { Err(Failure::Permanent("400")) }).await;
+        assert_eq!(result, Err(RetryError { error: "400", attempts: 1, exhausted: false }));
     }
 
     #[tokio::test(start_paused = true)]
     async fn attempts_are_bounded() {
-        let result: Result<(), _> = POLICY
-            .run(None, |_| async { Err(Failure::transient("503")) })
-            .await;
-        assert_eq!(
-            result,
-            Err(RetryError {
-                error: "503",
-                attempts: 4,
-                exhausted: true
-            })
-        );
+        let result: Result<(), _> = POLICY.run(None, |_| async { Err(Failure::transient("503")) }).await;
+        assert_eq!(result, Err(RetryError { error: "503", attempts: 4, exhausted: true }));
     }
 
     #[tokio::test(start_paused = true)]
@@ -238,10 +171,7 @@ mod tests {
         let started = Instant::now();
         let result: Result<(), _> = POLICY
             .run(Some(deadline), |_| async {
-                Err(Failure::Transient {
-                    error: "429",
-                    retry_after: Some(Duration::from_secs(60)),
-                })
+                Err(Failure::Transient { error: "429", retry_after: Some(Duration::from_secs(60)) })
             })
             .await;
         assert_eq!(result.unwrap_err().attempts, 1);

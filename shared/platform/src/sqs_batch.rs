@@ -24,21 +24,14 @@ pub fn correlation_id(message: &SqsMessage) -> Option<CorrelationId> {
 /// A record's body as a contract type; an absent or malformed body is `InvalidInput`
 /// naming the field.
 pub fn parse_body<T: DeserializeOwned>(message: &SqsMessage) -> Result<T, ServiceError> {
-    let body = message
-        .body
-        .as_deref()
-        .ok_or_else(|| ServiceError::invalid_input("body", "the message has no body"))?;
+    let body = message.body.as_deref().ok_or_else(|| ServiceError::invalid_input("body", "the message has no body"))?;
     parse_json(body.as_bytes())
 }
 
 /// Runs `handler` on every record, at most `concurrency` at a time, and reports the ids of
 /// those that failed. A failure is logged with its stable error name and cause, inside the
 /// record's correlation span.
-pub async fn process_batch<F, Fut>(
-    event: SqsEvent,
-    concurrency: usize,
-    handler: F,
-) -> SqsBatchResponse
+pub async fn process_batch<F, Fut>(event: SqsEvent, concurrency: usize, handler: F) -> SqsBatchResponse
 where
     F: Fn(SqsMessage) -> Fut,
     Fut: Future<Output = Result<(), ServiceError>>,
@@ -47,8 +40,7 @@ where
     let outcomes: Vec<(Option<String>, Result<(), ServiceError>)> = stream::iter(event.records)
         .map(|message| {
             let message_id = message.message_id.clone();
-            let correlation =
-                correlation_id(&message).unwrap_or_else(|| CorrelationId::new("none"));
+            let correlation = correlation_id(&message).unwrap_or_else(|| CorrelationId::new("none"));
             let span = correlation_span(&correlation);
             async move { (message_id, handler(message).await) }.instrument(span)
         })
@@ -89,12 +81,7 @@ mod tests {
     #[tokio::test]
     async fn only_failed_records_are_reported() {
         let mut event = SqsEvent::default();
-        event.records = vec![
-            message("a", "ok"),
-            message("b", "poison"),
-            message("c", "ok"),
-            message("d", "poison"),
-        ];
+        event.records = vec![message("a", "ok"), message("b", "poison"), message("c", "ok"), message("d", "poison")];
         let response = process_batch(event, 4, |m| async move {
             match m.body.as_deref() {
                 Some("ok") => Ok(()),
@@ -102,11 +89,7 @@ mod tests {
             }
         })
         .await;
-        let mut failed: Vec<_> = response
-            .batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.as_str())
-            .collect();
+        let mut failed: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
         failed.sort();
         assert_eq!(failed, ["b", "d"]);
     }

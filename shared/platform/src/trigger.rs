@@ -36,18 +36,12 @@ impl TriggerKind {
         if event.pointer("/requestContext/http").is_some() && event.get("routeKey").is_some() {
             return TriggerKind::Http;
         }
-        match event
-            .pointer("/Records/0/eventSource")
-            .and_then(Value::as_str)
-        {
+        match event.pointer("/Records/0/eventSource").and_then(Value::as_str) {
             Some("aws:sqs") => return TriggerKind::Sqs,
             Some("aws:s3") => return TriggerKind::S3,
             _ => {}
         }
-        if event.get("detail-type").is_some()
-            && event.get("source").is_some()
-            && event.get("detail").is_some()
-        {
+        if event.get("detail-type").is_some() && event.get("source").is_some() && event.get("detail").is_some() {
             return TriggerKind::EventBridge;
         }
         TriggerKind::Direct
@@ -88,29 +82,20 @@ mod tests {
         let http = json!({"version": "2.0", "routeKey": "POST /retrieve", "rawPath": "/retrieve",
             "requestContext": {"http": {"method": "POST", "path": "/retrieve"}, "timeEpoch": 0}});
         let sqs = json!({"Records": [{"eventSource": "aws:sqs", "messageId": "m", "body": "{}"}]});
-        let s3 = json!({"Records": [{"eventSource": "aws:s3", "s3": {"bucket": {"name": "b"}, "object": {"key": "k"}}}]});
+        let s3 =
+            json!({"Records": [{"eventSource": "aws:s3", "s3": {"bucket": {"name": "b"}, "object": {"key": "k"}}}]});
         let bus = json!({"detail-type": "DocumentPublished", "source": "crm", "detail": {}});
         let direct = json!({"query": "refunds"});
-        let kinds: Vec<_> = [http, sqs, s3, bus, direct]
-            .iter()
-            .map(TriggerKind::of)
-            .collect();
+        let kinds: Vec<_> = [http, sqs, s3, bus, direct].iter().map(TriggerKind::of).collect();
         assert_eq!(
             kinds,
-            [
-                TriggerKind::Http,
-                TriggerKind::Sqs,
-                TriggerKind::S3,
-                TriggerKind::EventBridge,
-                TriggerKind::Direct
-            ]
+            [TriggerKind::Http, TriggerKind::Sqs, TriggerKind::S3, TriggerKind::EventBridge, TriggerKind::Direct]
         );
     }
 
     #[test]
     fn a_broken_event_of_a_known_kind_is_invalid_input() {
-        let error = Trigger::classify(json!({"detail-type": 7, "source": "crm", "detail": {}}))
-            .unwrap_err();
+        let error = Trigger::classify(json!({"detail-type": 7, "source": "crm", "detail": {}})).unwrap_err();
         assert_eq!(error.name, seams_contracts::ErrorName::InvalidInput);
         assert_eq!(error.field.as_deref(), Some("detail-type"));
     }

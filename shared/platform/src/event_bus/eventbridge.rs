@@ -16,10 +16,7 @@ const MAX_ENTRIES: usize = 10;
 
 impl EventBridgeBus {
     pub fn new(client: aws_sdk_eventbridge::Client, bus_name: impl Into<String>) -> Self {
-        Self {
-            client,
-            bus_name: bus_name.into(),
-        }
+        Self { client, bus_name: bus_name.into() }
     }
 }
 
@@ -41,38 +38,23 @@ impl EventBus for EventBridgeBus {
                         .build()
                 })
                 .collect();
-            let output = self
-                .client
-                .put_events()
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(|e| {
-                    if is_transient(&e) {
-                        BusError::Transient(error_chain(&e))
-                    } else {
-                        BusError::Refused(error_chain(&e))
-                    }
-                })?;
+            let output = self.client.put_events().set_entries(Some(entries)).send().await.map_err(|e| {
+                if is_transient(&e) {
+                    BusError::Transient(error_chain(&e))
+                } else {
+                    BusError::Refused(error_chain(&e))
+                }
+            })?;
             if output.failed_entry_count > 0 {
-                let failed = output
-                    .entries
-                    .unwrap_or_default()
-                    .into_iter()
-                    .find(|entry| entry.error_code.is_some());
-                let code = failed
-                    .as_ref()
-                    .and_then(|e| e.error_code.clone())
-                    .unwrap_or_default();
+                let failed = output.entries.unwrap_or_default().into_iter().find(|entry| entry.error_code.is_some());
+                let code = failed.as_ref().and_then(|e| e.error_code.clone()).unwrap_or_default();
                 let message = failed.and_then(|e| e.error_message).unwrap_or_default();
                 let detail = format!("{code}: {message}");
-                return Err(
-                    if code.contains("Throttl") || code.contains("InternalFailure") {
-                        BusError::Transient(detail)
-                    } else {
-                        BusError::Refused(detail)
-                    },
-                );
+                return Err(if code.contains("Throttl") || code.contains("InternalFailure") {
+                    BusError::Transient(detail)
+                } else {
+                    BusError::Refused(detail)
+                });
             }
         }
         Ok(())

@@ -20,19 +20,12 @@ impl LocalEventBus {
     }
 
     pub fn add_rule(&self, pattern: EventPattern, target: Arc<dyn Queue>) {
-        self.rules
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((pattern, target));
+        self.rules.write().unwrap_or_else(|e| e.into_inner()).push((pattern, target));
     }
 
     fn targets(&self, event: &OutgoingEvent) -> Vec<Arc<dyn Queue>> {
         let rules = self.rules.read().unwrap_or_else(|e| e.into_inner());
-        rules
-            .iter()
-            .filter(|(pattern, _)| pattern.matches(event))
-            .map(|(_, queue)| queue.clone())
-            .collect()
+        rules.iter().filter(|(pattern, _)| pattern.matches(event)).map(|(_, queue)| queue.clone()).collect()
     }
 }
 
@@ -60,13 +53,10 @@ impl EventBus for LocalEventBus {
         for event in &events {
             let body = envelope(event).to_string();
             for target in self.targets(event) {
-                target
-                    .send(OutgoingMessage::new(body.clone()))
-                    .await
-                    .map_err(|e| match e {
-                        QueueError::Transient(detail) => BusError::Transient(detail),
-                        QueueError::Refused(detail) => BusError::Refused(detail),
-                    })?;
+                target.send(OutgoingMessage::new(body.clone())).await.map_err(|e| match e {
+                    QueueError::Transient(detail) => BusError::Transient(detail),
+                    QueueError::Refused(detail) => BusError::Refused(detail),
+                })?;
             }
         }
         Ok(())

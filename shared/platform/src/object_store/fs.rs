@@ -26,11 +26,7 @@ impl FsObjectStore {
     pub fn new(root: impl Into<PathBuf>) -> Self {
         let root = root.into();
         let location = root.display().to_string();
-        Self {
-            root,
-            location,
-            if_match_lock: Mutex::new(()),
-        }
+        Self { root, location, if_match_lock: Mutex::new(()) }
     }
 
     fn path(&self, key: &str) -> Result<PathBuf, StoreError> {
@@ -46,13 +42,7 @@ impl FsObjectStore {
         Ok(temp)
     }
 
-    async fn put_atomic(
-        &self,
-        key: &str,
-        path: &Path,
-        body: &[u8],
-        if_absent: bool,
-    ) -> Result<(), StoreError> {
+    async fn put_atomic(&self, key: &str, path: &Path, body: &[u8], if_absent: bool) -> Result<(), StoreError> {
         let temp = self.write_temp(path, body).await?;
         let placed = if if_absent {
             // link(2) fails if the target exists: the atomic create-if-absent.
@@ -63,9 +53,7 @@ impl FsObjectStore {
             tokio::fs::rename(&temp, path).await
         };
         placed.map_err(|e| match e.kind() {
-            ErrorKind::AlreadyExists => StoreError::AlreadyExists {
-                key: key.to_owned(),
-            },
+            ErrorKind::AlreadyExists => StoreError::AlreadyExists { key: key.to_owned() },
             _ => io_error(e),
         })
     }
@@ -84,9 +72,7 @@ fn io_error(error: std::io::Error) -> StoreError {
 
 fn not_found_or(key: &str) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     move |error| match error.kind() {
-        ErrorKind::NotFound => StoreError::NotFound {
-            key: key.to_owned(),
-        },
+        ErrorKind::NotFound => StoreError::NotFound { key: key.to_owned() },
         _ => io_error(error),
     }
 }
@@ -97,12 +83,7 @@ impl ObjectStore for FsObjectStore {
         &self.location
     }
 
-    async fn put(
-        &self,
-        key: &str,
-        body: Bytes,
-        options: PutOptions,
-    ) -> Result<ObjectInfo, StoreError> {
+    async fn put(&self, key: &str, body: Bytes, options: PutOptions) -> Result<ObjectInfo, StoreError> {
         let path = self.path(key)?;
         match &options.condition {
             PutCondition::Always => self.put_atomic(key, &path, &body, false).await?,
@@ -115,33 +96,18 @@ impl ObjectStore for FsObjectStore {
                     Err(e) => return Err(io_error(e)),
                 };
                 if current.as_deref() != Some(expected.as_str()) {
-                    return Err(StoreError::PreconditionFailed {
-                        key: key.to_owned(),
-                    });
+                    return Err(StoreError::PreconditionFailed { key: key.to_owned() });
                 }
                 self.put_atomic(key, &path, &body, false).await?;
             }
         }
-        Ok(ObjectInfo {
-            key: key.to_owned(),
-            size: body.len() as u64,
-            etag: Some(etag_of(&body)),
-        })
+        Ok(ObjectInfo { key: key.to_owned(), size: body.len() as u64, etag: Some(etag_of(&body)) })
     }
 
     async fn get(&self, key: &str) -> Result<Object, StoreError> {
-        let body = tokio::fs::read(self.path(key)?)
-            .await
-            .map_err(not_found_or(key))?;
-        let info = ObjectInfo {
-            key: key.to_owned(),
-            size: body.len() as u64,
-            etag: Some(etag_of(&body)),
-        };
-        Ok(Object {
-            info,
-            body: Bytes::from(body),
-        })
+        let body = tokio::fs::read(self.path(key)?).await.map_err(not_found_or(key))?;
+        let info = ObjectInfo { key: key.to_owned(), size: body.len() as u64, etag: Some(etag_of(&body)) };
+        Ok(Object { info, body: Bytes::from(body) })
     }
 
     async fn head(&self, key: &str) -> Result<ObjectInfo, StoreError> {
@@ -169,9 +135,7 @@ impl ObjectStore for FsObjectStore {
                 let Ok(relative) = path.strip_prefix(&self.root) else {
                     continue;
                 };
-                let key = relative
-                    .to_string_lossy()
-                    .replace(std::path::MAIN_SEPARATOR, "/");
+                let key = relative.to_string_lossy().replace(std::path::MAIN_SEPARATOR, "/");
                 if key.starts_with(prefix) {
                     objects.push(self.head(&key).await?);
                 }

@@ -43,11 +43,7 @@ impl LocalQueue {
     }
 
     /// Moves messages received more than `max_receive_count` times to `dead_letter`.
-    pub fn with_dead_letter(
-        mut self,
-        dead_letter: Arc<LocalQueue>,
-        max_receive_count: u32,
-    ) -> Self {
+    pub fn with_dead_letter(mut self, dead_letter: Arc<LocalQueue>, max_receive_count: u32) -> Self {
         self.redrive = Some((dead_letter, max_receive_count.max(1)));
         self
     }
@@ -153,8 +149,7 @@ impl Queue for LocalQueue {
 
     async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError> {
         // Like SQS, deleting with a stale or unknown handle is not an error.
-        self.lock()
-            .retain(|m| m.receipt_handle.as_deref() != Some(receipt_handle));
+        self.lock().retain(|m| m.receipt_handle.as_deref() != Some(receipt_handle));
         Ok(())
     }
 }

@@ -16,10 +16,7 @@ pub struct SqsQueue {
 
 impl SqsQueue {
     pub fn new(client: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
-        Self {
-            client,
-            url: url.into(),
-        }
+        Self { client, url: url.into() }
     }
 }
 
@@ -43,11 +40,7 @@ impl Queue for SqsQueue {
 
     async fn send(&self, message: OutgoingMessage) -> Result<String, QueueError> {
         check_size(&message)?;
-        let mut request = self
-            .client
-            .send_message()
-            .queue_url(&self.url)
-            .message_body(message.body);
+        let mut request = self.client.send_message().queue_url(&self.url).message_body(message.body);
         for (name, value) in message.attributes {
             let value = MessageAttributeValue::builder()
                 .data_type("String")
@@ -72,31 +65,27 @@ impl Queue for SqsQueue {
             .send()
             .await
             .map_err(map_error)?;
-        let messages = output
-            .messages
-            .unwrap_or_default()
-            .into_iter()
-            .map(|message| {
-                let receive_count = message
-                    .attributes
-                    .as_ref()
-                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
-                    .and_then(|count| count.parse().ok())
-                    .unwrap_or(1);
-                let attributes: BTreeMap<String, String> = message
-                    .message_attributes
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|(name, value)| value.string_value.map(|v| (name, v)))
-                    .collect();
-                ReceivedMessage {
-                    message_id: message.message_id.unwrap_or_default(),
-                    body: message.body.unwrap_or_default(),
-                    attributes,
-                    receipt_handle: message.receipt_handle.unwrap_or_default(),
-                    receive_count,
-                }
-            });
+        let messages = output.messages.unwrap_or_default().into_iter().map(|message| {
+            let receive_count = message
+                .attributes
+                .as_ref()
+                .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                .and_then(|count| count.parse().ok())
+                .unwrap_or(1);
+            let attributes: BTreeMap<String, String> = message
+                .message_attributes
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|(name, value)| value.string_value.map(|v| (name, v)))
+                .collect();
+            ReceivedMessage {
+                message_id: message.message_id.unwrap_or_default(),
+                body: message.body.unwrap_or_default(),
+                attributes,
+                receipt_handle: message.receipt_handle.unwrap_or_default(),
+                receive_count,
+            }
+        });
         Ok(messages.collect())
     }
 

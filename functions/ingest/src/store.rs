@@ -1,0 +1,134 @@
+//! ingest's own bucket, and how it is laid out:
+//!
+//! ```text
+//! raw/{document_id}/{fingerprint hex}        each distinct version's bytes (process reads raw/ only)
+//! versions/{document_id}/{version:010}.json  one StoredVersion per version, claimed with put-if-absent
+//! tombstones/{document_id}.json              present while a document is deleted
+//! uploads/{upload_id}/document               presigned upload targets
+//! upload-tickets/{upload_id}.json            what an upload will be (its UploadRequest)
+//! ledger/                                    idempotency records, one per (document id, fingerprint)
+//! ```
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use seams_contracts::ingest::{StoredVersion, UploadRequest};
+use seams_platform::object_store::{ObjectStore, PutOptions, StoreError};
+use seams_platform::ServiceError;
+use serde::{Deserialize, Serialize};
+
+pub const LEDGER_PREFIX: &str = "ledger/";
+
+pub fn raw_key(document_id: &str, fingerprint_hex: &str) -> String {
+    format!("raw/{document_id}/{fingerprint_hex}")
+}
+
+pub fn upload_key(upload_id: &str) -> String {
+    format!("uploads/{upload_id}/document")
+}
+
+fn versions_prefix(document_id: &str) -> String {
+    format!("versions/{document_id}/")
+}
+
+fn tombstone_key(document_id: &str) -> String {
+    format!("tombstones/{document_id}.json")
+}
+
+fn ticket_key(upload_id: &str) -> String {
+    format!("upload-tickets/{upload_id}.json")
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tombstone {
+    pub deleted_at: DateTime<Utc>,
+}
+
+/// A version being claimed gives up after this many concurrent claims beat it.
+const VERSION_CLAIM_ROUNDS: u32 = 100;
+
+#[derive(Clone)]
+pub struct DocumentStore {
+    pub bucket: Arc<dyn ObjectStore>,
+}
+
+fn corrupt(key: &str, error: serde_json::Error) -> ServiceError {
+    ServiceError::transient(format!("{key} is unreadable: {error}"))
+}
+
+impl DocumentStore {
+    async fn put_json<T: Serialize>(&self, key: &str, value: &T, options: PutOptions) -> Result<(), StoreError> {
+        let body = serde_json::to_vec(value).map_err(|e| StoreError::Refused(e.to_string()))?;
+        self.bucket.put(key, Bytes::from(body), options).await.map(drop)
+    }
+
+    async fn get_json<T: for<'de> Deserialize<'de>>(&self, key: &str) -> Result<Option<T>, ServiceError> {
+        match self.bucket.get(key).await {
+            Ok(object) => serde_json::from_slice(&object.body).map(Some).map_err(|e| corrupt(key, e)),
+            Err(StoreError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Every stored version of a document, oldest first.
+    pub async fn versions(&self, document_id: &str) -> Result<Vec<StoredVersion>, ServiceError> {
+        let mut versions = Vec::new();
+        for object in self.bucket.list(&versions_prefix(document_id)).await? {
+            if let Some(version) = self.get_json::<StoredVersion>(&object.key).await? {
+                versions.push(version);
+            }
+        }
+        versions.sort_by_key(|v| v.version);
+        Ok(versions)
+    }
+
+    /// The version number of this content: the one it already has, else the next free one,
+    /// claimed atomically so concurrent new contents get distinct numbers.
+    pub async fn assign_version(&self, document_id: &str, mut stored: StoredVersion) -> Result<u32, ServiceError> {
+        let existing = self.versions(document_id).await?;
+        if let Some(same) = existing.iter().find(|v| v.fingerprint == stored.fingerprint) {
+            return Ok(same.version);
+        }
+        let mut next = existing.last().map_or(1, |v| v.version + 1);
+        for _ in 0..VERSION_CLAIM_ROUNDS {
+            stored.version = next;
+            let key = format!("{}{next:010}.json", versions_prefix(document_id));
+            let options = PutOptions { content_type: Some("application/json".into()), ..PutOptions::if_absent() };
+            match self.put_json(&key, &stored, options).await {
+                Ok(()) => return Ok(next),
+                Err(StoreError::AlreadyExists { .. }) => next += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ServiceError::transient(format!(
+            "could not claim a version of {document_id}: too many concurrent versions"
+        )))
+    }
+
+    pub async fn tombstone(&self, document_id: &str) -> Result<Option<Tombstone>, ServiceError> {
+        self.get_json(&tombstone_key(document_id)).await
+    }
+
+    pub async fn bury(&self, document_id: &str, tombstone: &Tombstone) -> Result<(), ServiceError> {
+        Ok(self.put_json(&tombstone_key(document_id), tombstone, PutOptions::default()).await?)
+    }
+
+    pub async fn revive(&self, document_id: &str) -> Result<(), ServiceError> {
+        Ok(self.bucket.delete(&tombstone_key(document_id)).await?)
+    }
+
+    pub async fn save_ticket(&self, upload_id: &str, request: &UploadRequest) -> Result<(), ServiceError> {
+        Ok(self.put_json(&ticket_key(upload_id), request, PutOptions::if_absent()).await?)
+    }
+
+    pub async fn ticket(&self, upload_id: &str) -> Result<Option<UploadRequest>, ServiceError> {
+        self.get_json(&ticket_key(upload_id)).await
+    }
+
+    /// Removes an upload and its ticket once the document is stored (or refused).
+    pub async fn discard_upload(&self, upload_id: &str) -> Result<(), ServiceError> {
+        self.bucket.delete(&upload_key(upload_id)).await?;
+        Ok(self.bucket.delete(&ticket_key(upload_id)).await?)
+    }
+}
