@@ -69,6 +69,13 @@ fi
 if ! $quick; then
   step "sam build (cargo-lambda + zig, arm64 release)"
   sam build --beta-features
+
+  step "cargo lambda deploy --dry (each function's deploy metadata)"
+  for function in ingest process retrieve retrieve-indexer infer output; do
+    cargo lambda deploy --dry "$function" --iam-role arn:aws:iam::000000000000:role/seams-dry-run \
+      --output-format json >/dev/null
+    echo "$function: packaged"
+  done
 fi
 
 step "all checks passed in $((SECONDS - started))s"

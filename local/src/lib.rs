@@ -10,6 +10,7 @@ use aws_lambda_events::sqs::SqsEvent;
 use seams_contracts::events::BusEvent;
 use seams_contracts::ingest::DocumentDeleted;
 use seams_contracts::process::DocumentProcessed;
+use seams_embeddings::hashing::HashingEmbedder;
 use seams_platform::event_bus::{EventPattern, LocalEventBus};
 use seams_platform::function;
 use seams_platform::object_store::{FsObjectStore, ObjectStore};
@@ -34,6 +35,7 @@ pub struct LocalStack {
     pub indexer_queue: Arc<LocalQueue>,
     pub output_dead_letters: Arc<LocalQueue>,
     pub bus: Arc<LocalEventBus>,
+    tokenizer: Arc<process::Tokenizer>,
 }
 
 fn queue_with_dead_letter(name: &str) -> Arc<LocalQueue> {
@@ -42,7 +44,8 @@ fn queue_with_dead_letter(name: &str) -> Arc<LocalQueue> {
 }
 
 impl LocalStack {
-    pub fn new(data_dir: &Path) -> Self {
+    /// Fails only if the bundled tokenizer vocabulary does not load.
+    pub fn new(data_dir: &Path) -> Result<Self, ServiceError> {
         let bus = Arc::new(LocalEventBus::new());
         let indexer_queue = queue_with_dead_letter("indexer");
         // The same rule template.yaml gives EventBridge: processed and deleted documents feed the indexer.
@@ -50,7 +53,7 @@ impl LocalStack {
             EventPattern::detail_types(&[DocumentProcessed::DETAIL_TYPE, DocumentDeleted::DETAIL_TYPE]),
             indexer_queue.clone(),
         );
-        Self {
+        Ok(Self {
             data_dir: data_dir.to_owned(),
             // One directory per owning service, as one bucket per service when deployed.
             raw: Arc::new(FsObjectStore::new(data_dir.join("ingest"))),
@@ -60,7 +63,8 @@ impl LocalStack {
             indexer_queue,
             output_dead_letters: Arc::new(LocalQueue::new("output-dlq", VISIBILITY_TIMEOUT)),
             bus,
-        }
+            tokenizer: Arc::new(process::tokenizer()?),
+        })
     }
 
     pub fn ingest(&self) -> ingest::Service {
@@ -70,12 +74,16 @@ impl LocalStack {
     }
 
     pub fn process(&self) -> process::Service {
-        process::Service {
-            raw: self.raw.clone(),
-            records: self.records.clone(),
-            bus: self.bus.clone(),
-            batch_concurrency: 4,
-        }
+        let embedder = Arc::new(HashingEmbedder::default());
+        let settings = process::Settings::default();
+        process::Service::new(
+            self.raw.clone(),
+            self.records.clone(),
+            self.bus.clone(),
+            embedder,
+            self.tokenizer.clone(),
+            settings,
+        )
     }
 
     fn retrieve_backend(&self) -> retrieve::Backend {

@@ -44,7 +44,10 @@ async fn main() -> ExitCode {
                 Ok(json) => json,
                 Err(e) => return fail(&format!("{} is not valid JSON: {e}", event.display())),
             };
-            let stack = LocalStack::new(&cli.data_dir);
+            let stack = match LocalStack::new(&cli.data_dir) {
+                Ok(stack) => stack,
+                Err(e) => return fail(&e.to_string()),
+            };
             match invoke(&stack, &function, event_json).await {
                 Ok(response) => {
                     println!("{}", serde_json::to_string_pretty(&response).unwrap_or_default());

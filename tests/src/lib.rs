@@ -4,6 +4,7 @@
 pub mod event_bus_suite;
 pub mod object_store_suite;
 pub mod queue_suite;
+pub mod sqs_poller;
 pub mod stack;
 pub mod startup;
 

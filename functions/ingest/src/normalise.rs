@@ -3,7 +3,7 @@
 //! no NUL or other control characters. Pure: no I/O.
 
 use encoding_rs::Encoding;
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NormaliseError {
@@ -108,10 +108,26 @@ pub fn normalise(bytes: &[u8], declared_charset: Option<&str>) -> Result<String,
     Ok(text)
 }
 
-/// NFC, newlines to `\n`, and control characters (NUL among them) removed.
+/// Newlines to `\n`, control characters (NUL among them) removed, then NFC.
 pub fn clean(text: &str) -> String {
-    let unified = text.replace("\r\n", "\n").replace('\r', "\n");
-    unified.nfc().filter(|c| *c == '\n' || *c == '\t' || !(c.is_control() || *c == '\u{FEFF}')).collect()
+    let mut cleaned = String::with_capacity(text.len());
+    let mut after_cr = false;
+    for c in text.chars() {
+        match c {
+            '\r' => cleaned.push('\n'),
+            '\n' if after_cr => {}
+            c if c == '\n' || c == '\t' || !(c.is_control() || c == '\u{FEFF}') => cleaned.push(c),
+            _ => {}
+        }
+        after_cr = c == '\r';
+    }
+    // Composed last, so no removed character can sit between a letter and its accent. Most
+    // text is already NFC; the quick check spares it the composing pass.
+    if is_nfc_quick(cleaned.chars()) == IsNormalized::Yes {
+        cleaned
+    } else {
+        cleaned.nfc().collect()
+    }
 }
 
 #[cfg(test)]
@@ -172,6 +188,8 @@ mod tests {
     #[test]
     fn control_characters_go_and_text_layout_stays() {
         assert_eq!(normalise(b"a\0b\x07c\td\r\ne\rf", None).unwrap(), "abc\td\ne\nf");
+        // A control character between a letter and its accent no longer blocks composing.
+        assert_eq!(clean("e\u{0}\u{301}"), "\u{e9}");
     }
 
     #[test]

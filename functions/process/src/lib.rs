@@ -1,18 +1,39 @@
 //! The process service: consumes ingest's claim checks from its queue and turns each
 //! document version into a processed record (chunks, metadata, embeddings) in its own
 //! bucket, then announces it with `DocumentProcessed`. One bad document fails only its own
-//! message.
+//! message; SQS retries it and, after `maxReceiveCount`, moves it to the dead-letter queue.
+
+pub mod chunk;
+pub mod clean;
+pub mod extract;
+pub mod record;
 
 use std::sync::Arc;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use bytes::Bytes;
+use chrono::Utc;
 use seams_contracts::ingest::ProcessDocument;
+use seams_contracts::process::{ChunkRecord, DocumentProcessed, RecordHeader};
+use seams_contracts::{ObjectRef, V1};
+use seams_embeddings::hashing::HashingEmbedder;
+use seams_embeddings::{embed_all, EmbedError, Embedder};
 use seams_platform::aws::AwsSettings;
 use seams_platform::config::{ConfigReport, Env};
-use seams_platform::event_bus::{EventBridgeBus, EventBus};
-use seams_platform::object_store::{ObjectStore, S3ObjectStore};
+use seams_platform::event_bus::{EventBridgeBus, EventBus, OutgoingEvent};
+use seams_platform::logging::correlation_span;
+use seams_platform::object_store::{ObjectStore, PutOptions, S3ObjectStore, StoreError};
 use seams_platform::sqs_batch::{parse_body, process_batch};
 use seams_platform::ServiceError;
+use tracing::Instrument;
+
+/// The tokenizer chunks are sized with.
+pub use tiktoken_rs::CoreBPE as Tokenizer;
+
+use crate::chunk::ChunkSettings;
+
+/// The embedders process can be configured with today.
+pub const EMBEDDERS: [&str; 1] = ["hashing"];
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -21,18 +42,45 @@ pub struct Config {
     pub raw_bucket: String,
     pub records_bucket: String,
     pub event_bus_name: String,
+    pub settings: Settings,
+    pub embedding_dims: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    pub chunking: ChunkSettings,
+    /// A document that needs more chunks than this is refused.
+    pub max_chunks: usize,
     /// Records of one SQS batch processed at once.
     pub batch_concurrency: usize,
 }
 
+impl Default for Settings {
+    fn default() -> Self {
+        Self { chunking: ChunkSettings::default(), max_chunks: 20_000, batch_concurrency: 4 }
+    }
+}
+
 impl Config {
     pub fn from_env(env: Env) -> Result<Self, ConfigReport> {
+        let defaults = Settings::default();
+        let max_tokens = env.parse_or("SEAMS_CHUNK_MAX_TOKENS", defaults.chunking.max_tokens);
+        let overlap_percent = env.parse_or("SEAMS_CHUNK_OVERLAP_PERCENT", 10usize);
+        if overlap_percent >= 100 {
+            env.invalid("SEAMS_CHUNK_OVERLAP_PERCENT", &overlap_percent.to_string(), "must be below 100".into());
+        }
+        env.choice("SEAMS_EMBEDDER", &EMBEDDERS, "hashing");
         let config = Self {
             aws: AwsSettings::from_env(&env),
             raw_bucket: env.required("SEAMS_RAW_BUCKET"),
             records_bucket: env.required("SEAMS_RECORDS_BUCKET"),
             event_bus_name: env.required("SEAMS_EVENT_BUS_NAME"),
-            batch_concurrency: env.parse_or("SEAMS_BATCH_CONCURRENCY", 4),
+            settings: Settings {
+                chunking: ChunkSettings::new(max_tokens, overlap_percent),
+                max_chunks: env.parse_or("SEAMS_MAX_CHUNKS", defaults.max_chunks),
+                batch_concurrency: env.parse_or("SEAMS_BATCH_CONCURRENCY", defaults.batch_concurrency),
+            },
+            embedding_dims: env.parse_or("SEAMS_EMBEDDING_DIMS", seams_embeddings::hashing::DEFAULT_DIMS),
         };
         env.finish().map(|()| config)
     }
@@ -43,29 +91,157 @@ pub fn parse_message(message: &SqsMessage) -> Result<ProcessDocument, ServiceErr
     parse_body(message)
 }
 
+/// The tokenizer chunks are sized with (cl100k_base). Loading it parses the bundled
+/// vocabulary, so it is built once, at init.
+pub fn tokenizer() -> Result<Tokenizer, ServiceError> {
+    tiktoken_rs::cl100k_base().map_err(|e| ServiceError::transient(format!("the tokenizer did not load: {e}")))
+}
+
 pub struct Service {
-    pub raw: Arc<dyn ObjectStore>,
-    pub records: Arc<dyn ObjectStore>,
-    pub bus: Arc<dyn EventBus>,
-    pub batch_concurrency: usize,
+    raw: Arc<dyn ObjectStore>,
+    records: Arc<dyn ObjectStore>,
+    bus: Arc<dyn EventBus>,
+    embedder: Arc<dyn Embedder>,
+    tokenizer: Arc<Tokenizer>,
+    settings: Settings,
+}
+
+fn embed_error(error: EmbedError) -> ServiceError {
+    ServiceError::new(error.error_name(), error.to_string())
 }
 
 impl Service {
-    pub fn from_aws(config: &Config, sdk: &aws_config::SdkConfig) -> Self {
-        Self {
-            raw: Arc::new(S3ObjectStore::new(config.aws.s3(sdk), &config.raw_bucket)),
-            records: Arc::new(S3ObjectStore::new(config.aws.s3(sdk), &config.records_bucket)),
-            bus: Arc::new(EventBridgeBus::new(seams_platform::aws::eventbridge(sdk), &config.event_bus_name)),
-            batch_concurrency: config.batch_concurrency,
-        }
+    pub fn new(
+        raw: Arc<dyn ObjectStore>,
+        records: Arc<dyn ObjectStore>,
+        bus: Arc<dyn EventBus>,
+        embedder: Arc<dyn Embedder>,
+        tokenizer: Arc<Tokenizer>,
+        settings: Settings,
+    ) -> Self {
+        Self { raw, records, bus, embedder, tokenizer, settings }
+    }
+
+    pub fn from_aws(config: &Config, sdk: &aws_config::SdkConfig, tokenizer: Tokenizer) -> Self {
+        let s3 = config.aws.s3(sdk);
+        Self::new(
+            Arc::new(S3ObjectStore::new(s3.clone(), &config.raw_bucket)),
+            Arc::new(S3ObjectStore::new(s3, &config.records_bucket)),
+            Arc::new(EventBridgeBus::new(seams_platform::aws::eventbridge(sdk), &config.event_bus_name)),
+            Arc::new(HashingEmbedder::new(config.embedding_dims)),
+            Arc::new(tokenizer),
+            config.settings,
+        )
     }
 
     pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
-        process_batch(event, self.batch_concurrency, |message| async move { self.process(&message).await }).await
+        process_batch(event, self.settings.batch_concurrency, |message| async move { self.process(&message).await })
+            .await
     }
 
     async fn process(&self, message: &SqsMessage) -> Result<(), ServiceError> {
-        let document = parse_message(message)?;
-        Err(ServiceError::not_implemented(format!("process cannot process {} yet", document.document_id)))
+        let claim = parse_message(message)?;
+        let span = correlation_span(&claim.correlation_id);
+        self.process_document(&claim).instrument(span).await
+    }
+
+    /// Claim check → processed record → `DocumentProcessed`. Safe to repeat: the record's
+    /// key is deterministic and its first write stands.
+    pub async fn process_document(&self, claim: &ProcessDocument) -> Result<(), ServiceError> {
+        let text = self.load_text(claim).await?;
+        let extracted = extract::extract(&claim.content_type, &text)
+            .map_err(|e| ServiceError::invalid_input("content_type", e.to_string()))?;
+        let cleaned = clean::clean(&extracted.text);
+        if cleaned.trim().is_empty() {
+            return Err(ServiceError::invalid_input("raw", "the document has no text after cleaning"));
+        }
+        let chunks = chunk::chunk(&cleaned, self.settings.chunking, &self.tokenizer);
+        if chunks.len() > self.settings.max_chunks {
+            let detail = format!("{} chunks exceed the limit of {}", chunks.len(), self.settings.max_chunks);
+            return Err(ServiceError::invalid_input("raw", detail));
+        }
+        let texts: Vec<&str> = chunks.iter().map(|c| c.text.as_str()).collect();
+        let vectors = embed_all(self.embedder.as_ref(), &texts).await.map_err(embed_error)?;
+
+        let model = self.embedder.model().clone();
+        let token_count: u64 = chunks.iter().map(|c| u64::from(c.token_count)).sum();
+        let header = RecordHeader {
+            schema_version: V1,
+            document_id: claim.document_id.clone(),
+            version: claim.version,
+            fingerprint: claim.fingerprint.clone(),
+            content_type: claim.content_type.clone(),
+            source_uri: claim.source_uri.clone(),
+            title: extracted.title,
+            // Only a confident guess: short texts are easily mistaken.
+            language: whatlang::detect(&cleaned)
+                .filter(whatlang::Info::is_reliable)
+                .map(|info| info.lang().code().to_owned()),
+            char_count: cleaned.chars().count() as u64,
+            token_count,
+            chunk_count: chunks.len() as u32,
+            embedding: model.clone(),
+            attributes: claim.attributes.clone(),
+            ingested_at: claim.ingested_at,
+            processed_at: Utc::now(),
+        };
+        let chunk_records: Vec<ChunkRecord> = chunks
+            .into_iter()
+            .zip(vectors)
+            .map(|(chunk, embedding)| ChunkRecord {
+                chunk_id: record::chunk_id(&claim.document_id, claim.version, chunk.ordinal),
+                ordinal: chunk.ordinal,
+                text: chunk.text,
+                heading_path: chunk.heading_path,
+                page: None,
+                char_start: chunk.char_start,
+                char_end: chunk.char_end,
+                token_count: chunk.token_count,
+                embedding,
+            })
+            .collect();
+        let body = record::to_json_lines(&header, &chunk_records)
+            .map_err(|e| ServiceError::transient(format!("could not encode the record: {e}")))?;
+        let key = record::record_key(&claim.document_id, claim.version);
+        let options = PutOptions { content_type: Some("application/x-ndjson".into()), ..PutOptions::if_absent() };
+        match self.records.put(&key, Bytes::from(body), options).await {
+            // Processed before (a redelivery): the first record stands; announce it again.
+            Ok(_) | Err(StoreError::AlreadyExists { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let event = DocumentProcessed {
+            schema_version: V1,
+            correlation_id: claim.correlation_id.clone(),
+            document_id: claim.document_id.clone(),
+            version: claim.version,
+            fingerprint: claim.fingerprint.clone(),
+            record: ObjectRef { bucket: self.records.location().to_owned(), key },
+            chunk_count: header.chunk_count,
+            token_count,
+            embedding: model,
+        };
+        self.bus.publish(vec![OutgoingEvent::from_detail(&event)?]).await?;
+        tracing::info!(document_id = %claim.document_id, version = claim.version, chunks = header.chunk_count, "document processed");
+        Ok(())
+    }
+
+    /// The normalised text: inline in the claim check when small, else from ingest's bucket.
+    async fn load_text(&self, claim: &ProcessDocument) -> Result<String, ServiceError> {
+        if let Some(text) = &claim.inline_content {
+            return Ok(text.clone());
+        }
+        if claim.raw.bucket != self.raw.location() {
+            let detail = format!("{} is not ingest's bucket", claim.raw.bucket);
+            return Err(ServiceError::invalid_input("raw.bucket", detail));
+        }
+        let object = match self.raw.get(&claim.raw.key).await {
+            Err(StoreError::NotFound { key }) => {
+                return Err(ServiceError::invalid_input("raw.key", format!("{key} does not exist")));
+            }
+            other => other?,
+        };
+        String::from_utf8(object.body.to_vec()).map_err(|_| {
+            ServiceError::invalid_input("content_type", format!("{} is not UTF-8 text", claim.content_type))
+        })
     }
 }

@@ -2,6 +2,8 @@
 //! both must embed with the same model for vectors to be comparable, so every vector
 //! travels with the [`EmbeddingModel`] that made it.
 
+pub mod hashing;
+
 use async_trait::async_trait;
 pub use seams_contracts::process::EmbeddingModel;
 use seams_contracts::ErrorName;

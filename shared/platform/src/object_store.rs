@@ -100,7 +100,8 @@ pub trait ObjectStore: Send + Sync {
 
     async fn head(&self, key: &str) -> Result<ObjectInfo, StoreError>;
 
-    /// Every object whose key starts with `prefix`, in key order.
+    /// Every object whose key starts with `prefix`, in key order (ETags only where the
+    /// store has them without reading the objects).
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError>;
 
     /// Removes the object; removing one that does not exist is not an error.

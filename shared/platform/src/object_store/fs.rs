@@ -114,9 +114,15 @@ impl ObjectStore for FsObjectStore {
         Ok(self.get(key).await?.info)
     }
 
+    /// Walks only the directory the prefix names (`docs/a` walks `docs/`). ETags are left
+    /// out: computing them would read every object listed.
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
         let mut objects = Vec::new();
-        let mut pending = vec![self.root.clone()];
+        let start = match prefix.rsplit_once('/') {
+            Some((dir, _)) if validate_key(dir).is_ok() => self.root.join(dir),
+            _ => self.root.clone(),
+        };
+        let mut pending = vec![start];
         while let Some(dir) = pending.pop() {
             let mut entries = match tokio::fs::read_dir(&dir).await {
                 Ok(entries) => entries,
@@ -137,7 +143,8 @@ impl ObjectStore for FsObjectStore {
                 };
                 let key = relative.to_string_lossy().replace(std::path::MAIN_SEPARATOR, "/");
                 if key.starts_with(prefix) {
-                    objects.push(self.head(&key).await?);
+                    let size = entry.metadata().await.map_err(io_error)?.len();
+                    objects.push(ObjectInfo { key, size, etag: None });
                 }
             }
         }

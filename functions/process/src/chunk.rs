@@ -1,0 +1,202 @@
+//! Token-sized, structure-aware chunks with overlap, each with its heading path and
+//! character offsets into the cleaned text. Pure: no I/O.
+
+use text_splitter::{ChunkConfig, ChunkSizer, MarkdownSplitter};
+use tiktoken_rs::CoreBPE;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkSettings {
+    pub max_tokens: usize,
+    /// Tokens each chunk shares with the one before it.
+    pub overlap_tokens: usize,
+}
+
+impl ChunkSettings {
+    /// `overlap_percent` of `max_tokens`, kept below `max_tokens`.
+    pub fn new(max_tokens: usize, overlap_percent: usize) -> Self {
+        let max_tokens = max_tokens.max(1);
+        Self { max_tokens, overlap_tokens: (max_tokens * overlap_percent / 100).min(max_tokens - 1) }
+    }
+}
+
+impl Default for ChunkSettings {
+    fn default() -> Self {
+        Self::new(300, 10)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    pub ordinal: u32,
+    pub text: String,
+    /// Character (not byte) offsets into the text that was chunked.
+    pub char_start: u64,
+    pub char_end: u64,
+    pub token_count: u32,
+    /// The Markdown headings the chunk sits under, outermost first.
+    pub heading_path: Vec<String>,
+}
+
+/// Counts tokens with a borrowed tokenizer, so one tokenizer serves every call.
+struct Tokens<'a>(&'a CoreBPE);
+
+impl ChunkSizer for Tokens<'_> {
+    fn size(&self, chunk: &str) -> usize {
+        self.0.encode_ordinary(chunk).len()
+    }
+}
+
+/// Splits `text` (Markdown or plain) into chunks of at most `settings.max_tokens` tokens.
+/// Markdown-aware: it prefers to split at headings, then paragraphs, sentences, words.
+pub fn chunk(text: &str, settings: ChunkSettings, tokenizer: &CoreBPE) -> Vec<Chunk> {
+    let config = ChunkConfig::new(settings.max_tokens).with_sizer(Tokens(tokenizer)).with_trim(true);
+    // `new` keeps overlap below the size, the only way `with_overlap` can fail.
+    let config = match config.with_overlap(settings.overlap_tokens) {
+        Ok(config) => config,
+        Err(_) => ChunkConfig::new(settings.max_tokens).with_sizer(Tokens(tokenizer)),
+    };
+    let splitter = MarkdownSplitter::new(config);
+    let headings = headings(text);
+    let mut chars_before = CharOffsets::new(text);
+    splitter
+        .chunk_indices(text)
+        .enumerate()
+        .map(|(ordinal, (byte_start, piece))| {
+            let char_start = chars_before.at(byte_start);
+            Chunk {
+                ordinal: ordinal as u32,
+                text: piece.to_owned(),
+                char_start,
+                char_end: char_start + piece.chars().count() as u64,
+                token_count: tokenizer.encode_ordinary(piece).len() as u32,
+                heading_path: heading_path(&headings, byte_start),
+            }
+        })
+        .collect()
+}
+
+/// Byte offset → character offset, for offsets visited in increasing order (mostly).
+struct CharOffsets<'a> {
+    text: &'a str,
+    byte: usize,
+    chars: u64,
+}
+
+impl<'a> CharOffsets<'a> {
+    fn new(text: &'a str) -> Self {
+        Self { text, byte: 0, chars: 0 }
+    }
+
+    fn at(&mut self, byte: usize) -> u64 {
+        if byte < self.byte {
+            // Overlap moved back: count again from the start.
+            self.byte = 0;
+            self.chars = 0;
+        }
+        self.chars += self.text[self.byte..byte].chars().count() as u64;
+        self.byte = byte;
+        self.chars
+    }
+}
+
+/// ATX headings (`## Title`) outside code fences: byte offset, level, text.
+fn headings(text: &str) -> Vec<(usize, usize, String)> {
+    let mut found = Vec::new();
+    let mut in_fence = false;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim();
+        if trimmed.starts_with("```") || trimmed.starts_with("~~~") {
+            in_fence = !in_fence;
+        } else if !in_fence {
+            let level = trimmed.chars().take_while(|c| *c == '#').count();
+            let title = trimmed[level..].trim();
+            if (1..=6).contains(&level) && trimmed[level..].starts_with(' ') && !title.is_empty() {
+                found.push((offset, level, title.trim_end_matches('#').trim().to_owned()));
+            }
+        }
+        offset += line.len();
+    }
+    found
+}
+
+/// The headings in force at `byte`: for each level, the last heading before it, dropping
+/// deeper ones whenever a shallower heading starts a new section.
+fn heading_path(headings: &[(usize, usize, String)], byte: usize) -> Vec<String> {
+    let mut path: Vec<(usize, String)> = Vec::new();
+    for (_, level, title) in headings.iter().take_while(|(offset, _, _)| *offset <= byte) {
+        path.retain(|(l, _)| l < level);
+        path.push((*level, title.clone()));
+    }
+    path.into_iter().map(|(_, title)| title).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokenizer() -> CoreBPE {
+        tiktoken_rs::cl100k_base().unwrap()
+    }
+
+    const HANDBOOK: &str = "# Handbook\n\nWelcome to the team.\n\n## Expenses\n\nKeep receipts for everything you buy on the company card. Submit them within thirty days.\n\n### Travel\n\nBook trains over flights for trips under four hours. Hotels must be under the city cap.\n\n## Leave\n\nYou have twenty-five days of leave per year, plus public holidays.\n";
+
+    #[test]
+    fn chunks_cover_the_text_in_order_within_the_token_limit() {
+        let tokenizer = tokenizer();
+        let settings = ChunkSettings::new(20, 10);
+        let chunks = chunk(HANDBOOK, settings, &tokenizer);
+        assert!(chunks.len() > 3, "{chunks:?}");
+        for (i, c) in chunks.iter().enumerate() {
+            assert_eq!(c.ordinal as usize, i);
+            assert!(c.token_count as usize <= settings.max_tokens, "{c:?}");
+            assert_eq!(c.token_count as usize, tokenizer.encode_ordinary(&c.text).len());
+            let from_offsets: String =
+                HANDBOOK.chars().skip(c.char_start as usize).take((c.char_end - c.char_start) as usize).collect();
+            assert_eq!(from_offsets, c.text, "offsets point at the chunk");
+        }
+        assert!(chunks.windows(2).all(|w| w[0].char_start < w[1].char_start), "in order");
+        // Every word of the text is in some chunk.
+        for word in HANDBOOK.split_whitespace() {
+            assert!(chunks.iter().any(|c| c.text.contains(word)), "{word} lost");
+        }
+    }
+
+    #[test]
+    fn chunks_know_their_headings() {
+        let chunks = chunk(HANDBOOK, ChunkSettings::new(30, 0), &tokenizer());
+        let travel = chunks.iter().find(|c| c.text.contains("Book trains")).unwrap();
+        assert_eq!(travel.heading_path, ["Handbook", "Expenses", "Travel"]);
+        let leave = chunks.iter().find(|c| c.text.contains("twenty-five")).unwrap();
+        assert_eq!(leave.heading_path, ["Handbook", "Leave"]);
+    }
+
+    #[test]
+    fn neighbouring_chunks_overlap_when_asked() {
+        let text = "word ".repeat(400);
+        let chunks = chunk(&text, ChunkSettings::new(50, 20), &tokenizer());
+        assert!(
+            chunks.windows(2).all(|w| w[1].char_start < w[0].char_end),
+            "each chunk starts inside the previous one"
+        );
+        let without = chunk(&text, ChunkSettings::new(50, 0), &tokenizer());
+        assert!(without.windows(2).all(|w| w[1].char_start >= w[0].char_end));
+    }
+
+    #[test]
+    fn words_are_never_cut() {
+        let text = "internationalisation ".repeat(100);
+        for c in chunk(&text, ChunkSettings::new(15, 10), &tokenizer()) {
+            assert!(c.text.split_whitespace().all(|w| w == "internationalisation"), "{:?}", c.text);
+        }
+    }
+
+    #[test]
+    fn chunking_is_deterministic() {
+        let tokenizer = tokenizer();
+        assert_eq!(
+            chunk(HANDBOOK, ChunkSettings::default(), &tokenizer),
+            chunk(HANDBOOK, ChunkSettings::default(), &tokenizer)
+        );
+    }
+}

@@ -1,0 +1,137 @@
+//! Cleaning extracted text: the whitespace, hyphenation and page furniture that extraction
+//! leaves behind. Pure: no I/O.
+
+use std::collections::HashMap;
+
+/// Spaces and tabs within a line collapse to one space, lines lose trailing whitespace,
+/// runs of blank lines become one, and words hyphenated across a line break are joined.
+pub fn clean(text: &str) -> String {
+    let dehyphenated = join_hyphenated(text);
+    let mut cleaned = String::with_capacity(dehyphenated.len());
+    let mut blank_run = 0;
+    for line in dehyphenated.lines() {
+        let collapsed = collapse_spaces(line);
+        if collapsed.is_empty() {
+            blank_run += 1;
+            continue;
+        }
+        if !cleaned.is_empty() {
+            cleaned.push_str(if blank_run > 0 { "\n\n" } else { "\n" });
+        }
+        blank_run = 0;
+        cleaned.push_str(&collapsed);
+    }
+    cleaned
+}
+
+/// Collapses runs of spaces and tabs, keeping a line's indentation-free content. Markdown
+/// indentation is not significant for retrieval, and extracted text's often is noise.
+fn collapse_spaces(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    for word in line.split([' ', '\t']).filter(|w| !w.is_empty()) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
+/// "exam-\nple" → "example\n": a letter, a hyphen ending the line, and a lower-case letter
+/// starting the next. The word's first half moves down, so line breaks stay where they were.
+/// Compound words split elsewhere ("e-mail") and hyphens before capitals are left alone.
+fn join_hyphenated(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut joined: Vec<String> = Vec::with_capacity(lines.len());
+    let mut carry = String::new();
+    for (i, line) in lines.iter().enumerate() {
+        let mut line = if carry.is_empty() { (*line).to_owned() } else { format!("{carry}{}", line.trim_start()) };
+        carry.clear();
+        let next_starts_lower =
+            lines.get(i + 1).and_then(|next| next.trim_start().chars().next()).is_some_and(char::is_lowercase);
+        let end = line.trim_end().len();
+        let hyphenated =
+            line[..end].strip_suffix('-').and_then(|head| head.chars().last()).is_some_and(char::is_alphabetic);
+        if next_starts_lower && hyphenated {
+            let head = &line[..end - 1];
+            let split = head.rfind(char::is_whitespace).map_or(0, |i| i + 1);
+            carry = head[split..].to_owned();
+            line = head[..split].trim_end().to_owned();
+        }
+        joined.push(line);
+    }
+    joined.join("\n")
+}
+
+/// Removes page headers and footers: a page's first or last non-blank line that recurs on
+/// at least half the pages (and on three or more). Digits are ignored when comparing, so
+/// "Page 3 of 9" matches "Page 4 of 9".
+pub fn strip_page_furniture(pages: &[String]) -> Vec<String> {
+    if pages.len() < 3 {
+        return pages.to_vec();
+    }
+    let shape = |line: &str| line.trim().chars().filter(|c| !c.is_ascii_digit()).collect::<String>();
+    let edges = |page: &String| -> Vec<String> {
+        let lines: Vec<&str> = page.lines().filter(|l| !l.trim().is_empty()).collect();
+        let mut edges: Vec<String> = lines.first().into_iter().chain(lines.last()).map(|l| shape(l)).collect();
+        edges.dedup();
+        edges
+    };
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for page in pages {
+        for edge in edges(page) {
+            *counts.entry(edge).or_default() += 1;
+        }
+    }
+    let threshold = pages.len().div_ceil(2).max(3);
+    let furniture: Vec<String> = counts.into_iter().filter(|(_, n)| *n >= threshold).map(|(shape, _)| shape).collect();
+    pages
+        .iter()
+        .map(|page| {
+            let lines: Vec<&str> = page.lines().collect();
+            let content: Vec<usize> = (0..lines.len()).filter(|i| !lines[*i].trim().is_empty()).collect();
+            let (first, last) = (content.first().copied(), content.last().copied());
+            lines
+                .iter()
+                .enumerate()
+                .filter(|(i, line)| {
+                    let at_edge = Some(*i) == first || Some(*i) == last;
+                    !(at_edge && furniture.contains(&shape(line)))
+                })
+                .map(|(_, line)| *line)
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whitespace_and_blank_lines_are_normalised() {
+        assert_eq!(clean("  a \t b  \n\n\n\nc   \n"), "a b\n\nc");
+    }
+
+    #[test]
+    fn words_broken_across_lines_are_joined() {
+        assert_eq!(clean("the exam-\nple shows\nanother line"), "the\nexample shows\nanother line");
+        assert_eq!(clean("an e-mail and a\nco-\nOperative"), "an e-mail and a\nco-\nOperative");
+    }
+
+    #[test]
+    fn repeated_headers_and_footers_leave_paged_text() {
+        let pages: Vec<String> =
+            (1..=4).map(|n| format!("ACME Annual Report\n\nBody of page {n}.\n\nPage {n} of 4")).collect();
+        let stripped = strip_page_furniture(&pages);
+        assert_eq!(stripped[1].trim(), "Body of page 2.");
+        assert!(stripped.iter().all(|p| !p.contains("ACME") && !p.contains("of 4")));
+    }
+
+    #[test]
+    fn short_documents_keep_their_edges() {
+        let pages = vec!["Title\nbody".to_owned(), "Title\nmore".to_owned()];
+        assert_eq!(strip_page_furniture(&pages), pages);
+    }
+}

@@ -1,0 +1,141 @@
+//! The offline, deterministic embedder: signed feature hashing of word unigrams, word
+//! bigrams and character trigrams into a fixed number of dimensions, L2-normalised.
+//!
+//! It is lexical, not semantic: texts that share words and spellings are close, synonyms
+//! are not. It needs no model, no network and no key, so it is the default locally and in
+//! tests; deployments pick a semantic model (Bedrock, OpenAI-compatible) by configuration.
+
+use async_trait::async_trait;
+
+use crate::{EmbedError, Embedder, EmbeddingModel};
+
+pub const MODEL_ID: &str = "seams-hashing-v1";
+pub const DEFAULT_DIMS: u32 = 384;
+
+/// Word features weigh more than spelling features: whole words carry most of the meaning
+/// a lexical model can see.
+const UNIGRAM_WEIGHT: f32 = 1.0;
+const BIGRAM_WEIGHT: f32 = 0.7;
+const TRIGRAM_WEIGHT: f32 = 0.3;
+
+pub struct HashingEmbedder {
+    model: EmbeddingModel,
+}
+
+impl HashingEmbedder {
+    pub fn new(dims: u32) -> Self {
+        Self { model: EmbeddingModel { model: format!("{MODEL_ID}-{dims}"), dims: dims.max(1) } }
+    }
+
+    /// One text's vector; `None` when the text has no word characters at all.
+    pub fn vector(&self, text: &str) -> Option<Vec<f32>> {
+        let dims = self.model.dims as usize;
+        let mut vector = vec![0.0f32; dims];
+        let words: Vec<String> =
+            text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect();
+        if words.is_empty() {
+            return None;
+        }
+        let mut add = |feature: &[u8], weight: f32| {
+            let hash = fnv1a(feature);
+            let index = (hash % dims as u64) as usize;
+            // The top bit decides the sign, so colliding features tend to cancel, not pile up.
+            let sign = if hash >> 63 == 0 { 1.0 } else { -1.0 };
+            vector[index] += sign * weight;
+        };
+        for word in &words {
+            add(&[b"w:", word.as_bytes()].concat(), UNIGRAM_WEIGHT);
+            let padded: Vec<char> = format!(" {word} ").chars().collect();
+            for trigram in padded.windows(3) {
+                let trigram: String = trigram.iter().collect();
+                add(&[b"c:", trigram.as_bytes()].concat(), TRIGRAM_WEIGHT);
+            }
+        }
+        for pair in words.windows(2) {
+            add(&[b"b:", pair[0].as_bytes(), b" ", pair[1].as_bytes()].concat(), BIGRAM_WEIGHT);
+        }
+        let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+        if norm == 0.0 {
+            return None;
+        }
+        vector.iter_mut().for_each(|x| *x /= norm);
+        Some(vector)
+    }
+}
+
+impl Default for HashingEmbedder {
+    fn default() -> Self {
+        Self::new(DEFAULT_DIMS)
+    }
+}
+
+/// 64-bit FNV-1a: stable across platforms and Rust versions, which a persisted vector needs
+/// (std's `DefaultHasher` promises neither).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3))
+}
+
+#[async_trait]
+impl Embedder for HashingEmbedder {
+    fn model(&self) -> &EmbeddingModel {
+        &self.model
+    }
+
+    fn max_batch(&self) -> usize {
+        1024
+    }
+
+    async fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        texts
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                self.vector(text).ok_or_else(|| EmbedError::Invalid(format!("text {i} has no words to embed")))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cosine(a: &[f32], b: &[f32]) -> f32 {
+        a.iter().zip(b).map(|(x, y)| x * y).sum()
+    }
+
+    #[test]
+    fn vectors_are_deterministic_unit_length_and_sized() {
+        let embedder = HashingEmbedder::default();
+        let a = embedder.vector("Refunds are issued within 14 days.").unwrap();
+        assert_eq!(a, embedder.vector("Refunds are issued within 14 days.").unwrap());
+        assert_eq!(a.len(), 384);
+        assert!((cosine(&a, &a) - 1.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn similar_texts_are_closer_than_unrelated_ones() {
+        let embedder = HashingEmbedder::default();
+        let query = embedder.vector("refund policy for digital products").unwrap();
+        let related = embedder.vector("Our refund policy: digital products can be refunded within 14 days.").unwrap();
+        let unrelated = embedder.vector("The cafeteria opens at eight and serves breakfast until ten.").unwrap();
+        assert!(cosine(&query, &related) > cosine(&query, &unrelated) + 0.2);
+    }
+
+    #[test]
+    fn case_and_punctuation_do_not_matter() {
+        let embedder = HashingEmbedder::default();
+        assert_eq!(embedder.vector("Refund, POLICY!").unwrap(), embedder.vector("refund policy").unwrap());
+    }
+
+    #[test]
+    fn the_model_id_names_the_size() {
+        assert_eq!(HashingEmbedder::new(64).model(), &EmbeddingModel { model: "seams-hashing-v1-64".into(), dims: 64 });
+    }
+
+    #[tokio::test]
+    async fn text_without_words_is_refused() {
+        let error = HashingEmbedder::default().embed(&["ok", " -- "]).await.unwrap_err();
+        assert_eq!(error, EmbedError::Invalid("text 1 has no words to embed".into()));
+    }
+}
