@@ -16,7 +16,7 @@ use chrono::Utc;
 use seams_contracts::ingest::ProcessDocument;
 use seams_contracts::process::{ChunkRecord, DocumentProcessed, RecordHeader};
 use seams_contracts::{ObjectRef, V1};
-use seams_embeddings::hashing::HashingEmbedder;
+use seams_embeddings::config::EmbedderConfig;
 use seams_embeddings::{embed_all, EmbedError, Embedder};
 use seams_platform::aws::AwsSettings;
 use seams_platform::config::{ConfigReport, Env};
@@ -32,9 +32,6 @@ pub use tiktoken_rs::CoreBPE as Tokenizer;
 
 use crate::chunk::ChunkSettings;
 
-/// The embedders process can be configured with today.
-pub const EMBEDDERS: [&str; 1] = ["hashing"];
-
 #[derive(Debug, Clone)]
 pub struct Config {
     pub aws: AwsSettings,
@@ -43,7 +40,7 @@ pub struct Config {
     pub records_bucket: String,
     pub event_bus_name: String,
     pub settings: Settings,
-    pub embedding_dims: u32,
+    pub embedder: EmbedderConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +66,6 @@ impl Config {
         if overlap_percent >= 100 {
             env.invalid("SEAMS_CHUNK_OVERLAP_PERCENT", &overlap_percent.to_string(), "must be below 100".into());
         }
-        env.choice("SEAMS_EMBEDDER", &EMBEDDERS, "hashing");
         let config = Self {
             aws: AwsSettings::from_env(&env),
             raw_bucket: env.required("SEAMS_RAW_BUCKET"),
@@ -80,7 +76,7 @@ impl Config {
                 max_chunks: env.parse_or("SEAMS_MAX_CHUNKS", defaults.max_chunks),
                 batch_concurrency: env.parse_or("SEAMS_BATCH_CONCURRENCY", defaults.batch_concurrency),
             },
-            embedding_dims: env.parse_or("SEAMS_EMBEDDING_DIMS", seams_embeddings::hashing::DEFAULT_DIMS),
+            embedder: EmbedderConfig::from_env(&env),
         };
         env.finish().map(|()| config)
     }
@@ -122,13 +118,18 @@ impl Service {
         Self { raw, records, bus, embedder, tokenizer, settings }
     }
 
-    pub fn from_aws(config: &Config, sdk: &aws_config::SdkConfig, tokenizer: Tokenizer) -> Self {
+    pub fn from_aws(
+        config: &Config,
+        sdk: &aws_config::SdkConfig,
+        embedder: Arc<dyn Embedder>,
+        tokenizer: Tokenizer,
+    ) -> Self {
         let s3 = config.aws.s3(sdk);
         Self::new(
             Arc::new(S3ObjectStore::new(s3.clone(), &config.raw_bucket)),
             Arc::new(S3ObjectStore::new(s3, &config.records_bucket)),
             Arc::new(EventBridgeBus::new(seams_platform::aws::eventbridge(sdk), &config.event_bus_name)),
-            Arc::new(HashingEmbedder::new(config.embedding_dims)),
+            embedder,
             Arc::new(tokenizer),
             config.settings,
         )

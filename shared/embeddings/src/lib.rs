@@ -2,7 +2,10 @@
 //! both must embed with the same model for vectors to be comparable, so every vector
 //! travels with the [`EmbeddingModel`] that made it.
 
+pub mod bedrock;
+pub mod config;
 pub mod hashing;
+pub mod openai;
 
 use async_trait::async_trait;
 pub use seams_contracts::process::EmbeddingModel;

@@ -83,6 +83,19 @@ impl Env {
         }
     }
 
+    /// A variable that must be set and parse as `T`; records the problem and returns
+    /// `T::default()` otherwise.
+    pub fn parse_required<T>(&self, name: &str) -> T
+    where
+        T: FromStr + Default,
+        T::Err: fmt::Display,
+    {
+        if self.optional(name).is_none() {
+            self.record(ConfigError::Missing { name: name.to_owned() });
+        }
+        self.parse_or(name, T::default())
+    }
+
     /// `true`/`false`/`1`/`0`/`yes`/`no`, or `default` when unset.
     pub fn flag(&self, name: &str, default: bool) -> bool {
         match self.optional(name).map(|v| v.trim().to_ascii_lowercase()) {
@@ -169,6 +182,15 @@ mod tests {
         for name in ["SEAMS_RAW_BUCKET", "SEAMS_MAX_BYTES=\"lots\"", "SEAMS_PATH_STYLE=\"maybe\""] {
             assert!(text.contains(name), "{name} missing from: {text}");
         }
+    }
+
+    #[test]
+    fn required_numbers_are_missing_or_invalid() {
+        let env = Env::from_pairs([("B", "x")]);
+        assert_eq!(env.parse_required::<u32>("A"), 0);
+        assert_eq!(env.parse_required::<u32>("B"), 0);
+        let text = env.finish().unwrap_err().to_string();
+        assert!(text.contains("A is not set") && text.contains("B=\"x\" is not valid"), "{text}");
     }
 
     #[test]

@@ -1,0 +1,95 @@
+//! Which embedder a function uses, from its environment: one reading shared by process
+//! (documents) and retrieve (queries), so both build the same model.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use seams_platform::config::Env;
+
+use crate::bedrock::{BedrockEmbedder, DEFAULT_MODEL_ID, TITAN_V2_DIMS};
+use crate::hashing::{HashingEmbedder, DEFAULT_DIMS};
+use crate::openai::{OpenAiEmbedder, OpenAiSettings};
+use crate::{EmbedError, Embedder};
+
+pub const PROVIDERS: [&str; 3] = ["hashing", "bedrock", "openai"];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmbedderConfig {
+    Hashing { dims: u32 },
+    Bedrock { model_id: String, dims: u32, normalize: bool },
+    OpenAi(OpenAiSettings),
+}
+
+impl EmbedderConfig {
+    /// `SEAMS_EMBEDDER` and the variables its provider needs; problems are recorded in `env`.
+    pub fn from_env(env: &Env) -> Self {
+        match env.choice("SEAMS_EMBEDDER", &PROVIDERS, "hashing").as_str() {
+            "bedrock" => {
+                let dims = env.parse_or("SEAMS_EMBEDDING_DIMS", 1024);
+                if !TITAN_V2_DIMS.contains(&dims) {
+                    env.invalid("SEAMS_EMBEDDING_DIMS", &dims.to_string(), "Titan V2 makes 256, 512 or 1024".into());
+                }
+                EmbedderConfig::Bedrock {
+                    model_id: env.optional("SEAMS_EMBEDDING_MODEL").unwrap_or_else(|| DEFAULT_MODEL_ID.to_owned()),
+                    dims,
+                    normalize: env.flag("SEAMS_EMBEDDING_NORMALIZE", true),
+                }
+            }
+            "openai" => EmbedderConfig::OpenAi(OpenAiSettings {
+                base_url: env.required("SEAMS_OPENAI_BASE_URL"),
+                api_key: env.optional("SEAMS_OPENAI_API_KEY"),
+                model: env.required("SEAMS_EMBEDDING_MODEL"),
+                dims: env.parse_required("SEAMS_EMBEDDING_DIMS"),
+                request_dimensions: env.flag("SEAMS_EMBEDDING_REQUEST_DIMS", false),
+                max_batch: env.parse_or("SEAMS_EMBEDDING_BATCH", 256),
+                timeout: Duration::from_secs(env.parse_or("SEAMS_EMBEDDING_TIMEOUT_SECONDS", 30)),
+            }),
+            _ => EmbedderConfig::Hashing { dims: env.parse_or("SEAMS_EMBEDDING_DIMS", DEFAULT_DIMS) },
+        }
+    }
+
+    /// Builds the embedder once, at init. Bedrock needs the function's AWS configuration.
+    pub fn build(&self, sdk: &aws_config::SdkConfig) -> Result<Arc<dyn Embedder>, EmbedError> {
+        Ok(match self {
+            EmbedderConfig::Hashing { dims } => Arc::new(HashingEmbedder::new(*dims)),
+            EmbedderConfig::Bedrock { model_id, dims, normalize } => {
+                Arc::new(BedrockEmbedder::new(sdk, model_id, *dims, *normalize))
+            }
+            EmbedderConfig::OpenAi(settings) => Arc::new(OpenAiEmbedder::new(settings.clone())?),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashing_is_the_default() {
+        let env = Env::from_pairs::<&str, &str>([]);
+        assert_eq!(EmbedderConfig::from_env(&env), EmbedderConfig::Hashing { dims: 384 });
+        assert!(env.finish().is_ok());
+    }
+
+    #[test]
+    fn openai_names_what_it_needs() {
+        let env = Env::from_pairs([("SEAMS_EMBEDDER", "openai")]);
+        EmbedderConfig::from_env(&env);
+        let text = env.finish().unwrap_err().to_string();
+        for name in ["SEAMS_OPENAI_BASE_URL", "SEAMS_EMBEDDING_MODEL", "SEAMS_EMBEDDING_DIMS"] {
+            assert!(text.contains(name), "{name} missing: {text}");
+        }
+    }
+
+    #[test]
+    fn bedrock_defaults_to_titan_v2_and_checks_its_sizes() {
+        let env = Env::from_pairs([("SEAMS_EMBEDDER", "bedrock")]);
+        let config = EmbedderConfig::from_env(&env);
+        assert!(env.finish().is_ok());
+        let expected = EmbedderConfig::Bedrock { model_id: DEFAULT_MODEL_ID.into(), dims: 1024, normalize: true };
+        assert_eq!(config, expected);
+        let env = Env::from_pairs([("SEAMS_EMBEDDER", "bedrock"), ("SEAMS_EMBEDDING_DIMS", "384")]);
+        EmbedderConfig::from_env(&env);
+        assert!(env.finish().unwrap_err().to_string().contains("Titan V2 makes 256, 512 or 1024"));
+    }
+}
