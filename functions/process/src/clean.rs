@@ -45,10 +45,18 @@ fn join_hyphenated(text: &str) -> String {
     let mut joined: Vec<String> = Vec::with_capacity(lines.len());
     let mut carry = String::new();
     for (i, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            joined.push(String::new());
+            continue;
+        }
         let mut line = if carry.is_empty() { (*line).to_owned() } else { format!("{carry}{}", line.trim_start()) };
         carry.clear();
-        let next_starts_lower =
-            lines.get(i + 1).and_then(|next| next.trim_start().chars().next()).is_some_and(char::is_lowercase);
+        // Extractors often put blank lines between a page's lines: look past them.
+        let next_starts_lower = lines[i + 1..]
+            .iter()
+            .find(|next| !next.trim().is_empty())
+            .and_then(|next| next.trim_start().chars().next())
+            .is_some_and(char::is_lowercase);
         let end = line.trim_end().len();
         let hyphenated =
             line[..end].strip_suffix('-').and_then(|head| head.chars().last()).is_some_and(char::is_alphabetic);
@@ -61,6 +69,31 @@ fn join_hyphenated(text: &str) -> String {
         joined.push(line);
     }
     joined.join("\n")
+}
+
+/// Cleans each page and joins them with a blank line. Returns the text and the character
+/// offset at which each page starts in it, for citing page numbers.
+pub fn clean_pages(pages: &[String]) -> (String, Vec<u64>) {
+    let mut text = String::new();
+    let mut starts = Vec::with_capacity(pages.len());
+    let mut chars = 0u64;
+    for page in pages {
+        let cleaned = clean(page);
+        if !text.is_empty() && !cleaned.is_empty() {
+            text.push_str("\n\n");
+            chars += 2;
+        }
+        starts.push(chars);
+        chars += cleaned.chars().count() as u64;
+        text.push_str(&cleaned);
+    }
+    (text, starts)
+}
+
+/// The 1-based page a character offset falls on, given each page's starting offset.
+pub fn page_at(page_starts: &[u64], offset: u64) -> Option<u32> {
+    let pages_started = page_starts.partition_point(|start| *start <= offset);
+    (pages_started > 0).then_some(pages_started as u32)
 }
 
 /// Removes page headers and footers: a page's first or last non-blank line that recurs on
@@ -118,6 +151,7 @@ mod tests {
     fn words_broken_across_lines_are_joined() {
         assert_eq!(clean("the exam-\nple shows\nanother line"), "the\nexample shows\nanother line");
         assert_eq!(clean("an e-mail and a\nco-\nOperative"), "an e-mail and a\nco-\nOperative");
+        assert_eq!(clean("through the reim-\n\nbursement form"), "through the\n\nreimbursement form");
     }
 
     #[test]
@@ -127,6 +161,17 @@ mod tests {
         let stripped = strip_page_furniture(&pages);
         assert_eq!(stripped[1].trim(), "Body of page 2.");
         assert!(stripped.iter().all(|p| !p.contains("ACME") && !p.contains("of 4")));
+    }
+
+    #[test]
+    fn pages_are_joined_and_located() {
+        let pages = vec!["first  page".to_owned(), "".to_owned(), "third\n\n\npage".to_owned()];
+        let (text, starts) = clean_pages(&pages);
+        assert_eq!(text, "first page\n\nthird\n\npage");
+        assert_eq!(starts, [0, 10, 12]);
+        let at = |offset| page_at(&starts, offset);
+        assert_eq!((at(0), at(9), at(11), at(12)), (Some(1), Some(1), Some(2), Some(3)));
+        assert_eq!(page_at(&[], 5), None);
     }
 
     #[test]

@@ -14,24 +14,48 @@ pub enum ExtractError {
 /// What extraction found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Extracted {
-    pub text: String,
+    /// The text, one entry per page for paged formats (PDF), else one entry.
+    pub pages: Vec<String>,
+    /// Whether `pages` are real pages, whose numbers chunks should cite.
+    pub paged: bool,
     /// The first heading, HTML `<title>`, or first line.
     pub title: Option<String>,
+}
+
+impl Extracted {
+    fn single(text: String, title: Option<String>) -> Self {
+        Self { pages: vec![text], paged: false, title }
+    }
 }
 
 /// Tags whose content is page chrome or code, not the document.
 const SKIPPED_HTML_TAGS: [&str; 8] = ["head", "script", "style", "nav", "footer", "noscript", "template", "svg"];
 
-pub fn extract(content_type: &str, text: &str) -> Result<Extracted, ExtractError> {
+/// Text formats arrive as UTF-8 (ingest normalised them); PDFs as their own bytes.
+pub fn extract(content_type: &str, bytes: &[u8]) -> Result<Extracted, ExtractError> {
+    if content_type == "application/pdf" {
+        return pdf(bytes);
+    }
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| ExtractError::Malformed { format: "UTF-8 text", reason: e.to_string() })?;
     match content_type {
-        "text/markdown" => {
-            Ok(Extracted { title: first_heading(text).or_else(|| first_line(text)), text: text.to_owned() })
-        }
-        "text/plain" => Ok(Extracted { title: first_line(text), text: text.to_owned() }),
+        "text/markdown" => Ok(Extracted::single(text.to_owned(), first_heading(text).or_else(|| first_line(text)))),
+        "text/plain" => Ok(Extracted::single(text.to_owned(), first_line(text))),
         "text/html" => html(text),
         "application/json" => json(text),
         other => Err(ExtractError::Unsupported(other.to_owned())),
     }
+}
+
+/// One string per page. PDF parsers can panic on hostile input; the panic is caught and
+/// becomes this document's error (release builds unwind, see docs/decisions/0002).
+fn pdf(bytes: &[u8]) -> Result<Extracted, ExtractError> {
+    let malformed = |reason: String| ExtractError::Malformed { format: "PDF", reason };
+    let extracted = std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem_by_pages(bytes))
+        .map_err(|_| malformed("the PDF parser gave up on it".into()))?
+        .map_err(|e| malformed(e.to_string()))?;
+    let title = extracted.iter().find_map(|page| first_line(page));
+    Ok(Extracted { pages: extracted, paged: true, title })
 }
 
 fn html(source: &str) -> Result<Extracted, ExtractError> {
@@ -39,7 +63,7 @@ fn html(source: &str) -> Result<Extracted, ExtractError> {
     let markdown =
         converter.convert(source).map_err(|e| ExtractError::Malformed { format: "HTML", reason: e.to_string() })?;
     let title = html_title(source).or_else(|| first_heading(&markdown)).or_else(|| first_line(&markdown));
-    Ok(Extracted { text: markdown, title })
+    Ok(Extracted::single(markdown, title))
 }
 
 /// The text of `<title>`, if the page has one.
@@ -60,7 +84,7 @@ fn json(source: &str) -> Result<Extracted, ExtractError> {
     let mut lines = Vec::new();
     flatten(&value, String::new(), &mut lines);
     let text = lines.join("\n");
-    Ok(Extracted { title: first_line(&text), text })
+    Ok(Extracted::single(text.clone(), first_line(&text)))
 }
 
 fn flatten(value: &Value, path: String, lines: &mut Vec<String>) {
@@ -83,7 +107,8 @@ fn first_heading(markdown: &str) -> Option<String> {
     })
 }
 
-fn first_line(text: &str) -> Option<String> {
+/// The first non-blank line, at most 200 characters.
+pub fn first_line(text: &str) -> Option<String> {
     text.lines().map(str::trim).find(|l| !l.is_empty()).map(|l| l.chars().take(200).collect())
 }
 
@@ -100,9 +125,9 @@ mod tests {
             <ul><li>Not downloaded</li><li>Unused keys</li></ul>
             <table><tr><th>Product</th><th>Window</th></tr><tr><td>E-book</td><td>14 days</td></tr></table>
             <script>track()</script><footer>© ACME</footer></body></html>"#;
-        let extracted = extract("text/html", page).unwrap();
+        let extracted = extract("text/html", page.as_bytes()).unwrap();
         assert_eq!(extracted.title.as_deref(), Some("Refund policy | ACME"));
-        let text = &extracted.text;
+        let text = &extracted.pages[0];
         for kept in ["# Refund policy", "## Digital products", "[14 days](/terms)", "Not downloaded", "E-book"] {
             assert!(text.contains(kept), "{kept:?} missing from:\n{text}");
         }
@@ -113,22 +138,36 @@ mod tests {
 
     #[test]
     fn markdown_title_is_its_first_heading() {
-        let extracted = extract("text/markdown", "intro line\n\n## Refunds\n\ntext").unwrap();
+        let extracted = extract("text/markdown", b"intro line\n\n## Refunds\n\ntext").unwrap();
         assert_eq!(extracted.title.as_deref(), Some("Refunds"));
-        assert_eq!(extracted.text, "intro line\n\n## Refunds\n\ntext");
+        assert_eq!(extracted.pages, ["intro line\n\n## Refunds\n\ntext"]);
+        assert!(!extracted.paged);
     }
 
     #[test]
     fn json_is_flattened_to_paths() {
-        let extracted =
-            extract("application/json", r#"{"policy": {"name": "Refunds", "days": 14, "tags": ["digital", null]}}"#)
-                .unwrap();
-        assert_eq!(extracted.text, "policy.days: 14\npolicy.name: Refunds\npolicy.tags[0]: digital");
-        assert!(matches!(extract("application/json", "{"), Err(ExtractError::Malformed { format: "JSON", .. })));
+        let json = br#"{"policy": {"name": "Refunds", "days": 14, "tags": ["digital", null]}}"#;
+        let extracted = extract("application/json", json).unwrap();
+        assert_eq!(extracted.pages, ["policy.days: 14\npolicy.name: Refunds\npolicy.tags[0]: digital"]);
+        assert!(matches!(extract("application/json", b"{"), Err(ExtractError::Malformed { format: "JSON", .. })));
     }
 
     #[test]
-    fn unsupported_formats_say_so() {
-        assert_eq!(extract("application/pdf", ""), Err(ExtractError::Unsupported("application/pdf".into())));
+    fn pdf_text_comes_out_page_by_page() {
+        let pdf = include_bytes!("../tests/fixtures/handbook.pdf");
+        let extracted = extract("application/pdf", pdf).unwrap();
+        assert!(extracted.paged);
+        assert_eq!(extracted.pages.len(), 3);
+        assert!(extracted.pages[0].contains("Keep receipts"), "{:?}", extracted.pages[0]);
+        assert!(extracted.pages[1].contains("Book trains"));
+        assert!(extracted.pages[2].contains("twenty-five days"));
+    }
+
+    #[test]
+    fn broken_pdfs_and_unknown_formats_are_errors_not_panics() {
+        let truncated = &include_bytes!("../tests/fixtures/handbook.pdf")[..600];
+        assert!(matches!(extract("application/pdf", truncated), Err(ExtractError::Malformed { format: "PDF", .. })));
+        assert!(matches!(extract("application/pdf", b"%PDF-1.7 garbage"), Err(ExtractError::Malformed { .. })));
+        assert_eq!(extract("image/png", b""), Err(ExtractError::Unsupported("image/png".into())));
     }
 }

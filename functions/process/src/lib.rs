@@ -149,10 +149,13 @@ impl Service {
     /// Claim check → processed record → `DocumentProcessed`. Safe to repeat: the record's
     /// key is deterministic and its first write stands.
     pub async fn process_document(&self, claim: &ProcessDocument) -> Result<(), ServiceError> {
-        let text = self.load_text(claim).await?;
-        let extracted = extract::extract(&claim.content_type, &text)
+        let bytes = self.load_bytes(claim).await?;
+        let extracted = extract::extract(&claim.content_type, &bytes)
             .map_err(|e| ServiceError::invalid_input("content_type", e.to_string()))?;
-        let cleaned = clean::clean(&extracted.text);
+        let pages = if extracted.paged { clean::strip_page_furniture(&extracted.pages) } else { extracted.pages };
+        let (cleaned, page_starts) = clean::clean_pages(&pages);
+        // A paged document's first line is its title once running headers are gone.
+        let title = if extracted.paged { extract::first_line(&cleaned) } else { extracted.title };
         if cleaned.trim().is_empty() {
             return Err(ServiceError::invalid_input("raw", "the document has no text after cleaning"));
         }
@@ -173,7 +176,7 @@ impl Service {
             fingerprint: claim.fingerprint.clone(),
             content_type: claim.content_type.clone(),
             source_uri: claim.source_uri.clone(),
-            title: extracted.title,
+            title,
             // Only a confident guess: short texts are easily mistaken.
             language: whatlang::detect(&cleaned)
                 .filter(whatlang::Info::is_reliable)
@@ -194,7 +197,7 @@ impl Service {
                 ordinal: chunk.ordinal,
                 text: chunk.text,
                 heading_path: chunk.heading_path,
-                page: None,
+                page: if extracted.paged { clean::page_at(&page_starts, chunk.char_start) } else { None },
                 char_start: chunk.char_start,
                 char_end: chunk.char_end,
                 token_count: chunk.token_count,
@@ -226,10 +229,10 @@ impl Service {
         Ok(())
     }
 
-    /// The normalised text: inline in the claim check when small, else from ingest's bucket.
-    async fn load_text(&self, claim: &ProcessDocument) -> Result<String, ServiceError> {
+    /// The document: inline in the claim check when small text, else from ingest's bucket.
+    async fn load_bytes(&self, claim: &ProcessDocument) -> Result<Vec<u8>, ServiceError> {
         if let Some(text) = &claim.inline_content {
-            return Ok(text.clone());
+            return Ok(text.clone().into_bytes());
         }
         if claim.raw.bucket != self.raw.location() {
             let detail = format!("{} is not ingest's bucket", claim.raw.bucket);
@@ -241,8 +244,6 @@ impl Service {
             }
             other => other?,
         };
-        String::from_utf8(object.body.to_vec()).map_err(|_| {
-            ServiceError::invalid_input("content_type", format!("{} is not UTF-8 text", claim.content_type))
-        })
+        Ok(object.body.to_vec())
     }
 }

@@ -142,3 +142,23 @@ async fn the_record_is_json_lines_of_header_and_embedded_chunks() {
     world.service.process_document(&claim).await.unwrap();
     assert_eq!(world.records.get("records/travel/0000000001.jsonl").await.unwrap().body, record.body);
 }
+
+#[tokio::test]
+async fn a_pdf_is_cited_by_page_without_its_running_header_and_footer() {
+    let world = world().await;
+    let pdf = include_bytes!("fixtures/handbook.pdf");
+    world.raw.put("raw/handbook/x", Bytes::from_static(pdf), PutOptions::default()).await.unwrap();
+    let claim = claim(&world, "handbook", "application/pdf", None);
+    world.service.process_document(&claim).await.unwrap();
+
+    let record = world.records.get("records/handbook/0000000001.jsonl").await.unwrap();
+    let mut lines = std::str::from_utf8(&record.body).unwrap().lines();
+    let header: RecordHeader = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(header.title.as_deref(), Some("Expenses"));
+    let chunks: Vec<ChunkRecord> = lines.map(|l| serde_json::from_str(l).unwrap()).collect();
+    let all: String = chunks.iter().map(|c| c.text.as_str()).collect::<Vec<_>>().join("\n");
+    assert!(!all.contains("ACME Employee Handbook") && !all.contains("of 3"), "page furniture kept:\n{all}");
+    assert!(all.contains("reimbursement form"), "hyphenation across lines not joined:\n{all}");
+    assert!(chunks.iter().all(|c| c.page.is_some()), "every chunk cites a page");
+    assert_eq!(chunks[0].page, Some(1));
+}
