@@ -35,6 +35,8 @@ pub struct Chunk {
     pub token_count: u32,
     /// The Markdown headings the chunk sits under, outermost first.
     pub heading_path: Vec<String>,
+    /// The page the chunk starts on, for paged documents (set by the caller, who knows pages).
+    pub page: Option<u32>,
 }
 
 /// Counts tokens with a borrowed tokenizer, so one tokenizer serves every call.
@@ -70,6 +72,7 @@ pub fn chunk(text: &str, settings: ChunkSettings, tokenizer: &CoreBPE) -> Vec<Ch
                 char_end: char_start + piece.chars().count() as u64,
                 token_count: tokenizer.encode_ordinary(piece).len() as u32,
                 heading_path: heading_path(&headings, byte_start),
+                page: None,
             }
         })
         .collect()

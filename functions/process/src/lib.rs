@@ -5,6 +5,7 @@
 
 pub mod chunk;
 pub mod clean;
+pub mod corpus;
 pub mod extract;
 pub mod record;
 
@@ -82,6 +83,43 @@ impl Config {
     }
 }
 
+/// A document as clean text and chunks: everything before embedding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Split {
+    pub title: Option<String>,
+    pub text: String,
+    pub chunks: Vec<chunk::Chunk>,
+}
+
+/// Extract, clean and chunk. Pure: the service's pipeline up to embedding, and what the
+/// benchmark measures. Refuses (as `InvalidInput`) what cannot be extracted, what has no
+/// text, and what needs more than `max_chunks` chunks.
+pub fn split(
+    content_type: &str,
+    bytes: &[u8],
+    settings: &Settings,
+    tokenizer: &Tokenizer,
+) -> Result<Split, ServiceError> {
+    let extracted = extract::extract(content_type, bytes)
+        .map_err(|e| ServiceError::invalid_input("content_type", e.to_string()))?;
+    let pages = if extracted.paged { clean::strip_page_furniture(&extracted.pages) } else { extracted.pages };
+    let (text, page_starts) = clean::clean_pages(&pages);
+    if text.trim().is_empty() {
+        return Err(ServiceError::invalid_input("raw", "the document has no text after cleaning"));
+    }
+    // A paged document's first line is its title once running headers are gone.
+    let title = if extracted.paged { extract::first_line(&text) } else { extracted.title };
+    let mut chunks = chunk::chunk(&text, settings.chunking, tokenizer);
+    if chunks.len() > settings.max_chunks {
+        let detail = format!("{} chunks exceed the limit of {}", chunks.len(), settings.max_chunks);
+        return Err(ServiceError::invalid_input("raw", detail));
+    }
+    if extracted.paged {
+        chunks.iter_mut().for_each(|c| c.page = clean::page_at(&page_starts, c.char_start));
+    }
+    Ok(Split { title, text, chunks })
+}
+
 /// The claim check one record of the processing queue carries.
 pub fn parse_message(message: &SqsMessage) -> Result<ProcessDocument, ServiceError> {
     parse_body(message)
@@ -150,20 +188,8 @@ impl Service {
     /// key is deterministic and its first write stands.
     pub async fn process_document(&self, claim: &ProcessDocument) -> Result<(), ServiceError> {
         let bytes = self.load_bytes(claim).await?;
-        let extracted = extract::extract(&claim.content_type, &bytes)
-            .map_err(|e| ServiceError::invalid_input("content_type", e.to_string()))?;
-        let pages = if extracted.paged { clean::strip_page_furniture(&extracted.pages) } else { extracted.pages };
-        let (cleaned, page_starts) = clean::clean_pages(&pages);
-        // A paged document's first line is its title once running headers are gone.
-        let title = if extracted.paged { extract::first_line(&cleaned) } else { extracted.title };
-        if cleaned.trim().is_empty() {
-            return Err(ServiceError::invalid_input("raw", "the document has no text after cleaning"));
-        }
-        let chunks = chunk::chunk(&cleaned, self.settings.chunking, &self.tokenizer);
-        if chunks.len() > self.settings.max_chunks {
-            let detail = format!("{} chunks exceed the limit of {}", chunks.len(), self.settings.max_chunks);
-            return Err(ServiceError::invalid_input("raw", detail));
-        }
+        let Split { title, text: cleaned, chunks } =
+            split(&claim.content_type, &bytes, &self.settings, &self.tokenizer)?;
         let texts: Vec<&str> = chunks.iter().map(|c| c.text.as_str()).collect();
         let vectors = embed_all(self.embedder.as_ref(), &texts).await.map_err(embed_error)?;
 
@@ -197,7 +223,7 @@ impl Service {
                 ordinal: chunk.ordinal,
                 text: chunk.text,
                 heading_path: chunk.heading_path,
-                page: if extracted.paged { clean::page_at(&page_starts, chunk.char_start) } else { None },
+                page: chunk.page,
                 char_start: chunk.char_start,
                 char_end: chunk.char_end,
                 token_count: chunk.token_count,

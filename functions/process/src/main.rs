@@ -8,7 +8,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = or_exit(process::Config::from_env(Env::from_process()));
     let tokenizer = process::tokenizer()?;
     let sdk = config.aws.load().await;
-    let embedder = config.embedder.build(&sdk)?;
+    let embedder = config.embedder.build(&sdk, seams_embeddings::Purpose::Documents)?;
     let service = process::Service::from_aws(&config, &sdk, embedder, tokenizer);
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| async {
         Ok::<_, lambda_runtime::Error>(service.handle_batch(event.payload).await)

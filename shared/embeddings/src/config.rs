@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use seams_platform::config::Env;
 
-use crate::bedrock::{BedrockEmbedder, DEFAULT_MODEL_ID, TITAN_V2_DIMS};
+use crate::bedrock::{is_cohere, BedrockEmbedder, DEFAULT_MODEL_ID, TITAN_V2_DIMS};
 use crate::hashing::{HashingEmbedder, DEFAULT_DIMS};
 use crate::openai::{OpenAiEmbedder, OpenAiSettings};
-use crate::{EmbedError, Embedder};
+use crate::{EmbedError, Embedder, Purpose};
 
 pub const PROVIDERS: [&str; 3] = ["hashing", "bedrock", "openai"];
 
@@ -25,15 +25,12 @@ impl EmbedderConfig {
     pub fn from_env(env: &Env) -> Self {
         match env.choice("SEAMS_EMBEDDER", &PROVIDERS, "hashing").as_str() {
             "bedrock" => {
+                let model_id = env.optional("SEAMS_EMBEDDING_MODEL").unwrap_or_else(|| DEFAULT_MODEL_ID.to_owned());
                 let dims = env.parse_or("SEAMS_EMBEDDING_DIMS", 1024);
-                if !TITAN_V2_DIMS.contains(&dims) {
+                if !is_cohere(&model_id) && !TITAN_V2_DIMS.contains(&dims) {
                     env.invalid("SEAMS_EMBEDDING_DIMS", &dims.to_string(), "Titan V2 makes 256, 512 or 1024".into());
                 }
-                EmbedderConfig::Bedrock {
-                    model_id: env.optional("SEAMS_EMBEDDING_MODEL").unwrap_or_else(|| DEFAULT_MODEL_ID.to_owned()),
-                    dims,
-                    normalize: env.flag("SEAMS_EMBEDDING_NORMALIZE", true),
-                }
+                EmbedderConfig::Bedrock { model_id, dims, normalize: env.flag("SEAMS_EMBEDDING_NORMALIZE", true) }
             }
             "openai" => EmbedderConfig::OpenAi(OpenAiSettings {
                 base_url: env.required("SEAMS_OPENAI_BASE_URL"),
@@ -49,11 +46,11 @@ impl EmbedderConfig {
     }
 
     /// Builds the embedder once, at init. Bedrock needs the function's AWS configuration.
-    pub fn build(&self, sdk: &aws_config::SdkConfig) -> Result<Arc<dyn Embedder>, EmbedError> {
+    pub fn build(&self, sdk: &aws_config::SdkConfig, purpose: Purpose) -> Result<Arc<dyn Embedder>, EmbedError> {
         Ok(match self {
             EmbedderConfig::Hashing { dims } => Arc::new(HashingEmbedder::new(*dims)),
             EmbedderConfig::Bedrock { model_id, dims, normalize } => {
-                Arc::new(BedrockEmbedder::new(sdk, model_id, *dims, *normalize))
+                Arc::new(BedrockEmbedder::new(sdk, model_id, *dims, *normalize, purpose))
             }
             EmbedderConfig::OpenAi(settings) => Arc::new(OpenAiEmbedder::new(settings.clone())?),
         })

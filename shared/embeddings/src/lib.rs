@@ -11,6 +11,14 @@ use async_trait::async_trait;
 pub use seams_contracts::process::EmbeddingModel;
 use seams_contracts::ErrorName;
 
+/// What the vectors are for. Some models (Cohere) embed documents and queries differently;
+/// process embeds documents, retrieve queries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Documents,
+    Queries,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EmbedError {
     /// Throttled, overloaded, timed out or a server error: retry later.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use aws_config::BehaviorVersion;
 use seams_embeddings::bedrock::BedrockEmbedder;
 use seams_embeddings::openai::{OpenAiEmbedder, OpenAiSettings};
-use seams_embeddings::{EmbedError, Embedder};
+use seams_embeddings::{embed_all, EmbedError, Embedder, Purpose};
 use serde_json::{json, Value};
 use wiremock::matchers::{body_json, header, method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -121,7 +121,18 @@ async fn bedrock(server: &MockServer) -> BedrockEmbedder {
         .credentials_provider(credentials)
         .load()
         .await;
-    BedrockEmbedder::new(&sdk, "amazon.titan-embed-text-v2:0", 256, true)
+    BedrockEmbedder::new(&sdk, "amazon.titan-embed-text-v2:0", 256, true, Purpose::Documents)
+}
+
+async fn cohere(server: &MockServer, purpose: Purpose) -> BedrockEmbedder {
+    let credentials = aws_sdk_bedrockruntime::config::Credentials::new("test", "test", None, None, "tests");
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(server.uri())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(credentials)
+        .load()
+        .await;
+    BedrockEmbedder::new(&sdk, "cohere.embed-english-v3", 1024, true, purpose)
 }
 
 /// Titan V2's documented answer for one text.
@@ -176,4 +187,46 @@ async fn bedrock_throttling_is_retried_and_validation_errors_are_not() {
         .await;
     let error = bedrock(&invalid).await.embed(&["a"]).await.unwrap_err();
     assert!(matches!(&error, EmbedError::Invalid(detail) if detail.contains("ValidationException")), "{error}");
+}
+
+#[tokio::test]
+async fn cohere_embeds_up_to_96_texts_per_call_for_its_purpose() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/model/cohere\.embed-english-v3/invoke$"))
+        .respond_with(|request: &Request| {
+            let body: Value = serde_json::from_slice(&request.body).unwrap();
+            assert_eq!(body["truncate"], "END");
+            let texts = body["texts"].as_array().unwrap();
+            // Cohere's documented answer: one embedding per text, in order.
+            let embeddings: Vec<Vec<f32>> =
+                texts.iter().map(|t| vec![t.as_str().unwrap().len() as f32; 1024]).collect();
+            ResponseTemplate::new(200).set_body_json(json!({
+                "id": "5ea5b1b6-1c36-4b1d-9f1a-1d3b0f0e2c11",
+                "embeddings": embeddings,
+                "response_type": "embeddings_floats",
+                "texts": texts,
+            }))
+        })
+        .expect(2)
+        .mount(&server)
+        .await;
+    let texts: Vec<String> = (0..100).map(|i| "x".repeat(i + 1)).collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let vectors = embed_all(&cohere(&server, Purpose::Documents).await, &refs).await.unwrap();
+    assert_eq!(vectors.len(), 100);
+    assert_eq!((vectors[0][0], vectors[99][0]), (1.0, 100.0));
+    let sent: Vec<Value> =
+        server.received_requests().await.unwrap().iter().map(|r| serde_json::from_slice(&r.body).unwrap()).collect();
+    assert_eq!(sent.iter().map(|b| b["texts"].as_array().unwrap().len()).collect::<Vec<_>>(), [96, 4]);
+    assert!(sent.iter().all(|b| b["input_type"] == "search_document"));
+
+    let queries = MockServer::start().await;
+    Mock::given(body_json(json!({"texts": ["refund policy"], "input_type": "search_query", "truncate": "END"})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "q", "embeddings": [vec![0.25f32; 1024]], "response_type": "embeddings_floats", "texts": ["refund policy"]})))
+        .expect(1)
+        .mount(&queries)
+        .await;
+    let query = cohere(&queries, Purpose::Queries).await.embed(&["refund policy"]).await.unwrap();
+    assert_eq!(query, [vec![0.25; 1024]]);
 }
