@@ -59,6 +59,7 @@ pub fn chunk(text: &str, settings: ChunkSettings, tokenizer: &CoreBPE) -> Vec<Ch
     };
     let splitter = MarkdownSplitter::new(config);
     let headings = headings(text);
+    let mut heading_path = HeadingPath::new(&headings);
     let mut chars_before = CharOffsets::new(text);
     splitter
         .chunk_indices(text)
@@ -71,7 +72,7 @@ pub fn chunk(text: &str, settings: ChunkSettings, tokenizer: &CoreBPE) -> Vec<Ch
                 char_start,
                 char_end: char_start + piece.chars().count() as u64,
                 token_count: tokenizer.encode_ordinary(piece).len() as u32,
-                heading_path: heading_path(&headings, byte_start),
+                heading_path: heading_path.at(byte_start),
                 page: None,
             }
         })
@@ -123,15 +124,36 @@ fn headings(text: &str) -> Vec<(usize, usize, String)> {
     found
 }
 
-/// The headings in force at `byte`: for each level, the last heading before it, dropping
-/// deeper ones whenever a shallower heading starts a new section.
-fn heading_path(headings: &[(usize, usize, String)], byte: usize) -> Vec<String> {
-    let mut path: Vec<(usize, String)> = Vec::new();
-    for (_, level, title) in headings.iter().take_while(|(offset, _, _)| *offset <= byte) {
-        path.retain(|(l, _)| l < level);
-        path.push((*level, title.clone()));
+/// The headings in force at a byte offset: for each level, the last heading before it,
+/// deeper ones dropped whenever a shallower heading starts a new section. Offsets are asked
+/// for in increasing order, so the walk through the headings is done once, not per chunk.
+struct HeadingPath<'a> {
+    headings: &'a [(usize, usize, String)],
+    next: usize,
+    path: Vec<(usize, String)>,
+}
+
+impl<'a> HeadingPath<'a> {
+    fn new(headings: &'a [(usize, usize, String)]) -> Self {
+        Self { headings, next: 0, path: Vec::new() }
     }
-    path.into_iter().map(|(_, title)| title).collect()
+
+    fn at(&mut self, byte: usize) -> Vec<String> {
+        if self.next > 0 && self.headings[self.next - 1].0 > byte {
+            // Asked about an earlier offset: walk again from the start.
+            self.next = 0;
+            self.path.clear();
+        }
+        while let Some((offset, level, title)) = self.headings.get(self.next) {
+            if *offset > byte {
+                break;
+            }
+            self.path.retain(|(l, _)| l < level);
+            self.path.push((*level, title.clone()));
+            self.next += 1;
+        }
+        self.path.iter().map(|(_, title)| title.clone()).collect()
+    }
 }
 
 #[cfg(test)]
