@@ -113,26 +113,23 @@ async fn openai_server_errors_are_transient_once_attempts_run_out() {
     assert!(matches!(error, EmbedError::Transient(_)), "{error}");
 }
 
-async fn bedrock(server: &MockServer) -> BedrockEmbedder {
+/// An SDK configuration pointing Bedrock at the mock server.
+async fn sdk_for(server: &MockServer) -> aws_config::SdkConfig {
     let credentials = aws_sdk_bedrockruntime::config::Credentials::new("test", "test", None, None, "tests");
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
+    aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(server.uri())
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(credentials)
         .load()
-        .await;
-    BedrockEmbedder::new(&sdk, "amazon.titan-embed-text-v2:0", 256, true, Purpose::Documents)
+        .await
+}
+
+async fn bedrock(server: &MockServer) -> BedrockEmbedder {
+    BedrockEmbedder::new(&sdk_for(server).await, "amazon.titan-embed-text-v2:0", 256, true, Purpose::Documents)
 }
 
 async fn cohere(server: &MockServer, purpose: Purpose) -> BedrockEmbedder {
-    let credentials = aws_sdk_bedrockruntime::config::Credentials::new("test", "test", None, None, "tests");
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(server.uri())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(credentials)
-        .load()
-        .await;
-    BedrockEmbedder::new(&sdk, "cohere.embed-english-v3", 1024, true, purpose)
+    BedrockEmbedder::new(&sdk_for(server).await, "cohere.embed-english-v3", 1024, true, purpose)
 }
 
 /// Titan V2's documented answer for one text.
