@@ -7,13 +7,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::sqs::SqsEvent;
+use retrieve::sqlite::SqliteIndex;
 use seams_contracts::events::BusEvent;
 use seams_contracts::ingest::DocumentDeleted;
 use seams_contracts::process::DocumentProcessed;
 use seams_embeddings::hashing::HashingEmbedder;
+use seams_embeddings::Embedder;
 use seams_platform::event_bus::{EventPattern, LocalEventBus};
 use seams_platform::function;
-use seams_platform::object_store::{FsObjectStore, ObjectStore};
+use seams_platform::object_store::FsObjectStore;
 use seams_platform::queue::LocalQueue;
 use seams_platform::ServiceError;
 use serde_json::Value;
@@ -35,6 +37,9 @@ pub struct LocalStack {
     pub indexer_queue: Arc<LocalQueue>,
     pub output_dead_letters: Arc<LocalQueue>,
     pub bus: Arc<LocalEventBus>,
+    /// Shared by the query function and the indexer, as one file.
+    pub index: Arc<SqliteIndex>,
+    embedder: Arc<HashingEmbedder>,
     tokenizer: Arc<process::Tokenizer>,
 }
 
@@ -44,8 +49,11 @@ fn queue_with_dead_letter(name: &str) -> Arc<LocalQueue> {
 }
 
 impl LocalStack {
-    /// Fails only if the bundled tokenizer vocabulary does not load.
+    /// Fails if the bundled tokenizer vocabulary does not load or the index cannot be opened.
     pub fn new(data_dir: &Path) -> Result<Self, ServiceError> {
+        let embedder = Arc::new(HashingEmbedder::default());
+        let index =
+            Arc::new(SqliteIndex::open(&data_dir.join("retrieve").join("index.sqlite"), embedder.model().clone())?);
         let bus = Arc::new(LocalEventBus::new());
         let indexer_queue = queue_with_dead_letter("indexer");
         // The same rule template.yaml gives EventBridge: processed and deleted documents feed the indexer.
@@ -63,6 +71,8 @@ impl LocalStack {
             indexer_queue,
             output_dead_letters: Arc::new(LocalQueue::new("output-dlq", VISIBILITY_TIMEOUT)),
             bus,
+            index,
+            embedder,
             tokenizer: Arc::new(process::tokenizer()?),
         })
     }
@@ -74,32 +84,23 @@ impl LocalStack {
     }
 
     pub fn process(&self) -> process::Service {
-        let embedder = Arc::new(HashingEmbedder::default());
         let settings = process::Settings::default();
         process::Service::new(
             self.raw.clone(),
             self.records.clone(),
             self.bus.clone(),
-            embedder,
+            self.embedder.clone(),
             self.tokenizer.clone(),
             settings,
         )
     }
 
-    fn retrieve_backend(&self) -> retrieve::Backend {
-        retrieve::Backend::Sqlite { snapshot_bucket: self.data_dir.join("retrieve").display().to_string() }
-    }
-
     pub fn retrieve(&self) -> retrieve::Service {
-        let aws = Default::default();
-        retrieve::Service::new(retrieve::Config { aws, backend: self.retrieve_backend() })
+        retrieve::Service::new(self.index.clone(), self.embedder.clone(), retrieve::Fusion::default())
     }
 
     pub fn indexer(&self) -> retrieve::indexer::Indexer {
-        let records_bucket = self.records.location().to_owned();
-        let config =
-            retrieve::indexer::Config { aws: Default::default(), backend: self.retrieve_backend(), records_bucket };
-        retrieve::indexer::Indexer::new(config)
+        retrieve::indexer::Indexer::new(self.index.clone(), self.records.clone())
     }
 
     pub fn infer(&self) -> infer::Service {

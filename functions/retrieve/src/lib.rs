@@ -1,34 +1,131 @@
 //! The retrieve service: vector, keyword and hybrid search over its own index. Two
 //! binaries share this library: the query API (`retrieve`) and the indexer
-//! (`retrieve-indexer`, see [`indexer`]). Callers never learn which backend serves them.
+//! (`retrieve-indexer`, see [`indexer`]). Callers never learn which backend serves them:
+//! both implement [`SearchIndex`].
 
+pub mod filter;
+pub mod fuse;
+pub mod index;
 pub mod indexer;
+pub mod postgres;
+pub mod snapshot;
+pub mod sqlite;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
-use seams_contracts::retrieve::RetrieveRequest;
-use seams_contracts::CorrelationId;
+use seams_contracts::retrieve::{RetrieveRequest, RetrieveResponse, RetrievedChunk, SearchMode};
+use seams_contracts::{CorrelationId, V1};
+use seams_embeddings::config::EmbedderConfig;
+use seams_embeddings::{Embedder, Purpose};
 use seams_platform::aws::AwsSettings;
 use seams_platform::config::{ConfigReport, Env};
 use seams_platform::error::{from_value, parse_json};
 use seams_platform::function::{Function, Named, Reply};
+use seams_platform::object_store::S3ObjectStore;
 use seams_platform::trigger::Trigger;
 use seams_platform::{http, ServiceError};
 
+pub use crate::filter::Predicate;
+pub use crate::fuse::Fusion;
+pub use crate::index::{IndexError, SearchIndex, SearchQuery};
+use crate::postgres::{PostgresIndex, PostgresSettings};
+use crate::snapshot::SnapshotIndex;
+
+pub const MAX_TOP_K: u32 = 100;
+
+/// Where the PostgreSQL connection comes from.
+#[derive(Clone, PartialEq)]
+pub enum DatabaseSource {
+    /// `DATABASE_URL` (`postgres://user:password@host:5432/db?sslmode=require`).
+    Url(String),
+    /// A Secrets Manager secret in the RDS format (`host`, `port`, `username`, `password`, `dbname`).
+    Secret(String),
+}
+
+impl std::fmt::Debug for DatabaseSource {
+    // The URL may carry the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DatabaseSource::Url(_) => f.write_str("Url(<hidden>)"),
+            DatabaseSource::Secret(arn) => write!(f, "Secret({arn})"),
+        }
+    }
+}
+
 /// Where the index lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Backend {
     /// Embedded SQLite; deployed, its snapshot lives in retrieve's own bucket.
     Sqlite { snapshot_bucket: String },
-    /// PostgreSQL with pgvector.
-    Postgres { database_url: String },
+    /// PostgreSQL with pgvector, in `schema`.
+    Postgres { database: DatabaseSource, schema: String },
 }
 
 impl Backend {
     fn from_env(env: &Env) -> Self {
         match env.choice("SEAMS_SEARCH_BACKEND", &["sqlite", "postgres"], "sqlite").as_str() {
-            "postgres" => Backend::Postgres { database_url: env.required("DATABASE_URL") },
+            "postgres" => {
+                let database = match (env.optional("DATABASE_URL"), env.optional("SEAMS_DATABASE_SECRET_ARN")) {
+                    (_, Some(arn)) => DatabaseSource::Secret(arn),
+                    (Some(url), None) => {
+                        if let Err(error) = url.parse::<tokio_postgres::Config>() {
+                            env.invalid("DATABASE_URL", "<hidden>", error.to_string());
+                        }
+                        DatabaseSource::Url(url)
+                    }
+                    (None, None) => DatabaseSource::Url(env.required("DATABASE_URL")),
+                };
+                let schema = env.optional("SEAMS_DATABASE_SCHEMA").unwrap_or_else(|| "seams".into());
+                if !postgres::valid_schema(&schema) {
+                    env.invalid("SEAMS_DATABASE_SCHEMA", &schema, "lower-case letters, digits and _".into());
+                }
+                Backend::Postgres { database, schema }
+            }
             _ => Backend::Sqlite { snapshot_bucket: env.required("SEAMS_INDEX_BUCKET") },
+        }
+    }
+}
+
+/// Search tuning: change it here, never in callers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub fusion: Fusion,
+    /// Query functions look for a newer embedded snapshot at most this often.
+    pub snapshot_refresh: Duration,
+    /// Where the embedded snapshot is unpacked (Lambda's /tmp).
+    pub snapshot_dir: PathBuf,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            fusion: Fusion::default(),
+            snapshot_refresh: Duration::from_secs(30),
+            snapshot_dir: std::env::temp_dir().join("seams-index"),
+        }
+    }
+}
+
+impl Settings {
+    fn from_env(env: &Env) -> Self {
+        let defaults = Settings::default();
+        let fusion = Fusion {
+            k: env.parse_or("SEAMS_RRF_K", defaults.fusion.k),
+            vector_weight: env.parse_or("SEAMS_HYBRID_VECTOR_WEIGHT", defaults.fusion.vector_weight),
+            keyword_weight: env.parse_or("SEAMS_HYBRID_KEYWORD_WEIGHT", defaults.fusion.keyword_weight),
+            candidates: env.parse_or("SEAMS_HYBRID_CANDIDATES", defaults.fusion.candidates),
+        };
+        if !(fusion.k >= 0.0 && fusion.vector_weight >= 0.0 && fusion.keyword_weight >= 0.0) {
+            env.invalid("SEAMS_RRF_K", &fusion.k.to_string(), "k and the hybrid weights must be zero or more".into());
+        }
+        Self {
+            fusion,
+            snapshot_refresh: Duration::from_secs(env.parse_or("SEAMS_INDEX_REFRESH_SECONDS", 30)),
+            snapshot_dir: env.optional("SEAMS_INDEX_DIR").map_or(defaults.snapshot_dir, PathBuf::from),
         }
     }
 }
@@ -37,13 +134,118 @@ impl Backend {
 pub struct Config {
     pub aws: AwsSettings,
     pub backend: Backend,
+    pub embedder: EmbedderConfig,
+    pub settings: Settings,
 }
 
 impl Config {
     pub fn from_env(env: Env) -> Result<Self, ConfigReport> {
-        let config = Self { aws: AwsSettings::from_env(&env), backend: Backend::from_env(&env) };
+        let config = Self {
+            aws: AwsSettings::from_env(&env),
+            backend: Backend::from_env(&env),
+            embedder: EmbedderConfig::from_env(&env),
+            settings: Settings::from_env(&env),
+        };
         env.finish().map(|()| config)
     }
+}
+
+/// Which binary opens the index: the indexer also creates and migrates it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Query,
+    Indexer,
+}
+
+/// Resolves the database connection (reading the secret when there is one).
+pub async fn postgres_settings(
+    sdk: &aws_config::SdkConfig,
+    database: &DatabaseSource,
+    schema: &str,
+) -> Result<PostgresSettings, ServiceError> {
+    let connection = match database {
+        DatabaseSource::Url(url) => {
+            url.parse().map_err(|e| ServiceError::invalid_input("DATABASE_URL", format!("{e}")))?
+        }
+        DatabaseSource::Secret(arn) => {
+            let secret =
+                aws_sdk_secretsmanager::Client::new(sdk).get_secret_value().secret_id(arn).send().await.map_err(
+                    |e| {
+                        ServiceError::transient(format!(
+                            "secret {arn}: {}",
+                            aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+                        ))
+                    },
+                )?;
+            let text = secret.secret_string().unwrap_or_default();
+            let secret: DatabaseSecret = serde_json::from_str(text).map_err(|e| {
+                ServiceError::invalid_input("SEAMS_DATABASE_SECRET_ARN", format!("{arn} is not an RDS secret: {e}"))
+            })?;
+            secret.connection()
+        }
+    };
+    Ok(PostgresSettings { connection, schema: schema.to_owned() })
+}
+
+/// The JSON Secrets Manager keeps for an RDS database.
+#[derive(serde::Deserialize)]
+struct DatabaseSecret {
+    host: String,
+    #[serde(default = "default_port")]
+    port: u16,
+    username: String,
+    password: String,
+    #[serde(default)]
+    dbname: Option<String>,
+}
+
+fn default_port() -> u16 {
+    5432
+}
+
+impl DatabaseSecret {
+    fn connection(&self) -> tokio_postgres::Config {
+        let mut config = tokio_postgres::Config::new();
+        config.host(&self.host).port(self.port).user(&self.username).password(&self.password);
+        config.dbname(self.dbname.as_deref().unwrap_or("postgres"));
+        config
+    }
+}
+
+/// The query embedder and the index its vectors search, as one of the two binaries
+/// builds them at init.
+pub async fn open_configured(
+    config: &Config,
+    sdk: &aws_config::SdkConfig,
+    role: Role,
+) -> Result<(Arc<dyn Embedder>, Arc<dyn SearchIndex>), ServiceError> {
+    let embedder =
+        config.embedder.build(sdk, Purpose::Queries).map_err(|e| ServiceError::new(e.error_name(), e.to_string()))?;
+    let index = open_index(config, sdk, embedder.model().clone(), role).await?;
+    Ok((embedder, index))
+}
+
+/// Opens the configured index for `model`.
+pub async fn open_index(
+    config: &Config,
+    sdk: &aws_config::SdkConfig,
+    model: seams_contracts::process::EmbeddingModel,
+    role: Role,
+) -> Result<Arc<dyn SearchIndex>, ServiceError> {
+    Ok(match &config.backend {
+        Backend::Sqlite { snapshot_bucket } => {
+            let store = Arc::new(S3ObjectStore::new(config.aws.s3(sdk), snapshot_bucket));
+            let settings = &config.settings;
+            Arc::new(SnapshotIndex::open(store, settings.snapshot_dir.clone(), model, settings.snapshot_refresh).await?)
+        }
+        Backend::Postgres { database, schema } => {
+            let index = PostgresIndex::new(postgres_settings(sdk, database, schema).await?, model)?;
+            if role == Role::Indexer {
+                index.migrate().await?;
+            }
+            Arc::new(index)
+        }
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -59,13 +261,90 @@ impl Named for Request {
     }
 }
 
+/// Checks what serde cannot: the query has words, `top_k` is in range, the filter is
+/// well formed. Returns the checked filter.
+pub fn check(request: &RetrieveRequest) -> Result<Option<Predicate>, ServiceError> {
+    if request.query.trim().is_empty() {
+        return Err(ServiceError::invalid_input("query", "the query is empty"));
+    }
+    if !(1..=MAX_TOP_K).contains(&request.top_k) {
+        return Err(ServiceError::invalid_input("top_k", format!("must be 1 to {MAX_TOP_K}, got {}", request.top_k)));
+    }
+    if request.min_score.is_some_and(|s| !s.is_finite()) {
+        return Err(ServiceError::invalid_input("min_score", "must be a finite number"));
+    }
+    request
+        .filters
+        .as_ref()
+        .map(|filter| Predicate::compile(filter, "filters"))
+        .transpose()
+        .map_err(|e| ServiceError::invalid_input(e.field, e.reason))
+}
+
 pub struct Service {
-    pub config: Config,
+    index: Arc<dyn SearchIndex>,
+    embedder: Arc<dyn Embedder>,
+    fusion: Fusion,
 }
 
 impl Service {
-    pub fn new(config: Config) -> Self {
-        Self { config }
+    /// `embedder` must make the index's vectors (the same model, purpose `Queries`).
+    pub fn new(index: Arc<dyn SearchIndex>, embedder: Arc<dyn Embedder>, fusion: Fusion) -> Self {
+        Self { index, embedder, fusion }
+    }
+
+    /// Builds the query service from configuration, as `main` does.
+    pub async fn from_config(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Self, ServiceError> {
+        let (embedder, index) = open_configured(config, sdk, Role::Query).await?;
+        Ok(Self::new(index, embedder, config.settings.fusion))
+    }
+
+    pub async fn retrieve(&self, request: &RetrieveRequest) -> Result<RetrieveResponse, ServiceError> {
+        let filter = check(request)?;
+        let vector = match request.search_mode {
+            SearchMode::Keyword => None,
+            SearchMode::Vector | SearchMode::Hybrid => {
+                let mut vectors = seams_embeddings::embed_all(self.embedder.as_ref(), &[request.query.as_str()])
+                    .await
+                    .map_err(|e| ServiceError::new(e.error_name(), e.to_string()))?;
+                vectors.pop().map(|v| index::normalised(&v))
+            }
+        };
+        let query = SearchQuery {
+            text: request.query.clone(),
+            vector,
+            mode: request.search_mode,
+            top_k: request.top_k as usize,
+            filter,
+            fusion: self.fusion,
+        };
+        let hits = self.index.search(&query).await?;
+        let results = hits
+            .into_iter()
+            .filter(|hit| request.min_score.is_none_or(|min| hit.score >= min))
+            .map(|hit| RetrievedChunk {
+                document_id: hit.document_id,
+                version: hit.version,
+                chunk_id: hit.chunk.chunk_id,
+                text: hit.chunk.text,
+                score: hit.score,
+                ranks: hit.ranks,
+                metadata: hit
+                    .chunk
+                    .metadata
+                    .into_iter()
+                    .filter_map(|(k, v)| Some((k, serde_json::from_value(v).ok()?)))
+                    .collect(),
+                citation: hit.chunk.citation,
+                embedding: request.include_embeddings.then_some(hit.chunk.embedding),
+            })
+            .collect();
+        Ok(RetrieveResponse {
+            schema_version: V1,
+            results,
+            search_mode: request.search_mode,
+            embedding_model: self.embedder.model().model.clone(),
+        })
     }
 }
 
@@ -88,7 +367,13 @@ impl Function for Service {
     }
 
     async fn serve(&self, request: Request, _correlation: CorrelationId) -> Result<Reply, ServiceError> {
-        Err(ServiceError::not_implemented(format!("retrieve does not handle {} yet", request.name())))
+        match request {
+            Request::Retrieve(request) => {
+                let response = self.retrieve(&request).await?;
+                tracing::info!(results = response.results.len(), mode = ?response.search_mode, "retrieved");
+                Ok(Reply::ok(serde_json::to_value(response).map_err(|e| ServiceError::transient(e.to_string()))?))
+            }
+        }
     }
 }
 
@@ -104,5 +389,34 @@ mod tests {
         assert_eq!(report.to_string(), "invalid configuration: SEAMS_INDEX_BUCKET is not set");
         let config = Config::from_env(Env::from_pairs([("SEAMS_INDEX_BUCKET", "idx")])).unwrap();
         assert_eq!(config.backend, Backend::Sqlite { snapshot_bucket: "idx".into() });
+    }
+
+    #[test]
+    fn a_database_url_never_appears_in_errors_or_debug_output() {
+        let secret = "postgres://seams:hunter2@db:5432/seams?sslmode=bogus";
+        let report =
+            Config::from_env(Env::from_pairs([("SEAMS_SEARCH_BACKEND", "postgres"), ("DATABASE_URL", secret)]))
+                .unwrap_err()
+                .to_string();
+        assert!(report.contains("DATABASE_URL") && !report.contains("hunter2"), "{report}");
+        let config = Config::from_env(Env::from_pairs([
+            ("SEAMS_SEARCH_BACKEND", "postgres"),
+            ("DATABASE_URL", "postgres://seams:hunter2@db/seams"),
+        ]))
+        .unwrap();
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn requests_are_checked_field_by_field() {
+        let request = |json: serde_json::Value| serde_json::from_value::<RetrieveRequest>(json).unwrap();
+        let field = |json| check(&request(json)).unwrap_err().field;
+        assert_eq!(field(serde_json::json!({"query": "  "})), Some("query".into()));
+        assert_eq!(field(serde_json::json!({"query": "q", "top_k": 0})), Some("top_k".into()));
+        assert_eq!(field(serde_json::json!({"query": "q", "top_k": 101})), Some("top_k".into()));
+        let deep =
+            serde_json::json!({"query": "q", "filters": {"orAll": [{"lessThan": {"key": "year", "value": "x"}}]}});
+        assert_eq!(field(deep), Some("filters.orAll[0].lessThan.value".into()));
+        assert!(check(&request(serde_json::json!({"query": "q", "top_k": 100}))).is_ok());
     }
 }

@@ -6,5 +6,7 @@ use seams_platform::config::{or_exit, Env};
 async fn main() -> Result<(), lambda_runtime::Error> {
     seams_platform::logging::init();
     let config = or_exit(retrieve::Config::from_env(Env::from_process()));
-    seams_platform::function::run(retrieve::Service::new(config)).await
+    let sdk = config.aws.load().await;
+    let service = retrieve::Service::from_config(&config, &sdk).await?;
+    seams_platform::function::run(service).await
 }

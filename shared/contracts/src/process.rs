@@ -71,3 +71,33 @@ pub struct DocumentProcessed {
     pub token_count: u64,
     pub embedding: EmbeddingModel,
 }
+
+/// A processed record as JSON Lines: the header, then one line per chunk.
+pub fn to_json_lines(header: &RecordHeader, chunks: &[ChunkRecord]) -> Result<Vec<u8>, serde_json::Error> {
+    let mut out = serde_json::to_vec(header)?;
+    out.push(b'\n');
+    for chunk in chunks {
+        serde_json::to_writer(&mut out, chunk)?;
+        out.push(b'\n');
+    }
+    Ok(out)
+}
+
+/// Why a processed record could not be read, and on which line (1-based).
+#[derive(Debug, thiserror::Error)]
+#[error("processed record line {line}: {source}")]
+pub struct RecordLineError {
+    pub line: usize,
+    pub source: serde_json::Error,
+}
+
+/// Reads what [`to_json_lines`] wrote. Blank lines are skipped.
+pub fn from_json_lines(body: &[u8]) -> Result<(RecordHeader, Vec<ChunkRecord>), RecordLineError> {
+    let mut lines = body.split(|b| *b == b'\n').enumerate().filter(|(_, l)| !l.iter().all(u8::is_ascii_whitespace));
+    let parse_error = |line: usize, source| RecordLineError { line: line + 1, source };
+    let (first, header) = lines.next().unwrap_or((0, b"".as_slice()));
+    let header: RecordHeader = serde_json::from_slice(header).map_err(|e| parse_error(first, e))?;
+    let chunks =
+        lines.map(|(n, line)| serde_json::from_slice(line).map_err(|e| parse_error(n, e))).collect::<Result<_, _>>()?;
+    Ok((header, chunks))
+}

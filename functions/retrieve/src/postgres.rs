@@ -1,0 +1,508 @@
+//! The PostgreSQL + pgvector index: an HNSW cosine index for vectors, a generated
+//! `tsvector` with GIN for keywords, and hybrid search as one SQL statement fusing both
+//! lists with reciprocal rank fusion (as pgvector's hybrid-search examples do). Filtered
+//! vector queries use `hnsw.iterative_scan`, so a selective filter still returns `top_k`.
+//!
+//! Everything lives in one schema (`SEAMS_DATABASE_SCHEMA`, default `seams`), created by
+//! migrations the indexer runs. Statements are unnamed and settings are `SET LOCAL`, so
+//! RDS Proxy can multiplex connections.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use pgvector::Vector;
+use seams_contracts::process::EmbeddingModel;
+use seams_contracts::retrieve::{Citation, Ranks, SearchMode};
+use serde_json::{Map, Value};
+use tokio::sync::Mutex;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Row};
+
+use crate::filter::{Predicate, Test};
+use crate::index::{
+    check_model, normalised, Hit, IndexError, IndexedChunk, IndexedDocument, SearchIndex, SearchQuery, Upserted,
+};
+
+/// Each migration runs once, in order, in one transaction with the others pending.
+/// `{schema}` and `{dims}` are filled in from configuration.
+const MIGRATIONS: [&str; 1] = ["
+CREATE TABLE {schema}.meta (key text PRIMARY KEY, value text NOT NULL);
+CREATE TABLE {schema}.documents (
+    document_id text PRIMARY KEY,
+    version integer NOT NULL,
+    processed_at timestamptz NOT NULL,
+    deleted_at timestamptz
+);
+CREATE TABLE {schema}.chunks (
+    chunk_id text PRIMARY KEY,
+    document_id text NOT NULL,
+    version integer NOT NULL,
+    ordinal integer NOT NULL,
+    text text NOT NULL,
+    citation jsonb NOT NULL,
+    metadata jsonb NOT NULL,
+    embedding vector({dims}) NOT NULL,
+    tsv tsvector GENERATED ALWAYS AS (to_tsvector('english', text)) STORED
+);
+CREATE INDEX ON {schema}.chunks (document_id);
+CREATE INDEX ON {schema}.chunks USING hnsw (embedding vector_cosine_ops);
+CREATE INDEX ON {schema}.chunks USING gin (tsv);
+"];
+
+/// Serialises migrations across every schema of one database (CREATE EXTENSION included).
+const MIGRATION_LOCK: i64 = 0x5EA3_5000;
+
+/// Where the database is and how to reach it.
+#[derive(Clone)]
+pub struct PostgresSettings {
+    pub connection: tokio_postgres::Config,
+    pub schema: String,
+}
+
+impl std::fmt::Debug for PostgresSettings {
+    // The connection holds the password: show where, never how.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresSettings")
+            .field("hosts", &self.connection.get_hosts())
+            .field("dbname", &self.connection.get_dbname())
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for PostgresSettings {
+    fn eq(&self, other: &Self) -> bool {
+        self.schema == other.schema && format!("{:?}", self.connection) == format!("{:?}", other.connection)
+    }
+}
+
+/// A schema name safe to write into SQL.
+pub fn valid_schema(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name.len() <= 63
+}
+
+pub struct PostgresIndex {
+    settings: PostgresSettings,
+    model: EmbeddingModel,
+    /// One connection per function instance (Lambda serves one request at a time);
+    /// reopened when the server or a proxy closed it.
+    client: Mutex<Option<Client>>,
+}
+
+fn unavailable(error: impl std::fmt::Display) -> IndexError {
+    IndexError::Unavailable(format!("postgres: {error}"))
+}
+
+fn database_error(error: tokio_postgres::Error) -> IndexError {
+    // A query the database refuses as ill-typed (say, a vector of another size) is not
+    // going to succeed on retry; everything else (connection, timeout) might.
+    match error.code().map(|c| c.code()) {
+        Some(code) if code.starts_with("22") || code.starts_with("42") => {
+            IndexError::Invalid(format!("postgres: {error}"))
+        }
+        _ => unavailable(error),
+    }
+}
+
+fn tls() -> Result<tokio_postgres_rustls::MakeRustlsConnect, IndexError> {
+    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(unavailable)?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
+impl PostgresIndex {
+    /// Connects lazily: nothing is dialled until the first query.
+    pub fn new(settings: PostgresSettings, model: EmbeddingModel) -> Result<Self, IndexError> {
+        if !valid_schema(&settings.schema) {
+            return Err(IndexError::Invalid(format!("{:?} is not a schema name (a-z, 0-9, _)", settings.schema)));
+        }
+        Ok(Self { settings, model, client: Mutex::new(None) })
+    }
+
+    async fn client(&self) -> Result<tokio::sync::MappedMutexGuard<'_, Client>, IndexError> {
+        let mut slot = self.client.lock().await;
+        if slot.as_ref().is_none_or(Client::is_closed) {
+            let (client, connection) = self.settings.connection.connect(tls()?).await.map_err(unavailable)?;
+            tokio::spawn(async move {
+                if let Err(error) = connection.await {
+                    tracing::warn!(%error, "postgres connection closed");
+                }
+            });
+            *slot = Some(client);
+        }
+        tokio::sync::MutexGuard::try_map(slot, Option::as_mut).map_err(|_| unavailable("no connection"))
+    }
+
+    fn sql(&self, template: &str) -> String {
+        template.replace("{schema}", &self.settings.schema).replace("{dims}", &self.model.dims.to_string())
+    }
+
+    /// Creates or upgrades the schema, and refuses one built for another embedding model.
+    pub async fn migrate(&self) -> Result<(), IndexError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(database_error)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(database_error)?;
+        tx.batch_execute(&self.sql(
+            "CREATE EXTENSION IF NOT EXISTS vector;
+             CREATE SCHEMA IF NOT EXISTS {schema};
+             CREATE TABLE IF NOT EXISTS {schema}.migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());",
+        ))
+        .await
+        .map_err(database_error)?;
+        let applied: i32 = tx
+            .query_one(&self.sql("SELECT coalesce(max(version), 0) FROM {schema}.migrations"), &[])
+            .await
+            .map_err(database_error)?
+            .get(0);
+        for (number, migration) in MIGRATIONS.iter().enumerate() {
+            let version = i32::try_from(number + 1).unwrap_or(i32::MAX);
+            if version > applied {
+                tx.batch_execute(&self.sql(migration)).await.map_err(database_error)?;
+                tx.execute(&self.sql("INSERT INTO {schema}.migrations (version) VALUES ($1)"), &[&version])
+                    .await
+                    .map_err(database_error)?;
+            }
+        }
+        let configured = serde_json::to_string(&self.model).map_err(unavailable)?;
+        tx.execute(
+            &self.sql("INSERT INTO {schema}.meta (key, value) VALUES ('embedding', $1) ON CONFLICT (key) DO NOTHING"),
+            &[&configured],
+        )
+        .await
+        .map_err(database_error)?;
+        let stored: String = tx
+            .query_one(&self.sql("SELECT value FROM {schema}.meta WHERE key = 'embedding'"), &[])
+            .await
+            .map_err(database_error)?
+            .get(0);
+        if stored != configured {
+            return Err(IndexError::Invalid(format!(
+                "schema {} holds vectors of {stored}; this function embeds with {configured}",
+                self.settings.schema
+            )));
+        }
+        tx.commit().await.map_err(database_error)
+    }
+}
+
+/// Bind parameters, numbered as they are added.
+#[derive(Default)]
+struct Params(Vec<Box<dyn ToSql + Sync + Send>>);
+
+impl Params {
+    fn add(&mut self, value: impl ToSql + Sync + Send + 'static) -> String {
+        self.0.push(Box::new(value));
+        format!("${}", self.0.len())
+    }
+
+    fn refs(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.0.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()
+    }
+}
+
+/// The predicate as a SQL condition on `metadata` (jsonb), meaning what
+/// [`Predicate::matches`] means: jsonb equality compares numbers numerically, and every
+/// test is `coalesce(.., false)` so a missing attribute never turns a result into NULL.
+fn filter_sql(predicate: &Predicate, params: &mut Params) -> String {
+    match predicate {
+        Predicate::All(parts) if parts.is_empty() => "true".into(),
+        Predicate::Any(parts) if parts.is_empty() => "false".into(),
+        Predicate::All(parts) => {
+            format!("({})", parts.iter().map(|p| filter_sql(p, params)).collect::<Vec<_>>().join(" AND "))
+        }
+        Predicate::Any(parts) => {
+            format!("({})", parts.iter().map(|p| filter_sql(p, params)).collect::<Vec<_>>().join(" OR "))
+        }
+        Predicate::Attribute { key, test } => {
+            let attribute = format!("(metadata -> {})", params.add(key.clone()));
+            let condition = match test {
+                Test::Equals(value) => format!("{attribute} = {}::jsonb", params.add(value.to_json())),
+                Test::NotEquals(value) => format!("{attribute} IS DISTINCT FROM {}::jsonb", params.add(value.to_json())),
+                Test::Compare(comparison, value) => format!(
+                    "CASE WHEN jsonb_typeof({attribute}) = 'number' THEN ({attribute} #>> '{{}}')::float8 {} {}::float8 ELSE false END",
+                    comparison.sql(),
+                    params.add(*value)
+                ),
+                Test::In(values) => format!(
+                    "{attribute} IN (SELECT jsonb_array_elements({}::jsonb))",
+                    params.add(Value::Array(values.iter().map(|v| v.to_json()).collect()))
+                ),
+                Test::NotIn(values) => format!(
+                    "NOT coalesce({attribute} IN (SELECT jsonb_array_elements({}::jsonb)), false)",
+                    params.add(Value::Array(values.iter().map(|v| v.to_json()).collect()))
+                ),
+                Test::StartsWith(prefix) => format!(
+                    "CASE WHEN jsonb_typeof({attribute}) = 'string' THEN starts_with({attribute} #>> '{{}}', {}::text) ELSE false END",
+                    params.add(prefix.clone())
+                ),
+                Test::ListContains(value) => format!(
+                    "CASE WHEN jsonb_typeof({attribute}) = 'array' THEN {attribute} @> jsonb_build_array({}::jsonb) ELSE false END",
+                    params.add(value.to_json())
+                ),
+                Test::StringContains(needle) => {
+                    let needle = params.add(needle.clone());
+                    format!(
+                        "CASE jsonb_typeof({attribute})
+                           WHEN 'string' THEN strpos({attribute} #>> '{{}}', {needle}::text) > 0
+                           WHEN 'array' THEN EXISTS (SELECT 1 FROM jsonb_array_elements({attribute}) m
+                                                     WHERE jsonb_typeof(m) = 'string' AND strpos(m #>> '{{}}', {needle}::text) > 0)
+                           ELSE false END"
+                    )
+                }
+            };
+            format!("coalesce({condition}, false)")
+        }
+    }
+}
+
+/// The user's words as a tsquery: any of them may match. Words are letters and digits only,
+/// so nothing the user types is read as tsquery syntax.
+pub fn tsquery(text: &str) -> Option<String> {
+    let words: Vec<&str> = text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
+    (!words.is_empty()).then(|| words.join(" | "))
+}
+
+const COLUMNS: &str = "c.chunk_id, c.document_id, c.version, c.ordinal, c.text, c.citation, c.metadata, c.embedding";
+
+fn read_hit(row: &Row, score: f64, ranks: Ranks) -> Result<Hit, IndexError> {
+    let citation: Value = row.try_get("citation").map_err(unavailable)?;
+    let metadata: Value = row.try_get("metadata").map_err(unavailable)?;
+    let embedding: Vector = row.try_get("embedding").map_err(unavailable)?;
+    let version: i32 = row.try_get("version").map_err(unavailable)?;
+    let ordinal: i32 = row.try_get("ordinal").map_err(unavailable)?;
+    Ok(Hit {
+        document_id: row.try_get("document_id").map_err(unavailable)?,
+        version: u32::try_from(version).unwrap_or_default(),
+        chunk: IndexedChunk {
+            chunk_id: row.try_get("chunk_id").map_err(unavailable)?,
+            ordinal: u32::try_from(ordinal).unwrap_or_default(),
+            text: row.try_get("text").map_err(unavailable)?,
+            citation: serde_json::from_value::<Citation>(citation).map_err(unavailable)?,
+            metadata: match metadata {
+                Value::Object(map) => map,
+                _ => Map::new(),
+            },
+            embedding: embedding.to_vec(),
+        },
+        score,
+        ranks,
+    })
+}
+
+fn rank_of(row: &Row, column: &str) -> Result<Option<u32>, IndexError> {
+    let rank: Option<i64> = row.try_get(column).map_err(unavailable)?;
+    Ok(rank.map(|r| u32::try_from(r).unwrap_or(u32::MAX)))
+}
+
+fn limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl SearchIndex for PostgresIndex {
+    fn model(&self) -> &EmbeddingModel {
+        &self.model
+    }
+
+    async fn upsert(&self, document: &IndexedDocument) -> Result<Upserted, IndexError> {
+        check_model(&self.model, document)?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(database_error)?;
+        let version = i32::try_from(document.version).map_err(|e| IndexError::Invalid(e.to_string()))?;
+        // The document's row is its lock: concurrent writers of one document take turns.
+        tx.execute(
+            &self.sql("INSERT INTO {schema}.documents (document_id, version, processed_at) VALUES ($1, 0, '-infinity') ON CONFLICT DO NOTHING"),
+            &[&document.document_id],
+        )
+        .await
+        .map_err(database_error)?;
+        let held = tx
+            .query_one(
+                &self.sql("SELECT version, deleted_at FROM {schema}.documents WHERE document_id = $1 FOR UPDATE"),
+                &[&document.document_id],
+            )
+            .await
+            .map_err(database_error)?;
+        let held_version: i32 = held.get(0);
+        let deleted_at: Option<DateTime<Utc>> = held.get(1);
+        if held_version > version || deleted_at.is_some_and(|d| d > document.processed_at) {
+            return Ok(Upserted::Stale);
+        }
+        tx.execute(&self.sql("DELETE FROM {schema}.chunks WHERE document_id = $1"), &[&document.document_id])
+            .await
+            .map_err(database_error)?;
+        let insert = tx
+            .prepare(&self.sql(
+                "INSERT INTO {schema}.chunks (chunk_id, document_id, version, ordinal, text, citation, metadata, embedding)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            ))
+            .await
+            .map_err(database_error)?;
+        for chunk in &document.chunks {
+            let ordinal = i32::try_from(chunk.ordinal).map_err(|e| IndexError::Invalid(e.to_string()))?;
+            let citation = serde_json::to_value(&chunk.citation).map_err(|e| IndexError::Invalid(e.to_string()))?;
+            let metadata = Value::Object(chunk.metadata.clone());
+            let embedding = Vector::from(normalised(&chunk.embedding));
+            tx.execute(
+                &insert,
+                &[
+                    &chunk.chunk_id,
+                    &document.document_id,
+                    &version,
+                    &ordinal,
+                    &chunk.text,
+                    &citation,
+                    &metadata,
+                    &embedding,
+                ],
+            )
+            .await
+            .map_err(database_error)?;
+        }
+        tx.execute(
+            &self.sql("UPDATE {schema}.documents SET version = $2, processed_at = $3, deleted_at = NULL WHERE document_id = $1"),
+            &[&document.document_id, &version, &document.processed_at],
+        )
+        .await
+        .map_err(database_error)?;
+        tx.commit().await.map_err(database_error)?;
+        Ok(Upserted::Replaced)
+    }
+
+    async fn delete(&self, document_id: &str, deleted_at: DateTime<Utc>) -> Result<(), IndexError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(database_error)?;
+        tx.execute(
+            &self.sql(
+                "INSERT INTO {schema}.documents (document_id, version, processed_at, deleted_at) VALUES ($1, 0, '-infinity', $2)
+                 ON CONFLICT (document_id) DO UPDATE SET deleted_at = greatest({schema}.documents.deleted_at, excluded.deleted_at)",
+            ),
+            &[&document_id, &deleted_at],
+        )
+        .await
+        .map_err(database_error)?;
+        tx.execute(&self.sql("DELETE FROM {schema}.chunks WHERE document_id = $1"), &[&document_id])
+            .await
+            .map_err(database_error)?;
+        tx.commit().await.map_err(database_error)
+    }
+
+    async fn search(&self, query: &SearchQuery) -> Result<Vec<Hit>, IndexError> {
+        let mut params = Params::default();
+        let filter = query.filter.as_ref().map_or_else(|| "true".to_owned(), |f| filter_sql(f, &mut params));
+        let vector = query.vector.as_deref().map(|v| Vector::from(v.to_vec()));
+        let words = tsquery(&query.text);
+        let candidates = match query.mode {
+            SearchMode::Hybrid => query.fusion.candidates.max(query.top_k),
+            _ => query.top_k,
+        };
+        let vector_list = |params: &mut Params| {
+            let q = params.add(vector.clone());
+            format!(
+                "SELECT chunk_id, row_number() OVER (ORDER BY distance) AS rank, 1 - distance AS score FROM (
+                    SELECT c.chunk_id, c.embedding <=> {q}::vector AS distance FROM {{schema}}.chunks c
+                    WHERE {filter} ORDER BY c.embedding <=> {q}::vector LIMIT {}) v",
+                limit(candidates)
+            )
+        };
+        let keyword_list = |params: &mut Params| {
+            let q = params.add(words.clone().unwrap_or_default());
+            format!(
+                "SELECT chunk_id, row_number() OVER (ORDER BY score DESC, chunk_id) AS rank, score FROM (
+                    SELECT c.chunk_id, ts_rank_cd(c.tsv, q)::float8 AS score FROM {{schema}}.chunks c, to_tsquery('english', {q}) q
+                    WHERE c.tsv @@ q AND {filter} ORDER BY score DESC, c.chunk_id LIMIT {}) k",
+                limit(candidates)
+            )
+        };
+        let sql = match query.mode {
+            SearchMode::Keyword if words.is_none() => return Ok(Vec::new()),
+            SearchMode::Vector => format!(
+                "WITH ranked AS ({}) SELECT {COLUMNS}, r.score, r.rank AS vector_rank, NULL::bigint AS keyword_rank
+                 FROM ranked r JOIN {{schema}}.chunks c USING (chunk_id) ORDER BY r.rank",
+                vector_list(&mut params)
+            ),
+            SearchMode::Keyword => format!(
+                "WITH ranked AS ({}) SELECT {COLUMNS}, r.score, NULL::bigint AS vector_rank, r.rank AS keyword_rank
+                 FROM ranked r JOIN {{schema}}.chunks c USING (chunk_id) ORDER BY r.rank",
+                keyword_list(&mut params)
+            ),
+            SearchMode::Hybrid => {
+                let vector_cte = vector_list(&mut params);
+                let keyword_cte = if words.is_some() {
+                    keyword_list(&mut params)
+                } else {
+                    "SELECT NULL::text AS chunk_id, NULL::bigint AS rank WHERE false".into()
+                };
+                let (k, wv, wk) = (
+                    params.add(query.fusion.k),
+                    params.add(query.fusion.vector_weight),
+                    params.add(query.fusion.keyword_weight),
+                );
+                // Ties break as the in-process fusion breaks them: vector list order first.
+                format!(
+                    "WITH vector AS ({vector_cte}), keyword AS ({keyword_cte}),
+                     fused AS (
+                        SELECT coalesce(v.chunk_id, k.chunk_id) AS chunk_id, v.rank AS vector_rank, k.rank AS keyword_rank,
+                               coalesce({wv}::float8 / ({k}::float8 + v.rank), 0) + coalesce({wk}::float8 / ({k}::float8 + k.rank), 0) AS score
+                        FROM vector v FULL OUTER JOIN keyword k ON v.chunk_id = k.chunk_id)
+                     SELECT {COLUMNS}, f.score, f.vector_rank, f.keyword_rank FROM fused f JOIN {{schema}}.chunks c USING (chunk_id)
+                     ORDER BY f.score DESC, f.vector_rank NULLS LAST, f.keyword_rank LIMIT {}",
+                    limit(query.top_k)
+                )
+            }
+        };
+        let sql = self.sql(&sql);
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(database_error)?;
+        // Filtered HNSW scans keep going until enough rows pass; enough candidates for top_k.
+        let ef_search = candidates.clamp(40, 1000);
+        tx.batch_execute(&format!(
+            "SET LOCAL hnsw.iterative_scan = strict_order; SET LOCAL hnsw.ef_search = {ef_search};"
+        ))
+        .await
+        .map_err(database_error)?;
+        let rows = match tx.query(&sql, &params.refs()).await {
+            Ok(rows) => rows,
+            // Nothing indexed yet: the indexer creates the schema with its first write.
+            Err(error) if error.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => {
+                return Ok(Vec::new())
+            }
+            Err(error) => return Err(database_error(error)),
+        };
+        tx.commit().await.map_err(database_error)?;
+        rows.iter()
+            .map(|row| {
+                let ranks = Ranks { vector: rank_of(row, "vector_rank")?, keyword: rank_of(row, "keyword_rank")? };
+                read_hit(row, row.try_get("score").map_err(unavailable)?, ranks)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_names_are_checked_before_they_reach_sql() {
+        assert!(valid_schema("seams"));
+        assert!(valid_schema("seams_test_42"));
+        for bad in ["", "Seams", "1abc", "a;drop table x", "a-b", &"x".repeat(64)] {
+            assert!(!valid_schema(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn user_words_never_become_tsquery_syntax() {
+        assert_eq!(tsquery("refund & policy:* !x").as_deref(), Some("refund | policy | x"));
+        assert_eq!(tsquery("&|!"), None);
+    }
+}

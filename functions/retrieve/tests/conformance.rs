@@ -1,0 +1,270 @@
+//! One conformance suite, run against every `SearchIndex`: the embedded SQLite file, the
+//! same file kept as a snapshot in S3 (moto), and PostgreSQL + pgvector. A failure names
+//! the behaviour and the backend.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use retrieve::fuse::Fusion;
+use retrieve::index::{IndexError, SearchIndex, Upserted};
+use retrieve::snapshot::SnapshotIndex;
+use seams_contracts::process::EmbeddingModel;
+use seams_contracts::retrieve::SearchMode;
+use seams_platform::object_store::S3ObjectStore;
+use seams_tests::stack::Moto;
+use serde_json::json;
+use support::{at, document, ids, query};
+
+mod suite {
+    use super::*;
+
+    pub async fn keyword_ranking_follows_term_statistics(index: Arc<dyn SearchIndex>) {
+        let docs = [
+            ("often", "refund refund refund: every refund request is answered"),
+            ("once", "a refund request is answered within two weeks"),
+            ("both", "the refund policy covers every request"),
+            ("neither", "shipping times depend on the carrier"),
+        ];
+        for (id, text) in docs {
+            index.upsert(&document(id, 1, at(0), &[text], json!({}))).await.unwrap();
+        }
+        // More occurrences of the term rank higher; a chunk without it is not a keyword hit.
+        assert_eq!(ids(index.as_ref(), &query("refund", SearchMode::Keyword, 10, None)).await[0], "often");
+        let hits = ids(index.as_ref(), &query("refund", SearchMode::Keyword, 10, None)).await;
+        assert_eq!(hits.len(), 3, "{hits:?}");
+        assert!(!hits.contains(&"neither".to_owned()));
+        // Matching more of the query's words ranks higher.
+        let hits = ids(index.as_ref(), &query("policy covers", SearchMode::Keyword, 10, None)).await;
+        assert_eq!(hits, ["both"]);
+        let scored = index.search(&query("refund", SearchMode::Keyword, 10, None)).await.unwrap();
+        assert!(scored.windows(2).all(|w| w[0].score >= w[1].score), "scores descend");
+        assert!(scored
+            .iter()
+            .enumerate()
+            .all(|(i, h)| h.ranks.keyword == Some(i as u32 + 1) && h.ranks.vector.is_none()));
+    }
+
+    pub async fn vector_ranking_is_cosine_similarity(index: Arc<dyn SearchIndex>) {
+        let texts = [
+            ("refunds", "refunds for digital products are issued within fourteen days"),
+            ("shipping", "parcels ship from the warehouse every weekday morning"),
+            ("security", "report a security incident to the on-call engineer"),
+        ];
+        for (id, text) in texts {
+            index.upsert(&document(id, 1, at(0), &[text], json!({}))).await.unwrap();
+        }
+        let question = "how many days until a refund for digital products";
+        let hits = index.search(&query(question, SearchMode::Vector, 3, None)).await.unwrap();
+        assert_eq!(hits[0].document_id, "refunds");
+        let q = retrieve::index::normalised(&support::vector(question));
+        for hit in &hits {
+            let d = retrieve::index::normalised(&support::vector(&hit.chunk.text));
+            let cosine: f32 = q.iter().zip(&d).map(|(a, b)| a * b).sum();
+            assert!((hit.score - f64::from(cosine)).abs() < 1e-4, "{} vs {cosine}", hit.score);
+        }
+        assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
+    }
+
+    pub async fn hybrid_scores_are_reciprocal_rank_fusion(index: Arc<dyn SearchIndex>) {
+        let texts = [
+            "refund policy for digital products",
+            "refunds are issued within fourteen days",
+            "digital downloads cannot be returned once opened",
+            "the policy on physical products differs",
+            "shipping is free above fifty euros",
+            "product keys are emailed after payment",
+        ];
+        for (i, text) in texts.iter().enumerate() {
+            index.upsert(&document(&format!("d{i}"), 1, at(0), &[text], json!({}))).await.unwrap();
+        }
+        let text = "refund digital product policy";
+        let chunk_ids =
+            |hits: Vec<retrieve::index::Hit>| hits.into_iter().map(|h| h.chunk.chunk_id).collect::<Vec<_>>();
+        let vector = chunk_ids(index.search(&query(text, SearchMode::Vector, 50, None)).await.unwrap());
+        let keyword = chunk_ids(index.search(&query(text, SearchMode::Keyword, 50, None)).await.unwrap());
+        let expected = Fusion::default().fuse(&vector, &keyword);
+        let hybrid = index.search(&query(text, SearchMode::Hybrid, 4, None)).await.unwrap();
+        assert_eq!(hybrid.len(), 4);
+        for (hit, (chunk_id, ranks, score)) in hybrid.iter().zip(&expected) {
+            assert_eq!(&hit.chunk.chunk_id, chunk_id);
+            assert_eq!(hit.ranks, *ranks);
+            let by_hand = ranks.vector.map_or(0.0, |r| 1.0 / (60.0 + f64::from(r)))
+                + ranks.keyword.map_or(0.0, |r| 1.0 / (60.0 + f64::from(r)));
+            assert!((hit.score - by_hand).abs() < 1e-12 && (score - by_hand).abs() < 1e-12);
+        }
+    }
+
+    pub async fn every_filter_operator_selects_what_it_names(index: Arc<dyn SearchIndex>) {
+        let docs = [
+            (
+                "policy-2024",
+                json!({"category": "policy", "year": 2024, "team": "finance", "tags": ["refund", "digital goods"]}),
+            ),
+            ("policy-2019", json!({"category": "policy", "year": 2019, "team": "legal", "tags": ["privacy"]})),
+            ("faq", json!({"category": "faq", "year": 2025.5, "team": "support"})),
+            ("bare", json!({})),
+        ];
+        for (id, attributes) in docs {
+            index.upsert(&document(id, 1, at(0), &[&format!("notes about {id}")], attributes)).await.unwrap();
+        }
+        let cases = [
+            (json!({"category": "policy"}), vec!["policy-2019", "policy-2024"]),
+            (json!({"equals": {"key": "year", "value": 2024}}), vec!["policy-2024"]),
+            (json!({"notEquals": {"key": "category", "value": "policy"}}), vec!["bare", "faq"]),
+            (json!({"greaterThan": {"key": "year", "value": 2024}}), vec!["faq"]),
+            (json!({"greaterThanOrEquals": {"key": "year", "value": 2024}}), vec!["faq", "policy-2024"]),
+            (json!({"lessThan": {"key": "year", "value": 2024}}), vec!["policy-2019"]),
+            (json!({"lessThanOrEquals": {"key": "year", "value": 2024}}), vec!["policy-2019", "policy-2024"]),
+            (json!({"in": {"key": "team", "value": ["legal", "support"]}}), vec!["faq", "policy-2019"]),
+            (json!({"notIn": {"key": "team", "value": ["legal", "support"]}}), vec!["bare", "policy-2024"]),
+            (json!({"startsWith": {"key": "team", "value": "fin"}}), vec!["policy-2024"]),
+            (json!({"listContains": {"key": "tags", "value": "privacy"}}), vec!["policy-2019"]),
+            (json!({"stringContains": {"key": "tags", "value": "digital"}}), vec!["policy-2024"]),
+            (json!({"stringContains": {"key": "team", "value": "egа"}}), vec![]),
+            (json!({"stringContains": {"key": "team", "value": "upp"}}), vec!["faq"]),
+            (
+                json!({"andAll": [{"equals": {"key": "category", "value": "policy"}}, {"lessThan": {"key": "year", "value": 2020}}]}),
+                vec!["policy-2019"],
+            ),
+            (
+                json!({"orAll": [{"equals": {"key": "category", "value": "faq"}}, {"listContains": {"key": "tags", "value": "refund"}}]}),
+                vec!["faq", "policy-2024"],
+            ),
+        ];
+        for (filter, expected) in cases {
+            for mode in [SearchMode::Vector, SearchMode::Keyword, SearchMode::Hybrid] {
+                let found: BTreeSet<String> =
+                    ids(index.as_ref(), &query("notes about", mode, 10, Some(filter.clone())))
+                        .await
+                        .into_iter()
+                        .collect();
+                let expected: BTreeSet<String> = expected.iter().map(|s| s.to_string()).collect();
+                assert_eq!(found, expected, "{filter} in {mode:?}");
+            }
+        }
+    }
+
+    pub async fn filters_apply_before_the_top_k_cut(index: Arc<dyn SearchIndex>) {
+        for i in 0..40 {
+            let (category, text) = if i % 10 == 0 {
+                ("archive", format!("unrelated archived memo number {i} about parking"))
+            } else {
+                ("policy", format!("refund policy for digital products, clause {i}"))
+            };
+            index
+                .upsert(&document(&format!("doc{i:02}"), 1, at(0), &[&text], json!({"category": category})))
+                .await
+                .unwrap();
+        }
+        for mode in [SearchMode::Vector, SearchMode::Keyword, SearchMode::Hybrid] {
+            let filter = json!({"category": "archive"});
+            let found = ids(index.as_ref(), &query("refund policy digital products memo", mode, 4, Some(filter))).await;
+            assert_eq!(found.len(), 4, "{mode:?}: {found:?}");
+            assert!(found.iter().all(|id| ["doc00", "doc10", "doc20", "doc30"].contains(&id.as_str())), "{found:?}");
+        }
+    }
+
+    pub async fn a_new_version_replaces_the_old_chunks(index: Arc<dyn SearchIndex>) {
+        let v1 = document("handbook", 1, at(0), &["the old rule about alpaca leave", "second old chunk"], json!({}));
+        let v2 = document("handbook", 2, at(5), &["the new rule about badger leave"], json!({}));
+        assert_eq!(index.upsert(&v1).await.unwrap(), Upserted::Replaced);
+        assert_eq!(index.upsert(&v2).await.unwrap(), Upserted::Replaced);
+        assert!(ids(index.as_ref(), &query("alpaca", SearchMode::Keyword, 5, None)).await.is_empty());
+        let hits = index.search(&query("badger leave rule", SearchMode::Hybrid, 5, None)).await.unwrap();
+        assert_eq!(hits.len(), 1);
+        assert_eq!((hits[0].version, hits[0].chunk.chunk_id.as_str()), (2, "handbook:2:0"));
+        // A late redelivery of version 1 changes nothing.
+        assert_eq!(index.upsert(&v1).await.unwrap(), Upserted::Stale);
+        assert!(ids(index.as_ref(), &query("alpaca", SearchMode::Keyword, 5, None)).await.is_empty());
+    }
+
+    pub async fn deletion_removes_a_document_for_good(index: Arc<dyn SearchIndex>) {
+        let v1 = document("memo", 1, at(0), &["quarterly walrus report"], json!({}));
+        index.upsert(&v1).await.unwrap();
+        index.upsert(&document("other", 1, at(0), &["walrus sightings"], json!({}))).await.unwrap();
+        index.delete("memo", at(10)).await.unwrap();
+        index.delete("memo", at(10)).await.unwrap();
+        assert_eq!(ids(index.as_ref(), &query("walrus", SearchMode::Hybrid, 5, None)).await, ["other"]);
+        // The processing that was under way when the document was deleted does not revive it...
+        assert_eq!(index.upsert(&v1).await.unwrap(), Upserted::Stale);
+        assert_eq!(ids(index.as_ref(), &query("walrus", SearchMode::Keyword, 5, None)).await, ["other"]);
+        // ...but ingesting it again afterwards does.
+        let again = document("memo", 1, at(20), &["quarterly walrus report"], json!({}));
+        assert_eq!(index.upsert(&again).await.unwrap(), Upserted::Replaced);
+        assert_eq!(ids(index.as_ref(), &query("quarterly walrus", SearchMode::Keyword, 5, None)).await[0], "memo");
+    }
+
+    pub async fn reindexing_is_idempotent(index: Arc<dyn SearchIndex>) {
+        let doc = document(
+            "faq",
+            3,
+            at(0),
+            &["how to reset a password", "how to change an email", "how to close an account"],
+            json!({}),
+        );
+        for _ in 0..3 {
+            assert_eq!(index.upsert(&doc).await.unwrap(), Upserted::Replaced);
+        }
+        let hits = index.search(&query("how to", SearchMode::Hybrid, 20, None)).await.unwrap();
+        let chunk_ids: BTreeSet<&str> = hits.iter().map(|h| h.chunk.chunk_id.as_str()).collect();
+        assert_eq!((hits.len(), chunk_ids.len()), (3, 3));
+    }
+
+    pub async fn hits_carry_their_citation_and_metadata(index: Arc<dyn SearchIndex>) {
+        let doc = document(
+            "guide",
+            2,
+            at(0),
+            &["intro to otters", "otter diets in winter"],
+            json!({"team": "zoo", "year": 2025}),
+        );
+        index.upsert(&doc).await.unwrap();
+        let hits = index.search(&query("otter diets winter", SearchMode::Hybrid, 1, None)).await.unwrap();
+        let hit = &hits[0];
+        let expected = &doc.chunks[1];
+        assert_eq!((hit.document_id.as_str(), hit.version), ("guide", 2));
+        assert_eq!(hit.chunk.citation, expected.citation);
+        assert_eq!(hit.chunk.metadata, expected.metadata);
+        assert_eq!(hit.chunk.ordinal, 1);
+        let unit = retrieve::index::normalised(&expected.embedding);
+        assert!(hit.chunk.embedding.iter().zip(&unit).all(|(a, b)| (a - b).abs() < 1e-6));
+    }
+
+    pub async fn a_record_of_another_model_is_refused(index: Arc<dyn SearchIndex>) {
+        let mut doc = document("alien", 1, at(0), &["made by another model"], json!({}));
+        doc.embedding = EmbeddingModel { model: "amazon.titan-embed-text-v2:0".into(), dims: 1024 };
+        doc.chunks[0].embedding = vec![0.1; 1024];
+        assert!(matches!(index.upsert(&doc).await, Err(IndexError::ModelMismatch { .. })));
+        assert!(ids(index.as_ref(), &query("another model", SearchMode::Keyword, 5, None)).await.is_empty());
+    }
+}
+
+async fn snapshot_index() -> Arc<dyn SearchIndex> {
+    let moto = Moto::connect().await;
+    let store = Arc::new(S3ObjectStore::new(moto.s3(), moto.create_bucket().await));
+    let dir = std::env::temp_dir().join(seams_tests::unique("snapshot"));
+    Arc::new(SnapshotIndex::open(store, dir, support::model(), std::time::Duration::ZERO).await.unwrap())
+}
+
+macro_rules! search_index_conformance {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite { $( #[tokio::test] async fn $case() { let (index, _dir) = super::support::sqlite_index(); super::suite::$case(index).await } )* }
+        mod sqlite_snapshot_on_s3 { $( #[tokio::test] async fn $case() { super::suite::$case(super::snapshot_index().await).await } )* }
+        mod postgres { $( #[tokio::test] async fn $case() { super::suite::$case(super::support::postgres_index().await).await } )* }
+    };
+}
+
+search_index_conformance!(
+    keyword_ranking_follows_term_statistics,
+    vector_ranking_is_cosine_similarity,
+    hybrid_scores_are_reciprocal_rank_fusion,
+    every_filter_operator_selects_what_it_names,
+    filters_apply_before_the_top_k_cut,
+    a_new_version_replaces_the_old_chunks,
+    deletion_removes_a_document_for_good,
+    reindexing_is_idempotent,
+    hits_carry_their_citation_and_metadata,
+    a_record_of_another_model_is_refused,
+);
