@@ -42,7 +42,8 @@ pub const MAX_TOP_K: u32 = 100;
 pub enum DatabaseSource {
     /// `DATABASE_URL` (`postgres://user:password@host:5432/db?sslmode=require`).
     Url(String),
-    /// A Secrets Manager secret in the RDS format (`host`, `port`, `username`, `password`, `dbname`).
+    /// A Secrets Manager secret (name or ARN) in the RDS format (`host`, `port`, `username`,
+    /// `password`, `dbname`).
     Secret(String),
 }
 
@@ -69,7 +70,7 @@ impl Backend {
     fn from_env(env: &Env) -> Self {
         match env.choice("SEAMS_SEARCH_BACKEND", &["sqlite", "postgres"], "sqlite").as_str() {
             "postgres" => {
-                let database = match (env.optional("DATABASE_URL"), env.optional("SEAMS_DATABASE_SECRET_ARN")) {
+                let database = match (env.optional("DATABASE_URL"), env.optional("SEAMS_DATABASE_SECRET")) {
                     (_, Some(arn)) => DatabaseSource::Secret(arn),
                     (Some(url), None) => {
                         if let Err(error) = url.parse::<tokio_postgres::Config>() {
@@ -179,7 +180,7 @@ pub async fn postgres_settings(
                 )?;
             let text = secret.secret_string().unwrap_or_default();
             let secret: DatabaseSecret = serde_json::from_str(text).map_err(|e| {
-                ServiceError::invalid_input("SEAMS_DATABASE_SECRET_ARN", format!("{arn} is not an RDS secret: {e}"))
+                ServiceError::invalid_input("SEAMS_DATABASE_SECRET", format!("{arn} is not an RDS secret: {e}"))
             })?;
             secret.connection()
         }

@@ -1,0 +1,104 @@
+//! `POST /retrieve` over the HTTP API and direct invokes: answers, every kind of bad input
+//! as problem+json naming the field, and an unreachable backend as `Seams.Transient` (503).
+
+mod support;
+
+use std::sync::Arc;
+
+use retrieve::postgres::{PostgresIndex, PostgresSettings};
+use retrieve::{Fusion, Service};
+use seams_platform::function;
+use seams_tests::sample_event;
+use serde_json::{json, Value};
+use support::{at, document};
+
+async fn service() -> (Service, tempfile::TempDir) {
+    let (index, dir) = support::sqlite_index();
+    let texts = ["Digital products can be refunded within 14 days.", "Gift cards are never refunded."];
+    let doc = document("refunds", 1, at(0), &texts, json!({"category": "policy", "year": 2026}));
+    index.upsert(&doc).await.unwrap();
+    (Service::new(index, Arc::new(support::embedder()), Fusion::default()), dir)
+}
+
+fn post(body: Value) -> Value {
+    let mut event = sample_event("retrieve/http-retrieve.json");
+    event["body"] = Value::String(body.to_string());
+    event
+}
+
+#[tokio::test]
+async fn the_seed_request_is_answered_with_ranked_chunks() {
+    let (service, _dir) = service().await;
+    let response = function::handle(&service, sample_event("retrieve/http-retrieve.json")).await.unwrap();
+    assert_eq!(response["statusCode"], 200, "{response}");
+    let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["search_mode"], "hybrid");
+    assert_eq!(body["embedding_model"], "seams-hashing-v1-384");
+    let results = body["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2);
+    assert_eq!(results[0]["chunk_id"], "refunds:1:0");
+    assert!(results[0]["ranks"]["vector"].is_u64() && results[0]["ranks"]["keyword"].is_u64());
+
+    let direct =
+        function::handle(&service, json!({"query": "gift cards", "search_mode": "keyword", "top_k": 1})).await.unwrap();
+    assert_eq!(direct["results"][0]["chunk_id"], "refunds:1:1");
+}
+
+#[tokio::test]
+async fn min_score_and_include_embeddings_shape_the_results() {
+    let (service, _dir) = service().await;
+    let body =
+        json!({"query": "gift cards refunded", "search_mode": "vector", "min_score": 0.3, "include_embeddings": true});
+    let response = function::handle(&service, body).await.unwrap();
+    let results = response["results"].as_array().unwrap();
+    assert!(!results.is_empty() && results.iter().all(|r| r["score"].as_f64().unwrap() >= 0.3), "{response}");
+    assert_eq!(results[0]["embedding"].as_array().unwrap().len(), 384);
+}
+
+#[tokio::test]
+async fn each_bad_request_gets_a_problem_naming_its_field() {
+    let (service, _dir) = service().await;
+    let cases = [
+        (json!({"query": ""}), "query"),
+        (json!({"query": "q", "top_k": 0}), "top_k"),
+        (json!({"query": "q", "top_k": 101}), "top_k"),
+        (json!({"query": "q", "search_mode": "semantic"}), "search_mode"),
+        (json!({"query": "q", "filters": {"equals": {"key": "category"}}}), "filters"),
+        (
+            json!({"query": "q", "filters": {"andAll": [{"lessThan": {"key": "year", "value": "2020"}}]}}),
+            "filters.andAll[0].lessThan.value",
+        ),
+        (json!({"query": "q", "colour": "red"}), "colour"),
+    ];
+    for (body, field) in cases {
+        let response = function::handle(&service, post(body.clone())).await.unwrap();
+        assert_eq!(response["statusCode"], 400, "{body}: {response}");
+        assert_eq!(response["headers"]["content-type"], "application/problem+json");
+        let problem: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+        assert_eq!(problem["type"], "urn:seams:problem:invalid-input", "{body}");
+        assert_eq!(problem["field"], field, "{body}: {problem}");
+    }
+    let mut nesting = json!({"equals": {"key": "a", "value": 1}});
+    for _ in 0..6 {
+        nesting = json!({"orAll": [nesting]});
+    }
+    let response = function::handle(&service, post(json!({"query": "q", "filters": nesting}))).await.unwrap();
+    assert_eq!(response["statusCode"], 400);
+    assert!(response["body"].as_str().unwrap().contains("at most 5 levels"), "{response}");
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_transient() {
+    let settings = PostgresSettings {
+        connection: "postgres://seams@127.0.0.1:9/seams?connect_timeout=2".parse().unwrap(),
+        schema: "seams".into(),
+    };
+    let index = Arc::new(PostgresIndex::new(settings, support::model()).unwrap());
+    let service = Service::new(index, Arc::new(support::embedder()), Fusion::default());
+    let response = function::handle(&service, post(json!({"query": "refunds"}))).await.unwrap();
+    assert_eq!(response["statusCode"], 503, "{response}");
+    let problem: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+    assert_eq!(problem["error"], "Seams.Transient");
+    let direct = function::handle(&service, json!({"query": "refunds"})).await.unwrap_err();
+    assert_eq!(direct.name.as_str(), "Seams.Transient");
+}
