@@ -1,0 +1,178 @@
+//! Query latency per mode and backend, index build rate, and pgvector's HNSW recall@10
+//! against exact search. Not a test: figures go to bench/RESULTS.md.
+//!
+//! ```text
+//! cargo run --release -p retrieve --example search_latency -- 10000 [postgres-url]
+//! ```
+//! Builds a synthetic corpus of N chunks (384-dim hashing vectors of Zipf-distributed
+//! words), indexes it in SQLite and, given a URL, in PostgreSQL, then runs 200 queries per
+//! mode, unfiltered and with a filter matching 10% of the chunks.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use retrieve::fuse::Fusion;
+use retrieve::index::{normalised, IndexedChunk, IndexedDocument, SearchIndex, SearchQuery};
+use retrieve::postgres::{PostgresIndex, PostgresSettings};
+use retrieve::sqlite::SqliteIndex;
+use retrieve::Predicate;
+use seams_contracts::retrieve::{Citation, SearchMode};
+use seams_embeddings::hashing::HashingEmbedder;
+use seams_embeddings::Embedder;
+use serde_json::{json, Map, Value};
+
+const CHUNKS_PER_DOCUMENT: usize = 100;
+const QUERIES: usize = 200;
+
+/// A small deterministic generator (xorshift), so every run indexes the same corpus.
+struct Words(u64);
+
+impl Words {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A word from a 5,000-word vocabulary, rank r with probability ~ 1/r.
+    fn word(&mut self) -> String {
+        let u = (self.next() % 1_000_000) as f64 / 1_000_000.0;
+        let rank = (5000f64.powf(u)) as u64;
+        format!("w{rank}")
+    }
+
+    fn text(&mut self, words: usize) -> String {
+        (0..words).map(|_| self.word()).collect::<Vec<_>>().join(" ")
+    }
+}
+
+fn corpus(chunks: usize, embedder: &HashingEmbedder) -> Vec<IndexedDocument> {
+    let mut words = Words(0x5EA3_5EED);
+    (0..chunks.div_ceil(CHUNKS_PER_DOCUMENT))
+        .map(|d| {
+            let document_id = format!("doc{d:06}");
+            let mut metadata = Map::new();
+            metadata.insert("category".into(), Value::from(if d % 10 == 0 { "policy" } else { "notes" }));
+            metadata.insert("year".into(), Value::from(2015 + (d % 11) as i64));
+            let chunks = (0..CHUNKS_PER_DOCUMENT.min(chunks - d * CHUNKS_PER_DOCUMENT))
+                .map(|ordinal| {
+                    let text = words.text(60);
+                    let embedding = embedder.vector(&text).unwrap_or_default();
+                    IndexedChunk {
+                        chunk_id: format!("{document_id}:1:{ordinal}"),
+                        ordinal: ordinal as u32,
+                        text,
+                        citation: Citation { source_uri: None, title: None, heading_path: Vec::new(), page: None },
+                        metadata: metadata.clone(),
+                        embedding,
+                    }
+                })
+                .collect();
+            IndexedDocument {
+                document_id,
+                version: 1,
+                processed_at: Utc::now(),
+                embedding: embedder.model().clone(),
+                chunks,
+            }
+        })
+        .collect()
+}
+
+fn queries(embedder: &HashingEmbedder, mode: SearchMode, filtered: bool) -> Vec<SearchQuery> {
+    let mut words = Words(0xC0FFEE);
+    let filter = filtered.then(|| {
+        Predicate::compile(&serde_json::from_value(json!({"category": "policy"})).unwrap(), "filters").unwrap()
+    });
+    (0..QUERIES)
+        .map(|_| {
+            let text = words.text(6);
+            let vector = (mode != SearchMode::Keyword).then(|| normalised(&embedder.vector(&text).unwrap_or_default()));
+            SearchQuery { text, vector, mode, top_k: 10, filter: filter.clone(), fusion: Fusion::default() }
+        })
+        .collect()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+async fn build(name: &str, index: &dyn SearchIndex, documents: &[IndexedDocument]) {
+    let started = Instant::now();
+    for document in documents {
+        index.upsert(document).await.expect("indexing succeeds");
+    }
+    let elapsed = started.elapsed();
+    let chunks: usize = documents.iter().map(|d| d.chunks.len()).sum();
+    println!(
+        "{name}: indexed {chunks} chunks in {elapsed:.1?} ({:.0} chunks/s)",
+        chunks as f64 / elapsed.as_secs_f64()
+    );
+}
+
+async fn latencies(name: &str, index: &dyn SearchIndex, embedder: &HashingEmbedder) {
+    for filtered in [false, true] {
+        for mode in [SearchMode::Keyword, SearchMode::Vector, SearchMode::Hybrid] {
+            let queries = queries(embedder, mode, filtered);
+            index.search(&queries[0]).await.expect("search succeeds"); // warm (loads the matrix)
+            let mut samples = Vec::with_capacity(queries.len());
+            for query in &queries {
+                let started = Instant::now();
+                index.search(query).await.expect("search succeeds");
+                samples.push(started.elapsed());
+            }
+            samples.sort();
+            println!(
+                "{name}: {mode:?}{} p50 {:.2?} p99 {:.2?}",
+                if filtered { " filtered(10%)" } else { "" },
+                percentile(&samples, 0.5),
+                percentile(&samples, 0.99)
+            );
+        }
+    }
+}
+
+/// Mean overlap of HNSW's top 10 with the exact top 10 (the SQLite scan is exact).
+async fn recall(exact: &dyn SearchIndex, approximate: &dyn SearchIndex, embedder: &HashingEmbedder) {
+    for filtered in [false, true] {
+        let mut overlap = 0usize;
+        let queries = queries(embedder, SearchMode::Vector, filtered);
+        for query in &queries {
+            let truth: Vec<String> = exact.search(query).await.unwrap().into_iter().map(|h| h.chunk.chunk_id).collect();
+            let found = approximate.search(query).await.unwrap();
+            overlap += found.iter().filter(|h| truth.contains(&h.chunk.chunk_id)).count();
+        }
+        println!(
+            "postgres: HNSW recall@10{} {:.3}",
+            if filtered { " filtered(10%)" } else { "" },
+            overlap as f64 / (queries.len() * 10) as f64
+        );
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let chunks: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(10_000);
+    let database_url = args.next();
+    let embedder = HashingEmbedder::default();
+    let documents = corpus(chunks, &embedder);
+
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let sqlite = SqliteIndex::open(&dir.path().join("bench.sqlite"), embedder.model().clone()).expect("sqlite opens");
+    build("sqlite", &sqlite, &documents).await;
+    latencies("sqlite", &sqlite, &embedder).await;
+    let size = std::fs::metadata(sqlite.path()).map(|m| m.len()).unwrap_or_default();
+    println!("sqlite: file {:.1} MiB", size as f64 / 1_048_576.0);
+
+    if let Some(url) = database_url {
+        let schema = format!("bench_{}", std::process::id());
+        let settings = PostgresSettings { connection: url.parse().expect("a postgres URL"), schema };
+        let postgres = PostgresIndex::new(settings, embedder.model().clone()).expect("a valid schema");
+        postgres.migrate().await.expect("migrations run");
+        build("postgres", &postgres, &documents).await;
+        latencies("postgres", &postgres, &embedder).await;
+        recall(&sqlite, &postgres, &embedder).await;
+    }
+}
