@@ -21,7 +21,8 @@ use seams_platform::ServiceError;
 use serde_json::Value;
 
 /// The functions `seams invoke` can run, by their Lambda binary names.
-pub const FUNCTIONS: [&str; 6] = ["ingest", "process", "retrieve", "retrieve-indexer", "infer", "output"];
+pub const FUNCTIONS: [&str; 7] =
+    ["ingest", "process", "retrieve", "retrieve-indexer", "infer", "infer-stream", "output"];
 
 /// How long a local queue hides a received message, as the deployed queues do.
 const VISIBILITY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -104,7 +105,7 @@ impl LocalStack {
     }
 
     pub fn infer(&self) -> infer::Service {
-        infer::Service::new(infer::Config { provider: "offline".into(), model_id: None })
+        infer::Service::new(Arc::new(infer::offline::OfflineModel), infer::Settings::default())
     }
 
     pub fn output(&self) -> output::Service {
@@ -137,6 +138,22 @@ fn to_json<T: serde::Serialize>(value: &T) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
+/// A function URL's streamed answer, gathered: the status, content type and every frame.
+async fn stream_reply(service: &infer::Service, event: Value) -> Value {
+    use futures::StreamExt;
+    let request = match serde_json::from_value(event) {
+        Ok(request) => request,
+        Err(e) => return serde_json::json!({"statusCode": 400, "body": format!("not a function URL event: {e}")}),
+    };
+    let reply = service.stream_http(&request).await;
+    let body: Vec<u8> = reply.body.collect::<Vec<_>>().await.concat();
+    serde_json::json!({
+        "statusCode": reply.status,
+        "headers": {"content-type": reply.content_type, "x-correlation-id": reply.correlation.as_str()},
+        "body": String::from_utf8_lossy(&body),
+    })
+}
+
 /// Runs one function's handler on one event, as Lambda would, and returns its response.
 pub async fn invoke(stack: &LocalStack, function: &str, event: Value) -> Result<Value, InvokeError> {
     let handled = match function {
@@ -146,6 +163,7 @@ pub async fn invoke(stack: &LocalStack, function: &str, event: Value) -> Result<
         "output" => function::handle(&stack.output(), event).await,
         "process" => Ok(to_json(&stack.process().handle_batch(sqs_event(function, event)?).await)),
         "retrieve-indexer" => Ok(to_json(&stack.indexer().handle_batch(sqs_event(function, event)?).await)),
+        "infer-stream" => Ok(stream_reply(&stack.infer(), event).await),
         other => return Err(InvokeError::UnknownFunction(other.to_owned())),
     };
     handled.map_err(InvokeError::Handler)

@@ -114,11 +114,22 @@ fn indexer_samples_parse_as_their_messages() {
 }
 
 #[test]
+fn stream_samples_are_function_url_requests_for_a_streamed_answer() {
+    for (trigger, name, event) in samples("infer-stream") {
+        assert_eq!((trigger.as_str(), name.as_str(), trigger_of(&event)), ("http", "inference", "http"));
+        let request: aws_lambda_events::apigw::ApiGatewayV2httpRequest = serde_json::from_value(event).unwrap();
+        let body = seams_platform::http::body_bytes(&request).unwrap();
+        let inference: seams_contracts::infer::InferenceRequest = serde_json::from_slice(&body).unwrap();
+        assert!(inference.stream);
+    }
+}
+
+#[test]
 fn every_events_folder_belongs_to_a_function() {
     let mut folders: Vec<_> = std::fs::read_dir(events_dir())
         .unwrap()
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     folders.sort();
-    assert_eq!(folders, ["infer", "ingest", "output", "process", "retrieve", "retrieve-indexer"]);
+    assert_eq!(folders, ["infer", "infer-stream", "ingest", "output", "process", "retrieve", "retrieve-indexer"]);
 }

@@ -1,35 +1,193 @@
 //! The infer service: builds the prompt from instructions and context (kept apart) and asks
-//! the configured model provider. Callers never learn which model answered. Stateless.
+//! the configured model provider. Callers never learn which model answered: switching
+//! provider is configuration. Stateless.
+
+pub mod anthropic;
+pub mod bedrock;
+pub mod offline;
+pub mod openai;
+pub mod prompt;
+pub mod provider;
+pub mod stream;
+pub mod structured;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
-use seams_contracts::infer::InferenceRequest;
-use seams_contracts::CorrelationId;
+use seams_contracts::infer::{ContextItem, InferenceOutput, InferenceRequest, InferenceResponse, Usage};
+use seams_contracts::{CorrelationId, ErrorName, V1};
 use seams_platform::config::{ConfigReport, Env};
 use seams_platform::error::{from_value, parse_json};
 use seams_platform::function::{Function, Named, Reply};
 use seams_platform::trigger::Trigger;
 use seams_platform::{http, ServiceError};
 
+use crate::prompt::Prompt;
+use crate::provider::{Completion, ModelProvider, Params, Repair};
+
 /// The model providers infer can be configured with.
 pub const PROVIDERS: [&str; 4] = ["offline", "bedrock", "openai", "anthropic"];
 
+/// Where an API key comes from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum ApiKey {
+    Value(String),
+    /// A Secrets Manager secret (name or ARN) holding the key as its string.
+    Secret(String),
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApiKey::Value(_) => f.write_str("Value(<hidden>)"),
+            ApiKey::Secret(id) => write!(f, "Secret({id})"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderConfig {
+    Offline,
+    Bedrock,
+    OpenAi { base_url: String, api_key: Option<ApiKey> },
+    Anthropic { base_url: String, api_key: ApiKey },
+}
+
+/// What every request is held to, whichever provider answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// The provider's model id used when the request names no alias.
+    pub model_id: String,
+    /// Aliases callers may name in `model_config.model`, to provider model ids.
+    pub aliases: BTreeMap<String, String>,
+    /// Whether callers may name a raw provider model id instead of an alias.
+    pub allow_raw_model_ids: bool,
+    /// The operator's rules, added to the system prompt.
+    pub system_rules: Option<String>,
+    /// Context beyond this many characters is dropped, lowest-ranked first.
+    pub max_context_chars: usize,
+    pub default_max_tokens: u32,
+    pub max_output_tokens: u32,
+    /// Refuse requests without context (for deployments that must always be grounded).
+    pub require_context: bool,
+    pub timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            model_id: offline::MODEL.to_owned(),
+            aliases: BTreeMap::new(),
+            allow_raw_model_ids: false,
+            system_rules: None,
+            max_context_chars: 48_000,
+            default_max_tokens: 1024,
+            max_output_tokens: 8192,
+            require_context: false,
+            timeout: Duration::from_secs(25),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub provider: String,
-    /// The provider's model id (e.g. a Bedrock model id); the offline provider needs none.
-    pub model_id: Option<String>,
+    pub aws: seams_platform::aws::AwsSettings,
+    pub provider: ProviderConfig,
+    pub settings: Settings,
+}
+
+fn api_key(env: &Env, required: bool) -> Option<ApiKey> {
+    match (env.optional("SEAMS_MODEL_API_KEY"), env.optional("SEAMS_MODEL_API_KEY_SECRET")) {
+        (_, Some(secret)) => Some(ApiKey::Secret(secret)),
+        (Some(value), None) => Some(ApiKey::Value(value)),
+        (None, None) if required => {
+            env.required("SEAMS_MODEL_API_KEY");
+            None
+        }
+        (None, None) => None,
+    }
+}
+
+/// `fast=model-a,smart=model-b`.
+fn parse_aliases(env: &Env) -> BTreeMap<String, String> {
+    let Some(text) = env.optional("SEAMS_MODEL_ALIASES") else { return BTreeMap::new() };
+    let mut aliases = BTreeMap::new();
+    for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some((alias, id)) if !alias.trim().is_empty() && !id.trim().is_empty() => {
+                aliases.insert(alias.trim().to_owned(), id.trim().to_owned());
+            }
+            _ => env.invalid("SEAMS_MODEL_ALIASES", &text, format!("{pair:?} is not alias=model-id")),
+        }
+    }
+    aliases
 }
 
 impl Config {
     pub fn from_env(env: Env) -> Result<Self, ConfigReport> {
-        let provider = env.choice("SEAMS_MODEL_PROVIDER", &PROVIDERS, "offline");
-        let model_id = env.optional("SEAMS_MODEL_ID");
-        if provider != "offline" && model_id.is_none() {
-            env.invalid("SEAMS_MODEL_ID", "", format!("is required for provider {provider}"));
-        }
-        env.finish().map(|()| Self { provider, model_id })
+        let name = env.choice("SEAMS_MODEL_PROVIDER", &PROVIDERS, "offline");
+        let provider = match name.as_str() {
+            "bedrock" => ProviderConfig::Bedrock,
+            "openai" => {
+                ProviderConfig::OpenAi { base_url: env.required("SEAMS_MODEL_BASE_URL"), api_key: api_key(&env, false) }
+            }
+            "anthropic" => ProviderConfig::Anthropic {
+                base_url: env.optional("SEAMS_MODEL_BASE_URL").unwrap_or_else(|| "https://api.anthropic.com".into()),
+                api_key: api_key(&env, true).unwrap_or(ApiKey::Value(String::new())),
+            },
+            _ => ProviderConfig::Offline,
+        };
+        let defaults = Settings::default();
+        let model_id = match provider {
+            ProviderConfig::Offline => offline::MODEL.to_owned(),
+            _ => env.required("SEAMS_MODEL_ID"),
+        };
+        let settings = Settings {
+            model_id,
+            aliases: parse_aliases(&env),
+            allow_raw_model_ids: env.flag("SEAMS_ALLOW_RAW_MODEL_IDS", false),
+            system_rules: env.optional("SEAMS_SYSTEM_PROMPT"),
+            max_context_chars: env.parse_or("SEAMS_MAX_CONTEXT_CHARS", defaults.max_context_chars),
+            default_max_tokens: env.parse_or("SEAMS_DEFAULT_MAX_TOKENS", defaults.default_max_tokens),
+            max_output_tokens: env.parse_or("SEAMS_MAX_OUTPUT_TOKENS", defaults.max_output_tokens),
+            require_context: env.flag("SEAMS_REQUIRE_CONTEXT", false),
+            timeout: Duration::from_secs(env.parse_or("SEAMS_MODEL_TIMEOUT_SECONDS", 25)),
+        };
+        let config = Self { aws: seams_platform::aws::AwsSettings::from_env(&env), provider, settings };
+        env.finish().map(|()| config)
     }
+}
+
+async fn resolve(sdk: &aws_config::SdkConfig, key: &ApiKey) -> Result<String, ServiceError> {
+    match key {
+        ApiKey::Value(value) => Ok(value.clone()),
+        ApiKey::Secret(id) => seams_platform::secrets::secret_string(sdk, id).await.map(|s| s.trim().to_owned()),
+    }
+}
+
+/// Builds the configured provider once, at init (reading its key from Secrets Manager).
+pub async fn build_provider(
+    config: &Config,
+    sdk: &aws_config::SdkConfig,
+) -> Result<Arc<dyn ModelProvider>, ServiceError> {
+    let timeout = config.settings.timeout;
+    Ok(match &config.provider {
+        ProviderConfig::Offline => Arc::new(offline::OfflineModel),
+        ProviderConfig::Bedrock => Arc::new(bedrock::BedrockModel::new(sdk, timeout)),
+        ProviderConfig::OpenAi { base_url, api_key } => {
+            let key = match api_key {
+                Some(key) => Some(resolve(sdk, key).await?),
+                None => None,
+            };
+            Arc::new(openai::OpenAiModel::new(base_url, key, timeout)?)
+        }
+        ProviderConfig::Anthropic { base_url, api_key } => {
+            Arc::new(anthropic::AnthropicModel::new(base_url, resolve(sdk, api_key).await?, timeout)?)
+        }
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -46,12 +204,171 @@ impl Named for Request {
 }
 
 pub struct Service {
-    pub config: Config,
+    provider: Arc<dyn ModelProvider>,
+    settings: Settings,
+}
+
+fn invalid(field: &str, detail: impl Into<String>) -> ServiceError {
+    ServiceError::invalid_input(field, detail)
 }
 
 impl Service {
-    pub fn new(config: Config) -> Self {
-        Self { config }
+    pub fn new(provider: Arc<dyn ModelProvider>, settings: Settings) -> Self {
+        Self { provider, settings }
+    }
+
+    pub async fn from_config(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Self, ServiceError> {
+        Ok(Self::new(build_provider(config, sdk).await?, config.settings.clone()))
+    }
+
+    /// Checks the request against the settings and turns it into provider parameters.
+    pub fn check(&self, request: &InferenceRequest) -> Result<Params, ServiceError> {
+        if request.request_id.trim().is_empty() {
+            return Err(invalid("request_id", "the request id is empty"));
+        }
+        if request.instructions.trim().is_empty() {
+            return Err(invalid("instructions", "the instructions are empty"));
+        }
+        if self.settings.require_context && request.context.is_empty() {
+            return Err(invalid("context", "this deployment answers from context only; the context is empty"));
+        }
+        for (i, item) in request.context.iter().enumerate() {
+            let (field, text) = match item {
+                ContextItem::Text(text) => (format!("context[{i}]"), text),
+                ContextItem::Passage(p) if p.id.trim().is_empty() => {
+                    return Err(invalid(&format!("context[{i}].id"), "the id is empty"))
+                }
+                ContextItem::Passage(p) => (format!("context[{i}].text"), &p.text),
+            };
+            if text.trim().is_empty() {
+                return Err(invalid(&field, "the context item has no text"));
+            }
+        }
+        let config = &request.model_config;
+        let max_tokens =
+            config.max_tokens.unwrap_or(self.settings.default_max_tokens.min(self.settings.max_output_tokens));
+        if !(1..=self.settings.max_output_tokens).contains(&max_tokens) {
+            return Err(invalid(
+                "model_config.max_tokens",
+                format!("must be 1 to {}", self.settings.max_output_tokens),
+            ));
+        }
+        if config.temperature.is_some_and(|t| !(0.0..=1.0).contains(&t)) {
+            return Err(invalid("model_config.temperature", "must be 0 to 1"));
+        }
+        if config.top_p.is_some_and(|p| !(p > 0.0 && p <= 1.0)) {
+            return Err(invalid("model_config.top_p", "must be above 0 and at most 1"));
+        }
+        let stop = config.stop.clone().unwrap_or_default();
+        if stop.len() > 4 || stop.iter().any(|s| s.is_empty()) {
+            return Err(invalid("model_config.stop", "up to 4 non-empty stop sequences"));
+        }
+        let model = match config.model.as_deref() {
+            None => self.settings.model_id.clone(),
+            Some(alias) => match self.settings.aliases.get(alias) {
+                Some(id) => id.clone(),
+                None if self.settings.allow_raw_model_ids => alias.to_owned(),
+                None => {
+                    let known: Vec<&str> = self.settings.aliases.keys().map(String::as_str).collect();
+                    return Err(invalid(
+                        "model_config.model",
+                        format!("unknown model alias {alias:?}; known: {known:?}"),
+                    ));
+                }
+            },
+        };
+        if let Some(schema) = &config.response_format {
+            structured::check_schema(schema)
+                .map_err(|e| invalid("model_config.response_format", format!("not a usable JSON Schema: {e}")))?;
+        }
+        Ok(Params {
+            model,
+            max_tokens,
+            temperature: config.temperature,
+            top_p: config.top_p,
+            stop,
+            response_schema: config.response_format.clone(),
+        })
+    }
+
+    pub fn prompt(&self, request: &InferenceRequest) -> Prompt {
+        prompt::assemble(self.settings.system_rules.as_deref(), request, self.settings.max_context_chars)
+    }
+
+    /// The model's name as the response reports it.
+    fn model_name(&self, params: &Params) -> String {
+        if self.provider.name() == "offline" {
+            offline::MODEL.to_owned()
+        } else {
+            params.model.clone()
+        }
+    }
+
+    pub async fn infer(&self, request: &InferenceRequest) -> Result<InferenceResponse, ServiceError> {
+        let started = Instant::now();
+        let params = self.check(request)?;
+        let prompt = self.prompt(request);
+        let completion = self.provider.complete(&prompt, &params, None).await?;
+        let (output, completion, usage) = match &params.response_schema {
+            None => (InferenceOutput::Text(completion.text.clone()), completion.clone(), completion.usage),
+            Some(schema) => self.structured(&prompt, &params, schema, completion).await?,
+        };
+        let mut citations = prompt::cited_ids(&completion.text, &prompt.passages);
+        if let InferenceOutput::Json(value) = &output {
+            collect_ids(value, &prompt, &mut citations);
+        }
+        Ok(InferenceResponse {
+            schema_version: V1,
+            request_id: request.request_id.clone(),
+            output,
+            citations,
+            model: self.model_name(&params),
+            provider: self.provider.name().to_owned(),
+            usage,
+            finish_reason: completion.finish_reason,
+            latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            truncated_context: prompt.truncated,
+        })
+    }
+
+    /// Validates a structured answer; one repair attempt, then `Seams.InvalidModelOutput`.
+    async fn structured(
+        &self,
+        prompt: &Prompt,
+        params: &Params,
+        schema: &serde_json::Value,
+        first: Completion,
+    ) -> Result<(InferenceOutput, Completion, Usage), ServiceError> {
+        let problem = match structured::validate(schema, &first.text) {
+            Ok(value) => return Ok((InferenceOutput::Json(value), first.clone(), first.usage)),
+            Err(problem) => problem,
+        };
+        tracing::warn!(%problem, "structured answer refused; asking the model to repair it");
+        let repair = Repair { previous: first.text.clone(), problem };
+        let second = self.provider.complete(prompt, params, Some(&repair)).await?;
+        let usage = Usage {
+            input_tokens: first.usage.input_tokens.saturating_add(second.usage.input_tokens),
+            output_tokens: first.usage.output_tokens.saturating_add(second.usage.output_tokens),
+        };
+        match structured::validate(schema, &second.text) {
+            Ok(value) => Ok((InferenceOutput::Json(value), second, usage)),
+            Err(problem) => Err(ServiceError::new(
+                ErrorName::InvalidModelOutput,
+                format!("the model's answer did not satisfy response_format after one repair: {problem}"),
+            )),
+        }
+    }
+}
+
+/// Strings in a structured answer that are context ids (a `citations` field, say).
+fn collect_ids(value: &serde_json::Value, prompt: &Prompt, cited: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(s) if prompt.passages.iter().any(|p| &p.id == s) && !cited.contains(s) => {
+            cited.push(s.clone());
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_ids(v, prompt, cited)),
+        serde_json::Value::Object(map) => map.values().for_each(|v| collect_ids(v, prompt, cited)),
+        _ => {}
     }
 }
 
@@ -74,10 +391,92 @@ impl Function for Service {
     }
 
     async fn serve(&self, request: Request, _correlation: CorrelationId) -> Result<Reply, ServiceError> {
-        Err(ServiceError::not_implemented(format!(
-            "infer does not handle {} with provider {} yet",
-            request.name(),
-            self.config.provider
-        )))
+        match request {
+            Request::Inference(request) => {
+                if request.stream {
+                    return Err(invalid(
+                        "stream",
+                        "streamed answers are served by infer's function URL (infer-stream)",
+                    ));
+                }
+                let response = self.infer(&request).await?;
+                tracing::info!(
+                    provider = %response.provider, model = %response.model, latency_ms = response.latency_ms,
+                    input_tokens = response.usage.input_tokens, output_tokens = response.usage.output_tokens, "inferred"
+                );
+                Ok(Reply::ok(serde_json::to_value(response).map_err(|e| ServiceError::transient(e.to_string()))?))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn service(settings: Settings) -> Service {
+        Service::new(Arc::new(offline::OfflineModel), settings)
+    }
+
+    fn request(value: serde_json::Value) -> InferenceRequest {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn each_bad_request_names_its_field() {
+        let mut settings = Settings::default();
+        settings.aliases.insert("fast".into(), "model-a".into());
+        let service = service(settings);
+        let base = json!({"request_id": "r", "instructions": "x", "context": ["a"]});
+        let with = |patch: serde_json::Value| {
+            let mut value = base.clone();
+            for (k, v) in patch.as_object().unwrap() {
+                value[k] = v.clone();
+            }
+            service.check(&request(value)).unwrap_err().field.unwrap_or_default()
+        };
+        assert_eq!(with(json!({"request_id": " "})), "request_id");
+        assert_eq!(with(json!({"instructions": ""})), "instructions");
+        assert_eq!(with(json!({"context": ["ok", "  "]})), "context[1]");
+        assert_eq!(with(json!({"context": [{"id": "d", "text": ""}]})), "context[0].text");
+        assert_eq!(with(json!({"model_config": {"max_tokens": 0}})), "model_config.max_tokens");
+        assert_eq!(with(json!({"model_config": {"max_tokens": 100000}})), "model_config.max_tokens");
+        assert_eq!(with(json!({"model_config": {"temperature": 1.5}})), "model_config.temperature");
+        assert_eq!(with(json!({"model_config": {"top_p": 0}})), "model_config.top_p");
+        assert_eq!(with(json!({"model_config": {"stop": ["a", "b", "c", "d", "e"]}})), "model_config.stop");
+        assert_eq!(with(json!({"model_config": {"model": "anthropic.claude-opus"}})), "model_config.model");
+        assert_eq!(with(json!({"model_config": {"response_format": {"type": 7}}})), "model_config.response_format");
+        let params = service
+            .check(&request(json!({"request_id": "r", "instructions": "x", "model_config": {"model": "fast"}})))
+            .unwrap();
+        assert_eq!(params.model, "model-a");
+    }
+
+    #[test]
+    fn required_context_is_enforced_only_when_configured() {
+        let bare = request(json!({"request_id": "r", "instructions": "x"}));
+        assert!(service(Settings::default()).check(&bare).is_ok());
+        let strict = service(Settings { require_context: true, ..Settings::default() });
+        assert_eq!(strict.check(&bare).unwrap_err().field.as_deref(), Some("context"));
+    }
+
+    #[test]
+    fn each_provider_names_what_it_needs() {
+        let report = |pairs: Vec<(&str, &str)>| Config::from_env(Env::from_pairs(pairs)).unwrap_err().to_string();
+        assert!(report(vec![("SEAMS_MODEL_PROVIDER", "bedrock")]).contains("SEAMS_MODEL_ID"));
+        let openai = report(vec![("SEAMS_MODEL_PROVIDER", "openai")]);
+        assert!(openai.contains("SEAMS_MODEL_BASE_URL") && openai.contains("SEAMS_MODEL_ID"), "{openai}");
+        assert!(report(vec![("SEAMS_MODEL_PROVIDER", "anthropic"), ("SEAMS_MODEL_ID", "m")])
+            .contains("SEAMS_MODEL_API_KEY"));
+        assert!(report(vec![("SEAMS_MODEL_ALIASES", "fast")]).contains("SEAMS_MODEL_ALIASES"));
+        let config = Config::from_env(Env::from_pairs([
+            ("SEAMS_MODEL_PROVIDER", "anthropic"),
+            ("SEAMS_MODEL_ID", "claude"),
+            ("SEAMS_MODEL_API_KEY", "sk-ant-secret"),
+        ]))
+        .unwrap();
+        assert!(!format!("{config:?}").contains("sk-ant-secret"));
     }
 }

@@ -169,17 +169,8 @@ pub async fn postgres_settings(
             url.parse().map_err(|e| ServiceError::invalid_input("DATABASE_URL", format!("{e}")))?
         }
         DatabaseSource::Secret(arn) => {
-            let secret =
-                aws_sdk_secretsmanager::Client::new(sdk).get_secret_value().secret_id(arn).send().await.map_err(
-                    |e| {
-                        ServiceError::transient(format!(
-                            "secret {arn}: {}",
-                            aws_sdk_secretsmanager::error::DisplayErrorContext(e)
-                        ))
-                    },
-                )?;
-            let text = secret.secret_string().unwrap_or_default();
-            let secret: DatabaseSecret = serde_json::from_str(text).map_err(|e| {
+            let text = seams_platform::secrets::secret_string(sdk, arn).await?;
+            let secret: DatabaseSecret = serde_json::from_str(&text).map_err(|e| {
                 ServiceError::invalid_input("SEAMS_DATABASE_SECRET", format!("{arn} is not an RDS secret: {e}"))
             })?;
             secret.connection()

@@ -107,7 +107,10 @@ impl<'de> Deserialize<'de> for Filter {
         let is_expression = matches!(&value, serde_json::Value::Object(map)
             if map.len() == 1 && map.keys().all(|k| RetrievalFilter::OPERATORS.contains(&k.as_str())));
         if is_expression {
-            serde_json::from_value(value).map(Filter::Expression).map_err(de::Error::custom)
+            let operator = value.as_object().and_then(|m| m.keys().next().cloned()).unwrap_or_default();
+            serde_json::from_value(value)
+                .map(Filter::Expression)
+                .map_err(|e| de::Error::custom(format!("invalid {operator} filter: {e}")))
         } else {
             serde_json::from_value(value).map(Filter::Equality).map_err(de::Error::custom)
         }

@@ -79,7 +79,8 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ServiceError> {
     let value = parsed.map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
-        let field = if inner.is_syntax() || inner.is_eof() || path == "." { "body".to_owned() } else { path };
+        let field =
+            if inner.is_syntax() || inner.is_eof() { "body".to_owned() } else { field_of(&path, &inner.to_string()) };
         ServiceError::invalid_input(field, inner.to_string())
     })?;
     deserializer
@@ -93,9 +94,21 @@ pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Se
     let parsed: Result<T, _> = serde_path_to_error::deserialize(value);
     parsed.map_err(|error| {
         let path = error.path().to_string();
-        let field = if path == "." { "body".to_owned() } else { path };
-        ServiceError::invalid_input(field, error.into_inner().to_string())
+        let detail = error.into_inner().to_string();
+        ServiceError::invalid_input(field_of(&path, &detail), detail)
     })
+}
+
+/// The field an error is about: its path, and for a missing field the field itself
+/// (serde reports those at the enclosing object).
+fn field_of(path: &str, detail: &str) -> String {
+    let missing = detail.strip_prefix("missing field `").and_then(|rest| rest.split('`').next());
+    match (path, missing) {
+        (".", Some(name)) => name.to_owned(),
+        (path, Some(name)) => format!("{path}.{name}"),
+        (".", None) => "body".to_owned(),
+        (path, None) => path.to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -113,8 +126,16 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_field_is_named_itself() {
+        let error = parse_json::<InferenceRequest>(br#"{"instructions": "x"}"#).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("request_id"));
+        let error = from_value::<InferenceRequest>(serde_json::json!({"request_id": "r"})).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("instructions"));
+    }
+
+    #[test]
     fn broken_and_empty_bodies_name_the_body() {
-        for body in [&b"{\"request_id\": "[..], b"", b"  \n", b"{} {}"] {
+        for body in [&b"{\"request_id\": "[..], b"", b"  \n", br#"{"request_id": "r", "instructions": "i"} {}"#] {
             let error = parse_json::<InferenceRequest>(body).unwrap_err();
             assert_eq!(error.field.as_deref(), Some("body"), "{body:?}: {error}");
         }

@@ -1,0 +1,117 @@
+//! Amazon Bedrock's Converse API: one request shape for every chat model on Bedrock (Claude,
+//! Llama, Mistral, Nova, …). The SDK's own retries are off: throttling surfaces as
+//! `Seams.ModelThrottled` for the state machine to back off on, and the operation timeout
+//! stays below the function's.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_bedrockruntime::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_bedrockruntime::types::{
+    ContentBlock, ConversationRole, ConverseOutput, InferenceConfiguration, Message, StopReason, SystemContentBlock,
+};
+use seams_contracts::infer::{FinishReason, Usage};
+
+use crate::prompt::Prompt;
+use crate::provider::{repair_message, schema_instruction, Completion, ModelProvider, Params, ProviderError, Repair};
+
+pub struct BedrockModel {
+    client: aws_sdk_bedrockruntime::Client,
+}
+
+impl BedrockModel {
+    pub fn new(sdk: &aws_config::SdkConfig, timeout: Duration) -> Self {
+        let config = aws_sdk_bedrockruntime::config::Builder::from(sdk)
+            .retry_config(aws_sdk_bedrockruntime::config::retry::RetryConfig::disabled())
+            .timeout_config(
+                aws_sdk_bedrockruntime::config::timeout::TimeoutConfig::builder().operation_timeout(timeout).build(),
+            )
+            .build();
+        Self { client: aws_sdk_bedrockruntime::Client::from_conf(config) }
+    }
+}
+
+fn message(role: ConversationRole, text: String) -> Result<Message, ProviderError> {
+    Message::builder()
+        .role(role)
+        .content(ContentBlock::Text(text))
+        .build()
+        .map_err(|e| ProviderError::Refused(e.to_string()))
+}
+
+fn classify<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    error: SdkError<E, R>,
+) -> ProviderError {
+    let code = error.code().unwrap_or_default().to_owned();
+    let detail = format!("bedrock: {}", DisplayErrorContext(&error));
+    match code.as_str() {
+        "ThrottlingException" | "ServiceQuotaExceededException" => {
+            ProviderError::Throttled { detail, retry_after: None }
+        }
+        "ValidationException" | "ResourceNotFoundException" => ProviderError::Refused(detail),
+        // Timeouts, 5xx, model not ready, access denied (the deployment's, not the caller's).
+        _ => ProviderError::Unavailable(detail),
+    }
+}
+
+fn finish_reason(reason: &StopReason) -> FinishReason {
+    match reason {
+        StopReason::MaxTokens | StopReason::ModelContextWindowExceeded => FinishReason::MaxTokens,
+        StopReason::StopSequence => FinishReason::StopSequence,
+        StopReason::ContentFiltered | StopReason::GuardrailIntervened => FinishReason::ContentFiltered,
+        StopReason::ToolUse => FinishReason::ToolUse,
+        _ => FinishReason::Stop,
+    }
+}
+
+#[async_trait]
+impl ModelProvider for BedrockModel {
+    fn name(&self) -> &'static str {
+        "bedrock"
+    }
+
+    async fn complete(
+        &self,
+        prompt: &Prompt,
+        params: &Params,
+        repair: Option<&Repair>,
+    ) -> Result<Completion, ProviderError> {
+        let mut system = prompt.system.clone();
+        if let Some(schema) = &params.response_schema {
+            system = format!("{system}\n\n{}", schema_instruction(schema));
+        }
+        let config = InferenceConfiguration::builder()
+            .max_tokens(i32::try_from(params.max_tokens).unwrap_or(i32::MAX))
+            .set_temperature(params.temperature)
+            .set_top_p(params.top_p)
+            .set_stop_sequences((!params.stop.is_empty()).then(|| params.stop.clone()))
+            .build();
+        let mut request = self
+            .client
+            .converse()
+            .model_id(&params.model)
+            .system(SystemContentBlock::Text(system))
+            .messages(message(ConversationRole::User, prompt.user.clone())?)
+            .inference_config(config);
+        if let Some(repair) = repair {
+            request = request
+                .messages(message(ConversationRole::Assistant, repair.previous.clone())?)
+                .messages(message(ConversationRole::User, repair_message(repair))?);
+        }
+        let answer = request.send().await.map_err(classify)?;
+        let text = match answer.output() {
+            Some(ConverseOutput::Message(message)) => message
+                .content()
+                .iter()
+                .filter_map(|block| block.as_text().ok().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(""),
+            _ => String::new(),
+        };
+        let usage = answer.usage().map_or_else(Usage::default, |u| Usage {
+            input_tokens: u32::try_from(u.input_tokens()).unwrap_or_default(),
+            output_tokens: u32::try_from(u.output_tokens()).unwrap_or_default(),
+        });
+        Ok(Completion { text, usage, finish_reason: finish_reason(answer.stop_reason()) })
+    }
+}

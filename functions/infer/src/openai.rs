@@ -1,0 +1,201 @@
+//! Any OpenAI-compatible `/chat/completions` endpoint (OpenAI, Azure-style gateways, vLLM,
+//! Ollama, LiteLLM). Structured output through `response_format: json_schema`.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use seams_contracts::infer::{FinishReason, Usage};
+use seams_platform::retry::parse_retry_after;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::prompt::Prompt;
+use crate::provider::{
+    repair_message, schema_instruction, Completion, EventStream, ModelProvider, Params, ProviderError, Repair,
+    StreamEvent,
+};
+use crate::stream::provider_events;
+use futures::StreamExt;
+
+pub struct OpenAiModel {
+    client: reqwest::Client,
+    /// Up to and including `/v1`.
+    base_url: String,
+    api_key: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ChatResponse {
+    choices: Vec<Choice>,
+    #[serde(default)]
+    usage: Option<ChatUsage>,
+}
+
+#[derive(Deserialize)]
+struct Choice {
+    message: ChoiceMessage,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ChoiceMessage {
+    #[serde(default)]
+    content: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ChatUsage {
+    prompt_tokens: u32,
+    completion_tokens: u32,
+}
+
+impl OpenAiModel {
+    pub fn new(base_url: &str, api_key: Option<String>, timeout: Duration) -> Result<Self, ProviderError> {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .map_err(|e| ProviderError::Unavailable(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self { client, base_url: base_url.trim_end_matches('/').to_owned(), api_key })
+    }
+
+    /// The documented request body.
+    pub fn body(prompt: &Prompt, params: &Params, repair: Option<&Repair>) -> Value {
+        let mut messages =
+            vec![json!({"role": "system", "content": prompt.system}), json!({"role": "user", "content": prompt.user})];
+        if let Some(repair) = repair {
+            messages.push(json!({"role": "assistant", "content": repair.previous}));
+            messages.push(json!({"role": "user", "content": repair_message(repair)}));
+        }
+        let mut body = json!({"model": params.model, "messages": messages, "max_tokens": params.max_tokens});
+        if let Some(t) = params.temperature {
+            body["temperature"] = json!(t);
+        }
+        if let Some(p) = params.top_p {
+            body["top_p"] = json!(p);
+        }
+        if !params.stop.is_empty() {
+            body["stop"] = json!(params.stop);
+        }
+        if let Some(schema) = &params.response_schema {
+            body["response_format"] =
+                json!({"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}});
+            // Servers without json_schema support still read the instruction.
+            body["messages"][0]["content"] = json!(format!("{}\n\n{}", prompt.system, schema_instruction(schema)));
+        }
+        body
+    }
+}
+
+fn finish_reason(reason: Option<&str>) -> FinishReason {
+    match reason {
+        Some("length") => FinishReason::MaxTokens,
+        Some("content_filter") => FinishReason::ContentFiltered,
+        Some("tool_calls") | Some("function_call") => FinishReason::ToolUse,
+        _ => FinishReason::Stop,
+    }
+}
+
+/// The provider's own error message, when its body has one.
+pub fn error_detail(provider: &str, status: u16, body: &str) -> String {
+    let message = serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().or(v["message"].as_str()).map(str::to_owned))
+        .unwrap_or_else(|| body.chars().take(300).collect());
+    format!("{provider} answered {status}: {message}")
+}
+
+#[async_trait]
+impl ModelProvider for OpenAiModel {
+    fn name(&self) -> &'static str {
+        "openai"
+    }
+
+    async fn complete(
+        &self,
+        prompt: &Prompt,
+        params: &Params,
+        repair: Option<&Repair>,
+    ) -> Result<Completion, ProviderError> {
+        let response = self.send(Self::body(prompt, params, repair)).await?;
+        let body = response.text().await.map_err(|e| ProviderError::Unavailable(format!("openai: {e}")))?;
+        let answer: ChatResponse = serde_json::from_str(&body)
+            .map_err(|e| ProviderError::Unavailable(format!("openai: unexpected response ({e})")))?;
+        let choice =
+            answer.choices.into_iter().next().ok_or_else(|| ProviderError::Unavailable("openai: no choices".into()))?;
+        let usage = answer.usage.map_or_else(Usage::default, |u| Usage {
+            input_tokens: u.prompt_tokens,
+            output_tokens: u.completion_tokens,
+        });
+        Ok(Completion {
+            text: choice.message.content.unwrap_or_default(),
+            usage,
+            finish_reason: finish_reason(choice.finish_reason.as_deref()),
+        })
+    }
+
+    async fn stream(&self, prompt: &Prompt, params: &Params) -> Result<EventStream, ProviderError> {
+        let mut body = Self::body(prompt, params, None);
+        body["stream"] = json!(true);
+        body["stream_options"] = json!({"include_usage": true});
+        let response = self.send(body).await?;
+        let events = provider_events(response, "openai")
+            .scan((Usage::default(), FinishReason::Stop), |(usage, finish), event| {
+                let out: Vec<Result<StreamEvent, ProviderError>> = match event {
+                    Err(error) => vec![Err(error)],
+                    Ok((_, data)) if data.trim() == "[DONE]" => {
+                        vec![Ok(StreamEvent::Finished { usage: *usage, finish_reason: *finish })]
+                    }
+                    Ok((_, data)) => match serde_json::from_str::<Value>(&data) {
+                        Err(e) => {
+                            vec![Err(ProviderError::Unavailable(format!("openai: unexpected stream chunk ({e})")))]
+                        }
+                        Ok(chunk) => {
+                            if let Some(reason) = chunk["choices"][0]["finish_reason"].as_str() {
+                                *finish = finish_reason(Some(reason));
+                            }
+                            if let Ok(u) = serde_json::from_value::<ChatUsage>(chunk["usage"].clone()) {
+                                *usage = Usage { input_tokens: u.prompt_tokens, output_tokens: u.completion_tokens };
+                            }
+                            match chunk["choices"][0]["delta"]["content"].as_str() {
+                                Some(text) if !text.is_empty() => vec![Ok(StreamEvent::Delta(text.to_owned()))],
+                                _ => Vec::new(),
+                            }
+                        }
+                    },
+                };
+                futures::future::ready(Some(futures::stream::iter(out)))
+            })
+            .flatten();
+        Ok(events.boxed())
+    }
+}
+
+impl OpenAiModel {
+    /// Posts a body; a non-2xx answer becomes the error its status means.
+    async fn send(&self, body: Value) -> Result<reqwest::Response, ProviderError> {
+        let url = format!("{}/chat/completions", self.base_url);
+        let mut request = self.client.post(&url).json(&body);
+        if let Some(key) = &self.api_key {
+            request = request.bearer_auth(key);
+        }
+        let response = request.send().await.map_err(|e| ProviderError::Unavailable(format!("openai: {e}")))?;
+        check_status(response, "openai").await
+    }
+}
+
+/// The response if its status is 2xx; else the error the status means, with the
+/// provider's message and `Retry-After`.
+pub async fn check_status(response: reqwest::Response, provider: &str) -> Result<reqwest::Response, ProviderError> {
+    let status = response.status().as_u16();
+    if (200..300).contains(&status) {
+        return Ok(response);
+    }
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
+    let body = response.text().await.unwrap_or_default();
+    Err(ProviderError::from_status(status, error_detail(provider, status, &body), retry_after))
+}
