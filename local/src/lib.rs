@@ -108,12 +108,24 @@ impl LocalStack {
         infer::Service::new(Arc::new(infer::offline::OfflineModel), infer::Settings::default())
     }
 
-    pub fn output(&self) -> output::Service {
-        output::Service {
-            ledger: self.output.clone(),
-            dead_letters: self.output_dead_letters.clone(),
-            bus: self.bus.clone(),
-        }
+    /// Locally, secrets are environment variables, mail is files under `output/mail/`, every
+    /// bus is the local one, and webhooks may be plain http to loopback receivers.
+    pub fn output(&self) -> Result<output::Service, ServiceError> {
+        let channels = output::Channels {
+            secrets: Arc::new(output::channels::EnvSecrets),
+            mailer: Arc::new(output::channels::FileMailer { store: self.output.clone() }),
+            buses: Arc::new(output::channels::OneBus(self.bus.clone())),
+        };
+        let mut settings = output::Settings::default();
+        settings.outbound.allow_loopback_http = true;
+        settings.outbound.allow_private = true;
+        output::Service::new(
+            self.output.clone(),
+            self.output_dead_letters.clone(),
+            self.bus.clone(),
+            channels,
+            settings,
+        )
     }
 }
 
@@ -160,7 +172,10 @@ pub async fn invoke(stack: &LocalStack, function: &str, event: Value) -> Result<
         "ingest" => function::handle(&stack.ingest(), event).await,
         "retrieve" => function::handle(&stack.retrieve(), event).await,
         "infer" => function::handle(&stack.infer(), event).await,
-        "output" => function::handle(&stack.output(), event).await,
+        "output" => match stack.output() {
+            Ok(output) => function::handle(&output, event).await,
+            Err(error) => Err(error),
+        },
         "process" => Ok(to_json(&stack.process().handle_batch(sqs_event(function, event)?).await)),
         "retrieve-indexer" => Ok(to_json(&stack.indexer().handle_batch(sqs_event(function, event)?).await)),
         "infer-stream" => Ok(stream_reply(&stack.infer(), event).await),

@@ -1,0 +1,244 @@
+//! How each destination is reached: the seams output sends through (secrets, mail, buses,
+//! HTTP), each behind a small trait with an AWS and a local implementation.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use seams_platform::event_bus::{EventBridgeBus, EventBus};
+use seams_platform::object_store::{ObjectStore, PutOptions};
+use seams_platform::retry::{parse_retry_after, Failure};
+use seams_platform::ServiceError;
+use tokio::sync::Mutex;
+
+use crate::outbound::InternalAddress;
+
+/// Reads a secret by reference (a Secrets Manager name or ARN when deployed).
+#[async_trait]
+pub trait Secrets: Send + Sync {
+    async fn get(&self, reference: &str) -> Result<String, ServiceError>;
+}
+
+/// Secrets Manager, each secret read once per function instance.
+pub struct SecretsManager {
+    sdk: aws_config::SdkConfig,
+    cache: Mutex<HashMap<String, String>>,
+}
+
+impl SecretsManager {
+    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+        Self { sdk: sdk.clone(), cache: Mutex::new(HashMap::new()) }
+    }
+}
+
+#[async_trait]
+impl Secrets for SecretsManager {
+    async fn get(&self, reference: &str) -> Result<String, ServiceError> {
+        if let Some(value) = self.cache.lock().await.get(reference) {
+            return Ok(value.clone());
+        }
+        let value = seams_platform::secrets::secret_string(&self.sdk, reference).await?.trim().to_owned();
+        self.cache.lock().await.insert(reference.to_owned(), value.clone());
+        Ok(value)
+    }
+}
+
+/// The local runner's secrets: a reference names an environment variable.
+pub struct EnvSecrets;
+
+#[async_trait]
+impl Secrets for EnvSecrets {
+    async fn get(&self, reference: &str) -> Result<String, ServiceError> {
+        std::env::var(reference).map_err(|_| {
+            ServiceError::invalid_input("destination", format!("secret {reference}: no such environment variable"))
+        })
+    }
+}
+
+/// An email, formatted.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Mail {
+    pub from: String,
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    /// Sends and returns the provider's message id.
+    async fn send(&self, mail: &Mail) -> Result<String, Failure<ServiceError>>;
+}
+
+/// Amazon SES v2.
+pub struct SesMailer {
+    client: aws_sdk_sesv2::Client,
+}
+
+impl SesMailer {
+    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+        Self { client: aws_sdk_sesv2::Client::new(sdk) }
+    }
+}
+
+#[async_trait]
+impl Mailer for SesMailer {
+    async fn send(&self, mail: &Mail) -> Result<String, Failure<ServiceError>> {
+        use aws_sdk_sesv2::error::ProvideErrorMetadata;
+        use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+        let content = |text: &str| Content::builder().data(text).charset("UTF-8").build();
+        let built = (|| {
+            let message = Message::builder()
+                .subject(content(&mail.subject)?)
+                .body(Body::builder().text(content(&mail.text)?).html(content(&mail.html)?).build())
+                .build();
+            Ok::<_, aws_sdk_sesv2::error::BuildError>(message)
+        })()
+        .map_err(|e| Failure::Permanent(ServiceError::invalid_input("destination", e.to_string())))?;
+        let destination = Destination::builder()
+            .set_to_addresses(Some(mail.to.clone()))
+            .set_cc_addresses(Some(mail.cc.clone()))
+            .build();
+        let sent = self
+            .client
+            .send_email()
+            .from_email_address(&mail.from)
+            .destination(destination)
+            .content(EmailContent::builder().simple(built).build())
+            .send()
+            .await;
+        match sent {
+            Ok(answer) => Ok(answer.message_id().unwrap_or_default().to_owned()),
+            Err(error) => {
+                let code = error.code().unwrap_or_default().to_owned();
+                let detail = format!("ses: {}", aws_sdk_sesv2::error::DisplayErrorContext(&error));
+                let failure = ServiceError::new(seams_contracts::ErrorName::DeliveryFailed, detail);
+                // Throttling and service trouble pass; a refused message does not.
+                match code.as_str() {
+                    "TooManyRequestsException"
+                    | "LimitExceededException"
+                    | "InternalFailure"
+                    | "ServiceUnavailable"
+                    | "" => Err(Failure::transient(failure)),
+                    _ => Err(Failure::Permanent(failure)),
+                }
+            }
+        }
+    }
+}
+
+/// The local runner's mail: one JSON file per message in output's directory.
+pub struct FileMailer {
+    pub store: Arc<dyn ObjectStore>,
+}
+
+#[async_trait]
+impl Mailer for FileMailer {
+    async fn send(&self, mail: &Mail) -> Result<String, Failure<ServiceError>> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let body = serde_json::to_vec_pretty(mail).unwrap_or_default();
+        let options = PutOptions { content_type: Some("application/json".into()), ..PutOptions::default() };
+        self.store
+            .put(&format!("mail/{id}.json"), body.into(), options)
+            .await
+            .map_err(|e| Failure::transient(e.into()))?;
+        Ok(id)
+    }
+}
+
+/// Event buses by name: the destination names the bus.
+pub trait Buses: Send + Sync {
+    fn bus(&self, name: &str) -> Arc<dyn EventBus>;
+}
+
+pub struct EventBridgeBuses {
+    pub client: aws_sdk_eventbridge::Client,
+}
+
+impl Buses for EventBridgeBuses {
+    fn bus(&self, name: &str) -> Arc<dyn EventBus> {
+        Arc::new(EventBridgeBus::new(self.client.clone(), name))
+    }
+}
+
+/// The local runner has one bus, whatever its name.
+pub struct OneBus(pub Arc<dyn EventBus>);
+
+impl Buses for OneBus {
+    fn bus(&self, _name: &str) -> Arc<dyn EventBus> {
+        self.0.clone()
+    }
+}
+
+fn delivery_failed(detail: String) -> ServiceError {
+    ServiceError::new(seams_contracts::ErrorName::DeliveryFailed, detail)
+}
+
+/// Whether a send error came from the outbound policy (never worth retrying).
+fn refused_by_policy(error: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if e.downcast_ref::<InternalAddress>().is_some() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// An error with its causes, which reqwest keeps out of its own message.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// POSTs JSON. 2xx is delivered; network trouble, 408, 429 (with `Retry-After`) and 5xx are
+/// worth retrying; any other answer is permanent.
+pub async fn post_json(
+    client: &reqwest::Client,
+    url: reqwest::Url,
+    body: Vec<u8>,
+    headers: &[(&str, String)],
+) -> Result<Option<String>, Failure<ServiceError>> {
+    let host = url.host_str().unwrap_or_default().to_owned();
+    let mut request = client.post(url).header("content-type", "application/json").body(body);
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let response = match request.send().await {
+        Ok(response) => response,
+        Err(error) if refused_by_policy(&error) => {
+            return Err(Failure::Permanent(delivery_failed(format!("{host}: {}", chain(&error)))))
+        }
+        Err(error) => return Err(Failure::transient(delivery_failed(format!("{host}: {}", chain(&error))))),
+    };
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .or_else(|| response.headers().get("x-slack-req-id"))
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if (200..300).contains(&status) {
+        return Ok(request_id);
+    }
+    let text: String = response.text().await.unwrap_or_default().chars().take(300).collect();
+    let error = delivery_failed(format!("{host} answered {status}: {text}"));
+    match status {
+        408 | 429 | 500..=599 => Err(Failure::Transient { error, retry_after }),
+        _ => Err(Failure::Permanent(error)),
+    }
+}
