@@ -1,19 +1,24 @@
 //! Amazon Bedrock's Converse API: one request shape for every chat model on Bedrock (Claude,
 //! Llama, Mistral, Nova, …). The SDK's own retries are off: throttling surfaces as
 //! `Seams.ModelThrottled` for the state machine to back off on, and the operation timeout
-//! stays below the function's.
+//! stays below the function's. Streams come from ConverseStream.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_bedrockruntime::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_bedrockruntime::types::{
-    ContentBlock, ConversationRole, ConverseOutput, InferenceConfiguration, Message, StopReason, SystemContentBlock,
+    ContentBlock, ContentBlockDelta, ConversationRole, ConverseOutput, ConverseStreamOutput, InferenceConfiguration,
+    Message, StopReason, SystemContentBlock,
 };
+use futures::StreamExt;
 use seams_contracts::infer::{FinishReason, Usage};
 
 use crate::prompt::Prompt;
-use crate::provider::{repair_message, schema_instruction, Completion, ModelProvider, Params, ProviderError, Repair};
+use crate::provider::{
+    repair_message, schema_instruction, Completion, EventStream, ModelProvider, Params, ProviderError, Repair,
+    StreamEvent,
+};
 
 pub struct BedrockModel {
     client: aws_sdk_bedrockruntime::Client,
@@ -114,4 +119,74 @@ impl ModelProvider for BedrockModel {
         });
         Ok(Completion { text, usage, finish_reason: finish_reason(answer.stop_reason()) })
     }
+
+    /// ConverseStream: text deltas as the model writes, usage from the closing metadata.
+    async fn stream(&self, prompt: &Prompt, params: &Params) -> Result<EventStream, ProviderError> {
+        let (system, messages, config) = conversation(prompt, params, None)?;
+        let output = self
+            .client
+            .converse_stream()
+            .model_id(&params.model)
+            .system(system)
+            .set_messages(Some(messages))
+            .inference_config(config)
+            .send()
+            .await
+            .map_err(classify)?;
+        let state = (output.stream, Usage::default(), FinishReason::Stop, false);
+        let events = futures::stream::unfold(state, |(mut receiver, mut usage, mut finish, done)| async move {
+            if done {
+                return None;
+            }
+            loop {
+                match receiver.recv().await {
+                    Ok(Some(ConverseStreamOutput::ContentBlockDelta(event))) => {
+                        if let Some(ContentBlockDelta::Text(text)) = event.delta() {
+                            return Some((Ok(StreamEvent::Delta(text.clone())), (receiver, usage, finish, false)));
+                        }
+                    }
+                    Ok(Some(ConverseStreamOutput::MessageStop(event))) => finish = finish_reason(event.stop_reason()),
+                    Ok(Some(ConverseStreamOutput::Metadata(event))) => {
+                        if let Some(u) = event.usage() {
+                            usage = Usage {
+                                input_tokens: u32::try_from(u.input_tokens()).unwrap_or_default(),
+                                output_tokens: u32::try_from(u.output_tokens()).unwrap_or_default(),
+                            };
+                        }
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) => {
+                        let finished = StreamEvent::Finished { usage, finish_reason: finish };
+                        return Some((Ok(finished), (receiver, usage, finish, true)));
+                    }
+                    Err(error) => return Some((Err(classify(error)), (receiver, usage, finish, true))),
+                }
+            }
+        });
+        Ok(events.boxed())
+    }
+}
+
+/// The system prompt, the turns and the inference configuration, for either API.
+fn conversation(
+    prompt: &Prompt,
+    params: &Params,
+    repair: Option<&Repair>,
+) -> Result<(SystemContentBlock, Vec<Message>, InferenceConfiguration), ProviderError> {
+    let mut system = prompt.system.clone();
+    if let Some(schema) = &params.response_schema {
+        system = format!("{system}\n\n{}", schema_instruction(schema));
+    }
+    let config = InferenceConfiguration::builder()
+        .max_tokens(i32::try_from(params.max_tokens).unwrap_or(i32::MAX))
+        .set_temperature(params.temperature)
+        .set_top_p(params.top_p)
+        .set_stop_sequences((!params.stop.is_empty()).then(|| params.stop.clone()))
+        .build();
+    let mut messages = vec![message(ConversationRole::User, prompt.user.clone())?];
+    if let Some(repair) = repair {
+        messages.push(message(ConversationRole::Assistant, repair.previous.clone())?);
+        messages.push(message(ConversationRole::User, repair_message(repair))?);
+    }
+    Ok((SystemContentBlock::Text(system), messages, config))
 }

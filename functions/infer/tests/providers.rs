@@ -486,3 +486,67 @@ async fn bedrock_errors_map_to_stable_names() {
         assert_eq!(name, expected, "{detail}");
     }
 }
+
+/// ConverseStream's body: AWS event-stream frames, one JSON event each.
+fn event_stream(events: &[(&str, Value)]) -> Vec<u8> {
+    use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
+    let mut body = Vec::new();
+    for (kind, payload) in events {
+        let message = Message::new(payload.to_string().into_bytes())
+            .add_header(Header::new(":event-type", HeaderValue::String((*kind).to_owned().into())))
+            .add_header(Header::new(":content-type", HeaderValue::String("application/json".to_owned().into())))
+            .add_header(Header::new(":message-type", HeaderValue::String("event".to_owned().into())));
+        aws_smithy_eventstream::frame::write_message_to(&message, &mut body).unwrap();
+    }
+    body
+}
+
+#[tokio::test]
+async fn bedrock_converse_stream_deltas_become_server_sent_events() {
+    let server = MockServer::start().await;
+    let body = event_stream(&[
+        ("messageStart", json!({"role": "assistant"})),
+        ("contentBlockDelta", json!({"contentBlockIndex": 0, "delta": {"text": "Refunds take "}})),
+        ("contentBlockDelta", json!({"contentBlockIndex": 0, "delta": {"text": "14 days [refunds:1:0]."}})),
+        ("contentBlockStop", json!({"contentBlockIndex": 0})),
+        ("messageStop", json!({"stopReason": "max_tokens"})),
+        (
+            "metadata",
+            json!({"usage": {"inputTokens": 30, "outputTokens": 12, "totalTokens": 42}, "metrics": {"latencyMs": 300}}),
+        ),
+    ]);
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/model/.+/converse-stream$"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-type", "application/vnd.amazon.eventstream")
+                .set_body_bytes(body),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let frames =
+        collect(bedrock(&server).await.infer_stream(&request(json!({})), CorrelationId::new("c")).await.unwrap()).await;
+    assert_eq!(frames.len(), 3, "{frames:?}");
+    assert_eq!(frames[1], "event: delta\ndata: {\"text\":\"14 days [refunds:1:0].\"}\n\n");
+    let done: Value = serde_json::from_str(frames[2].trim_start_matches("event: done\ndata: ").trim()).unwrap();
+    assert_eq!(done["output"]["text"], "Refunds take 14 days [refunds:1:0].");
+    assert_eq!(
+        (done["usage"].clone(), done["finish_reason"].clone()),
+        (json!({"input_tokens": 30, "output_tokens": 12}), json!("max_tokens"))
+    );
+    assert_eq!(done["citations"], json!(["refunds:1:0"]));
+}
+
+#[tokio::test]
+async fn bedrock_throttling_before_the_stream_is_a_429_problem() {
+    let server = MockServer::start().await;
+    Mock::given(path_regex(r"^/model/.+/converse-stream$"))
+        .respond_with(bedrock_error(429, "ThrottlingException", "Too many requests, please wait before trying again."))
+        .mount(&server)
+        .await;
+    let mut event = seams_tests::sample_event("infer-stream/http-inference.json");
+    event["body"] = json!(json!({"request_id": "r", "instructions": "x", "stream": true}).to_string());
+    let reply = bedrock(&server).await.stream_http(&serde_json::from_value(event).unwrap()).await;
+    assert_eq!((reply.status, reply.content_type), (429, "application/problem+json"));
+}

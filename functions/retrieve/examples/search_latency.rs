@@ -168,7 +168,7 @@ async fn main() {
 
     if let Some(url) = database_url {
         let schema = format!("bench_{}", std::process::id());
-        let settings = PostgresSettings { connection: url.parse().expect("a postgres URL"), schema };
+        let settings = PostgresSettings { connection: url.parse().expect("a postgres URL"), schema, ca_file: None };
         let postgres = PostgresIndex::new(settings, embedder.model().clone()).expect("a valid schema");
         postgres.migrate().await.expect("migrations run");
         build("postgres", &postgres, &documents).await;

@@ -63,7 +63,7 @@ pub enum Backend {
     /// Embedded SQLite; deployed, its snapshot lives in retrieve's own bucket.
     Sqlite { snapshot_bucket: String },
     /// PostgreSQL with pgvector, in `schema`.
-    Postgres { database: DatabaseSource, schema: String },
+    Postgres { database: DatabaseSource, schema: String, ca_file: Option<PathBuf> },
 }
 
 impl Backend {
@@ -84,7 +84,11 @@ impl Backend {
                 if !postgres::valid_schema(&schema) {
                     env.invalid("SEAMS_DATABASE_SCHEMA", &schema, "lower-case letters, digits and _".into());
                 }
-                Backend::Postgres { database, schema }
+                Backend::Postgres {
+                    database,
+                    schema,
+                    ca_file: env.optional("SEAMS_DATABASE_CA_FILE").map(PathBuf::from),
+                }
             }
             _ => Backend::Sqlite { snapshot_bucket: env.required("SEAMS_INDEX_BUCKET") },
         }
@@ -163,6 +167,7 @@ pub async fn postgres_settings(
     sdk: &aws_config::SdkConfig,
     database: &DatabaseSource,
     schema: &str,
+    ca_file: Option<PathBuf>,
 ) -> Result<PostgresSettings, ServiceError> {
     let connection = match database {
         DatabaseSource::Url(url) => {
@@ -176,7 +181,7 @@ pub async fn postgres_settings(
             secret.connection()
         }
     };
-    Ok(PostgresSettings { connection, schema: schema.to_owned() })
+    Ok(PostgresSettings { connection, schema: schema.to_owned(), ca_file })
 }
 
 /// The JSON Secrets Manager keeps for an RDS database.
@@ -230,8 +235,9 @@ pub async fn open_index(
             let settings = &config.settings;
             Arc::new(SnapshotIndex::open(store, settings.snapshot_dir.clone(), model, settings.snapshot_refresh).await?)
         }
-        Backend::Postgres { database, schema } => {
-            let index = PostgresIndex::new(postgres_settings(sdk, database, schema).await?, model)?;
+        Backend::Postgres { database, schema, ca_file } => {
+            let settings = postgres_settings(sdk, database, schema, ca_file.clone()).await?;
+            let index = PostgresIndex::new(settings, model)?;
             if role == Role::Indexer {
                 index.migrate().await?;
             }

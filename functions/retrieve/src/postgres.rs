@@ -58,6 +58,9 @@ const MIGRATION_LOCK: i64 = 0x5EA3_5000;
 pub struct PostgresSettings {
     pub connection: tokio_postgres::Config,
     pub schema: String,
+    /// PEM certificates trusted besides the public roots (RDS's own CA, for direct
+    /// connections; RDS Proxy's certificates are public).
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for PostgresSettings {
@@ -87,6 +90,7 @@ pub fn valid_schema(name: &str) -> bool {
 
 pub struct PostgresIndex {
     settings: PostgresSettings,
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
     model: EmbeddingModel,
     /// One connection per function instance (Lambda serves one request at a time);
     /// reopened when the server or a proxy closed it.
@@ -108,8 +112,21 @@ fn database_error(error: tokio_postgres::Error) -> IndexError {
     }
 }
 
-fn tls() -> Result<tokio_postgres_rustls::MakeRustlsConnect, IndexError> {
-    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+fn tls(ca_file: Option<&std::path::Path>) -> Result<tokio_postgres_rustls::MakeRustlsConnect, IndexError> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    if let Some(path) = ca_file {
+        let invalid =
+            |e: &dyn std::fmt::Display| IndexError::Invalid(format!("SEAMS_DATABASE_CA_FILE {}: {e}", path.display()));
+        let mut added = 0;
+        for certificate in rustls::pki_types::CertificateDer::pem_file_iter(path).map_err(|e| invalid(&e))? {
+            roots.add(certificate.map_err(|e| invalid(&e))?).map_err(|e| invalid(&e))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(invalid(&"no PEM certificates in the file"));
+        }
+    }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .map_err(unavailable)?
@@ -124,13 +141,14 @@ impl PostgresIndex {
         if !valid_schema(&settings.schema) {
             return Err(IndexError::Invalid(format!("{:?} is not a schema name (a-z, 0-9, _)", settings.schema)));
         }
-        Ok(Self { settings, model, client: Mutex::new(None) })
+        let tls = tls(settings.ca_file.as_deref())?;
+        Ok(Self { settings, tls, model, client: Mutex::new(None) })
     }
 
     async fn client(&self) -> Result<tokio::sync::MappedMutexGuard<'_, Client>, IndexError> {
         let mut slot = self.client.lock().await;
         if slot.as_ref().is_none_or(Client::is_closed) {
-            let (client, connection) = self.settings.connection.connect(tls()?).await.map_err(unavailable)?;
+            let (client, connection) = self.settings.connection.connect(self.tls.clone()).await.map_err(unavailable)?;
             tokio::spawn(async move {
                 if let Err(error) = connection.await {
                     tracing::warn!(%error, "postgres connection closed");
@@ -519,6 +537,19 @@ mod tests {
         for bad in ["", "Seams", "1abc", "a;drop table x", "a-b", &"x".repeat(64)] {
             assert!(!valid_schema(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn an_unusable_ca_file_stops_init_with_its_name() {
+        let dir = std::env::temp_dir().join(format!("seams-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "not a certificate").unwrap();
+        for path in [empty, dir.join("missing.pem")] {
+            let error = tls(Some(&path)).err().unwrap();
+            assert!(error.to_string().contains("SEAMS_DATABASE_CA_FILE"), "{error}");
+        }
+        assert!(tls(None).is_ok());
     }
 
     #[test]

@@ -92,6 +92,7 @@ async fn an_unreachable_database_is_transient() {
     let settings = PostgresSettings {
         connection: "postgres://seams@127.0.0.1:9/seams?connect_timeout=2".parse().unwrap(),
         schema: "seams".into(),
+        ca_file: None,
     };
     let index = Arc::new(PostgresIndex::new(settings, support::model()).unwrap());
     let service = Service::new(index, Arc::new(support::embedder()), Fusion::default());

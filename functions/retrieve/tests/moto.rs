@@ -242,7 +242,7 @@ async fn the_database_connection_can_come_from_a_secrets_manager_secret() {
         .arn
         .unwrap();
     let schema = unique("from_secret").replace('-', "_").to_lowercase();
-    let settings = retrieve::postgres_settings(&moto.sdk, &DatabaseSource::Secret(arn), &schema).await.unwrap();
+    let settings = retrieve::postgres_settings(&moto.sdk, &DatabaseSource::Secret(arn), &schema, None).await.unwrap();
     let index = retrieve::postgres::PostgresIndex::new(settings, support::model()).unwrap();
     index.migrate().await.unwrap();
     index.upsert(&document("via-secret", 1, at(0), &["reached through a secret"], json!({}))).await.unwrap();

@@ -88,7 +88,7 @@ pub fn sqlite_index() -> (Arc<dyn SearchIndex>, tempfile::TempDir) {
 pub async fn postgres_index() -> Arc<PostgresIndex> {
     let url = seams_tests::stack::database_url();
     let schema = seams_tests::unique("retrieve").replace('-', "_").to_lowercase();
-    let settings = PostgresSettings { connection: url.parse().unwrap(), schema };
+    let settings = PostgresSettings { connection: url.parse().unwrap(), schema, ca_file: None };
     let index = PostgresIndex::new(settings, model()).unwrap();
     index
         .migrate()
