@@ -13,8 +13,7 @@ use crate::prompt::Prompt;
 use crate::provider::{
     repair_message, Completion, EventStream, ModelProvider, Params, ProviderError, Repair, StreamEvent,
 };
-use crate::stream::provider_events;
-use futures::StreamExt;
+use crate::stream::provider_stream;
 
 pub const API_VERSION: &str = "2023-06-01";
 const ANSWER_TOOL: &str = "answer";
@@ -145,47 +144,42 @@ impl ModelProvider for AnthropicModel {
         let mut body = Self::body(prompt, params, None);
         body["stream"] = json!(true);
         let response = self.send(body).await?;
-        let events = provider_events(response, "anthropic")
-            .scan((Usage::default(), FinishReason::Stop), |(usage, finish), event| {
-                let data = match event {
-                    Err(error) => return futures::future::ready(Some(futures::stream::iter(vec![Err(error)]))),
-                    Ok((_, data)) => serde_json::from_str::<Value>(&data).unwrap_or_default(),
-                };
-                let out: Vec<Result<StreamEvent, ProviderError>> = match data["type"].as_str().unwrap_or_default() {
-                    "message_start" => {
-                        usage.input_tokens =
-                            data["message"]["usage"]["input_tokens"].as_u64().unwrap_or_default() as u32;
-                        Vec::new()
-                    }
-                    "content_block_delta" => match data["delta"]["text"].as_str() {
-                        Some(text) => vec![Ok(StreamEvent::Delta(text.to_owned()))],
-                        None => Vec::new(),
-                    },
-                    "message_delta" => {
-                        *finish = finish_reason(data["delta"]["stop_reason"].as_str());
-                        usage.output_tokens = data["usage"]["output_tokens"].as_u64().unwrap_or_default() as u32;
-                        Vec::new()
-                    }
-                    "message_stop" => vec![Ok(StreamEvent::Finished { usage: *usage, finish_reason: *finish })],
-                    "error" => {
-                        let kind = data["error"]["type"].as_str().unwrap_or_default();
-                        let detail = format!("anthropic: {}", data["error"]["message"].as_str().unwrap_or(kind));
-                        let status = if kind == "overloaded_error" {
-                            529
-                        } else if kind == "rate_limit_error" {
-                            429
-                        } else {
-                            500
-                        };
-                        vec![Err(ProviderError::from_status(status, detail, None))]
-                    }
-                    _ => Vec::new(),
-                };
-                futures::future::ready(Some(futures::stream::iter(out)))
-            })
-            .flatten();
-        Ok(events.boxed())
+        let state = (Usage::default(), FinishReason::Stop);
+        Ok(provider_stream(response, "anthropic", state, |(usage, finish), _event, data| {
+            let data = serde_json::from_str::<Value>(data).unwrap_or_default();
+            match data["type"].as_str().unwrap_or_default() {
+                "message_start" => {
+                    usage.input_tokens = token_count(&data["message"]["usage"]["input_tokens"]);
+                    Vec::new()
+                }
+                "content_block_delta" => match data["delta"]["text"].as_str() {
+                    Some(text) => vec![Ok(StreamEvent::Delta(text.to_owned()))],
+                    None => Vec::new(),
+                },
+                "message_delta" => {
+                    *finish = finish_reason(data["delta"]["stop_reason"].as_str());
+                    usage.output_tokens = token_count(&data["usage"]["output_tokens"]);
+                    Vec::new()
+                }
+                "message_stop" => vec![Ok(StreamEvent::Finished { usage: *usage, finish_reason: *finish })],
+                "error" => {
+                    let kind = data["error"]["type"].as_str().unwrap_or_default();
+                    let detail = format!("anthropic: {}", data["error"]["message"].as_str().unwrap_or(kind));
+                    let status = match kind {
+                        "overloaded_error" => 529,
+                        "rate_limit_error" => 429,
+                        _ => 500,
+                    };
+                    vec![Err(ProviderError::from_status(status, detail, None))]
+                }
+                _ => Vec::new(),
+            }
+        }))
     }
+}
+
+fn token_count(value: &Value) -> u32 {
+    value.as_u64().and_then(|n| u32::try_from(n).ok()).unwrap_or_default()
 }
 
 impl AnthropicModel {

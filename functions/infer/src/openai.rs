@@ -14,8 +14,7 @@ use crate::provider::{
     repair_message, schema_instruction, Completion, EventStream, ModelProvider, Params, ProviderError, Repair,
     StreamEvent,
 };
-use crate::stream::provider_events;
-use futures::StreamExt;
+use crate::stream::provider_stream;
 
 pub struct OpenAiModel {
     client: reqwest::Client,
@@ -139,35 +138,28 @@ impl ModelProvider for OpenAiModel {
         body["stream"] = json!(true);
         body["stream_options"] = json!({"include_usage": true});
         let response = self.send(body).await?;
-        let events = provider_events(response, "openai")
-            .scan((Usage::default(), FinishReason::Stop), |(usage, finish), event| {
-                let out: Vec<Result<StreamEvent, ProviderError>> = match event {
-                    Err(error) => vec![Err(error)],
-                    Ok((_, data)) if data.trim() == "[DONE]" => {
-                        vec![Ok(StreamEvent::Finished { usage: *usage, finish_reason: *finish })]
-                    }
-                    Ok((_, data)) => match serde_json::from_str::<Value>(&data) {
-                        Err(e) => {
-                            vec![Err(ProviderError::Unavailable(format!("openai: unexpected stream chunk ({e})")))]
-                        }
-                        Ok(chunk) => {
-                            if let Some(reason) = chunk["choices"][0]["finish_reason"].as_str() {
-                                *finish = finish_reason(Some(reason));
-                            }
-                            if let Ok(u) = serde_json::from_value::<ChatUsage>(chunk["usage"].clone()) {
-                                *usage = Usage { input_tokens: u.prompt_tokens, output_tokens: u.completion_tokens };
-                            }
-                            match chunk["choices"][0]["delta"]["content"].as_str() {
-                                Some(text) if !text.is_empty() => vec![Ok(StreamEvent::Delta(text.to_owned()))],
-                                _ => Vec::new(),
-                            }
-                        }
-                    },
-                };
-                futures::future::ready(Some(futures::stream::iter(out)))
-            })
-            .flatten();
-        Ok(events.boxed())
+        let state = (Usage::default(), FinishReason::Stop);
+        Ok(provider_stream(response, "openai", state, |(usage, finish), _event, data| {
+            if data.trim() == "[DONE]" {
+                return vec![Ok(StreamEvent::Finished { usage: *usage, finish_reason: *finish })];
+            }
+            let chunk = match serde_json::from_str::<Value>(data) {
+                Ok(chunk) => chunk,
+                Err(e) => {
+                    return vec![Err(ProviderError::Unavailable(format!("openai: unexpected stream chunk ({e})")))]
+                }
+            };
+            if let Some(reason) = chunk["choices"][0]["finish_reason"].as_str() {
+                *finish = finish_reason(Some(reason));
+            }
+            if let Ok(u) = serde_json::from_value::<ChatUsage>(chunk["usage"].clone()) {
+                *usage = Usage { input_tokens: u.prompt_tokens, output_tokens: u.completion_tokens };
+            }
+            match chunk["choices"][0]["delta"]["content"].as_str() {
+                Some(text) if !text.is_empty() => vec![Ok(StreamEvent::Delta(text.to_owned()))],
+                _ => Vec::new(),
+            }
+        }))
     }
 }
 

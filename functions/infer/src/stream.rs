@@ -27,21 +27,26 @@ pub fn frame(event: &str, data: &serde_json::Value) -> Bytes {
     Bytes::from(format!("event: {event}\ndata: {data}\n\n"))
 }
 
-/// Reads a provider's server-sent events as `(event name, data)`; parsing and transport
-/// failures are `Unavailable`.
-pub fn provider_events(
-    response: reqwest::Response,
-    provider: &'static str,
-) -> BoxStream<'static, Result<(String, String), ProviderError>> {
+/// A provider's server-sent events turned into answer events: `parse` sees each event's
+/// name and data with its own state (usage, finish reason so far) and says what it means.
+/// Transport and framing failures are `Unavailable`.
+pub fn provider_stream<S, F>(response: reqwest::Response, provider: &'static str, state: S, mut parse: F) -> EventStream
+where
+    S: Send + 'static,
+    F: FnMut(&mut S, &str, &str) -> Vec<Result<StreamEvent, ProviderError>> + Send + 'static,
+{
     use eventsource_stream::Eventsource;
     response
         .bytes_stream()
         .eventsource()
-        .map(move |event| {
-            event
-                .map(|e| (e.event, e.data))
-                .map_err(|e| ProviderError::Unavailable(format!("{provider}: stream broke: {e}")))
+        .scan(state, move |state, event| {
+            let out = match event {
+                Ok(event) => parse(state, &event.event, &event.data),
+                Err(e) => vec![Err(ProviderError::Unavailable(format!("{provider}: stream broke: {e}")))],
+            };
+            futures::future::ready(Some(futures::stream::iter(out)))
         })
+        .flatten()
         .boxed()
 }
 

@@ -188,18 +188,6 @@ fn refused_by_policy(error: &reqwest::Error) -> bool {
     false
 }
 
-/// An error with its causes, which reqwest keeps out of its own message.
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 /// POSTs JSON. 2xx is delivered; network trouble, 408, 429 (with `Retry-After`) and 5xx are
 /// worth retrying; any other answer is permanent.
 pub async fn post_json(
@@ -216,9 +204,17 @@ pub async fn post_json(
     let response = match request.send().await {
         Ok(response) => response,
         Err(error) if refused_by_policy(&error) => {
-            return Err(Failure::Permanent(delivery_failed(format!("{host}: {}", chain(&error)))))
+            return Err(Failure::Permanent(delivery_failed(format!(
+                "{host}: {}",
+                seams_platform::aws::error_chain(&error)
+            ))))
         }
-        Err(error) => return Err(Failure::transient(delivery_failed(format!("{host}: {}", chain(&error))))),
+        Err(error) => {
+            return Err(Failure::transient(delivery_failed(format!(
+                "{host}: {}",
+                seams_platform::aws::error_chain(&error)
+            ))))
+        }
     };
     let status = response.status().as_u16();
     let retry_after = response

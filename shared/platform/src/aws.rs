@@ -88,7 +88,7 @@ pub(crate) fn is_transient<E, R: HasStatus>(error: &aws_sdk_s3::error::SdkError<
 }
 
 /// The SDK's Display is terse ("service error"); the source chain says what happened.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
