@@ -39,7 +39,10 @@ start() {
   mkdir -p "$run"
 
   local moto_port; moto_port="$(free_port)"
-  (exec "$venv/bin/moto_server" -H 127.0.0.1 -p "$moto_port" >"$run/moto.log" 2>&1 & echo $! >"$run/moto.pid")
+  # MOTO_PORT: the Step Functions interpreter calls Lambda, SQS and EventBridge back on it.
+  # scripts/moto_server.py is moto plus Lambda function errors for queued results.
+  (MOTO_PORT="$moto_port" exec "$venv/bin/python" "$root/scripts/moto_server.py" -H 127.0.0.1 -p "$moto_port" \
+    >"$run/moto.log" 2>&1 & echo $! >"$run/moto.pid")
   local moto="http://127.0.0.1:$moto_port"
   wait_for "moto server" curl -sf "$moto/moto-api/"
   # Interpret state machines for real, and never try Docker for Lambda.

@@ -27,6 +27,12 @@ pub struct Moto {
 
 impl Moto {
     pub async fn connect() -> Moto {
+        Self::connect_in("us-east-1").await
+    }
+
+    /// Clients for one region. moto keeps each region's resources (and its queue of Lambda
+    /// results) apart, so tests that run at once use different regions.
+    pub async fn connect_in(region: &str) -> Moto {
         let endpoint = required(MOTO_VAR);
         let reachable = tokio::net::TcpStream::connect(endpoint.trim_start_matches("http://")).await;
         if let Err(e) = reachable {
@@ -36,7 +42,7 @@ impl Moto {
         }
         let settings = AwsSettings {
             endpoint_url: Some(endpoint.clone()),
-            region: Some("us-east-1".into()),
+            region: Some(region.into()),
             s3_force_path_style: true,
         };
         let credentials = Credentials::new("testing", "testing", None, None, "seams-tests");
@@ -54,6 +60,26 @@ impl Moto {
 
     pub fn eventbridge(&self) -> aws_sdk_eventbridge::Client {
         seams_platform::aws::eventbridge(&self.sdk)
+    }
+
+    pub fn sfn(&self) -> aws_sdk_sfn::Client {
+        aws_sdk_sfn::Client::new(&self.sdk)
+    }
+
+    /// Queues the results moto's Docker-free Lambda returns, in order, to invocations in this
+    /// region. A result shaped `{"errorType", "errorMessage"}` is a function error
+    /// (scripts/moto_server.py).
+    pub async fn queue_lambda_results(&self, results: &[serde_json::Value]) {
+        let region = self.sdk.region().map(|r| r.to_string()).unwrap_or_default();
+        let results: Vec<String> = results.iter().map(|r| r.to_string()).collect();
+        let body = serde_json::json!({"results": results, "region": region});
+        let response = reqwest::Client::new()
+            .post(format!("{}/moto-api/static/lambda-simple/response", self.endpoint))
+            .json(&body)
+            .send()
+            .await
+            .expect("moto's API answers");
+        assert!(response.status().is_success(), "moto refused the Lambda results: {}", response.status());
     }
 
     pub async fn create_bucket(&self) -> String {

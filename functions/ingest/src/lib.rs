@@ -522,6 +522,7 @@ impl Service {
         correlation: &CorrelationId,
     ) -> Result<IngestResponse, ServiceError> {
         let correlation = event.correlation_id.clone().unwrap_or_else(|| correlation.clone());
+        let mut content_type = event.content_type;
         let bytes = match &event.s3_uri {
             Some(uri) => {
                 if event.content.is_some() || event.content_base64.is_some() {
@@ -531,6 +532,13 @@ impl Service {
                     ));
                 }
                 let (bucket, key) = locate::parse_s3_uri(uri)?;
+                if content_type.trim().is_empty() {
+                    content_type = validate::content_type_for_name(&key)
+                        .ok_or_else(|| {
+                            ServiceError::invalid_input("content_type", format!("required: {key:?} has no known extension"))
+                        })?
+                        .to_owned();
+                }
                 let source = self.sources.get(&bucket).ok_or_else(|| {
                     ServiceError::invalid_input("s3_uri", format!("bucket {bucket} is not in SEAMS_SOURCE_BUCKETS"))
                 })?;
@@ -549,7 +557,7 @@ impl Service {
         let incoming = Incoming {
             document_id: event.document_id,
             source_uri: event.source_uri,
-            content_type: event.content_type,
+            content_type,
             bytes,
             attributes: event.attributes,
         };

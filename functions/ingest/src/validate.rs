@@ -49,6 +49,19 @@ impl MediaType {
     }
 }
 
+/// The media type a file name's extension implies, for the types ingest reads.
+pub fn content_type_for_name(name: &str) -> Option<&'static str> {
+    let extension = name.rsplit_once('.')?.1.to_ascii_lowercase();
+    Some(match extension.as_str() {
+        "md" | "markdown" => "text/markdown",
+        "html" | "htm" => "text/html",
+        "txt" | "text" => "text/plain",
+        "json" => "application/json",
+        "pdf" => "application/pdf",
+        _ => return None,
+    })
+}
+
 pub fn media_type(content_type: &str, limits: &Limits) -> Result<MediaType, ServiceError> {
     let invalid = |detail: String| ServiceError::invalid_input("content_type", detail);
     let parsed: mime::Mime =
@@ -163,6 +176,15 @@ mod tests {
 
     fn field(result: Result<impl std::fmt::Debug, ServiceError>) -> String {
         result.unwrap_err().field.unwrap_or_default()
+    }
+
+    #[test]
+    fn extensions_name_the_types_ingest_reads() {
+        assert_eq!(content_type_for_name("docs/Guide.MD"), Some("text/markdown"));
+        assert_eq!(content_type_for_name("a/b.c/report.pdf"), Some("application/pdf"));
+        assert_eq!(content_type_for_name("index.htm"), Some("text/html"));
+        assert_eq!(content_type_for_name("photo.png"), None);
+        assert_eq!(content_type_for_name("README"), None);
     }
 
     #[test]

@@ -200,6 +200,17 @@ async fn the_document_published_sample_is_read_from_its_allowed_bucket() {
     assert_eq!(messages[0].attributes[CorrelationId::ATTRIBUTE], "corr-cms-7781");
     assert_eq!(claims(&messages)[0].inline_content.as_deref(), Some("<h1>Handbook</h1><p>Chapter 3: expenses.</p>"));
 
+    // The backfill state machine leaves the content type out: the key's extension gives it.
+    let mut untyped = event.clone();
+    untyped["detail"]["document_id"] = json!("handbook-ch3-backfilled");
+    untyped["detail"].as_object_mut().unwrap().remove("content_type");
+    let response = function::handle(world.service.as_ref(), untyped.clone()).await.unwrap();
+    assert_eq!(response["document_id"], "handbook-ch3-backfilled");
+    assert_eq!(claims(&drain(world.process_queue.as_ref(), QUIET).await)[0].content_type, "text/html");
+    untyped["detail"]["s3_uri"] = json!(format!("s3://{source}/handbook/ch3"));
+    let refused = function::handle(world.service.as_ref(), untyped).await.unwrap_err();
+    assert_eq!(refused.field.as_deref(), Some("content_type"));
+
     // A bucket not in SEAMS_SOURCE_BUCKETS is refused, and the invocation fails.
     let without_sources = world_reading(&[]).await;
     let refused = function::handle(without_sources.service.as_ref(), event).await.unwrap_err();

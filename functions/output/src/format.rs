@@ -4,7 +4,7 @@
 
 use minijinja::{context, Environment, UndefinedBehavior};
 use seams_contracts::infer::{InferenceOutput, InferenceResponse};
-use seams_contracts::output::OutputFormat;
+use seams_contracts::output::{CitedSource, OutputFormat};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -41,14 +41,6 @@ const SLACK: &str = r#"{"text": {{ answer | tojson }},
   {"type": "context", "elements": [{% for c in citations %}{"type": "mrkdwn", "text": {{ (("<" ~ c.source_uri ~ "|" ~ (c.title or c.id) ~ ">") if c.source_uri else ("`" ~ c.id ~ "`" ~ ((" " ~ c.title) if c.title else ""))) | tojson }}}{% if not loop.last %}, {% endif %}{% endfor %}]}{% endif %}
  ]}"#;
 
-/// A cited source, with what the request's `metadata.sources` says about it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Citation {
-    pub id: String,
-    pub title: Option<String>,
-    pub source_uri: Option<String>,
-}
-
 /// What every template sees.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Answer {
@@ -57,15 +49,16 @@ pub struct Answer {
     pub answer: String,
     /// The answer's JSON, when it is structured.
     pub json: Option<Value>,
-    pub citations: Vec<Citation>,
+    pub citations: Vec<CitedSource>,
     pub model: String,
     pub provider: String,
     pub metadata: Value,
 }
 
 impl Answer {
-    /// `metadata.sources` may map citation ids to `{title, source_uri}` (the answer workflow
-    /// fills it from retrieve's results).
+    /// `metadata.sources` describes the cited ids: either a map from id to `{title,
+    /// source_uri, document_id}`, or retrieve's results as they are (the answer workflow
+    /// passes those: a state machine cannot reshape a list into a map).
     pub fn new(request_id: &str, result: &InferenceResponse, metadata: &serde_json::Map<String, Value>) -> Self {
         let (answer, json) = match &result.output {
             InferenceOutput::Text(text) => (text.clone(), None),
@@ -78,9 +71,23 @@ impl Answer {
             .citations
             .iter()
             .map(|id| {
-                let source = sources.and_then(|s| s.get(id));
-                let text = |key: &str| source.and_then(|s| s.get(key)).and_then(Value::as_str).map(str::to_owned);
-                Citation { id: id.clone(), title: text("title"), source_uri: text("source_uri") }
+                let (source, described) = match sources {
+                    Some(Value::Array(results)) => {
+                        let result = results.iter().find(|r| r.get("chunk_id").and_then(Value::as_str) == Some(id));
+                        (result, result.and_then(|r| r.get("citation")))
+                    }
+                    Some(map) => (map.get(id), map.get(id)),
+                    None => (None, None),
+                };
+                let text = |value: Option<&Value>, key: &str| {
+                    value.and_then(|v| v.get(key)).and_then(Value::as_str).map(str::to_owned)
+                };
+                CitedSource {
+                    id: id.clone(),
+                    document_id: text(source, "document_id"),
+                    title: text(described, "title"),
+                    source_uri: text(described, "source_uri"),
+                }
             })
             .collect();
         Self {
@@ -163,7 +170,13 @@ mod tests {
     use super::*;
 
     fn answer() -> Answer {
-        let result = InferenceResponse {
+        let metadata =
+            json!({"sources": {"refunds:1:0": {"title": "Refund policy", "source_uri": "https://intra/refunds"}}});
+        Answer::new("req-1", &result(), metadata.as_object().unwrap())
+    }
+
+    fn result() -> InferenceResponse {
+        InferenceResponse {
             schema_version: Default::default(),
             request_id: "req-1".into(),
             output: InferenceOutput::Text("Refunds take 14 days [refunds:1:0].".into()),
@@ -174,10 +187,29 @@ mod tests {
             finish_reason: FinishReason::Stop,
             latency_ms: 1,
             truncated_context: Vec::new(),
-        };
-        let metadata =
-            json!({"sources": {"refunds:1:0": {"title": "Refund policy", "source_uri": "https://intra/refunds"}}});
-        Answer::new("req-1", &result, metadata.as_object().unwrap())
+        }
+    }
+
+    #[test]
+    fn sources_may_be_retrieves_results_as_they_are() {
+        let metadata = json!({"sources": [
+            {"chunk_id": "other:1:0", "document_id": "other", "citation": {"title": "Other"}},
+            {"chunk_id": "refunds:1:0", "document_id": "refunds", "text": "…",
+             "citation": {"title": "Refund policy", "source_uri": "https://intra/refunds", "heading_path": []}}
+        ]});
+        let answer = Answer::new("req-1", &result(), metadata.as_object().unwrap());
+        assert_eq!(
+            answer.citations,
+            vec![
+                CitedSource {
+                    id: "refunds:1:0".into(),
+                    document_id: Some("refunds".into()),
+                    title: Some("Refund policy".into()),
+                    source_uri: Some("https://intra/refunds".into()),
+                },
+                CitedSource { id: "ctx-2".into(), document_id: None, title: None, source_uri: None },
+            ]
+        );
     }
 
     #[test]

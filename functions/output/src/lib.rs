@@ -25,7 +25,7 @@ use chrono::Utc;
 use seams_contracts::answer::AnswerReady;
 use seams_contracts::events::BusEvent;
 use seams_contracts::output::{
-    AnswerDelivered, DeliveryFailed, DeliveryReceipt, DeliveryRequest, DeliveryStatus, Destination, OutputFormat,
+    AnswerDelivered, CitedSource, DeliveryFailed, DeliveryReceipt, DeliveryRequest, DeliveryStatus, Destination, OutputFormat,
 };
 use seams_contracts::{CorrelationId, ErrorName, V1};
 use seams_platform::aws::AwsSettings;
@@ -236,8 +236,9 @@ impl Service {
         )
     }
 
-    /// Checks and formats; nothing is sent. Errors name the field.
-    async fn prepare(&self, request: &DeliveryRequest) -> Result<Payload, ServiceError> {
+    /// Checks and formats; nothing is sent. Errors name the field. Also returns the cited
+    /// sources, for the receipt.
+    async fn prepare(&self, request: &DeliveryRequest) -> Result<(Payload, Vec<CitedSource>), ServiceError> {
         if request.request_id.trim().is_empty() {
             return Err(invalid("request_id", "the request id is empty"));
         }
@@ -253,7 +254,7 @@ impl Service {
             json!({"request_id": request.request_id, "message": message, "result": request.result,
                    "metadata": request.metadata, "correlation_id": request.correlation_id})
         };
-        Ok(match &request.destination {
+        let payload = match &request.destination {
             Destination::Webhook { url, secret_ref } => {
                 let url = self.settings.outbound.check_url(url).map_err(|e| invalid("destination.url", e.0))?;
                 let secret = match secret_ref {
@@ -313,7 +314,8 @@ impl Service {
                 Payload::EventBridge { bus_name: bus_name.clone(), event }
             }
             Destination::HttpResponse => Payload::HttpResponse { body: message(OutputFormat::Markdown)? },
-        })
+        };
+        Ok((payload, answer.citations))
     }
 
     /// One attempt at sending. Returns the provider's message id, if it gives one.
@@ -351,7 +353,7 @@ impl Service {
     /// Delivers once. Bad input is refused before anything is sent; a delivery that fails is
     /// in the DLQ (with its cause) and `DeliveryFailed` is on the bus when this returns.
     pub async fn deliver(&self, request: &DeliveryRequest) -> Result<DeliveryReceipt, ServiceError> {
-        let payload = self.prepare(request).await?;
+        let (payload, citations) = self.prepare(request).await?;
         let key = ledger_key(request);
         // A duplicate in flight elsewhere is waited for; a crashed one's claim expires and
         // `claim` takes it over.
@@ -401,6 +403,7 @@ impl Service {
                         Payload::HttpResponse { body } => Some(body.clone()),
                         _ => None,
                     },
+                    citations,
                 };
                 // Sent: a failure to record it must not fail the delivery (a retry would send again).
                 if let Err(error) = self.ledger.complete(token, &receipt).await {

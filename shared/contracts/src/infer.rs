@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::V1;
+use crate::{CorrelationId, V1};
 
 /// `POST /inference`, accepted exactly as the seed shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -21,6 +21,9 @@ pub struct InferenceRequest {
     /// Server-sent text deltas (Function URL with response streaming only).
     #[serde(default)]
     pub stream: bool,
+    /// Set by a state machine's direct invoke (HTTP callers use `x-correlation-id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<CorrelationId>,
 }
 
 /// A context item: plain text, or a passage with an id the answer can cite
@@ -34,6 +37,8 @@ pub enum ContextItem {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ContextPassage {
+    /// Retrieve's results carry it as `chunk_id`.
+    #[serde(alias = "chunk_id")]
     pub id: String,
     pub text: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -161,6 +161,9 @@ pub struct DocumentPublished {
     pub document_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_uri: Option<String>,
+    /// May be left out with `s3_uri`: then it follows the key's extension (the backfill
+    /// state machine publishes objects this way).
+    #[serde(default)]
     pub content_type: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,

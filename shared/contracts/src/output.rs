@@ -113,6 +113,23 @@ pub struct DeliveryReceipt {
     /// For `http_response`: the formatted body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
+    /// The sources the answer cites, as delivered (always present, possibly empty, so a
+    /// state machine can select it).
+    #[serde(default)]
+    pub citations: Vec<CitedSource>,
+}
+
+/// A source an answer cites: the citation id and what the request's `metadata.sources` said
+/// about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CitedSource {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_uri: Option<String>,
 }
 
 /// Event `AnswerDelivered` on the seams bus.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{de, Deserialize, Deserializer, Serialize};
 
-use crate::{AttributeValue, V1};
+use crate::{AttributeValue, CorrelationId, V1};
 
 /// How to rank: by embedding similarity, by keyword relevance (BM25), or both fused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
@@ -35,6 +35,9 @@ pub struct RetrieveRequest {
     pub min_score: Option<f64>,
     #[serde(default)]
     pub include_embeddings: bool,
+    /// Set by a state machine's direct invoke (HTTP callers use `x-correlation-id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<CorrelationId>,
 }
 
 pub const DEFAULT_TOP_K: u32 = 5;

@@ -76,7 +76,7 @@ pub async fn handle<F: Function>(function: &F, event: Value) -> Result<Value, Se
                 .map_err(|e| ServiceError::transient(format!("could not encode the response: {e}")))
         }
         trigger => {
-            let correlation = http::new_correlation_id();
+            let correlation = carried_correlation(&trigger).unwrap_or_else(http::new_correlation_id);
             let span = correlation_span(&correlation);
             let outcome = async { function.serve(F::from_trigger(trigger)?, correlation).await }.instrument(span).await;
             if let Err(error) = &outcome {
@@ -84,6 +84,18 @@ pub async fn handle<F: Function>(function: &F, event: Value) -> Result<Value, Se
             }
             outcome.map(|reply| reply.body)
         }
+    }
+}
+
+/// A direct invoke's `correlation_id` field (the state machines pass the execution's).
+fn carried_correlation(trigger: &Trigger) -> Option<CorrelationId> {
+    match trigger {
+        Trigger::Direct(payload) => payload
+            .get("correlation_id")
+            .and_then(Value::as_str)
+            .filter(|id| !id.trim().is_empty())
+            .map(CorrelationId::new),
+        _ => None,
     }
 }
 
