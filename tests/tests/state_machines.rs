@@ -56,7 +56,8 @@ impl Deployment {
             ("NoContextAnswer", NO_CONTEXT.into()),
             ("DefaultInstructions", "Answer from the context only; cite the ids you use.".into()),
         ];
-        let filled = substitutions.iter().fold(text, |text, (name, value)| text.replace(&format!("${{{name}}}"), value));
+        let filled =
+            substitutions.iter().fold(text, |text, (name, value)| text.replace(&format!("${{{name}}}"), value));
         assert!(!filled.contains("${"), "a substitution is missing: {filled}");
         filled
     }
@@ -136,11 +137,7 @@ struct Execution {
 impl Execution {
     /// The states entered, in order.
     fn states(&self) -> Vec<String> {
-        self.history
-            .iter()
-            .filter_map(|e| e.state_entered_event_details())
-            .map(|d| d.name().to_owned())
-            .collect()
+        self.history.iter().filter_map(|e| e.state_entered_event_details()).map(|d| d.name().to_owned()).collect()
     }
 
     /// The payloads sent to Lambda, in order, with the function each went to.
@@ -286,7 +283,16 @@ async fn invalid_input_is_not_retried_and_ends_in_the_failures_queue() {
     assert_eq!(execution.invocations().len(), 1, "never retried");
     assert_eq!(
         execution.states(),
-        ["Prepare", "ApplyDefaults", "Validate", "Retrieve", "RetrieveFailed", "RecordFailure", "AnnounceFailure", "Failed"]
+        [
+            "Prepare",
+            "ApplyDefaults",
+            "Validate",
+            "Retrieve",
+            "RetrieveFailed",
+            "RecordFailure",
+            "AnnounceFailure",
+            "Failed"
+        ]
     );
 
     let failures = deployment.messages(&deployment.failures_queue).await;

@@ -535,7 +535,10 @@ impl Service {
                 if content_type.trim().is_empty() {
                     content_type = validate::content_type_for_name(&key)
                         .ok_or_else(|| {
-                            ServiceError::invalid_input("content_type", format!("required: {key:?} has no known extension"))
+                            ServiceError::invalid_input(
+                                "content_type",
+                                format!("required: {key:?} has no known extension"),
+                            )
                         })?
                         .to_owned();
                 }

@@ -25,7 +25,8 @@ use chrono::Utc;
 use seams_contracts::answer::AnswerReady;
 use seams_contracts::events::BusEvent;
 use seams_contracts::output::{
-    AnswerDelivered, CitedSource, DeliveryFailed, DeliveryReceipt, DeliveryRequest, DeliveryStatus, Destination, OutputFormat,
+    AnswerDelivered, CitedSource, DeliveryFailed, DeliveryReceipt, DeliveryRequest, DeliveryStatus, Destination,
+    OutputFormat,
 };
 use seams_contracts::{CorrelationId, ErrorName, V1};
 use seams_platform::aws::AwsSettings;
