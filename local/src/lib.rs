@@ -2,6 +2,8 @@
 //! directory per bucket, in-process queues and bus — so the pipeline runs with no AWS
 //! account and no API keys.
 
+pub mod asl;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;

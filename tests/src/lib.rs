@@ -1,12 +1,14 @@
 //! Shared fixtures for the workspace tests: the stand-in stack (moto, PostgreSQL) and the
 //! conformance suites that every pair of AWS and local adapters must pass alike.
 
+pub mod answer_scenarios;
 pub mod event_bus_suite;
 pub mod object_store_suite;
 pub mod queue_suite;
 pub mod sqs_poller;
 pub mod stack;
 pub mod startup;
+pub mod step_functions;
 
 use std::sync::Arc;
 

@@ -1,49 +1,16 @@
-//! Lambda's SQS event source mapping, played by a test: receive a batch, hand it to the
-//! function as an `SqsEvent`, delete what it did not report as failed. Failed messages come
-//! back after the visibility timeout and, past `maxReceiveCount`, move to the DLQ.
+//! Lambda's SQS event source mapping for tests: [`seams_platform::queue::poller`], failing
+//! the test if the queue does not answer.
 
 use std::future::Future;
 
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
-use seams_platform::queue::{Queue, ReceivedMessage};
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use seams_platform::queue::Queue;
 
-fn to_lambda_message(received: &ReceivedMessage) -> SqsMessage {
-    let mut message = SqsMessage::default();
-    message.message_id = Some(received.message_id.clone());
-    message.receipt_handle = Some(received.receipt_handle.clone());
-    message.body = Some(received.body.clone());
-    message.event_source = Some("aws:sqs".into());
-    for (name, value) in &received.attributes {
-        let mut attribute = SqsMessageAttribute::default();
-        attribute.string_value = Some(value.clone());
-        attribute.data_type = Some("String".into());
-        message.message_attributes.insert(name.clone(), attribute);
-    }
-    message
-}
-
-/// One delivery round: every message visible on `queue` now, in batches of up to ten.
-/// Returns the ids the handler reported as failed.
+/// Every message visible on `queue` now, handed to `handler`; the ids it reported as failed.
 pub async fn deliver<F, Fut>(queue: &dyn Queue, handler: F) -> Vec<String>
 where
     F: Fn(SqsEvent) -> Fut,
     Fut: Future<Output = SqsBatchResponse>,
 {
-    let mut failed = Vec::new();
-    loop {
-        let received = queue.receive(10, std::time::Duration::from_millis(500)).await.expect("the queue answers");
-        if received.is_empty() {
-            return failed;
-        }
-        let mut event = SqsEvent::default();
-        event.records = received.iter().map(to_lambda_message).collect();
-        let response = handler(event).await;
-        let reported: Vec<String> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
-        for message in &received {
-            if !reported.contains(&message.message_id) {
-                queue.delete(&message.receipt_handle).await.expect("the queue deletes");
-            }
-        }
-        failed.extend(reported);
-    }
+    seams_platform::queue::poller::deliver(queue, handler).await.expect("the queue answers")
 }

@@ -71,7 +71,11 @@ impl Moto {
     /// (scripts/moto_server.py).
     pub async fn queue_lambda_results(&self, results: &[serde_json::Value]) {
         let region = self.sdk.region().map(|r| r.to_string()).unwrap_or_default();
-        let results: Vec<String> = results.iter().map(|r| r.to_string()).collect();
+        // Function errors in Lambda's own key order, as Step Functions then quotes them.
+        let results: Vec<String> = results
+            .iter()
+            .map(|r| crate::answer_scenarios::function_error_cause(r).map(|(_, cause)| cause).unwrap_or(r.to_string()))
+            .collect();
         let body = serde_json::json!({"results": results, "region": region});
         let response = reqwest::Client::new()
             .post(format!("{}/moto-api/static/lambda-simple/response", self.endpoint))

@@ -2,6 +2,7 @@
 //! behaviour locally.
 
 mod local;
+pub mod poller;
 mod sqs;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,126 @@
+//! The answer workflow's execution scenarios, shared by the moto tests
+//! (tests/tests/state_machines.rs) and the local runner's cross-check against them: an input
+//! and the results the Lambda tasks return, in order (a `{"errorType", "errorMessage"}`
+//! result is a function error).
+
+use serde_json::{json, Value};
+
+pub const NO_CONTEXT: &str = "I could not find that in the documents.";
+pub const QUESTION: &str = "How long do refunds take?";
+pub const INSTRUCTIONS: &str = "Answer from the context only; cite the ids you use.";
+
+pub struct Scenario {
+    pub name: &'static str,
+    pub input: Value,
+    pub lambda_results: Vec<Value>,
+}
+
+/// statemachines/answer.asl.json with its substitutions filled; `functions` names the
+/// retrieve, infer and output functions (ARNs on AWS).
+pub fn answer_definition(functions: [&str; 3], failures_queue: &str, bus: &str) -> String {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../statemachines/answer.asl.json"))
+        .expect("statemachines/answer.asl.json");
+    let [retrieve, infer, output] = functions;
+    let substitutions = [
+        ("RetrieveFunctionArn", retrieve),
+        ("InferFunctionArn", infer),
+        ("OutputFunctionArn", output),
+        ("FailuresQueueUrl", failures_queue),
+        ("EventBusName", bus),
+        ("NoContextAnswer", NO_CONTEXT),
+        ("DefaultInstructions", INSTRUCTIONS),
+    ];
+    let filled = substitutions.iter().fold(text, |text, (name, value)| text.replace(&format!("${{{name}}}"), value));
+    assert!(!filled.contains("${"), "a substitution is missing: {filled}");
+    filled
+}
+
+pub fn chunk(id: &str, document: &str, title: &str, uri: &str, text: &str) -> Value {
+    json!({"document_id": document, "version": 1, "chunk_id": id, "text": text, "score": 0.03,
+           "ranks": {"vector": 1, "keyword": 1}, "metadata": {"category": "policy"},
+           "citation": {"source_uri": uri, "title": title, "heading_path": ["Refunds"]}})
+}
+
+pub fn retrieved(results: Vec<Value>) -> Value {
+    json!({"schema_version": 1, "results": results, "search_mode": "hybrid",
+           "embedding_model": "seams-hashing-384-v1"})
+}
+
+pub fn inferred(text: &str, citations: &[&str]) -> Value {
+    json!({"schema_version": 1, "request_id": "r", "output": {"text": text}, "citations": citations,
+           "model": "seams-offline-extractive-v1", "provider": "offline",
+           "usage": {"input_tokens": 80, "output_tokens": 12}, "finish_reason": "stop", "latency_ms": 2,
+           "truncated_context": []})
+}
+
+pub fn receipt(request_id: &str, body: &str, citations: Value) -> Value {
+    json!({"schema_version": 1, "request_id": request_id, "destination": "http_response", "status": "delivered",
+           "attempts": 1, "delivered_at": "2026-11-27T10:00:00Z", "body": body, "citations": citations})
+}
+
+pub fn function_error(name: &str, message: &str) -> Value {
+    json!({"errorType": name, "errorMessage": message})
+}
+
+pub fn question() -> Value {
+    json!({"request_id": "req-7", "correlation_id": "corr-7", "question": QUESTION, "top_k": 3,
+           "filters": {"category": "policy"}, "destination": {"type": "http_response"}})
+}
+
+pub fn happy_results() -> Vec<Value> {
+    let refunds = chunk("refunds:1:0", "refunds", "Refund policy", "https://intra/refunds", "Refunds take 14 days.");
+    let cited = json!([{"id": "refunds:1:0", "document_id": "refunds", "title": "Refund policy",
+                        "source_uri": "https://intra/refunds"}]);
+    vec![
+        retrieved(vec![refunds]),
+        inferred("Refunds take 14 days [refunds:1:0].", &["refunds:1:0"]),
+        receipt("req-7", "Refunds take 14 days [refunds:1:0].\n\nSources: Refund policy", cited),
+    ]
+}
+
+pub fn happy_path() -> Scenario {
+    Scenario { name: "happy path", input: question(), lambda_results: happy_results() }
+}
+
+pub fn transient_then_success() -> Scenario {
+    let mut lambda_results = vec![function_error("Seams.Transient", "the index is reloading")];
+    lambda_results.extend(happy_results());
+    Scenario { name: "transient error, retried", input: question(), lambda_results }
+}
+
+pub fn invalid_input() -> Scenario {
+    Scenario {
+        name: "invalid input, caught",
+        input: question(),
+        lambda_results: vec![function_error("Seams.InvalidInput", "top_k: must be 1 to 100")],
+    }
+}
+
+pub fn no_context() -> Scenario {
+    Scenario {
+        name: "nothing retrieved",
+        input: question(),
+        lambda_results: vec![retrieved(vec![]), receipt("req-7", NO_CONTEXT, json!([]))],
+    }
+}
+
+pub fn no_question() -> Scenario {
+    Scenario {
+        name: "no question",
+        input: json!({"request_id": "req-8", "destination": {"type": "http_response"}}),
+        lambda_results: vec![],
+    }
+}
+
+pub fn all() -> Vec<Scenario> {
+    vec![happy_path(), transient_then_success(), invalid_input(), no_context(), no_question()]
+}
+
+/// How Lambda reports a function error to Step Functions: the error name, and the payload as
+/// the cause (`errorType` first, compact).
+pub fn function_error_cause(result: &Value) -> Option<(String, String)> {
+    let object = result.as_object().filter(|o| o.len() == 2)?;
+    let (name, message) = (object.get("errorType")?.as_str()?, object.get("errorMessage")?.as_str()?);
+    let cause = format!(r#"{{"errorType":{},"errorMessage":{}}}"#, json!(name), json!(message));
+    Some((name.to_owned(), cause))
+}
