@@ -3,7 +3,11 @@
 //! account and no API keys.
 
 pub mod asl;
+pub mod commands;
+pub mod server;
+pub mod workflow;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,8 +21,8 @@ use seams_embeddings::hashing::HashingEmbedder;
 use seams_embeddings::Embedder;
 use seams_platform::event_bus::{EventPattern, LocalEventBus};
 use seams_platform::function;
-use seams_platform::object_store::FsObjectStore;
-use seams_platform::queue::LocalQueue;
+use seams_platform::object_store::{FsObjectStore, ObjectStore};
+use seams_platform::queue::{poller, LocalQueue, QueueError};
 use seams_platform::ServiceError;
 use serde_json::Value;
 
@@ -39,7 +43,13 @@ pub struct LocalStack {
     pub process_queue: Arc<LocalQueue>,
     pub indexer_queue: Arc<LocalQueue>,
     pub output_dead_letters: Arc<LocalQueue>,
+    /// The answer workflow's failures (`workflow::FAILURES_QUEUE_URL`).
+    pub answer_failures: Arc<LocalQueue>,
     pub bus: Arc<LocalEventBus>,
+    /// Directories ingest may read `s3://<name>/…` from, and backfill may list.
+    pub sources: BTreeMap<String, Arc<dyn ObjectStore>>,
+    /// Where a distributed map's ResultWriter writes.
+    pub reports: Arc<FsObjectStore>,
     /// Shared by the query function and the indexer, as one file.
     pub index: Arc<SqliteIndex>,
     embedder: Arc<HashingEmbedder>,
@@ -73,15 +83,43 @@ impl LocalStack {
             process_queue: queue_with_dead_letter("process"),
             indexer_queue,
             output_dead_letters: Arc::new(LocalQueue::new("output-dlq", VISIBILITY_TIMEOUT)),
+            answer_failures: Arc::new(LocalQueue::new("answer-failures", VISIBILITY_TIMEOUT)),
             bus,
+            sources: BTreeMap::new(),
+            reports: Arc::new(FsObjectStore::new(data_dir.join(workflow::REPORTS_BUCKET))),
             index,
             embedder,
             tokenizer: Arc::new(process::tokenizer()?),
         })
     }
 
+    /// Lets ingest read (and backfill list) the directory `dir` as the bucket `name`.
+    pub fn with_source(mut self, name: &str, dir: &Path) -> Self {
+        self.sources.insert(name.to_owned(), Arc::new(FsObjectStore::new(dir)));
+        self
+    }
+
+    /// Plays the SQS event source mappings until nothing is left: process's queue, then the
+    /// indexer's (fed by the bus rule). Returns the message ids a handler reported as failed;
+    /// they are back on their queue, and past the receive limit in its dead-letter queue.
+    pub async fn drain(&self) -> Result<Vec<String>, QueueError> {
+        let process = self.process();
+        let indexer = self.indexer();
+        let mut failed = Vec::new();
+        while !self.process_queue.is_empty() || !self.indexer_queue.is_empty() {
+            let before = failed.len();
+            failed.extend(poller::deliver(self.process_queue.as_ref(), |event| process.handle_batch(event)).await?);
+            failed.extend(poller::deliver(self.indexer_queue.as_ref(), |event| indexer.handle_batch(event)).await?);
+            if failed.len() > before {
+                // Failed messages are invisible until their timeout: report them, do not wait.
+                break;
+            }
+        }
+        Ok(failed)
+    }
+
     pub fn ingest(&self) -> ingest::Service {
-        let sources = Default::default();
+        let sources = self.sources.clone();
         let settings = ingest::Settings::default();
         ingest::Service::new(self.raw.clone(), self.process_queue.clone(), self.bus.clone(), sources, settings)
     }

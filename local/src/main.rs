@@ -1,15 +1,19 @@
 //! The `seams` command.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use seams::commands::{self, IngestSummary, Question};
 use seams::{invoke, InvokeError, LocalStack};
+use serde_json::Value;
 
 #[derive(Parser)]
 #[command(name = "seams", version, about = "The seams pipeline on one machine, on embedded defaults.")]
 struct Cli {
-    /// Where the local buckets live.
+    /// Where the local buckets and the index live.
     #[arg(long, global = true, default_value = ".seams")]
     data_dir: PathBuf,
     #[command(subcommand)]
@@ -18,55 +22,254 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Ingests examples/docs, then answers the sample questions in examples/questions.json.
+    Demo,
+    /// Serves the HTTP API's routes on 127.0.0.1 with the queues consumed in the background,
+    /// until Ctrl-C (in-flight work is finished first).
+    Up {
+        #[arg(long, default_value_t = 3000)]
+        port: u16,
+    },
+    /// Ingests files, directories or glob patterns, then processes and indexes them.
+    Ingest {
+        #[arg(required = true)]
+        paths: Vec<String>,
+    },
+    /// Answers a question through the answer workflow.
+    Ask {
+        question: String,
+        /// key=value: only chunks whose metadata or attributes have this value.
+        #[arg(long = "filter", value_parser = key_value)]
+        filters: Vec<(String, String)>,
+        /// vector, keyword or hybrid.
+        #[arg(long)]
+        mode: Option<String>,
+        #[arg(long)]
+        top_k: Option<u32>,
+        /// Print the workflow's output as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Executes a state machine definition locally, printing each transition.
+    Run {
+        /// e.g. statemachines/answer.asl.json
+        definition: PathBuf,
+        /// The execution input (JSON).
+        #[arg(long, default_value = "{}")]
+        input: String,
+        /// name=directory: a local bucket ingest may read and a distributed map may list.
+        #[arg(long = "source", value_parser = key_value)]
+        sources: Vec<(String, String)>,
+    },
     /// Runs one function's handler on a sample event and prints its response: the offline
     /// twin of `sam local invoke -e` and `cargo lambda invoke --data-file`.
     Invoke {
-        /// ingest, process, retrieve, retrieve-indexer, infer or output.
+        /// ingest, process, retrieve, retrieve-indexer, infer, infer-stream or output.
         function: String,
         /// An event file, e.g. events/ingest/http-post-documents.json.
         event: PathBuf,
     },
 }
 
+fn key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("{text:?} is not key=value")),
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Invoke { function, event } => {
-            if !seams::FUNCTIONS.contains(&function.as_str()) {
-                return fail(&InvokeError::UnknownFunction(function).to_string());
-            }
-            let text = match std::fs::read_to_string(&event) {
-                Ok(text) => text,
-                Err(e) => return fail(&format!("cannot read {}: {e}", event.display())),
-            };
-            let event_json = match serde_json::from_str(&text) {
-                Ok(json) => json,
-                Err(e) => return fail(&format!("{} is not valid JSON: {e}", event.display())),
-            };
-            let stack = match LocalStack::new(&cli.data_dir) {
-                Ok(stack) => stack,
-                Err(e) => return fail(&e.to_string()),
-            };
-            match invoke(&stack, &function, event_json).await {
-                Ok(response) => {
-                    println!("{}", serde_json::to_string_pretty(&response).unwrap_or_default());
-                    ExitCode::SUCCESS
-                }
-                // Printed as Lambda reports a function error, for the same tooling.
-                Err(InvokeError::Handler(error)) => {
-                    let reported =
-                        serde_json::json!({"errorType": error.name.as_str(), "errorMessage": error.to_string()});
-                    println!("{reported}");
-                    ExitCode::FAILURE
-                }
-                Err(other) => fail(&other.to_string()),
-            }
+    match run(cli).await {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("seams: {message}");
+            ExitCode::from(2)
         }
     }
 }
 
-fn fail(message: &str) -> ExitCode {
-    eprintln!("seams: {message}");
-    ExitCode::from(2)
+async fn run(cli: Cli) -> Result<ExitCode, String> {
+    let open = |sources: &[(String, String)]| {
+        let stack = LocalStack::new(&cli.data_dir).map_err(|e| e.to_string())?;
+        Ok::<_, String>(sources.iter().fold(stack, |stack, (name, dir)| stack.with_source(name, Path::new(dir))))
+    };
+    match cli.command {
+        Command::Invoke { function, event } => {
+            if !seams::FUNCTIONS.contains(&function.as_str()) {
+                return Err(InvokeError::UnknownFunction(function).to_string());
+            }
+            let event_json = read_json(&event)?;
+            match invoke(&open(&[])?, &function, event_json).await {
+                Ok(response) => {
+                    println!("{}", pretty(&response));
+                    Ok(ExitCode::SUCCESS)
+                }
+                // Printed as Lambda reports a function error, for the same tooling.
+                Err(InvokeError::Handler(error)) => {
+                    println!(
+                        "{}",
+                        serde_json::json!({"errorType": error.name.as_str(), "errorMessage": error.to_string()})
+                    );
+                    Ok(ExitCode::FAILURE)
+                }
+                Err(other) => Err(other.to_string()),
+            }
+        }
+        Command::Ingest { paths } => {
+            let stack = open(&[])?;
+            let summary = ingest_with_progress(&stack, &paths).await;
+            print_summary(&summary);
+            Ok(if summary.rejected.is_empty() && summary.failed_downstream.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Ask { question, filters, mode, top_k, json } => {
+            let question = Question { text: question, filters, search_mode: mode, top_k };
+            let execution = commands::ask(Arc::new(open(&[])?), &question).await.map_err(|e| e.to_string())?;
+            if json {
+                match &execution.output {
+                    Ok(output) => println!("{}", pretty(output)),
+                    Err(error) => println!("{}", pretty(&serde_json::to_value(error).unwrap_or_default())),
+                }
+            } else {
+                print!("{}", commands::describe_answer(&question.text, &execution));
+            }
+            Ok(if execution.output.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Run { definition, input, sources } => {
+            let text = std::fs::read_to_string(&definition)
+                .map_err(|e| format!("cannot read {}: {e}", definition.display()))?;
+            let input: Value = serde_json::from_str(&input).map_err(|e| format!("--input is not valid JSON: {e}"))?;
+            let stack = Arc::new(open(&sources)?);
+            let execution = commands::run(stack.clone(), &text, input, |transition| println!("{transition}"))
+                .await
+                .map_err(|e| format!("{}: {e}", definition.display()))?;
+            // What the execution queued (a backfill's documents) is processed and indexed too.
+            let failed = stack.drain().await.map_err(|e| e.to_string())?;
+            if !failed.is_empty() {
+                println!("{} message(s) failed in process or the indexer", failed.len());
+            }
+            match &execution.output {
+                Ok(output) => {
+                    println!("succeeded:\n{}", pretty(output));
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(error) => {
+                    println!("failed: {}: {}", error.error, error.cause);
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::Demo => demo(open(&[])?).await,
+        Command::Up { port } => {
+            let stack = Arc::new(open(&[])?);
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| match e.kind() {
+                std::io::ErrorKind::AddrInUse => format!("port {port} is in use; choose another with --port"),
+                _ => format!("cannot listen on 127.0.0.1:{port}: {e}"),
+            })?;
+            let address = listener.local_addr().map_err(|e| e.to_string())?;
+            println!("seams: serving http://{address} (data in {}); Ctrl-C stops", cli.data_dir.display());
+            let _ = std::io::stdout().flush();
+            seams::server::serve(stack, listener, stopped()).await.map_err(|e| e.to_string())?;
+            // Not println!: whoever started us may have stopped reading stdout.
+            let _ = writeln!(std::io::stdout(), "seams: stopped; queued work finished");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Ctrl-C or SIGTERM.
+async fn stopped() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+async fn demo(stack: LocalStack) -> Result<ExitCode, String> {
+    let examples = ["examples", concat!(env!("CARGO_MANIFEST_DIR"), "/../examples")]
+        .iter()
+        .map(PathBuf::from)
+        .find(|dir| dir.join("docs").is_dir())
+        .ok_or("examples/docs not found: run the demo from the repository")?;
+    let docs = examples.join("docs").to_string_lossy().into_owned();
+    println!("Ingesting {docs} …");
+    let summary = ingest_with_progress(&stack, &[docs]).await;
+    print_summary(&summary);
+    let questions: Vec<Value> = serde_json::from_value(read_json(&examples.join("questions.json"))?)
+        .map_err(|e| format!("examples/questions.json: {e}"))?;
+    let stack = Arc::new(stack);
+    let mut failures = 0;
+    for entry in questions {
+        let filters = entry["filters"]
+            .as_object()
+            .map(|f| f.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect())
+            .unwrap_or_default();
+        let question = Question {
+            text: entry["question"].as_str().unwrap_or_default().to_owned(),
+            filters,
+            ..Question::default()
+        };
+        let execution = commands::ask(stack.clone(), &question).await.map_err(|e| e.to_string())?;
+        failures += usize::from(execution.output.is_err());
+        println!("\n{}", commands::describe_answer(&question.text, &execution));
+    }
+    Ok(if failures == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+async fn ingest_with_progress(stack: &LocalStack, paths: &[String]) -> IngestSummary {
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {wide_msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let summary = commands::ingest_files(stack, paths, |done, total, current| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+        bar.set_message(current.to_owned());
+    })
+    .await;
+    bar.finish_and_clear();
+    summary
+}
+
+fn print_summary(summary: &IngestSummary) {
+    println!(
+        "ingested {}, duplicates {}, rejected {}",
+        summary.ingested.len(),
+        summary.duplicates.len(),
+        summary.rejected.len()
+    );
+    for (path, reason) in &summary.rejected {
+        println!("  rejected {path}: {reason}");
+    }
+    if !summary.failed_downstream.is_empty() {
+        println!(
+            "  {} message(s) failed in process or the indexer; they are retried, then dead-lettered",
+            summary.failed_downstream.len()
+        );
+    }
+}
+
+fn read_json(path: &Path) -> Result<Value, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{} is not valid JSON: {e}", path.display()))
+}
+
+fn pretty(value: &Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
 }

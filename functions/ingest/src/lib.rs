@@ -131,12 +131,13 @@ impl Named for Request {
 }
 
 /// A document on its way in, whatever brought it.
-struct Incoming {
-    document_id: Option<String>,
-    source_uri: Option<String>,
-    content_type: String,
-    bytes: Vec<u8>,
-    attributes: Attributes,
+#[derive(Debug, Clone, PartialEq)]
+pub struct Incoming {
+    pub document_id: Option<String>,
+    pub source_uri: Option<String>,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+    pub attributes: Attributes,
 }
 
 /// A document ready to store: checked, normalised and fingerprinted. Pure.
@@ -267,6 +268,19 @@ impl Service {
 
     /// Stores a document version once and hands it to processing. Concurrent requests with
     /// the same content: one stores and publishes, the others answer `duplicate` once it has.
+    /// A document whose bytes the caller holds (the local CLI reads files): the same checks,
+    /// deduplication and hand-off as every trigger, within the upload size limit.
+    pub async fn ingest_bytes(
+        &self,
+        incoming: Incoming,
+        correlation: &CorrelationId,
+    ) -> Result<IngestResponse, ServiceError> {
+        if incoming.bytes.len() as u64 > self.settings.limits.upload_max_bytes {
+            return Err(validate::too_large("content", self.settings.limits.upload_max_bytes));
+        }
+        self.ingest(incoming, correlation).await
+    }
+
     async fn ingest(&self, incoming: Incoming, correlation: &CorrelationId) -> Result<IngestResponse, ServiceError> {
         let prepared = prepare(incoming, &self.settings.limits)?;
         let claim_key = format!("{}/{}", prepared.document_id, prepared.fingerprint_hex);

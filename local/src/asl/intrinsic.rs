@@ -140,10 +140,10 @@ impl Parser<'_> {
                 }
             }
         }
-        if rest.starts_with('\'') {
+        if let Some(quoted) = rest.strip_prefix('\'') {
             // Keeps \-escapes for States.Format, except an escaped quote.
             let mut value = String::new();
-            let mut chars = rest[1..].char_indices();
+            let mut chars = quoted.char_indices();
             while let Some((i, c)) = chars.next() {
                 match c {
                     '\\' => match chars.next() {

@@ -1,0 +1,213 @@
+//! `seams up`: the deployed HTTP API's routes on 127.0.0.1, served by the same handlers
+//! (each request becomes the API Gateway v2 event Lambda would get), with process and the
+//! indexer consuming their queues in the background. `POST /answer` runs the answer state
+//! machine locally.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use seams_contracts::{ErrorName, Problem};
+use seams_platform::function;
+use serde_json::{json, Value};
+
+use crate::commands;
+use crate::LocalStack;
+
+/// The largest request body accepted (API Gateway's payload limit).
+const MAX_BODY: usize = 10 * 1024 * 1024;
+
+/// Which function serves a path, and the route key API Gateway would report.
+fn route(method: &Method, path: &str) -> Option<(&'static str, String, HashMap<String, String>)> {
+    let mut parameters = HashMap::new();
+    let (function, key) = match (method.as_str(), path) {
+        ("POST", "/documents") => ("ingest", "POST /documents"),
+        ("POST", "/documents:batch") => ("ingest", "POST /documents:batch"),
+        ("POST", "/documents/uploads") => ("ingest", "POST /documents/uploads"),
+        ("GET" | "DELETE", _) if path.starts_with("/documents/") && path.len() > "/documents/".len() => {
+            parameters.insert("id".to_owned(), path["/documents/".len()..].to_owned());
+            ("ingest", if method == Method::GET { "GET /documents/{id}" } else { "DELETE /documents/{id}" })
+        }
+        ("POST", "/retrieve") => ("retrieve", "POST /retrieve"),
+        ("POST", "/inference") => ("infer", "POST /inference"),
+        ("POST", "/answer") => ("answer", "POST /answer"),
+        _ => return None,
+    };
+    Some((function, key.to_owned(), parameters))
+}
+
+/// The API Gateway HTTP API (payload 2.0) event for a request.
+fn api_event(
+    method: &Method,
+    path: &str,
+    key: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    parameters: &HashMap<String, String>,
+) -> Value {
+    let headers: serde_json::Map<String, Value> = headers
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str().to_owned(), json!(value.to_str().ok()?))))
+        .collect();
+    let (body, encoded) = match std::str::from_utf8(body) {
+        Ok(text) => (text.to_owned(), false),
+        Err(_) => (base64::engine::general_purpose::STANDARD.encode(body), true),
+    };
+    let request_id = uuid::Uuid::new_v4().to_string();
+    json!({
+        "version": "2.0", "routeKey": key, "rawPath": path, "rawQueryString": "", "headers": headers,
+        "requestContext": {"accountId": "local", "apiId": "seams-local", "domainName": "127.0.0.1",
+            "domainPrefix": "seams-local", "http": {"method": method.as_str(), "path": path, "protocol": "HTTP/1.1",
+            "sourceIp": "127.0.0.1", "userAgent": ""}, "requestId": request_id, "routeKey": key, "stage": "$default",
+            "time": "", "timeEpoch": 0},
+        "pathParameters": parameters, "body": body, "isBase64Encoded": encoded,
+    })
+}
+
+/// A Lambda proxy response as an HTTP response.
+fn from_lambda(response: &Value) -> Response {
+    let status = response["statusCode"].as_u64().and_then(|s| StatusCode::from_u16(s as u16).ok());
+    let mut builder = Response::builder().status(status.unwrap_or(StatusCode::BAD_GATEWAY));
+    for (name, value) in response["headers"].as_object().into_iter().flatten() {
+        if let Some(value) = value.as_str().and_then(|v| HeaderValue::from_str(v).ok()) {
+            builder = builder.header(name.as_str(), value);
+        }
+    }
+    let body = response["body"].as_str().unwrap_or_default();
+    let body = if response["isBase64Encoded"] == json!(true) {
+        base64::engine::general_purpose::STANDARD.decode(body).unwrap_or_default()
+    } else {
+        body.as_bytes().to_vec()
+    };
+    builder.body(Body::from(body)).unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+fn problem(status: StatusCode, problem: &Problem) -> Response {
+    let body = serde_json::to_vec(problem).unwrap_or_default();
+    (status, [("content-type", Problem::CONTENT_TYPE)], body).into_response()
+}
+
+/// The answer workflow's result, or its failure as a problem naming the failing step.
+async fn answer(stack: Arc<LocalStack>, headers: &HeaderMap, body: &[u8]) -> Response {
+    let mut input: Value = match serde_json::from_slice(body) {
+        Ok(input) => input,
+        Err(e) => {
+            let problem =
+                Problem::new(ErrorName::InvalidInput, format!("the body is not JSON: {e}")).with_field("body");
+            return self::problem(StatusCode::BAD_REQUEST, &problem);
+        }
+    };
+    // The caller's correlation id, as the deployed route's callers send it.
+    let header = headers.get("x-correlation-id").and_then(|v| v.to_str().ok());
+    if let (Some(object), Some(correlation)) = (input.as_object_mut(), header) {
+        object.entry("correlation_id").or_insert_with(|| json!(correlation));
+    }
+    let execution = match commands::run(stack, crate::workflow::ANSWER, input, |_| {}).await {
+        Ok(execution) => execution,
+        Err(e) => {
+            return self::problem(StatusCode::INTERNAL_SERVER_ERROR, &Problem::new(ErrorName::Transient, e.to_string()))
+        }
+    };
+    match execution.output {
+        Ok(output) => (StatusCode::OK, axum::Json(output)).into_response(),
+        Err(error) => {
+            let name: Option<ErrorName> = serde_json::from_value(json!(error.error)).ok();
+            let mut problem = Problem::new(name.unwrap_or(ErrorName::Transient), error.cause.clone());
+            problem.instance = Some(format!("urn:seams:execution:{}", execution.name));
+            let status = match name {
+                Some(name) => StatusCode::from_u16(name.http_status()).unwrap_or(StatusCode::BAD_GATEWAY),
+                None => StatusCode::BAD_GATEWAY,
+            };
+            let mut response = self::problem(status, &problem);
+            // The failing step, as the cause's "<Step> failed: …" names it.
+            if let Some(step) = error.cause.split_once(" failed: ").map(|(step, _)| step.to_owned()) {
+                if let Ok(value) = HeaderValue::from_str(&step) {
+                    response.headers_mut().insert("x-seams-failed-step", value);
+                }
+            }
+            response
+        }
+    }
+}
+
+async fn handle(State(stack): State<Arc<LocalStack>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path().to_owned();
+    let Some((function, key, parameters)) = route(&parts.method, &path) else {
+        let problem = Problem::new(ErrorName::NotFound, format!("no route {} {path}", parts.method));
+        return self::problem(StatusCode::NOT_FOUND, &problem);
+    };
+    let body = match to_bytes(body, MAX_BODY).await {
+        Ok(body) => body,
+        Err(e) => {
+            let problem =
+                Problem::new(ErrorName::InvalidInput, format!("the body cannot be read: {e}")).with_field("body");
+            return self::problem(StatusCode::PAYLOAD_TOO_LARGE, &problem);
+        }
+    };
+    if function == "answer" {
+        return answer(stack, &parts.headers, &body).await;
+    }
+    let event = api_event(&parts.method, &path, &key, &parts.headers, &body, &parameters);
+    let handled = match function {
+        "ingest" => function::handle(&stack.ingest(), event).await,
+        "retrieve" => function::handle(&stack.retrieve(), event).await,
+        _ => function::handle(&stack.infer(), event).await,
+    };
+    match handled {
+        Ok(response) => from_lambda(&response),
+        Err(error) => problem(StatusCode::INTERNAL_SERVER_ERROR, &error.to_problem(None)),
+    }
+}
+
+/// Serves until `shutdown` resolves, then lets in-flight requests finish and drains the
+/// queues, so everything accepted is processed and indexed before this returns.
+pub async fn serve(
+    stack: Arc<LocalStack>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let consumer = {
+        let stack = stack.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(error) = stack.drain().await {
+                    warn_queue(&error.to_string());
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    };
+    let app = axum::Router::new().fallback(handle).with_state(stack.clone());
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    consumer.abort();
+    if let Err(error) = stack.drain().await {
+        warn_queue(&error.to_string());
+    }
+    served
+}
+
+fn warn_queue(message: &str) {
+    eprintln!("seams: a queue did not answer: {message}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_match_the_http_api() {
+        let (function, key, parameters) = route(&Method::DELETE, "/documents/refund-policy").unwrap();
+        assert_eq!((function, key.as_str()), ("ingest", "DELETE /documents/{id}"));
+        assert_eq!(parameters["id"], "refund-policy");
+        assert_eq!(route(&Method::POST, "/documents:batch").unwrap().1, "POST /documents:batch");
+        assert_eq!(route(&Method::POST, "/answer").unwrap().0, "answer");
+        assert!(route(&Method::GET, "/retrieve").is_none());
+        assert!(route(&Method::GET, "/documents/").is_none());
+    }
+}

@@ -1,0 +1,283 @@
+//! The `seams` command as a user runs it: the demo on the example corpus, `up` over HTTP
+//! with the sample events' requests (and again after a restart), `ask`, `run`, `ingest`, and
+//! one clear line for each kind of bad input.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use seams_tests::sample_event;
+use serde_json::{json, Value};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn seams(data_dir: &Path, arguments: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_seams"))
+        .current_dir(workspace())
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(arguments)
+        .output()
+        .expect("seams runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The part of the demo's output that answers `question`.
+fn answer_to<'a>(output: &'a str, question: &str) -> &'a str {
+    let start = output.find(&format!("Q: {question}")).unwrap_or_else(|| panic!("{question} not asked:\n{output}"));
+    let rest = &output[start..];
+    &rest[..rest[1..].find("\nQ: ").map_or(rest.len(), |end| end + 1)]
+}
+
+#[test]
+fn the_demo_answers_from_the_expected_documents() {
+    let data = tempfile::tempdir().unwrap();
+    let run = seams(data.path(), &["demo"]);
+    let out = stdout(&run);
+    assert!(run.status.success(), "{out}\n{}", stderr(&run));
+    assert!(out.contains("ingested 26, duplicates 0, rejected 0"), "{out}");
+
+    // The first source cited is the document that holds the answer.
+    for (question, document, fact) in [
+        ("How long do card refunds take to appear?", "policies-refunds.md", "5 to 10 business days"),
+        ("Can digital products be refunded?", "policies-refunds.md", "not been downloaded"),
+        ("When are deployments not allowed?", "engineering-deployments.md", "no deployments on Fridays"),
+        ("How quickly must the on-call engineer acknowledge a page?", "engineering-on-call.md", "within 15 minutes"),
+        ("How much is reimbursed for hotels in London?", "people-travel.md", "220 euros"),
+        ("How soon should a buried person be dug out of an avalanche?", "products-avalanche-safety.pdf", "15 minutes"),
+    ] {
+        let answer = answer_to(&out, question);
+        let sources = &answer[answer.find("Sources:\n").unwrap_or_else(|| panic!("no sources:\n{answer}"))..];
+        let first = sources.lines().nth(1).unwrap_or_default();
+        assert!(first.contains(&format!("[{document}:1:0]")), "{question}: first source {first}\n{answer}");
+        assert!(answer.contains(fact), "{question}: the answer lacks {fact:?}\n{answer}");
+        assert!(answer.contains("Delivery: delivered to http_response"), "{answer}");
+    }
+    // A filter nothing matches: the configured answer, without the model or sources.
+    let none = answer_to(&out, "How long do refunds take?");
+    assert!(none.contains("A: I could not find anything about that in the documents."), "{none}");
+    assert!(!none.contains("Sources:"), "{none}");
+
+    // The index and buckets persist: a second run finds every document already there.
+    let again = seams(data.path(), &["demo"]);
+    assert!(stdout(&again).contains("ingested 0, duplicates 26, rejected 0"), "{}", stdout(&again));
+}
+
+#[test]
+fn ask_and_run_use_the_same_workflow() {
+    let data = tempfile::tempdir().unwrap();
+    let ingested = seams(data.path(), &["ingest", "examples/docs/policies", "examples/docs/people/*.md"]);
+    assert!(stdout(&ingested).contains("ingested 11, duplicates 0, rejected 0"), "{}", stdout(&ingested));
+
+    let asked =
+        seams(data.path(), &["ask", "How much does express shipping cost?", "--filter", "category=policies", "--json"]);
+    assert!(asked.status.success(), "{}", stderr(&asked));
+    let output: Value = serde_json::from_slice(&asked.stdout).expect("--json prints JSON");
+    assert_eq!(
+        output["citations"][0]["document_id"], "shipping.md",
+        "ids are paths below the directory given: {output}"
+    );
+    assert!(output["answer"]["text"].as_str().unwrap_or_default().contains("12 euros"), "{output}");
+
+    let input = json!({"question": "How many days of annual leave do full-time employees get?",
+                       "destination": {"type": "http_response"}, "search_mode": "keyword"});
+    let ran = seams(data.path(), &["run", "statemachines/answer.asl.json", "--input", &input.to_string()]);
+    let out = stdout(&ran);
+    assert!(ran.status.success(), "{out}");
+    let entered: Vec<&str> = out.lines().filter(|l| l.starts_with("→ ")).collect();
+    assert_eq!(
+        entered,
+        [
+            "→ Prepare (Pass)",
+            "→ ApplyDefaults (Pass)",
+            "→ Validate (Choice)",
+            "→ Retrieve (Task)",
+            "→ HasContext (Choice)",
+            "→ Infer (Task)",
+            "→ Deliver (Task)",
+            "→ Answered (Pass)"
+        ]
+    );
+    assert!(out.contains("28 days"), "{out}");
+}
+
+#[test]
+fn backfill_ingests_a_local_directory_through_a_distributed_map() {
+    let data = tempfile::tempdir().unwrap();
+    let input = json!({"bucket": "examples", "prefix": "docs/products/"}).to_string();
+    let ran = seams(
+        data.path(),
+        &["run", "statemachines/backfill.asl.json", "--source", "examples=examples", "--input", &input],
+    );
+    let out = stdout(&ran);
+    assert!(ran.status.success(), "{out}\n{}", stderr(&ran));
+    assert_eq!(out.matches("→ Ingest (Task)").count(), 6, "one ingest per product document:\n{out}");
+    let report: Value = serde_json::from_str(&out[out.find("succeeded:").unwrap() + "succeeded:".len()..]).unwrap();
+    let key = report["ResultWriterDetails"]["Key"].as_str().unwrap();
+    let summary: Value =
+        serde_json::from_slice(&std::fs::read(data.path().join("reports").join(key)).unwrap()).unwrap();
+    assert_eq!((summary["total"].clone(), summary["failed"].clone()), (json!(6), json!(0)));
+
+    // Backfilled documents are processed and indexed: the stove advice is found.
+    let asked = seams(data.path(), &["ask", "Can I use a stove inside my tent?", "--json"]);
+    let output: Value = serde_json::from_slice(&asked.stdout).unwrap();
+    assert!(output["answer"]["text"].as_str().unwrap_or_default().contains("carbon monoxide"), "{output}");
+}
+
+#[test]
+fn bad_input_gets_one_clear_line_and_a_failing_exit() {
+    let data = tempfile::tempdir().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let broken = scratch.path().join("broken.json");
+    std::fs::write(&broken, "{ not json").unwrap();
+    let unsupported = scratch.path().join("machine.asl.json");
+    std::fs::write(&unsupported, r#"{"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Timestamp": "2030-01-01T00:00:00Z", "End": true}}}"#).unwrap();
+    let broken = broken.to_string_lossy().into_owned();
+    let unsupported = unsupported.to_string_lossy().into_owned();
+
+    for (arguments, expected) in [
+        (vec!["invoke", "nope", "events/ingest/http-post-documents.json"], "unknown function \"nope\""),
+        (vec!["invoke", "ingest", "events/ingest/missing.json"], "cannot read events/ingest/missing.json"),
+        (vec!["invoke", "ingest", broken.as_str()], "is not valid JSON"),
+        (vec!["run", unsupported.as_str()], "state \"Wait\": Timestamp is not supported on a Wait state"),
+        (vec!["run", "statemachines/answer.asl.json", "--input", "{"], "--input is not valid JSON"),
+    ] {
+        let run = seams(data.path(), &arguments);
+        let err = stderr(&run);
+        assert_eq!(run.status.code(), Some(2), "{arguments:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{arguments:?}: one line, no trace: {err}");
+        assert!(err.starts_with("seams: ") && err.contains(expected), "{arguments:?}: {err}");
+    }
+
+    // Ingest reports each file it cannot take and goes on with the rest.
+    let docs = scratch.path().join("docs");
+    std::fs::create_dir(&docs).unwrap();
+    std::fs::write(docs.join("good.md"), "# Good\n\nA fine document.").unwrap();
+    std::fs::write(docs.join("image.bin"), [0xff, 0xd8, 0xff, 0x00, 0x81]).unwrap();
+    let ingested = seams(data.path(), &["ingest", &docs.to_string_lossy(), "no/such/file.md"]);
+    let out = stdout(&ingested);
+    assert_eq!(ingested.status.code(), Some(1), "{out}");
+    assert!(out.contains("ingested 1, duplicates 0, rejected 2"), "{out}");
+    assert!(out.contains("image.bin: not a type ingest reads"), "{out}");
+    assert!(out.contains("no/such/file.md: no such file or directory"), "{out}");
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(data_dir: &Path, port: u16) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_seams"))
+            .current_dir(workspace())
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["up", "--port", &port.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("seams up starts");
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+        let base = first.split_whitespace().find(|w| w.starts_with("http://")).expect("the address").to_owned();
+        Server { child, base }
+    }
+
+    /// Ctrl-C, as a user stops it; it must exit cleanly.
+    fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "seams up exits cleanly on Ctrl-C: {status}");
+    }
+}
+
+fn body_of(event: &str) -> String {
+    sample_event(event)["body"].as_str().unwrap().to_owned()
+}
+
+async fn retrieve_until_found(client: &reqwest::Client, base: &str) -> Value {
+    for _ in 0..50 {
+        let response =
+            client.post(format!("{base}/retrieve")).body(body_of("retrieve/http-retrieve.json")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        if body["results"].as_array().is_some_and(|r| !r.is_empty()) {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the document was not indexed in 5 s");
+}
+
+#[tokio::test]
+async fn up_serves_the_http_api_and_keeps_its_data_across_restarts() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), 0);
+    let client = reqwest::Client::new();
+    let base = server.base.clone();
+
+    let created = client
+        .post(format!("{base}/documents"))
+        .header("x-correlation-id", "corr-up-1")
+        .body(body_of("ingest/http-post-documents.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 202);
+    assert_eq!(created.headers()["x-correlation-id"], "corr-up-1");
+    let found = retrieve_until_found(&client, &base).await;
+    assert_eq!(found["results"][0]["document_id"], "refund-policy", "{found}");
+
+    let path = sample_event("ingest/http-get-document.json")["rawPath"].as_str().unwrap().to_owned();
+    let status: Value = client.get(format!("{base}{path}")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(status["versions"][0]["version"], 1, "{status}");
+
+    let inferred =
+        client.post(format!("{base}/inference")).body(body_of("infer/http-inference.json")).send().await.unwrap();
+    assert_eq!(inferred.status(), 200);
+    let inferred: Value = inferred.json().await.unwrap();
+    assert_eq!(inferred["provider"], "offline", "{inferred}");
+
+    let answer = json!({"question": "Can digital products be refunded?", "destination": {"type": "http_response"}});
+    let answered = client.post(format!("{base}/answer")).json(&answer).send().await.unwrap();
+    assert_eq!(answered.status(), 200);
+    let answered: Value = answered.json().await.unwrap();
+    assert_eq!(answered["citations"][0]["document_id"], "refund-policy", "{answered}");
+    assert!(answered["delivery"]["body"].as_str().unwrap_or_default().contains("Refund policy"), "{answered}");
+
+    let refused = client.post(format!("{base}/answer")).json(&json!({"question": "x"})).send().await.unwrap();
+    assert_eq!(refused.status(), 400);
+    assert_eq!(refused.headers()["content-type"], "application/problem+json");
+    assert_eq!(refused.headers()["x-seams-failed-step"], "Validate");
+    let problem: Value = refused.json().await.unwrap();
+    assert_eq!(problem["type"], "urn:seams:problem:invalid-input");
+
+    let missing = client.get(format!("{base}/nowhere")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+
+    // A second server on the same port is refused with one line.
+    let port = base.rsplit(':').next().unwrap().to_owned();
+    let clash = seams(data.path(), &["up", "--port", &port]);
+    assert_eq!(clash.status.code(), Some(2));
+    assert!(stderr(&clash).contains(&format!("port {port} is in use")), "{}", stderr(&clash));
+
+    server.stop();
+    let restarted = Server::start(data.path(), 0);
+    let status: Value = client.get(format!("{}{path}", restarted.base)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(status["document_id"], "refund-policy", "the document survived the restart: {status}");
+    let found = retrieve_until_found(&client, &restarted.base).await;
+    assert_eq!(found["results"][0]["document_id"], "refund-policy");
+    restarted.stop();
+}
