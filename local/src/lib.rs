@@ -4,6 +4,7 @@
 
 pub mod asl;
 pub mod commands;
+pub mod config;
 pub mod server;
 pub mod workflow;
 
@@ -13,12 +14,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::sqs::SqsEvent;
+use infer::provider::ModelProvider;
+use retrieve::index::SearchIndex;
 use retrieve::sqlite::SqliteIndex;
 use seams_contracts::events::BusEvent;
 use seams_contracts::ingest::DocumentDeleted;
 use seams_contracts::process::DocumentProcessed;
+use seams_embeddings::config::EmbedderConfig;
 use seams_embeddings::hashing::HashingEmbedder;
-use seams_embeddings::Embedder;
+use seams_embeddings::{Embedder, Purpose};
+use seams_platform::config::Env;
 use seams_platform::event_bus::{EventPattern, LocalEventBus};
 use seams_platform::function;
 use seams_platform::object_store::{FsObjectStore, ObjectStore};
@@ -50,10 +55,25 @@ pub struct LocalStack {
     pub sources: BTreeMap<String, Arc<dyn ObjectStore>>,
     /// Where a distributed map's ResultWriter writes.
     pub reports: Arc<FsObjectStore>,
-    /// Shared by the query function and the indexer, as one file.
-    pub index: Arc<SqliteIndex>,
-    embedder: Arc<HashingEmbedder>,
+    /// Shared by the query function and the indexer (by default one SQLite file).
+    pub index: Arc<dyn SearchIndex>,
+    documents_embedder: Arc<dyn Embedder>,
+    queries_embedder: Arc<dyn Embedder>,
+    model: Arc<dyn ModelProvider>,
+    infer_settings: infer::Settings,
     tokenizer: Arc<process::Tokenizer>,
+}
+
+fn sqlite_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("retrieve").join("index.sqlite")
+}
+
+/// A connection URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://…{}", &url[..scheme], &url[at..]),
+        _ => url.to_owned(),
+    }
 }
 
 fn queue_with_dead_letter(name: &str) -> Arc<LocalQueue> {
@@ -62,11 +82,63 @@ fn queue_with_dead_letter(name: &str) -> Arc<LocalQueue> {
 }
 
 impl LocalStack {
-    /// Fails if the bundled tokenizer vocabulary does not load or the index cannot be opened.
+    /// The embedded defaults: hashing embedder, SQLite index in the data directory, offline
+    /// model. Fails if the bundled tokenizer vocabulary does not load or the index cannot be
+    /// opened.
     pub fn new(data_dir: &Path) -> Result<Self, ServiceError> {
-        let embedder = Arc::new(HashingEmbedder::default());
-        let index =
-            Arc::new(SqliteIndex::open(&data_dir.join("retrieve").join("index.sqlite"), embedder.model().clone())?);
+        let embedder: Arc<dyn Embedder> = Arc::new(HashingEmbedder::default());
+        let index = Arc::new(SqliteIndex::open(&sqlite_path(data_dir), embedder.model().clone())?);
+        Self::with(
+            data_dir,
+            index,
+            embedder.clone(),
+            embedder,
+            Arc::new(infer::offline::OfflineModel),
+            infer::Settings::default(),
+        )
+    }
+
+    /// The providers and backend `variables` select (the deployed functions' `SEAMS_*`
+    /// variables, see [`config`]); AWS is only contacted when a choice needs it.
+    pub async fn configured(data_dir: &Path, variables: BTreeMap<String, String>) -> Result<Self, String> {
+        let env = Env::from_pairs(variables.clone());
+        let embedder = EmbedderConfig::from_env(&env);
+        let search = env.optional(config::SEARCH_VAR).unwrap_or_else(|| "sqlite".into());
+        env.finish().map_err(|e| e.to_string())?;
+        let infer = infer::Config::from_env(Env::from_pairs(variables)).map_err(|e| e.to_string())?;
+        let needs_aws = matches!(embedder, EmbedderConfig::Bedrock { .. }) || infer.provider.needs_aws();
+        let sdk = if needs_aws {
+            infer.aws.load().await
+        } else {
+            aws_config::SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest()).build()
+        };
+        let built = |purpose| embedder.build(&sdk, purpose).map_err(|e| e.to_string());
+        let (documents, queries) = (built(Purpose::Documents)?, built(Purpose::Queries)?);
+        let model = queries.model().clone();
+        let index: Arc<dyn SearchIndex> = match search.as_str() {
+            "sqlite" => Arc::new(SqliteIndex::open(&sqlite_path(data_dir), model).map_err(|e| e.to_string())?),
+            url if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                let connection = url.parse().map_err(|e| format!("{}: {e}", config::SEARCH_VAR))?;
+                let settings =
+                    retrieve::postgres::PostgresSettings { connection, schema: "seams".into(), ca_file: None };
+                let index = retrieve::postgres::PostgresIndex::new(settings, model).map_err(|e| e.to_string())?;
+                index.migrate().await.map_err(|e| format!("PostgreSQL at {}: {e}", redact(url)))?;
+                Arc::new(index)
+            }
+            other => return Err(format!("{}: {other:?} is neither sqlite nor a postgres:// URL", config::SEARCH_VAR)),
+        };
+        let provider = infer::build_provider(&infer, &sdk).await.map_err(|e| e.to_string())?;
+        Self::with(data_dir, index, documents, queries, provider, infer.settings).map_err(|e| e.to_string())
+    }
+
+    fn with(
+        data_dir: &Path,
+        index: Arc<dyn SearchIndex>,
+        documents_embedder: Arc<dyn Embedder>,
+        queries_embedder: Arc<dyn Embedder>,
+        model: Arc<dyn ModelProvider>,
+        infer_settings: infer::Settings,
+    ) -> Result<Self, ServiceError> {
         let bus = Arc::new(LocalEventBus::new());
         let indexer_queue = queue_with_dead_letter("indexer");
         // The same rule template.yaml gives EventBridge: processed and deleted documents feed the indexer.
@@ -88,7 +160,10 @@ impl LocalStack {
             sources: BTreeMap::new(),
             reports: Arc::new(FsObjectStore::new(data_dir.join(workflow::REPORTS_BUCKET))),
             index,
-            embedder,
+            documents_embedder,
+            queries_embedder,
+            model,
+            infer_settings,
             tokenizer: Arc::new(process::tokenizer()?),
         })
     }
@@ -130,14 +205,14 @@ impl LocalStack {
             self.raw.clone(),
             self.records.clone(),
             self.bus.clone(),
-            self.embedder.clone(),
+            self.documents_embedder.clone(),
             self.tokenizer.clone(),
             settings,
         )
     }
 
     pub fn retrieve(&self) -> retrieve::Service {
-        retrieve::Service::new(self.index.clone(), self.embedder.clone(), retrieve::Fusion::default())
+        retrieve::Service::new(self.index.clone(), self.queries_embedder.clone(), retrieve::Fusion::default())
     }
 
     pub fn indexer(&self) -> retrieve::indexer::Indexer {
@@ -145,7 +220,7 @@ impl LocalStack {
     }
 
     pub fn infer(&self) -> infer::Service {
-        infer::Service::new(Arc::new(infer::offline::OfflineModel), infer::Settings::default())
+        infer::Service::new(self.model.clone(), self.infer_settings.clone())
     }
 
     /// Locally, secrets are environment variables, mail is files under `output/mail/`, every

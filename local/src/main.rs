@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use seams::commands::{self, IngestSummary, Question};
+use seams::config::{self, Choices};
 use seams::{invoke, InvokeError, LocalStack};
 use serde_json::Value;
 
@@ -16,6 +17,21 @@ struct Cli {
     /// Where the local buckets and the index live.
     #[arg(long, global = true, default_value = ".seams")]
     data_dir: PathBuf,
+    /// Settings file (default: ./seams.toml when present).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// The model provider: offline, bedrock, openai or anthropic (SEAMS_MODEL_PROVIDER).
+    #[arg(long, global = true)]
+    model: Option<String>,
+    /// The provider's model id (SEAMS_MODEL_ID).
+    #[arg(long, global = true)]
+    model_id: Option<String>,
+    /// The embedder: hashing, bedrock or openai (SEAMS_EMBEDDER).
+    #[arg(long, global = true)]
+    embedder: Option<String>,
+    /// The search index: sqlite, or a postgres:// URL (SEAMS_SEARCH).
+    #[arg(long, global = true)]
+    search: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -90,18 +106,27 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> Result<ExitCode, String> {
-    let open = |sources: &[(String, String)]| {
-        let stack = LocalStack::new(&cli.data_dir).map_err(|e| e.to_string())?;
-        Ok::<_, String>(sources.iter().fold(stack, |stack, (name, dir)| stack.with_source(name, Path::new(dir))))
+/// The local stack with the providers and backend the settings, environment and flags choose.
+async fn open_stack(cli: &Cli, sources: &[(String, String)]) -> Result<LocalStack, String> {
+    let choices = Choices {
+        model: cli.model.clone(),
+        model_id: cli.model_id.clone(),
+        embedder: cli.embedder.clone(),
+        search: cli.search.clone(),
     };
-    match cli.command {
+    let variables = config::variables(cli.config.as_deref(), std::env::vars(), &choices)?;
+    let stack = LocalStack::configured(&cli.data_dir, variables).await?;
+    Ok(sources.iter().fold(stack, |stack, (name, dir)| stack.with_source(name, Path::new(dir))))
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, String> {
+    match &cli.command {
         Command::Invoke { function, event } => {
             if !seams::FUNCTIONS.contains(&function.as_str()) {
-                return Err(InvokeError::UnknownFunction(function).to_string());
+                return Err(InvokeError::UnknownFunction(function.clone()).to_string());
             }
-            let event_json = read_json(&event)?;
-            match invoke(&open(&[])?, &function, event_json).await {
+            let event_json = read_json(event)?;
+            match invoke(&open_stack(&cli, &[]).await?, function, event_json).await {
                 Ok(response) => {
                     println!("{}", pretty(&response));
                     Ok(ExitCode::SUCCESS)
@@ -118,8 +143,8 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             }
         }
         Command::Ingest { paths } => {
-            let stack = open(&[])?;
-            let summary = ingest_with_progress(&stack, &paths).await;
+            let stack = open_stack(&cli, &[]).await?;
+            let summary = ingest_with_progress(&stack, paths).await;
             print_summary(&summary);
             Ok(if summary.rejected.is_empty() && summary.failed_downstream.is_empty() {
                 ExitCode::SUCCESS
@@ -128,9 +153,11 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             })
         }
         Command::Ask { question, filters, mode, top_k, json } => {
-            let question = Question { text: question, filters, search_mode: mode, top_k };
-            let execution = commands::ask(Arc::new(open(&[])?), &question).await.map_err(|e| e.to_string())?;
-            if json {
+            let question =
+                Question { text: question.clone(), filters: filters.clone(), search_mode: mode.clone(), top_k: *top_k };
+            let execution =
+                commands::ask(Arc::new(open_stack(&cli, &[]).await?), &question).await.map_err(|e| e.to_string())?;
+            if *json {
                 match &execution.output {
                     Ok(output) => println!("{}", pretty(output)),
                     Err(error) => println!("{}", pretty(&serde_json::to_value(error).unwrap_or_default())),
@@ -141,10 +168,10 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(if execution.output.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         Command::Run { definition, input, sources } => {
-            let text = std::fs::read_to_string(&definition)
+            let text = std::fs::read_to_string(definition)
                 .map_err(|e| format!("cannot read {}: {e}", definition.display()))?;
-            let input: Value = serde_json::from_str(&input).map_err(|e| format!("--input is not valid JSON: {e}"))?;
-            let stack = Arc::new(open(&sources)?);
+            let input: Value = serde_json::from_str(input).map_err(|e| format!("--input is not valid JSON: {e}"))?;
+            let stack = Arc::new(open_stack(&cli, sources).await?);
             let execution = commands::run(stack.clone(), &text, input, |transition| println!("{transition}"))
                 .await
                 .map_err(|e| format!("{}: {e}", definition.display()))?;
@@ -164,9 +191,10 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 }
             }
         }
-        Command::Demo => demo(open(&[])?).await,
+        Command::Demo => demo(open_stack(&cli, &[]).await?).await,
         Command::Up { port } => {
-            let stack = Arc::new(open(&[])?);
+            let port = *port;
+            let stack = Arc::new(open_stack(&cli, &[]).await?);
             let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| match e.kind() {
                 std::io::ErrorKind::AddrInUse => format!("port {port} is in use; choose another with --port"),
                 _ => format!("cannot listen on 127.0.0.1:{port}: {e}"),

@@ -281,3 +281,76 @@ async fn up_serves_the_http_api_and_keeps_its_data_across_restarts() {
     assert_eq!(found["results"][0]["document_id"], "refund-policy");
     restarted.stop();
 }
+
+#[tokio::test]
+async fn seams_toml_selects_an_openai_compatible_model() {
+    use wiremock::matchers::{bearer_token, body_partial_json, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let server = MockServer::start().await;
+    let reply = "Express shipping costs 12 euros [examples-docs-policies-shipping.md:1:0].";
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .and(bearer_token("sk-local-test"))
+        .and(body_partial_json(json!({"model": "gpt-local-test"})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "chatcmpl-1", "object": "chat.completion", "created": 1741569952, "model": "gpt-local-test",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 90, "completion_tokens": 12, "total_tokens": 102}})))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let data = tempfile::tempdir().unwrap();
+    let settings = data.path().join("seams.toml");
+    std::fs::write(
+        &settings,
+        format!(
+            "model = \"openai\"\nmodel_id = \"gpt-local-test\"\n[env]\nSEAMS_MODEL_BASE_URL = \"{}/v1\"\nSEAMS_MODEL_API_KEY = \"sk-local-test\"\n",
+            server.uri()
+        ),
+    )
+    .unwrap();
+    let config = settings.to_string_lossy().into_owned();
+    let ingested = seams(data.path(), &["ingest", "examples/docs/policies/shipping.md"]);
+    assert!(ingested.status.success(), "{}", stdout(&ingested));
+
+    let asked = seams(data.path(), &["--config", &config, "ask", "How much is express shipping?", "--json"]);
+    assert!(asked.status.success(), "{}\n{}", stdout(&asked), stderr(&asked));
+    let output: Value = serde_json::from_slice(&asked.stdout).unwrap();
+    assert_eq!(output["answer"]["text"], reply);
+    assert_eq!(output["model"], "gpt-local-test");
+    assert_eq!(output["citations"][0]["document_id"], "examples-docs-policies-shipping.md", "{output}");
+
+    // A flag beats the file: --model offline answers without the server (expect(1) holds).
+    let offline = seams(
+        data.path(),
+        &["--config", &config, "--model", "offline", "ask", "How much is express shipping?", "--json"],
+    );
+    let output: Value = serde_json::from_slice(&offline.stdout).unwrap();
+    assert_eq!(output["model"], "seams-offline-extractive-v1", "{output}");
+}
+
+#[test]
+fn search_can_be_postgres() {
+    let url = seams_tests::stack::database_url();
+    let data = tempfile::tempdir().unwrap();
+    let ingested = seams(data.path(), &["--search", &url, "ingest", "examples/docs/engineering"]);
+    assert!(ingested.status.success(), "{}\n{}", stdout(&ingested), stderr(&ingested));
+    let asked = seams(data.path(), &["--search", &url, "ask", "When is the December code freeze?", "--json"]);
+    assert!(asked.status.success(), "{}", stderr(&asked));
+    let output: Value = serde_json::from_slice(&asked.stdout).unwrap();
+    assert_eq!(output["citations"][0]["document_id"], "deployments.md", "{output}");
+    // The embedded index was not used: it holds nothing, so the same question there has no context.
+    let embedded = seams(data.path(), &["ask", "When is the December code freeze?", "--json"]);
+    let output: Value = serde_json::from_slice(&embedded.stdout).unwrap();
+    assert_eq!(output["model"], "none", "answered without context from the empty SQLite index: {output}");
+
+    let refused = seams(data.path(), &["--search", "mysql://x", "ask", "q"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains("SEAMS_SEARCH: \"mysql://x\" is neither sqlite nor a postgres:// URL"),
+        "{}",
+        stderr(&refused)
+    );
+}

@@ -56,6 +56,18 @@ pub enum ProviderConfig {
     Anthropic { base_url: String, api_key: ApiKey },
 }
 
+impl ProviderConfig {
+    /// Whether building the provider calls AWS (Bedrock, or a key in Secrets Manager).
+    pub fn needs_aws(&self) -> bool {
+        match self {
+            ProviderConfig::Offline => false,
+            ProviderConfig::Bedrock => true,
+            ProviderConfig::OpenAi { api_key, .. } => matches!(api_key, Some(ApiKey::Secret(_))),
+            ProviderConfig::Anthropic { api_key, .. } => matches!(api_key, ApiKey::Secret(_)),
+        }
+    }
+}
+
 /// What every request is held to, whichever provider answers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
