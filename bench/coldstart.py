@@ -6,7 +6,9 @@ starts a function with Lambda's environment, hands it one realistic event, and r
 
   init      exec -> the first GET .../next (runtime start, config, SDK clients)
   first     exec -> the first response (init + the first invocation)
-  rss       the process's peak resident memory (wait4's ru_maxrss)
+  rss       the process's peak resident memory after exec (/proc/<pid>/status VmHWM, read
+            before the process is stopped; wait4's maxrss would include the harness's own
+            memory, copied at fork)
 
 Targets run round-robin, one cold start each per round, so drift on the machine touches
 every target alike. Usage (bench/run.sh does this):
@@ -47,8 +49,10 @@ class Invocation:
 
 
 class RuntimeApi(BaseHTTPRequestHandler):
+    """One server per cold start (its `invocation`): a request still in flight from the
+    previous, stopped process can then never take the next process's event."""
+
     protocol_version = "HTTP/1.1"
-    current = None  # the Invocation being measured
 
     def log_message(self, *args):
         pass
@@ -66,7 +70,7 @@ class RuntimeApi(BaseHTTPRequestHandler):
         return self.rfile.read(int(self.headers.get("Content-Length", "0")))
 
     def do_GET(self):
-        invocation = RuntimeApi.current
+        invocation = self.server.invocation
         if self.path != "/2018-06-01/runtime/invocation/next" or invocation is None:
             self.send_error(404)
             return
@@ -88,7 +92,7 @@ class RuntimeApi(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_POST(self):
-        invocation = RuntimeApi.current
+        invocation = self.server.invocation
         body = self._body()
         if invocation is not None and (self.path.endswith("/response") or self.path.endswith("/error")):
             invocation.responded_at = time.perf_counter()
@@ -104,9 +108,12 @@ class RuntimeApi(BaseHTTPRequestHandler):
             invocation.done.set()
 
 
-def cold_start(target, port):
+def cold_start(target):
     invocation = Invocation(target["event"]())
-    RuntimeApi.current = invocation
+    server = QuietServer(("127.0.0.1", 0), RuntimeApi)
+    server.invocation = invocation
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
     env = {
         "PATH": os.environ["PATH"],
         "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{port}",
@@ -129,18 +136,35 @@ def cold_start(target, port):
     process = subprocess.Popen(target["argv"], env=env, cwd=target.get("cwd", ROOT),
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     finished = invocation.done.wait(60)
+    peak_kib = high_water_mark(process.pid)
     os.kill(process.pid, signal.SIGKILL)
-    _, _, usage = os.wait4(process.pid, 0)
-    process.returncode = -9
+    process.wait()
+    server.shutdown()
+    server.server_close()
     stderr = process.stderr.read().decode(errors="replace")[-2000:]
     if not finished or invocation.outcome != "response":
         raise RuntimeError(f"{target['name']}: {invocation.outcome or 'no answer'}: {invocation.body[:500]!r}\n{stderr}")
     return {
         "init_ms": (invocation.next_at - started) * 1000,
         "first_response_ms": (invocation.responded_at - started) * 1000,
-        "rss_mib": usage.ru_maxrss / 1024,
+        "rss_mib": peak_kib / 1024,
         "response": invocation.body.decode(errors="replace")[:300],
     }
+
+
+def high_water_mark(pid):
+    """VmHWM in KiB: the peak resident set since exec."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+class QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass  # a stopped function drops its waiting GET /next: expected
 
 
 def sample(path):
@@ -220,19 +244,16 @@ def main():
     parser.add_argument("--out", type=Path, required=True)
     arguments = parser.parse_args()
     moto = os.environ["SEAMS_TEST_MOTO_ENDPOINT"]
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), RuntimeApi)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    port = server.server_address[1]
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        os.environ.setdefault(name, "testing")  # moto accepts any
 
     chosen = targets(moto)
     for target in chosen:  # one warm-up each: page cache, moto's first-request costs
-        cold_start(target, port)
+        cold_start(target)
     samples = {t["name"]: [] for t in chosen}
     for round_ in range(arguments.runs):
         for target in chosen:
-            samples[target["name"]].append(cold_start(target, port))
+            samples[target["name"]].append(cold_start(target))
         print(f"round {round_ + 1}/{arguments.runs}", file=sys.stderr)
 
     results = {}
@@ -249,7 +270,6 @@ def main():
     for name, result in results.items():
         print(f"{name:40} init {result['init_ms']['median']:7.1f} ms  first response "
               f"{result['first_response_ms']['median']:7.1f} ms  rss {result['rss_mib']['median']:6.1f} MiB")
-    server.shutdown()
 
 
 if __name__ == "__main__":

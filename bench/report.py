@@ -45,7 +45,7 @@ def cold_starts():
         "",
         f"Each function started {runs} times from exec, round-robin with the others, against the Lambda Runtime",
         "API played on loopback; SDK calls go to moto on loopback (so network time is near zero and what",
-        "remains is the runtime's own work). Median (p90) in ms; peak RSS is the median of wait4's maxrss.",
+        "remains is the runtime's own work). Median (p90) in ms; peak RSS is the median of VmHWM after exec.",
         "The seams binaries run their real init (configuration, AWS SDK clients) and a sample event from",
         "`events/`; the Python function does ingest's work (boto3 S3, SQS and EventBridge clients at init).",
         "",

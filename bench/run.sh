@@ -42,10 +42,9 @@ bin_flags=()
 for binary in "${binaries[@]}"; do bin_flags+=(--bin "$binary"); done
 
 step "release builds for this machine (the real profile)"
+# The binaries as deploy builds make them (no dev-dependency features), then the examples.
 cargo build --release --locked "${bin_flags[@]}"
-cargo build --release --locked -p process --example throughput --example peak_memory
-cargo build --release --locked -p retrieve --example search_latency
-cargo build --release --locked -p seams --example e2e
+cargo build --release --locked --example throughput --example peak_memory --example search_latency --example e2e
 
 step "cold starts ($rounds rounds)"
 "$venv/bin/python" bench/coldstart.py --runs "$rounds" --out "$out/coldstart.json"

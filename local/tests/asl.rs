@@ -124,17 +124,9 @@ async fn retriers_apply_in_order_and_stop_after_max_attempts() {
     // Two Flaky retries are allowed; the third Flaky failure ends the execution.
     let tasks = Queued::new(vec![flaky(), flaky(), flaky(), json!("unused")]);
     let execution = runner(tasks.clone()).run(&definition, json!({})).await.unwrap();
+    assert_eq!(retry_delays(&execution), [1, 2], "IntervalSeconds then × BackoffRate (scaled to ms)");
     assert_eq!(execution.output.unwrap_err().error, "Flaky");
     assert_eq!(tasks.calls().len(), 3);
-    let delays: Vec<u64> = execution
-        .transitions
-        .iter()
-        .filter_map(|t| match t {
-            Transition::Retrying { delay_ms, .. } => Some(*delay_ms),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(delays, [1, 2], "IntervalSeconds then × BackoffRate (scaled to ms)");
 
     // `Never` matches the first retrier, whose MaxAttempts 0 means no retry at all.
     let tasks = Queued::new(vec![json!({"errorType": "Never", "errorMessage": "no"}), json!("unused")]);
@@ -146,6 +138,38 @@ async fn retriers_apply_in_order_and_stop_after_max_attempts() {
     let tasks = Queued::new(vec![json!({"errorType": "Other", "errorMessage": "x"}), json!({"ok": true})]);
     let execution = runner(tasks).run(&definition, json!({})).await.unwrap();
     assert_eq!(execution.output.unwrap()["Payload"], json!({"ok": true}));
+}
+
+fn retry_delays(execution: &seams::asl::Execution) -> Vec<u64> {
+    execution
+        .transitions
+        .iter()
+        .filter_map(|t| match t {
+            Transition::Retrying { delay_ms, .. } => Some(*delay_ms),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn backoff_is_capped_by_max_delay_and_full_jitter_stays_below_it() {
+    let definition = |jitter: &str| {
+        json!({"StartAt": "Call", "States": {"Call": task("Done", json!({"Retry": [{"ErrorEquals": ["States.ALL"],
+            "IntervalSeconds": 10, "BackoffRate": 3.0, "MaxAttempts": 3, "MaxDelaySeconds": 15, "JitterStrategy": jitter}]})),
+            "Done": {"Type": "Succeed"}}})
+    };
+    let failing = || vec![json!({"errorType": "X", "errorMessage": "x"}); 3].into_iter().chain([json!({})]).collect();
+
+    let execution = runner(Queued::new(failing())).run(&definition("NONE"), json!({})).await.unwrap();
+    assert!(execution.output.is_ok());
+    let delays = retry_delays(&execution);
+    let expected = [10u64, 15, 15]; // 10 s, then 30 s and 90 s capped at 15 s (scaled to ms)
+    assert!(delays.len() == 3 && delays.iter().zip(expected).all(|(d, e)| d.abs_diff(e) <= 1), "{delays:?}");
+
+    let execution = runner(Queued::new(failing())).run(&definition("FULL"), json!({})).await.unwrap();
+    let delays = retry_delays(&execution);
+    assert_eq!(delays.len(), 3);
+    assert!(delays[0] <= 10 && delays[1] <= 15 && delays[2] <= 15, "{delays:?}");
 }
 
 #[tokio::test]
