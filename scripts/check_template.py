@@ -33,43 +33,37 @@ def as_list(value):
     return value if isinstance(value, list) else [value]
 
 
-def statements(node):
-    """Every IAM statement (a mapping with Effect and Action) anywhere under node."""
+def mappings(node):
+    """Every mapping anywhere under node, depth first."""
     if isinstance(node, dict):
-        if "Effect" in node and ("Action" in node or "NotAction" in node):
-            yield node
+        yield node
         for value in node.values():
-            yield from statements(value)
+            yield from mappings(value)
     elif isinstance(node, list):
         for value in node:
-            yield from statements(value)
+            yield from mappings(value)
+
+
+def statements(node):
+    """Every IAM statement (a mapping with Effect and Action) under node."""
+    return (m for m in mappings(node) if "Effect" in m and ("Action" in m or "NotAction" in m))
 
 
 def references(node):
     """Logical ids named by Ref or Fn::GetAtt under node."""
-    if isinstance(node, dict):
-        if "Ref" in node and isinstance(node["Ref"], str):
-            yield node["Ref"]
-        if "Fn::GetAtt" in node:
-            target = node["Fn::GetAtt"]
-            yield (target[0] if isinstance(target, list) else str(target).split(".")[0])
-        for value in node.values():
-            yield from references(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from references(value)
+    for mapping in mappings(node):
+        if isinstance(mapping.get("Ref"), str):
+            yield mapping["Ref"]
+        if "Fn::GetAtt" in mapping:
+            target = mapping["Fn::GetAtt"]
+            yield target[0] if isinstance(target, list) else str(target).split(".")[0]
 
 
 def dead_letter_targets(node):
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key in DEAD_LETTER_KEYS:
-                yield from references(value)
-            else:
-                yield from dead_letter_targets(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from dead_letter_targets(value)
+    """Logical ids named where a resource says where failed messages go."""
+    for mapping in mappings(node):
+        for key in DEAD_LETTER_KEYS & mapping.keys():
+            yield from references(mapping[key])
 
 
 def violations(template):
