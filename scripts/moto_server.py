@@ -6,14 +6,28 @@ state machine's Retry and Catch could not be exercised. Real Lambda answers a fu
 with the payload `{"errorType": ..., "errorMessage": ...}` and the header
 `X-Amz-Function-Error: Unhandled`; here a queued result of exactly that shape gets the
 header too, so the interpreter sees the error as Step Functions would (`Seams.Transient`, ...).
+moto 5.2.5 does not serve StartSyncExecution either, which `POST /answer`'s function calls:
+here it starts the execution in moto's own interpreter and answers when it has ended, with
+the fields Step Functions returns (status SUCCEEDED, FAILED or TIMED_OUT; output or
+error and cause).
+
 Everything else is moto as released.
 """
 
 import json
 import sys
+import time
+import uuid
 
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.core.responses import ActionResult
 from moto.server import main
+from moto.stepfunctions.exceptions import ValidationException
+from moto.stepfunctions.responses import StepFunctionResponse
+
+# Express executions may run for five minutes; a synchronous one that has not ended by then
+# is TIMED_OUT, as in Step Functions.
+SYNC_EXECUTION_LIMIT_SECONDS = 300
 
 _invoke = LambdaSimpleBackend.invoke
 
@@ -30,6 +44,50 @@ def _invoke_with_function_errors(self, function_name, qualifier, body, headers, 
 
 
 LambdaSimpleBackend.invoke = _invoke_with_function_errors
+
+
+def _start_sync_execution(self):
+    arn = self._get_param("stateMachineArn")
+    backend = self.stepfunction_backend
+    machine = backend.describe_state_machine(arn)
+    if getattr(machine, "type", "STANDARD") != "EXPRESS":
+        raise ValidationException("StartSyncExecution is only supported for EXPRESS state machines")
+    name = self._get_param("name") or str(uuid.uuid4())
+    execution = backend.start_execution(arn, name, self._get_param("input", if_none="{}"))
+    deadline = time.monotonic() + SYNC_EXECUTION_LIMIT_SECONDS
+    described = backend.describe_execution(execution.execution_arn)
+    while _status(described) == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.02)
+        described = backend.describe_execution(execution.execution_arn)
+    status = _status(described) if _status(described) in ("SUCCEEDED", "FAILED") else "TIMED_OUT"
+    response = {
+        "executionArn": described.execution_arn,
+        "stateMachineArn": arn,
+        "name": described.name,
+        "startDate": described.start_date,
+        "stopDate": described.stop_date or described.start_date,
+        "status": status,
+        "input": described.execution_input,
+        "inputDetails": {"included": True},
+        "billingDetails": {"billedMemoryUsedInMB": 64, "billedDurationInMilliseconds": 100},
+    }
+    if status == "SUCCEEDED":
+        output = described.output
+        response["output"] = output if isinstance(output, str) else json.dumps(output)
+        response["outputDetails"] = {"included": True}
+    else:
+        if described.error is not None:
+            response["error"] = described.error
+        if described.cause is not None:
+            response["cause"] = described.cause
+    return ActionResult(response)
+
+
+def _status(execution):
+    return getattr(execution.status, "value", execution.status)
+
+
+StepFunctionResponse.start_sync_execution = _start_sync_execution
 
 if __name__ == "__main__":
     sys.exit(main())

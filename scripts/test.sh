@@ -78,7 +78,7 @@ if ! $quick; then
     sam build --beta-features
 
   step "cargo lambda deploy --dry (each function's deploy metadata)"
-  for function in ingest process retrieve retrieve-indexer infer infer-stream output; do
+  for function in ingest process retrieve retrieve-indexer infer infer-stream output answer; do
     cargo lambda deploy --dry "$function" --iam-role arn:aws:iam::000000000000:role/seams-dry-run \
       --output-format json >/dev/null
     echo "$function: packaged"

@@ -32,8 +32,8 @@ use seams_platform::ServiceError;
 use serde_json::Value;
 
 /// The functions `seams invoke` can run, by their Lambda binary names.
-pub const FUNCTIONS: [&str; 7] =
-    ["ingest", "process", "retrieve", "retrieve-indexer", "infer", "infer-stream", "output"];
+pub const FUNCTIONS: [&str; 8] =
+    ["ingest", "process", "retrieve", "retrieve-indexer", "infer", "infer-stream", "output", "answer"];
 
 /// How long a local queue hides a received message, as the deployed queues do.
 const VISIBILITY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -282,7 +282,7 @@ async fn stream_reply(service: &infer::Service, event: Value) -> Value {
 }
 
 /// Runs one function's handler on one event, as Lambda would, and returns its response.
-pub async fn invoke(stack: &LocalStack, function: &str, event: Value) -> Result<Value, InvokeError> {
+pub async fn invoke(stack: &Arc<LocalStack>, function: &str, event: Value) -> Result<Value, InvokeError> {
     let handled = match function {
         "ingest" => function::handle(&stack.ingest(), event).await,
         "retrieve" => function::handle(&stack.retrieve(), event).await,
@@ -294,6 +294,10 @@ pub async fn invoke(stack: &LocalStack, function: &str, event: Value) -> Result<
         "process" => Ok(to_json(&stack.process().handle_batch(sqs_event(function, event)?).await)),
         "retrieve-indexer" => Ok(to_json(&stack.indexer().handle_batch(sqs_event(function, event)?).await)),
         "infer-stream" => Ok(stream_reply(&stack.infer(), event).await),
+        "answer" => {
+            let workflow = workflow::LocalAnswerWorkflow { stack: stack.clone() };
+            function::handle(&answer::Service::new(Arc::new(workflow)), event).await
+        }
         other => return Err(InvokeError::UnknownFunction(other.to_owned())),
     };
     handled.map_err(InvokeError::Handler)

@@ -80,7 +80,7 @@ enum Command {
     /// Runs one function's handler on a sample event and prints its response: the offline
     /// twin of `sam local invoke -e` and `cargo lambda invoke --data-file`.
     Invoke {
-        /// ingest, process, retrieve, retrieve-indexer, infer, infer-stream or output.
+        /// ingest, process, retrieve, retrieve-indexer, infer, infer-stream, output or answer.
         function: String,
         /// An event file, e.g. events/ingest/http-post-documents.json.
         event: PathBuf,
@@ -126,7 +126,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 return Err(InvokeError::UnknownFunction(function.clone()).to_string());
             }
             let event_json = read_json(event)?;
-            match invoke(&open_stack(&cli, &[]).await?, function, event_json).await {
+            match invoke(&Arc::new(open_stack(&cli, &[]).await?), function, event_json).await {
                 Ok(response) => {
                     println!("{}", pretty(&response));
                     Ok(ExitCode::SUCCESS)

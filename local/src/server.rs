@@ -1,7 +1,7 @@
 //! `seams up`: the deployed HTTP API's routes on 127.0.0.1, served by the same handlers
 //! (each request becomes the API Gateway v2 event Lambda would get), with process and the
-//! indexer consuming their queues in the background. `POST /answer` runs the answer state
-//! machine locally.
+//! indexer consuming their queues in the background. `POST /answer` is answer's function
+//! running the answer state machine on the local runner.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,11 +13,9 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use seams_contracts::{ErrorName, Problem};
-use seams_platform::function;
 use serde_json::{json, Value};
 
-use crate::commands;
-use crate::LocalStack;
+use crate::{invoke, InvokeError, LocalStack};
 
 /// The largest request body accepted (API Gateway's payload limit).
 const MAX_BODY: usize = 10 * 1024 * 1024;
@@ -92,49 +90,6 @@ fn problem(status: StatusCode, problem: &Problem) -> Response {
     (status, [("content-type", Problem::CONTENT_TYPE)], body).into_response()
 }
 
-/// The answer workflow's result, or its failure as a problem naming the failing step.
-async fn answer(stack: Arc<LocalStack>, headers: &HeaderMap, body: &[u8]) -> Response {
-    let mut input: Value = match serde_json::from_slice(body) {
-        Ok(input) => input,
-        Err(e) => {
-            let problem =
-                Problem::new(ErrorName::InvalidInput, format!("the body is not JSON: {e}")).with_field("body");
-            return self::problem(StatusCode::BAD_REQUEST, &problem);
-        }
-    };
-    // The caller's correlation id, as the deployed route's callers send it.
-    let header = headers.get("x-correlation-id").and_then(|v| v.to_str().ok());
-    if let (Some(object), Some(correlation)) = (input.as_object_mut(), header) {
-        object.entry("correlation_id").or_insert_with(|| json!(correlation));
-    }
-    let execution = match commands::run(stack, crate::workflow::ANSWER, input, |_| {}).await {
-        Ok(execution) => execution,
-        Err(e) => {
-            return self::problem(StatusCode::INTERNAL_SERVER_ERROR, &Problem::new(ErrorName::Transient, e.to_string()))
-        }
-    };
-    match execution.output {
-        Ok(output) => (StatusCode::OK, axum::Json(output)).into_response(),
-        Err(error) => {
-            let name: Option<ErrorName> = serde_json::from_value(json!(error.error)).ok();
-            let mut problem = Problem::new(name.unwrap_or(ErrorName::Transient), error.cause.clone());
-            problem.instance = Some(format!("urn:seams:execution:{}", execution.name));
-            let status = match name {
-                Some(name) => StatusCode::from_u16(name.http_status()).unwrap_or(StatusCode::BAD_GATEWAY),
-                None => StatusCode::BAD_GATEWAY,
-            };
-            let mut response = self::problem(status, &problem);
-            // The failing step, as the cause's "<Step> failed: …" names it.
-            if let Some(step) = error.cause.split_once(" failed: ").map(|(step, _)| step.to_owned()) {
-                if let Ok(value) = HeaderValue::from_str(&step) {
-                    response.headers_mut().insert("x-seams-failed-step", value);
-                }
-            }
-            response
-        }
-    }
-}
-
 async fn handle(State(stack): State<Arc<LocalStack>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_owned();
@@ -150,18 +105,13 @@ async fn handle(State(stack): State<Arc<LocalStack>>, request: Request) -> Respo
             return self::problem(StatusCode::PAYLOAD_TOO_LARGE, &problem);
         }
     };
-    if function == "answer" {
-        return answer(stack, &parts.headers, &body).await;
-    }
     let event = api_event(&parts.method, &path, &key, &parts.headers, &body, &parameters);
-    let handled = match function {
-        "ingest" => function::handle(&stack.ingest(), event).await,
-        "retrieve" => function::handle(&stack.retrieve(), event).await,
-        _ => function::handle(&stack.infer(), event).await,
-    };
-    match handled {
+    match invoke(&stack, function, event).await {
         Ok(response) => from_lambda(&response),
-        Err(error) => problem(StatusCode::INTERNAL_SERVER_ERROR, &error.to_problem(None)),
+        Err(InvokeError::Handler(error)) => problem(StatusCode::INTERNAL_SERVER_ERROR, &error.to_problem(None)),
+        Err(other) => {
+            problem(StatusCode::INTERNAL_SERVER_ERROR, &Problem::new(ErrorName::Transient, other.to_string()))
+        }
     }
 }
 

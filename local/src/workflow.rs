@@ -8,10 +8,11 @@ use async_trait::async_trait;
 use seams_platform::event_bus::{EventBus, OutgoingEvent};
 use seams_platform::object_store::{ObjectStore, PutOptions};
 use seams_platform::queue::{OutgoingMessage, Queue};
+use seams_platform::ServiceError;
 use serde_json::{json, Value};
 
 use crate::asl::{StateError, Tasks};
-use crate::{invoke, InvokeError, LocalStack};
+use crate::{commands, invoke, InvokeError, LocalStack};
 
 pub const ANSWER: &str = include_str!("../../statemachines/answer.asl.json");
 pub const BACKFILL: &str = include_str!("../../statemachines/backfill.asl.json");
@@ -46,6 +47,25 @@ pub fn definition(text: &str) -> Result<Value, String> {
         return Err(format!("the local runner has no value for the substitution ${{{name}}}"));
     }
     serde_json::from_str(&filled).map_err(|e| format!("not a JSON state machine definition: {e}"))
+}
+
+/// The answer workflow on the local runner: what `POST /answer`'s function runs in `seams up`
+/// (the Express state machine when deployed).
+pub struct LocalAnswerWorkflow {
+    pub stack: Arc<LocalStack>,
+}
+
+#[async_trait]
+impl answer::Workflow for LocalAnswerWorkflow {
+    async fn run(&self, input: Value) -> Result<answer::Outcome, ServiceError> {
+        let execution = commands::run(self.stack.clone(), ANSWER, input, |_| {})
+            .await
+            .map_err(|e| ServiceError::transient(e.to_string()))?;
+        Ok(match execution.output {
+            Ok(output) => answer::Outcome::Succeeded(output),
+            Err(failure) => answer::Outcome::Failed { error: failure.error, cause: failure.cause },
+        })
+    }
 }
 
 /// Task integrations served in process.

@@ -251,18 +251,31 @@ async fn up_serves_the_http_api_and_keeps_its_data_across_restarts() {
     assert_eq!(inferred["provider"], "offline", "{inferred}");
 
     let answer = json!({"question": "Can digital products be refunded?", "destination": {"type": "http_response"}});
-    let answered = client.post(format!("{base}/answer")).json(&answer).send().await.unwrap();
+    let answered = client
+        .post(format!("{base}/answer"))
+        .header("x-correlation-id", "corr-up-answer")
+        .json(&answer)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(answered.status(), 200);
     let answered: Value = answered.json().await.unwrap();
     assert_eq!(answered["citations"][0]["document_id"], "refund-policy", "{answered}");
+    assert_eq!(answered["correlation_id"], "corr-up-answer", "{answered}");
     assert!(answered["delivery"]["body"].as_str().unwrap_or_default().contains("Refund policy"), "{answered}");
 
-    let refused = client.post(format!("{base}/answer")).json(&json!({"question": "x"})).send().await.unwrap();
+    // The workflow refuses an empty question in its Validate step; the problem names the step.
+    let empty = json!({"question": "", "destination": {"type": "http_response"}});
+    let refused = client.post(format!("{base}/answer")).json(&empty).send().await.unwrap();
     assert_eq!(refused.status(), 400);
     assert_eq!(refused.headers()["content-type"], "application/problem+json");
-    assert_eq!(refused.headers()["x-seams-failed-step"], "Validate");
     let problem: Value = refused.json().await.unwrap();
     assert_eq!(problem["type"], "urn:seams:problem:invalid-input");
+    assert_eq!(problem["step"], "Validate", "{problem}");
+    // A request the contract refuses never reaches the workflow: the field is named instead.
+    let refused = client.post(format!("{base}/answer")).json(&json!({"question": "x"})).send().await.unwrap();
+    let problem: Value = refused.json().await.unwrap();
+    assert_eq!((problem["field"].as_str(), problem.get("step")), (Some("destination"), None), "{problem}");
 
     let missing = client.get(format!("{base}/nowhere")).send().await.unwrap();
     assert_eq!(missing.status(), 404);

@@ -99,3 +99,18 @@ fn ingest_stores_the_sample_document_under_the_data_dir() {
     let response: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
     assert!(response["body"].as_str().unwrap().contains(r#""duplicate":true"#), "{response}");
 }
+
+#[test]
+fn the_answer_sample_runs_the_answer_workflow() {
+    // Nothing is ingested under this data dir: the workflow's no-context branch answers.
+    let dir = tempfile::tempdir().unwrap();
+    let output = seams(&["invoke", "answer", "events/answer/http-answer.json"], dir.path());
+    assert!(output.status.success(), "{output:?}");
+    let response: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(response["statusCode"], 200, "{response}");
+    let body: serde_json::Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["request_id"], "req-123");
+    assert_eq!(body["correlation_id"], "corr-sample-0001");
+    assert_eq!(body["answer"]["text"], "I could not find anything about that in the documents.", "{body}");
+    assert_eq!(body["citations"], serde_json::json!([]));
+}

@@ -87,6 +87,11 @@ fn retrieve_and_infer_samples_parse_as_their_requests() {
 }
 
 #[test]
+fn answer_samples_are_answer_requests() {
+    assert_eq!(assert_function_accepts::<answer::Service>("answer"), ["http-answer"]);
+}
+
+#[test]
 fn output_samples_parse_as_delivery_requests() {
     let names = assert_function_accepts::<output::Service>("output");
     assert_eq!(names, ["eventbridge-answer-ready", "invoke-delivery", "sqs-delivery-batch"]);
@@ -131,5 +136,8 @@ fn every_events_folder_belongs_to_a_function() {
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     folders.sort();
-    assert_eq!(folders, ["infer", "infer-stream", "ingest", "output", "process", "retrieve", "retrieve-indexer"]);
+    assert_eq!(
+        folders,
+        ["answer", "infer", "infer-stream", "ingest", "output", "process", "retrieve", "retrieve-indexer"]
+    );
 }

@@ -3,7 +3,7 @@
 //! Lambda tasks get queued results, including function errors; SQS and EventBridge are moto's.
 //! Every payload the definition sends a function is checked against that function's contract.
 
-use aws_sdk_sfn::types::{ExecutionStatus, StateMachineType};
+use aws_sdk_sfn::types::ExecutionStatus;
 use seams_contracts::infer::InferenceRequest;
 use seams_contracts::output::DeliveryRequest;
 use seams_contracts::retrieve::RetrieveRequest;
@@ -48,18 +48,6 @@ async fn a_question_is_retrieved_inferred_and_delivered() {
     assert_eq!(deliver.metadata["sources"][0]["citation"]["title"], "Refund policy");
 
     assert!(deployment.messages(&deployment.failures_queue).await.is_empty());
-}
-
-#[tokio::test]
-async fn the_same_definition_runs_as_the_express_machine() {
-    // POST /answer runs it with StartSyncExecution, which moto 5.2.5 does not serve; an
-    // asynchronous Express execution interprets the same definition.
-    let deployment = Deployment::new("eu-west-2", &happy_results()).await;
-    let execution = deployment.run_as(StateMachineType::Express, &question()).await;
-    assert_eq!(execution.status, ExecutionStatus::Succeeded, "{:?} {:?}", execution.error, execution.cause);
-    let output = execution.output.expect("an output");
-    assert_eq!(output["answer"]["text"], "Refunds take 14 days [refunds:1:0].");
-    assert_eq!(output["delivery"]["body"], "Refunds take 14 days [refunds:1:0].\n\nSources: Refund policy");
 }
 
 #[tokio::test]

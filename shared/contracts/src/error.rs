@@ -107,8 +107,9 @@ impl fmt::Display for ErrorName {
     }
 }
 
-/// An RFC 9457 problem document (`application/problem+json`), with two extension members:
-/// the stable error name and, for invalid input, the offending field.
+/// An RFC 9457 problem document (`application/problem+json`), with extension members: the
+/// stable error name, for invalid input the offending field, and for a workflow (`POST
+/// /answer`) the step that failed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Problem {
     #[serde(rename = "type")]
@@ -122,6 +123,9 @@ pub struct Problem {
     /// JSON path of the offending input field, e.g. `model_config.temperature`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// The workflow step that failed, e.g. `Retrieve` (`POST /answer` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<String>,
 }
@@ -139,6 +143,7 @@ impl Problem {
             instance: None,
             error,
             field: None,
+            step: None,
             correlation_id: None,
         }
     }

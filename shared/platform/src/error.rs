@@ -16,11 +16,13 @@ pub struct ServiceError {
     pub detail: String,
     /// The offending input field, for `InvalidInput`.
     pub field: Option<String>,
+    /// The workflow step that failed, when a workflow reports the error.
+    pub step: Option<String>,
 }
 
 impl ServiceError {
     pub fn new(name: ErrorName, detail: impl Into<String>) -> Self {
-        Self { name, detail: detail.into(), field: None }
+        Self { name, detail: detail.into(), field: None, step: None }
     }
 
     pub fn invalid_input(field: impl Into<String>, detail: impl Into<String>) -> Self {
@@ -39,9 +41,15 @@ impl ServiceError {
         Self::new(ErrorName::NotImplemented, detail)
     }
 
+    pub fn in_step(mut self, step: impl Into<String>) -> Self {
+        self.step = Some(step.into());
+        self
+    }
+
     pub fn to_problem(&self, correlation_id: Option<&CorrelationId>) -> Problem {
         let mut problem = Problem::new(self.name, self.detail.clone());
         problem.field = self.field.clone();
+        problem.step = self.step.clone();
         problem.correlation_id = correlation_id.map(|c| c.to_string());
         problem
     }

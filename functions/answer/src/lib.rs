@@ -1,0 +1,195 @@
+//! `POST /answer`: runs the answer workflow synchronously and answers with its result, or
+//! with its failure as a problem document naming the step that failed.
+//!
+//! An HTTP API integration straight to Step Functions cannot rewrite the response, so the
+//! caller would get Step Functions' envelope (always HTTP 200). This function is that
+//! integration's replacement (docs/decisions/0010-answer-workflow.md); the workflow itself is
+//! behind the [`Workflow`] trait: the Express state machine when deployed, the local runner in
+//! `seams up`.
+
+pub mod step_functions;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use seams_contracts::answer::AnswerRequest;
+use seams_contracts::{CorrelationId, ErrorName};
+use seams_platform::config::{ConfigReport, Env};
+use seams_platform::error::parse_json;
+use seams_platform::function::{Function, Named, Reply};
+use seams_platform::trigger::Trigger;
+use seams_platform::ServiceError;
+use serde_json::{json, Value};
+
+/// How an execution of the answer workflow ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Succeeded(Value),
+    /// The `Fail` state's error (a `Seams.*` name, or a `States.*` one) and cause, which the
+    /// definition writes as `"<Step> failed: <the step's cause>"`.
+    Failed {
+        error: String,
+        cause: String,
+    },
+    TimedOut,
+}
+
+/// The answer workflow, run to its end.
+#[async_trait]
+pub trait Workflow: Send + Sync {
+    async fn run(&self, input: Value) -> Result<Outcome, ServiceError>;
+}
+
+pub struct Config {
+    pub aws: seams_platform::aws::AwsSettings,
+    pub state_machine_arn: String,
+}
+
+impl Config {
+    pub fn from_env(env: Env) -> Result<Self, ConfigReport> {
+        let config = Self {
+            aws: seams_platform::aws::AwsSettings::from_env(&env),
+            state_machine_arn: env.required("SEAMS_ANSWER_STATE_MACHINE_ARN"),
+        };
+        env.finish().map(|()| config)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Request {
+    /// The body as sent (checked against [`AnswerRequest`]), so the workflow gets exactly
+    /// what the caller wrote.
+    Answer(Value),
+}
+
+impl Named for Request {
+    fn name(&self) -> &'static str {
+        match self {
+            Request::Answer(_) => "answer",
+        }
+    }
+}
+
+pub struct Service {
+    workflow: Arc<dyn Workflow>,
+}
+
+impl Service {
+    pub fn new(workflow: Arc<dyn Workflow>) -> Self {
+        Self { workflow }
+    }
+}
+
+#[async_trait]
+impl Function for Service {
+    type Request = Request;
+
+    fn from_http(request: &ApiGatewayV2httpRequest) -> Result<Request, ServiceError> {
+        let body = seams_platform::http::body_bytes(request)?;
+        // Refuses what the workflow would refuse, naming the field, before an execution starts.
+        parse_json::<AnswerRequest>(&body)?;
+        let input = serde_json::from_slice(&body)
+            .map_err(|e| ServiceError::invalid_input("body", format!("the body is not JSON: {e}")))?;
+        Ok(Request::Answer(input))
+    }
+
+    fn from_trigger(_trigger: Trigger) -> Result<Request, ServiceError> {
+        Err(ServiceError::invalid_input(
+            "event",
+            "answer is triggered by POST /answer; start the answer state machine to run it otherwise",
+        ))
+    }
+
+    async fn serve(&self, request: Request, correlation: CorrelationId) -> Result<Reply, ServiceError> {
+        let Request::Answer(mut input) = request;
+        if let Some(object) = input.as_object_mut() {
+            object.entry("correlation_id").or_insert_with(|| json!(correlation.as_str()));
+        }
+        reply(self.workflow.run(input).await?)
+    }
+}
+
+/// The workflow's result as the response, or its failure as the error the caller gets.
+pub fn reply(outcome: Outcome) -> Result<Reply, ServiceError> {
+    match outcome {
+        Outcome::Succeeded(output) => Ok(Reply::ok(output)),
+        Outcome::Failed { error, cause } => Err(failure(&error, &cause)),
+        Outcome::TimedOut => Err(ServiceError::transient("the answer workflow did not finish in time")),
+    }
+}
+
+/// A failed execution as an error: its `Seams.*` name (anything else, such as
+/// `States.Timeout`, is transient), the step the cause names, and the step's own message
+/// when the cause carries a function's error payload.
+pub fn failure(error: &str, cause: &str) -> ServiceError {
+    let name: Option<ErrorName> = serde_json::from_value(json!(error)).ok();
+    let (step, reason) = match cause.split_once(" failed: ") {
+        Some((step, reason)) => (Some(step), reason),
+        None => (None, cause),
+    };
+    let reason = function_error_message(reason).unwrap_or_else(|| reason.to_owned());
+    let reason = if reason.trim().is_empty() { error.to_owned() } else { reason };
+    let detail = match (step, name) {
+        (Some(step), Some(_)) => format!("{step} failed: {reason}"),
+        (Some(step), None) => format!("{step} failed: {error}: {reason}"),
+        (None, Some(_)) => reason,
+        (None, None) => format!("{error}: {reason}"),
+    };
+    let failure = ServiceError::new(name.unwrap_or(ErrorName::Transient), detail);
+    match step {
+        Some(step) => failure.in_step(step),
+        None => failure,
+    }
+}
+
+/// `errorMessage` of a Lambda error payload (`{"errorType": …, "errorMessage": …}`), which
+/// Step Functions passes on as a task's cause.
+fn function_error_message(cause: &str) -> Option<String> {
+    let payload: Value = serde_json::from_str(cause).ok()?;
+    payload.get("errorMessage")?.as_str().map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_succeeded_execution_is_its_output() {
+        let output = json!({"answer": "30 days", "citations": []});
+        assert_eq!(reply(Outcome::Succeeded(output.clone())).unwrap(), Reply::ok(output));
+    }
+
+    #[test]
+    fn a_function_error_names_its_step_and_keeps_its_message() {
+        let cause = r#"Retrieve failed: {"errorType":"Seams.InvalidInput","errorMessage":"Seams.InvalidInput: top_k: must be 1 to 100"}"#;
+        let error = failure("Seams.InvalidInput", cause);
+        assert_eq!(error.name, ErrorName::InvalidInput);
+        assert_eq!(error.step.as_deref(), Some("Retrieve"));
+        assert_eq!(error.detail, "Retrieve failed: Seams.InvalidInput: top_k: must be 1 to 100");
+        let problem = error.to_problem(None);
+        assert_eq!((problem.status, problem.step.as_deref()), (400, Some("Retrieve")));
+    }
+
+    #[test]
+    fn errors_that_are_not_seams_names_are_transient_and_keep_the_name() {
+        let error = failure("States.Timeout", "Infer failed: ");
+        assert_eq!(error.name, ErrorName::Transient);
+        assert_eq!(error.step.as_deref(), Some("Infer"));
+        assert_eq!(error.detail, "Infer failed: States.Timeout: States.Timeout");
+        let error = failure("Seams.ModelThrottled", "Infer failed: the provider said 429");
+        assert_eq!((error.name, error.to_problem(None).status), (ErrorName::ModelThrottled, 429));
+    }
+
+    #[test]
+    fn a_cause_without_a_step_is_kept_whole() {
+        let error = failure("Lambda.Unknown", "the function crashed");
+        assert_eq!((error.name, error.step), (ErrorName::Transient, None));
+        assert_eq!(error.detail, "Lambda.Unknown: the function crashed");
+    }
+
+    #[test]
+    fn a_timed_out_execution_is_transient() {
+        assert_eq!(reply(Outcome::TimedOut).unwrap_err().name, ErrorName::Transient);
+    }
+}
