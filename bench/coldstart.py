@@ -184,6 +184,11 @@ def targets(moto):
     output_dlq = sqs.create_queue(QueueName=f"bench-output-dlq-{suffix}")["QueueUrl"]
     bus = f"bench-{suffix}"
     events.create_event_bus(Name=bus)
+    # answer's own cost: a one-state Express machine, so moto's interpreter adds next to nothing.
+    sfn = boto3.client("stepfunctions", endpoint_url=moto, region_name="us-east-1")
+    one_state = {"StartAt": "Answered", "States": {"Answered": {"Type": "Pass", "End": True}}}
+    express = sfn.create_state_machine(name=f"bench-answer-{suffix}", definition=json.dumps(one_state),
+                                       roleArn="arn:aws:iam::123456789012:role/bench", type="EXPRESS")
 
     aws = {"AWS_ENDPOINT_URL": moto, "SEAMS_S3_FORCE_PATH_STYLE": "true", "AWS_LAMBDA_LOG_LEVEL": "warn"}
 
@@ -224,6 +229,9 @@ def targets(moto):
          "env": {**aws, "SEAMS_OUTPUT_BUCKET": buckets["output"], "SEAMS_OUTPUT_DLQ_URL": output_dlq,
                  "SEAMS_EVENT_BUS_NAME": bus},
          "event": delivery},
+        {"name": "answer", "argv": rust("answer"),
+         "env": {**aws, "SEAMS_ANSWER_STATE_MACHINE_ARN": express["stateMachineArn"]},
+         "event": lambda: sample("answer/http-answer.json")},
         {"name": "Python 3.11 + boto3 (ingest's work)", "argv": [python, "-m", "awslambdaric", "handler.handler"],
          "cwd": ROOT / "bench" / "python", "handler": "handler.handler",
          "env": {**aws, "SEAMS_RAW_BUCKET": buckets["raw"], "SEAMS_PROCESS_QUEUE_URL": process_queue,

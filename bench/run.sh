@@ -37,7 +37,7 @@ fi
 # cargo-lambda finds zig through the first python3 on PATH (the tools venv has ziglang).
 export PATH="$root/.tools/venv/bin:$PATH"
 
-binaries=(ingest process retrieve retrieve-indexer infer output hello-lambda)
+binaries=(ingest process retrieve retrieve-indexer infer output answer hello-lambda)
 bin_flags=()
 for binary in "${binaries[@]}"; do bin_flags+=(--bin "$binary"); done
 
