@@ -48,6 +48,8 @@ def cold_starts():
         "remains is the runtime's own work). Median (p90) in ms; peak RSS is the median of VmHWM after exec.",
         "The seams binaries run their real init (configuration, AWS SDK clients) and a sample event from",
         "`events/`; the Python function does ingest's work (boto3 S3, SQS and EventBridge clients at init).",
+        "answer's first response includes a synchronous execution (StartSyncExecution) of a one-state",
+        "Express machine in moto, so it is the front function's own cost on top of any workflow.",
         "",
         "| function | init | first response | peak RSS MiB | first response / hello-world |",
         "|---|---|---|---|---|",

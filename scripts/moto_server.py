@@ -57,7 +57,7 @@ def _start_sync_execution(self):
     deadline = time.monotonic() + SYNC_EXECUTION_LIMIT_SECONDS
     described = backend.describe_execution(execution.execution_arn)
     while _status(described) == "RUNNING" and time.monotonic() < deadline:
-        time.sleep(0.02)
+        time.sleep(0.002)
         described = backend.describe_execution(execution.execution_arn)
     status = _status(described) if _status(described) in ("SUCCEEDED", "FAILED") else "TIMED_OUT"
     response = {
