@@ -10,6 +10,7 @@
 pub mod step_functions;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
@@ -44,6 +45,8 @@ pub trait Workflow: Send + Sync {
 pub struct Config {
     pub aws: seams_platform::aws::AwsSettings,
     pub state_machine_arn: String,
+    /// How long to wait for an execution's end before answering `Seams.Transient`.
+    pub wait: Duration,
 }
 
 impl Config {
@@ -51,6 +54,7 @@ impl Config {
         let config = Self {
             aws: seams_platform::aws::AwsSettings::from_env(&env),
             state_machine_arn: env.required("SEAMS_ANSWER_STATE_MACHINE_ARN"),
+            wait: Duration::from_secs(env.parse_or("SEAMS_ANSWER_WAIT_SECONDS", 28)),
         };
         env.finish().map(|()| config)
     }

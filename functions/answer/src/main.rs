@@ -9,6 +9,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     seams_platform::logging::init();
     let config = or_exit(answer::Config::from_env(Env::from_process()));
     let sdk = config.aws.load().await;
-    let workflow = answer::step_functions::ExpressWorkflow::new(&config.aws, &sdk, &config.state_machine_arn);
+    let workflow =
+        answer::step_functions::ExpressWorkflow::new(&config.aws, &sdk, &config.state_machine_arn, config.wait);
     seams_platform::function::run(answer::Service::new(Arc::new(workflow))).await
 }

@@ -1,7 +1,10 @@
 //! The deployed workflow: a synchronous execution of the Express answer state machine.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use aws_sdk_sfn::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_sfn::config::timeout::TimeoutConfig;
 use aws_sdk_sfn::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_sfn::error::SdkError;
 use aws_sdk_sfn::operation::start_sync_execution::StartSyncExecutionError;
@@ -17,15 +20,26 @@ use crate::{Outcome, Workflow};
 pub struct ExpressWorkflow {
     client: aws_sdk_sfn::Client,
     state_machine_arn: String,
+    wait: Duration,
 }
 
 impl ExpressWorkflow {
-    pub fn new(settings: &AwsSettings, sdk: &aws_config::SdkConfig, state_machine_arn: impl Into<String>) -> Self {
-        let mut config = aws_sdk_sfn::config::Builder::from(sdk);
+    /// `wait`: how long to wait for the execution's end, below API Gateway's 30 s, so the
+    /// caller gets a problem document rather than API Gateway's bare 503.
+    pub fn new(
+        settings: &AwsSettings,
+        sdk: &aws_config::SdkConfig,
+        state_machine_arn: impl Into<String>,
+        wait: Duration,
+    ) -> Self {
+        let timeouts = sdk.timeout_config().cloned().unwrap_or_else(TimeoutConfig::disabled);
+        let mut config = aws_sdk_sfn::config::Builder::from(sdk)
+            .timeout_config(timeouts.to_builder().operation_timeout(wait).build());
         if settings.endpoint_url.as_deref().is_some_and(is_local_endpoint) {
             config = config.interceptor(WithoutHostPrefix);
         }
-        Self { client: aws_sdk_sfn::Client::from_conf(config.build()), state_machine_arn: state_machine_arn.into() }
+        let client = aws_sdk_sfn::Client::from_conf(config.build());
+        Self { client, state_machine_arn: state_machine_arn.into(), wait }
     }
 }
 
@@ -39,7 +53,7 @@ impl Workflow for ExpressWorkflow {
             .input(input.to_string())
             .send()
             .await
-            .map_err(start_error)?;
+            .map_err(|e| start_error(e, self.wait))?;
         Ok(match execution.status {
             SyncExecutionStatus::Succeeded => {
                 let output = execution.output.as_deref().unwrap_or("null");
@@ -58,7 +72,11 @@ impl Workflow for ExpressWorkflow {
     }
 }
 
-fn start_error(error: SdkError<StartSyncExecutionError>) -> ServiceError {
+fn start_error(error: SdkError<StartSyncExecutionError>, wait: Duration) -> ServiceError {
+    if let SdkError::TimeoutError(_) = error {
+        // The execution goes on; a failure still reaches the failures queue and AnswerFailed.
+        return ServiceError::transient(format!("the answer workflow did not finish within {} s", wait.as_secs_f32()));
+    }
     let chain = error_chain(&error);
     match error.as_service_error() {
         Some(StartSyncExecutionError::InvalidExecutionInput(_)) => ServiceError::invalid_input("body", chain),

@@ -4,6 +4,7 @@
 //! would hand the caller.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use answer::step_functions::ExpressWorkflow;
 use aws_sdk_sfn::types::StateMachineType;
@@ -22,11 +23,16 @@ fn sample_request(body: Option<Value>) -> Value {
     event
 }
 
-/// Serves `event` with the answer function wired to an Express machine on moto.
+/// Serves `event` with the answer function wired to the answer definition as an Express
+/// machine on moto.
 async fn answer(deployment: &Deployment, event: Value) -> (u16, String, Value) {
     let machine = deployment.create(StateMachineType::Express).await;
+    answer_with(deployment, &machine, Duration::from_secs(28), event).await
+}
+
+async fn answer_with(deployment: &Deployment, machine: &str, wait: Duration, event: Value) -> (u16, String, Value) {
     let moto = &deployment.moto;
-    let workflow = ExpressWorkflow::new(&moto.settings, &moto.sdk, machine);
+    let workflow = ExpressWorkflow::new(&moto.settings, &moto.sdk, machine, wait);
     let service = answer::Service::new(Arc::new(workflow));
     let response = function::handle(&service, event).await.expect("an HTTP response");
     let status = response["statusCode"].as_u64().expect("a status") as u16;
@@ -94,4 +100,28 @@ async fn a_request_the_contract_refuses_starts_no_execution() {
     let body = json!({"question": "", "destination": {"type": "http_response"}});
     let (status, _, problem) = answer(&deployment, sample_request(Some(body))).await;
     assert_eq!((status, problem["step"].as_str()), (400, Some("Validate")), "{problem}");
+}
+
+#[tokio::test]
+async fn an_execution_slower_than_the_wait_is_a_transient_problem() {
+    // Below API Gateway's 30 s the caller still gets a problem document.
+    let deployment = Deployment::new("eu-south-1", &[]).await;
+    let slow = json!({"StartAt": "Think", "States": {"Think": {"Type": "Wait", "Seconds": 10, "End": true}}});
+    let created = deployment
+        .moto
+        .sfn()
+        .create_state_machine()
+        .name("slow-answer")
+        .definition(slow.to_string())
+        .role_arn("arn:aws:iam::123456789012:role/seams-answer")
+        .r#type(StateMachineType::Express)
+        .send()
+        .await
+        .expect("moto creates the state machine");
+    let started = std::time::Instant::now();
+    let (status, _, problem) =
+        answer_with(&deployment, &created.state_machine_arn, Duration::from_secs(1), sample_request(None)).await;
+    assert_eq!((status, problem["error"].as_str()), (503, Some("Seams.Transient")), "{problem}");
+    assert_eq!(problem["detail"], "the answer workflow did not finish within 1 s");
+    assert!(started.elapsed() < Duration::from_secs(8), "answered after {:?}", started.elapsed());
 }
