@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sfn::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_sfn::config::retry::RetryConfig;
 use aws_sdk_sfn::config::timeout::TimeoutConfig;
 use aws_sdk_sfn::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_sfn::error::SdkError;
@@ -34,7 +35,10 @@ impl ExpressWorkflow {
     ) -> Self {
         let timeouts = sdk.timeout_config().cloned().unwrap_or_else(TimeoutConfig::disabled);
         let mut config = aws_sdk_sfn::config::Builder::from(sdk)
-            .timeout_config(timeouts.to_builder().operation_timeout(wait).build());
+            .timeout_config(timeouts.to_builder().operation_timeout(wait).build())
+            // StartSyncExecution is not idempotent: a retried call after a lost response would
+            // run (and deliver) the workflow twice. The caller gets a 503 and decides.
+            .retry_config(RetryConfig::disabled());
         if settings.endpoint_url.as_deref().is_some_and(is_local_endpoint) {
             config = config.interceptor(WithoutHostPrefix);
         }
