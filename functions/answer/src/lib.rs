@@ -17,7 +17,7 @@ use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use seams_contracts::answer::AnswerRequest;
 use seams_contracts::{CorrelationId, ErrorName};
 use seams_platform::config::{ConfigReport, Env};
-use seams_platform::error::parse_json;
+use seams_platform::error::{from_value, parse_json};
 use seams_platform::function::{Function, Named, Reply};
 use seams_platform::trigger::Trigger;
 use seams_platform::ServiceError;
@@ -91,10 +91,9 @@ impl Function for Service {
 
     fn from_http(request: &ApiGatewayV2httpRequest) -> Result<Request, ServiceError> {
         let body = seams_platform::http::body_bytes(request)?;
+        let input: Value = parse_json(&body)?;
         // Refuses what the workflow would refuse, naming the field, before an execution starts.
-        parse_json::<AnswerRequest>(&body)?;
-        let input = serde_json::from_slice(&body)
-            .map_err(|e| ServiceError::invalid_input("body", format!("the body is not JSON: {e}")))?;
+        from_value::<AnswerRequest>(input.clone())?;
         Ok(Request::Answer(input))
     }
 

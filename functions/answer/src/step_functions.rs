@@ -100,11 +100,8 @@ fn start_error(error: SdkError<StartSyncExecutionError>, wait: Duration) -> Serv
 
 /// Whether requests go to a stand-in on this machine (moto, LocalStack) by address.
 fn is_local_endpoint(url: &str) -> bool {
-    let authority = url.split("://").nth(1).unwrap_or(url).split('/').next().unwrap_or_default();
-    let host = match authority.strip_prefix('[') {
-        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
-        None => authority.rsplit_once(':').map_or(authority, |(host, _)| host),
-    };
+    let Ok(uri) = url.parse::<http::Uri>() else { return false };
+    let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
     host == "localhost" || host.parse::<std::net::IpAddr>().is_ok()
 }
 
