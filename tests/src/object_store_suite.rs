@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use seams_platform::idempotency::{Claim, Idempotency};
+use seams_platform::idempotency::{Claim, Claimed, Idempotency, IdempotencyError};
 use seams_platform::object_store::{ObjectStore, PutCondition, PutOptions, StoreError};
 
 pub async fn put_then_get_returns_the_same_bytes(store: Arc<dyn ObjectStore>) {
@@ -116,6 +116,32 @@ pub async fn idempotency_lets_an_expired_claim_be_taken_over(store: Arc<dyn Obje
 pub async fn idempotency_release_frees_the_key(store: Arc<dyn ObjectStore>) {
     let ledger = ledger(store, Duration::from_secs(300));
     let Claim::Acquired(token) = ledger.claim::<String>("req-4").await.unwrap() else { panic!("first claim") };
-    ledger.release(token).await.unwrap();
+    ledger.release(token).await;
     assert!(matches!(ledger.claim::<String>("req-4").await.unwrap(), Claim::Acquired(_)));
+}
+
+pub async fn idempotency_waits_for_a_claim_in_progress_to_complete(store: Arc<dyn ObjectStore>) {
+    let ledger = Arc::new(ledger(store, Duration::from_secs(300)));
+    let Claimed::Acquired(token) = ledger.claim_or_wait::<String>("req-5", Duration::ZERO).await.unwrap() else {
+        panic!("first claim");
+    };
+    let waiting = {
+        let ledger = ledger.clone();
+        tokio::spawn(async move { ledger.claim_or_wait::<String>("req-5", Duration::from_secs(10)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert!(!waiting.is_finished(), "the duplicate waits while the first claim is in progress");
+    ledger.complete(token, &"first".to_owned()).await.unwrap();
+    assert_eq!(waiting.await.unwrap().unwrap(), Claimed::Completed("first".to_owned()));
+}
+
+pub async fn idempotency_gives_up_waiting_as_in_progress(store: Arc<dyn ObjectStore>) {
+    let ledger = ledger(store, Duration::from_secs(300));
+    let Claimed::Acquired(_held) = ledger.claim_or_wait::<String>("req-6", Duration::ZERO).await.unwrap() else {
+        panic!("first claim");
+    };
+    let started = std::time::Instant::now();
+    let outcome = ledger.claim_or_wait::<String>("req-6", Duration::from_millis(300)).await;
+    assert!(matches!(outcome, Err(IdempotencyError::InProgress { ref key }) if key == "req-6"), "{outcome:?}");
+    assert!(started.elapsed() >= Duration::from_millis(300), "it waited the whole time first");
 }

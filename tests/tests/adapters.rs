@@ -38,6 +38,8 @@ object_store_conformance!(
     keys_that_could_escape_are_refused,
     idempotency_returns_the_first_result_to_repeats,
     idempotency_admits_one_of_twenty_concurrent_claims,
+    idempotency_waits_for_a_claim_in_progress_to_complete,
+    idempotency_gives_up_waiting_as_in_progress,
     idempotency_lets_an_expired_claim_be_taken_over,
     idempotency_release_frees_the_key,
 );

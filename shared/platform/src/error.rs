@@ -5,6 +5,7 @@ use seams_contracts::{CorrelationId, ErrorName, Problem};
 use serde::de::DeserializeOwned;
 
 use crate::event_bus::BusError;
+use crate::idempotency::IdempotencyError;
 use crate::object_store::StoreError;
 use crate::queue::QueueError;
 
@@ -35,10 +36,6 @@ impl ServiceError {
 
     pub fn transient(detail: impl Into<String>) -> Self {
         Self::new(ErrorName::Transient, detail)
-    }
-
-    pub fn not_implemented(detail: impl Into<String>) -> Self {
-        Self::new(ErrorName::NotImplemented, detail)
     }
 
     pub fn in_step(mut self, step: impl Into<String>) -> Self {
@@ -75,6 +72,13 @@ macro_rules! from_adapter_error {
 from_adapter_error!(StoreError);
 from_adapter_error!(QueueError);
 from_adapter_error!(BusError);
+
+/// A ledger that cannot be read or written, or a claim still held elsewhere: worth a retry.
+impl From<IdempotencyError> for ServiceError {
+    fn from(error: IdempotencyError) -> Self {
+        Self::transient(error.to_string())
+    }
+}
 
 /// Parses a JSON body into a contract type; on failure the error names the JSON path of the
 /// offending field (`model_config.temperature`), or `body` when the JSON itself is broken.

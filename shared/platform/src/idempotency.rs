@@ -4,6 +4,8 @@
 //! gets [`Claim::Acquired`]; it performs the side effect, then [`completes`](Idempotency::complete)
 //! the claim with its result, which later claimants receive as [`Claim::Completed`]. A claim
 //! left in progress by a crashed caller expires after `claim_ttl` and can be taken over.
+//! Services use [`claim_or_wait`](Idempotency::claim_or_wait): a duplicate in flight
+//! elsewhere is waited for, then answered with the first caller's result.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,13 +48,28 @@ enum Record {
     Completed { completed_at: DateTime<Utc>, result: serde_json::Value },
 }
 
+/// What [`Idempotency::claim_or_wait`] ends with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claimed<T> {
+    /// This caller owns the key: do the work, then `complete` (or `release` on failure).
+    Acquired(ClaimToken),
+    /// Done before, or by the caller that was waited for: its result.
+    Completed(T),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum IdempotencyError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("idempotency record {key} is unreadable: {reason}")]
     Corrupt { key: String, reason: String },
+    /// Another caller still held the key when the wait ended.
+    #[error("{key} is in progress elsewhere; retry shortly")]
+    InProgress { key: String },
 }
+
+/// How often a waiting claimant looks again.
+const WAIT_POLL: Duration = Duration::from_millis(100);
 
 /// How often a claim races a concurrent takeover or release before giving up as in progress.
 const CLAIM_ROUNDS: usize = 3;
@@ -115,6 +132,27 @@ impl Idempotency {
         Ok(Claim::InProgress { expires_at })
     }
 
+    /// Claims `key`; while another caller holds it, looks again until `wait` has passed,
+    /// then gives up with [`IdempotencyError::InProgress`] (a transient failure: the caller's
+    /// retry finds the result or takes over an expired claim).
+    pub async fn claim_or_wait<T: DeserializeOwned>(
+        &self,
+        key: &str,
+        wait: Duration,
+    ) -> Result<Claimed<T>, IdempotencyError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match self.claim(key).await? {
+                Claim::Acquired(token) => return Ok(Claimed::Acquired(token)),
+                Claim::Completed(result) => return Ok(Claimed::Completed(result)),
+                Claim::InProgress { .. } if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(WAIT_POLL).await;
+                }
+                Claim::InProgress { .. } => return Err(IdempotencyError::InProgress { key: key.to_owned() }),
+            }
+        }
+    }
+
     /// Stores the result. Fails with `PreconditionFailed` if the claim expired and was taken
     /// over meanwhile (the side effect may then happen twice: keep `claim_ttl` above the
     /// longest run).
@@ -128,10 +166,12 @@ impl Idempotency {
     }
 
     /// Gives the claim up without a result (the work failed before any side effect), so the
-    /// next attempt can claim at once.
-    pub async fn release(&self, token: ClaimToken) -> Result<(), IdempotencyError> {
-        self.store.delete(&token.record_key).await?;
-        Ok(())
+    /// next attempt can claim at once. A release that fails is logged: the claim then expires
+    /// on its own after `claim_ttl`.
+    pub async fn release(&self, token: ClaimToken) {
+        if let Err(error) = self.store.delete(&token.record_key).await {
+            tracing::warn!(%error, key = token.record_key, "could not release a claim; it expires on its own");
+        }
     }
 }
 
