@@ -1,0 +1,109 @@
+//! What ingest is asked, whichever trigger asked, and how each request is answered.
+
+use async_trait::async_trait;
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use aws_lambda_events::s3::S3Event;
+use seams_contracts::events::BusEvent;
+use seams_contracts::ingest::{
+    DocumentDeleted, DocumentPublished, IngestBatchRequest, IngestDocumentRequest, UploadRequest,
+};
+use seams_contracts::CorrelationId;
+use seams_platform::error::{from_value, parse_json};
+use seams_platform::function::{Function, Named, Reply};
+use seams_platform::trigger::Trigger;
+use seams_platform::{http, routes, ServiceError};
+use serde_json::Value;
+
+use crate::Service;
+
+/// What ingest was asked to do, whichever trigger asked.
+#[derive(Debug, Clone)]
+pub enum Request {
+    Document(Box<IngestDocumentRequest>),
+    Batch(IngestBatchRequest),
+    Upload(UploadRequest),
+    Status {
+        document_id: String,
+    },
+    Delete {
+        document_id: String,
+    },
+    /// Files PUT to the upload prefix of the raw bucket.
+    Uploaded(S3Event),
+    Published(Box<DocumentPublished>),
+    DeleteRequested(DocumentDeleted),
+}
+
+impl Named for Request {
+    fn name(&self) -> &'static str {
+        match self {
+            Request::Document(_) => "post-documents",
+            Request::Batch(_) => "post-documents-batch",
+            Request::Upload(_) => "post-uploads",
+            Request::Status { .. } => "get-document",
+            Request::Delete { .. } => "delete-document",
+            Request::Uploaded(_) => "object-created",
+            Request::Published(_) => "document-published",
+            Request::DeleteRequested(_) => "document-deleted",
+        }
+    }
+}
+
+fn document_event(event: EventBridgeEvent<Value>) -> Result<Request, ServiceError> {
+    match event.detail_type.as_str() {
+        DocumentPublished::DETAIL_TYPE => Ok(Request::Published(Box::new(from_value(event.detail)?))),
+        DocumentDeleted::DETAIL_TYPE => Ok(Request::DeleteRequested(from_value(event.detail)?)),
+        other => Err(ServiceError::invalid_input("detail-type", format!("ingest does not handle {other} events"))),
+    }
+}
+
+#[async_trait]
+impl Function for Service {
+    type Request = Request;
+
+    fn from_http(request: &ApiGatewayV2httpRequest) -> Result<Request, ServiceError> {
+        let route = http::route_key(request);
+        Ok(match route.as_str() {
+            routes::POST_DOCUMENTS => Request::Document(Box::new(parse_json(&http::body_bytes(request)?)?)),
+            routes::POST_DOCUMENTS_BATCH => Request::Batch(parse_json(&http::body_bytes(request)?)?),
+            routes::POST_UPLOADS => Request::Upload(parse_json(&http::body_bytes(request)?)?),
+            routes::GET_DOCUMENT => Request::Status { document_id: http::path_parameter(request, "id")? },
+            routes::DELETE_DOCUMENT => Request::Delete { document_id: http::path_parameter(request, "id")? },
+            other => return Err(ServiceError::not_found(format!("ingest has no route {other}"))),
+        })
+    }
+
+    fn from_trigger(trigger: Trigger) -> Result<Request, ServiceError> {
+        match trigger {
+            Trigger::S3(event) => Ok(Request::Uploaded(event)),
+            Trigger::EventBridge(event) => document_event(*event),
+            _ => Err(ServiceError::invalid_input("event", "ingest is triggered by HTTP, S3 or EventBridge events")),
+        }
+    }
+
+    async fn serve(&self, request: Request, correlation: CorrelationId) -> Result<Reply, ServiceError> {
+        let correlation = &correlation;
+        match request {
+            Request::Document(document) => Reply::json(202, &self.ingest_request(*document, correlation).await?),
+            Request::Batch(batch) => Reply::json(200, &self.ingest_batch(batch, correlation).await?),
+            Request::Upload(upload) => Reply::json(201, &self.start_upload(upload).await?),
+            Request::Status { document_id } => Reply::json(200, &self.status(&document_id).await?),
+            Request::Delete { document_id } => Reply::json(202, &self.delete(&document_id, correlation).await?),
+            Request::DeleteRequested(event) => {
+                let correlation = event.correlation_id.clone().unwrap_or_else(|| correlation.clone());
+                Reply::json(202, &self.delete(&event.document_id, &correlation).await?)
+            }
+            Request::Published(event) => Reply::json(202, &self.ingest_published(*event, correlation).await?),
+            Request::Uploaded(event) => {
+                // Every record is tried; the first failure fails the invocation (Lambda
+                // retries it, then sends it to ingest's DLQ). Stored ones answer duplicate.
+                let mut responses = Vec::new();
+                for record in &event.records {
+                    responses.push(self.ingest_upload(record, correlation).await?);
+                }
+                Reply::json(202, &responses)
+            }
+        }
+    }
+}
