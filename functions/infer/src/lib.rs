@@ -220,10 +220,6 @@ pub struct Service {
     settings: Settings,
 }
 
-fn invalid(field: &str, detail: impl Into<String>) -> ServiceError {
-    ServiceError::invalid_input(field, detail)
-}
-
 impl Service {
     pub fn new(provider: Arc<dyn ModelProvider>, settings: Settings) -> Self {
         Self { provider, settings }
@@ -236,44 +232,47 @@ impl Service {
     /// Checks the request against the settings and turns it into provider parameters.
     pub fn check(&self, request: &InferenceRequest) -> Result<Params, ServiceError> {
         if request.request_id.trim().is_empty() {
-            return Err(invalid("request_id", "the request id is empty"));
+            return Err(ServiceError::invalid_input("request_id", "the request id is empty"));
         }
         if request.instructions.trim().is_empty() {
-            return Err(invalid("instructions", "the instructions are empty"));
+            return Err(ServiceError::invalid_input("instructions", "the instructions are empty"));
         }
         if self.settings.require_context && request.context.is_empty() {
-            return Err(invalid("context", "this deployment answers from context only; the context is empty"));
+            return Err(ServiceError::invalid_input(
+                "context",
+                "this deployment answers from context only; the context is empty",
+            ));
         }
         for (i, item) in request.context.iter().enumerate() {
             let (field, text) = match item {
                 ContextItem::Text(text) => (format!("context[{i}]"), text),
                 ContextItem::Passage(p) if p.id.trim().is_empty() => {
-                    return Err(invalid(&format!("context[{i}].id"), "the id is empty"))
+                    return Err(ServiceError::invalid_input(format!("context[{i}].id"), "the id is empty"))
                 }
                 ContextItem::Passage(p) => (format!("context[{i}].text"), &p.text),
             };
             if text.trim().is_empty() {
-                return Err(invalid(&field, "the context item has no text"));
+                return Err(ServiceError::invalid_input(field, "the context item has no text"));
             }
         }
         let config = &request.model_config;
         let max_tokens =
             config.max_tokens.unwrap_or(self.settings.default_max_tokens.min(self.settings.max_output_tokens));
         if !(1..=self.settings.max_output_tokens).contains(&max_tokens) {
-            return Err(invalid(
+            return Err(ServiceError::invalid_input(
                 "model_config.max_tokens",
                 format!("must be 1 to {}", self.settings.max_output_tokens),
             ));
         }
         if config.temperature.is_some_and(|t| !(0.0..=1.0).contains(&t)) {
-            return Err(invalid("model_config.temperature", "must be 0 to 1"));
+            return Err(ServiceError::invalid_input("model_config.temperature", "must be 0 to 1"));
         }
         if config.top_p.is_some_and(|p| !(p > 0.0 && p <= 1.0)) {
-            return Err(invalid("model_config.top_p", "must be above 0 and at most 1"));
+            return Err(ServiceError::invalid_input("model_config.top_p", "must be above 0 and at most 1"));
         }
         let stop = config.stop.clone().unwrap_or_default();
         if stop.len() > 4 || stop.iter().any(|s| s.is_empty()) {
-            return Err(invalid("model_config.stop", "up to 4 non-empty stop sequences"));
+            return Err(ServiceError::invalid_input("model_config.stop", "up to 4 non-empty stop sequences"));
         }
         let model = match config.model.as_deref() {
             None => self.settings.model_id.clone(),
@@ -282,7 +281,7 @@ impl Service {
                 None if self.settings.allow_raw_model_ids => alias.to_owned(),
                 None => {
                     let known: Vec<&str> = self.settings.aliases.keys().map(String::as_str).collect();
-                    return Err(invalid(
+                    return Err(ServiceError::invalid_input(
                         "model_config.model",
                         format!("unknown model alias {alias:?}; known: {known:?}"),
                     ));
@@ -290,8 +289,9 @@ impl Service {
             },
         };
         if let Some(schema) = &config.response_format {
-            structured::check_schema(schema)
-                .map_err(|e| invalid("model_config.response_format", format!("not a usable JSON Schema: {e}")))?;
+            structured::check_schema(schema).map_err(|e| {
+                ServiceError::invalid_input("model_config.response_format", format!("not a usable JSON Schema: {e}"))
+            })?;
         }
         Ok(Params {
             model,
@@ -390,7 +390,9 @@ impl Function for Service {
 
     fn from_http(request: &ApiGatewayV2httpRequest) -> Result<Request, ServiceError> {
         match http::route_key(request).as_str() {
-            "POST /inference" => Ok(Request::Inference(Box::new(parse_json(&http::body_bytes(request)?)?))),
+            seams_platform::routes::POST_INFERENCE => {
+                Ok(Request::Inference(Box::new(parse_json(&http::body_bytes(request)?)?)))
+            }
             other => Err(ServiceError::not_found(format!("infer has no route {other}"))),
         }
     }
@@ -406,7 +408,7 @@ impl Function for Service {
         match request {
             Request::Inference(request) => {
                 if request.stream {
-                    return Err(invalid(
+                    return Err(ServiceError::invalid_input(
                         "stream",
                         "streamed answers are served by infer's function URL (infer-stream)",
                     ));
@@ -416,7 +418,7 @@ impl Function for Service {
                     provider = %response.provider, model = %response.model, latency_ms = response.latency_ms,
                     input_tokens = response.usage.input_tokens, output_tokens = response.usage.output_tokens, "inferred"
                 );
-                Ok(Reply::ok(serde_json::to_value(response).map_err(|e| ServiceError::transient(e.to_string()))?))
+                Reply::json(200, &response)
             }
         }
     }

@@ -18,7 +18,7 @@ use seams_contracts::ingest::ProcessDocument;
 use seams_contracts::process::{ChunkRecord, DocumentProcessed, RecordHeader};
 use seams_contracts::{ObjectRef, V1};
 use seams_embeddings::config::EmbedderConfig;
-use seams_embeddings::{embed_all, EmbedError, Embedder};
+use seams_embeddings::{embed_all, Embedder};
 use seams_platform::aws::AwsSettings;
 use seams_platform::config::{ConfigReport, Env};
 use seams_platform::event_bus::{EventBridgeBus, EventBus, OutgoingEvent};
@@ -59,24 +59,33 @@ impl Default for Settings {
     }
 }
 
-impl Config {
-    pub fn from_env(env: Env) -> Result<Self, ConfigReport> {
+impl Settings {
+    /// The tuning variables (`SEAMS_CHUNK_MAX_TOKENS`, `SEAMS_CHUNK_OVERLAP_PERCENT`,
+    /// `SEAMS_MAX_CHUNKS`, `SEAMS_BATCH_CONCURRENCY`) over the defaults; bad values are
+    /// recorded in `env`.
+    pub fn from_env(env: &Env) -> Self {
         let defaults = Settings::default();
         let max_tokens = env.parse_or("SEAMS_CHUNK_MAX_TOKENS", defaults.chunking.max_tokens);
         let overlap_percent = env.parse_or("SEAMS_CHUNK_OVERLAP_PERCENT", 10usize);
         if overlap_percent >= 100 {
             env.invalid("SEAMS_CHUNK_OVERLAP_PERCENT", &overlap_percent.to_string(), "must be below 100".into());
         }
+        Settings {
+            chunking: ChunkSettings::new(max_tokens, overlap_percent),
+            max_chunks: env.parse_or("SEAMS_MAX_CHUNKS", defaults.max_chunks),
+            batch_concurrency: env.parse_or("SEAMS_BATCH_CONCURRENCY", defaults.batch_concurrency),
+        }
+    }
+}
+
+impl Config {
+    pub fn from_env(env: Env) -> Result<Self, ConfigReport> {
         let config = Self {
             aws: AwsSettings::from_env(&env),
             raw_bucket: env.required("SEAMS_RAW_BUCKET"),
             records_bucket: env.required("SEAMS_RECORDS_BUCKET"),
             event_bus_name: env.required("SEAMS_EVENT_BUS_NAME"),
-            settings: Settings {
-                chunking: ChunkSettings::new(max_tokens, overlap_percent),
-                max_chunks: env.parse_or("SEAMS_MAX_CHUNKS", defaults.max_chunks),
-                batch_concurrency: env.parse_or("SEAMS_BATCH_CONCURRENCY", defaults.batch_concurrency),
-            },
+            settings: Settings::from_env(&env),
             embedder: EmbedderConfig::from_env(&env),
         };
         env.finish().map(|()| config)
@@ -140,10 +149,6 @@ pub struct Service {
     settings: Settings,
 }
 
-fn embed_error(error: EmbedError) -> ServiceError {
-    ServiceError::new(error.error_name(), error.to_string())
-}
-
 impl Service {
     pub fn new(
         raw: Arc<dyn ObjectStore>,
@@ -191,7 +196,7 @@ impl Service {
         let Split { title, text: cleaned, chunks } =
             split(&claim.content_type, &bytes, &self.settings, &self.tokenizer)?;
         let texts: Vec<&str> = chunks.iter().map(|c| c.text.as_str()).collect();
-        let vectors = embed_all(self.embedder.as_ref(), &texts).await.map_err(embed_error)?;
+        let vectors = embed_all(self.embedder.as_ref(), &texts).await?;
 
         let model = self.embedder.model().clone();
         let token_count: u64 = chunks.iter().map(|c| u64::from(c.token_count)).sum();

@@ -116,7 +116,9 @@ impl Default for Settings {
 }
 
 impl Settings {
-    fn from_env(env: &Env) -> Self {
+    /// The tuning variables (fusion, snapshot refresh and directory) over the defaults; bad
+    /// values are recorded in `env`.
+    pub fn from_env(env: &Env) -> Self {
         let defaults = Settings::default();
         let fusion = Fusion {
             k: env.parse_or("SEAMS_RRF_K", defaults.fusion.k),
@@ -216,8 +218,7 @@ pub async fn open_configured(
     sdk: &aws_config::SdkConfig,
     role: Role,
 ) -> Result<(Arc<dyn Embedder>, Arc<dyn SearchIndex>), ServiceError> {
-    let embedder =
-        config.embedder.build(sdk, Purpose::Queries).map_err(|e| ServiceError::new(e.error_name(), e.to_string()))?;
+    let embedder = config.embedder.build(sdk, Purpose::Queries)?;
     let index = open_index(config, sdk, embedder.model().clone(), role).await?;
     Ok((embedder, index))
 }
@@ -302,9 +303,8 @@ impl Service {
         let vector = match request.search_mode {
             SearchMode::Keyword => None,
             SearchMode::Vector | SearchMode::Hybrid => {
-                let mut vectors = seams_embeddings::embed_all(self.embedder.as_ref(), &[request.query.as_str()])
-                    .await
-                    .map_err(|e| ServiceError::new(e.error_name(), e.to_string()))?;
+                let mut vectors =
+                    seams_embeddings::embed_all(self.embedder.as_ref(), &[request.query.as_str()]).await?;
                 vectors.pop().map(|v| index::normalised(&v))
             }
         };
@@ -352,7 +352,9 @@ impl Function for Service {
 
     fn from_http(request: &ApiGatewayV2httpRequest) -> Result<Request, ServiceError> {
         match http::route_key(request).as_str() {
-            "POST /retrieve" => Ok(Request::Retrieve(Box::new(parse_json(&http::body_bytes(request)?)?))),
+            seams_platform::routes::POST_RETRIEVE => {
+                Ok(Request::Retrieve(Box::new(parse_json(&http::body_bytes(request)?)?)))
+            }
             other => Err(ServiceError::not_found(format!("retrieve has no route {other}"))),
         }
     }
@@ -369,7 +371,7 @@ impl Function for Service {
             Request::Retrieve(request) => {
                 let response = self.retrieve(&request).await?;
                 tracing::info!(results = response.results.len(), mode = ?response.search_mode, "retrieved");
-                Ok(Reply::ok(serde_json::to_value(response).map_err(|e| ServiceError::transient(e.to_string()))?))
+                Reply::json(200, &response)
             }
         }
     }

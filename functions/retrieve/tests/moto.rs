@@ -17,7 +17,7 @@ use seams_contracts::ingest::DocumentDeleted;
 use seams_contracts::process::{to_json_lines, ChunkRecord, DocumentProcessed, EmbeddingModel, RecordHeader};
 use seams_contracts::retrieve::{RetrieveRequest, SearchMode};
 use seams_contracts::{AttributeValue, Attributes, CorrelationId, ObjectRef, V1};
-use seams_platform::event_bus::{EventBridgeBus, EventBus, EventPattern, OutgoingEvent};
+use seams_platform::event_bus::{EventBridgeBus, EventBus, OutgoingEvent};
 use seams_platform::object_store::{ObjectStore, PutOptions, S3ObjectStore};
 use seams_platform::queue::{Queue, SqsQueue};
 use seams_tests::stack::Moto;
@@ -82,7 +82,7 @@ async fn pipeline() -> Pipeline {
     let records: Arc<dyn ObjectStore> = Arc::new(S3ObjectStore::new(moto.s3(), moto.create_bucket().await));
     let (dlq_url, dlq_arn) = moto.create_queue(1, None).await;
     let (queue_url, queue_arn) = moto.create_queue(1, Some((&dlq_arn, 2))).await;
-    let pattern = EventPattern::detail_types(&[DocumentProcessed::DETAIL_TYPE, DocumentDeleted::DETAIL_TYPE]);
+    let pattern = seams_platform::routes::indexer_rule();
     let bus_name = moto.create_bus_with_rule(&pattern, &queue_arn).await;
     let index: Arc<dyn SearchIndex> = Arc::new(snapshot(&moto, &moto.create_bucket().await, Duration::ZERO).await);
     Pipeline {

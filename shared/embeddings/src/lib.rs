@@ -38,6 +38,12 @@ impl EmbedError {
     }
 }
 
+impl From<EmbedError> for seams_platform::ServiceError {
+    fn from(error: EmbedError) -> Self {
+        Self::new(error.error_name(), error.to_string())
+    }
+}
+
 #[async_trait]
 pub trait Embedder: Send + Sync {
     /// The model id and vector size; recorded with every vector this embedder makes.

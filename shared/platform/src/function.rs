@@ -21,12 +21,15 @@ pub struct Reply {
 }
 
 impl Reply {
-    pub fn ok(body: Value) -> Self {
-        Self { status: 200, body }
+    /// `body` encoded as the reply. An encoding failure is an error, never an empty body.
+    pub fn json<T: serde::Serialize + ?Sized>(status: u16, body: &T) -> Result<Self, ServiceError> {
+        let body = serde_json::to_value(body)
+            .map_err(|e| ServiceError::transient(format!("could not encode the response: {e}")))?;
+        Ok(Self { status, body })
     }
 
-    pub fn accepted(body: Value) -> Self {
-        Self { status: 202, body }
+    pub fn ok(body: Value) -> Self {
+        Self { status: 200, body }
     }
 }
 
