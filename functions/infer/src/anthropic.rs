@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use crate::openai::check_status;
 use crate::prompt::Prompt;
 use crate::provider::{
-    repair_message, Completion, EventStream, ModelProvider, Params, ProviderError, Repair, StreamEvent,
+    json_turns, set_sampling, Completion, EventStream, ModelProvider, Params, ProviderError, Repair, StreamEvent,
 };
 use crate::stream::provider_stream;
 
@@ -63,21 +63,9 @@ impl AnthropicModel {
 
     /// The documented request body.
     pub fn body(prompt: &Prompt, params: &Params, repair: Option<&Repair>) -> Value {
-        let mut messages = vec![json!({"role": "user", "content": prompt.user})];
-        if let Some(repair) = repair {
-            messages.push(json!({"role": "assistant", "content": repair.previous}));
-            messages.push(json!({"role": "user", "content": repair_message(repair)}));
-        }
+        let messages = json_turns(prompt, repair);
         let mut body = json!({"model": params.model, "max_tokens": params.max_tokens, "system": prompt.system, "messages": messages});
-        if let Some(t) = params.temperature {
-            body["temperature"] = json!(t);
-        }
-        if let Some(p) = params.top_p {
-            body["top_p"] = json!(p);
-        }
-        if !params.stop.is_empty() {
-            body["stop_sequences"] = json!(params.stop);
-        }
+        set_sampling(&mut body, params, "stop_sequences");
         if let Some(schema) = &params.response_schema {
             body["tools"] = json!([{"name": ANSWER_TOOL, "description": "Give the answer in the required structure.", "input_schema": schema}]);
             body["tool_choice"] = json!({"type": "tool", "name": ANSWER_TOOL});

@@ -9,15 +9,14 @@ use async_trait::async_trait;
 use aws_sdk_bedrockruntime::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_bedrockruntime::types::{
     ContentBlock, ContentBlockDelta, ConversationRole, ConverseOutput, ConverseStreamOutput, InferenceConfiguration,
-    Message, StopReason, SystemContentBlock,
+    Message, StopReason, SystemContentBlock, TokenUsage,
 };
 use futures::StreamExt;
 use seams_contracts::infer::{FinishReason, Usage};
 
 use crate::prompt::Prompt;
 use crate::provider::{
-    repair_message, schema_instruction, Completion, EventStream, ModelProvider, Params, ProviderError, Repair,
-    StreamEvent,
+    schema_instruction, turns, Completion, EventStream, ModelProvider, Params, ProviderError, Repair, Role, StreamEvent,
 };
 
 pub struct BedrockModel {
@@ -59,6 +58,13 @@ fn classify<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::
     }
 }
 
+fn usage(counted: &TokenUsage) -> Usage {
+    Usage {
+        input_tokens: u32::try_from(counted.input_tokens()).unwrap_or_default(),
+        output_tokens: u32::try_from(counted.output_tokens()).unwrap_or_default(),
+    }
+}
+
 fn finish_reason(reason: &StopReason) -> FinishReason {
     match reason {
         StopReason::MaxTokens | StopReason::ModelContextWindowExceeded => FinishReason::MaxTokens,
@@ -81,28 +87,14 @@ impl ModelProvider for BedrockModel {
         params: &Params,
         repair: Option<&Repair>,
     ) -> Result<Completion, ProviderError> {
-        let mut system = prompt.system.clone();
-        if let Some(schema) = &params.response_schema {
-            system = format!("{system}\n\n{}", schema_instruction(schema));
-        }
-        let config = InferenceConfiguration::builder()
-            .max_tokens(i32::try_from(params.max_tokens).unwrap_or(i32::MAX))
-            .set_temperature(params.temperature)
-            .set_top_p(params.top_p)
-            .set_stop_sequences((!params.stop.is_empty()).then(|| params.stop.clone()))
-            .build();
-        let mut request = self
+        let (system, messages, config) = conversation(prompt, params, repair)?;
+        let request = self
             .client
             .converse()
             .model_id(&params.model)
-            .system(SystemContentBlock::Text(system))
-            .messages(message(ConversationRole::User, prompt.user.clone())?)
+            .system(system)
+            .set_messages(Some(messages))
             .inference_config(config);
-        if let Some(repair) = repair {
-            request = request
-                .messages(message(ConversationRole::Assistant, repair.previous.clone())?)
-                .messages(message(ConversationRole::User, repair_message(repair))?);
-        }
         let answer = request.send().await.map_err(classify)?;
         let text = match answer.output() {
             Some(ConverseOutput::Message(message)) => message
@@ -113,10 +105,7 @@ impl ModelProvider for BedrockModel {
                 .join(""),
             _ => String::new(),
         };
-        let usage = answer.usage().map_or_else(Usage::default, |u| Usage {
-            input_tokens: u32::try_from(u.input_tokens()).unwrap_or_default(),
-            output_tokens: u32::try_from(u.output_tokens()).unwrap_or_default(),
-        });
+        let usage = answer.usage().map_or_else(Usage::default, usage);
         Ok(Completion { text, usage, finish_reason: finish_reason(answer.stop_reason()) })
     }
 
@@ -147,11 +136,8 @@ impl ModelProvider for BedrockModel {
                     }
                     Ok(Some(ConverseStreamOutput::MessageStop(event))) => finish = finish_reason(event.stop_reason()),
                     Ok(Some(ConverseStreamOutput::Metadata(event))) => {
-                        if let Some(u) = event.usage() {
-                            usage = Usage {
-                                input_tokens: u32::try_from(u.input_tokens()).unwrap_or_default(),
-                                output_tokens: u32::try_from(u.output_tokens()).unwrap_or_default(),
-                            };
+                        if let Some(counted) = event.usage() {
+                            usage = self::usage(counted);
                         }
                     }
                     Ok(Some(_)) => {}
@@ -183,10 +169,12 @@ fn conversation(
         .set_top_p(params.top_p)
         .set_stop_sequences((!params.stop.is_empty()).then(|| params.stop.clone()))
         .build();
-    let mut messages = vec![message(ConversationRole::User, prompt.user.clone())?];
-    if let Some(repair) = repair {
-        messages.push(message(ConversationRole::Assistant, repair.previous.clone())?);
-        messages.push(message(ConversationRole::User, repair_message(repair))?);
-    }
+    let messages = turns(prompt, repair)
+        .into_iter()
+        .map(|(role, text)| match role {
+            Role::User => message(ConversationRole::User, text),
+            Role::Assistant => message(ConversationRole::Assistant, text),
+        })
+        .collect::<Result<_, _>>()?;
     Ok((SystemContentBlock::Text(system), messages, config))
 }

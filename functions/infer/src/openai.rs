@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 
 use crate::prompt::Prompt;
 use crate::provider::{
-    repair_message, schema_instruction, Completion, EventStream, ModelProvider, Params, ProviderError, Repair,
-    StreamEvent,
+    json_turns, schema_instruction, set_sampling, Completion, EventStream, ModelProvider, Params, ProviderError,
+    Repair, StreamEvent,
 };
 use crate::stream::provider_stream;
 
@@ -60,22 +60,10 @@ impl OpenAiModel {
 
     /// The documented request body.
     pub fn body(prompt: &Prompt, params: &Params, repair: Option<&Repair>) -> Value {
-        let mut messages =
-            vec![json!({"role": "system", "content": prompt.system}), json!({"role": "user", "content": prompt.user})];
-        if let Some(repair) = repair {
-            messages.push(json!({"role": "assistant", "content": repair.previous}));
-            messages.push(json!({"role": "user", "content": repair_message(repair)}));
-        }
+        let mut messages = vec![json!({"role": "system", "content": prompt.system})];
+        messages.extend(json_turns(prompt, repair));
         let mut body = json!({"model": params.model, "messages": messages, "max_tokens": params.max_tokens});
-        if let Some(t) = params.temperature {
-            body["temperature"] = json!(t);
-        }
-        if let Some(p) = params.top_p {
-            body["top_p"] = json!(p);
-        }
-        if !params.stop.is_empty() {
-            body["stop"] = json!(params.stop);
-        }
+        set_sampling(&mut body, params, "stop");
         if let Some(schema) = &params.response_schema {
             body["response_format"] =
                 json!({"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}});

@@ -33,6 +33,56 @@ pub struct Repair {
     pub problem: String,
 }
 
+/// Who speaks a turn of the conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    User,
+    Assistant,
+}
+
+impl Role {
+    /// As the JSON chat APIs (OpenAI, Anthropic) write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        }
+    }
+}
+
+/// The turns after the system prompt, for every provider: the user's, and for a repair the
+/// model's refused answer and why it was refused.
+pub fn turns(prompt: &Prompt, repair: Option<&Repair>) -> Vec<(Role, String)> {
+    let mut turns = vec![(Role::User, prompt.user.clone())];
+    if let Some(repair) = repair {
+        turns.push((Role::Assistant, repair.previous.clone()));
+        turns.push((Role::User, repair_message(repair)));
+    }
+    turns
+}
+
+/// [`turns`] as JSON chat messages.
+pub fn json_turns(prompt: &Prompt, repair: Option<&Repair>) -> Vec<serde_json::Value> {
+    turns(prompt, repair)
+        .into_iter()
+        .map(|(role, content)| serde_json::json!({"role": role.as_str(), "content": content}))
+        .collect()
+}
+
+/// The sampling fields the JSON chat APIs share, set on `body` when given; the stop
+/// sequences go under `stop_field` (`stop` for OpenAI, `stop_sequences` for Anthropic).
+pub fn set_sampling(body: &mut serde_json::Value, params: &Params, stop_field: &str) {
+    if let Some(t) = params.temperature {
+        body["temperature"] = serde_json::json!(t);
+    }
+    if let Some(p) = params.top_p {
+        body["top_p"] = serde_json::json!(p);
+    }
+    if !params.stop.is_empty() {
+        body[stop_field] = serde_json::json!(params.stop);
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Completion {
     /// The answer; with a response schema, the JSON text.
