@@ -13,31 +13,13 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use seams_contracts::{ErrorName, Problem};
+use seams_platform::routes;
 use serde_json::{json, Value};
 
 use crate::{invoke, InvokeError, LocalStack};
 
 /// The largest request body accepted (API Gateway's payload limit).
 const MAX_BODY: usize = 10 * 1024 * 1024;
-
-/// Which function serves a path, and the route key API Gateway would report.
-fn route(method: &Method, path: &str) -> Option<(&'static str, String, HashMap<String, String>)> {
-    let mut parameters = HashMap::new();
-    let (function, key) = match (method.as_str(), path) {
-        ("POST", "/documents") => ("ingest", "POST /documents"),
-        ("POST", "/documents:batch") => ("ingest", "POST /documents:batch"),
-        ("POST", "/documents/uploads") => ("ingest", "POST /documents/uploads"),
-        ("GET" | "DELETE", _) if path.starts_with("/documents/") && path.len() > "/documents/".len() => {
-            parameters.insert("id".to_owned(), path["/documents/".len()..].to_owned());
-            ("ingest", if method == Method::GET { "GET /documents/{id}" } else { "DELETE /documents/{id}" })
-        }
-        ("POST", "/retrieve") => ("retrieve", "POST /retrieve"),
-        ("POST", "/inference") => ("infer", "POST /inference"),
-        ("POST", "/answer") => ("answer", "POST /answer"),
-        _ => return None,
-    };
-    Some((function, key.to_owned(), parameters))
-}
 
 /// The API Gateway HTTP API (payload 2.0) event for a request.
 fn api_event(
@@ -93,7 +75,7 @@ fn problem(status: StatusCode, problem: &Problem) -> Response {
 async fn handle(State(stack): State<Arc<LocalStack>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_owned();
-    let Some((function, key, parameters)) = route(&parts.method, &path) else {
+    let Some((route, parameters)) = routes::find(parts.method.as_str(), &path) else {
         let problem = Problem::new(ErrorName::NotFound, format!("no route {} {path}", parts.method));
         return self::problem(StatusCode::NOT_FOUND, &problem);
     };
@@ -105,8 +87,8 @@ async fn handle(State(stack): State<Arc<LocalStack>>, request: Request) -> Respo
             return self::problem(StatusCode::PAYLOAD_TOO_LARGE, &problem);
         }
     };
-    let event = api_event(&parts.method, &path, &key, &parts.headers, &body, &parameters);
-    match invoke(&stack, function, event).await {
+    let event = api_event(&parts.method, &path, route.key, &parts.headers, &body, &parameters);
+    match invoke(&stack, route.function, event).await {
         Ok(response) => from_lambda(&response),
         Err(InvokeError::Handler(error)) => problem(StatusCode::INTERNAL_SERVER_ERROR, &error.to_problem(None)),
         Err(other) => {
@@ -144,20 +126,4 @@ pub async fn serve(
 
 fn warn_queue(message: &str) {
     eprintln!("seams: a queue did not answer: {message}");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn routes_match_the_http_api() {
-        let (function, key, parameters) = route(&Method::DELETE, "/documents/refund-policy").unwrap();
-        assert_eq!((function, key.as_str()), ("ingest", "DELETE /documents/{id}"));
-        assert_eq!(parameters["id"], "refund-policy");
-        assert_eq!(route(&Method::POST, "/documents:batch").unwrap().1, "POST /documents:batch");
-        assert_eq!(route(&Method::POST, "/answer").unwrap().0, "answer");
-        assert!(route(&Method::GET, "/retrieve").is_none());
-        assert!(route(&Method::GET, "/documents/").is_none());
-    }
 }

@@ -13,6 +13,7 @@ pub mod logging;
 pub mod object_store;
 pub mod queue;
 pub mod retry;
+pub mod routes;
 pub mod secrets;
 pub mod sqs_batch;
 pub mod trigger;

@@ -1,0 +1,119 @@
+//! The HTTP API's routes and the bus rule that feeds retrieve's indexer: written once here,
+//! read by the functions (`from_http`), the local server and runner, and a test that holds
+//! template.yaml to them (`tests/tests/template.rs`).
+
+use std::collections::HashMap;
+
+use seams_contracts::events::{BusEvent, SOURCE_INGEST, SOURCE_PROCESS};
+use seams_contracts::ingest::DocumentDeleted;
+use seams_contracts::process::DocumentProcessed;
+
+use crate::event_bus::EventPattern;
+
+// Route keys as API Gateway reports them (`routeKey`); constants so that services match on them.
+pub const POST_DOCUMENTS: &str = "POST /documents";
+pub const POST_DOCUMENTS_BATCH: &str = "POST /documents:batch";
+pub const POST_UPLOADS: &str = "POST /documents/uploads";
+pub const GET_DOCUMENT: &str = "GET /documents/{id}";
+pub const DELETE_DOCUMENT: &str = "DELETE /documents/{id}";
+pub const POST_RETRIEVE: &str = "POST /retrieve";
+pub const POST_INFERENCE: &str = "POST /inference";
+pub const POST_ANSWER: &str = "POST /answer";
+
+/// One route of the HTTP API and the function (its Lambda binary name) that serves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    /// `METHOD /path`, with `{name}` for a path parameter.
+    pub key: &'static str,
+    pub function: &'static str,
+}
+
+/// Every route of the HTTP API.
+pub const ROUTES: [Route; 8] = [
+    Route { key: POST_DOCUMENTS, function: "ingest" },
+    Route { key: POST_DOCUMENTS_BATCH, function: "ingest" },
+    Route { key: POST_UPLOADS, function: "ingest" },
+    Route { key: GET_DOCUMENT, function: "ingest" },
+    Route { key: DELETE_DOCUMENT, function: "ingest" },
+    Route { key: POST_RETRIEVE, function: "retrieve" },
+    Route { key: POST_INFERENCE, function: "infer" },
+    Route { key: POST_ANSWER, function: "answer" },
+];
+
+impl Route {
+    pub fn method(&self) -> &'static str {
+        self.key.split_once(' ').map_or(self.key, |(method, _)| method)
+    }
+
+    pub fn path(&self) -> &'static str {
+        self.key.split_once(' ').map_or("", |(_, path)| path)
+    }
+
+    /// The path parameters when `method` and `path` match this route, as API Gateway
+    /// matches them: a `{name}` segment takes one non-empty segment.
+    pub fn matches(&self, method: &str, path: &str) -> Option<HashMap<String, String>> {
+        if method != self.method() {
+            return None;
+        }
+        let (template, actual): (Vec<&str>, Vec<&str>) = (self.path().split('/').collect(), path.split('/').collect());
+        if template.len() != actual.len() {
+            return None;
+        }
+        let mut parameters = HashMap::new();
+        for (expected, segment) in template.iter().zip(&actual) {
+            match expected.strip_prefix('{').and_then(|rest| rest.strip_suffix('}')) {
+                Some(name) if !segment.is_empty() => {
+                    parameters.insert(name.to_owned(), (*segment).to_owned());
+                }
+                Some(_) => return None,
+                None if expected == segment => {}
+                None => return None,
+            }
+        }
+        Some(parameters)
+    }
+}
+
+/// The route a request matches, with its path parameters.
+pub fn find(method: &str, path: &str) -> Option<(Route, HashMap<String, String>)> {
+    ROUTES.iter().find_map(|route| route.matches(method, path).map(|parameters| (*route, parameters)))
+}
+
+/// The bus rule that sends processed and deleted documents to retrieve's indexer queue.
+pub fn indexer_rule() -> EventPattern {
+    EventPattern {
+        source: vec![SOURCE_INGEST.to_owned(), SOURCE_PROCESS.to_owned()],
+        detail_type: vec![DocumentProcessed::DETAIL_TYPE.to_owned(), DocumentDeleted::DETAIL_TYPE.to_owned()],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_find_their_route_and_parameters() {
+        let (route, parameters) = find("DELETE", "/documents/refund-policy").unwrap();
+        assert_eq!((route.key, route.function), (DELETE_DOCUMENT, "ingest"));
+        assert_eq!(parameters["id"], "refund-policy");
+        assert_eq!(find("POST", "/documents:batch").unwrap().0.key, POST_DOCUMENTS_BATCH);
+        assert_eq!(find("POST", "/answer").unwrap().0.function, "answer");
+        assert!(find("GET", "/retrieve").is_none(), "the method must match");
+        assert!(find("GET", "/documents/").is_none(), "a parameter is never empty");
+        assert!(find("GET", "/documents/a/b").is_none(), "a parameter is one segment");
+    }
+
+    #[test]
+    fn the_indexer_rule_takes_what_ingest_and_process_announce() {
+        let rule = indexer_rule();
+        let event = |source: &str, detail_type: &str| crate::event_bus::OutgoingEvent {
+            source: source.into(),
+            detail_type: detail_type.into(),
+            detail: serde_json::json!({}),
+        };
+        assert!(rule.matches(&event(SOURCE_PROCESS, DocumentProcessed::DETAIL_TYPE)));
+        assert!(rule.matches(&event(SOURCE_INGEST, DocumentDeleted::DETAIL_TYPE)));
+        // An upstream system's deletion request goes to ingest first, never straight to the index.
+        assert!(!rule.matches(&event(seams_contracts::events::SOURCE_UPSTREAM, DocumentDeleted::DETAIL_TYPE)));
+    }
+}

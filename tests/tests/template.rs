@@ -1,0 +1,74 @@
+//! template.yaml against the one route table and the indexer's bus rule
+//! (`seams_platform::routes`), which the functions and the local runner read.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use seams_platform::routes::{indexer_rule, ROUTES};
+
+fn template() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn unquoted(value: &str) -> &str {
+    value.trim().trim_matches('"').trim_matches('\'')
+}
+
+/// Route key → the integration its `Target` names (`IngestIntegration` → `Ingest`).
+fn template_routes(template: &str) -> BTreeMap<String, String> {
+    let mut routes = BTreeMap::new();
+    let mut lines = template.lines();
+    while let Some(line) = lines.next() {
+        let Some(key) = line.trim().strip_prefix("RouteKey:") else { continue };
+        let target = lines
+            .by_ref()
+            .take_while(|l| !l.trim().is_empty())
+            .find_map(|l| l.trim().strip_prefix("Target:"))
+            .unwrap_or_else(|| panic!("route {key} has no Target"));
+        let integration = target
+            .split("${")
+            .nth(1)
+            .and_then(|rest| rest.split("Integration}").next())
+            .unwrap_or_else(|| panic!("route {key}: Target {target} names no integration"));
+        routes.insert(unquoted(key).to_owned(), integration.to_owned());
+    }
+    routes
+}
+
+/// `[a, b]` → `["a", "b"]`.
+fn flow_list(value: &str) -> Vec<String> {
+    value.trim().trim_start_matches('[').trim_end_matches(']').split(',').map(|v| unquoted(v).to_owned()).collect()
+}
+
+#[test]
+fn the_http_api_has_exactly_the_routes_of_the_table() {
+    let declared = template_routes(&template());
+    let table: BTreeMap<String, String> = ROUTES
+        .iter()
+        .map(|route| {
+            let mut function = route.function.to_owned();
+            function[..1].make_ascii_uppercase();
+            (route.key.to_owned(), function)
+        })
+        .collect();
+    assert_eq!(declared, table, "template.yaml's RouteKeys and targets against seams_platform::routes::ROUTES");
+}
+
+#[test]
+fn the_indexer_rule_is_the_one_the_local_runner_uses() {
+    let template = template();
+    let rule: Vec<&str> =
+        template.lines().skip_while(|l| l.trim() != "IndexerRule:").take_while(|l| !l.trim().is_empty()).collect();
+    assert!(!rule.is_empty(), "template.yaml has no IndexerRule");
+    let field = |name: &str| {
+        rule.iter()
+            .find_map(|l| l.trim().strip_prefix(name))
+            .map(flow_list)
+            .unwrap_or_else(|| panic!("IndexerRule has no {name}"))
+    };
+    let expected = indexer_rule();
+    assert_eq!(field("source:"), expected.source);
+    assert_eq!(field("detail-type:"), expected.detail_type);
+    assert!(rule.iter().any(|l| l.contains("!GetAtt IndexerQueue.Arn")), "the rule targets the indexer queue");
+}
