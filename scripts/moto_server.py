@@ -9,7 +9,8 @@ header too, so the interpreter sees the error as Step Functions would (`Seams.Tr
 moto 5.2.5 does not serve StartSyncExecution either, which `POST /answer`'s function calls:
 here it starts the execution in moto's own interpreter and answers when it has ended, with
 the fields Step Functions returns (status SUCCEEDED, FAILED or TIMED_OUT; output or
-error and cause).
+error and cause). And queued Lambda results posted with `"replace": true` replace what is
+left in that region's queue, so a test that reuses a region starts from its own results.
 
 Everything else is moto as released.
 """
@@ -19,7 +20,9 @@ import sys
 import time
 import uuid
 
-from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.awslambda_simple.models import LambdaSimpleBackend, lambda_simple_backends
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.moto_api._internal.responses import MotoAPIResponse
 from moto.core.responses import ActionResult
 from moto.server import main
 from moto.stepfunctions.exceptions import ValidationException
@@ -88,6 +91,18 @@ def _status(execution):
 
 
 StepFunctionResponse.start_sync_execution = _start_sync_execution
+
+
+def _set_lambda_simple_result(self, request, full_url, headers):
+    body = self._get_body(headers, request)
+    backend = lambda_simple_backends[body.get("account_id", DEFAULT_ACCOUNT_ID)][body.get("region", "us-east-1")]
+    if body.get("replace"):
+        backend.lambda_simple_results_queue.clear()
+    backend.lambda_simple_results_queue.extend(body.get("results", []))
+    return 201, {}, ""
+
+
+MotoAPIResponse.set_lambda_simple_result = _set_lambda_simple_result
 
 if __name__ == "__main__":
     sys.exit(main())

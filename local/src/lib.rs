@@ -17,14 +17,11 @@ use aws_lambda_events::sqs::SqsEvent;
 use infer::provider::ModelProvider;
 use retrieve::index::SearchIndex;
 use retrieve::sqlite::SqliteIndex;
-use seams_contracts::events::BusEvent;
-use seams_contracts::ingest::DocumentDeleted;
-use seams_contracts::process::DocumentProcessed;
 use seams_embeddings::config::EmbedderConfig;
 use seams_embeddings::hashing::HashingEmbedder;
 use seams_embeddings::{Embedder, Purpose};
 use seams_platform::config::Env;
-use seams_platform::event_bus::{EventPattern, LocalEventBus};
+use seams_platform::event_bus::LocalEventBus;
 use seams_platform::function;
 use seams_platform::object_store::{FsObjectStore, ObjectStore};
 use seams_platform::queue::{poller, LocalQueue, QueueError};
@@ -60,8 +57,31 @@ pub struct LocalStack {
     documents_embedder: Arc<dyn Embedder>,
     queries_embedder: Arc<dyn Embedder>,
     model: Arc<dyn ModelProvider>,
-    infer_settings: infer::Settings,
+    settings: Settings,
     tokenizer: Arc<process::Tokenizer>,
+}
+
+/// Each service's tuning, read from the same `SEAMS_*` variables as when deployed.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub ingest: ingest::Settings,
+    pub process: process::Settings,
+    pub retrieve: retrieve::Settings,
+    pub infer: infer::Settings,
+    pub output: output::Settings,
+}
+
+impl Settings {
+    /// Every service's tuning variables; bad values are recorded in `env`.
+    fn from_env(env: &Env, infer: infer::Settings) -> Self {
+        Self {
+            ingest: ingest::Settings::from_env(env),
+            process: process::Settings::from_env(env),
+            retrieve: retrieve::Settings::from_env(env),
+            infer,
+            output: output::Settings::from_env(env),
+        }
+    }
 }
 
 fn sqlite_path(data_dir: &Path) -> PathBuf {
@@ -94,7 +114,7 @@ impl LocalStack {
             embedder.clone(),
             embedder,
             Arc::new(infer::offline::OfflineModel),
-            infer::Settings::default(),
+            Settings::default(),
         )
     }
 
@@ -104,8 +124,9 @@ impl LocalStack {
         let env = Env::from_pairs(variables.clone());
         let embedder = EmbedderConfig::from_env(&env);
         let search = env.optional(config::SEARCH_VAR).unwrap_or_else(|| "sqlite".into());
-        env.finish().map_err(|e| e.to_string())?;
         let infer = infer::Config::from_env(Env::from_pairs(variables)).map_err(|e| e.to_string())?;
+        let settings = Settings::from_env(&env, infer.settings.clone());
+        env.finish().map_err(|e| e.to_string())?;
         let needs_aws = matches!(embedder, EmbedderConfig::Bedrock { .. }) || infer.provider.needs_aws();
         let sdk = if needs_aws {
             infer.aws.load().await
@@ -128,7 +149,7 @@ impl LocalStack {
             other => return Err(format!("{}: {other:?} is neither sqlite nor a postgres:// URL", config::SEARCH_VAR)),
         };
         let provider = infer::build_provider(&infer, &sdk).await.map_err(|e| e.to_string())?;
-        Self::with(data_dir, index, documents, queries, provider, infer.settings).map_err(|e| e.to_string())
+        Self::with(data_dir, index, documents, queries, provider, settings).map_err(|e| e.to_string())
     }
 
     fn with(
@@ -137,15 +158,12 @@ impl LocalStack {
         documents_embedder: Arc<dyn Embedder>,
         queries_embedder: Arc<dyn Embedder>,
         model: Arc<dyn ModelProvider>,
-        infer_settings: infer::Settings,
+        settings: Settings,
     ) -> Result<Self, ServiceError> {
         let bus = Arc::new(LocalEventBus::new());
         let indexer_queue = queue_with_dead_letter("indexer");
         // The same rule template.yaml gives EventBridge: processed and deleted documents feed the indexer.
-        bus.add_rule(
-            EventPattern::detail_types(&[DocumentProcessed::DETAIL_TYPE, DocumentDeleted::DETAIL_TYPE]),
-            indexer_queue.clone(),
-        );
+        bus.add_rule(seams_platform::routes::indexer_rule(), indexer_queue.clone());
         Ok(Self {
             data_dir: data_dir.to_owned(),
             // One directory per owning service, as one bucket per service when deployed.
@@ -163,7 +181,7 @@ impl LocalStack {
             documents_embedder,
             queries_embedder,
             model,
-            infer_settings,
+            settings,
             tokenizer: Arc::new(process::tokenizer()?),
         })
     }
@@ -195,12 +213,12 @@ impl LocalStack {
 
     pub fn ingest(&self) -> ingest::Service {
         let sources = self.sources.clone();
-        let settings = ingest::Settings::default();
+        let settings = self.settings.ingest.clone();
         ingest::Service::new(self.raw.clone(), self.process_queue.clone(), self.bus.clone(), sources, settings)
     }
 
     pub fn process(&self) -> process::Service {
-        let settings = process::Settings::default();
+        let settings = self.settings.process;
         process::Service::new(
             self.raw.clone(),
             self.records.clone(),
@@ -212,7 +230,7 @@ impl LocalStack {
     }
 
     pub fn retrieve(&self) -> retrieve::Service {
-        retrieve::Service::new(self.index.clone(), self.queries_embedder.clone(), retrieve::Fusion::default())
+        retrieve::Service::new(self.index.clone(), self.queries_embedder.clone(), self.settings.retrieve.fusion)
     }
 
     pub fn indexer(&self) -> retrieve::indexer::Indexer {
@@ -220,7 +238,7 @@ impl LocalStack {
     }
 
     pub fn infer(&self) -> infer::Service {
-        infer::Service::new(self.model.clone(), self.infer_settings.clone())
+        infer::Service::new(self.model.clone(), self.settings.infer.clone())
     }
 
     /// Locally, secrets are environment variables, mail is files under `output/mail/`, every
@@ -231,7 +249,7 @@ impl LocalStack {
             mailer: Arc::new(output::channels::FileMailer { store: self.output.clone() }),
             buses: Arc::new(output::channels::OneBus(self.bus.clone())),
         };
-        let mut settings = output::Settings::default();
+        let mut settings = self.settings.output.clone();
         settings.outbound.allow_loopback_http = true;
         settings.outbound.allow_private = true;
         output::Service::new(

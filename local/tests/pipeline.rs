@@ -3,6 +3,7 @@
 //! the SQLite file, and found by the sample retrieve request.
 
 use seams::LocalStack;
+use seams_contracts::CorrelationId;
 use seams_platform::function;
 use seams_tests::{sample_event, sqs_poller};
 
@@ -31,4 +32,44 @@ async fn the_sample_document_is_found_by_the_sample_query() {
     let reopened = LocalStack::new(dir.path()).unwrap();
     let again = function::handle(&reopened.retrieve(), sample_event("retrieve/invoke-retrieve.json")).await.unwrap();
     assert_eq!(again["results"][0]["document_id"], "refund-policy");
+}
+
+/// How many chunks the local pipeline makes of a long document under `variables`.
+async fn chunks_made(variables: &[(&str, &str)]) -> usize {
+    let dir = tempfile::tempdir().unwrap();
+    let variables = variables.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    let stack = LocalStack::configured(dir.path(), variables).await.unwrap();
+    let text: String =
+        (0..30).map(|i| format!("Paragraph {i} explains how refunds are handled for damaged parcels.\n\n")).collect();
+    let incoming = ingest::Incoming {
+        document_id: Some("long".into()),
+        source_uri: None,
+        content_type: "text/markdown".into(),
+        bytes: text.into_bytes(),
+        attributes: Default::default(),
+    };
+    stack.ingest().ingest_bytes(incoming, &CorrelationId::new("c-1")).await.unwrap();
+    assert!(stack.drain().await.unwrap().is_empty());
+    let request = serde_json::json!({"query": "refunds damaged parcels", "top_k": 100, "search_mode": "keyword"});
+    let response = function::handle(&stack.retrieve(), request).await.unwrap();
+    response["results"].as_array().unwrap().len()
+}
+
+#[tokio::test]
+async fn the_services_tuning_variables_change_local_behaviour() {
+    let default = chunks_made(&[]).await;
+    let small = chunks_made(&[("SEAMS_CHUNK_MAX_TOKENS", "40"), ("SEAMS_CHUNK_OVERLAP_PERCENT", "0")]).await;
+    assert!(small > default * 4, "40-token chunks ({small}) outnumber default ones ({default})");
+
+    let dir = tempfile::tempdir().unwrap();
+    let limited = [("SEAMS_INLINE_MAX_BYTES".to_owned(), "10".to_owned())].into();
+    let stack = LocalStack::configured(dir.path(), limited).await.unwrap();
+    let event = sample_event("ingest/http-post-documents.json");
+    let refused = function::handle(&stack.ingest(), event).await.unwrap();
+    assert_eq!(refused["statusCode"], 400, "{refused}");
+    assert!(refused["body"].as_str().unwrap().contains("larger than 10 bytes"), "ingest's own limit: {refused}");
+
+    let bad = [("SEAMS_CHUNK_OVERLAP_PERCENT".to_owned(), "150".to_owned())].into();
+    let error = LocalStack::configured(dir.path(), bad).await.err().expect("a bad value is refused");
+    assert!(error.contains("SEAMS_CHUNK_OVERLAP_PERCENT"), "{error}");
 }

@@ -23,6 +23,65 @@ pub struct Moto {
     pub endpoint: String,
     pub settings: AwsSettings,
     pub sdk: SdkConfig,
+    /// Held while a test owns its region ([`Moto::isolated`]); released when dropped.
+    _lease: Option<std::fs::File>,
+}
+
+/// The regions [`Moto::isolated`] hands out. us-east-1 is left to [`Moto::connect`], whose
+/// tests keep apart by unique resource names.
+const ISOLATED_REGIONS: [&str; 24] = [
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "ca-central-1",
+    "sa-east-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-south-2",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-east-1",
+    "me-south-1",
+    "af-south-1",
+];
+
+/// A region no other live test holds: an exclusive lock on one file per region, shared by
+/// every test process of this moto server (nextest runs each test in its own process). The
+/// kernel drops the lock when the holder ends, however it ends.
+fn lease_region(endpoint: &str) -> (&'static str, std::fs::File) {
+    let port: String = endpoint.chars().filter(char::is_ascii_digit).collect();
+    let dir = std::env::temp_dir().join(format!("seams-moto-regions-{port}"));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        for region in ISOLATED_REGIONS {
+            let path = dir.join(region);
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            match file.try_lock() {
+                Ok(()) => return (region, file),
+                Err(std::fs::TryLockError::WouldBlock) => {}
+                Err(std::fs::TryLockError::Error(e)) => panic!("{}: {e}", path.display()),
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "no moto region came free in 120 s");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 impl Moto {
@@ -30,9 +89,15 @@ impl Moto {
         Self::connect_in("us-east-1").await
     }
 
-    /// Clients for one region. moto keeps each region's resources (and its queue of Lambda
-    /// results) apart, so tests that run at once use different regions.
-    pub async fn connect_in(region: &str) -> Moto {
+    /// Clients for a region of their own: moto keeps each region's state machines, buses and
+    /// queued Lambda results apart, and no other test holds this one while these clients live.
+    pub async fn isolated() -> Moto {
+        let (region, lease) = lease_region(&required(MOTO_VAR));
+        Moto { _lease: Some(lease), ..Self::connect_in(region).await }
+    }
+
+    /// Clients for one named region, shared with any other test that names it.
+    async fn connect_in(region: &str) -> Moto {
         let endpoint = required(MOTO_VAR);
         let reachable = tokio::net::TcpStream::connect(endpoint.trim_start_matches("http://")).await;
         if let Err(e) = reachable {
@@ -47,7 +112,7 @@ impl Moto {
         };
         let credentials = Credentials::new("testing", "testing", None, None, "seams-tests");
         let sdk = settings.loader().credentials_provider(credentials).load().await;
-        Moto { endpoint, settings, sdk }
+        Moto { endpoint, settings, sdk, _lease: None }
     }
 
     pub fn s3(&self) -> aws_sdk_s3::Client {
@@ -66,9 +131,9 @@ impl Moto {
         aws_sdk_sfn::Client::new(&self.sdk)
     }
 
-    /// Queues the results moto's Docker-free Lambda returns, in order, to invocations in this
-    /// region. A result shaped `{"errorType", "errorMessage"}` is a function error
-    /// (scripts/moto_server.py).
+    /// Sets the results moto's Docker-free Lambda returns, in order, to invocations in this
+    /// region, replacing any an earlier holder of the region left. A result shaped
+    /// `{"errorType", "errorMessage"}` is a function error (scripts/moto_server.py).
     pub async fn queue_lambda_results(&self, results: &[serde_json::Value]) {
         let region = self.sdk.region().map(|r| r.to_string()).unwrap_or_default();
         // Function errors in Lambda's own key order, as Step Functions then quotes them.
@@ -76,7 +141,7 @@ impl Moto {
             .iter()
             .map(|r| crate::answer_scenarios::function_error_cause(r).map(|(_, cause)| cause).unwrap_or(r.to_string()))
             .collect();
-        let body = serde_json::json!({"results": results, "region": region});
+        let body = serde_json::json!({"results": results, "region": region, "replace": true});
         let response = reqwest::Client::new()
             .post(format!("{}/moto-api/static/lambda-simple/response", self.endpoint))
             .json(&body)

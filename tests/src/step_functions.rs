@@ -25,14 +25,15 @@ pub struct Deployment {
 impl Deployment {
     /// The failures queue, a bus whose `AnswerFailed` events reach a queue, and the Lambda
     /// results the tasks will get, in the order they are invoked.
-    pub async fn new(region: &str, lambda_results: &[Value]) -> Deployment {
-        let moto = Moto::connect_in(region).await;
+    pub async fn new(lambda_results: &[Value]) -> Deployment {
+        let moto = Moto::isolated().await;
+        let region = moto.sdk.region().map(|r| r.to_string()).unwrap_or_default();
         let (failures_queue, _) = moto.create_queue(30, None).await;
         let (announced_queue, announced_arn) = moto.create_queue(30, None).await;
         let pattern = EventPattern::detail_types(&["AnswerFailed"]);
         let bus = moto.create_bus_with_rule(&pattern, &announced_arn).await;
         moto.queue_lambda_results(lambda_results).await;
-        Deployment { moto, region: region.into(), failures_queue, announced_queue, bus }
+        Deployment { moto, region, failures_queue, announced_queue, bus }
     }
 
     pub fn function_arn(&self, name: &str) -> String {

@@ -16,7 +16,7 @@ const HAPPY_STATES: [&str; 8] =
 
 #[tokio::test]
 async fn a_question_is_retrieved_inferred_and_delivered() {
-    let deployment = Deployment::new("eu-west-1", &happy_results()).await;
+    let deployment = Deployment::new(&happy_results()).await;
     let execution = deployment.run(&question()).await;
 
     assert_eq!(execution.status, ExecutionStatus::Succeeded, "{:?} {:?}", execution.error, execution.cause);
@@ -54,7 +54,7 @@ async fn a_question_is_retrieved_inferred_and_delivered() {
 async fn a_transient_error_is_retried_and_the_answer_still_delivered() {
     let mut results = vec![function_error("Seams.Transient", "the index is reloading")];
     results.extend(happy_results());
-    let deployment = Deployment::new("eu-west-3", &results).await;
+    let deployment = Deployment::new(&results).await;
     let execution = deployment.run(&question()).await;
 
     assert_eq!(execution.status, ExecutionStatus::Succeeded, "{:?} {:?}", execution.error, execution.cause);
@@ -68,7 +68,7 @@ async fn a_transient_error_is_retried_and_the_answer_still_delivered() {
 #[tokio::test]
 async fn invalid_input_is_not_retried_and_ends_in_the_failures_queue() {
     let results = [function_error("Seams.InvalidInput", "top_k: must be 1 to 100")];
-    let deployment = Deployment::new("eu-central-1", &results).await;
+    let deployment = Deployment::new(&results).await;
     let execution = deployment.run(&question()).await;
 
     assert_eq!(execution.status, ExecutionStatus::Failed);
@@ -106,7 +106,7 @@ async fn invalid_input_is_not_retried_and_ends_in_the_failures_queue() {
 #[tokio::test]
 async fn nothing_retrieved_gets_the_no_context_answer_without_the_model() {
     let results = [retrieved(vec![]), receipt("req-7", NO_CONTEXT, json!([]))];
-    let deployment = Deployment::new("ap-southeast-1", &results).await;
+    let deployment = Deployment::new(&results).await;
     let execution = deployment.run(&question()).await;
 
     assert_eq!(execution.status, ExecutionStatus::Succeeded, "{:?} {:?}", execution.error, execution.cause);
@@ -122,7 +122,7 @@ async fn nothing_retrieved_gets_the_no_context_answer_without_the_model() {
 
 #[tokio::test]
 async fn a_request_without_a_question_fails_before_any_function() {
-    let deployment = Deployment::new("ap-northeast-1", &[]).await;
+    let deployment = Deployment::new(&[]).await;
     let execution = deployment.run(&json!({"destination": {"type": "http_response"}})).await;
 
     assert_eq!(execution.status, ExecutionStatus::Failed);

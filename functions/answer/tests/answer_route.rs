@@ -43,7 +43,7 @@ async fn answer_with(deployment: &Deployment, machine: &str, wait: Duration, eve
 
 #[tokio::test]
 async fn an_answer_is_the_workflows_result() {
-    let deployment = Deployment::new("eu-west-2", &happy_results()).await;
+    let deployment = Deployment::new(&happy_results()).await;
     let (status, content_type, body) = answer(&deployment, sample_request(None)).await;
 
     assert_eq!((status, content_type.as_str()), (200, "application/json"), "{body}");
@@ -59,7 +59,7 @@ async fn an_answer_is_the_workflows_result() {
 #[tokio::test]
 async fn a_failing_step_is_a_problem_naming_it() {
     let refused = function_error("Seams.InvalidInput", "Seams.InvalidInput: top_k: must be 1 to 100");
-    let deployment = Deployment::new("ap-south-1", &[refused]).await;
+    let deployment = Deployment::new(&[refused]).await;
     let (status, content_type, body) = answer(&deployment, sample_request(None)).await;
 
     assert_eq!((status, content_type.as_str()), (400, "application/problem+json"), "{body}");
@@ -80,7 +80,7 @@ async fn a_failure_after_retries_is_a_transient_problem() {
     let down = function_error("Seams.Transient", "the index is reloading");
     // Infer is tried four times (Retry MaxAttempts 3), then the failure branch runs.
     let results = [happy_results()[0].clone(), down.clone(), down.clone(), down.clone(), down];
-    let deployment = Deployment::new("ap-southeast-2", &results).await;
+    let deployment = Deployment::new(&results).await;
     let (status, _, body) = answer(&deployment, sample_request(None)).await;
     assert_eq!((status, body["step"].as_str()), (503, Some("Infer")), "{body}");
     assert_eq!(body["error"], "Seams.Transient");
@@ -89,7 +89,7 @@ async fn a_failure_after_retries_is_a_transient_problem() {
 
 #[tokio::test]
 async fn a_request_the_contract_refuses_starts_no_execution() {
-    let deployment = Deployment::new("us-east-2", &[]).await;
+    let deployment = Deployment::new(&[]).await;
     let body = json!({"question": "How long do refunds take?"});
     let (status, _, problem) = answer(&deployment, sample_request(Some(body))).await;
     assert_eq!(status, 400);
@@ -105,7 +105,7 @@ async fn a_request_the_contract_refuses_starts_no_execution() {
 #[tokio::test]
 async fn an_execution_slower_than_the_wait_is_a_transient_problem() {
     // Below API Gateway's 30 s the caller still gets a problem document.
-    let deployment = Deployment::new("eu-south-1", &[]).await;
+    let deployment = Deployment::new(&[]).await;
     let slow = json!({"StartAt": "Think", "States": {"Think": {"Type": "Wait", "Seconds": 10, "End": true}}});
     let created = deployment
         .moto
