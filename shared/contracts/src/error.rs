@@ -26,20 +26,16 @@ pub enum ErrorName {
     /// A delivery could not be made; the request is in output's dead-letter queue.
     #[serde(rename = "Seams.DeliveryFailed")]
     DeliveryFailed,
-    /// The capability exists in the contract but this deployment does not provide it yet.
-    #[serde(rename = "Seams.NotImplemented")]
-    NotImplemented,
 }
 
 impl ErrorName {
-    pub const ALL: [ErrorName; 7] = [
+    pub const ALL: [ErrorName; 6] = [
         ErrorName::InvalidInput,
         ErrorName::NotFound,
         ErrorName::Transient,
         ErrorName::ModelThrottled,
         ErrorName::InvalidModelOutput,
         ErrorName::DeliveryFailed,
-        ErrorName::NotImplemented,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -50,7 +46,6 @@ impl ErrorName {
             ErrorName::ModelThrottled => "Seams.ModelThrottled",
             ErrorName::InvalidModelOutput => "Seams.InvalidModelOutput",
             ErrorName::DeliveryFailed => "Seams.DeliveryFailed",
-            ErrorName::NotImplemented => "Seams.NotImplemented",
         }
     }
 
@@ -62,7 +57,6 @@ impl ErrorName {
             ErrorName::ModelThrottled => 429,
             ErrorName::InvalidModelOutput | ErrorName::DeliveryFailed => 502,
             ErrorName::Transient => 503,
-            ErrorName::NotImplemented => 501,
         }
     }
 
@@ -79,7 +73,6 @@ impl ErrorName {
             ErrorName::ModelThrottled => "model-throttled",
             ErrorName::InvalidModelOutput => "invalid-model-output",
             ErrorName::DeliveryFailed => "delivery-failed",
-            ErrorName::NotImplemented => "not-implemented",
         }
     }
 
@@ -96,7 +89,6 @@ impl ErrorName {
             ErrorName::ModelThrottled => "The model provider is throttling requests",
             ErrorName::InvalidModelOutput => "The model output did not match the requested format",
             ErrorName::DeliveryFailed => "The result could not be delivered",
-            ErrorName::NotImplemented => "This capability is not available yet",
         }
     }
 }
