@@ -296,6 +296,14 @@ async fn unsupported_constructs_are_refused_naming_the_state() {
     assert!(error.problem.contains("JSONata"), "{error}");
     let error = refused(json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "Nowhere"}}})).await;
     assert_eq!(error.to_string(), r#"state "A": Next "Nowhere" is not a state"#);
+    let error = refused(json!({"StartAt": "A", "States": {"A": {"Type": "Bogus"}}})).await;
+    assert_eq!(error.problem, r#"state type "Bogus" is not supported"#);
+    let error = refused(json!({"StartAt": "A", "States": {"A": {"Type": "Pass"}}})).await;
+    assert_eq!(error.to_string(), r#"state "A": neither Next nor End"#);
+    let error = refused(json!({"StartAt": "M", "States": {"M": {"Type": "Map", "End": true,
+        "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "ResultPath": 3, "End": true}}}}}}))
+    .await;
+    assert_eq!(error.state, "P", "a nested state is named itself: {error}");
 }
 
 #[tokio::test]
