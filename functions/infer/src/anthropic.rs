@@ -8,10 +8,11 @@ use seams_contracts::infer::{FinishReason, Usage};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::openai::check_status;
+use crate::openai::{check_status, read_json};
 use crate::prompt::Prompt;
 use crate::provider::{
-    json_turns, set_sampling, Completion, EventStream, ModelProvider, Params, ProviderError, Repair, StreamEvent,
+    http_client, json_turns, set_sampling, Completion, EventStream, ModelProvider, Params, ProviderError, Repair,
+    StreamEvent,
 };
 use crate::stream::provider_stream;
 
@@ -54,10 +55,7 @@ struct MessagesUsage {
 
 impl AnthropicModel {
     pub fn new(base_url: &str, api_key: String, timeout: Duration) -> Result<Self, ProviderError> {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .build()
-            .map_err(|e| ProviderError::Unavailable(format!("cannot build the HTTP client: {e}")))?;
+        let client = http_client(timeout)?;
         Ok(Self { client, base_url: base_url.trim_end_matches('/').to_owned(), api_key })
     }
 
@@ -97,9 +95,7 @@ impl ModelProvider for AnthropicModel {
         repair: Option<&Repair>,
     ) -> Result<Completion, ProviderError> {
         let response = self.send(Self::body(prompt, params, repair)).await?;
-        let body = response.text().await.map_err(|e| ProviderError::Unavailable(format!("anthropic: {e}")))?;
-        let answer: MessagesResponse = serde_json::from_str(&body)
-            .map_err(|e| ProviderError::Unavailable(format!("anthropic: unexpected response ({e})")))?;
+        let answer: MessagesResponse = read_json(response, "anthropic").await?;
         // With a schema the tool input is the answer; otherwise the text blocks are.
         let tool_input = answer.content.iter().find_map(|b| match b {
             Block::ToolUse { input } => Some(input.to_string()),

@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 
 use crate::prompt::Prompt;
 use crate::provider::{
-    json_turns, schema_instruction, set_sampling, Completion, EventStream, ModelProvider, Params, ProviderError,
-    Repair, StreamEvent,
+    http_client, json_turns, schema_instruction, set_sampling, Completion, EventStream, ModelProvider, Params,
+    ProviderError, Repair, StreamEvent,
 };
 use crate::stream::provider_stream;
 
@@ -51,10 +51,7 @@ struct ChatUsage {
 
 impl OpenAiModel {
     pub fn new(base_url: &str, api_key: Option<String>, timeout: Duration) -> Result<Self, ProviderError> {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .build()
-            .map_err(|e| ProviderError::Unavailable(format!("cannot build the HTTP client: {e}")))?;
+        let client = http_client(timeout)?;
         Ok(Self { client, base_url: base_url.trim_end_matches('/').to_owned(), api_key })
     }
 
@@ -104,10 +101,7 @@ impl ModelProvider for OpenAiModel {
         params: &Params,
         repair: Option<&Repair>,
     ) -> Result<Completion, ProviderError> {
-        let response = self.send(Self::body(prompt, params, repair)).await?;
-        let body = response.text().await.map_err(|e| ProviderError::Unavailable(format!("openai: {e}")))?;
-        let answer: ChatResponse = serde_json::from_str(&body)
-            .map_err(|e| ProviderError::Unavailable(format!("openai: unexpected response ({e})")))?;
+        let answer: ChatResponse = read_json(self.send(Self::body(prompt, params, repair)).await?, "openai").await?;
         let choice =
             answer.choices.into_iter().next().ok_or_else(|| ProviderError::Unavailable("openai: no choices".into()))?;
         let usage = answer.usage.map_or_else(Usage::default, |u| Usage {
@@ -166,6 +160,16 @@ impl OpenAiModel {
 
 /// The response if its status is 2xx; else the error the status means, with the
 /// provider's message and `Retry-After`.
+/// A successful answer's body as `T`; anything else is the provider being unavailable.
+pub async fn read_json<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+    provider: &str,
+) -> Result<T, ProviderError> {
+    let body = response.text().await.map_err(|e| ProviderError::Unavailable(format!("{provider}: {e}")))?;
+    serde_json::from_str(&body)
+        .map_err(|e| ProviderError::Unavailable(format!("{provider}: unexpected response ({e})")))
+}
+
 pub async fn check_status(response: reqwest::Response, provider: &str) -> Result<reqwest::Response, ProviderError> {
     let status = response.status().as_u16();
     if (200..300).contains(&status) {

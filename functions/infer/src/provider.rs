@@ -33,6 +33,14 @@ pub struct Repair {
     pub problem: String,
 }
 
+/// The HTTP client of the providers reached over HTTPS, with the call's timeout.
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client, ProviderError> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .build()
+        .map_err(|e| ProviderError::Unavailable(format!("cannot build the HTTP client: {e}")))
+}
+
 /// Who speaks a turn of the conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
