@@ -79,4 +79,7 @@ done
 
 step "report"
 "$venv/bin/python" bench/report.py
+
+step "retrieval quality: seams eval vs bm25s on cranfield"
+bash bench/quality.sh
 step "done: bench/RESULTS.md ($((SECONDS - started))s)"

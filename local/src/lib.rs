@@ -5,6 +5,7 @@
 pub mod asl;
 pub mod commands;
 pub mod config;
+pub mod eval;
 pub mod server;
 pub mod workflow;
 
@@ -73,11 +74,11 @@ pub struct Settings {
 
 impl Settings {
     /// Every service's tuning variables; bad values are recorded in `env`.
-    fn from_env(env: &Env, infer: infer::Settings) -> Self {
+    fn from_env(env: &Env, embedder: &EmbedderConfig, infer: infer::Settings) -> Self {
         Self {
             ingest: ingest::Settings::from_env(env),
             process: process::Settings::from_env(env),
-            retrieve: retrieve::Settings::from_env(env),
+            retrieve: retrieve::Settings::from_env(env, embedder),
             infer,
             output: output::Settings::from_env(env),
         }
@@ -108,14 +109,10 @@ impl LocalStack {
     pub fn new(data_dir: &Path) -> Result<Self, ServiceError> {
         let embedder: Arc<dyn Embedder> = Arc::new(HashingEmbedder::default());
         let index = Arc::new(SqliteIndex::open(&sqlite_path(data_dir), embedder.model().clone())?);
-        Self::with(
-            data_dir,
-            index,
-            embedder.clone(),
-            embedder,
-            Arc::new(infer::offline::OfflineModel),
-            Settings::default(),
-        )
+        let no_variables = Env::from_pairs(Vec::<(String, String)>::new());
+        let hashing = EmbedderConfig::Hashing { dims: embedder.model().dims };
+        let settings = Settings::from_env(&no_variables, &hashing, infer::Settings::default());
+        Self::with(data_dir, index, embedder.clone(), embedder, Arc::new(infer::offline::OfflineModel), settings)
     }
 
     /// The providers and backend `variables` select (the deployed functions' `SEAMS_*`
@@ -124,8 +121,9 @@ impl LocalStack {
         let env = Env::from_pairs(variables.clone());
         let embedder = EmbedderConfig::from_env(&env);
         let search = env.optional(config::SEARCH_VAR).unwrap_or_else(|| "sqlite".into());
+        let schema = env.optional("SEAMS_DATABASE_SCHEMA").unwrap_or_else(|| "seams".into());
         let infer = infer::Config::from_env(Env::from_pairs(variables)).map_err(|e| e.to_string())?;
-        let settings = Settings::from_env(&env, infer.settings.clone());
+        let settings = Settings::from_env(&env, &embedder, infer.settings.clone());
         env.finish().map_err(|e| e.to_string())?;
         let needs_aws = matches!(embedder, EmbedderConfig::Bedrock { .. }) || infer.provider.needs_aws();
         let sdk = if needs_aws {
@@ -140,8 +138,7 @@ impl LocalStack {
             "sqlite" => Arc::new(SqliteIndex::open(&sqlite_path(data_dir), model).map_err(|e| e.to_string())?),
             url if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
                 let connection = url.parse().map_err(|e| format!("{}: {e}", config::SEARCH_VAR))?;
-                let settings =
-                    retrieve::postgres::PostgresSettings { connection, schema: "seams".into(), ca_file: None };
+                let settings = retrieve::postgres::PostgresSettings { connection, schema, ca_file: None };
                 let index = retrieve::postgres::PostgresIndex::new(settings, model).map_err(|e| e.to_string())?;
                 index.migrate().await.map_err(|e| format!("PostgreSQL at {}: {e}", redact(url)))?;
                 Arc::new(index)

@@ -77,6 +77,19 @@ enum Command {
         #[arg(long = "source", value_parser = key_value)]
         sources: Vec<(String, String)>,
     },
+    /// Measures retrieval on a test collection in the BEIR layout (corpus.jsonl,
+    /// queries.jsonl, qrels/test.tsv): every document through ingest, process and the
+    /// indexer, every judged query through retrieve; nDCG@10, recall@10/100, MRR@10 and
+    /// latency per search mode. Uses a fresh data directory (PostgreSQL: schema seams_eval).
+    Eval {
+        dataset: PathBuf,
+        /// Only this mode (vector, keyword or hybrid); every mode by default.
+        #[arg(long)]
+        mode: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Runs one function's handler on a sample event and prints its response: the offline
     /// twin of `sam local invoke -e` and `cargo lambda invoke --data-file`.
     Invoke {
@@ -192,6 +205,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             }
         }
         Command::Demo => demo(open_stack(&cli, &[]).await?).await,
+        Command::Eval { dataset, mode, json } => evaluate(&cli, dataset, mode.as_deref(), *json).await,
         Command::Up { port } => {
             let port = *port;
             let stack = Arc::new(open_stack(&cli, &[]).await?);
@@ -257,6 +271,49 @@ async fn demo(stack: LocalStack) -> Result<ExitCode, String> {
         println!("\n{}", commands::describe_answer(&question.text, &execution));
     }
     Ok(if failures == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+async fn evaluate(cli: &Cli, dir: &Path, mode: Option<&str>, json: bool) -> Result<ExitCode, String> {
+    use seams::eval::{self, Progress};
+    use seams_contracts::retrieve::SearchMode;
+    let modes = match mode {
+        Some(mode) => vec![eval::parse_mode(mode)?],
+        None => vec![SearchMode::Keyword, SearchMode::Vector, SearchMode::Hybrid],
+    };
+    let dataset = eval::dataset::Dataset::load(dir).map_err(|e| e.to_string())?;
+    // Never the user's data: a data directory of its own, and a schema of its own on PostgreSQL.
+    let data = tempfile::tempdir().map_err(|e| format!("cannot make a data directory: {e}"))?;
+    let choices = Choices {
+        model: cli.model.clone(),
+        model_id: cli.model_id.clone(),
+        embedder: cli.embedder.clone(),
+        search: cli.search.clone(),
+    };
+    let mut variables = config::variables(cli.config.as_deref(), std::env::vars(), &choices)?;
+    variables.entry("SEAMS_DATABASE_SCHEMA".into()).or_insert_with(|| "seams_eval".into());
+    let stack = LocalStack::configured(data.path(), variables).await?;
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let report = eval::run(&stack, &dataset, &modes, |progress| {
+        let (message, done, total) = match progress {
+            Progress::Ingested { done, total } => ("ingesting".to_owned(), done, total),
+            Progress::Asked { mode, done, total } => (format!("asking ({mode:?})").to_lowercase(), done, total),
+        };
+        bar.set_message(message);
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })
+    .await?;
+    bar.finish_and_clear();
+    if json {
+        println!("{}", pretty(&serde_json::to_value(&report).unwrap_or_default()));
+    } else {
+        print!("{}", eval::describe(&report));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn ingest_with_progress(stack: &LocalStack, paths: &[String]) -> IngestSummary {

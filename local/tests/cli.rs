@@ -367,3 +367,45 @@ fn search_can_be_postgres() {
         stderr(&refused)
     );
 }
+
+#[test]
+fn eval_measures_a_beir_collection_through_the_pipeline() {
+    let dataset = tempfile::tempdir().unwrap();
+    let dir = dataset.path();
+    std::fs::create_dir_all(dir.join("qrels")).unwrap();
+    let corpus = [
+        ("w1", "Wing lift", "Lift of a swept wing in a slipstream at high angles of attack."),
+        ("b1", "Boundary layers", "Heat transfer through a laminar boundary layer on a flat plate."),
+        ("s1", "Shells", "Buckling of thin cylindrical shells under axial compression."),
+        ("e", "", ""),
+    ];
+    let lines: Vec<String> =
+        corpus.iter().map(|(id, title, text)| json!({"_id": id, "title": title, "text": text}).to_string()).collect();
+    std::fs::write(dir.join("corpus.jsonl"), lines.join("\n")).unwrap();
+    std::fs::write(
+        dir.join("queries.jsonl"),
+        "{\"_id\": \"q1\", \"text\": \"buckling of cylindrical shells\"}\n{\"_id\": \"q2\", \"text\": \"laminar heat transfer\"}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("qrels/test.tsv"), "query-id\tcorpus-id\tscore\nq1\ts1\t2\nq2\tb1\t1\n").unwrap();
+
+    let data = tempfile::tempdir().unwrap();
+    let output = seams(data.path(), &["eval", &dir.to_string_lossy(), "--json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!((report["documents"].as_u64(), report["queries"].as_u64()), (Some(4), Some(2)));
+    assert_eq!(report["refused"][0][0], "e", "the empty document is refused, named, and the run goes on");
+    let keyword = report["modes"].as_array().unwrap().iter().find(|m| m["mode"] == "keyword").unwrap();
+    assert_eq!(keyword["ndcg_at_10"], 1.0, "each query's one relevant document ranks first: {report}");
+    assert_eq!(keyword["mrr_at_10"], 1.0);
+    assert_eq!(report["modes"].as_array().unwrap().len(), 3, "every mode by default");
+    assert!(!data.path().join("retrieve").exists(), "eval never writes into the user's data directory");
+
+    let table = seams(data.path(), &["eval", &dir.to_string_lossy(), "--mode", "keyword"]);
+    assert!(stdout(&table).contains("keyword    1.000"), "{}", stdout(&table));
+
+    std::fs::write(dir.join("qrels/test.tsv"), "query-id\tcorpus-id\tscore\nq1\tnope\t2\n").unwrap();
+    let refused = seams(data.path(), &["eval", &dir.to_string_lossy()]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(stderr(&refused).contains("test.tsv:2: document \"nope\" is not in corpus.jsonl"), "{}", stderr(&refused));
+}

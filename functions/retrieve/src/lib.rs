@@ -7,6 +7,7 @@ pub mod filter;
 pub mod fuse;
 pub mod index;
 pub mod indexer;
+pub mod keywords;
 pub mod postgres;
 pub mod snapshot;
 pub mod sqlite;
@@ -117,12 +118,13 @@ impl Default for Settings {
 
 impl Settings {
     /// The tuning variables (fusion, snapshot refresh and directory) over the defaults; bad
-    /// values are recorded in `env`.
-    pub fn from_env(env: &Env) -> Self {
+    /// values are recorded in `env`. Hybrid's vector weight follows the `embedder` unless set.
+    pub fn from_env(env: &Env, embedder: &EmbedderConfig) -> Self {
         let defaults = Settings::default();
+        let vector_weight = if embedder.carries_meaning() { defaults.fusion.vector_weight } else { 0.0 };
         let fusion = Fusion {
             k: env.parse_or("SEAMS_RRF_K", defaults.fusion.k),
-            vector_weight: env.parse_or("SEAMS_HYBRID_VECTOR_WEIGHT", defaults.fusion.vector_weight),
+            vector_weight: env.parse_or("SEAMS_HYBRID_VECTOR_WEIGHT", vector_weight),
             keyword_weight: env.parse_or("SEAMS_HYBRID_KEYWORD_WEIGHT", defaults.fusion.keyword_weight),
             candidates: env.parse_or("SEAMS_HYBRID_CANDIDATES", defaults.fusion.candidates),
         };
@@ -147,11 +149,12 @@ pub struct Config {
 
 impl Config {
     pub fn from_env(env: Env) -> Result<Self, ConfigReport> {
+        let embedder = EmbedderConfig::from_env(&env);
         let config = Self {
             aws: AwsSettings::from_env(&env),
             backend: Backend::from_env(&env),
-            embedder: EmbedderConfig::from_env(&env),
-            settings: Settings::from_env(&env),
+            settings: Settings::from_env(&env, &embedder),
+            embedder,
         };
         env.finish().map(|()| config)
     }
@@ -380,6 +383,18 @@ impl Function for Service {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hybrid_weighs_vectors_only_when_they_carry_meaning() {
+        let weight = |pairs: &[(&str, &str)]| {
+            let mut pairs = pairs.to_vec();
+            pairs.push(("SEAMS_INDEX_BUCKET", "idx"));
+            Config::from_env(Env::from_pairs(pairs)).unwrap().settings.fusion.vector_weight
+        };
+        assert_eq!(weight(&[]), 0.0, "the hashing embedder's vectors would only add noise");
+        assert_eq!(weight(&[("SEAMS_EMBEDDER", "bedrock")]), 1.0);
+        assert_eq!(weight(&[("SEAMS_HYBRID_VECTOR_WEIGHT", "0.3")]), 0.3, "an explicit weight wins");
+    }
 
     #[test]
     fn each_backend_names_what_it_needs() {

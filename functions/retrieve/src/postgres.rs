@@ -307,7 +307,7 @@ fn filter_sql(predicate: &Predicate, params: &mut Params) -> String {
 /// The user's words as a tsquery: any of them may match. Words are letters and digits only,
 /// so nothing the user types is read as tsquery syntax.
 pub fn tsquery(text: &str) -> Option<String> {
-    let words: Vec<&str> = text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
+    let words = crate::keywords::query_words(text);
     (!words.is_empty()).then(|| words.join(" | "))
 }
 

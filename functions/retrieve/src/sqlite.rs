@@ -172,8 +172,7 @@ fn load_matrix(connection: &Connection, dims: usize) -> rusqlite::Result<Matrix>
 /// The user's words as an FTS5 query: each word quoted (so no word is read as FTS syntax),
 /// any of them may match; BM25 rewards chunks that match more and rarer ones.
 pub fn fts_query(text: &str) -> Option<String> {
-    let words: Vec<String> =
-        text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(|w| format!("\"{w}\"")).collect();
+    let words: Vec<String> = crate::keywords::query_words(text).iter().map(|w| format!("\"{w}\"")).collect();
     (!words.is_empty()).then(|| words.join(" OR "))
 }
 
@@ -382,7 +381,8 @@ mod tests {
     fn user_words_never_become_fts_syntax() {
         assert_eq!(
             fts_query("refund* policy OR \"x\"").as_deref(),
-            Some("\"refund\" OR \"policy\" OR \"OR\" OR \"x\"")
+            Some("\"refund\" OR \"policy\" OR \"x\""),
+            "the user's OR is a word, and a stop word"
         );
         assert_eq!(fts_query("?! -"), None);
     }

@@ -21,6 +21,12 @@ pub enum EmbedderConfig {
 }
 
 impl EmbedderConfig {
+    /// Whether this embedder's vectors carry meaning. The hashing embedder's do not (they
+    /// match words, as keyword search does, only worse), so hybrid search gives them no weight.
+    pub fn carries_meaning(&self) -> bool {
+        !matches!(self, EmbedderConfig::Hashing { .. })
+    }
+
     /// `SEAMS_EMBEDDER` and the variables its provider needs; problems are recorded in `env`.
     pub fn from_env(env: &Env) -> Self {
         match env.choice("SEAMS_EMBEDDER", &PROVIDERS, "hashing").as_str() {

@@ -1,0 +1,212 @@
+//! `seams eval`: retrieval quality on a test collection, measured through the real pipeline.
+//! Every document goes through ingest, process and the indexer on the local adapters (the
+//! same handlers as deployed); every judged query through retrieve, in each search mode.
+
+pub mod dataset;
+pub mod metrics;
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use futures::StreamExt;
+use seams_contracts::retrieve::{RetrieveRequest, SearchMode};
+use seams_contracts::{Attributes, CorrelationId, ErrorName};
+use serde::Serialize;
+
+use self::dataset::Dataset;
+use self::metrics::{ndcg_at, quantile, recall_at, reciprocal_rank_at};
+use crate::LocalStack;
+
+/// Results asked for per query: recall@100 needs a hundred documents.
+const TOP_K: u32 = 100;
+const INGEST_CONCURRENCY: usize = 8;
+
+/// One search mode's figures, averaged over the judged queries.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModeReport {
+    pub mode: SearchMode,
+    pub ndcg_at_10: f64,
+    pub recall_at_10: f64,
+    pub recall_at_100: f64,
+    pub mrr_at_10: f64,
+    pub latency_p50_ms: f64,
+    pub latency_p99_ms: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub dataset: String,
+    pub documents: usize,
+    pub queries: usize,
+    pub embedding_model: String,
+    /// Documents ingest refused (an empty one, say), with the reason: they cannot be found.
+    pub refused: Vec<(String, String)>,
+    pub ingest_seconds: f64,
+    pub modes: Vec<ModeReport>,
+}
+
+/// How far a run has come, for a progress bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    Ingested { done: usize, total: usize },
+    Asked { mode: SearchMode, done: usize, total: usize },
+}
+
+/// The id a document is ingested under: BEIR ids may hold characters document ids refuse,
+/// so documents are numbered and results mapped back by number.
+fn local_id(index: usize) -> String {
+    format!("eval-{index}")
+}
+
+fn dataset_index(local: &str) -> Option<usize> {
+    local.strip_prefix("eval-")?.parse().ok()
+}
+
+/// Ingests the collection, processes and indexes it, then asks every judged query in each
+/// of `modes`.
+pub async fn run(
+    stack: &LocalStack,
+    dataset: &Dataset,
+    modes: &[SearchMode],
+    progress: impl Fn(Progress),
+) -> Result<Report, String> {
+    let started = Instant::now();
+    let ingest = stack.ingest();
+    let correlation = CorrelationId::new("seams-eval");
+    let total = dataset.documents.len();
+    let mut ingested = futures::stream::iter(dataset.documents.iter().enumerate())
+        .map(|(index, document)| {
+            let incoming = ingest::Incoming {
+                document_id: Some(local_id(index)),
+                source_uri: None,
+                content_type: "text/plain".into(),
+                bytes: format!("{}\n\n{}", document.title, document.text).into_bytes(),
+                attributes: Attributes::new(),
+            };
+            let (ingest, correlation) = (&ingest, &correlation);
+            async move { (document, ingest.ingest_bytes(incoming, correlation).await) }
+        })
+        .buffer_unordered(INGEST_CONCURRENCY);
+    let (mut done, mut refused) = (0, Vec::new());
+    while let Some((document, outcome)) = ingested.next().await {
+        match outcome {
+            Ok(_) => {}
+            Err(error) if error.name == ErrorName::InvalidInput => {
+                refused.push((document.id.clone(), error.to_string()))
+            }
+            Err(error) => return Err(format!("document {}: {error}", document.id)),
+        }
+        done += 1;
+        progress(Progress::Ingested { done, total });
+    }
+    drop(ingested);
+    let failed = stack.drain().await.map_err(|e| e.to_string())?;
+    if !failed.is_empty() {
+        return Err(format!("{} document(s) failed in process or the indexer", failed.len()));
+    }
+    refused.sort();
+    let ingest_seconds = started.elapsed().as_secs_f64();
+
+    let retrieve = stack.retrieve();
+    let mut reports = Vec::new();
+    let mut embedding_model = String::new();
+    for &mode in modes {
+        let (mut ndcg, mut recall_10, mut recall_100, mut mrr, mut latencies) = (0.0, 0.0, 0.0, 0.0, Vec::new());
+        for (done, query) in dataset.queries.iter().enumerate() {
+            let request = RetrieveRequest {
+                schema_version: Default::default(),
+                query: query.text.clone(),
+                top_k: TOP_K,
+                filters: None,
+                search_mode: mode,
+                min_score: None,
+                include_embeddings: false,
+                correlation_id: None,
+            };
+            let asked = Instant::now();
+            let response = retrieve.retrieve(&request).await.map_err(|e| format!("query {}: {e}", query.id))?;
+            latencies.push(asked.elapsed().as_secs_f64() * 1000.0);
+            embedding_model = response.embedding_model.clone();
+            // Chunks to documents, each at its best chunk's rank.
+            let mut seen = HashSet::new();
+            let ranking: Vec<String> = response
+                .results
+                .iter()
+                .filter_map(|chunk| dataset_index(&chunk.document_id))
+                .filter(|index| seen.insert(*index))
+                .filter_map(|index| dataset.documents.get(index).map(|d| d.id.clone()))
+                .collect();
+            let judged = dataset.judgements.get(&query.id).cloned().unwrap_or_default();
+            ndcg += ndcg_at(&ranking, &judged, 10);
+            recall_10 += recall_at(&ranking, &judged, 10);
+            recall_100 += recall_at(&ranking, &judged, 100);
+            mrr += reciprocal_rank_at(&ranking, &judged, 10);
+            progress(Progress::Asked { mode, done: done + 1, total: dataset.queries.len() });
+        }
+        let count = dataset.queries.len().max(1) as f64;
+        reports.push(ModeReport {
+            mode,
+            ndcg_at_10: ndcg / count,
+            recall_at_10: recall_10 / count,
+            recall_at_100: recall_100 / count,
+            mrr_at_10: mrr / count,
+            latency_p50_ms: quantile(&latencies, 0.5),
+            latency_p99_ms: quantile(&latencies, 0.99),
+        });
+    }
+    Ok(Report {
+        dataset: dataset.name.clone(),
+        documents: dataset.documents.len(),
+        queries: dataset.queries.len(),
+        embedding_model,
+        refused,
+        ingest_seconds,
+        modes: reports,
+    })
+}
+
+fn mode_name(mode: SearchMode) -> &'static str {
+    match mode {
+        SearchMode::Vector => "vector",
+        SearchMode::Keyword => "keyword",
+        SearchMode::Hybrid => "hybrid",
+    }
+}
+
+/// The report as a table.
+pub fn describe(report: &Report) -> String {
+    let mut text = format!(
+        "{}: {} documents, {} judged queries; embedder {}; ingested, processed and indexed in {:.1} s\n\n",
+        report.dataset, report.documents, report.queries, report.embedding_model, report.ingest_seconds
+    );
+    for (id, reason) in &report.refused {
+        text.push_str(&format!("document {id} refused: {reason}\n"));
+    }
+    if !report.refused.is_empty() {
+        text.push('\n');
+    }
+    text.push_str("mode     nDCG@10  recall@10  recall@100  MRR@10  p50 ms  p99 ms\n");
+    for mode in &report.modes {
+        text.push_str(&format!(
+            "{:<8} {:>7.3}  {:>9.3}  {:>10.3}  {:>6.3}  {:>6.1}  {:>6.1}\n",
+            mode_name(mode.mode),
+            mode.ndcg_at_10,
+            mode.recall_at_10,
+            mode.recall_at_100,
+            mode.mrr_at_10,
+            mode.latency_p50_ms,
+            mode.latency_p99_ms
+        ));
+    }
+    text
+}
+
+/// `vector`, `keyword` or `hybrid`.
+pub fn parse_mode(text: &str) -> Result<SearchMode, String> {
+    match text {
+        "vector" => Ok(SearchMode::Vector),
+        "keyword" => Ok(SearchMode::Keyword),
+        "hybrid" => Ok(SearchMode::Hybrid),
+        other => Err(format!("--mode {other:?}: expected vector, keyword or hybrid")),
+    }
+}
