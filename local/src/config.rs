@@ -5,7 +5,7 @@
 //! select Bedrock, and a user's real credentials and endpoints are used when they have them.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -21,7 +21,7 @@ pub struct FileConfig {
     pub model: Option<String>,
     /// The provider's model id (SEAMS_MODEL_ID).
     pub model_id: Option<String>,
-    /// hashing, bedrock or openai (SEAMS_EMBEDDER).
+    /// hashing, local, bedrock or openai (SEAMS_EMBEDDER).
     pub embedder: Option<String>,
     /// sqlite or postgres://… (SEAMS_SEARCH).
     pub search: Option<String>,
@@ -79,7 +79,22 @@ pub fn variables(
     }
     variables.extend(environment.into_iter().filter(|(k, _)| k.starts_with("SEAMS_") || k.starts_with("AWS_")));
     variables.extend(flags.variables().map(|(k, v)| (k.to_owned(), v.clone())));
+    // The local model is where scripts/setup.sh installed it, unless SEAMS_MODEL_DIR says.
+    if variables.get("SEAMS_EMBEDDER").is_some_and(|e| e == "local") && !variables.contains_key("SEAMS_MODEL_DIR") {
+        if let Some(dir) = installed_model() {
+            variables.insert("SEAMS_MODEL_DIR".into(), dir.to_string_lossy().into_owned());
+        }
+    }
     Ok(variables)
+}
+
+/// Where scripts/setup.sh installs the local model: `.tools/models` in this checkout.
+pub const INSTALLED_MODEL: &str = ".tools/models/all-MiniLM-L6-v2";
+
+fn installed_model() -> Option<PathBuf> {
+    [PathBuf::from(INSTALLED_MODEL), Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(INSTALLED_MODEL)]
+        .into_iter()
+        .find(|dir| dir.join("model.safetensors").is_file())
 }
 
 #[cfg(test)]

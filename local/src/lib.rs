@@ -132,7 +132,12 @@ impl LocalStack {
             aws_config::SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest()).build()
         };
         let built = |purpose| embedder.build(&sdk, purpose).map_err(|e| e.to_string());
-        let (documents, queries) = (built(Purpose::Documents)?, built(Purpose::Queries)?);
+        let documents = built(Purpose::Documents)?;
+        // A model in process is loaded once; only providers that embed by purpose need two.
+        let queries = match embedder {
+            EmbedderConfig::Local { .. } | EmbedderConfig::Hashing { .. } => documents.clone(),
+            _ => built(Purpose::Queries)?,
+        };
         let model = queries.model().clone();
         let index: Arc<dyn SearchIndex> = match search.as_str() {
             "sqlite" => Arc::new(SqliteIndex::open(&sqlite_path(data_dir), model).map_err(|e| e.to_string())?),
@@ -181,6 +186,11 @@ impl LocalStack {
             settings,
             tokenizer: Arc::new(process::tokenizer()?),
         })
+    }
+
+    /// The model documents and queries are embedded with, as the index records it.
+    pub fn embedding_model(&self) -> &str {
+        &self.queries_embedder.model().model
     }
 
     /// Lets ingest read (and backfill list) the directory `dir` as the bucket `name`.

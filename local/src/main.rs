@@ -26,7 +26,8 @@ struct Cli {
     /// The provider's model id (SEAMS_MODEL_ID).
     #[arg(long, global = true)]
     model_id: Option<String>,
-    /// The embedder: hashing, bedrock or openai (SEAMS_EMBEDDER).
+    /// The embedder: hashing, local (the model scripts/setup.sh installs), bedrock or openai
+    /// (SEAMS_EMBEDDER).
     #[arg(long, global = true)]
     embedder: Option<String>,
     /// The search index: sqlite, or a postgres:// URL (SEAMS_SEARCH).
@@ -214,7 +215,11 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 _ => format!("cannot listen on 127.0.0.1:{port}: {e}"),
             })?;
             let address = listener.local_addr().map_err(|e| e.to_string())?;
-            println!("seams: serving http://{address} (data in {}); Ctrl-C stops", cli.data_dir.display());
+            println!(
+                "seams: serving http://{address} (data in {}, embedding with {}); Ctrl-C stops",
+                cli.data_dir.display(),
+                stack.embedding_model()
+            );
             let _ = std::io::stdout().flush();
             seams::server::serve(stack, listener, stopped()).await.map_err(|e| e.to_string())?;
             // Not println!: whoever started us may have stopped reading stdout.
@@ -249,7 +254,7 @@ async fn demo(stack: LocalStack) -> Result<ExitCode, String> {
         .find(|dir| dir.join("docs").is_dir())
         .ok_or("examples/docs not found: run the demo from the repository")?;
     let docs = examples.join("docs").to_string_lossy().into_owned();
-    println!("Ingesting {docs} …");
+    println!("Ingesting {docs} (embedding with {}) …", stack.embedding_model());
     let summary = ingest_with_progress(&stack, &[docs]).await;
     print_summary(&summary);
     let questions: Vec<Value> = serde_json::from_value(read_json(&examples.join("questions.json"))?)
@@ -292,6 +297,7 @@ async fn evaluate(cli: &Cli, dir: &Path, mode: Option<&str>, json: bool) -> Resu
     let mut variables = config::variables(cli.config.as_deref(), std::env::vars(), &choices)?;
     variables.entry("SEAMS_DATABASE_SCHEMA".into()).or_insert_with(|| "seams_eval".into());
     let stack = LocalStack::configured(data.path(), variables).await?;
+    eprintln!("seams: embedding with {}", stack.embedding_model());
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")

@@ -73,3 +73,41 @@ async fn the_services_tuning_variables_change_local_behaviour() {
     let error = LocalStack::configured(dir.path(), bad).await.err().expect("a bad value is refused");
     assert!(error.contains("SEAMS_CHUNK_OVERLAP_PERCENT"), "{error}");
 }
+
+#[tokio::test]
+async fn the_local_model_sizes_chunks_and_finds_meaning() {
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/models/all-MiniLM-L6-v2");
+    assert!(model.join("model.safetensors").is_file(), "run scripts/setup.sh: it installs the local model");
+    let dir = tempfile::tempdir().unwrap();
+    let variables = [
+        ("SEAMS_EMBEDDER".to_owned(), "local".to_owned()),
+        ("SEAMS_MODEL_DIR".to_owned(), model.to_string_lossy().into_owned()),
+        // Larger than the model reads: chunks must still fit it.
+        ("SEAMS_CHUNK_MAX_TOKENS".to_owned(), "1000".to_owned()),
+    ]
+    .into();
+    let stack = LocalStack::configured(dir.path(), variables).await.unwrap();
+    let documents = [
+        ("refunds", "Damaged parcels are refunded in full within ten days of the claim. ".repeat(60)),
+        ("avalanche", "Dig out a buried skier within fifteen minutes; survival drops fast after that.".into()),
+    ];
+    for (id, text) in documents {
+        let incoming = ingest::Incoming {
+            document_id: Some(id.into()),
+            source_uri: None,
+            content_type: "text/plain".into(),
+            bytes: text.into_bytes(),
+            attributes: Default::default(),
+        };
+        stack.ingest().ingest_bytes(incoming, &CorrelationId::new("c-1")).await.unwrap();
+    }
+    assert!(stack.drain().await.unwrap().is_empty(), "every chunk fits the model: none refused");
+
+    let request =
+        serde_json::json!({"query": "money back for broken deliveries", "top_k": 100, "search_mode": "vector"});
+    let response = function::handle(&stack.retrieve(), request).await.unwrap();
+    let results = response["results"].as_array().unwrap();
+    assert!(results.len() > 2, "the long document was cut into several chunks: {response}");
+    assert_eq!(results[0]["document_id"], "refunds", "no shared word, the same meaning: {response}");
+    assert_eq!(response["embedding_model"], "all-MiniLM-L6-v2-local");
+}

@@ -1,8 +1,8 @@
 //! Token-sized, structure-aware chunks with overlap, each with its heading path and
 //! character offsets into the cleaned text. Pure: no I/O.
 
+use seams_embeddings::TokenCounter;
 use text_splitter::{ChunkConfig, ChunkSizer, MarkdownSplitter};
-use tiktoken_rs::CoreBPE;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChunkSettings {
@@ -40,17 +40,28 @@ pub struct Chunk {
 }
 
 /// Counts tokens with a borrowed tokenizer, so one tokenizer serves every call.
-struct Tokens<'a>(&'a CoreBPE);
+struct Tokens<'a>(&'a dyn TokenCounter);
 
 impl ChunkSizer for Tokens<'_> {
     fn size(&self, chunk: &str) -> usize {
-        self.0.encode_ordinary(chunk).len()
+        self.0.count(chunk)
     }
 }
 
-/// Splits `text` (Markdown or plain) into chunks of at most `settings.max_tokens` tokens.
-/// Markdown-aware: it prefers to split at headings, then paragraphs, sentences, words.
-pub fn chunk(text: &str, settings: ChunkSettings, tokenizer: &CoreBPE) -> Vec<Chunk> {
+/// cl100k_base, the tokenizer of the providers' models: chunks are sized with it unless the
+/// embedder has a tokenizer of its own (a local model).
+pub struct Cl100k(pub tiktoken_rs::CoreBPE);
+
+impl TokenCounter for Cl100k {
+    fn count(&self, text: &str) -> usize {
+        self.0.encode_ordinary(text).len()
+    }
+}
+
+/// Splits `text` (Markdown or plain) into chunks of at most `settings.max_tokens` tokens as
+/// `tokenizer` counts them. Markdown-aware: it prefers to split at headings, then
+/// paragraphs, sentences, words.
+pub fn chunk(text: &str, settings: ChunkSettings, tokenizer: &dyn TokenCounter) -> Vec<Chunk> {
     let config = ChunkConfig::new(settings.max_tokens).with_sizer(Tokens(tokenizer)).with_trim(true);
     // `new` keeps overlap below the size, the only way `with_overlap` can fail.
     let config = match config.with_overlap(settings.overlap_tokens) {
@@ -71,7 +82,7 @@ pub fn chunk(text: &str, settings: ChunkSettings, tokenizer: &CoreBPE) -> Vec<Ch
                 text: piece.to_owned(),
                 char_start,
                 char_end: char_start + piece.chars().count() as u64,
-                token_count: tokenizer.encode_ordinary(piece).len() as u32,
+                token_count: u32::try_from(tokenizer.count(piece)).unwrap_or(u32::MAX),
                 heading_path: heading_path.at(byte_start),
                 page: None,
             }
@@ -160,8 +171,8 @@ impl<'a> HeadingPath<'a> {
 mod tests {
     use super::*;
 
-    fn tokenizer() -> CoreBPE {
-        tiktoken_rs::cl100k_base().unwrap()
+    fn tokenizer() -> Cl100k {
+        Cl100k(tiktoken_rs::cl100k_base().unwrap())
     }
 
     const HANDBOOK: &str = "# Handbook\n\nWelcome to the team.\n\n## Expenses\n\nKeep receipts for everything you buy on the company card. Submit them within thirty days.\n\n### Travel\n\nBook trains over flights for trips under four hours. Hotels must be under the city cap.\n\n## Leave\n\nYou have twenty-five days of leave per year, plus public holidays.\n";
@@ -175,7 +186,7 @@ mod tests {
         for (i, c) in chunks.iter().enumerate() {
             assert_eq!(c.ordinal as usize, i);
             assert!(c.token_count as usize <= settings.max_tokens, "{c:?}");
-            assert_eq!(c.token_count as usize, tokenizer.encode_ordinary(&c.text).len());
+            assert_eq!(c.token_count as usize, tokenizer.count(&c.text));
             let from_offsets: String =
                 HANDBOOK.chars().skip(c.char_start as usize).take((c.char_end - c.char_start) as usize).collect();
             assert_eq!(from_offsets, c.text, "offsets point at the chunk");

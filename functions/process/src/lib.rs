@@ -18,7 +18,7 @@ use seams_contracts::ingest::ProcessDocument;
 use seams_contracts::process::{ChunkRecord, DocumentProcessed, RecordHeader};
 use seams_contracts::{ObjectRef, V1};
 use seams_embeddings::config::EmbedderConfig;
-use seams_embeddings::{embed_all, Embedder};
+use seams_embeddings::{embed_all, Embedder, TokenCounter};
 use seams_platform::aws::AwsSettings;
 use seams_platform::config::{ConfigReport, Env};
 use seams_platform::event_bus::{EventBridgeBus, EventBus, OutgoingEvent};
@@ -29,7 +29,7 @@ use seams_platform::ServiceError;
 use tracing::Instrument;
 
 /// The tokenizer chunks are sized with.
-pub use tiktoken_rs::CoreBPE as Tokenizer;
+pub use crate::chunk::Cl100k as Tokenizer;
 
 use crate::chunk::ChunkSettings;
 
@@ -107,7 +107,7 @@ pub fn split(
     content_type: &str,
     bytes: &[u8],
     settings: &Settings,
-    tokenizer: &Tokenizer,
+    tokenizer: &dyn TokenCounter,
 ) -> Result<Split, ServiceError> {
     let extracted = extract::extract(content_type, bytes)
         .map_err(|e| ServiceError::invalid_input("content_type", e.to_string()))?;
@@ -137,7 +137,9 @@ pub fn parse_message(message: &SqsMessage) -> Result<ProcessDocument, ServiceErr
 /// The tokenizer chunks are sized with (cl100k_base). Loading it parses the bundled
 /// vocabulary, so it is built once, at init.
 pub fn tokenizer() -> Result<Tokenizer, ServiceError> {
-    tiktoken_rs::cl100k_base().map_err(|e| ServiceError::transient(format!("the tokenizer did not load: {e}")))
+    tiktoken_rs::cl100k_base()
+        .map(chunk::Cl100k)
+        .map_err(|e| ServiceError::transient(format!("the tokenizer did not load: {e}")))
 }
 
 pub struct Service {
@@ -189,12 +191,26 @@ impl Service {
         self.process_document(&claim).instrument(span).await
     }
 
+    /// [`split`] with the tokenizer of the embedder that reads the chunks: its own (and
+    /// within its limit) when it has one, cl100k otherwise. So no chunk is cut by the model.
+    fn split(&self, content_type: &str, bytes: &[u8]) -> Result<Split, ServiceError> {
+        match self.embedder.token_counter() {
+            Some((counter, limit)) => {
+                let mut settings = self.settings;
+                let max_tokens = settings.chunking.max_tokens.min(limit);
+                let overlap_percent = settings.chunking.overlap_tokens * 100 / settings.chunking.max_tokens.max(1);
+                settings.chunking = ChunkSettings::new(max_tokens, overlap_percent);
+                split(content_type, bytes, &settings, counter.as_ref())
+            }
+            None => split(content_type, bytes, &self.settings, self.tokenizer.as_ref()),
+        }
+    }
+
     /// Claim check → processed record → `DocumentProcessed`. Safe to repeat: the record's
     /// key is deterministic and its first write stands.
     pub async fn process_document(&self, claim: &ProcessDocument) -> Result<(), ServiceError> {
         let bytes = self.load_bytes(claim).await?;
-        let Split { title, text: cleaned, chunks } =
-            split(&claim.content_type, &bytes, &self.settings, &self.tokenizer)?;
+        let Split { title, text: cleaned, chunks } = self.split(&claim.content_type, &bytes)?;
         let texts: Vec<&str> = chunks.iter().map(|c| c.text.as_str()).collect();
         let vectors = embed_all(self.embedder.as_ref(), &texts).await?;
 

@@ -8,15 +8,28 @@ use seams_platform::config::Env;
 
 use crate::bedrock::{is_cohere, BedrockEmbedder, DEFAULT_MODEL_ID, TITAN_V2_DIMS};
 use crate::hashing::{HashingEmbedder, DEFAULT_DIMS};
+use crate::local_model::LocalEmbedder;
 use crate::openai::{OpenAiEmbedder, OpenAiSettings};
 use crate::{EmbedError, Embedder, Purpose};
 
-pub const PROVIDERS: [&str; 3] = ["hashing", "bedrock", "openai"];
+pub const PROVIDERS: [&str; 4] = ["hashing", "local", "bedrock", "openai"];
+/// Where the local model's files are when `SEAMS_MODEL_DIR` is not set: a Lambda layer's.
+pub const DEFAULT_MODEL_DIR: &str = "/opt/models/all-MiniLM-L6-v2";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EmbedderConfig {
-    Hashing { dims: u32 },
-    Bedrock { model_id: String, dims: u32, normalize: bool },
+    Hashing {
+        dims: u32,
+    },
+    /// A model run in process from `dir` ([`crate::local_model`]).
+    Local {
+        dir: std::path::PathBuf,
+    },
+    Bedrock {
+        model_id: String,
+        dims: u32,
+        normalize: bool,
+    },
     OpenAi(OpenAiSettings),
 }
 
@@ -47,6 +60,9 @@ impl EmbedderConfig {
                 max_batch: env.parse_or("SEAMS_EMBEDDING_BATCH", 256),
                 timeout: Duration::from_secs(env.parse_or("SEAMS_EMBEDDING_TIMEOUT_SECONDS", 30)),
             }),
+            "local" => EmbedderConfig::Local {
+                dir: env.optional("SEAMS_MODEL_DIR").unwrap_or_else(|| DEFAULT_MODEL_DIR.to_owned()).into(),
+            },
             _ => EmbedderConfig::Hashing { dims: env.parse_or("SEAMS_EMBEDDING_DIMS", DEFAULT_DIMS) },
         }
     }
@@ -55,6 +71,9 @@ impl EmbedderConfig {
     pub fn build(&self, sdk: &aws_config::SdkConfig, purpose: Purpose) -> Result<Arc<dyn Embedder>, EmbedError> {
         Ok(match self {
             EmbedderConfig::Hashing { dims } => Arc::new(HashingEmbedder::new(*dims)),
+            EmbedderConfig::Local { dir } => {
+                Arc::new(LocalEmbedder::load(dir).map_err(|e| EmbedError::Invalid(e.to_string()))?)
+            }
             EmbedderConfig::Bedrock { model_id, dims, normalize } => {
                 Arc::new(BedrockEmbedder::new(sdk, model_id, *dims, *normalize, purpose))
             }

@@ -5,6 +5,7 @@
 pub mod bedrock;
 pub mod config;
 pub mod hashing;
+pub mod local_model;
 pub mod openai;
 
 use async_trait::async_trait;
@@ -44,8 +45,20 @@ impl From<EmbedError> for seams_platform::ServiceError {
     }
 }
 
+/// Counts the tokens a model reads in a text: what chunks are sized by.
+pub trait TokenCounter: Send + Sync {
+    fn count(&self, text: &str) -> usize;
+}
+
 #[async_trait]
 pub trait Embedder: Send + Sync {
+    /// The embedder's own tokenizer and the most tokens it reads in one text, when it has a
+    /// limit callers must size their texts by (a local model); providers that read more
+    /// than any chunk have none.
+    fn token_counter(&self) -> Option<(std::sync::Arc<dyn TokenCounter>, usize)> {
+        None
+    }
+
     /// The model id and vector size; recorded with every vector this embedder makes.
     fn model(&self) -> &EmbeddingModel;
 
