@@ -11,13 +11,8 @@ dataset="${1:-$root/../shared/eval/cranfield}"
 out=bench/out
 mkdir -p "$out"
 
-venv=.tools/bench-venv
-stamp="$(sha256sum bench/requirements.txt | cut -c1-16)"
-if [[ "$(cat "$venv/.stamp" 2>/dev/null)" != "$stamp" ]]; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r bench/requirements.txt
-  echo "$stamp" > "$venv/.stamp"
-fi
+# shellcheck source=bench/venv.sh
+source bench/venv.sh
 started_stack=false
 if [[ -z "${SEAMS_TEST_DATABASE_URL:-}" ]]; then
   bash scripts/setup.sh
@@ -30,7 +25,10 @@ fi
 
 cargo build --release --locked -p seams
 "$venv/bin/python" bench/bm25s_eval.py "$dataset" > "$out/quality-bm25s.json"
-target/release/seams eval "$dataset" --json > "$out/quality-sqlite.json"
-target/release/seams --search "$SEAMS_TEST_DATABASE_URL" eval "$dataset" --json > "$out/quality-postgres.json"
+for embedder in hashing local; do
+  target/release/seams --embedder "$embedder" eval "$dataset" --json > "$out/quality-sqlite-$embedder.json"
+  target/release/seams --embedder "$embedder" --search "$SEAMS_TEST_DATABASE_URL" eval "$dataset" --json \
+    > "$out/quality-postgres-$embedder.json"
+done
 "$venv/bin/python" bench/quality_report.py
 $started_stack && echo "stand-ins stopped on exit"

@@ -13,7 +13,8 @@ END = "<!-- end of retrieval quality -->"
 
 def section():
     bm25s = json.loads((OUT / "quality-bm25s.json").read_text())
-    runs = [(backend, json.loads((OUT / f"quality-{backend}.json").read_text())) for backend in ("sqlite", "postgres")]
+    runs = [(backend, json.loads((OUT / f"quality-{backend}-{embedder}.json").read_text()))
+            for embedder in ("hashing", "local") for backend in ("sqlite", "postgres")]
     base = bm25s["ndcg_at_10"]
     lines = [
         BEGIN,

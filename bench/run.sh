@@ -27,13 +27,8 @@ trap 'exit 130' INT TERM
 bash scripts/stack.sh start
 # shellcheck source=/dev/null
 source .tools/run/stack.env
-venv=.tools/bench-venv
-stamp="$(sha256sum bench/requirements.txt | cut -c1-16)"
-if [[ "$(cat "$venv/.stamp" 2>/dev/null)" != "$stamp" ]]; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r bench/requirements.txt
-  echo "$stamp" > "$venv/.stamp"
-fi
+# shellcheck source=bench/venv.sh
+source bench/venv.sh
 # cargo-lambda finds zig through the first python3 on PATH (the tools venv has ziglang).
 export PATH="$root/.tools/venv/bin:$PATH"
 
