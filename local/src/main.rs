@@ -81,7 +81,8 @@ enum Command {
     /// Measures retrieval on a test collection in the BEIR layout (corpus.jsonl,
     /// queries.jsonl, qrels/test.tsv): every document through ingest, process and the
     /// indexer, every judged query through retrieve; nDCG@10, recall@10/100, MRR@10 and
-    /// latency per search mode. Uses a fresh data directory (PostgreSQL: schema seams_eval).
+    /// latency per search mode. Uses a fresh data directory (PostgreSQL: schema
+    /// seams_eval_<embedder>).
     Eval {
         dataset: PathBuf,
         /// Only this mode (vector, keyword or hybrid); every mode by default.
@@ -295,7 +296,14 @@ async fn evaluate(cli: &Cli, dir: &Path, mode: Option<&str>, json: bool) -> Resu
         search: cli.search.clone(),
     };
     let mut variables = config::variables(cli.config.as_deref(), std::env::vars(), &choices)?;
-    variables.entry("SEAMS_DATABASE_SCHEMA".into()).or_insert_with(|| "seams_eval".into());
+    // One schema per embedder: an index holds one model's vectors.
+    let embedder: String = variables
+        .get("SEAMS_EMBEDDER")
+        .map_or("hashing", String::as_str)
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .collect();
+    variables.entry("SEAMS_DATABASE_SCHEMA".into()).or_insert_with(|| format!("seams_eval_{embedder}"));
     let stack = LocalStack::configured(data.path(), variables).await?;
     eprintln!("seams: embedding with {}", stack.embedding_model());
     let bar = indicatif::ProgressBar::new(0);
