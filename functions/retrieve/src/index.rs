@@ -116,7 +116,7 @@ pub struct Hit {
     pub version: u32,
     pub chunk: IndexedChunk,
     /// Cosine similarity (vector), the backend's keyword relevance (keyword: BM25 for the
-    /// embedded index, `ts_rank_cd` for PostgreSQL), or the fused RRF score (hybrid).
+    /// embedded index and PostgreSQL alike), or the fused RRF score (hybrid).
     pub score: f64,
     pub ranks: Ranks,
 }

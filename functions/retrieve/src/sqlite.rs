@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 use crate::index::{
     check_model, normalised, Hit, IndexError, IndexedChunk, IndexedDocument, SearchIndex, SearchQuery, Upserted,
 };
+use crate::keywords;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -41,12 +42,17 @@ CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks (document_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
     text, content = 'chunks', content_rowid = 'id', tokenize = 'porter unicode61 remove_diacritics 2'
 );
-CREATE TRIGGER IF NOT EXISTS chunks_fts_insert AFTER INSERT ON chunks BEGIN
-    INSERT INTO chunks_fts (rowid, text) VALUES (new.id, new.text);
-END;
-CREATE TRIGGER IF NOT EXISTS chunks_fts_delete AFTER DELETE ON chunks BEGIN
-    INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
-END;
+";
+
+/// What the full-text index holds for each chunk, recorded in `meta` so an index built
+/// another way is rebuilt on open. Version 1 indexed the whole text through triggers;
+/// version 2 indexes [`keywords::indexed_text`], written (and removed) by the index's code.
+const KEYWORDS_VERSION: &str = "2: english stop words removed";
+
+/// Indexes built before version 2 keep the text in FTS5 through triggers.
+const VERSION_1_TRIGGERS: &str = "
+DROP TRIGGER IF EXISTS chunks_fts_insert;
+DROP TRIGGER IF EXISTS chunks_fts_delete;
 ";
 
 /// Every stored vector with what a scan needs beside it.
@@ -108,6 +114,7 @@ impl SqliteIndex {
             }
             Some(_) => {}
         }
+        migrate_keywords(&connection).map_err(unavailable)?;
         Ok(Self { path: path.to_owned(), model, inner: Mutex::new(Inner { connection, matrix: None }) })
     }
 
@@ -135,6 +142,56 @@ impl SqliteIndex {
         let _writers_wait = self.lock()?;
         std::fs::read(&self.path).map_err(unavailable)
     }
+}
+
+/// Brings the full-text index to [`KEYWORDS_VERSION`], rebuilding it from the chunks when it
+/// was built another way. One transaction: a crash leaves the old index whole.
+fn migrate_keywords(connection: &Connection) -> rusqlite::Result<()> {
+    let stored: Option<String> =
+        connection.query_row("SELECT value FROM meta WHERE key = 'keywords'", [], |r| r.get(0)).optional()?;
+    if stored.as_deref() == Some(KEYWORDS_VERSION) {
+        return Ok(());
+    }
+    connection.execute_batch("BEGIN IMMEDIATE")?;
+    let rebuilt = (|| {
+        connection.execute_batch(VERSION_1_TRIGGERS)?;
+        connection.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('delete-all')", [])?;
+        let mut chunks = connection.prepare("SELECT id, text FROM chunks")?;
+        let rows = chunks.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+        for row in rows {
+            let (id, text) = row?;
+            index_keywords(connection, id, &text)?;
+        }
+        connection.execute(
+            "INSERT INTO meta (key, value) VALUES ('keywords', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [KEYWORDS_VERSION],
+        )?;
+        Ok(())
+    })();
+    connection.execute_batch(if rebuilt.is_ok() { "COMMIT" } else { "ROLLBACK" })?;
+    rebuilt
+}
+
+fn index_keywords(connection: &Connection, id: i64, text: &str) -> rusqlite::Result<()> {
+    connection
+        .prepare_cached("INSERT INTO chunks_fts (rowid, text) VALUES (?1, ?2)")?
+        .execute(params![id, keywords::indexed_text(text)])
+        .map(drop)
+}
+
+/// Deletes the document's chunks and their keywords (an external-content FTS5 table is
+/// told exactly what it indexed).
+fn remove_chunks(connection: &Connection, document_id: &str) -> rusqlite::Result<()> {
+    let mut chunks = connection.prepare_cached("SELECT id, text FROM chunks WHERE document_id = ?1")?;
+    let rows: Vec<(i64, String)> =
+        chunks.query_map([document_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+    let mut unindex =
+        connection.prepare_cached("INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', ?1, ?2)")?;
+    for (id, text) in rows {
+        unindex.execute(params![id, keywords::indexed_text(&text)])?;
+    }
+    connection.execute("DELETE FROM chunks WHERE document_id = ?1", [document_id])?;
+    Ok(())
 }
 
 fn micros(at: DateTime<Utc>) -> i64 {
@@ -313,7 +370,7 @@ impl SearchIndex for SqliteIndex {
                     return Ok(Upserted::Stale);
                 }
             }
-            tx.execute("DELETE FROM chunks WHERE document_id = ?1", [&document.document_id])?;
+            remove_chunks(tx, &document.document_id)?;
             let mut insert = tx.prepare_cached(
                 "INSERT INTO chunks (chunk_id, document_id, version, ordinal, text, citation, metadata, embedding)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -329,6 +386,7 @@ impl SearchIndex for SqliteIndex {
                     metadata,
                     blob
                 ])?;
+                index_keywords(tx, tx.last_insert_rowid(), &chunk.text)?;
             }
             tx.execute(
                 "INSERT INTO documents (document_id, version, processed_at, deleted_at) VALUES (?1, ?2, ?3, NULL)
@@ -341,7 +399,7 @@ impl SearchIndex for SqliteIndex {
 
     async fn delete(&self, document_id: &str, deleted_at: DateTime<Utc>) -> Result<(), IndexError> {
         self.write(|tx| {
-            tx.execute("DELETE FROM chunks WHERE document_id = ?1", [document_id])?;
+            remove_chunks(tx, document_id)?;
             tx.execute(
                 "INSERT INTO documents (document_id, version, processed_at, deleted_at) VALUES (?1, 0, 0, ?2)
                  ON CONFLICT (document_id) DO UPDATE SET deleted_at = max(coalesce(deleted_at, 0), excluded.deleted_at)",
@@ -382,7 +440,7 @@ mod tests {
         assert_eq!(
             fts_query("refund* policy OR \"x\"").as_deref(),
             Some("\"refund\" OR \"policy\" OR \"x\""),
-            "the user's OR is a word, and a stop word"
+            "the user's OR is a stop word, its quotes and star are not syntax"
         );
         assert_eq!(fts_query("?! -"), None);
     }

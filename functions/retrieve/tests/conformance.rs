@@ -46,6 +46,41 @@ mod suite {
             .all(|(i, h)| h.ranks.keyword == Some(i as u32 + 1) && h.ranks.vector.is_none()));
     }
 
+    /// BM25's statistics (document frequencies, lengths, corpus size) follow every
+    /// replacement and deletion: the scores after a history of writes are the scores of the
+    /// same content written once.
+    pub async fn keyword_scores_depend_only_on_what_is_indexed(index: Arc<dyn SearchIndex>) {
+        let history = [
+            ("a", 1, vec!["refund refund policy for gift cards", "gift cards never expire"]),
+            ("b", 1, vec!["shipping policy and refund windows"]),
+            ("c", 1, vec!["warehouse hours and refund desk"]),
+            ("a", 2, vec!["refund policy for gift cards"]),
+        ];
+        for (id, version, texts) in &history {
+            let texts: Vec<&str> = texts.iter().map(|t| &**t).collect();
+            index.upsert(&document(id, *version, at(i64::from(*version)), &texts, json!({}))).await.unwrap();
+        }
+        index.delete("c", at(9)).await.unwrap();
+        let questions = ["refund policy", "gift cards", "shipping", "warehouse"];
+        let scores = |hits: Vec<retrieve::index::Hit>| -> Vec<(String, String)> {
+            hits.into_iter().map(|h| (h.document_id, format!("{:.9}", h.score))).collect()
+        };
+        let mut after_history = Vec::new();
+        for text in questions {
+            after_history.push(scores(index.search(&query(text, SearchMode::Keyword, 10, None)).await.unwrap()));
+        }
+        // The same final content, written once after everything was deleted.
+        index.delete("a", at(10)).await.unwrap();
+        index.delete("b", at(10)).await.unwrap();
+        index.upsert(&document("b", 2, at(11), &["shipping policy and refund windows"], json!({}))).await.unwrap();
+        index.upsert(&document("a", 3, at(11), &["refund policy for gift cards"], json!({}))).await.unwrap();
+        for (text, expected) in questions.into_iter().zip(after_history) {
+            let written_once = scores(index.search(&query(text, SearchMode::Keyword, 10, None)).await.unwrap());
+            assert_eq!(written_once, expected, "{text:?}");
+        }
+        assert!(ids(index.as_ref(), &query("warehouse", SearchMode::Keyword, 5, None)).await.is_empty());
+    }
+
     pub async fn vector_ranking_is_cosine_similarity(index: Arc<dyn SearchIndex>) {
         let texts = [
             ("refunds", "refunds for digital products are issued within fourteen days"),
@@ -258,6 +293,7 @@ macro_rules! search_index_conformance {
 
 search_index_conformance!(
     keyword_ranking_follows_term_statistics,
+    keyword_scores_depend_only_on_what_is_indexed,
     vector_ranking_is_cosine_similarity,
     hybrid_scores_are_reciprocal_rank_fusion,
     every_filter_operator_selects_what_it_names,
@@ -268,3 +304,106 @@ search_index_conformance!(
     hits_carry_their_citation_and_metadata,
     a_record_of_another_model_is_refused,
 );
+
+/// PostgreSQL ranks keywords by Lucene's BM25 (k1 1.2, b 0.75) from the statistics the
+/// indexer keeps; the figures are computed by hand from the formula.
+#[tokio::test]
+async fn postgres_keyword_scores_are_lucene_bm25() {
+    let index = support::postgres_index().await;
+    // Lexemes (english): d1 refund ×2, polici (3); d2 ship, polici (2); d3 warehous, hour (2).
+    for (id, text) in [("d1", "refund refund policy"), ("d2", "shipping policy"), ("d3", "warehouse hours")] {
+        index.upsert(&document(id, 1, at(0), &[text], json!({}))).await.unwrap();
+    }
+    // N 3, avgdl 7/3. idf(refund) = ln(1 + 2.5/1.5), idf(polici) = ln(1 + 1.5/2.5).
+    // d1: idf(refund)·2·2.2/(2 + 1.2·(0.25 + 0.75·3/(7/3))) + idf(polici)·1·2.2/(1 + 1.2·(…)).
+    let hits = index.search(&query("refund policy", SearchMode::Keyword, 10, None)).await.unwrap();
+    let scores: Vec<(&str, f64)> = hits.iter().map(|h| (h.document_id.as_str(), h.score)).collect();
+    assert_eq!(scores.len(), 2, "OR semantics: a chunk with either word matches, d3 with neither does not: {scores:?}");
+    assert_eq!(scores[0].0, "d1");
+    assert!((scores[0].1 - 1.669_145_343).abs() < 1e-6, "{scores:?}");
+    assert!((scores[1].1 - 0.499_176_268).abs() < 1e-6, "{scores:?}");
+}
+
+/// Migration 2 adds BM25's statistics to an index built before it, from the chunks it holds.
+#[tokio::test]
+async fn postgres_statistics_are_built_for_an_existing_index() {
+    let index = support::postgres_index().await;
+    for (id, text) in [("d1", "refund refund policy"), ("d2", "shipping policy"), ("d3", "warehouse hours")] {
+        index.upsert(&document(id, 1, at(0), &[text], json!({}))).await.unwrap();
+    }
+    let before = index.search(&query("refund policy", SearchMode::Keyword, 10, None)).await.unwrap();
+    // Back to the schema as migration 1 left it, chunks kept.
+    let (client, connection) =
+        tokio_postgres::connect(&seams_tests::stack::database_url(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let schema = index.schema();
+    client
+        .batch_execute(&format!(
+            "DROP TABLE {schema}.terms, {schema}.corpus; ALTER TABLE {schema}.chunks DROP COLUMN length;
+             DROP FUNCTION {schema}.lexeme_count; DELETE FROM {schema}.migrations WHERE version = 2;"
+        ))
+        .await
+        .unwrap();
+    index.migrate().await.unwrap();
+    let after = index.search(&query("refund policy", SearchMode::Keyword, 10, None)).await.unwrap();
+    assert_eq!(after, before);
+}
+
+/// An embedded index built before stop words were left out (full text in FTS5, kept by
+/// triggers) is rebuilt when opened: its keyword scores become a fresh index's.
+#[tokio::test]
+async fn an_embedded_index_of_the_old_layout_is_rebuilt_on_open() {
+    use retrieve::sqlite::SqliteIndex;
+    let texts = [
+        ("a", "the refund of the fee is the rule"),
+        ("b", "a refund policy"),
+        ("c", "shipping is slow"),
+        ("d", "parcels leave the warehouse daily"),
+        ("e", "gift cards never expire"),
+        ("f", "support answers within a day"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("index.sqlite");
+    let (fresh, _fresh_dir) = support::sqlite_index();
+    {
+        let index = SqliteIndex::open(&path, support::model()).unwrap();
+        for (id, text) in texts {
+            index.upsert(&document(id, 1, at(0), &[text], json!({}))).await.unwrap();
+            fresh.upsert(&document(id, 1, at(0), &[text], json!({}))).await.unwrap();
+        }
+    }
+    // Back to the first layout: the whole text indexed, triggers keeping it.
+    let old = rusqlite::Connection::open(&path).unwrap();
+    old.execute_batch(
+        "DELETE FROM meta WHERE key = 'keywords';
+         CREATE TRIGGER chunks_fts_insert AFTER INSERT ON chunks BEGIN
+             INSERT INTO chunks_fts (rowid, text) VALUES (new.id, new.text);
+         END;
+         CREATE TRIGGER chunks_fts_delete AFTER DELETE ON chunks BEGIN
+             INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
+         END;
+         INSERT INTO chunks_fts (chunks_fts) VALUES ('rebuild');",
+    )
+    .unwrap();
+    let old_score: f64 = old
+        .query_row("SELECT -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH 'refund' AND rowid = 1", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    drop(old);
+
+    let reopened = SqliteIndex::open(&path, support::model()).unwrap();
+    let scores = |hits: Vec<retrieve::index::Hit>| -> Vec<(String, f64)> {
+        hits.into_iter().map(|h| (h.document_id, (h.score * 1e9).round() / 1e9)).collect()
+    };
+    let migrated = scores(reopened.search(&query("refund", SearchMode::Keyword, 5, None)).await.unwrap());
+    let expected = scores(fresh.search(&query("refund", SearchMode::Keyword, 5, None)).await.unwrap());
+    assert_eq!(migrated, expected);
+    assert!(
+        (migrated.iter().find(|(id, _)| id == "a").unwrap().1 - old_score).abs() > 1e-6,
+        "the stop words counted before"
+    );
+    // Writes after the rebuild keep the index consistent: the old triggers are gone.
+    reopened.delete("a", at(5)).await.unwrap();
+    assert_eq!(ids(&reopened, &query("refund", SearchMode::Keyword, 5, None)).await, ["b"]);
+}
