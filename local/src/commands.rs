@@ -173,6 +173,22 @@ pub struct Question {
 }
 
 impl Question {
+    /// How the question searches: its mode, its filters and top_k when set.
+    pub fn describe_search(&self) -> String {
+        let mode = self.search_mode.as_deref().map_or_else(|| "hybrid (the default)".to_owned(), str::to_owned);
+        let mut line = format!("Search: {mode}");
+        if let Some(top_k) = self.top_k {
+            line.push_str(&format!(", top {top_k}"));
+        }
+        if self.filters.is_empty() {
+            line.push_str(", no filters");
+        } else {
+            let filters: Vec<String> = self.filters.iter().map(|(k, v)| format!("{k} = {v:?}")).collect();
+            line.push_str(&format!(", filters {}", filters.join(" and ")));
+        }
+        line
+    }
+
     pub fn to_input(&self) -> Value {
         let mut input = json!({"question": self.text, "destination": {"type": "http_response"}});
         if !self.filters.is_empty() {
@@ -230,8 +246,8 @@ pub fn retrieved_chunks(execution: &Execution) -> Vec<Value> {
 
 /// An answer as a person reads it: the text, its sources, the chunks and scores it came
 /// from, and the delivery receipt.
-pub fn describe_answer(question: &str, execution: &Execution) -> String {
-    let mut out = format!("Q: {question}\n");
+pub fn describe_answer(question: &Question, execution: &Execution) -> String {
+    let mut out = format!("Q: {}\n{}\n", question.text, question.describe_search());
     match &execution.output {
         Ok(output) => {
             let answer = match &output["answer"] {

@@ -31,6 +31,16 @@ pub struct ModeReport {
     pub mrr_at_10: f64,
     pub latency_p50_ms: f64,
     pub latency_p99_ms: f64,
+    /// Every query's ranking, for a TREC run file.
+    #[serde(skip)]
+    pub run: Vec<RankedQuery>,
+}
+
+/// One query's documents, best first, each with the score of its best chunk.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RankedQuery {
+    pub query_id: String,
+    pub documents: Vec<(String, f64)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -112,6 +122,7 @@ pub async fn run(
     let mut embedding_model = String::new();
     for &mode in modes {
         let (mut ndcg, mut recall_10, mut recall_100, mut mrr, mut latencies) = (0.0, 0.0, 0.0, 0.0, Vec::new());
+        let mut run = Vec::with_capacity(dataset.queries.len());
         for (done, query) in dataset.queries.iter().enumerate() {
             let request = RetrieveRequest {
                 schema_version: Default::default(),
@@ -129,18 +140,20 @@ pub async fn run(
             embedding_model = response.embedding_model.clone();
             // Chunks to documents, each at its best chunk's rank.
             let mut seen = HashSet::new();
-            let ranking: Vec<String> = response
+            let documents: Vec<(String, f64)> = response
                 .results
                 .iter()
-                .filter_map(|chunk| dataset_index(&chunk.document_id))
-                .filter(|index| seen.insert(*index))
-                .filter_map(|index| dataset.documents.get(index).map(|d| d.id.clone()))
+                .filter_map(|chunk| Some((dataset_index(&chunk.document_id)?, chunk.score)))
+                .filter(|(index, _)| seen.insert(*index))
+                .filter_map(|(index, score)| Some((dataset.documents.get(index)?.id.clone(), score)))
                 .collect();
+            let ranking: Vec<String> = documents.iter().map(|(id, _)| id.clone()).collect();
             let judged = dataset.judgements.get(&query.id).cloned().unwrap_or_default();
             ndcg += ndcg_at(&ranking, &judged, 10);
             recall_10 += recall_at(&ranking, &judged, 10);
             recall_100 += recall_at(&ranking, &judged, 100);
             mrr += reciprocal_rank_at(&ranking, &judged, 10);
+            run.push(RankedQuery { query_id: query.id.clone(), documents });
             progress(Progress::Asked { mode, done: done + 1, total: dataset.queries.len() });
         }
         let count = dataset.queries.len().max(1) as f64;
@@ -152,6 +165,7 @@ pub async fn run(
             mrr_at_10: mrr / count,
             latency_p50_ms: quantile(&latencies, 0.5),
             latency_p99_ms: quantile(&latencies, 0.99),
+            run,
         });
     }
     Ok(Report {
@@ -199,6 +213,24 @@ pub fn describe(report: &Report) -> String {
         ));
     }
     text
+}
+
+/// A mode's rankings as a TREC run file (`qid Q0 docid rank score tag`), the format
+/// trec_eval, ranx and pytrec_eval read.
+pub fn trec_run(mode: &ModeReport) -> String {
+    let tag = format!("seams-{}", mode_name(mode.mode));
+    let mut text = String::new();
+    for query in &mode.run {
+        for (position, (document, score)) in query.documents.iter().enumerate() {
+            text.push_str(&format!("{} Q0 {document} {} {score} {tag}\n", query.query_id, position + 1));
+        }
+    }
+    text
+}
+
+/// The file a mode's run is written to.
+pub fn trec_run_file(mode: SearchMode) -> String {
+    format!("{}.trec", mode_name(mode))
 }
 
 /// `vector`, `keyword` or `hybrid`.

@@ -91,6 +91,9 @@ enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Also write each mode's rankings as a TREC run file (DIR/<mode>.trec).
+        #[arg(long, value_name = "DIR")]
+        runs: Option<PathBuf>,
     },
     /// Runs one function's handler on a sample event and prints its response: the offline
     /// twin of `sam local invoke -e` and `cargo lambda invoke --data-file`.
@@ -178,7 +181,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                     Err(error) => println!("{}", pretty(&serde_json::to_value(error).unwrap_or_default())),
                 }
             } else {
-                print!("{}", commands::describe_answer(&question.text, &execution));
+                print!("{}", commands::describe_answer(&question, &execution));
             }
             Ok(if execution.output.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
@@ -207,7 +210,9 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             }
         }
         Command::Demo => demo(open_stack(&cli, &[]).await?).await,
-        Command::Eval { dataset, mode, json } => evaluate(&cli, dataset, mode.as_deref(), *json).await,
+        Command::Eval { dataset, mode, json, runs } => {
+            evaluate(&cli, dataset, mode.as_deref(), *json, runs.as_deref()).await
+        }
         Command::Up { port } => {
             let port = *port;
             let stack = Arc::new(open_stack(&cli, &[]).await?);
@@ -274,12 +279,18 @@ async fn demo(stack: LocalStack) -> Result<ExitCode, String> {
         };
         let execution = commands::ask(stack.clone(), &question).await.map_err(|e| e.to_string())?;
         failures += usize::from(execution.output.is_err());
-        println!("\n{}", commands::describe_answer(&question.text, &execution));
+        println!("\n{}", commands::describe_answer(&question, &execution));
     }
     Ok(if failures == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-async fn evaluate(cli: &Cli, dir: &Path, mode: Option<&str>, json: bool) -> Result<ExitCode, String> {
+async fn evaluate(
+    cli: &Cli,
+    dir: &Path,
+    mode: Option<&str>,
+    json: bool,
+    runs: Option<&Path>,
+) -> Result<ExitCode, String> {
     use seams::eval::{self, Progress};
     use seams_contracts::retrieve::SearchMode;
     let modes = match mode {
@@ -322,6 +333,13 @@ async fn evaluate(cli: &Cli, dir: &Path, mode: Option<&str>, json: bool) -> Resu
     })
     .await?;
     bar.finish_and_clear();
+    if let Some(runs) = runs {
+        std::fs::create_dir_all(runs).map_err(|e| format!("cannot make {}: {e}", runs.display()))?;
+        for mode in &report.modes {
+            let path = runs.join(eval::trec_run_file(mode.mode));
+            std::fs::write(&path, eval::trec_run(mode)).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
+    }
     if json {
         println!("{}", pretty(&serde_json::to_value(&report).unwrap_or_default()));
     } else {

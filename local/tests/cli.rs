@@ -341,7 +341,7 @@ async fn seams_toml_selects_an_openai_compatible_model() {
         &["--config", &config, "--model", "offline", "ask", "How much is express shipping?", "--json"],
     );
     let output: Value = serde_json::from_slice(&offline.stdout).unwrap();
-    assert_eq!(output["model"], "seams-offline-extractive-v1", "{output}");
+    assert_eq!(output["model"], "seams-offline-extractive-v2", "{output}");
 }
 
 #[test]
@@ -401,8 +401,18 @@ fn eval_measures_a_beir_collection_through_the_pipeline() {
     assert_eq!(report["modes"].as_array().unwrap().len(), 3, "every mode by default");
     assert!(!data.path().join("retrieve").exists(), "eval never writes into the user's data directory");
 
-    let table = seams(data.path(), &["eval", &dir.to_string_lossy(), "--mode", "keyword"]);
+    let runs = tempfile::tempdir().unwrap();
+    let runs_dir = runs.path().join("runs");
+    let table = seams(
+        data.path(),
+        &["eval", &dir.to_string_lossy(), "--mode", "keyword", "--runs", &runs_dir.to_string_lossy()],
+    );
     assert!(stdout(&table).contains("keyword    1.000"), "{}", stdout(&table));
+    let run = std::fs::read_to_string(runs_dir.join("keyword.trec")).unwrap();
+    let first: Vec<&str> = run.lines().next().unwrap().split(' ').collect();
+    assert_eq!(&first[..4], ["q1", "Q0", "s1", "1"], "TREC run lines, the BEIR ids back: {run}");
+    assert!(first[4].parse::<f64>().unwrap() > 0.0 && first[5] == "seams-keyword", "{run}");
+    assert!(!runs_dir.join("vector.trec").exists(), "only the modes asked for");
 
     std::fs::write(dir.join("qrels/test.tsv"), "query-id\tcorpus-id\tscore\nq1\tnope\t2\n").unwrap();
     let refused = seams(data.path(), &["eval", &dir.to_string_lossy()]);

@@ -48,7 +48,7 @@ pub fn retrieved(results: Vec<Value>) -> Value {
 
 pub fn inferred(text: &str, citations: &[&str]) -> Value {
     json!({"schema_version": 1, "request_id": "r", "output": {"text": text}, "citations": citations,
-           "model": "seams-offline-extractive-v1", "provider": "offline",
+           "model": "seams-offline-extractive-v2", "provider": "offline",
            "usage": {"input_tokens": 80, "output_tokens": 12}, "finish_reason": "stop", "latency_ms": 2,
            "truncated_context": []})
 }

@@ -28,7 +28,7 @@ async fn a_question_is_retrieved_inferred_and_delivered() {
     assert_eq!(output["citations"][0]["document_id"], "refunds");
     assert_eq!(output["citations"][0]["source_uri"], "https://intra/refunds");
     assert_eq!(output["delivery"]["status"], "delivered");
-    assert_eq!(output["model"], "seams-offline-extractive-v1");
+    assert_eq!(output["model"], "seams-offline-extractive-v2");
 
     // What each function was sent is what its contract accepts.
     let invocations = execution.invocations();

@@ -1,7 +1,12 @@
-//! The offline model: no network, deterministic, extractive. It picks the context
-//! sentences that share the most words with the instructions (in rank order when none do),
-//! fits them into `max_tokens`, keeps them in document order and cites each passage it
-//! quotes. It is labelled as what it is in the response's `model` and `provider`.
+//! The offline model: no network, deterministic, extractive. It quotes the few context
+//! sentences (at most [`MAX_SENTENCES`]) that answer the question best, scored by BM25 over
+//! the context's sentences, as plain text (Markdown syntax removed), in document order,
+//! each passage cited. A sentence's score leans to its passage's retrieval rank; sentences
+//! scoring under half the best are left out; when no sentence
+//! shares a word with the question it says it found nothing. It is labelled as what it is
+//! in the response's `model` and `provider`.
+
+use std::collections::{BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use seams_contracts::infer::{FinishReason, Usage};
@@ -12,7 +17,16 @@ use crate::prompt::Prompt;
 use crate::provider::{Completion, EventStream, ModelProvider, Params, ProviderError, Repair, StreamEvent};
 use futures::StreamExt;
 
-pub const MODEL: &str = "seams-offline-extractive-v1";
+pub const MODEL: &str = "seams-offline-extractive-v2";
+
+/// How many sentences an answer quotes at most: enough to answer, short enough to read.
+pub const MAX_SENTENCES: usize = 3;
+
+/// A sentence is quoted only when it scores at least this share of the best sentence.
+const RELATIVE_THRESHOLD: f64 = 0.5;
+
+/// What the offline model says when no sentence answers the question.
+pub const NOTHING_FOUND: &str = "I found nothing in the documents that answers this.";
 
 /// Words too common to say what a question is about.
 const STOPWORDS: &[&str] = &[
@@ -111,37 +125,156 @@ fn terms(text: &str) -> Vec<String> {
         .collect()
 }
 
-struct Sentence<'a> {
+/// The question inside the instructions: what follows the last `Question:` (the answer
+/// workflow's template puts it there), or all of them.
+fn question(instructions: &str) -> &str {
+    instructions.rsplit_once("Question:").map_or(instructions, |(_, question)| question)
+}
+
+/// A line of Markdown as plain text: no quote or list marker, no emphasis or code marks,
+/// links as their text, table cells apart. Headings, rules and table separators become
+/// empty: a heading names a topic, it does not answer.
+fn plain_line(line: &str) -> String {
+    let mut rest = line.trim();
+    if rest.starts_with('#') {
+        return String::new();
+    }
+    while let Some(after) = rest.strip_prefix('>') {
+        rest = after.trim_start();
+    }
+    for marker in ["- [ ] ", "- [x] ", "- ", "* ", "+ "] {
+        if let Some(after) = rest.strip_prefix(marker) {
+            rest = after;
+            break;
+        }
+    }
+    let digits = rest.chars().take_while(char::is_ascii_digit).count();
+    if digits > 0 {
+        if let Some(after) = rest[digits..].strip_prefix(". ").or_else(|| rest[digits..].strip_prefix(") ")) {
+            rest = after;
+        }
+    }
+    if rest.chars().all(|c| matches!(c, '-' | '|' | ':' | '=' | '*' | '_' | ' ')) {
+        return String::new();
+    }
+    let mut text = String::with_capacity(rest.len());
+    let mut chars = rest.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '*' | '`' => {}
+            '_' if chars.peek() == Some(&'_') => {
+                chars.next();
+            }
+            // [text](target): keep the text, drop the target.
+            ']' if chars.peek() == Some(&'(') => {
+                for skipped in chars.by_ref() {
+                    if skipped == ')' {
+                        break;
+                    }
+                }
+            }
+            '[' => {}
+            '|' => {
+                if !text.trim_end().is_empty() && !text.trim_end().ends_with(';') {
+                    text.truncate(text.trim_end().len());
+                    text.push(';');
+                }
+            }
+            c => text.push(c),
+        }
+    }
+    text.trim().trim_end_matches(';').trim().to_owned()
+}
+
+/// A passage's sentences as plain text, in order. Lines end sentences too: a heading or a
+/// list item is not run into the next line.
+fn sentences(text: &str) -> Vec<String> {
+    text.lines()
+        .map(plain_line)
+        .filter(|line| !line.is_empty())
+        .flat_map(|line| line.unicode_sentences().map(|s| s.trim().to_owned()).collect::<Vec<_>>())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+struct Sentence {
     passage: usize,
     position: usize,
-    text: &'a str,
-    score: usize,
+    text: String,
+    score: f64,
+}
+
+/// BM25 (k1 1.2, b 0.75) of each sentence for the question's words, the sentences being the
+/// collection: a word found in few sentences says more than one found in all of them.
+fn score(question: &[String], sentences: &mut [Sentence]) {
+    let words: Vec<Vec<String>> = sentences.iter().map(|s| terms(&s.text)).collect();
+    let count = words.len() as f64;
+    let average = (words.iter().map(Vec::len).sum::<usize>() as f64 / count.max(1.0)).max(1.0);
+    let wanted: BTreeSet<&String> = question.iter().collect();
+    let mut frequency: HashMap<&String, f64> = HashMap::new();
+    for found in &words {
+        for word in found.iter().filter(|w| wanted.contains(w)).collect::<BTreeSet<_>>() {
+            *frequency.entry(word).or_default() += 1.0;
+        }
+    }
+    for (sentence, found) in sentences.iter_mut().zip(&words) {
+        let length = found.len() as f64;
+        // Retrieval already ranked the passages: a sentence of a lower-ranked one needs to
+        // match better to be quoted.
+        let rank_prior = 1.0 / (1.0 + sentence.passage as f64).sqrt();
+        sentence.score = rank_prior
+            * wanted
+                .iter()
+                .map(|word| {
+                    let tf = found.iter().filter(|w| w == word).count() as f64;
+                    let df = frequency.get(word).copied().unwrap_or_default();
+                    if tf == 0.0 {
+                        return 0.0;
+                    }
+                    let idf = (1.0 + (count - df + 0.5) / (df + 0.5)).ln();
+                    idf * tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * length / average))
+                })
+                .sum::<f64>();
+    }
 }
 
 /// The extractive answer for a prompt, within `max_tokens`.
 pub fn answer(prompt: &Prompt, max_tokens: u32) -> (String, FinishReason) {
-    let wanted = terms(&prompt.instructions);
-    let mut sentences: Vec<Sentence<'_>> = Vec::new();
+    if prompt.passages.is_empty() {
+        return ("I do not know: no context was given.".to_owned(), FinishReason::Stop);
+    }
+    let mut sentences: Vec<Sentence> = Vec::new();
     for (passage, p) in prompt.passages.iter().enumerate() {
-        for (position, text) in p.text.unicode_sentences().map(str::trim).filter(|s| !s.is_empty()).enumerate() {
-            let found = terms(text);
-            let score = wanted.iter().filter(|w| found.contains(w)).collect::<std::collections::BTreeSet<_>>().len();
-            sentences.push(Sentence { passage, position, text, score });
+        for (position, text) in self::sentences(&p.text).into_iter().enumerate() {
+            sentences.push(Sentence { passage, position, text, score: 0.0 });
         }
     }
-    let any_match = sentences.iter().any(|s| s.score > 0);
-    if any_match {
-        sentences.retain(|s| s.score > 0);
+    let wanted = terms(question(&prompt.instructions));
+    if wanted.iter().all(|w| w.chars().all(|c| c.is_ascii_digit())) {
+        // Nothing to look for ("Summarise the following in 3 points": numbers alone do not
+        // say what a question is about): the best-ranked passages speak.
+        sentences.iter_mut().for_each(|s| s.score = 1.0);
+    } else {
+        score(&wanted, &mut sentences);
     }
-    // Best first: more shared words, then higher-ranked passage, then earlier sentence.
-    sentences.sort_by(|a, b| b.score.cmp(&a.score).then(a.passage.cmp(&b.passage)).then(a.position.cmp(&b.position)));
+    let best = sentences.iter().map(|s| s.score).fold(0.0, f64::max);
+    sentences.retain(|s| s.score > 0.0 && s.score >= best * RELATIVE_THRESHOLD);
+    if sentences.is_empty() {
+        return (NOTHING_FOUND.to_owned(), FinishReason::Stop);
+    }
+    // Best first: higher score, then higher-ranked passage, then earlier sentence.
+    sentences
+        .sort_by(|a, b| b.score.total_cmp(&a.score).then(a.passage.cmp(&b.passage)).then(a.position.cmp(&b.position)));
 
-    let mut chosen: Vec<&Sentence<'_>> = Vec::new();
+    let mut chosen: Vec<&Sentence> = Vec::new();
     let mut budget = max_tokens;
     let mut finish = FinishReason::Stop;
     for sentence in &sentences {
+        if chosen.len() == MAX_SENTENCES {
+            break;
+        }
         let id = &prompt.passages[sentence.passage].id;
-        let cost = estimate_tokens(sentence.text) + estimate_tokens(id) + 2;
+        let cost = estimate_tokens(&sentence.text) + estimate_tokens(id) + 2;
         if cost > budget {
             finish = FinishReason::MaxTokens;
             continue;
@@ -153,26 +286,20 @@ pub fn answer(prompt: &Prompt, max_tokens: u32) -> (String, FinishReason) {
     let mut text = String::new();
     let mut current: Option<usize> = None;
     for sentence in &chosen {
-        if current.is_some_and(|p| p != sentence.passage) {
-            let id = &prompt.passages[current.unwrap_or_default()].id;
-            text.push_str(&format!(" [{id}]\n"));
-        } else if current.is_some() {
-            text.push(' ');
+        match current {
+            Some(p) if p != sentence.passage => text.push_str(&format!(" [{}]\n", prompt.passages[p].id)),
+            Some(_) => text.push(' '),
+            None => {}
         }
-        text.push_str(sentence.text);
+        text.push_str(&sentence.text);
         current = Some(sentence.passage);
     }
     if let Some(p) = current {
         text.push_str(&format!(" [{}]", prompt.passages[p].id));
     }
     if text.is_empty() {
-        text = if prompt.passages.is_empty() {
-            "I do not know: no context was given.".to_owned()
-        } else {
-            // Nothing fits: the start of the best sentence, cut to the budget.
-            let first = sentences.first().map_or("", |s| s.text);
-            first.chars().take(max_tokens as usize * 4).collect()
-        };
+        // Nothing fits: the start of the best sentence, cut to the budget.
+        text = sentences.first().map_or("", |s| s.text.as_str()).chars().take(max_tokens as usize * 4).collect();
     }
     (text, finish)
 }
@@ -243,13 +370,54 @@ mod tests {
     }
 
     #[test]
-    fn it_quotes_the_matching_sentences_and_cites_them() {
+    fn it_quotes_the_sentences_that_answer_and_cites_them() {
         let (text, finish) = answer(&prompt("How many days do I have to get a refund for digital products?"), 200);
-        assert_eq!(
-            text,
-            "Digital products can be refunded within 14 days. Refunds go to the original card. [refunds:1:0]"
-        );
+        // The second refunds sentence shares only "refund" with the question: under half the best.
+        assert_eq!(text, "Digital products can be refunded within 14 days. [refunds:1:0]");
         assert_eq!(finish, FinishReason::Stop);
+        let (both, _) = answer(&prompt("refunds to the card, and is shipping free?"), 200);
+        assert_eq!(
+            both,
+            "Refunds go to the original card. [refunds:1:0]\nShipping is free above 50 euros. [shipping:1:0]"
+        );
+    }
+
+    #[test]
+    fn only_the_question_after_the_workflow_template_counts() {
+        let instructions = "Answer the question using only the context, and cite the ids of the passages you use. \
+                            Question: when do parcels ship?";
+        let (text, _) = answer(&prompt(instructions), 200);
+        assert_eq!(text, "Parcels ship on weekdays. [shipping:1:0]");
+    }
+
+    #[test]
+    fn nothing_found_only_when_no_sentence_shares_a_word() {
+        let (text, finish) = answer(&prompt("Which passport photo sizes are accepted?"), 200);
+        assert_eq!((text.as_str(), finish), (NOTHING_FOUND, FinishReason::Stop));
+    }
+
+    #[test]
+    fn at_most_three_sentences_in_plain_text() {
+        let context = "# Refund policy\n\n- **Refunds** take 5 days.\n- A refund needs the [receipt](https://x.example/r).\n\n\
+                       | Item | Refund window |\n|---|---|\n| Books | 30 days |\n\n> Refund desks close at noon.\n1. Ask for a refund form.";
+        let mut request: InferenceRequest =
+            serde_json::from_value(json!({"request_id": "r", "instructions": "refund"})).unwrap();
+        request.context =
+            vec![ContextItem::Passage(ContextPassage { id: "p:1:0".into(), text: context.into(), source: None })];
+        let (text, _) = answer(&assemble(None, &request, 10_000), 500);
+        // Every sentence has "refund" once: the shortest three win, quoted in document order.
+        assert_eq!(text, "A refund needs the receipt. Item; Refund window Ask for a refund form. [p:1:0]");
+        assert_eq!(
+            sentences(context),
+            [
+                "Refunds take 5 days.",
+                "A refund needs the receipt.",
+                "Item; Refund window",
+                "Books; 30 days",
+                "Refund desks close at noon.",
+                "Ask for a refund form."
+            ]
+        );
     }
 
     #[test]

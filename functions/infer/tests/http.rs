@@ -30,7 +30,7 @@ async fn the_seed_request_is_answered_by_the_offline_model() {
     assert_eq!(answer["citations"], json!(["ctx-1"]));
     assert_eq!(
         (answer["provider"].as_str(), answer["model"].as_str()),
-        (Some("offline"), Some("seams-offline-extractive-v1"))
+        (Some("offline"), Some("seams-offline-extractive-v2"))
     );
     assert_eq!(answer["finish_reason"], "stop");
     assert!(answer["usage"]["input_tokens"].as_u64().unwrap() > 0);
