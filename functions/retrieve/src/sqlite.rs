@@ -46,8 +46,9 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
 
 /// What the full-text index holds for each chunk, recorded in `meta` so an index built
 /// another way is rebuilt on open. Version 1 indexed the whole text through triggers;
-/// version 2 indexes [`keywords::indexed_text`], written (and removed) by the index's code.
-const KEYWORDS_VERSION: &str = "2: english stop words removed";
+/// version 2 indexes [`keywords::indexed_text`] (Snowball's English stop words left out),
+/// written and removed by the index's code.
+const KEYWORDS_VERSION: &str = "2: snowball english stop words removed";
 
 /// Indexes built before version 2 keep the text in FTS5 through triggers.
 const VERSION_1_TRIGGERS: &str = "
