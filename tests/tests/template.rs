@@ -1,5 +1,6 @@
 //! template.yaml against the one route table and the indexer's bus rule
-//! (`seams_platform::routes`), which the functions and the local runner read.
+//! (`seams_platform::routes`), which the functions and the local runner read, and against
+//! where the local embedder looks for its model.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -71,4 +72,44 @@ fn the_indexer_rule_is_the_one_the_local_runner_uses() {
     assert_eq!(field("source:"), expected.source);
     assert_eq!(field("detail-type:"), expected.detail_type);
     assert!(rule.iter().any(|l| l.contains("!GetAtt IndexerQueue.Arn")), "the rule targets the indexer queue");
+}
+
+/// The resource's block: its `  Name:` line and the more-indented lines after it.
+fn resource(template: &str, name: &str) -> String {
+    let header = format!("  {name}:");
+    let mut lines = template.lines().skip_while(|line| *line != header);
+    let first = lines.next().unwrap_or_else(|| panic!("no resource {name}"));
+    let body = lines.take_while(|line| line.is_empty() || line.starts_with("   "));
+    std::iter::once(first).chain(body).collect::<Vec<_>>().join("\n")
+}
+
+#[test]
+fn with_the_local_embedder_the_model_layer_is_where_the_functions_look() {
+    let template = template();
+    // Every function that builds the embedder carries the layer when EmbeddingProvider=local.
+    for function in ["ProcessFunction", "RetrieveFunction", "RetrieveIndexerFunction"] {
+        assert!(
+            resource(&template, function)
+                .contains("Layers: !If [EmbedsLocally, [!Ref LocalModelLayer], !Ref AWS::NoValue]"),
+            "{function} does not carry LocalModelLayer"
+        );
+    }
+    assert!(resource(&template, "LocalModelLayer").contains("ContentUri: layers/local-model"));
+
+    // The layer as sam build makes it, unpacked at a stand-in /opt: the embedder loads it from
+    // its default directory.
+    let opt = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let make = std::process::Command::new("make")
+        .arg("-f")
+        .arg(root.join("layers/local-model/Makefile"))
+        .arg("build-LocalModelLayer")
+        .arg(format!("ARTIFACTS_DIR={}", opt.path().display()))
+        .output()
+        .expect("make runs");
+    assert!(make.status.success(), "{}", String::from_utf8_lossy(&make.stderr));
+    let default = seams_embeddings::config::DEFAULT_MODEL_DIR.strip_prefix("/opt/").expect("the default is under /opt");
+    seams_embeddings::local_model::LocalEmbedder::load(&opt.path().join(default)).unwrap_or_else(|e| {
+        panic!("{e}: the layer's layout and SEAMS_MODEL_DIR's default disagree, or scripts/setup.sh has not run")
+    });
 }
