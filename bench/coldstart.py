@@ -177,7 +177,7 @@ def targets(moto):
     sqs = boto3.client("sqs", endpoint_url=moto, region_name="us-east-1")
     events = boto3.client("events", endpoint_url=moto, region_name="us-east-1")
     suffix = uuid.uuid4().hex[:8]
-    buckets = {name: f"bench-{name}-{suffix}" for name in ["raw", "records", "index", "output"]}
+    buckets = {name: f"bench-{name}-{suffix}" for name in ["raw", "records", "index", "index-local", "output"]}
     for bucket in buckets.values():
         s3.create_bucket(Bucket=bucket)
     process_queue = sqs.create_queue(QueueName=f"bench-process-{suffix}")["QueueUrl"]
@@ -220,6 +220,12 @@ def targets(moto):
         {"name": "retrieve", "argv": rust("retrieve"),
          "env": {**aws, "SEAMS_INDEX_BUCKET": buckets["index"], "SEAMS_INDEX_DIR": "/tmp/bench-index"},
          "event": lambda: sample("retrieve/http-retrieve.json")},
+        # The local model loaded at init (memory-mapped weights, as the layer ships them); its
+        # own bucket, since an index holds one model's vectors.
+        {"name": "retrieve (local model)", "argv": rust("retrieve"),
+         "env": {**aws, "SEAMS_INDEX_BUCKET": buckets["index-local"], "SEAMS_INDEX_DIR": "/tmp/bench-index-local",
+                 "SEAMS_EMBEDDER": "local", "SEAMS_MODEL_DIR": str(ROOT / ".tools" / "models" / "all-MiniLM-L6-v2")},
+         "event": lambda: sample("retrieve/http-retrieve.json")},
         {"name": "retrieve-indexer", "argv": rust("retrieve-indexer"),
          "env": {**aws, "SEAMS_INDEX_BUCKET": buckets["index"], "SEAMS_RECORDS_BUCKET": buckets["records"],
                  "SEAMS_INDEX_DIR": "/tmp/bench-indexer"},
@@ -250,12 +256,13 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--only", action="append", help="run only the targets named so (repeatable)")
     arguments = parser.parse_args()
     moto = os.environ["SEAMS_TEST_MOTO_ENDPOINT"]
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         os.environ.setdefault(name, "testing")  # moto accepts any
 
-    chosen = targets(moto)
+    chosen = [t for t in targets(moto) if not arguments.only or t["name"] in arguments.only]
     for target in chosen:  # one warm-up each: page cache, moto's first-request costs
         cold_start(target)
     samples = {t["name"]: [] for t in chosen}

@@ -28,15 +28,15 @@ def section():
         "",
         "| run | embedder | nDCG@10 | × bm25s | recall@10 | recall@100 | MRR@10 | p50 ms | p99 ms |",
         "|---|---|---|---|---|---|---|---|---|",
-        f"| bm25s (Python, in memory) | — | {base:.3f} | 1.00× | {bm25s['recall_at_10']:.3f} | "
+        f"| bm25s (Python, in memory) | — | {base:.4f} | 1.000× | {bm25s['recall_at_10']:.3f} | "
         f"{bm25s['recall_at_100']:.3f} | {bm25s['mrr_at_10']:.3f} | {bm25s['latency_p50_ms']:.1f} | "
         f"{bm25s['latency_p99_ms']:.1f} |",
     ]
     for backend, report in runs:
         for mode in report["modes"]:
             lines.append(
-                f"| seams {mode['mode']}, {backend} | {report['embedding_model']} | {mode['ndcg_at_10']:.3f} | "
-                f"{mode['ndcg_at_10'] / base:.2f}× | {mode['recall_at_10']:.3f} | {mode['recall_at_100']:.3f} | "
+                f"| seams {mode['mode']}, {backend} | {report['embedding_model']} | {mode['ndcg_at_10']:.4f} | "
+                f"{mode['ndcg_at_10'] / base:.3f}× | {mode['recall_at_10']:.3f} | {mode['recall_at_100']:.3f} | "
                 f"{mode['mrr_at_10']:.3f} | {mode['latency_p50_ms']:.1f} | {mode['latency_p99_ms']:.1f} |")
     lines += ["", "seams' latencies are the whole `retrieve` handler (embedding the query, searching, reading "
               "the chunks); bm25s's are its in-memory search alone.", END]
