@@ -238,6 +238,7 @@ impl LocalStack {
 
     pub fn retrieve(&self) -> retrieve::Service {
         retrieve::Service::new(self.index.clone(), self.queries_embedder.clone(), self.settings.retrieve.fusion)
+            .with_feedback(self.settings.retrieve.feedback)
     }
 
     pub fn indexer(&self) -> retrieve::indexer::Indexer {

@@ -3,6 +3,7 @@
 //! (`retrieve-indexer`, see [`indexer`]). Callers never learn which backend serves them:
 //! both implement [`SearchIndex`].
 
+pub mod feedback;
 pub mod filter;
 pub mod fuse;
 pub mod index;
@@ -30,6 +31,7 @@ use seams_platform::object_store::S3ObjectStore;
 use seams_platform::trigger::Trigger;
 use seams_platform::{http, ServiceError};
 
+pub use crate::feedback::VectorFeedback;
 pub use crate::filter::Predicate;
 pub use crate::fuse::Fusion;
 pub use crate::index::{IndexError, SearchIndex, SearchQuery};
@@ -100,6 +102,8 @@ impl Backend {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     pub fusion: Fusion,
+    /// Pseudo-relevance feedback for vector and hybrid searches.
+    pub feedback: VectorFeedback,
     /// Query functions look for a newer embedded snapshot at most this often.
     pub snapshot_refresh: Duration,
     /// Where the embedded snapshot is unpacked (Lambda's /tmp).
@@ -110,6 +114,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             fusion: Fusion::default(),
+            feedback: VectorFeedback::OFF,
             snapshot_refresh: Duration::from_secs(30),
             snapshot_dir: std::env::temp_dir().join("seams-index"),
         }
@@ -117,11 +122,24 @@ impl Default for Settings {
 }
 
 impl Settings {
-    /// The tuning variables (fusion, snapshot refresh and directory) over the defaults; bad
-    /// values are recorded in `env`. Hybrid's vector weight follows the `embedder` unless set.
+    /// The tuning variables (fusion, feedback, snapshot refresh and directory) over the
+    /// defaults; bad values are recorded in `env`. Hybrid's vector weight and vector feedback
+    /// follow the `embedder` unless set: vectors that carry no meaning get neither.
     pub fn from_env(env: &Env, embedder: &EmbedderConfig) -> Self {
         let defaults = Settings::default();
         let vector_weight = if embedder.carries_meaning() { defaults.fusion.vector_weight } else { 0.0 };
+        let feedback = if embedder.carries_meaning() { VectorFeedback::DEFAULT } else { VectorFeedback::OFF };
+        let feedback = VectorFeedback {
+            chunks: env.parse_or("SEAMS_VECTOR_FEEDBACK_CHUNKS", feedback.chunks),
+            weight: env.parse_or("SEAMS_VECTOR_FEEDBACK_WEIGHT", feedback.weight),
+        };
+        if !(feedback.weight >= 0.0 && feedback.chunks <= 100) {
+            env.invalid(
+                "SEAMS_VECTOR_FEEDBACK_WEIGHT",
+                &feedback.weight.to_string(),
+                "the weight must be zero or more, and at most 100 chunks".into(),
+            );
+        }
         let fusion = Fusion {
             k: env.parse_or("SEAMS_RRF_K", defaults.fusion.k),
             vector_weight: env.parse_or("SEAMS_HYBRID_VECTOR_WEIGHT", vector_weight),
@@ -133,6 +151,7 @@ impl Settings {
         }
         Self {
             fusion,
+            feedback,
             snapshot_refresh: Duration::from_secs(env.parse_or("SEAMS_INDEX_REFRESH_SECONDS", 30)),
             snapshot_dir: env.optional("SEAMS_INDEX_DIR").map_or(defaults.snapshot_dir, PathBuf::from),
         }
@@ -287,18 +306,24 @@ pub struct Service {
     index: Arc<dyn SearchIndex>,
     embedder: Arc<dyn Embedder>,
     fusion: Fusion,
+    feedback: VectorFeedback,
 }
 
 impl Service {
     /// `embedder` must make the index's vectors (the same model, purpose `Queries`).
     pub fn new(index: Arc<dyn SearchIndex>, embedder: Arc<dyn Embedder>, fusion: Fusion) -> Self {
-        Self { index, embedder, fusion }
+        Self { index, embedder, fusion, feedback: VectorFeedback::OFF }
+    }
+
+    /// The same service with pseudo-relevance feedback on its query vectors.
+    pub fn with_feedback(self, feedback: VectorFeedback) -> Self {
+        Self { feedback, ..self }
     }
 
     /// Builds the query service from configuration, as `main` does.
     pub async fn from_config(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Self, ServiceError> {
         let (embedder, index) = open_configured(config, sdk, Role::Query).await?;
-        Ok(Self::new(index, embedder, config.settings.fusion))
+        Ok(Self::new(index, embedder, config.settings.fusion).with_feedback(config.settings.feedback))
     }
 
     pub async fn retrieve(&self, request: &RetrieveRequest) -> Result<RetrieveResponse, ServiceError> {
@@ -311,7 +336,7 @@ impl Service {
                 vectors.pop().map(|v| index::normalised(&v))
             }
         };
-        let query = SearchQuery {
+        let mut query = SearchQuery {
             text: request.query.clone(),
             vector,
             mode: request.search_mode,
@@ -319,6 +344,9 @@ impl Service {
             filter,
             fusion: self.fusion,
         };
+        if let Some(vector) = query.vector.take() {
+            query.vector = Some(self.with_feedback_applied(&query, vector).await?);
+        }
         let hits = self.index.search(&query).await?;
         let results = hits
             .into_iter()
@@ -346,6 +374,22 @@ impl Service {
             search_mode: request.search_mode,
             embedding_model: self.embedder.model().model.clone(),
         })
+    }
+
+    /// The query vector moved towards its first vector hits (same filter), when feedback is on.
+    async fn with_feedback_applied(&self, query: &SearchQuery, vector: Vec<f32>) -> Result<Vec<f32>, ServiceError> {
+        if !self.feedback.is_on() {
+            return Ok(vector);
+        }
+        let first = SearchQuery {
+            vector: Some(vector.clone()),
+            mode: SearchMode::Vector,
+            top_k: self.feedback.chunks,
+            ..query.clone()
+        };
+        let hits = self.index.search(&first).await?;
+        let embeddings: Vec<&[f32]> = hits.iter().map(|hit| hit.chunk.embedding.as_slice()).collect();
+        Ok(feedback::moved_query(&vector, &embeddings, self.feedback.weight))
     }
 }
 
@@ -394,6 +438,21 @@ mod tests {
         assert_eq!(weight(&[]), 0.0, "the hashing embedder's vectors would only add noise");
         assert_eq!(weight(&[("SEAMS_EMBEDDER", "bedrock")]), 1.0);
         assert_eq!(weight(&[("SEAMS_HYBRID_VECTOR_WEIGHT", "0.3")]), 0.3, "an explicit weight wins");
+    }
+
+    #[test]
+    fn vector_feedback_follows_the_embedder_unless_set() {
+        let feedback = |pairs: &[(&str, &str)]| {
+            let mut pairs = pairs.to_vec();
+            pairs.push(("SEAMS_INDEX_BUCKET", "idx"));
+            Config::from_env(Env::from_pairs(pairs)).map(|c| c.settings.feedback)
+        };
+        assert_eq!(feedback(&[]).unwrap(), VectorFeedback::OFF);
+        assert_eq!(feedback(&[("SEAMS_EMBEDDER", "bedrock")]).unwrap(), VectorFeedback::DEFAULT);
+        let set = feedback(&[("SEAMS_VECTOR_FEEDBACK_CHUNKS", "5"), ("SEAMS_VECTOR_FEEDBACK_WEIGHT", "0.25")]);
+        assert_eq!(set.unwrap(), VectorFeedback { chunks: 5, weight: 0.25 });
+        let bad = feedback(&[("SEAMS_VECTOR_FEEDBACK_WEIGHT", "-1")]).unwrap_err().to_string();
+        assert!(bad.contains("SEAMS_VECTOR_FEEDBACK_WEIGHT"), "{bad}");
     }
 
     #[test]

@@ -103,3 +103,34 @@ async fn an_unreachable_database_is_transient() {
     let direct = function::handle(&service, json!({"query": "refunds"})).await.unwrap_err();
     assert_eq!(direct.name.as_str(), "Seams.Transient");
 }
+
+/// The first result's document, and the scores of "related" and "unrelated".
+async fn first_and_scores(
+    service: &Service,
+    request: &seams_contracts::retrieve::RetrieveRequest,
+) -> (String, f64, f64) {
+    let response = service.retrieve(request).await.unwrap();
+    let score = |id: &str| response.results.iter().find(|r| r.document_id == id).map_or(0.0, |r| r.score);
+    (response.results[0].document_id.clone(), score("related"), score("unrelated"))
+}
+
+/// With feedback the query moves towards its first hit: a chunk sharing only that hit's other
+/// word now scores well above one sharing nothing, which it did not before.
+#[tokio::test]
+async fn vector_feedback_moves_the_query_towards_its_first_hits() {
+    let (index, _dir) = support::sqlite_index();
+    for (id, text) in [("first", "alpaca wool"), ("related", "wool sweater"), ("unrelated", "engine oil")] {
+        index.upsert(&document(id, 1, at(0), &[text], json!({}))).await.unwrap();
+    }
+    let request: seams_contracts::retrieve::RetrieveRequest =
+        serde_json::from_value(json!({"query": "alpaca", "search_mode": "vector", "top_k": 3})).unwrap();
+    let plain = Service::new(index.clone(), Arc::new(support::embedder()), Fusion::default());
+    let (top, related, unrelated) = first_and_scores(&plain, &request).await;
+    assert_eq!(top, "first");
+    assert!((related - unrelated).abs() < 0.1, "without feedback neither shares a word: {related} {unrelated}");
+    let moved = Service::new(index, Arc::new(support::embedder()), Fusion::default())
+        .with_feedback(retrieve::VectorFeedback { chunks: 1, weight: 1.0 });
+    let (top, related, unrelated) = first_and_scores(&moved, &request).await;
+    assert_eq!(top, "first");
+    assert!(related > unrelated + 0.2, "feedback carries the first hit's \"wool\": {related} {unrelated}");
+}
