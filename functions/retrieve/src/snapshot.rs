@@ -14,6 +14,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use seams_contracts::process::EmbeddingModel;
 use seams_platform::object_store::{ObjectStore, PutOptions, StoreError};
+use seams_platform::retry::RetryPolicy;
 use tokio::sync::Mutex;
 
 use crate::index::{Hit, IndexError, IndexedDocument, SearchIndex, SearchQuery, Upserted};
@@ -22,8 +23,11 @@ use crate::sqlite::SqliteIndex;
 /// The snapshot's key in retrieve's bucket.
 pub const SNAPSHOT_KEY: &str = "index/seams.sqlite";
 
-/// A write lost this many races in a row: give up and let SQS redeliver.
-const WRITE_ATTEMPTS: usize = 5;
+/// A write that lost a race waits (exponential backoff, full jitter) and tries again; after
+/// this many attempts it gives up and SQS redelivers. Without the wait the loser, which must
+/// download the winner's snapshot, stays a step behind a writer with more to write.
+const WRITE_RETRY: RetryPolicy =
+    RetryPolicy { max_attempts: 8, base_delay: Duration::from_millis(25), max_delay: Duration::from_secs(1) };
 
 /// Tells apart the files of several snapshot indexes in one process (tests, the local runner).
 static INSTANCES: AtomicU64 = AtomicU64::new(0);
@@ -100,7 +104,10 @@ impl SnapshotIndex {
     /// Applies a write to the latest snapshot and uploads it, retrying lost races.
     async fn write(&self, write: Write<'_>) -> Result<Upserted, IndexError> {
         let mut loaded = self.loaded.lock().await;
-        for _ in 0..WRITE_ATTEMPTS {
+        for attempt in 1..=WRITE_RETRY.max_attempts {
+            if attempt > 1 {
+                tokio::time::sleep(WRITE_RETRY.random_delay(attempt - 1)).await;
+            }
             self.reload(&mut loaded).await?;
             let outcome = match write {
                 Write::Upsert(document) => loaded.index.upsert(document).await?,
@@ -129,7 +136,7 @@ impl SnapshotIndex {
                 Err(error) => return Err(store_error(error)),
             }
         }
-        Err(IndexError::Unavailable(format!("snapshot: lost {WRITE_ATTEMPTS} write races in a row")))
+        Err(IndexError::Unavailable(format!("snapshot: lost {} write races in a row", WRITE_RETRY.max_attempts)))
     }
 
     /// The index to search, reloaded first if the refresh interval has passed.

@@ -56,6 +56,12 @@ impl RetryPolicy {
         jittered.max(retry_after.unwrap_or_default())
     }
 
+    /// [`Self::delay`] with the thread's random numbers and no server hint: the wait between
+    /// optimistic writes that lost a race, so racing writers fall out of step.
+    pub fn random_delay(&self, attempt: u32) -> Duration {
+        self.delay(attempt, None, &mut rand::rng())
+    }
+
     /// Runs `operation` (given the 1-based attempt number) until it succeeds, fails
     /// permanently, runs out of attempts, or would have to wait past `deadline`.
     pub async fn run<T, E, F, Fut>(&self, deadline: Option<Instant>, mut operation: F) -> Result<T, RetryError<E>>
