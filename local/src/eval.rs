@@ -132,6 +132,7 @@ pub async fn run(
                 search_mode: mode,
                 min_score: None,
                 include_embeddings: false,
+                rerank: None,
                 correlation_id: None,
             };
             let asked = Instant::now();

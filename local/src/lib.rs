@@ -58,6 +58,8 @@ pub struct LocalStack {
     documents_embedder: Arc<dyn Embedder>,
     queries_embedder: Arc<dyn Embedder>,
     model: Arc<dyn ModelProvider>,
+    /// Bedrock's reranker, when `SEAMS_RERANK_MODEL` names one.
+    reranker: Option<Arc<dyn retrieve::Reranker>>,
     settings: Settings,
     tokenizer: Arc<process::Tokenizer>,
 }
@@ -85,7 +87,8 @@ impl Settings {
     }
 }
 
-fn sqlite_path(data_dir: &Path) -> PathBuf {
+/// Where the embedded index lives in a data directory.
+pub fn sqlite_path(data_dir: &Path) -> PathBuf {
     data_dir.join("retrieve").join("index.sqlite")
 }
 
@@ -125,7 +128,9 @@ impl LocalStack {
         let infer = infer::Config::from_env(Env::from_pairs(variables)).map_err(|e| e.to_string())?;
         let settings = Settings::from_env(&env, &embedder, infer.settings.clone());
         env.finish().map_err(|e| e.to_string())?;
-        let needs_aws = matches!(embedder, EmbedderConfig::Bedrock { .. }) || infer.provider.needs_aws();
+        let needs_aws = matches!(embedder, EmbedderConfig::Bedrock { .. })
+            || infer.provider.needs_aws()
+            || settings.retrieve.rerank.model.is_some();
         let sdk = if needs_aws {
             infer.aws.load().await
         } else {
@@ -151,7 +156,12 @@ impl LocalStack {
             other => return Err(format!("{}: {other:?} is neither sqlite nor a postgres:// URL", config::SEARCH_VAR)),
         };
         let provider = infer::build_provider(&infer, &sdk).await.map_err(|e| e.to_string())?;
-        Self::with(data_dir, index, documents, queries, provider, settings).map_err(|e| e.to_string())
+        let reranker =
+            settings.retrieve.rerank.model.as_deref().map(|model| {
+                Arc::new(retrieve::rerank::BedrockReranker::new(&sdk, model)) as Arc<dyn retrieve::Reranker>
+            });
+        let stack = Self::with(data_dir, index, documents, queries, provider, settings).map_err(|e| e.to_string())?;
+        Ok(Self { reranker, ..stack })
     }
 
     fn with(
@@ -183,6 +193,7 @@ impl LocalStack {
             documents_embedder,
             queries_embedder,
             model,
+            reranker: None,
             settings,
             tokenizer: Arc::new(process::tokenizer()?),
         })
@@ -237,8 +248,13 @@ impl LocalStack {
     }
 
     pub fn retrieve(&self) -> retrieve::Service {
-        retrieve::Service::new(self.index.clone(), self.queries_embedder.clone(), self.settings.retrieve.fusion)
-            .with_feedback(self.settings.retrieve.feedback)
+        let settings = &self.settings.retrieve;
+        let service = retrieve::Service::new(self.index.clone(), self.queries_embedder.clone(), settings.fusion)
+            .with_feedback(settings.feedback);
+        match &self.reranker {
+            Some(reranker) => service.with_reranker(reranker.clone(), settings.rerank.clone()),
+            None => service,
+        }
     }
 
     pub fn indexer(&self) -> retrieve::indexer::Indexer {

@@ -10,6 +10,7 @@ pub mod index;
 pub mod indexer;
 pub mod keywords;
 pub mod postgres;
+pub mod rerank;
 pub mod snapshot;
 pub mod sqlite;
 
@@ -36,6 +37,7 @@ pub use crate::filter::Predicate;
 pub use crate::fuse::Fusion;
 pub use crate::index::{IndexError, SearchIndex, SearchQuery};
 use crate::postgres::{PostgresIndex, PostgresSettings};
+pub use crate::rerank::{RerankSettings, Reranker};
 use crate::snapshot::SnapshotIndex;
 
 pub const MAX_TOP_K: u32 = 100;
@@ -104,6 +106,7 @@ pub struct Settings {
     pub fusion: Fusion,
     /// Pseudo-relevance feedback for vector and hybrid searches.
     pub feedback: VectorFeedback,
+    pub rerank: RerankSettings,
     /// Query functions look for a newer embedded snapshot at most this often.
     pub snapshot_refresh: Duration,
     /// Where the embedded snapshot is unpacked (Lambda's /tmp).
@@ -115,6 +118,7 @@ impl Default for Settings {
         Self {
             fusion: Fusion::default(),
             feedback: VectorFeedback::OFF,
+            rerank: RerankSettings::default(),
             snapshot_refresh: Duration::from_secs(30),
             snapshot_dir: std::env::temp_dir().join("seams-index"),
         }
@@ -149,9 +153,25 @@ impl Settings {
         if !(fusion.k >= 0.0 && fusion.vector_weight >= 0.0 && fusion.keyword_weight >= 0.0) {
             env.invalid("SEAMS_RRF_K", &fusion.k.to_string(), "k and the hybrid weights must be zero or more".into());
         }
+        let rerank = RerankSettings {
+            model: env.optional("SEAMS_RERANK_MODEL").filter(|model| model != "none"),
+            by_default: env.parse_or("SEAMS_RERANK", false),
+            candidates: env.parse_or("SEAMS_RERANK_CANDIDATES", defaults.rerank.candidates),
+        };
+        if rerank.by_default && rerank.model.is_none() {
+            env.invalid("SEAMS_RERANK", "true", "reranking by default needs a model in SEAMS_RERANK_MODEL".into());
+        }
+        if !(1..=rerank::MAX_CANDIDATES).contains(&rerank.candidates) {
+            env.invalid(
+                "SEAMS_RERANK_CANDIDATES",
+                &rerank.candidates.to_string(),
+                format!("1 to {}, the most one rerank request takes", rerank::MAX_CANDIDATES),
+            );
+        }
         Self {
             fusion,
             feedback,
+            rerank,
             snapshot_refresh: Duration::from_secs(env.parse_or("SEAMS_INDEX_REFRESH_SECONDS", 30)),
             snapshot_dir: env.optional("SEAMS_INDEX_DIR").map_or(defaults.snapshot_dir, PathBuf::from),
         }
@@ -307,12 +327,21 @@ pub struct Service {
     embedder: Arc<dyn Embedder>,
     fusion: Fusion,
     feedback: VectorFeedback,
+    reranker: Option<Arc<dyn Reranker>>,
+    rerank: RerankSettings,
 }
 
 impl Service {
     /// `embedder` must make the index's vectors (the same model, purpose `Queries`).
     pub fn new(index: Arc<dyn SearchIndex>, embedder: Arc<dyn Embedder>, fusion: Fusion) -> Self {
-        Self { index, embedder, fusion, feedback: VectorFeedback::OFF }
+        Self {
+            index,
+            embedder,
+            fusion,
+            feedback: VectorFeedback::OFF,
+            reranker: None,
+            rerank: RerankSettings::default(),
+        }
     }
 
     /// The same service with pseudo-relevance feedback on its query vectors.
@@ -320,14 +349,43 @@ impl Service {
         Self { feedback, ..self }
     }
 
+    /// The same service reranking with `reranker` as `settings` say (`settings.model` is
+    /// what `reranker` runs).
+    pub fn with_reranker(self, reranker: Arc<dyn Reranker>, settings: RerankSettings) -> Self {
+        Self { reranker: Some(reranker), rerank: settings, ..self }
+    }
+
     /// Builds the query service from configuration, as `main` does.
     pub async fn from_config(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Self, ServiceError> {
         let (embedder, index) = open_configured(config, sdk, Role::Query).await?;
-        Ok(Self::new(index, embedder, config.settings.fusion).with_feedback(config.settings.feedback))
+        let settings = &config.settings;
+        let service = Self::new(index, embedder, settings.fusion).with_feedback(settings.feedback);
+        Ok(match &settings.rerank.model {
+            Some(model) => {
+                let reranker = Arc::new(rerank::BedrockReranker::new(sdk, model));
+                service.with_reranker(reranker, settings.rerank.clone())
+            }
+            None => service,
+        })
+    }
+
+    /// The reranker this request asks for: its own `rerank`, else the deployment's default.
+    fn reranker_for(&self, request: &RetrieveRequest) -> Result<Option<&dyn Reranker>, ServiceError> {
+        if !request.rerank.unwrap_or(self.rerank.by_default) {
+            return Ok(None);
+        }
+        match &self.reranker {
+            Some(reranker) => Ok(Some(reranker.as_ref())),
+            None => Err(ServiceError::invalid_input(
+                "rerank",
+                "this deployment has no reranking model (SEAMS_RERANK_MODEL is not set)",
+            )),
+        }
     }
 
     pub async fn retrieve(&self, request: &RetrieveRequest) -> Result<RetrieveResponse, ServiceError> {
         let filter = check(request)?;
+        let reranker = self.reranker_for(request)?;
         let vector = match request.search_mode {
             SearchMode::Keyword => None,
             SearchMode::Vector | SearchMode::Hybrid => {
@@ -340,24 +398,44 @@ impl Service {
             text: request.query.clone(),
             vector,
             mode: request.search_mode,
-            top_k: request.top_k as usize,
+            // The reranker can only promote what the search found: give it more to read.
+            top_k: if reranker.is_some() {
+                self.rerank.candidates.max(request.top_k as usize)
+            } else {
+                request.top_k as usize
+            },
             filter,
             fusion: self.fusion,
         };
         if let Some(vector) = query.vector.take() {
             query.vector = Some(self.with_feedback_applied(&query, vector).await?);
         }
-        let hits = self.index.search(&query).await?;
-        let results = hits
+        let hits: Vec<_> = self
+            .index
+            .search(&query)
+            .await?
             .into_iter()
             .filter(|hit| request.min_score.is_none_or(|min| hit.score >= min))
-            .map(|hit| RetrievedChunk {
+            .collect();
+        let top_k = request.top_k as usize;
+        let scored: Vec<(index::Hit, Option<f64>)> = match reranker {
+            Some(reranker) => {
+                let passages: Vec<&str> = hits.iter().map(|hit| hit.chunk.text.as_str()).collect();
+                let relevance = reranker.rerank(&request.query, &passages, top_k).await?;
+                rerank::reorder(hits, &relevance, top_k)?.into_iter().map(|(hit, score)| (hit, Some(score))).collect()
+            }
+            None => hits.into_iter().map(|hit| (hit, None)).collect(),
+        };
+        let results = scored
+            .into_iter()
+            .map(|(hit, rerank_score)| RetrievedChunk {
                 document_id: hit.document_id,
                 version: hit.version,
                 chunk_id: hit.chunk.chunk_id,
                 text: hit.chunk.text,
                 score: hit.score,
                 ranks: hit.ranks,
+                rerank_score,
                 metadata: hit
                     .chunk
                     .metadata
@@ -373,6 +451,7 @@ impl Service {
             results,
             search_mode: request.search_mode,
             embedding_model: self.embedder.model().model.clone(),
+            rerank_model: reranker.map(|reranker| reranker.model().to_owned()),
         })
     }
 
@@ -453,6 +532,23 @@ mod tests {
         assert_eq!(set.unwrap(), VectorFeedback { chunks: 5, weight: 0.25 });
         let bad = feedback(&[("SEAMS_VECTOR_FEEDBACK_WEIGHT", "-1")]).unwrap_err().to_string();
         assert!(bad.contains("SEAMS_VECTOR_FEEDBACK_WEIGHT"), "{bad}");
+    }
+
+    #[test]
+    fn reranking_needs_a_model_and_a_candidate_count_bedrock_takes() {
+        let rerank = |pairs: &[(&str, &str)]| {
+            let mut pairs = pairs.to_vec();
+            pairs.push(("SEAMS_INDEX_BUCKET", "idx"));
+            Config::from_env(Env::from_pairs(pairs)).map(|c| c.settings.rerank)
+        };
+        assert_eq!(rerank(&[]).unwrap(), RerankSettings::default(), "off unless a model is named");
+        assert_eq!(rerank(&[("SEAMS_RERANK_MODEL", "none")]).unwrap().model, None);
+        let on = rerank(&[("SEAMS_RERANK_MODEL", "cohere.rerank-v3-5:0"), ("SEAMS_RERANK", "true")]).unwrap();
+        assert_eq!((on.model.as_deref(), on.by_default), (Some("cohere.rerank-v3-5:0"), true));
+        let orphan = rerank(&[("SEAMS_RERANK", "true")]).unwrap_err().to_string();
+        assert!(orphan.contains("SEAMS_RERANK_MODEL"), "{orphan}");
+        let too_many = rerank(&[("SEAMS_RERANK_MODEL", "amazon.rerank-v1:0"), ("SEAMS_RERANK_CANDIDATES", "1001")]);
+        assert!(too_many.unwrap_err().to_string().contains("SEAMS_RERANK_CANDIDATES"));
     }
 
     #[test]

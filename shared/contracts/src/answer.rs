@@ -25,6 +25,9 @@ pub struct AnswerRequest {
     pub top_k: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub search_mode: Option<SearchMode>,
+    /// Rerank the retrieved passages before answering (`POST /retrieve`'s `rerank`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerank: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instructions: Option<String>,
     pub destination: Destination,

@@ -35,6 +35,10 @@ pub struct RetrieveRequest {
     pub min_score: Option<f64>,
     #[serde(default)]
     pub include_embeddings: bool,
+    /// Reorder the search's first candidates with the deployment's reranking model; unset,
+    /// the deployment's default (`SEAMS_RERANK`) applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerank: Option<bool>,
     /// Set by a state machine's direct invoke (HTTP callers use `x-correlation-id`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<CorrelationId>,
@@ -150,6 +154,10 @@ pub struct RetrievedChunk {
     pub text: String,
     pub score: f64,
     pub ranks: Ranks,
+    /// The reranking model's relevance score (0 to 1), when the results were reranked;
+    /// they are then in this order and `score` is the search's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerank_score: Option<f64>,
     #[serde(default)]
     pub metadata: BTreeMap<String, AttributeValue>,
     pub citation: Citation,
@@ -164,6 +172,9 @@ pub struct RetrieveResponse {
     pub results: Vec<RetrievedChunk>,
     pub search_mode: SearchMode,
     pub embedding_model: String,
+    /// The model that reordered the results, when they were reranked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerank_model: Option<String>,
 }
 
 #[cfg(test)]
