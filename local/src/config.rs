@@ -88,6 +88,32 @@ pub fn variables(
     Ok(variables)
 }
 
+/// The embedder when nobody chose one: the local model once scripts/setup.sh installed it,
+/// unless the data directory's index was built with another (`index_model`), which is
+/// kept; the hashing embedder otherwise. Returns why, for the user.
+pub fn default_embedder(variables: &mut BTreeMap<String, String>, index_model: Option<&str>) -> Option<String> {
+    if variables.contains_key("SEAMS_EMBEDDER") {
+        return None;
+    }
+    let dir = variables.get("SEAMS_MODEL_DIR").map(PathBuf::from).or_else(installed_model);
+    let Some(dir) = dir.filter(|dir| dir.join("model.safetensors").is_file()) else {
+        return Some(
+            "the local model is not installed (`scripts/setup.sh model` installs it): embedding with the hashing embedder"
+                .into(),
+        );
+    };
+    match index_model {
+        Some(model) if model != seams_embeddings::local_model::MODEL_NAME => Some(format!(
+            "this data directory's index holds {model} vectors, so the local model is not used (--embedder local with a new --data-dir uses it)"
+        )),
+        _ => {
+            variables.insert("SEAMS_EMBEDDER".into(), "local".into());
+            variables.insert("SEAMS_MODEL_DIR".into(), dir.to_string_lossy().into_owned());
+            None
+        }
+    }
+}
+
 /// Where scripts/setup.sh installs the local model: `.tools/models` in this checkout.
 pub const INSTALLED_MODEL: &str = ".tools/models/all-MiniLM-L6-v2";
 
@@ -118,6 +144,33 @@ mod tests {
         assert_eq!(variables["SEAMS_MODEL_BASE_URL"], "http://file");
         assert_eq!(variables[SEARCH_VAR], "postgres://db/seams");
         assert!(!variables.contains_key("HOME"), "only the services' variables");
+    }
+
+    #[test]
+    fn the_local_model_is_the_default_once_installed_unless_the_index_holds_other_vectors() {
+        let installed = tempfile::tempdir().unwrap();
+        std::fs::write(installed.path().join("model.safetensors"), b"weights").unwrap();
+        let missing = tempfile::tempdir().unwrap();
+        let with_dir = |dir: &Path| BTreeMap::from([("SEAMS_MODEL_DIR".to_owned(), dir.display().to_string())]);
+
+        let mut variables = with_dir(installed.path());
+        assert_eq!(default_embedder(&mut variables, None), None);
+        assert_eq!(variables["SEAMS_EMBEDDER"], "local");
+        let mut variables = with_dir(installed.path());
+        assert_eq!(default_embedder(&mut variables, Some("all-MiniLM-L6-v2-local")), None, "the same model");
+        assert_eq!(variables["SEAMS_EMBEDDER"], "local");
+
+        let mut variables = with_dir(installed.path());
+        let kept = default_embedder(&mut variables, Some("seams-hashing-v1-384")).unwrap();
+        assert!(kept.contains("seams-hashing-v1-384") && !variables.contains_key("SEAMS_EMBEDDER"), "{kept}");
+        let mut variables = with_dir(missing.path());
+        let hashing = default_embedder(&mut variables, None).unwrap();
+        assert!(hashing.contains("scripts/setup.sh") && !variables.contains_key("SEAMS_EMBEDDER"), "{hashing}");
+
+        let mut chosen = with_dir(installed.path());
+        chosen.insert("SEAMS_EMBEDDER".into(), "hashing".into());
+        assert_eq!(default_embedder(&mut chosen, None), None);
+        assert_eq!(chosen["SEAMS_EMBEDDER"], "hashing", "a choice is never overridden");
     }
 
     #[test]

@@ -132,7 +132,15 @@ async fn open_stack(cli: &Cli, sources: &[(String, String)]) -> Result<LocalStac
         embedder: cli.embedder.clone(),
         search: cli.search.clone(),
     };
-    let variables = config::variables(cli.config.as_deref(), std::env::vars(), &choices)?;
+    let mut variables = config::variables(cli.config.as_deref(), std::env::vars(), &choices)?;
+    let searches_sqlite = variables.get(config::SEARCH_VAR).is_none_or(|search| search == "sqlite");
+    let index_model = searches_sqlite
+        .then(|| retrieve::sqlite::SqliteIndex::stored_model(&seams::sqlite_path(&cli.data_dir)))
+        .flatten()
+        .map(|model| model.model);
+    if let Some(notice) = config::default_embedder(&mut variables, index_model.as_deref()) {
+        eprintln!("seams: {notice}");
+    }
     let stack = LocalStack::configured(&cli.data_dir, variables).await?;
     Ok(sources.iter().fold(stack, |stack, (name, dir)| stack.with_source(name, Path::new(dir))))
 }
@@ -307,6 +315,9 @@ async fn evaluate(
         search: cli.search.clone(),
     };
     let mut variables = config::variables(cli.config.as_deref(), std::env::vars(), &choices)?;
+    if let Some(notice) = config::default_embedder(&mut variables, None) {
+        eprintln!("seams: {notice}");
+    }
     // One schema per embedder: an index holds one model's vectors.
     let embedder: String = variables
         .get("SEAMS_EMBEDDER")

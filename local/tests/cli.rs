@@ -277,6 +277,17 @@ async fn up_serves_the_http_api_and_keeps_its_data_across_restarts() {
     let problem: Value = refused.json().await.unwrap();
     assert_eq!((problem["field"].as_str(), problem.get("step")), (Some("destination"), None), "{problem}");
 
+    // `rerank` travels through the workflow to retrieve, which has no reranking model here.
+    let rerank = json!({"question": "x", "rerank": true, "destination": {"type": "http_response"}});
+    let refused = client.post(format!("{base}/answer")).json(&rerank).send().await.unwrap();
+    assert_eq!(refused.status(), 400);
+    let problem: Value = refused.json().await.unwrap();
+    assert_eq!(
+        (problem["step"].as_str(), problem["detail"].as_str().map(|d| d.contains("SEAMS_RERANK_MODEL"))),
+        (Some("Retrieve"), Some(true)),
+        "{problem}"
+    );
+
     let missing = client.get(format!("{base}/nowhere")).send().await.unwrap();
     assert_eq!(missing.status(), 404);
 
@@ -418,4 +429,26 @@ fn eval_measures_a_beir_collection_through_the_pipeline() {
     let refused = seams(data.path(), &["eval", &dir.to_string_lossy()]);
     assert_eq!(refused.status.code(), Some(2));
     assert!(stderr(&refused).contains("test.tsv:2: document \"nope\" is not in corpus.jsonl"), "{}", stderr(&refused));
+}
+
+#[test]
+fn seams_says_which_embedder_it_uses_and_keeps_an_index_s_own() {
+    let data = tempfile::tempdir().unwrap();
+    let model = tempfile::tempdir().unwrap();
+    std::fs::write(model.path().join("model.safetensors"), b"never read").unwrap();
+    let run = |arguments: &[&str], model_dir: &Path| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_seams"));
+        command.current_dir(workspace()).env("SEAMS_MODEL_DIR", model_dir).arg("--data-dir").arg(data.path());
+        command.args(arguments).output().expect("seams runs")
+    };
+    let missing = tempfile::tempdir().unwrap();
+    let hashing = run(&["ingest", "examples/docs/policies/refunds.md"], missing.path());
+    assert!(hashing.status.success(), "{}", stderr(&hashing));
+    assert!(stderr(&hashing).contains("the local model is not installed"), "{}", stderr(&hashing));
+
+    // Installed now, but this data directory's index holds hashing vectors: they are kept.
+    let asked = run(&["ask", "How long do card refunds take?"], model.path());
+    assert!(asked.status.success(), "{}", stderr(&asked));
+    assert!(stderr(&asked).contains("holds seams-hashing"), "{}", stderr(&asked));
+    assert!(stdout(&asked).contains("policies-refunds.md"), "{}", stdout(&asked));
 }

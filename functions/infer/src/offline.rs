@@ -282,7 +282,13 @@ pub fn answer(prompt: &Prompt, max_tokens: u32) -> (String, FinishReason) {
         budget -= cost;
         chosen.push(sentence);
     }
-    chosen.sort_by_key(|s| (s.passage, s.position));
+    // Grouped by passage, in document order within each; the passage holding the best
+    // sentence first, so the answer leads with what answers best.
+    let lead = |passage: usize| chosen.iter().position(|s| s.passage == passage).unwrap_or(usize::MAX);
+    let leads: Vec<usize> = chosen.iter().map(|s| lead(s.passage)).collect();
+    let mut chosen: Vec<(usize, &Sentence)> = leads.into_iter().zip(chosen).collect();
+    chosen.sort_by_key(|(lead, s)| (*lead, s.position));
+    let chosen: Vec<&Sentence> = chosen.into_iter().map(|(_, s)| s).collect();
     let mut text = String::new();
     let mut current: Option<usize> = None;
     for sentence in &chosen {
@@ -429,6 +435,32 @@ mod tests {
         assert!(estimate_tokens(&short) <= 20, "{short}");
         assert_eq!(finish, FinishReason::MaxTokens);
         assert!(short.ends_with(']'), "{short}");
+    }
+
+    #[test]
+    fn the_passage_with_the_best_sentence_leads_the_answer() {
+        let context = [
+            ("expenses:1:0", "Submit expenses within 30 days. Alcohol is not reimbursed."),
+            (
+                "travel:1:0",
+                "Hotels are reimbursed up to 220 euros per night in London. Book London hotels early. \
+                 Hotels in London are busy in June.",
+            ),
+        ];
+        let mut request: InferenceRequest = serde_json::from_value(
+            json!({"request_id": "r", "instructions": "How much is reimbursed for hotels in London?"}),
+        )
+        .unwrap();
+        request.context = context
+            .iter()
+            .map(|(id, text)| {
+                ContextItem::Passage(ContextPassage { id: (*id).into(), text: (*text).into(), source: None })
+            })
+            .collect();
+        let (text, _) = answer(&assemble(None, &request, 10_000), 200);
+        // The expenses passage ranks first, but its sentence only shares "reimbursed".
+        assert!(text.starts_with("Hotels are reimbursed up to 220 euros per night in London."), "{text}");
+        assert!(text.find("[travel:1:0]") < text.find("[expenses:1:0]"), "{text}");
     }
 
     #[test]

@@ -119,6 +119,17 @@ impl SqliteIndex {
         Ok(Self { path: path.to_owned(), model, inner: Mutex::new(Inner { connection, matrix: None }) })
     }
 
+    /// The embedding model the index at `path` was built with, if there is one there.
+    pub fn stored_model(path: &Path) -> Option<EmbeddingModel> {
+        if !path.is_file() {
+            return None;
+        }
+        let connection = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+        let stored: String =
+            connection.query_row("SELECT value FROM meta WHERE key = 'embedding'", [], |r| r.get(0)).ok()?;
+        serde_json::from_str(&stored).ok()
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

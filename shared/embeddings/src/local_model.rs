@@ -22,6 +22,9 @@ use crate::{EmbedError, Embedder, EmbeddingModel, TokenCounter};
 /// `sentence_bert_config.json`'s `max_seq_length`, [CLS] and [SEP] included.
 pub const MAX_WORD_PIECES: usize = 256;
 pub const MODEL_ID: &str = "all-MiniLM-L6-v2";
+
+/// The model's name in records and indexes.
+pub const MODEL_NAME: &str = "all-MiniLM-L6-v2-local";
 /// Texts per forward pass: enough for the matrix kernels, few enough that padding stays cheap.
 const BATCH: usize = 16;
 
@@ -63,7 +66,7 @@ impl LocalEmbedder {
         let vars = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &Device::Cpu) }
             .map_err(|e| fail("model.safetensors", e.to_string()))?;
         let bert = BertModel::load(vars, &config).map_err(|e| fail("model.safetensors", e.to_string()))?;
-        let id = EmbeddingModel { model: format!("{MODEL_ID}-local"), dims: config.hidden_size as u32 };
+        let id = EmbeddingModel { model: MODEL_NAME.to_owned(), dims: config.hidden_size as u32 };
         Ok(Self { model: Arc::new(Model { bert, tokenizer }), id })
     }
 }
