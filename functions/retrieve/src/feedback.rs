@@ -1,12 +1,13 @@
 //! Pseudo-relevance feedback on the query vector (Rocchio, 1971): before the search that
-//! answers, the query moves towards the mean of its first few vector hits, which share the
+//! answers, the query moves towards the mean of its first few hits (in hybrid the fused
+//! ranking's, the better first guess), which share the
 //! query's topic in words the query did not use. Measured on Cranfield with the local model
 //! (bench/RESULTS.md); off for embedders whose vectors carry no meaning. Pure.
 
 /// How far the query moves, and towards how many hits.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct VectorFeedback {
-    /// The first vector hits the query moves towards; 0 turns feedback off.
+    /// The first hits the query moves towards; 0 turns feedback off.
     pub chunks: usize,
     /// The weight of their mean against the query's own (1).
     pub weight: f32,

@@ -455,14 +455,15 @@ impl Service {
         })
     }
 
-    /// The query vector moved towards its first vector hits (same filter), when feedback is on.
+    /// The query vector moved towards the first hits of a search in the same mode (hybrid:
+    /// the fused ranking, better than the vector list alone) and filter, when feedback is on.
     async fn with_feedback_applied(&self, query: &SearchQuery, vector: Vec<f32>) -> Result<Vec<f32>, ServiceError> {
         if !self.feedback.is_on() {
             return Ok(vector);
         }
         let first = SearchQuery {
             vector: Some(vector.clone()),
-            mode: SearchMode::Vector,
+            mode: query.mode,
             top_k: self.feedback.chunks,
             ..query.clone()
         };

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use retrieve::postgres::{PostgresIndex, PostgresSettings};
 use retrieve::{Fusion, Service};
+use seams_contracts::retrieve::SearchMode;
 use seams_platform::function;
 use seams_tests::sample_event;
 use serde_json::{json, Value};
@@ -133,4 +134,47 @@ async fn vector_feedback_moves_the_query_towards_its_first_hits() {
     let (top, related, unrelated) = first_and_scores(&moved, &request).await;
     assert_eq!(top, "first");
     assert!(related > unrelated + 0.2, "feedback carries the first hit's \"wool\": {related} {unrelated}");
+}
+
+/// Records the mode and depth of every search, then asks the real index.
+struct Recording {
+    inner: Arc<dyn retrieve::SearchIndex>,
+    searches: std::sync::Mutex<Vec<(SearchMode, usize)>>,
+}
+
+#[async_trait::async_trait]
+impl retrieve::SearchIndex for Recording {
+    fn model(&self) -> &seams_contracts::process::EmbeddingModel {
+        self.inner.model()
+    }
+    async fn upsert(
+        &self,
+        document: &retrieve::index::IndexedDocument,
+    ) -> Result<retrieve::index::Upserted, retrieve::IndexError> {
+        self.inner.upsert(document).await
+    }
+    async fn delete(&self, id: &str, at: chrono::DateTime<chrono::Utc>) -> Result<(), retrieve::IndexError> {
+        self.inner.delete(id, at).await
+    }
+    async fn search(&self, query: &retrieve::SearchQuery) -> Result<Vec<retrieve::index::Hit>, retrieve::IndexError> {
+        self.searches.lock().unwrap().push((query.mode, query.top_k));
+        self.inner.search(query).await
+    }
+}
+
+/// Feedback moves the query towards the first hits of the ranking the caller asked for: in
+/// hybrid, the fused one, which is better than the vector list alone.
+#[tokio::test]
+async fn feedback_follows_the_first_hits_of_the_requested_mode() {
+    let (inner, _dir) = support::sqlite_index();
+    inner.upsert(&document("first", 1, at(0), &["alpaca wool"], json!({}))).await.unwrap();
+    let index = Arc::new(Recording { inner, searches: Default::default() });
+    let service = Service::new(index.clone(), Arc::new(support::embedder()), Fusion::default())
+        .with_feedback(retrieve::VectorFeedback { chunks: 3, weight: 0.5 });
+    for mode in [SearchMode::Hybrid, SearchMode::Vector] {
+        let request = serde_json::from_value(json!({"query": "alpaca", "search_mode": mode, "top_k": 7})).unwrap();
+        service.retrieve(&request).await.unwrap();
+        let searches = std::mem::take(&mut *index.searches.lock().unwrap());
+        assert_eq!(searches, [(mode, 3), (mode, 7)]);
+    }
 }
