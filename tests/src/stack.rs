@@ -225,3 +225,17 @@ impl Moto {
 pub fn database_url() -> String {
     required(DATABASE_VAR)
 }
+
+/// An SDK configuration sending every service to `endpoint` (a provider stand-in replaying an
+/// AWS API's JSON), in us-east-1, with test credentials and without the SDK's retries, so
+/// a test sees each answer the stand-in gives.
+pub async fn sdk_for_stand_in(endpoint: &str) -> aws_config::SdkConfig {
+    let credentials = Credentials::new("test", "test", None, None, "seams-tests");
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(credentials)
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .load()
+        .await
+}

@@ -284,11 +284,8 @@ pub fn answer(prompt: &Prompt, max_tokens: u32) -> (String, FinishReason) {
     }
     // Grouped by passage, in document order within each; the passage holding the best
     // sentence first, so the answer leads with what answers best.
-    let lead = |passage: usize| chosen.iter().position(|s| s.passage == passage).unwrap_or(usize::MAX);
-    let leads: Vec<usize> = chosen.iter().map(|s| lead(s.passage)).collect();
-    let mut chosen: Vec<(usize, &Sentence)> = leads.into_iter().zip(chosen).collect();
-    chosen.sort_by_key(|(lead, s)| (*lead, s.position));
-    let chosen: Vec<&Sentence> = chosen.into_iter().map(|(_, s)| s).collect();
+    let best_first: Vec<usize> = chosen.iter().map(|s| s.passage).collect();
+    chosen.sort_by_key(|s| (best_first.iter().position(|&p| p == s.passage), s.position));
     let mut text = String::new();
     let mut current: Option<usize> = None;
     for sentence in &chosen {

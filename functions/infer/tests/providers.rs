@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
 use infer::anthropic::AnthropicModel;
 use infer::bedrock::BedrockModel;
 use infer::openai::OpenAiModel;
@@ -411,13 +410,7 @@ async fn anthropic_streams_and_an_overload_mid_stream_ends_in_an_error_event() {
 // ---------------------------------------------------------------- Bedrock Converse
 
 async fn bedrock(server: &MockServer) -> Service {
-    let credentials = aws_sdk_bedrockruntime::config::Credentials::new("test", "test", None, None, "tests");
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(server.uri())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(credentials)
-        .load()
-        .await;
+    let sdk = seams_tests::stack::sdk_for_stand_in(&server.uri()).await;
     service(Arc::new(BedrockModel::new(&sdk, TIMEOUT)), "anthropic.claude-3-5-haiku-20241022-v1:0")
 }
 

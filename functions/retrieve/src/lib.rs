@@ -508,13 +508,16 @@ impl Function for Service {
 mod tests {
     use super::*;
 
+    /// The settings `pairs` configure, with the one variable the default backend needs.
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigReport> {
+        let mut pairs = pairs.to_vec();
+        pairs.push(("SEAMS_INDEX_BUCKET", "idx"));
+        Config::from_env(Env::from_pairs(pairs)).map(|config| config.settings)
+    }
+
     #[test]
     fn hybrid_weighs_vectors_only_when_they_carry_meaning() {
-        let weight = |pairs: &[(&str, &str)]| {
-            let mut pairs = pairs.to_vec();
-            pairs.push(("SEAMS_INDEX_BUCKET", "idx"));
-            Config::from_env(Env::from_pairs(pairs)).unwrap().settings.fusion.vector_weight
-        };
+        let weight = |pairs: &[(&str, &str)]| settings(pairs).unwrap().fusion.vector_weight;
         assert_eq!(weight(&[]), 0.0, "the hashing embedder's vectors would only add noise");
         assert_eq!(weight(&[("SEAMS_EMBEDDER", "bedrock")]), 1.0);
         assert_eq!(weight(&[("SEAMS_HYBRID_VECTOR_WEIGHT", "0.3")]), 0.3, "an explicit weight wins");
@@ -522,11 +525,7 @@ mod tests {
 
     #[test]
     fn vector_feedback_follows_the_embedder_unless_set() {
-        let feedback = |pairs: &[(&str, &str)]| {
-            let mut pairs = pairs.to_vec();
-            pairs.push(("SEAMS_INDEX_BUCKET", "idx"));
-            Config::from_env(Env::from_pairs(pairs)).map(|c| c.settings.feedback)
-        };
+        let feedback = |pairs: &[(&str, &str)]| settings(pairs).map(|s| s.feedback);
         assert_eq!(feedback(&[]).unwrap(), VectorFeedback::OFF);
         assert_eq!(feedback(&[("SEAMS_EMBEDDER", "bedrock")]).unwrap(), VectorFeedback::DEFAULT);
         let set = feedback(&[("SEAMS_VECTOR_FEEDBACK_CHUNKS", "5"), ("SEAMS_VECTOR_FEEDBACK_WEIGHT", "0.25")]);
@@ -537,11 +536,7 @@ mod tests {
 
     #[test]
     fn reranking_needs_a_model_and_a_candidate_count_bedrock_takes() {
-        let rerank = |pairs: &[(&str, &str)]| {
-            let mut pairs = pairs.to_vec();
-            pairs.push(("SEAMS_INDEX_BUCKET", "idx"));
-            Config::from_env(Env::from_pairs(pairs)).map(|c| c.settings.rerank)
-        };
+        let rerank = |pairs: &[(&str, &str)]| settings(pairs).map(|s| s.rerank);
         assert_eq!(rerank(&[]).unwrap(), RerankSettings::default(), "off unless a model is named");
         assert_eq!(rerank(&[("SEAMS_RERANK_MODEL", "none")]).unwrap().model, None);
         let on = rerank(&[("SEAMS_RERANK_MODEL", "cohere.rerank-v3-5:0"), ("SEAMS_RERANK", "true")]).unwrap();

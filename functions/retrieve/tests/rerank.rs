@@ -6,10 +6,10 @@ mod support;
 
 use std::sync::Arc;
 
-use aws_config::BehaviorVersion;
 use retrieve::rerank::BedrockReranker;
 use retrieve::{Fusion, RerankSettings, Service};
 use seams_platform::function;
+use seams_tests::stack::sdk_for_stand_in;
 use serde_json::{json, Value};
 use support::{at, document};
 use wiremock::matchers::{body_json, method, path};
@@ -23,24 +23,13 @@ const TEXTS: [&str; 3] = [
     "Refunds of physical products need the receipt.",
 ];
 
-async fn sdk_for(server: &MockServer) -> aws_config::SdkConfig {
-    let credentials = aws_sdk_bedrockagentruntime::config::Credentials::new("test", "test", None, None, "tests");
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(server.uri())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(credentials)
-        .retry_config(aws_config::retry::RetryConfig::disabled())
-        .load()
-        .await
-}
-
 /// A keyword service over three chunks that all share the query's words, reranking with
 /// the Bedrock reranker pointed at `server`.
 async fn service(server: &MockServer, by_default: bool) -> (Service, tempfile::TempDir) {
     let (index, dir) = support::sqlite_index();
     index.upsert(&document("refunds", 1, at(0), &TEXTS, json!({}))).await.unwrap();
     let settings = RerankSettings { model: Some("amazon.rerank-v1:0".into()), by_default, candidates: 50 };
-    let reranker = Arc::new(BedrockReranker::new(&sdk_for(server).await, "amazon.rerank-v1:0"));
+    let reranker = Arc::new(BedrockReranker::new(&sdk_for_stand_in(&server.uri()).await, "amazon.rerank-v1:0"));
     let service = Service::new(index, Arc::new(support::embedder()), Fusion::default());
     (service.with_reranker(reranker, settings), dir)
 }
