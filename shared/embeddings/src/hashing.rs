@@ -27,33 +27,49 @@ impl HashingEmbedder {
         Self { model: EmbeddingModel { model: format!("{MODEL_ID}-{dims}"), dims: dims.max(1) } }
     }
 
-    /// One text's vector; `None` when the text has no word characters at all.
+    /// One text's vector; `None` when the text has no word characters at all. Features are
+    /// hashed straight from reused buffers: the text is read once, nothing is allocated per
+    /// word.
     pub fn vector(&self, text: &str) -> Option<Vec<f32>> {
         let dims = self.model.dims as usize;
         let mut vector = vec![0.0f32; dims];
-        let words: Vec<String> =
-            text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect();
-        if words.is_empty() {
-            return None;
-        }
-        let mut add = |feature: &[u8], weight: f32| {
-            let hash = fnv1a(feature);
+        let mut add = |hash: u64, weight: f32| {
             let index = (hash % dims as u64) as usize;
             // The top bit decides the sign, so colliding features tend to cancel, not pile up.
             let sign = if hash >> 63 == 0 { 1.0 } else { -1.0 };
             vector[index] += sign * weight;
         };
-        for word in &words {
-            add(&[b"w:", word.as_bytes()].concat(), UNIGRAM_WEIGHT);
-            let padded: Vec<char> = format!(" {word} ").chars().collect();
-            for trigram in padded.windows(3) {
-                let trigram: String = trigram.iter().collect();
-                add(&[b"c:", trigram.as_bytes()].concat(), TRIGRAM_WEIGHT);
+        let mut padded = Vec::new();
+        let mut char_starts = Vec::new();
+        let mut previous: Option<String> = None;
+        let mut word = String::new();
+        // Added after the words' features, in the order vectors were always summed in.
+        let mut bigrams = Vec::new();
+        for raw in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+            lowercase_into(raw, &mut word);
+            add(fnv1a(&[b"w:", word.as_bytes()]), UNIGRAM_WEIGHT);
+            // Character trigrams of " word ".
+            padded.clear();
+            padded.push(b' ');
+            padded.extend_from_slice(word.as_bytes());
+            padded.push(b' ');
+            char_starts.clear();
+            char_starts.push(0);
+            char_starts.extend(word.char_indices().map(|(at, _)| at + 1));
+            char_starts.extend([padded.len() - 1, padded.len()]);
+            for window in char_starts.windows(4) {
+                add(fnv1a(&[b"c:", &padded[window[0]..window[3]]]), TRIGRAM_WEIGHT);
+            }
+            if let Some(before) = &previous {
+                bigrams.push(fnv1a(&[b"b:", before.as_bytes(), b" ", word.as_bytes()]));
+            }
+            match &mut previous {
+                Some(before) => std::mem::swap(before, &mut word),
+                None => previous = Some(std::mem::take(&mut word)),
             }
         }
-        for pair in words.windows(2) {
-            add(&[b"b:", pair[0].as_bytes(), b" ", pair[1].as_bytes()].concat(), BIGRAM_WEIGHT);
-        }
+        previous.as_ref()?;
+        bigrams.into_iter().for_each(|hash| add(hash, BIGRAM_WEIGHT));
         let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
         if norm == 0.0 {
             return None;
@@ -63,16 +79,33 @@ impl HashingEmbedder {
     }
 }
 
+/// `word` lowercased into `into`, exactly as `str::to_lowercase` does: char by char, except
+/// for the one context-dependent mapping (final sigma), left to the standard library.
+fn lowercase_into(word: &str, into: &mut String) {
+    into.clear();
+    if word.is_ascii() {
+        into.push_str(word);
+        into.make_ascii_lowercase();
+    } else if word.contains('Σ') {
+        into.push_str(&word.to_lowercase());
+    } else {
+        into.extend(word.chars().flat_map(char::to_lowercase));
+    }
+}
+
 impl Default for HashingEmbedder {
     fn default() -> Self {
         Self::new(DEFAULT_DIMS)
     }
 }
 
-/// 64-bit FNV-1a: stable across platforms and Rust versions, which a persisted vector needs
-/// (std's `DefaultHasher` promises neither).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3))
+/// 64-bit FNV-1a of the parts one after another: stable across platforms and Rust versions,
+/// which a persisted vector needs (std's `DefaultHasher` promises neither).
+fn fnv1a(parts: &[&[u8]]) -> u64 {
+    parts
+        .iter()
+        .flat_map(|part| part.iter())
+        .fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3))
 }
 
 #[async_trait]
@@ -126,6 +159,49 @@ mod tests {
     fn case_and_punctuation_do_not_matter() {
         let embedder = HashingEmbedder::default();
         assert_eq!(embedder.vector("Refund, POLICY!").unwrap(), embedder.vector("refund policy").unwrap());
+    }
+
+    /// The first implementation, a String per feature: vectors already stored were made by
+    /// it, so today's must equal it.
+    fn reference_vector(dims: usize, text: &str) -> Option<Vec<f32>> {
+        let mut vector = vec![0.0f32; dims];
+        let words: Vec<String> =
+            text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect();
+        if words.is_empty() {
+            return None;
+        }
+        let mut add = |feature: &[u8], weight: f32| {
+            let hash = fnv1a(&[feature]);
+            let sign = if hash >> 63 == 0 { 1.0 } else { -1.0 };
+            vector[(hash % dims as u64) as usize] += sign * weight;
+        };
+        for word in &words {
+            add(&[b"w:", word.as_bytes()].concat(), UNIGRAM_WEIGHT);
+            let padded: Vec<char> = format!(" {word} ").chars().collect();
+            for trigram in padded.windows(3) {
+                add(&[b"c:", trigram.iter().collect::<String>().as_bytes()].concat(), TRIGRAM_WEIGHT);
+            }
+        }
+        for pair in words.windows(2) {
+            add(&[b"b:", pair[0].as_bytes(), b" ", pair[1].as_bytes()].concat(), BIGRAM_WEIGHT);
+        }
+        let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+        vector.iter_mut().for_each(|x| *x /= norm);
+        Some(vector)
+    }
+
+    #[test]
+    fn vectors_equal_the_first_implementations() {
+        let embedder = HashingEmbedder::default();
+        for text in [
+            "Refunds are issued within 14 days.",
+            "a",
+            "ΟΔΟΣ Σοφίας, İstanbul'da ǅemal; naïve CAFÉ ß 日本語のテキスト 🎉 x2 ÀÉ",
+            "   --  ",
+            "one\ttwo\nthree  four",
+        ] {
+            assert_eq!(embedder.vector(text), reference_vector(384, text), "{text}");
+        }
     }
 
     #[test]
