@@ -1,55 +1,51 @@
 //! Cleaning extracted text: the whitespace, hyphenation and page furniture that extraction
 //! leaves behind. Pure: no I/O.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// Spaces and tabs within a line collapse to one space, lines lose trailing whitespace,
 /// runs of blank lines become one, and words hyphenated across a line break are joined.
+///
+/// Runs of spaces and tabs collapse without keeping indentation: Markdown indentation is not
+/// significant for retrieval, and extracted text's often is noise.
 pub fn clean(text: &str) -> String {
-    let dehyphenated = join_hyphenated(text);
-    let mut cleaned = String::with_capacity(dehyphenated.len());
+    let mut cleaned = String::with_capacity(text.len());
     let mut blank_run = 0;
-    for line in dehyphenated.lines() {
-        let collapsed = collapse_spaces(line);
-        if collapsed.is_empty() {
+    for line in join_hyphenated(text) {
+        let mut words = line.split([' ', '\t']).filter(|w| !w.is_empty());
+        let Some(first) = words.next() else {
             blank_run += 1;
             continue;
-        }
+        };
         if !cleaned.is_empty() {
             cleaned.push_str(if blank_run > 0 { "\n\n" } else { "\n" });
         }
         blank_run = 0;
-        cleaned.push_str(&collapsed);
+        cleaned.push_str(first);
+        for word in words {
+            cleaned.push(' ');
+            cleaned.push_str(word);
+        }
     }
     cleaned
-}
-
-/// Collapses runs of spaces and tabs, keeping a line's indentation-free content. Markdown
-/// indentation is not significant for retrieval, and extracted text's often is noise.
-fn collapse_spaces(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    for word in line.split([' ', '\t']).filter(|w| !w.is_empty()) {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.push_str(word);
-    }
-    out
 }
 
 /// "exam-\nple" → "example\n": a letter, a hyphen ending the line, and a lower-case letter
 /// starting the next. The word's first half moves down, so line breaks stay where they were.
 /// Compound words split elsewhere ("e-mail") and hyphens before capitals are left alone.
-fn join_hyphenated(text: &str) -> String {
+/// Lines are copied only where a word moves.
+fn join_hyphenated(text: &str) -> Vec<Cow<'_, str>> {
     let lines: Vec<&str> = text.lines().collect();
-    let mut joined: Vec<String> = Vec::with_capacity(lines.len());
+    let mut joined = Vec::with_capacity(lines.len());
     let mut carry = String::new();
     for (i, line) in lines.iter().enumerate() {
         if line.trim().is_empty() {
-            joined.push(String::new());
+            joined.push(Cow::Borrowed(""));
             continue;
         }
-        let mut line = if carry.is_empty() { (*line).to_owned() } else { format!("{carry}{}", line.trim_start()) };
+        let mut line =
+            if carry.is_empty() { Cow::Borrowed(*line) } else { Cow::Owned(format!("{carry}{}", line.trim_start())) };
         carry.clear();
         // Extractors often put blank lines between a page's lines: look past them.
         let next_starts_lower = lines[i + 1..]
@@ -64,11 +60,11 @@ fn join_hyphenated(text: &str) -> String {
             let head = &line[..end - 1];
             let split = head.rfind(char::is_whitespace).map_or(0, |i| i + 1);
             carry = head[split..].to_owned();
-            line = head[..split].trim_end().to_owned();
+            line = Cow::Owned(head[..split].trim_end().to_owned());
         }
         joined.push(line);
     }
-    joined.join("\n")
+    joined
 }
 
 /// Cleans each page and joins them with a blank line. Returns the text and the character
