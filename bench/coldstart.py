@@ -9,6 +9,7 @@ starts a function with Lambda's environment, hands it one realistic event, and r
   rss       the process's peak resident memory after exec (/proc/<pid>/status VmHWM, read
             before the process is stopped; wait4's maxrss would include the harness's own
             memory, copied at fork)
+  init rss  the same peak read when the first GET .../next arrives: what init alone took
 
 Targets run round-robin, one cold start each per round, so drift on the machine touches
 every target alike. Usage (bench/run.sh does this):
@@ -42,6 +43,8 @@ class Invocation:
         self.event = event
         self.request_id = str(uuid.uuid4())
         self.next_at = None
+        self.pid = None
+        self.init_peak_kib = 0
         self.responded_at = None
         self.outcome = None
         self.body = b""
@@ -80,6 +83,8 @@ class RuntimeApi(BaseHTTPRequestHandler):
             time.sleep(5)
             return
         invocation.next_at = time.perf_counter()
+        if invocation.pid is not None:
+            invocation.init_peak_kib = high_water_mark(invocation.pid)
         body = json.dumps(invocation.event).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -135,6 +140,7 @@ def cold_start(target):
     started = time.perf_counter()
     process = subprocess.Popen(target["argv"], env=env, cwd=target.get("cwd", ROOT),
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    invocation.pid = process.pid
     finished = invocation.done.wait(60)
     peak_kib = high_water_mark(process.pid)
     os.kill(process.pid, signal.SIGKILL)
@@ -148,6 +154,7 @@ def cold_start(target):
         "init_ms": (invocation.next_at - started) * 1000,
         "first_response_ms": (invocation.responded_at - started) * 1000,
         "rss_mib": peak_kib / 1024,
+        "init_rss_mib": invocation.init_peak_kib / 1024,
         "response": invocation.body.decode(errors="replace")[:300],
     }
 
@@ -278,13 +285,15 @@ def main():
             "init_ms": summary([r["init_ms"] for r in runs]),
             "first_response_ms": summary([r["first_response_ms"] for r in runs]),
             "rss_mib": summary([r["rss_mib"] for r in runs]),
+            "init_rss_mib": summary([r["init_rss_mib"] for r in runs]),
             "sample_response": runs[-1]["response"],
         }
     arguments.out.parent.mkdir(parents=True, exist_ok=True)
     arguments.out.write_text(json.dumps(results, indent=2))
     for name, result in results.items():
         print(f"{name:40} init {result['init_ms']['median']:7.1f} ms  first response "
-              f"{result['first_response_ms']['median']:7.1f} ms  rss {result['rss_mib']['median']:6.1f} MiB")
+              f"{result['first_response_ms']['median']:7.1f} ms  rss {result['rss_mib']['median']:6.1f} MiB  "
+              f"(at init {result['init_rss_mib']['median']:5.1f})")
 
 
 if __name__ == "__main__":

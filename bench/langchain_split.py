@@ -3,15 +3,16 @@ wrote, sized by the same tokenizer (cl100k) and chunk size: chunking only.
 
     python bench/langchain_split.py bench/out/corpus.md 300 5   -> one JSON line
 
-tiktoken downloads its vocabulary at run time; offline, the identical file bundled with
-tiktoken-rs is placed in its cache (tiktoken checks the file's SHA-256 either way).
+tiktoken downloads its vocabulary at run time; offline, the identical file bundled
+(gzipped) with bpe-openai is placed in its cache (tiktoken checks the file's SHA-256 either
+way).
 """
 
 import glob
+import gzip
 import hashlib
 import json
 import os
-import shutil
 import statistics
 import sys
 import time
@@ -25,10 +26,10 @@ def offline_vocabulary():
     cache.mkdir(parents=True, exist_ok=True)
     target = cache / hashlib.sha1(URL.encode()).hexdigest()
     if not target.exists():
-        bundled = glob.glob(os.path.expanduser("~/.cargo/registry/src/*/tiktoken-rs-*/assets/cl100k_base.tiktoken"))
+        bundled = glob.glob(os.path.expanduser("~/.cargo/registry/src/*/bpe-openai-*/data/cl100k_base.tiktoken.gz"))
         if not bundled:
-            sys.exit("cl100k_base.tiktoken not found: build process first (it bundles tiktoken-rs)")
-        shutil.copy(bundled[0], target)
+            sys.exit("cl100k_base.tiktoken.gz not found: build process first (it bundles bpe-openai)")
+        target.write_bytes(gzip.decompress(Path(bundled[0]).read_bytes()))
 
 
 def main():

@@ -63,7 +63,7 @@ target/release/examples/e2e "$documents" 100 > "$out/e2e.json"
 
 step "process's peak memory"
 : > "$out/memory.txt"
-for mib in 1 10 50; do target/release/examples/peak_memory "$mib" >> "$out/memory.txt"; done
+for mib in 1 5 10 50; do target/release/examples/peak_memory "$mib" >> "$out/memory.txt"; done
 
 step "zip sizes (arm64, as deployed)"
 cargo lambda build --release --arm64 --output-format zip --locked "${bin_flags[@]}"

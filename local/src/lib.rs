@@ -61,7 +61,6 @@ pub struct LocalStack {
     /// Bedrock's reranker, when `SEAMS_RERANK_MODEL` names one.
     reranker: Option<Arc<dyn retrieve::Reranker>>,
     settings: Settings,
-    tokenizer: Arc<process::Tokenizer>,
 }
 
 /// Each service's tuning, read from the same `SEAMS_*` variables as when deployed.
@@ -107,8 +106,7 @@ fn queue_with_dead_letter(name: &str) -> Arc<LocalQueue> {
 
 impl LocalStack {
     /// The embedded defaults: hashing embedder, SQLite index in the data directory, offline
-    /// model. Fails if the bundled tokenizer vocabulary does not load or the index cannot be
-    /// opened.
+    /// model. Fails if the index cannot be opened.
     pub fn new(data_dir: &Path) -> Result<Self, ServiceError> {
         let embedder: Arc<dyn Embedder> = Arc::new(HashingEmbedder::default());
         let index = Arc::new(SqliteIndex::open(&sqlite_path(data_dir), embedder.model().clone())?);
@@ -195,7 +193,6 @@ impl LocalStack {
             model,
             reranker: None,
             settings,
-            tokenizer: Arc::new(process::tokenizer()?),
         })
     }
 
@@ -242,7 +239,6 @@ impl LocalStack {
             self.records.clone(),
             self.bus.clone(),
             self.documents_embedder.clone(),
-            self.tokenizer.clone(),
             settings,
         )
     }

@@ -12,7 +12,7 @@ use seams_embeddings::hashing::HashingEmbedder;
 const SIZE: usize = 2 * 1024 * 1024;
 
 fn pipeline(c: &mut Criterion) {
-    let tokenizer = process::tokenizer().expect("the bundled vocabulary loads");
+    let tokenizer = process::Tokenizer;
     let embedder = HashingEmbedder::default();
     let settings = Settings::default();
     let mut group = c.benchmark_group("extract+clean+chunk+embed");

@@ -27,7 +27,7 @@ fn main() {
         eprintln!("cannot write {path}: {e}");
         std::process::exit(1);
     }
-    let tokenizer = process::tokenizer().expect("the bundled vocabulary loads");
+    let tokenizer = process::Tokenizer;
     let embedder = HashingEmbedder::default();
     let settings = Settings { max_chunks: usize::MAX, ..Settings::default() };
     let mib = document.len() as f64 / (1024.0 * 1024.0);

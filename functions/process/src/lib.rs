@@ -8,6 +8,7 @@ pub mod clean;
 pub mod corpus;
 pub mod extract;
 pub mod record;
+pub mod tokenizer;
 
 use std::sync::Arc;
 
@@ -28,8 +29,8 @@ use seams_platform::sqs_batch::{parse_body, process_batch};
 use seams_platform::ServiceError;
 use tracing::Instrument;
 
-/// The tokenizer chunks are sized with.
-pub use crate::chunk::Cl100k as Tokenizer;
+/// The tokenizer chunks are sized with unless the embedder has its own.
+pub use crate::tokenizer::Cl100k as Tokenizer;
 
 use crate::chunk::ChunkSettings;
 
@@ -120,7 +121,7 @@ pub fn split(
     let title = if extracted.paged { extract::first_line(&text) } else { extracted.title };
     let mut chunks = chunk::chunk(&text, settings.chunking, tokenizer);
     if chunks.len() > settings.max_chunks {
-        let detail = format!("{} chunks exceed the limit of {}", chunks.len(), settings.max_chunks);
+        let detail = format!("{} chunks exceed SEAMS_MAX_CHUNKS ({})", chunks.len(), settings.max_chunks);
         return Err(ServiceError::invalid_input("raw", detail));
     }
     if extracted.paged {
@@ -134,20 +135,11 @@ pub fn parse_message(message: &SqsMessage) -> Result<ProcessDocument, ServiceErr
     parse_body(message)
 }
 
-/// The tokenizer chunks are sized with (cl100k_base). Loading it parses the bundled
-/// vocabulary, so it is built once, at init.
-pub fn tokenizer() -> Result<Tokenizer, ServiceError> {
-    tiktoken_rs::cl100k_base()
-        .map(chunk::Cl100k)
-        .map_err(|e| ServiceError::transient(format!("the tokenizer did not load: {e}")))
-}
-
 pub struct Service {
     raw: Arc<dyn ObjectStore>,
     records: Arc<dyn ObjectStore>,
     bus: Arc<dyn EventBus>,
     embedder: Arc<dyn Embedder>,
-    tokenizer: Arc<Tokenizer>,
     settings: Settings,
 }
 
@@ -157,25 +149,18 @@ impl Service {
         records: Arc<dyn ObjectStore>,
         bus: Arc<dyn EventBus>,
         embedder: Arc<dyn Embedder>,
-        tokenizer: Arc<Tokenizer>,
         settings: Settings,
     ) -> Self {
-        Self { raw, records, bus, embedder, tokenizer, settings }
+        Self { raw, records, bus, embedder, settings }
     }
 
-    pub fn from_aws(
-        config: &Config,
-        sdk: &aws_config::SdkConfig,
-        embedder: Arc<dyn Embedder>,
-        tokenizer: Tokenizer,
-    ) -> Self {
+    pub fn from_aws(config: &Config, sdk: &aws_config::SdkConfig, embedder: Arc<dyn Embedder>) -> Self {
         let s3 = config.aws.s3(sdk);
         Self::new(
             Arc::new(S3ObjectStore::new(s3.clone(), &config.raw_bucket)),
             Arc::new(S3ObjectStore::new(s3, &config.records_bucket)),
             Arc::new(EventBridgeBus::new(seams_platform::aws::eventbridge(sdk), &config.event_bus_name)),
             embedder,
-            Arc::new(tokenizer),
             config.settings,
         )
     }
@@ -202,7 +187,7 @@ impl Service {
                 settings.chunking = ChunkSettings::new(max_tokens, overlap_percent);
                 split(content_type, bytes, &settings, counter.as_ref())
             }
-            None => split(content_type, bytes, &self.settings, self.tokenizer.as_ref()),
+            None => split(content_type, bytes, &self.settings, &Tokenizer),
         }
     }
 
@@ -292,5 +277,23 @@ impl Service {
             other => other?,
         };
         Ok(object.body.to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use seams_contracts::error::ErrorName;
+
+    use super::*;
+
+    #[test]
+    fn a_document_over_the_chunk_limit_is_refused_naming_the_limit() {
+        let settings = Settings { chunking: ChunkSettings::new(20, 0), max_chunks: 3, ..Settings::default() };
+        let text = "Receipts are kept. ".repeat(40);
+        let error = split("text/plain", text.as_bytes(), &settings, &Tokenizer).unwrap_err();
+        assert_eq!(error.name, ErrorName::InvalidInput);
+        assert!(error.detail.ends_with("exceed SEAMS_MAX_CHUNKS (3)"), "{error}");
+        let within = Settings { max_chunks: 1000, ..settings };
+        assert!(split("text/plain", text.as_bytes(), &within, &Tokenizer).is_ok());
     }
 }

@@ -6,10 +6,9 @@ use seams_platform::config::{or_exit, Env};
 async fn main() -> Result<(), lambda_runtime::Error> {
     seams_platform::logging::init();
     let config = or_exit(process::Config::from_env(Env::from_process()));
-    let tokenizer = process::tokenizer()?;
     let sdk = config.aws.load().await;
     let embedder = config.embedder.build(&sdk, seams_embeddings::Purpose::Documents)?;
-    let service = process::Service::from_aws(&config, &sdk, embedder, tokenizer);
+    let service = process::Service::from_aws(&config, &sdk, embedder);
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| async {
         Ok::<_, lambda_runtime::Error>(service.handle_batch(event.payload).await)
     }))

@@ -40,7 +40,6 @@ async fn world() -> World {
         records.clone(),
         Arc::new(EventBridgeBus::new(moto.eventbridge(), bus_name)),
         Arc::new(HashingEmbedder::default()),
-        Arc::new(process::tokenizer().unwrap()),
         Settings::default(),
     );
     World {

@@ -5,10 +5,6 @@ use process::clean::{clean, strip_page_furniture};
 use process::extract::extract;
 use proptest::prelude::*;
 
-/// Loading the vocabulary is slow in debug builds: once for all cases.
-static TOKENIZER: std::sync::LazyLock<process::Tokenizer> =
-    std::sync::LazyLock::new(|| process::tokenizer().expect("the bundled vocabulary loads"));
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
@@ -30,7 +26,7 @@ proptest! {
     #[test]
     fn any_text_chunks_within_its_limit(text in "\\PC{0,600}", max_tokens in 1usize..40, overlap in 0usize..60) {
         let settings = ChunkSettings::new(max_tokens, overlap);
-        for piece in chunk(&clean(&text), settings, &*TOKENIZER) {
+        for piece in chunk(&clean(&text), settings, &process::Tokenizer) {
             // A single character can be several tokens; anything longer must fit.
             prop_assert!(piece.token_count as usize <= max_tokens || piece.text.chars().count() == 1, "{piece:?}");
         }

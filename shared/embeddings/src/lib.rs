@@ -48,6 +48,36 @@ impl From<EmbedError> for seams_platform::ServiceError {
 /// Counts the tokens a model reads in a text: what chunks are sized by.
 pub trait TokenCounter: Send + Sync {
     fn count(&self, text: &str) -> usize;
+
+    /// `text` cut where the tokenizer cuts it before encoding (its pre-tokens), each piece
+    /// with its tokens; the pieces' tokens add up to `count(text)`. One call sizes every run
+    /// of pieces of a long text, so a chunker need not count each candidate chunk again.
+    /// The default cuts before each run of whitespace and counts each word with the
+    /// whitespace before it: right for tokenizers that never join two words into a token.
+    fn pieces(&self, text: &str) -> Vec<Piece> {
+        let mut pieces = Vec::new();
+        let mut start = 0;
+        let mut in_word = false;
+        for (at, c) in text.char_indices() {
+            if c.is_whitespace() && in_word {
+                pieces.push(Piece { end: at, tokens: self.count(&text[start..at]) });
+                start = at;
+            }
+            in_word = !c.is_whitespace();
+        }
+        if start < text.len() {
+            pieces.push(Piece { end: text.len(), tokens: self.count(&text[start..]) });
+        }
+        pieces
+    }
+}
+
+/// A run of text the tokenizer encodes on its own: it ends at byte `end` (and starts where
+/// the one before it ended) and encodes to `tokens` tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Piece {
+    pub end: usize,
+    pub tokens: usize,
 }
 
 #[async_trait]
