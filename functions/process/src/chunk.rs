@@ -3,7 +3,7 @@
 //!
 //! One pass: the text is tokenized once into the tokenizer's own pieces, each with its
 //! token count, and every chunk is cut at the strongest break whose running count fits
-//! (see [`breaks`]); only the chosen chunk is counted again, to report its exact size.
+//! (see [`breaks`]); only the chosen chunk's edges are tokenized again, for its exact size.
 
 mod breaks;
 

@@ -41,8 +41,7 @@ impl HashingEmbedder {
         };
         let mut padded = Vec::new();
         let mut char_starts = Vec::new();
-        let mut previous: Option<String> = None;
-        let mut word = String::new();
+        let (mut word, mut previous, mut words) = (String::new(), String::new(), 0usize);
         // Added after the words' features, in the order vectors were always summed in.
         let mut bigrams = Vec::new();
         for raw in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
@@ -60,15 +59,15 @@ impl HashingEmbedder {
             for window in char_starts.windows(4) {
                 add(fnv1a(&[b"c:", &padded[window[0]..window[3]]]), TRIGRAM_WEIGHT);
             }
-            if let Some(before) = &previous {
-                bigrams.push(fnv1a(&[b"b:", before.as_bytes(), b" ", word.as_bytes()]));
+            if words > 0 {
+                bigrams.push(fnv1a(&[b"b:", previous.as_bytes(), b" ", word.as_bytes()]));
             }
-            match &mut previous {
-                Some(before) => std::mem::swap(before, &mut word),
-                None => previous = Some(std::mem::take(&mut word)),
-            }
+            std::mem::swap(&mut previous, &mut word);
+            words += 1;
         }
-        previous.as_ref()?;
+        if words == 0 {
+            return None;
+        }
         bigrams.into_iter().for_each(|hash| add(hash, BIGRAM_WEIGHT));
         let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
         if norm == 0.0 {
