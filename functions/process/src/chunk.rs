@@ -4,8 +4,11 @@
 //! One pass: the text is tokenized once into the tokenizer's own pieces, each with its
 //! token count, and every chunk is cut at the strongest break whose running count fits
 //! (see [`breaks`]); only the chosen chunk's edges are tokenized again, for its exact size.
+//! Other strategies ([`crate::strategy`]) reuse the cut with walls no chunk may cross.
 
 mod breaks;
+
+pub use self::breaks::sentences;
 
 use seams_embeddings::{Piece, TokenCounter};
 
@@ -44,18 +47,62 @@ pub struct Chunk {
     pub heading_path: Vec<String>,
     /// The page the chunk starts on, for paged documents (set by the caller, who knows pages).
     pub page: Option<u32>,
+    /// The ordinal of the parent chunk that holds it (hierarchical chunking).
+    pub parent: Option<u32>,
 }
 
 /// Splits `text` (Markdown or plain) into chunks of at most `settings.max_tokens` tokens as
 /// `tokenizer` counts them. Markdown-aware: it prefers to split at headings, then
 /// paragraphs, lines, sentences, words; a word is cut only when it alone is over the limit.
 pub fn chunk(text: &str, settings: ChunkSettings, tokenizer: &dyn TokenCounter) -> Vec<Chunk> {
+    chunk_between(text, settings, tokenizer, &[])
+}
+
+/// [`chunk`], with walls: byte offsets (where a sentence or section ends) that no chunk and
+/// no overlap crosses.
+pub fn chunk_between(text: &str, settings: ChunkSettings, tokenizer: &dyn TokenCounter, walls: &[usize]) -> Vec<Chunk> {
     let headings = headings(text);
-    let spans = Cutter::new(text, &headings, settings, tokenizer).spans();
-    let mut heading_path = HeadingPath::new(&headings);
+    let spans = Cutter::new(text, &headings, settings, tokenizer, walls).spans();
+    to_chunks(text, &headings, &spans)
+}
+
+/// Parent chunks of `parent_tokens` without overlap, and child chunks of `settings` inside
+/// them, each child knowing its parent's ordinal.
+pub fn chunk_hierarchy(
+    text: &str,
+    parent_tokens: usize,
+    settings: ChunkSettings,
+    tokenizer: &dyn TokenCounter,
+) -> (Vec<Chunk>, Vec<Chunk>) {
+    let headings = headings(text);
+    let parent_settings = ChunkSettings::new(parent_tokens, 0);
+    let parent_spans = Cutter::new(text, &headings, parent_settings, tokenizer, &[]).spans();
+    let walls: Vec<usize> = parent_spans.iter().map(|span| span.end).collect();
+    let child_spans = Cutter::new(text, &headings, settings, tokenizer, &walls).spans();
+    let mut children = to_chunks(text, &headings, &child_spans);
+    let mut parent = 0;
+    for (child, span) in children.iter_mut().zip(&child_spans) {
+        while parent + 1 < parent_spans.len() && parent_spans[parent].end <= span.start {
+            parent += 1;
+        }
+        child.parent = Some(parent as u32);
+    }
+    (to_chunks(text, &headings, &parent_spans), children)
+}
+
+/// The whole text as one chunk, however long; None when it is only whitespace.
+pub fn whole(text: &str, tokenizer: &dyn TokenCounter) -> Option<Chunk> {
+    let trimmed = text.trim();
+    let start = text.len() - text.trim_start().len();
+    let span = Span { start, end: start + trimmed.len(), tokens: tokenizer.count(trimmed) };
+    (!trimmed.is_empty()).then(|| to_chunks(text, &headings(text), &[span]).remove(0))
+}
+
+fn to_chunks(text: &str, headings: &[Heading], spans: &[Span]) -> Vec<Chunk> {
+    let mut heading_path = HeadingPath::new(headings);
     let mut chars_before = CharOffsets::new(text);
     spans
-        .into_iter()
+        .iter()
         .enumerate()
         .map(|(ordinal, span)| {
             let piece = &text[span.start..span.end];
@@ -68,6 +115,7 @@ pub fn chunk(text: &str, settings: ChunkSettings, tokenizer: &dyn TokenCounter) 
                 token_count: u32::try_from(span.tokens).unwrap_or(u32::MAX),
                 heading_path: heading_path.at(span.start),
                 page: None,
+                parent: None,
             }
         })
         .collect()
@@ -89,10 +137,18 @@ struct Cutter<'a> {
     tokenizer: &'a dyn TokenCounter,
     bounds: Vec<Piece>,
     breaks: Vec<Break>,
+    /// The boundaries no chunk crosses (their break is `End`), in order; the last is the text's end.
+    walls: Vec<usize>,
 }
 
 impl<'a> Cutter<'a> {
-    fn new(text: &'a str, headings: &[Heading], settings: ChunkSettings, tokenizer: &'a dyn TokenCounter) -> Self {
+    fn new(
+        text: &'a str,
+        headings: &[Heading],
+        settings: ChunkSettings,
+        tokenizer: &'a dyn TokenCounter,
+        walls: &[usize],
+    ) -> Self {
         // The pieces become the boundaries in place (a large text has millions of them).
         let mut bounds = tokenizer.pieces(text);
         let mut before = 0;
@@ -103,10 +159,19 @@ impl<'a> Cutter<'a> {
         bounds.insert(0, Piece { end: 0, tokens: 0 });
         let mut classify = Breaks::new(text, headings);
         let mut breaks: Vec<Break> = bounds.iter().map(|bound| classify.at(bound.end)).collect();
-        if let Some(end) = breaks.last_mut() {
-            *end = Break::End;
+        // A wall sits where whitespace starts: the first boundary at or after it is the cut.
+        let mut wall_bounds: Vec<usize> = walls
+            .iter()
+            .map(|wall| bounds.partition_point(|b| b.end < *wall))
+            .filter(|i| *i > 0 && *i < bounds.len())
+            .collect();
+        wall_bounds.push(bounds.len() - 1);
+        wall_bounds.sort_unstable();
+        wall_bounds.dedup();
+        for wall in &wall_bounds {
+            breaks[*wall] = Break::End;
         }
-        Self { text, settings, tokenizer, bounds, breaks }
+        Self { text, settings, tokenizer, bounds, breaks, walls: wall_bounds }
     }
 
     fn spans(&self) -> Vec<Span> {
@@ -128,7 +193,11 @@ impl<'a> Cutter<'a> {
             while covered < last && self.between(covered, covered + 1).trim().is_empty() {
                 covered += 1;
             }
-            start = if self.settings.overlap_tokens == 0 { end } else { self.overlap_start(after, end) };
+            start = if self.settings.overlap_tokens == 0 || self.breaks[end] == Break::End {
+                end
+            } else {
+                self.overlap_start(after, end)
+            };
         }
         spans
     }
@@ -138,8 +207,10 @@ impl<'a> Cutter<'a> {
     /// the limit). None when no such end fits.
     fn next_chunks(&self, start: usize, covered: usize) -> Option<(usize, Vec<Span>)> {
         let max = self.settings.max_tokens;
-        // The farthest boundary whose running count fits.
-        let mut limit = self.bounds.partition_point(|b| b.tokens <= self.bounds[start].tokens + max) - 1;
+        // The farthest boundary whose running count fits, short of the next wall.
+        let fits = self.bounds.partition_point(|b| b.tokens <= self.bounds[start].tokens.saturating_add(max)) - 1;
+        let wall = self.walls[self.walls.partition_point(|w| *w <= start).min(self.walls.len() - 1)];
+        let mut limit = fits.min(wall);
         loop {
             let first = start.max(covered) + 1;
             if limit < first {
@@ -367,6 +438,49 @@ mod tests {
         assert!(chunks.iter().all(|c| c.token_count <= 50 && c.token_count as usize == Cl100k.count(&c.text)));
         let joined: String = chunks.iter().map(|c| c.text.as_str()).collect::<Vec<_>>().join("");
         assert_eq!(joined.replace(' ', ""), format!("start{word}end"), "nothing lost");
+    }
+
+    #[test]
+    fn no_chunk_or_overlap_crosses_a_wall() {
+        let text = "word ".repeat(100) + &"other ".repeat(100);
+        let wall = "word ".len() * 100 - 1;
+        let chunks = chunk_between(&text, ChunkSettings::new(30, 30), &Cl100k, &[wall]);
+        let wall_char = wall as u64;
+        assert!(chunks.iter().all(|c| c.char_end <= wall_char || c.char_start > wall_char), "{chunks:#?}");
+        assert!(chunks.iter().any(|c| c.char_end == wall_char), "a chunk ends at the wall");
+        assert!(chunks.iter().all(|c| c.token_count <= 30));
+        let free = chunk(&text, ChunkSettings::new(30, 30), &Cl100k);
+        assert!(free.iter().any(|c| c.char_start < wall_char && c.char_end > wall_char), "without it, one does");
+    }
+
+    #[test]
+    fn children_sit_inside_their_parents() {
+        let text = HANDBOOK.repeat(6);
+        let (parents, children) = chunk_hierarchy(&text, 60, ChunkSettings::new(15, 20), &Cl100k);
+        assert!(parents.len() > 3 && children.len() > 2 * parents.len(), "{} / {}", parents.len(), children.len());
+        assert!(parents.iter().all(|p| p.token_count <= 60) && children.iter().all(|c| c.token_count <= 15));
+        assert!(parents.windows(2).all(|w| w[0].char_end <= w[1].char_start), "parents do not overlap");
+        for child in &children {
+            let parent = &parents[child.parent.unwrap() as usize];
+            assert!(
+                parent.char_start <= child.char_start && child.char_end <= parent.char_end,
+                "{child:?} in {parent:?}"
+            );
+            assert!(parent.text.contains(&child.text));
+        }
+        for ordinal in 0..parents.len() {
+            assert!(children.iter().any(|c| c.parent == Some(ordinal as u32)), "parent {ordinal} has children");
+        }
+    }
+
+    #[test]
+    fn a_whole_text_is_one_chunk_however_long() {
+        let text = format!("\n{}", HANDBOOK.repeat(20));
+        let one = whole(&text, &Cl100k).unwrap();
+        assert_eq!(one.text, text.trim());
+        assert_eq!(one.token_count as usize, Cl100k.count(text.trim()));
+        assert_eq!((one.char_start, one.heading_path.as_slice()), (1, ["Handbook".to_owned()].as_slice()));
+        assert_eq!(whole(" \n ", &Cl100k), None);
     }
 
     #[test]

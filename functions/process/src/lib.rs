@@ -8,6 +8,7 @@ pub mod clean;
 pub mod corpus;
 pub mod extract;
 pub mod record;
+pub mod strategy;
 pub mod tokenizer;
 
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use bytes::Bytes;
 use chrono::Utc;
 use seams_contracts::ingest::ProcessDocument;
-use seams_contracts::process::{ChunkRecord, DocumentProcessed, RecordHeader};
+use seams_contracts::process::{ChunkRecord, DocumentProcessed, ParentChunk, RecordHeader};
 use seams_contracts::{ObjectRef, V1};
 use seams_embeddings::config::EmbedderConfig;
 use seams_embeddings::{embed_all, Embedder, TokenCounter};
@@ -32,7 +33,8 @@ use tracing::Instrument;
 /// The tokenizer chunks are sized with unless the embedder has its own.
 pub use crate::tokenizer::Cl100k as Tokenizer;
 
-use crate::chunk::ChunkSettings;
+use crate::chunk::{Chunk, ChunkSettings};
+use crate::strategy::{Chunking, SemanticSettings};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -47,7 +49,13 @@ pub struct Config {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Settings {
+    /// The strategy for documents without a `chunking` attribute.
+    pub strategy: Chunking,
+    /// Chunk size and overlap (of the children, for hierarchical chunking).
     pub chunking: ChunkSettings,
+    /// The size of hierarchical chunking's parents.
+    pub parent_tokens: usize,
+    pub semantic: SemanticSettings,
     /// A document that needs more chunks than this is refused.
     pub max_chunks: usize,
     /// Records of one SQS batch processed at once.
@@ -56,14 +64,22 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { chunking: ChunkSettings::default(), max_chunks: 20_000, batch_concurrency: 4 }
+        Self {
+            strategy: Chunking::Fixed,
+            chunking: ChunkSettings::default(),
+            parent_tokens: 1500,
+            semantic: SemanticSettings::default(),
+            max_chunks: 20_000,
+            batch_concurrency: 4,
+        }
     }
 }
 
 impl Settings {
-    /// The tuning variables (`SEAMS_CHUNK_MAX_TOKENS`, `SEAMS_CHUNK_OVERLAP_PERCENT`,
-    /// `SEAMS_MAX_CHUNKS`, `SEAMS_BATCH_CONCURRENCY`) over the defaults; bad values are
-    /// recorded in `env`.
+    /// The tuning variables (`SEAMS_CHUNKING`, `SEAMS_CHUNK_MAX_TOKENS`,
+    /// `SEAMS_CHUNK_OVERLAP_PERCENT`, `SEAMS_CHUNK_PARENT_TOKENS`, `SEAMS_SEMANTIC_BUFFER`,
+    /// `SEAMS_SEMANTIC_PERCENTILE`, `SEAMS_MAX_CHUNKS`, `SEAMS_BATCH_CONCURRENCY`) over the
+    /// defaults; bad values are recorded in `env`.
     pub fn from_env(env: &Env) -> Self {
         let defaults = Settings::default();
         let max_tokens = env.parse_or("SEAMS_CHUNK_MAX_TOKENS", defaults.chunking.max_tokens);
@@ -71,8 +87,18 @@ impl Settings {
         if overlap_percent >= 100 {
             env.invalid("SEAMS_CHUNK_OVERLAP_PERCENT", &overlap_percent.to_string(), "must be below 100".into());
         }
+        let percentile = env.parse_or("SEAMS_SEMANTIC_PERCENTILE", defaults.semantic.percentile);
+        if percentile > 100 {
+            env.invalid("SEAMS_SEMANTIC_PERCENTILE", &percentile.to_string(), "must be 0 to 100".into());
+        }
         Settings {
+            strategy: env.parse_or("SEAMS_CHUNKING", defaults.strategy),
             chunking: ChunkSettings::new(max_tokens, overlap_percent),
+            parent_tokens: env.parse_or("SEAMS_CHUNK_PARENT_TOKENS", defaults.parent_tokens),
+            semantic: SemanticSettings {
+                buffer: env.parse_or("SEAMS_SEMANTIC_BUFFER", defaults.semantic.buffer),
+                percentile,
+            },
             max_chunks: env.parse_or("SEAMS_MAX_CHUNKS", defaults.max_chunks),
             batch_concurrency: env.parse_or("SEAMS_BATCH_CONCURRENCY", defaults.batch_concurrency),
         }
@@ -98,18 +124,23 @@ impl Config {
 pub struct Split {
     pub title: Option<String>,
     pub text: String,
-    pub chunks: Vec<chunk::Chunk>,
+    pub chunks: Vec<Chunk>,
+    /// The parents the chunks point at (hierarchical chunking); empty otherwise.
+    pub parents: Vec<Chunk>,
 }
 
-/// Extract, clean and chunk. Pure: the service's pipeline up to embedding, and what the
-/// benchmark measures. Refuses (as `InvalidInput`) what cannot be extracted, what has no
-/// text, and what needs more than `max_chunks` chunks.
-pub fn split(
-    content_type: &str,
-    bytes: &[u8],
-    settings: &Settings,
-    tokenizer: &dyn TokenCounter,
-) -> Result<Split, ServiceError> {
+/// A document's text after extraction and cleaning, before chunking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cleaned {
+    pub title: Option<String>,
+    pub text: String,
+    /// Where each page starts (characters), for paged documents.
+    page_starts: Option<Vec<u64>>,
+}
+
+/// Extract and clean. Pure. Refuses (as `InvalidInput`) what cannot be extracted and what
+/// has no text.
+pub fn clean_document(content_type: &str, bytes: &[u8]) -> Result<Cleaned, ServiceError> {
     let extracted = extract::extract(content_type, bytes)
         .map_err(|e| ServiceError::invalid_input("content_type", e.to_string()))?;
     let pages = if extracted.paged { clean::strip_page_furniture(&extracted.pages) } else { extracted.pages };
@@ -119,15 +150,85 @@ pub fn split(
     }
     // A paged document's first line is its title once running headers are gone.
     let title = if extracted.paged { extract::first_line(&text) } else { extracted.title };
-    let mut chunks = chunk::chunk(&text, settings.chunking, tokenizer);
-    if chunks.len() > settings.max_chunks {
-        let detail = format!("{} chunks exceed SEAMS_MAX_CHUNKS ({})", chunks.len(), settings.max_chunks);
-        return Err(ServiceError::invalid_input("raw", detail));
+    Ok(Cleaned { title, text, page_starts: extracted.paged.then_some(page_starts) })
+}
+
+/// How to chunk one cleaned document: the strategy with what it needs from outside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    Fixed,
+    Hierarchical,
+    /// Semantic chunking's cuts, from the embedder ([`strategy::semantic_walls`]).
+    Semantic {
+        walls: Vec<usize>,
+    },
+    /// One chunk, refused above `limit` tokens when the embedder has a limit.
+    Whole {
+        limit: Option<usize>,
+    },
+}
+
+impl Cleaned {
+    /// Chunks the text by `plan`. Refuses (as `InvalidInput`, naming the limit) a document
+    /// that needs more than `max_chunks` chunks or, whole, more tokens than the embedder reads.
+    pub fn split(self, plan: &Plan, settings: &Settings, tokenizer: &dyn TokenCounter) -> Result<Split, ServiceError> {
+        let mut parents = Vec::new();
+        let mut chunks = match plan {
+            Plan::Fixed => chunk::chunk(&self.text, settings.chunking, tokenizer),
+            Plan::Semantic { walls } => chunk::chunk_between(
+                &self.text,
+                ChunkSettings { overlap_tokens: 0, ..settings.chunking },
+                tokenizer,
+                walls,
+            ),
+            Plan::Hierarchical => {
+                let children;
+                (parents, children) =
+                    chunk::chunk_hierarchy(&self.text, settings.parent_tokens, settings.chunking, tokenizer);
+                children
+            }
+            Plan::Whole { limit } => {
+                let whole = chunk::whole(&self.text, tokenizer);
+                if let (Some(chunk), Some(limit)) = (&whole, limit) {
+                    if chunk.token_count as usize > *limit {
+                        let detail = format!(
+                            "the document is {} tokens; chunking \"none\" takes at most the embedder's limit ({limit})",
+                            chunk.token_count
+                        );
+                        return Err(ServiceError::invalid_input("raw", detail));
+                    }
+                }
+                whole.into_iter().collect()
+            }
+        };
+        if chunks.len() > settings.max_chunks {
+            let detail = format!("{} chunks exceed SEAMS_MAX_CHUNKS ({})", chunks.len(), settings.max_chunks);
+            return Err(ServiceError::invalid_input("raw", detail));
+        }
+        if let Some(page_starts) = &self.page_starts {
+            for chunk in chunks.iter_mut().chain(parents.iter_mut()) {
+                chunk.page = clean::page_at(page_starts, chunk.char_start);
+            }
+        }
+        Ok(Split { title: self.title, text: self.text, chunks, parents })
     }
-    if extracted.paged {
-        chunks.iter_mut().for_each(|c| c.page = clean::page_at(&page_starts, c.char_start));
-    }
-    Ok(Split { title, text, chunks })
+}
+
+/// Extract, clean and chunk with `settings.strategy` (semantic chunking, which needs the
+/// embedder, falls back to fixed here). Pure: the service's pipeline up to embedding, and
+/// what the benchmark measures.
+pub fn split(
+    content_type: &str,
+    bytes: &[u8],
+    settings: &Settings,
+    tokenizer: &dyn TokenCounter,
+) -> Result<Split, ServiceError> {
+    let plan = match settings.strategy {
+        Chunking::Fixed | Chunking::Semantic => Plan::Fixed,
+        Chunking::Hierarchical => Plan::Hierarchical,
+        Chunking::None => Plan::Whole { limit: None },
+    };
+    clean_document(content_type, bytes)?.split(&plan, settings, tokenizer)
 }
 
 /// The claim check one record of the processing queue carries.
@@ -176,26 +277,48 @@ impl Service {
         self.process_document(&claim).instrument(span).await
     }
 
-    /// [`split`] with the tokenizer of the embedder that reads the chunks: its own (and
-    /// within its limit) when it has one, cl100k otherwise. So no chunk is cut by the model.
-    fn split(&self, content_type: &str, bytes: &[u8]) -> Result<Split, ServiceError> {
-        match self.embedder.token_counter() {
+    /// The document cut by its strategy, sized by the tokenizer of the embedder that reads
+    /// the chunks: its own (and within its limit) when it has one, cl100k otherwise. So no
+    /// chunk is cut by the model.
+    async fn split(&self, claim: &ProcessDocument, bytes: &[u8]) -> Result<Split, ServiceError> {
+        let chunking = Chunking::for_document(self.settings.strategy, &claim.attributes)?;
+        let cleaned = clean_document(&claim.content_type, bytes)?;
+        let mut settings = self.settings;
+        let (counter, limit): (Arc<dyn TokenCounter>, Option<usize>) = match self.embedder.token_counter() {
             Some((counter, limit)) => {
-                let mut settings = self.settings;
                 let max_tokens = settings.chunking.max_tokens.min(limit);
                 let overlap_percent = settings.chunking.overlap_tokens * 100 / settings.chunking.max_tokens.max(1);
                 settings.chunking = ChunkSettings::new(max_tokens, overlap_percent);
-                split(content_type, bytes, &settings, counter.as_ref())
+                (counter, Some(limit))
             }
-            None => split(content_type, bytes, &self.settings, &Tokenizer),
+            None => (Arc::new(Tokenizer), None),
+        };
+        let plan = match chunking {
+            Chunking::Fixed => Plan::Fixed,
+            Chunking::Hierarchical => Plan::Hierarchical,
+            Chunking::Semantic => Plan::Semantic { walls: self.semantic_walls(&cleaned.text).await? },
+            Chunking::None => Plan::Whole { limit },
+        };
+        cleaned.split(&plan, &settings, counter.as_ref())
+    }
+
+    /// Semantic chunking's cuts: each sentence is embedded with its neighbours (the buffer)
+    /// by the active embedder, and the text is cut where neighbouring groups are farthest apart.
+    async fn semantic_walls(&self, text: &str) -> Result<Vec<usize>, ServiceError> {
+        let sentences = chunk::sentences(text);
+        if sentences.len() < 3 {
+            return Ok(Vec::new());
         }
+        let groups = strategy::sentence_groups(text, &sentences, self.settings.semantic.buffer);
+        let vectors = embed_all(self.embedder.as_ref(), &groups).await?;
+        Ok(strategy::semantic_walls(&sentences, &vectors, self.settings.semantic.percentile))
     }
 
     /// Claim check → processed record → `DocumentProcessed`. Safe to repeat: the record's
     /// key is deterministic and its first write stands.
     pub async fn process_document(&self, claim: &ProcessDocument) -> Result<(), ServiceError> {
         let bytes = self.load_bytes(claim).await?;
-        let Split { title, text: cleaned, chunks } = self.split(&claim.content_type, &bytes)?;
+        let Split { title, text: cleaned, chunks, parents } = self.split(claim, &bytes).await?;
         let texts: Vec<&str> = chunks.iter().map(|c| c.text.as_str()).collect();
         let vectors = embed_all(self.embedder.as_ref(), &texts).await?;
 
@@ -233,6 +356,10 @@ impl Service {
                 char_start: chunk.char_start,
                 char_end: chunk.char_end,
                 token_count: chunk.token_count,
+                parent: chunk.parent.and_then(|p| parents.get(p as usize)).map(|parent| ParentChunk {
+                    chunk_id: record::parent_id(&claim.document_id, claim.version, parent.ordinal),
+                    text: parent.text.clone(),
+                }),
                 embedding,
             })
             .collect();

@@ -10,3 +10,8 @@ pub fn record_key(document_id: &str, version: u32) -> String {
 pub fn chunk_id(document_id: &str, version: u32, ordinal: u32) -> String {
     format!("{document_id}:{version}:{ordinal}")
 }
+
+/// A parent chunk's id (hierarchical chunking): apart from its children's ids.
+pub fn parent_id(document_id: &str, version: u32, ordinal: u32) -> String {
+    format!("{document_id}:{version}:p{ordinal}")
+}

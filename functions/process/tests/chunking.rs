@@ -1,7 +1,8 @@
 //! The chunker's invariants over random Markdown: every chunk within the token limit and
-//! counted exactly, offsets that point at it, nothing lost, words kept whole.
+//! counted exactly, offsets that point at it, nothing lost, words kept whole; walls (the
+//! other strategies' cuts) never crossed; children inside their parents.
 
-use process::chunk::{chunk, ChunkSettings};
+use process::chunk::{chunk, chunk_between, chunk_hierarchy, sentences, ChunkSettings};
 use process::Tokenizer;
 use proptest::prelude::*;
 use seams_embeddings::TokenCounter;
@@ -98,6 +99,31 @@ proptest! {
         }
         let lost: String = chars.iter().zip(&covered).filter(|(c, seen)| !c.is_whitespace() && !**seen).map(|(c, _)| *c).collect();
         prop_assert!(lost.is_empty(), "lost {:?}", lost);
+    }
+
+    #[test]
+    fn walls_at_random_sentence_ends_are_never_crossed(text in markdown(), max_tokens in 16usize..120, picks in prop::collection::vec(any::<bool>(), 64)) {
+        let walls: Vec<usize> = sentences(&text).iter().zip(picks.iter().cycle()).filter(|(_, pick)| **pick).map(|(s, _)| s.end).collect();
+        let chunks = chunk_between(&text, ChunkSettings::new(max_tokens, 20), &Tokenizer, &walls);
+        for wall in walls.iter().map(|w| text[..*w].chars().count() as u64) {
+            prop_assert!(chunks.iter().all(|c| c.char_end <= wall || c.char_start >= wall), "a chunk crosses the wall at {}", wall);
+        }
+        prop_assert!(chunks.iter().all(|c| c.token_count as usize <= max_tokens && c.token_count as usize == Tokenizer.count(&c.text)));
+    }
+
+    #[test]
+    fn children_of_random_markdown_sit_inside_their_parents(text in markdown(), child_tokens in 16usize..60, factor in 2usize..6, overlap in 0usize..50) {
+        let parent_tokens = child_tokens * factor;
+        let (parents, children) = chunk_hierarchy(&text, parent_tokens, ChunkSettings::new(child_tokens, overlap), &Tokenizer);
+        prop_assert!(parents.iter().all(|p| p.token_count as usize <= parent_tokens));
+        prop_assert!(parents.windows(2).all(|w| w[0].char_end <= w[1].char_start), "parents do not overlap");
+        for child in &children {
+            prop_assert!(child.token_count as usize <= child_tokens);
+            let parent = child.parent.and_then(|p| parents.get(p as usize));
+            prop_assert!(parent.is_some_and(|p| p.char_start <= child.char_start && child.char_end <= p.char_end), "{:?} outside {:?}", child, parent);
+        }
+        let words = |chunks: &[process::chunk::Chunk]| chunks.iter().flat_map(|c| c.text.split_whitespace().map(str::to_owned).collect::<Vec<_>>()).collect::<std::collections::BTreeSet<_>>();
+        prop_assert_eq!(words(&children), words(&parents), "children hold every word of the parents");
     }
 }
 

@@ -111,6 +111,7 @@ impl Pipeline {
                 char_start: 0,
                 char_end: text.len() as u64,
                 token_count: 10,
+                parent: None,
                 embedding: if embedding.dims == 384 {
                     support::vector(text)
                 } else {

@@ -54,7 +54,19 @@ pub struct ChunkRecord {
     pub char_start: u64,
     pub char_end: u64,
     pub token_count: u32,
+    /// The parent chunk that holds this one (hierarchical chunking): what retrieve returns
+    /// when this chunk matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<ParentChunk>,
     pub embedding: Vec<f32>,
+}
+
+/// A parent chunk: not embedded or searched itself, returned in place of its children.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ParentChunk {
+    /// `{document_id}:{version}:p{ordinal}`.
+    pub chunk_id: String,
+    pub text: String,
 }
 
 /// Event `DocumentProcessed` on the seams bus; retrieve's indexer consumes it.

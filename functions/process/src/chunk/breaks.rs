@@ -97,6 +97,46 @@ impl<'a> Breaks<'a> {
     }
 }
 
+/// The sentences of `text` as trimmed byte ranges, in order: text between sentence ends,
+/// paragraph breaks and headings. A line break ends a sentence only after `.`, `!` or `?`
+/// or a heading, so wrapped lines stay one sentence.
+pub fn sentences(text: &str) -> Vec<std::ops::Range<usize>> {
+    let headings = headings(text);
+    let heading_ends: Vec<usize> = headings
+        .iter()
+        .map(|h| h.offset + text[h.offset..].split('\n').next().map_or(0, |line| line.trim_end().len()))
+        .collect();
+    let mut classify = Breaks::new(text, &headings);
+    let bytes = text.as_bytes();
+    let mut found = Vec::new();
+    let mut start = None;
+    let mut at = 0;
+    while at < bytes.len() {
+        if !bytes[at].is_ascii_whitespace() {
+            start.get_or_insert(at);
+            at += 1;
+            continue;
+        }
+        let run_end = at + bytes[at..].iter().take_while(|b| b.is_ascii_whitespace()).count();
+        if let Some(from) = start {
+            let ends = match classify.at(at) {
+                Break::Inside | Break::Word => false,
+                Break::Line => ends_sentence(&bytes[..at]) || heading_ends.binary_search(&at).is_ok(),
+                _ => true,
+            };
+            if ends {
+                found.push(from..at);
+                start = None;
+            }
+        }
+        at = run_end;
+    }
+    if let Some(from) = start {
+        found.push(from..text.trim_end().len());
+    }
+    found
+}
+
 /// Whether text ending here ends a sentence: `.`, `!` or `?`, perhaps inside closing quotes
 /// or brackets.
 fn ends_sentence(text: &[u8]) -> bool {
@@ -166,6 +206,17 @@ mod tests {
         let titles: Vec<_> = headings(text).into_iter().map(|h| (h.level, h.title)).collect();
         assert_eq!(titles, [(1, "Real".to_owned()), (2, "Also real".to_owned())]);
         assert_eq!(break_before(text, "# not"), Break::Line);
+    }
+
+    #[test]
+    fn sentences_end_at_stops_paragraphs_and_headings_not_at_wrapped_lines() {
+        let text = "# Title\nFirst one. Second\nwraps here! Third?\n\nNew paragraph\n## Next\nLast";
+        let found: Vec<&str> = sentences(text).into_iter().map(|r| &text[r]).collect();
+        assert_eq!(
+            found,
+            ["# Title", "First one.", "Second\nwraps here!", "Third?", "New paragraph", "## Next", "Last"]
+        );
+        assert!(sentences("  \n ").is_empty());
     }
 
     #[test]
