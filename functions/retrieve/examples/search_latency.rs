@@ -66,6 +66,7 @@ fn corpus(chunks: usize, embedder: &HashingEmbedder) -> Vec<IndexedDocument> {
                         citation: Citation { source_uri: None, title: None, heading_path: Vec::new(), page: None },
                         metadata: metadata.clone(),
                         embedding,
+                        parent: None,
                     }
                 })
                 .collect();

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use seams_contracts::process::{ChunkRecord, EmbeddingModel, RecordHeader};
+use seams_contracts::process::{ChunkRecord, EmbeddingModel, ParentChunk, RecordHeader};
 use seams_contracts::retrieve::{Citation, Ranks, SearchMode};
 use seams_contracts::{AttributeValue, ErrorName};
 use serde_json::{Map, Value};
@@ -21,6 +21,9 @@ pub struct IndexedChunk {
     /// What filters match: the document's attributes and the chunk's own fields.
     pub metadata: Map<String, Value>,
     pub embedding: Vec<f32>,
+    /// The parent chunk that holds it (hierarchical chunking): stored once per parent,
+    /// returned in place of its children.
+    pub parent: Option<ParentChunk>,
 }
 
 /// One version of a document, ready to replace whatever the index holds for it.
@@ -36,7 +39,7 @@ pub struct IndexedDocument {
 impl IndexedDocument {
     /// From a processed record. Metadata is the caller's attributes plus the fields every
     /// chunk has (which win over attributes of the same name): `document_id`,
-    /// `content_type`, `language`, `title`, `page`, `heading_path`.
+    /// `content_type`, `language`, `title`, `page`, `heading_path`, `parent_chunk_id`.
     pub fn from_record(header: &RecordHeader, chunks: &[ChunkRecord]) -> Self {
         let mut document = Map::new();
         for (key, value) in &header.attributes {
@@ -58,6 +61,9 @@ impl IndexedDocument {
                 if let Some(page) = chunk.page {
                     metadata.insert("page".into(), page.into());
                 }
+                if let Some(parent) = &chunk.parent {
+                    metadata.insert("parent_chunk_id".into(), parent.chunk_id.clone().into());
+                }
                 IndexedChunk {
                     chunk_id: chunk.chunk_id.clone(),
                     ordinal: chunk.ordinal,
@@ -70,6 +76,7 @@ impl IndexedDocument {
                     },
                     metadata,
                     embedding: chunk.embedding.clone(),
+                    parent: chunk.parent.clone(),
                 }
             })
             .collect();

@@ -9,6 +9,7 @@ pub mod fuse;
 pub mod index;
 pub mod indexer;
 pub mod keywords;
+pub mod parents;
 pub mod postgres;
 pub mod rerank;
 pub mod snapshot;
@@ -35,6 +36,7 @@ use seams_platform::{http, ServiceError};
 pub use crate::feedback::VectorFeedback;
 pub use crate::filter::Predicate;
 pub use crate::fuse::Fusion;
+use crate::index::Hit;
 pub use crate::index::{IndexError, SearchIndex, SearchQuery};
 use crate::postgres::{PostgresIndex, PostgresSettings};
 pub use crate::rerank::{RerankSettings, Reranker};
@@ -410,13 +412,7 @@ impl Service {
         if let Some(vector) = query.vector.take() {
             query.vector = Some(self.with_feedback_applied(&query, vector).await?);
         }
-        let hits: Vec<_> = self
-            .index
-            .search(&query)
-            .await?
-            .into_iter()
-            .filter(|hit| request.min_score.is_none_or(|min| hit.score >= min))
-            .collect();
+        let hits = self.search_parents_once(query, request.min_score).await?;
         let top_k = request.top_k as usize;
         let scored: Vec<(index::Hit, Option<f64>)> = match reranker {
             Some(reranker) => {
@@ -432,6 +428,7 @@ impl Service {
                 document_id: hit.document_id,
                 version: hit.version,
                 chunk_id: hit.chunk.chunk_id,
+                parent_chunk_id: hit.chunk.parent.map(|parent| parent.chunk_id),
                 text: hit.chunk.text,
                 score: hit.score,
                 ranks: hit.ranks,
@@ -453,6 +450,27 @@ impl Service {
             embedding_model: self.embedder.model().model.clone(),
             rerank_model: reranker.map(|reranker| reranker.model().to_owned()),
         })
+    }
+
+    /// The hits at or above `min_score`, each parent (hierarchical chunking) once in place of
+    /// its children. When children of one parent crowd the list, the search is asked for
+    /// more, so `query.top_k` distinct passages come back where the index has them.
+    async fn search_parents_once(
+        &self,
+        mut query: SearchQuery,
+        min_score: Option<f64>,
+    ) -> Result<Vec<Hit>, ServiceError> {
+        let wanted = query.top_k;
+        loop {
+            let hits = self.index.search(&query).await?;
+            let exhausted = hits.len() < query.top_k || query.top_k >= wanted * parents::MAX_WIDENING;
+            let passages =
+                parents::collapse(hits.into_iter().filter(|hit| min_score.is_none_or(|min| hit.score >= min)));
+            if passages.len() >= wanted || exhausted {
+                return Ok(passages.into_iter().take(wanted).collect());
+            }
+            query.top_k *= 4;
+        }
     }
 
     /// The query vector moved towards the first hits of a search in the same mode (hybrid:

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pgvector::Vector;
-use seams_contracts::process::EmbeddingModel;
+use seams_contracts::process::{EmbeddingModel, ParentChunk};
 use seams_contracts::retrieve::{Citation, Ranks, SearchMode};
 use serde_json::{Map, Value};
 use tokio::sync::Mutex;
@@ -27,7 +27,7 @@ use crate::index::{
 
 /// Each migration runs once, in order, in one transaction with the others pending.
 /// `{schema}` and `{dims}` are filled in from configuration.
-const MIGRATIONS: [&str; 2] = ["
+const MIGRATIONS: [&str; 3] = ["
 CREATE TABLE {schema}.meta (key text PRIMARY KEY, value text NOT NULL);
 CREATE TABLE {schema}.documents (
     document_id text PRIMARY KEY,
@@ -62,6 +62,11 @@ INSERT INTO {schema}.terms (lexeme, df)
     SELECT u.lexeme, count(*) FROM {schema}.chunks c, unnest(c.tsv) u GROUP BY u.lexeme;
 CREATE TABLE {schema}.corpus (only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row), chunks bigint NOT NULL, length bigint NOT NULL);
 INSERT INTO {schema}.corpus (chunks, length) SELECT count(*), coalesce(sum(length), 0) FROM {schema}.chunks;
+", "
+-- Hierarchical chunking: a child chunk names its parent, whose text is stored once.
+ALTER TABLE {schema}.chunks ADD COLUMN parent_id text;
+CREATE TABLE {schema}.parents (parent_id text PRIMARY KEY, document_id text NOT NULL, text text NOT NULL);
+CREATE INDEX ON {schema}.parents (document_id);
 "];
 
 /// BM25's parameters: Lucene's defaults, as FTS5 and bm25s use them.
@@ -252,6 +257,9 @@ impl PostgresIndex {
             )
             .await
             .map_err(database_error)?;
+        tx.execute(&self.sql("DELETE FROM {schema}.parents WHERE document_id = $1"), &[&document_id])
+            .await
+            .map_err(database_error)?;
         Ok(TermCounts { chunks: row.get(0), length: row.get(1), lexemes: row.get(2), document_frequencies: row.get(3) })
     }
 
@@ -307,6 +315,9 @@ struct ChunkColumns {
     citations: Vec<Value>,
     metadata: Vec<Value>,
     embeddings: Vec<Vector>,
+    parent_ids: Vec<Option<String>>,
+    /// Each parent once, in order.
+    parents: Vec<(String, String)>,
 }
 
 impl ChunkColumns {
@@ -317,6 +328,12 @@ impl ChunkColumns {
         self.citations.push(serde_json::to_value(&chunk.citation).map_err(|e| IndexError::Invalid(e.to_string()))?);
         self.metadata.push(Value::Object(chunk.metadata.clone()));
         self.embeddings.push(Vector::from(normalised(&chunk.embedding)));
+        self.parent_ids.push(chunk.parent.as_ref().map(|p| p.chunk_id.clone()));
+        if let Some(parent) = &chunk.parent {
+            if self.parents.last().is_none_or(|(id, _)| *id != parent.chunk_id) {
+                self.parents.push((parent.chunk_id.clone(), parent.text.clone()));
+            }
+        }
         Ok(())
     }
 }
@@ -421,7 +438,7 @@ fn bm25_sql(tsquery: &str, words: &str, filter: &str) -> String {
     )
 }
 
-const COLUMNS: &str = "c.chunk_id, c.document_id, c.version, c.ordinal, c.text, c.citation, c.metadata, c.embedding";
+const COLUMNS: &str = "c.chunk_id, c.document_id, c.version, c.ordinal, c.text, c.citation, c.metadata, c.embedding, p.parent_id, p.text AS parent_text";
 
 fn read_hit(row: &Row, score: f64, ranks: Ranks) -> Result<Hit, IndexError> {
     let citation: Value = row.try_get("citation").map_err(unavailable)?;
@@ -429,6 +446,8 @@ fn read_hit(row: &Row, score: f64, ranks: Ranks) -> Result<Hit, IndexError> {
     let embedding: Vector = row.try_get("embedding").map_err(unavailable)?;
     let version: i32 = row.try_get("version").map_err(unavailable)?;
     let ordinal: i32 = row.try_get("ordinal").map_err(unavailable)?;
+    let parent_id: Option<String> = row.try_get("parent_id").map_err(unavailable)?;
+    let parent_text: Option<String> = row.try_get("parent_text").map_err(unavailable)?;
     Ok(Hit {
         document_id: row.try_get("document_id").map_err(unavailable)?,
         version: u32::try_from(version).unwrap_or_default(),
@@ -442,6 +461,7 @@ fn read_hit(row: &Row, score: f64, ranks: Ranks) -> Result<Hit, IndexError> {
                 _ => Map::new(),
             },
             embedding: embedding.to_vec(),
+            parent: parent_id.zip(parent_text).map(|(chunk_id, text)| ParentChunk { chunk_id, text }),
         },
         score,
         ranks,
@@ -495,11 +515,11 @@ impl SearchIndex for PostgresIndex {
         }
         tx.execute(
             &self.sql(
-                "INSERT INTO {schema}.chunks (chunk_id, document_id, version, ordinal, text, citation, metadata, embedding, length)
-                 SELECT chunk_id, $1, $2, ordinal, text, citation, metadata, embedding,
+                "INSERT INTO {schema}.chunks (chunk_id, document_id, version, ordinal, text, citation, metadata, embedding, parent_id, length)
+                 SELECT chunk_id, $1, $2, ordinal, text, citation, metadata, embedding, parent_id,
                         {schema}.lexeme_count(to_tsvector('english', text))
-                 FROM unnest($3::text[], $4::int[], $5::text[], $6::jsonb[], $7::jsonb[], $8::vector[])
-                      AS c (chunk_id, ordinal, text, citation, metadata, embedding)",
+                 FROM unnest($3::text[], $4::int[], $5::text[], $6::jsonb[], $7::jsonb[], $8::vector[], $9::text[])
+                      AS c (chunk_id, ordinal, text, citation, metadata, embedding, parent_id)",
             ),
             &[
                 &document.document_id,
@@ -510,10 +530,24 @@ impl SearchIndex for PostgresIndex {
                 &columns.citations,
                 &columns.metadata,
                 &columns.embeddings,
+                &columns.parent_ids,
             ],
         )
         .await
         .map_err(database_error)?;
+        if !columns.parents.is_empty() {
+            let (parent_ids, parent_texts): (Vec<String>, Vec<String>) = columns.parents.into_iter().unzip();
+            tx.execute(
+                &self.sql(
+                    "INSERT INTO {schema}.parents (parent_id, document_id, text)
+                     SELECT parent_id, $1, text FROM unnest($2::text[], $3::text[]) AS p (parent_id, text)
+                     ON CONFLICT (parent_id) DO NOTHING",
+                ),
+                &[&document.document_id, &parent_ids, &parent_texts],
+            )
+            .await
+            .map_err(database_error)?;
+        }
         self.count_terms(&tx, &document.document_id, before).await?;
         tx.execute(
             &self.sql("UPDATE {schema}.documents SET version = $2, processed_at = $3, deleted_at = NULL WHERE document_id = $1"),
@@ -574,12 +608,12 @@ impl SearchIndex for PostgresIndex {
             SearchMode::Keyword if words.is_none() => return Ok(Vec::new()),
             SearchMode::Vector => format!(
                 "WITH ranked AS ({}) SELECT {COLUMNS}, r.score, r.rank AS vector_rank, NULL::bigint AS keyword_rank
-                 FROM ranked r JOIN {{schema}}.chunks c USING (chunk_id) ORDER BY r.rank",
+                 FROM ranked r JOIN {{schema}}.chunks c USING (chunk_id) LEFT JOIN {{schema}}.parents p ON p.parent_id = c.parent_id ORDER BY r.rank",
                 vector_list(&mut params)
             ),
             SearchMode::Keyword => format!(
                 "WITH ranked AS ({}) SELECT {COLUMNS}, r.score, NULL::bigint AS vector_rank, r.rank AS keyword_rank
-                 FROM ranked r JOIN {{schema}}.chunks c USING (chunk_id) ORDER BY r.rank",
+                 FROM ranked r JOIN {{schema}}.chunks c USING (chunk_id) LEFT JOIN {{schema}}.parents p ON p.parent_id = c.parent_id ORDER BY r.rank",
                 keyword_list(&mut params)
             ),
             SearchMode::Hybrid => {
@@ -601,7 +635,7 @@ impl SearchIndex for PostgresIndex {
                         SELECT coalesce(v.chunk_id, k.chunk_id) AS chunk_id, v.rank AS vector_rank, k.rank AS keyword_rank,
                                coalesce({wv}::float8 / ({k}::float8 + v.rank), 0) + coalesce({wk}::float8 / ({k}::float8 + k.rank), 0) AS score
                         FROM vector v FULL OUTER JOIN keyword k ON v.chunk_id = k.chunk_id)
-                     SELECT {COLUMNS}, f.score, f.vector_rank, f.keyword_rank FROM fused f JOIN {{schema}}.chunks c USING (chunk_id)
+                     SELECT {COLUMNS}, f.score, f.vector_rank, f.keyword_rank FROM fused f JOIN {{schema}}.chunks c USING (chunk_id) LEFT JOIN {{schema}}.parents p ON p.parent_id = c.parent_id
                      ORDER BY f.score DESC, f.vector_rank NULLS LAST, f.keyword_rank LIMIT {}",
                     limit(query.top_k)
                 )

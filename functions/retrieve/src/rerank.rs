@@ -189,6 +189,7 @@ mod tests {
                 citation: Citation { source_uri: None, title: None, heading_path: Vec::new(), page: None },
                 metadata: serde_json::Map::new(),
                 embedding: Vec::new(),
+                parent: None,
             },
             score: 1.0,
             ranks: Ranks::default(),

@@ -10,7 +10,7 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
-use seams_contracts::process::EmbeddingModel;
+use seams_contracts::process::{EmbeddingModel, ParentChunk};
 use seams_contracts::retrieve::{Ranks, SearchMode};
 use serde_json::{Map, Value};
 
@@ -36,9 +36,16 @@ CREATE TABLE IF NOT EXISTS chunks (
     text TEXT NOT NULL,
     citation TEXT NOT NULL,
     metadata TEXT NOT NULL,
-    embedding BLOB NOT NULL
+    embedding BLOB NOT NULL,
+    parent_id TEXT
 );
 CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks (document_id);
+CREATE TABLE IF NOT EXISTS parents (
+    parent_id TEXT PRIMARY KEY,
+    document_id TEXT NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS parents_by_document ON parents (document_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
     text, content = 'chunks', content_rowid = 'id', tokenize = 'porter unicode61 remove_diacritics 2'
 );
@@ -96,6 +103,7 @@ impl SqliteIndex {
         connection.pragma_update(None, "journal_mode", "DELETE").map_err(unavailable)?;
         connection.busy_timeout(std::time::Duration::from_secs(5)).map_err(unavailable)?;
         connection.execute_batch(SCHEMA).map_err(unavailable)?;
+        add_parent_column(&connection).map_err(unavailable)?;
         let stored: Option<String> = connection
             .query_row("SELECT value FROM meta WHERE key = 'embedding'", [], |r| r.get(0))
             .optional()
@@ -184,6 +192,19 @@ fn migrate_keywords(connection: &Connection) -> rusqlite::Result<()> {
     rebuilt
 }
 
+/// Indexes made before hierarchical chunking have no `parent_id` column: add it (empty).
+fn add_parent_column(connection: &Connection) -> rusqlite::Result<()> {
+    let has: bool = connection.query_row(
+        "SELECT count(*) > 0 FROM pragma_table_info('chunks') WHERE name = 'parent_id'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has {
+        connection.execute_batch("ALTER TABLE chunks ADD COLUMN parent_id TEXT")?;
+    }
+    Ok(())
+}
+
 fn index_keywords(connection: &Connection, id: i64, text: &str) -> rusqlite::Result<()> {
     connection
         .prepare_cached("INSERT INTO chunks_fts (rowid, text) VALUES (?1, ?2)")?
@@ -203,6 +224,7 @@ fn remove_chunks(connection: &Connection, document_id: &str) -> rusqlite::Result
         unindex.execute(params![id, keywords::indexed_text(&text)])?;
     }
     connection.execute("DELETE FROM chunks WHERE document_id = ?1", [document_id])?;
+    connection.execute("DELETE FROM parents WHERE document_id = ?1", [document_id])?;
     Ok(())
 }
 
@@ -298,10 +320,16 @@ impl Matrix {
 }
 
 fn read_hit(connection: &Connection, matrix: &Matrix, row: usize, score: f64, ranks: Ranks) -> rusqlite::Result<Hit> {
-    let mut statement = connection
-        .prepare_cached("SELECT chunk_id, document_id, version, ordinal, text, citation FROM chunks WHERE id = ?1")?;
+    let mut statement = connection.prepare_cached(
+        "SELECT c.chunk_id, c.document_id, c.version, c.ordinal, c.text, c.citation, p.parent_id, p.text
+         FROM chunks c LEFT JOIN parents p ON p.parent_id = c.parent_id WHERE c.id = ?1",
+    )?;
     statement.query_row([matrix.ids[row]], |r| {
         let citation: String = r.get(5)?;
+        let parent = match (r.get::<_, Option<String>>(6)?, r.get::<_, Option<String>>(7)?) {
+            (Some(chunk_id), Some(text)) => Some(ParentChunk { chunk_id, text }),
+            _ => None,
+        };
         let start = row * matrix.dims;
         Ok(Hit {
             document_id: r.get(1)?,
@@ -313,6 +341,7 @@ fn read_hit(connection: &Connection, matrix: &Matrix, row: usize, score: f64, ra
                 citation: serde_json::from_str(&citation).unwrap_or_else(|_| empty_citation()),
                 metadata: matrix.metadata[row].clone(),
                 embedding: matrix.vectors[start..start + matrix.dims].to_vec(),
+                parent,
             },
             score,
             ranks,
@@ -384,10 +413,17 @@ impl SearchIndex for SqliteIndex {
             }
             remove_chunks(tx, &document.document_id)?;
             let mut insert = tx.prepare_cached(
-                "INSERT INTO chunks (chunk_id, document_id, version, ordinal, text, citation, metadata, embedding)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO chunks (chunk_id, document_id, version, ordinal, text, citation, metadata, embedding, parent_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            let mut insert_parent = tx.prepare_cached(
+                "INSERT INTO parents (parent_id, document_id, text) VALUES (?1, ?2, ?3) ON CONFLICT (parent_id) DO NOTHING",
             )?;
             for (chunk, citation, metadata, blob) in &rows {
+                let parent_id = chunk.parent.as_ref().map(|p| &p.chunk_id);
+                if let Some(parent) = &chunk.parent {
+                    insert_parent.execute(params![parent.chunk_id, document.document_id, parent.text])?;
+                }
                 insert.execute(params![
                     chunk.chunk_id,
                     document.document_id,
@@ -396,7 +432,8 @@ impl SearchIndex for SqliteIndex {
                     chunk.text,
                     citation,
                     metadata,
-                    blob
+                    blob,
+                    parent_id
                 ])?;
                 index_keywords(tx, tx.last_insert_rowid(), &chunk.text)?;
             }

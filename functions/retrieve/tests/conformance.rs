@@ -10,7 +10,7 @@ use std::sync::Arc;
 use retrieve::fuse::Fusion;
 use retrieve::index::{IndexError, SearchIndex, Upserted};
 use retrieve::snapshot::SnapshotIndex;
-use seams_contracts::process::EmbeddingModel;
+use seams_contracts::process::{EmbeddingModel, ParentChunk};
 use seams_contracts::retrieve::SearchMode;
 use seams_platform::object_store::S3ObjectStore;
 use seams_tests::stack::Moto;
@@ -267,6 +267,46 @@ mod suite {
         assert!(hit.chunk.embedding.iter().zip(&unit).all(|(a, b)| (a - b).abs() < 1e-6));
     }
 
+    /// Hierarchical chunking: children matched, filtered and removed with their parents.
+    pub async fn children_bring_their_parent_and_go_with_their_document(index: Arc<dyn SearchIndex>) {
+        let tree = |parent_text: &str| {
+            let mut doc = document(
+                "tree",
+                1,
+                at(0),
+                &["otters eat fish", "otters sleep afloat", "beavers build dams"],
+                json!({}),
+            );
+            for (chunk, parent) in doc.chunks.iter_mut().zip(["tree:1:p0", "tree:1:p0", "tree:1:p1"]) {
+                chunk.parent = Some(ParentChunk { chunk_id: parent.into(), text: format!("{parent_text} {parent}") });
+                chunk.metadata.insert("parent_chunk_id".into(), parent.into());
+            }
+            doc
+        };
+        index.upsert(&tree("first")).await.unwrap();
+        index.upsert(&document("flat", 1, at(0), &["otters in a flat document"], json!({}))).await.unwrap();
+        let hits = index.search(&query("otters", SearchMode::Hybrid, 10, None)).await.unwrap();
+        let parent_of = |id: &str| hits.iter().find(|h| h.chunk.chunk_id == id).and_then(|h| h.chunk.parent.clone());
+        assert_eq!(
+            parent_of("tree:1:0"),
+            Some(ParentChunk { chunk_id: "tree:1:p0".into(), text: "first tree:1:p0".into() })
+        );
+        assert_eq!(parent_of("flat:1:0"), None);
+        assert_eq!(hits.iter().find(|h| h.chunk.chunk_id == "tree:1:0").unwrap().chunk.text, "otters eat fish");
+
+        let by_parent = query("otters beavers", SearchMode::Hybrid, 10, Some(json!({"parent_chunk_id": "tree:1:p1"})));
+        let found: Vec<String> =
+            index.search(&by_parent).await.unwrap().into_iter().map(|h| h.chunk.chunk_id).collect();
+        assert_eq!(found, ["tree:1:2"]);
+
+        // Reindexed, the document's parents are replaced with it, not kept from before.
+        index.upsert(&tree("second")).await.unwrap();
+        let hits = index.search(&query("beavers dams", SearchMode::Keyword, 1, None)).await.unwrap();
+        assert_eq!(hits[0].chunk.parent.as_ref().map(|p| p.text.as_str()), Some("second tree:1:p1"));
+        index.delete("tree", at(5)).await.unwrap();
+        assert_eq!(ids(index.as_ref(), &query("otters beavers", SearchMode::Hybrid, 10, None)).await, ["flat"]);
+    }
+
     pub async fn a_record_of_another_model_is_refused(index: Arc<dyn SearchIndex>) {
         let mut doc = document("alien", 1, at(0), &["made by another model"], json!({}));
         doc.embedding = EmbeddingModel { model: "amazon.titan-embed-text-v2:0".into(), dims: 1024 };
@@ -303,6 +343,7 @@ search_index_conformance!(
     reindexing_is_idempotent,
     hits_carry_their_citation_and_metadata,
     a_record_of_another_model_is_refused,
+    children_bring_their_parent_and_go_with_their_document,
 );
 
 /// PostgreSQL ranks keywords by Lucene's BM25 (k1 1.2, b 0.75) from the statistics the
@@ -324,7 +365,8 @@ async fn postgres_keyword_scores_are_lucene_bm25() {
     assert!((scores[1].1 - 0.499_176_268).abs() < 1e-6, "{scores:?}");
 }
 
-/// Migration 2 adds BM25's statistics to an index built before it, from the chunks it holds.
+/// Migration 2 adds BM25's statistics to an index built before it, from the chunks it holds
+/// (and migration 3, parents, keeps them).
 #[tokio::test]
 async fn postgres_statistics_are_built_for_an_existing_index() {
     let index = support::postgres_index().await;
@@ -339,8 +381,9 @@ async fn postgres_statistics_are_built_for_an_existing_index() {
     let schema = index.schema();
     client
         .batch_execute(&format!(
-            "DROP TABLE {schema}.terms, {schema}.corpus; ALTER TABLE {schema}.chunks DROP COLUMN length;
-             DROP FUNCTION {schema}.lexeme_count; DELETE FROM {schema}.migrations WHERE version = 2;"
+            "DROP TABLE {schema}.terms, {schema}.corpus, {schema}.parents;
+             ALTER TABLE {schema}.chunks DROP COLUMN length, DROP COLUMN parent_id;
+             DROP FUNCTION {schema}.lexeme_count; DELETE FROM {schema}.migrations WHERE version >= 2;"
         ))
         .await
         .unwrap();
@@ -406,4 +449,30 @@ async fn an_embedded_index_of_the_old_layout_is_rebuilt_on_open() {
     // Writes after the rebuild keep the index consistent: the old triggers are gone.
     reopened.delete("a", at(5)).await.unwrap();
     assert_eq!(ids(&reopened, &query("refund", SearchMode::Keyword, 5, None)).await, ["b"]);
+}
+
+/// An embedded index made before hierarchical chunking (no `parent_id` column) gains the
+/// column on open and keeps its chunks.
+#[tokio::test]
+async fn an_embedded_index_without_parents_gains_them_on_open() {
+    use retrieve::sqlite::SqliteIndex;
+    let (_, dir) = support::sqlite_index();
+    let path = dir.path().join("index.sqlite");
+    SqliteIndex::open(&path, support::model())
+        .unwrap()
+        .upsert(&document("old", 1, at(0), &["walrus census"], json!({})))
+        .await
+        .unwrap();
+    let old = rusqlite::Connection::open(&path).unwrap();
+    old.execute_batch("ALTER TABLE chunks DROP COLUMN parent_id; DROP TABLE parents;").unwrap();
+    drop(old);
+    let reopened = SqliteIndex::open(&path, support::model()).unwrap();
+    let mut doc = document("new", 1, at(0), &["walrus pups"], json!({}));
+    doc.chunks[0].parent = Some(ParentChunk { chunk_id: "new:1:p0".into(), text: "all about walrus pups".into() });
+    reopened.upsert(&doc).await.unwrap();
+    let hits = reopened.search(&query("walrus", SearchMode::Keyword, 5, None)).await.unwrap();
+    let found: Vec<(&str, Option<&str>)> =
+        hits.iter().map(|h| (h.document_id.as_str(), h.chunk.parent.as_ref().map(|p| p.text.as_str()))).collect();
+    assert_eq!(found.len(), 2);
+    assert!(found.contains(&("old", None)) && found.contains(&("new", Some("all about walrus pups"))), "{found:?}");
 }

@@ -178,3 +178,37 @@ async fn feedback_follows_the_first_hits_of_the_requested_mode() {
         assert_eq!(searches, [(mode, 3), (mode, 7)]);
     }
 }
+
+/// Hierarchical chunking over the API: a parent's text comes back once, with the best
+/// child's id and score, and the search widens until `top_k` distinct passages are found.
+#[tokio::test]
+async fn a_parent_is_answered_once_and_the_search_widens_for_distinct_passages() {
+    let (inner, _dir) = support::sqlite_index();
+    let children = ["otter dens", "otter diets", "otter pups", "otter fur", "otter swimming", "otter tools"];
+    let mut tree = document("otters", 1, at(0), &children, json!({}));
+    for chunk in &mut tree.chunks {
+        let parent =
+            seams_contracts::process::ParentChunk { chunk_id: "otters:1:p0".into(), text: "All about otters.".into() };
+        chunk.metadata.insert("parent_chunk_id".into(), parent.chunk_id.clone().into());
+        chunk.parent = Some(parent);
+    }
+    inner.upsert(&tree).await.unwrap();
+    inner.upsert(&document("rivers", 1, at(0), &["otter habitats along rivers"], json!({}))).await.unwrap();
+    let index = Arc::new(Recording { inner, searches: Default::default() });
+    let service = Service::new(index.clone(), Arc::new(support::embedder()), Fusion::default());
+
+    let body = json!({"query": "otter", "search_mode": "keyword", "top_k": 2});
+    let response = function::handle(&service, body).await.unwrap();
+    let results = response["results"].as_array().unwrap();
+    let passages: Vec<(&str, Option<&str>, &str)> = results
+        .iter()
+        .map(|r| (r["text"].as_str().unwrap(), r["parent_chunk_id"].as_str(), r["chunk_id"].as_str().unwrap()))
+        .collect();
+    assert_eq!(passages.len(), 2, "{response}");
+    let parent = passages.iter().find(|p| p.1 == Some("otters:1:p0")).expect("the parent is a passage");
+    assert_eq!(parent.0, "All about otters.");
+    assert!(parent.2.starts_with("otters:1:"), "the matching child's id: {parent:?}");
+    assert!(passages.iter().any(|p| p == &("otter habitats along rivers", None, "rivers:1:0")), "{passages:?}");
+    let depths: Vec<usize> = index.searches.lock().unwrap().iter().map(|(_, k)| *k).collect();
+    assert_eq!(depths, [2, 8], "widened once: six children crowded the first two");
+}

@@ -150,7 +150,12 @@ pub struct Ranks {
 pub struct RetrievedChunk {
     pub document_id: String,
     pub version: u32,
+    /// The chunk that matched.
     pub chunk_id: String,
+    /// Hierarchical chunking: the parent chunk whose text `text` is, returned once however
+    /// many of its children matched (`chunk_id` is the best of them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_chunk_id: Option<String>,
     pub text: String,
     pub score: f64,
     pub ranks: Ranks,

@@ -62,6 +62,7 @@ pub fn document(
                 },
                 metadata: metadata.clone(),
                 embedding: vector(text),
+                parent: None,
             })
             .collect(),
     }
