@@ -49,6 +49,10 @@ pub struct Report {
     pub documents: usize,
     pub queries: usize,
     pub embedding_model: String,
+    /// The chunking strategy the documents were cut with.
+    pub chunking: String,
+    /// Chunks the index holds for the collection.
+    pub chunks: usize,
     /// Documents ingest refused (an empty one, say), with the reason: they cannot be found.
     pub refused: Vec<(String, String)>,
     pub ingest_seconds: f64,
@@ -116,6 +120,7 @@ pub async fn run(
     }
     refused.sort();
     let ingest_seconds = started.elapsed().as_secs_f64();
+    let chunks = chunk_count(stack).await?;
 
     let retrieve = stack.retrieve();
     let mut reports = Vec::new();
@@ -174,10 +179,26 @@ pub async fn run(
         documents: dataset.documents.len(),
         queries: dataset.queries.len(),
         embedding_model,
+        chunking: stack.settings().process.strategy.name().to_owned(),
+        chunks,
         refused,
         ingest_seconds,
         modes: reports,
     })
+}
+
+/// The chunks process made of the collection, from its records' headers.
+async fn chunk_count(stack: &LocalStack) -> Result<usize, String> {
+    use seams_platform::object_store::ObjectStore;
+    let mut chunks = 0;
+    for record in stack.records.list("records/").await.map_err(|e| e.to_string())? {
+        let object = stack.records.get(&record.key).await.map_err(|e| e.to_string())?;
+        let header = object.body.split(|b| *b == b'\n').next().unwrap_or_default();
+        let header: seams_contracts::process::RecordHeader =
+            serde_json::from_slice(header).map_err(|e| format!("record {}: {e}", record.key))?;
+        chunks += header.chunk_count as usize;
+    }
+    Ok(chunks)
 }
 
 fn mode_name(mode: SearchMode) -> &'static str {
@@ -191,8 +212,14 @@ fn mode_name(mode: SearchMode) -> &'static str {
 /// The report as a table.
 pub fn describe(report: &Report) -> String {
     let mut text = format!(
-        "{}: {} documents, {} judged queries; embedder {}; ingested, processed and indexed in {:.1} s\n\n",
-        report.dataset, report.documents, report.queries, report.embedding_model, report.ingest_seconds
+        "{}: {} documents, {} judged queries; embedder {}; chunking {} ({} chunks); ingested, processed and indexed in {:.1} s\n\n",
+        report.dataset,
+        report.documents,
+        report.queries,
+        report.embedding_model,
+        report.chunking,
+        report.chunks,
+        report.ingest_seconds
     );
     for (id, reason) in &report.refused {
         text.push_str(&format!("document {id} refused: {reason}\n"));
@@ -241,5 +268,15 @@ pub fn parse_mode(text: &str) -> Result<SearchMode, String> {
         "keyword" => Ok(SearchMode::Keyword),
         "hybrid" => Ok(SearchMode::Hybrid),
         other => Err(format!("--mode {other:?}: expected vector, keyword or hybrid")),
+    }
+}
+
+/// `--chunking`: one strategy, `all` of them, or (None) whatever SEAMS_CHUNKING says.
+pub fn parse_chunking(text: Option<&str>) -> Result<Vec<Option<process::strategy::Chunking>>, String> {
+    use process::strategy::Chunking;
+    match text {
+        None => Ok(vec![None]),
+        Some("all") => Ok(Chunking::ALL.into_iter().map(Some).collect()),
+        Some(name) => name.parse().map(|c| vec![Some(c)]).map_err(|e| format!("--chunking: {e} (or all)")),
     }
 }

@@ -197,6 +197,11 @@ impl LocalStack {
     }
 
     /// The model documents and queries are embedded with, as the index records it.
+    /// Each service's tuning, as read from the variables.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
     pub fn embedding_model(&self) -> &str {
         &self.queries_embedder.model().model
     }

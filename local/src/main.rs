@@ -82,12 +82,16 @@ enum Command {
     /// queries.jsonl, qrels/test.tsv): every document through ingest, process and the
     /// indexer, every judged query through retrieve; nDCG@10, recall@10/100, MRR@10 and
     /// latency per search mode. Uses a fresh data directory (PostgreSQL: schema
-    /// seams_eval_<embedder>).
+    /// seams_eval_<embedder>_<chunking>).
     Eval {
         dataset: PathBuf,
         /// Only this mode (vector, keyword or hybrid); every mode by default.
         #[arg(long)]
         mode: Option<String>,
+        /// The chunking strategy (fixed, hierarchical, semantic, none), or `all` for one
+        /// report per strategy; SEAMS_CHUNKING's (fixed by default) otherwise.
+        #[arg(long)]
+        chunking: Option<String>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -218,8 +222,8 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             }
         }
         Command::Demo => demo(open_stack(&cli, &[]).await?).await,
-        Command::Eval { dataset, mode, json, runs } => {
-            evaluate(&cli, dataset, mode.as_deref(), *json, runs.as_deref()).await
+        Command::Eval { dataset, mode, chunking, json, runs } => {
+            evaluate(&cli, dataset, mode.as_deref(), chunking.as_deref(), *json, runs.as_deref()).await
         }
         Command::Up { port } => {
             let port = *port;
@@ -296,18 +300,18 @@ async fn evaluate(
     cli: &Cli,
     dir: &Path,
     mode: Option<&str>,
+    chunking: Option<&str>,
     json: bool,
     runs: Option<&Path>,
 ) -> Result<ExitCode, String> {
-    use seams::eval::{self, Progress};
+    use seams::eval;
     use seams_contracts::retrieve::SearchMode;
     let modes = match mode {
         Some(mode) => vec![eval::parse_mode(mode)?],
         None => vec![SearchMode::Keyword, SearchMode::Vector, SearchMode::Hybrid],
     };
+    let strategies = eval::parse_chunking(chunking)?;
     let dataset = eval::dataset::Dataset::load(dir).map_err(|e| e.to_string())?;
-    // Never the user's data: a data directory of its own, and a schema of its own on PostgreSQL.
-    let data = tempfile::tempdir().map_err(|e| format!("cannot make a data directory: {e}"))?;
     let choices = Choices {
         model: cli.model.clone(),
         model_id: cli.model_id.clone(),
@@ -318,22 +322,65 @@ async fn evaluate(
     if let Some(notice) = config::default_embedder(&mut variables, None) {
         eprintln!("seams: {notice}");
     }
-    // One schema per embedder: an index holds one model's vectors.
-    let embedder: String = variables
-        .get("SEAMS_EMBEDDER")
-        .map_or("hashing", String::as_str)
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
-        .collect();
-    variables.entry("SEAMS_DATABASE_SCHEMA".into()).or_insert_with(|| format!("seams_eval_{embedder}"));
+    let mut reports = Vec::new();
+    for strategy in strategies {
+        let mut variables = variables.clone();
+        if let Some(strategy) = strategy {
+            variables.insert("SEAMS_CHUNKING".into(), strategy.name().into());
+        }
+        let report = evaluate_once(&dataset, &modes, variables).await?;
+        if let Some(runs) = runs {
+            let runs = if chunking == Some("all") { runs.join(&report.chunking) } else { runs.to_owned() };
+            std::fs::create_dir_all(&runs).map_err(|e| format!("cannot make {}: {e}", runs.display()))?;
+            for mode in &report.modes {
+                let path = runs.join(eval::trec_run_file(mode.mode));
+                std::fs::write(&path, eval::trec_run(mode))
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            }
+        }
+        if !json {
+            print!("{}", eval::describe(&report));
+        }
+        reports.push(report);
+    }
+    if json {
+        let value = match reports.as_slice() {
+            [one] => serde_json::to_value(one),
+            all => serde_json::to_value(all),
+        };
+        println!("{}", pretty(&value.unwrap_or_default()));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One run of `seams eval` with these variables, in a data directory (and PostgreSQL
+/// schema) of its own: never the user's data.
+async fn evaluate_once(
+    dataset: &seams::eval::dataset::Dataset,
+    modes: &[seams_contracts::retrieve::SearchMode],
+    mut variables: std::collections::BTreeMap<String, String>,
+) -> Result<seams::eval::Report, String> {
+    use seams::eval::{self, Progress};
+    let data = tempfile::tempdir().map_err(|e| format!("cannot make a data directory: {e}"))?;
+    // One schema per embedder and strategy: an index holds one model's vectors.
+    let name = |key: &str, default: &str| -> String {
+        variables
+            .get(key)
+            .map_or(default, String::as_str)
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+            .collect()
+    };
+    let schema = format!("seams_eval_{}_{}", name("SEAMS_EMBEDDER", "hashing"), name("SEAMS_CHUNKING", "fixed"));
+    variables.entry("SEAMS_DATABASE_SCHEMA".into()).or_insert(schema);
     let stack = LocalStack::configured(data.path(), variables).await?;
-    eprintln!("seams: embedding with {}", stack.embedding_model());
+    eprintln!("seams: embedding with {}, chunking {}", stack.embedding_model(), stack.settings().process.strategy);
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let report = eval::run(&stack, &dataset, &modes, |progress| {
+    let report = eval::run(&stack, dataset, modes, |progress| {
         let (message, done, total) = match progress {
             Progress::Ingested { done, total } => ("ingesting".to_owned(), done, total),
             Progress::Asked { mode, done, total } => (format!("asking ({mode:?})").to_lowercase(), done, total),
@@ -344,19 +391,7 @@ async fn evaluate(
     })
     .await?;
     bar.finish_and_clear();
-    if let Some(runs) = runs {
-        std::fs::create_dir_all(runs).map_err(|e| format!("cannot make {}: {e}", runs.display()))?;
-        for mode in &report.modes {
-            let path = runs.join(eval::trec_run_file(mode.mode));
-            std::fs::write(&path, eval::trec_run(mode)).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        }
-    }
-    if json {
-        println!("{}", pretty(&serde_json::to_value(&report).unwrap_or_default()));
-    } else {
-        print!("{}", eval::describe(&report));
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(report)
 }
 
 async fn ingest_with_progress(stack: &LocalStack, paths: &[String]) -> IngestSummary {

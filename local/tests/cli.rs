@@ -425,6 +425,22 @@ fn eval_measures_a_beir_collection_through_the_pipeline() {
     assert!(first[4].parse::<f64>().unwrap() > 0.0 && first[5] == "seams-keyword", "{run}");
     assert!(!runs_dir.join("vector.trec").exists(), "only the modes asked for");
 
+    let strategies =
+        seams(data.path(), &["eval", &dir.to_string_lossy(), "--mode", "keyword", "--chunking", "all", "--json"]);
+    assert!(strategies.status.success(), "{}", stderr(&strategies));
+    let reports: Value = serde_json::from_slice(&strategies.stdout).unwrap();
+    let named: Vec<(&str, u64)> = reports
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["chunking"].as_str().unwrap(), r["chunks"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(named, [("fixed", 3), ("hierarchical", 3), ("semantic", 3), ("none", 3)], "one report per strategy");
+    assert_eq!((report["chunking"].as_str(), report["chunks"].as_u64()), (Some("fixed"), Some(3)));
+    let unknown = seams(data.path(), &["eval", &dir.to_string_lossy(), "--chunking", "pages"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(stderr(&unknown).contains("--chunking: unknown chunking strategy \"pages\""), "{}", stderr(&unknown));
+
     std::fs::write(dir.join("qrels/test.tsv"), "query-id\tcorpus-id\tscore\nq1\tnope\t2\n").unwrap();
     let refused = seams(data.path(), &["eval", &dir.to_string_lossy()]);
     assert_eq!(refused.status.code(), Some(2));

@@ -74,6 +74,42 @@ async fn the_services_tuning_variables_change_local_behaviour() {
     assert!(error.contains("SEAMS_CHUNK_OVERLAP_PERCENT"), "{error}");
 }
 
+/// SEAMS_CHUNKING through the whole pipeline: with `none` the document is one passage;
+/// with `hierarchical` each search result is a parent, once, naming the child that matched.
+#[tokio::test]
+async fn the_chunking_strategy_shapes_what_retrieve_returns() {
+    let whole = chunks_made(&[("SEAMS_CHUNKING", "none")]).await;
+    assert_eq!(whole, 1);
+
+    let dir = tempfile::tempdir().unwrap();
+    let variables =
+        [("SEAMS_CHUNKING", "hierarchical"), ("SEAMS_CHUNK_PARENT_TOKENS", "120"), ("SEAMS_CHUNK_MAX_TOKENS", "30")]
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+    let stack = LocalStack::configured(dir.path(), variables).await.unwrap();
+    let text: String =
+        (0..30).map(|i| format!("Paragraph {i} explains how refunds are handled for damaged parcels.\n\n")).collect();
+    let incoming = ingest::Incoming {
+        document_id: Some("long".into()),
+        source_uri: None,
+        content_type: "text/markdown".into(),
+        bytes: text.into_bytes(),
+        attributes: Default::default(),
+    };
+    stack.ingest().ingest_bytes(incoming, &CorrelationId::new("c-1")).await.unwrap();
+    assert!(stack.drain().await.unwrap().is_empty());
+    let request = serde_json::json!({"query": "refunds damaged parcels", "top_k": 100, "search_mode": "keyword"});
+    let response = function::handle(&stack.retrieve(), request).await.unwrap();
+    let results = response["results"].as_array().unwrap();
+    let parents: std::collections::BTreeSet<&str> =
+        results.iter().map(|r| r["parent_chunk_id"].as_str().expect("every result is a parent")).collect();
+    assert_eq!(parents.len(), results.len(), "each parent once: {response}");
+    assert!(results.len() > 2 && results.len() < 30, "parents of ~120 tokens: {}", results.len());
+    let first = &results[0];
+    assert!(first["text"].as_str().unwrap().matches("Paragraph").count() > 2, "the parent's text: {first}");
+}
+
 #[tokio::test]
 async fn the_local_model_sizes_chunks_and_finds_meaning() {
     let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/models/all-MiniLM-L6-v2");
