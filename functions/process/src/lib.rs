@@ -309,7 +309,12 @@ impl Service {
         if sentences.len() < 3 {
             return Ok(Vec::new());
         }
-        let groups = strategy::sentence_groups(text, &sentences, self.settings.semantic.buffer);
+        let mut groups = strategy::sentence_groups(text, &sentences, self.settings.semantic.buffer);
+        // A model with a reading limit sees the start of a group too long for it: enough to
+        // tell where the topic goes, and no document fails for a long sentence.
+        if let Some((counter, limit)) = self.embedder.token_counter() {
+            groups.iter_mut().for_each(|group| *group = strategy::prefix_within(group, limit, counter.as_ref()));
+        }
         let vectors = embed_all(self.embedder.as_ref(), &groups).await?;
         Ok(strategy::semantic_walls(&sentences, &vectors, self.settings.semantic.percentile))
     }

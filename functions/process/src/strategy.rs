@@ -7,6 +7,7 @@ use std::ops::Range;
 use std::str::FromStr;
 
 use seams_contracts::{AttributeValue, Attributes};
+use seams_embeddings::TokenCounter;
 use seams_platform::ServiceError;
 
 /// The document attribute that overrides `SEAMS_CHUNKING` for one document.
@@ -91,6 +92,27 @@ pub fn sentence_groups<'a>(text: &'a str, sentences: &[Range<usize>], buffer: us
         .collect()
 }
 
+/// The longest prefix of `text` (at a character boundary) within `limit` tokens: `text` itself
+/// when it fits. Halves and grows by halves, so a few counts find it.
+pub fn prefix_within<'a>(text: &'a str, limit: usize, counter: &dyn TokenCounter) -> &'a str {
+    if counter.count(text) <= limit {
+        return text;
+    }
+    let (mut fits, mut over) = (0, text.len());
+    while over - fits > 1 {
+        let middle = text.floor_char_boundary(fits + (over - fits) / 2);
+        if middle <= fits {
+            break;
+        }
+        if counter.count(&text[..middle]) <= limit {
+            fits = middle;
+        } else {
+            over = middle;
+        }
+    }
+    &text[..fits]
+}
+
 /// Where the semantic strategy cuts: after sentence `i` (at its end) when the cosine
 /// distance between group `i` and group `i + 1` is above the `percentile`th of all of them.
 pub fn semantic_walls(sentences: &[Range<usize>], groups: &[Vec<f32>], percentile: u8) -> Vec<usize> {
@@ -160,6 +182,16 @@ mod tests {
         assert_eq!(semantic_walls(&sentences, &groups, 95), [25], "one wall, after the third sentence");
         assert!(semantic_walls(&sentences, &groups, 100).is_empty(), "nothing is above the maximum");
         assert!(semantic_walls(&sentences[..1], &groups[..1], 95).is_empty());
+    }
+
+    #[test]
+    fn a_group_too_long_for_the_model_is_cut_to_what_it_reads() {
+        let text = "Receipts are kept for every purchase. ".repeat(50);
+        let counter = crate::tokenizer::Cl100k;
+        let prefix = prefix_within(&text, 40, &counter);
+        assert!(counter.count(prefix) <= 40 && counter.count(&text[..prefix.len() + 1]) > 40, "{prefix:?}");
+        assert_eq!(prefix_within("short", 40, &counter), "short");
+        assert_eq!(prefix_within("日本語の文章", 1, &counter).len() % 3, 0, "at a character boundary");
     }
 
     #[test]
