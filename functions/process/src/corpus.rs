@@ -51,3 +51,65 @@ pub fn plain(bytes: usize) -> String {
     }
     text
 }
+
+/// About `bytes` of PDF: pages of the corpus's paragraphs as uncompressed text lines in
+/// Helvetica, a running header and a page-number footer on each (what clean strips).
+pub fn pdf(bytes: usize) -> Vec<u8> {
+    let mut objects: Vec<String> = vec![
+        "<< /Type /Catalog /Pages 2 0 R >>".into(),
+        String::new(), // the page tree, once the pages are known
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".into(),
+    ];
+    let mut pages = Vec::new();
+    let mut size = 0;
+    while size < bytes {
+        let number = pages.len() + 1;
+        let mut lines = vec!["Company handbook".to_owned()];
+        for paragraph in PARAGRAPHS.iter().chain(&PARAGRAPHS) {
+            lines.extend(paragraph.split(". ").map(|sentence| sentence.trim_end_matches('.').to_owned() + "."));
+            lines.push(String::new());
+        }
+        lines.push(format!("Page {number}"));
+        let mut stream = String::from("BT /F1 10 Tf 14 TL 50 780 Td\n");
+        for line in &lines {
+            stream.push_str(&format!("({}) Tj T*\n", line.replace('(', "\\(").replace(')', "\\)")));
+        }
+        stream.push_str("ET");
+        objects.push(format!("<< /Length {} >>\nstream\n{stream}\nendstream", stream.len()));
+        let content = objects.len();
+        objects.push(format!(
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents {content} 0 R >>"
+        ));
+        pages.push(objects.len());
+        size += stream.len() + 200;
+    }
+    let kids: Vec<String> = pages.iter().map(|p| format!("{p} 0 R")).collect();
+    objects[1] = format!("<< /Type /Pages /Kids [{}] /Count {} >>", kids.join(" "), pages.len());
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::with_capacity(objects.len());
+    for (i, object) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n{object}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = out.len();
+    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    for offset in offsets {
+        out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes(),
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_pdf_corpus_extracts_page_by_page_without_its_furniture() {
+        let pdf = super::pdf(20_000);
+        let split = crate::split("application/pdf", &pdf, &crate::Settings::default(), &crate::Tokenizer).unwrap();
+        assert!(split.text.contains("Keep receipts for everything you buy on the company card"), "{}", split.text);
+        assert!(!split.text.contains("Company handbook") && !split.text.contains("Page 2"), "{}", split.text);
+        assert!(split.chunks.iter().any(|c| c.page == Some(3)));
+    }
+}

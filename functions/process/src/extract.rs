@@ -1,6 +1,8 @@
 //! Text out of each supported format, as Markdown where the source has structure, so the
 //! chunker can follow headings. Pure: no I/O.
 
+mod pdf_pages;
+
 use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,7 +53,7 @@ pub fn extract(content_type: &str, bytes: &[u8]) -> Result<Extracted, ExtractErr
 /// becomes this document's error (release builds unwind, see docs/decisions/0002).
 fn pdf(bytes: &[u8]) -> Result<Extracted, ExtractError> {
     let malformed = |reason: String| ExtractError::Malformed { format: "PDF", reason };
-    let extracted = std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem_by_pages(bytes))
+    let extracted = std::panic::catch_unwind(|| pdf_pages::pages(bytes))
         .map_err(|_| malformed("the PDF parser gave up on it".into()))?
         .map_err(|e| malformed(e.to_string()))?;
     let title = extracted.iter().find_map(|page| first_line(page));
