@@ -463,13 +463,16 @@ impl Service {
         let wanted = query.top_k;
         loop {
             let hits = self.index.search(&query).await?;
-            let exhausted = hits.len() < query.top_k || query.top_k >= wanted * parents::MAX_WIDENING;
+            // Nothing more to find: the index ran out, or the last hit is already below min_score.
+            let exhausted = hits.len() < query.top_k
+                || query.top_k >= wanted * parents::MAX_WIDENING
+                || min_score.is_some_and(|min| hits.last().is_some_and(|hit| hit.score < min));
             let passages =
                 parents::collapse(hits.into_iter().filter(|hit| min_score.is_none_or(|min| hit.score >= min)));
             if passages.len() >= wanted || exhausted {
                 return Ok(passages.into_iter().take(wanted).collect());
             }
-            query.top_k *= 4;
+            query.top_k = parents::wider(query.top_k, passages.len(), wanted);
         }
     }
 

@@ -25,6 +25,14 @@ pub fn collapse(hits: impl IntoIterator<Item = Hit>) -> Vec<Hit> {
         .collect()
 }
 
+/// The next search depth when `fetched` hits made only `distinct` of the `wanted` passages:
+/// as many more as the children per parent seen so far suggest, a quarter over, and at
+/// least twice as deep.
+pub fn wider(fetched: usize, distinct: usize, wanted: usize) -> usize {
+    let per_passage = fetched.div_ceil(distinct.max(1));
+    (wanted * per_passage + wanted * per_passage / 4).max(fetched * 2).min(wanted * MAX_WIDENING)
+}
+
 #[cfg(test)]
 mod tests {
     use seams_contracts::process::ParentChunk;
@@ -49,6 +57,14 @@ mod tests {
             score,
             ranks: Ranks::default(),
         }
+    }
+
+    #[test]
+    fn widening_follows_the_children_per_parent_seen() {
+        assert_eq!(wider(100, 85, 100), 250, "at least twice as deep");
+        assert_eq!(wider(100, 20, 100), 625, "five children per parent seen: 500 and a quarter");
+        assert_eq!(wider(100, 0, 100), 1600, "none passed: as deep as allowed");
+        assert_eq!(wider(2, 1, 2), 5);
     }
 
     #[test]
