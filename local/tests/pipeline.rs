@@ -34,8 +34,9 @@ async fn the_sample_document_is_found_by_the_sample_query() {
     assert_eq!(again["results"][0]["document_id"], "refund-policy");
 }
 
-/// How many chunks the local pipeline makes of a long document under `variables`.
-async fn chunks_made(variables: &[(&str, &str)]) -> usize {
+/// What `/retrieve` answers for "refunds damaged parcels" (keyword, top 100) once the local
+/// pipeline, configured by `variables`, has taken in a long Markdown document.
+async fn search_a_long_document(variables: &[(&str, &str)]) -> Vec<serde_json::Value> {
     let dir = tempfile::tempdir().unwrap();
     let variables = variables.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
     let stack = LocalStack::configured(dir.path(), variables).await.unwrap();
@@ -52,7 +53,12 @@ async fn chunks_made(variables: &[(&str, &str)]) -> usize {
     assert!(stack.drain().await.unwrap().is_empty());
     let request = serde_json::json!({"query": "refunds damaged parcels", "top_k": 100, "search_mode": "keyword"});
     let response = function::handle(&stack.retrieve(), request).await.unwrap();
-    response["results"].as_array().unwrap().len()
+    response["results"].as_array().unwrap().clone()
+}
+
+/// How many chunks the local pipeline makes of a long document under `variables`.
+async fn chunks_made(variables: &[(&str, &str)]) -> usize {
+    search_a_long_document(variables).await.len()
 }
 
 #[tokio::test]
@@ -81,30 +87,15 @@ async fn the_chunking_strategy_shapes_what_retrieve_returns() {
     let whole = chunks_made(&[("SEAMS_CHUNKING", "none")]).await;
     assert_eq!(whole, 1);
 
-    let dir = tempfile::tempdir().unwrap();
-    let variables =
-        [("SEAMS_CHUNKING", "hierarchical"), ("SEAMS_CHUNK_PARENT_TOKENS", "120"), ("SEAMS_CHUNK_MAX_TOKENS", "30")]
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-    let stack = LocalStack::configured(dir.path(), variables).await.unwrap();
-    let text: String =
-        (0..30).map(|i| format!("Paragraph {i} explains how refunds are handled for damaged parcels.\n\n")).collect();
-    let incoming = ingest::Incoming {
-        document_id: Some("long".into()),
-        source_uri: None,
-        content_type: "text/markdown".into(),
-        bytes: text.into_bytes(),
-        attributes: Default::default(),
-    };
-    stack.ingest().ingest_bytes(incoming, &CorrelationId::new("c-1")).await.unwrap();
-    assert!(stack.drain().await.unwrap().is_empty());
-    let request = serde_json::json!({"query": "refunds damaged parcels", "top_k": 100, "search_mode": "keyword"});
-    let response = function::handle(&stack.retrieve(), request).await.unwrap();
-    let results = response["results"].as_array().unwrap();
+    let results = search_a_long_document(&[
+        ("SEAMS_CHUNKING", "hierarchical"),
+        ("SEAMS_CHUNK_PARENT_TOKENS", "120"),
+        ("SEAMS_CHUNK_MAX_TOKENS", "30"),
+    ])
+    .await;
     let parents: std::collections::BTreeSet<&str> =
         results.iter().map(|r| r["parent_chunk_id"].as_str().expect("every result is a parent")).collect();
-    assert_eq!(parents.len(), results.len(), "each parent once: {response}");
+    assert_eq!(parents.len(), results.len(), "each parent once: {results:?}");
     assert!(results.len() > 2 && results.len() < 30, "parents of ~120 tokens: {}", results.len());
     let first = &results[0];
     assert!(first["text"].as_str().unwrap().matches("Paragraph").count() > 2, "the parent's text: {first}");

@@ -20,13 +20,17 @@ struct World {
 }
 
 fn world(settings: Settings) -> World {
+    world_embedding_with(settings, Arc::new(HashingEmbedder::default()))
+}
+
+fn world_embedding_with(settings: Settings, embedder: Arc<dyn seams_embeddings::Embedder>) -> World {
     let dir = tempfile::tempdir().unwrap();
     let records: Arc<dyn ObjectStore> = Arc::new(FsObjectStore::new(dir.path().join("records")));
     let service = Service::new(
         Arc::new(FsObjectStore::new(dir.path().join("raw"))),
         records.clone(),
         Arc::new(LocalEventBus::new()),
-        Arc::new(HashingEmbedder::default()),
+        embedder,
         settings,
     );
     World { service, records, _dir: dir }
@@ -140,18 +144,10 @@ impl seams_embeddings::Embedder for Limited {
 
 #[tokio::test]
 async fn none_is_refused_above_the_embedders_limit_naming_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let records: Arc<dyn ObjectStore> = Arc::new(FsObjectStore::new(dir.path().join("records")));
-    let service = Service::new(
-        Arc::new(FsObjectStore::new(dir.path().join("raw"))),
-        records.clone(),
-        Arc::new(LocalEventBus::new()),
-        Arc::new(Limited(HashingEmbedder::default())),
-        Settings::default(),
-    );
-    let error = service.process_document(&claim("long", &two_topics(), Some("none"))).await.unwrap_err();
+    let world = world_embedding_with(Settings::default(), Arc::new(Limited(HashingEmbedder::default())));
+    let error = world.service.process_document(&claim("long", &two_topics(), Some("none"))).await.unwrap_err();
     assert_eq!(error.name, ErrorName::InvalidInput);
     assert!(error.detail.ends_with("at most the embedder's limit (40)"), "{error}");
-    service.process_document(&claim("short", "Trains leave at dawn.", Some("none"))).await.unwrap();
-    assert!(records.get(&process::record::record_key("short", 1)).await.is_ok());
+    world.service.process_document(&claim("short", "Trains leave at dawn.", Some("none"))).await.unwrap();
+    assert!(world.records.get(&process::record::record_key("short", 1)).await.is_ok());
 }
