@@ -6,7 +6,6 @@
 //! tests; deployments pick a semantic model (Bedrock, OpenAI-compatible) by configuration.
 
 use async_trait::async_trait;
-use strength_reduce::StrengthReducedU64;
 
 use crate::{EmbedError, Embedder, EmbeddingModel};
 
@@ -34,11 +33,8 @@ impl HashingEmbedder {
     pub fn vector(&self, text: &str) -> Option<Vec<f32>> {
         let dims = self.model.dims as usize;
         let mut vector = vec![0.0f32; dims];
-        // A division per feature was a third of the embedder's time: the remainder by
-        // multiplication and shifts instead, exactly the same.
-        let buckets = StrengthReducedU64::new(dims as u64);
         let mut add = |hash: u64, weight: f32| {
-            let index = (hash % buckets) as usize;
+            let index = (hash % dims as u64) as usize;
             // The top bit decides the sign, so colliding features tend to cancel, not pile up.
             let sign = if hash >> 63 == 0 { 1.0 } else { -1.0 };
             vector[index] += sign * weight;
