@@ -98,13 +98,13 @@ pub async fn run(
                 attributes: Attributes::new(),
             };
             let (ingest, correlation) = (&ingest, &correlation);
-            async move { (document, ingest.ingest_bytes(incoming, correlation).await) }
+            async move { (index, document, ingest.ingest_bytes(incoming, correlation).await) }
         })
         .buffer_unordered(INGEST_CONCURRENCY);
-    let (mut done, mut refused) = (0, Vec::new());
-    while let Some((document, outcome)) = ingested.next().await {
+    let (mut done, mut refused, mut accepted) = (0, Vec::new(), Vec::new());
+    while let Some((index, document, outcome)) = ingested.next().await {
         match outcome {
-            Ok(_) => {}
+            Ok(_) => accepted.push(index),
             Err(error) if error.name == ErrorName::InvalidInput => {
                 refused.push((document.id.clone(), error.to_string()))
             }
@@ -115,12 +115,23 @@ pub async fn run(
     }
     drop(ingested);
     let failed = stack.drain().await.map_err(|e| e.to_string())?;
+    let (chunks, processed) = records(stack).await?;
     if !failed.is_empty() {
-        return Err(format!("{} document(s) failed in process or the indexer", failed.len()));
+        // Documents process refused (over a limit of the chunking strategy, say) have no
+        // record: like those ingest refused, they cannot be found. Any other failure stops
+        // the run.
+        let unprocessed: Vec<usize> =
+            accepted.into_iter().filter(|index| !processed.contains(&local_id(*index))).collect();
+        if unprocessed.is_empty() {
+            return Err(format!("{} message(s) failed in the indexer", failed.len()));
+        }
+        for index in unprocessed {
+            let reason = "failed in process (its message is in process's dead-letter queue)".to_owned();
+            refused.push((dataset.documents[index].id.clone(), reason));
+        }
     }
     refused.sort();
     let ingest_seconds = started.elapsed().as_secs_f64();
-    let chunks = chunk_count(stack).await?;
 
     let retrieve = stack.retrieve();
     let mut reports = Vec::new();
@@ -187,18 +198,20 @@ pub async fn run(
     })
 }
 
-/// The chunks process made of the collection, from its records' headers.
-async fn chunk_count(stack: &LocalStack) -> Result<usize, String> {
+/// The chunks process made of the collection and the documents it made records of, from
+/// the records' headers.
+async fn records(stack: &LocalStack) -> Result<(usize, HashSet<String>), String> {
     use seams_platform::object_store::ObjectStore;
-    let mut chunks = 0;
+    let (mut chunks, mut documents) = (0, HashSet::new());
     for record in stack.records.list("records/").await.map_err(|e| e.to_string())? {
         let object = stack.records.get(&record.key).await.map_err(|e| e.to_string())?;
         let header = object.body.split(|b| *b == b'\n').next().unwrap_or_default();
         let header: seams_contracts::process::RecordHeader =
             serde_json::from_slice(header).map_err(|e| format!("record {}: {e}", record.key))?;
         chunks += header.chunk_count as usize;
+        documents.insert(header.document_id);
     }
-    Ok(chunks)
+    Ok((chunks, documents))
 }
 
 fn mode_name(mode: SearchMode) -> &'static str {
@@ -221,8 +234,13 @@ pub fn describe(report: &Report) -> String {
         report.chunks,
         report.ingest_seconds
     );
-    for (id, reason) in &report.refused {
+    // A strategy's limit can refuse most of a collection: name a few, count the rest.
+    const NAMED: usize = 10;
+    for (id, reason) in report.refused.iter().take(NAMED) {
         text.push_str(&format!("document {id} refused: {reason}\n"));
+    }
+    if report.refused.len() > NAMED {
+        text.push_str(&format!("and {} more refused\n", report.refused.len() - NAMED));
     }
     if !report.refused.is_empty() {
         text.push('\n');

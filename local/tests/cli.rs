@@ -437,6 +437,37 @@ fn eval_measures_a_beir_collection_through_the_pipeline() {
         .collect();
     assert_eq!(named, [("fixed", 3), ("hierarchical", 3), ("semantic", 3), ("none", 3)], "one report per strategy");
     assert_eq!((report["chunking"].as_str(), report["chunks"].as_u64()), (Some("fixed"), Some(3)));
+    // Documents process refuses (here: over SEAMS_MAX_CHUNKS) are reported, and the run goes on.
+    let limited = Command::new(env!("CARGO_BIN_EXE_seams"))
+        .current_dir(workspace())
+        .env("SEAMS_CHUNK_MAX_TOKENS", "4")
+        .env("SEAMS_MAX_CHUNKS", "1")
+        .args([
+            "--data-dir",
+            &data.path().to_string_lossy(),
+            "eval",
+            &dir.to_string_lossy(),
+            "--mode",
+            "keyword",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(limited.status.success(), "{}", stderr(&limited));
+    let report: Value = serde_json::from_slice(&limited.stdout).unwrap();
+    let refused: Vec<(&str, &str)> = report["refused"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r[0].as_str().unwrap(), r[1].as_str().unwrap()))
+        .collect();
+    assert_eq!(refused.len(), 4, "{refused:?}");
+    assert!(
+        refused.contains(&("s1", "failed in process (its message is in process's dead-letter queue)")),
+        "{refused:?}"
+    );
+    assert_eq!(report["chunks"], 0);
+
     let unknown = seams(data.path(), &["eval", &dir.to_string_lossy(), "--chunking", "pages"]);
     assert_eq!(unknown.status.code(), Some(2));
     assert!(stderr(&unknown).contains("--chunking: unknown chunking strategy \"pages\""), "{}", stderr(&unknown));
