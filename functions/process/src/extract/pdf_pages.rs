@@ -6,7 +6,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use pdf_extract::{ColorSpace, MediaBox, OutputDev, OutputError, Path, PlainTextOutput, Transform};
+use pdf_extract::{MediaBox, OutputDev, OutputError, PlainTextOutput, Transform};
 
 /// The text of every page of `bytes`, in order. Errors (and panics, which the caller
 /// catches) are pdf-extract's.
@@ -40,7 +40,8 @@ impl pdf_extract::ConvertToFmt for PageText {
 }
 
 /// pdf-extract's plain-text output, started afresh on each page (as its by-page function
-/// does), each page's text kept apart.
+/// does), each page's text kept apart. Strokes and fills keep the trait's no-op defaults,
+/// as the plain-text output does.
 #[derive(Default)]
 struct Pages {
     done: Vec<String>,
@@ -100,26 +101,6 @@ impl OutputDev for Pages {
 
     fn end_line(&mut self) -> Result<(), OutputError> {
         self.page()?.end_line()
-    }
-
-    fn stroke(
-        &mut self,
-        ctm: &Transform,
-        colorspace: &ColorSpace,
-        color: &[f64],
-        path: &Path,
-    ) -> Result<(), OutputError> {
-        self.page()?.stroke(ctm, colorspace, color, path)
-    }
-
-    fn fill(
-        &mut self,
-        ctm: &Transform,
-        colorspace: &ColorSpace,
-        color: &[f64],
-        path: &Path,
-    ) -> Result<(), OutputError> {
-        self.page()?.fill(ctm, colorspace, color, path)
     }
 }
 
