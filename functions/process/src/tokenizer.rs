@@ -1,6 +1,8 @@
 //! cl100k_base, the tokenizer of the providers' models: chunks are sized with it unless the
 //! embedder has a tokenizer of its own (a local model).
 
+mod pretokenize;
+
 use fnv::FnvHashMap;
 use seams_embeddings::{Piece, TokenCounter};
 
@@ -11,21 +13,21 @@ pub struct Cl100k;
 
 impl TokenCounter for Cl100k {
     fn count(&self, text: &str) -> usize {
-        bpe_openai::cl100k_base().count(text)
+        let bpe = &bpe_openai::cl100k_base().bpe;
+        pretokenize::pieces(text).map(|piece| bpe.count(piece.as_bytes())).sum()
     }
 
     /// The pre-tokenizer's pieces (words with the space before them, runs of punctuation,
     /// of digits, of whitespace), each encoded once per distinct piece in the text: most
     /// words of a document repeat.
     fn pieces(&self, text: &str) -> Vec<Piece> {
-        let tokenizer = bpe_openai::cl100k_base();
+        let bpe = &bpe_openai::cl100k_base().bpe;
         let mut known: FnvHashMap<&str, usize> = FnvHashMap::default();
         let mut end = 0;
-        tokenizer
-            .split(text)
+        pretokenize::pieces(text)
             .map(|piece| {
                 end += piece.len();
-                let tokens = *known.entry(piece).or_insert_with(|| tokenizer.bpe.count(piece.as_bytes()));
+                let tokens = *known.entry(piece).or_insert_with(|| bpe.count(piece.as_bytes()));
                 Piece { end, tokens }
             })
             .collect()

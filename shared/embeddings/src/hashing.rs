@@ -46,21 +46,28 @@ impl HashingEmbedder {
         let mut bigrams = Vec::new();
         for raw in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
             lowercase_into(raw, &mut word);
-            add(fnv1a(&[b"w:", word.as_bytes()]), UNIGRAM_WEIGHT);
+            add(fnv1a_from(WORD, word.as_bytes()), UNIGRAM_WEIGHT);
             // Character trigrams of " word ".
             padded.clear();
             padded.push(b' ');
             padded.extend_from_slice(word.as_bytes());
             padded.push(b' ');
-            char_starts.clear();
-            char_starts.push(0);
-            char_starts.extend(word.char_indices().map(|(at, _)| at + 1));
-            char_starts.extend([padded.len() - 1, padded.len()]);
-            for window in char_starts.windows(4) {
-                add(fnv1a(&[b"c:", &padded[window[0]..window[3]]]), TRIGRAM_WEIGHT);
+            if word.is_ascii() {
+                // One byte per character: the trigrams are the byte windows.
+                for trigram in padded.windows(3) {
+                    add(fnv1a_from(TRIGRAM, trigram), TRIGRAM_WEIGHT);
+                }
+            } else {
+                char_starts.clear();
+                char_starts.push(0);
+                char_starts.extend(word.char_indices().map(|(at, _)| at + 1));
+                char_starts.extend([padded.len() - 1, padded.len()]);
+                for window in char_starts.windows(4) {
+                    add(fnv1a_from(TRIGRAM, &padded[window[0]..window[3]]), TRIGRAM_WEIGHT);
+                }
             }
             if words > 0 {
-                bigrams.push(fnv1a(&[b"b:", previous.as_bytes(), b" ", word.as_bytes()]));
+                bigrams.push(fnv1a_from(fnv1a_from(fnv1a_from(BIGRAM, previous.as_bytes()), b" "), word.as_bytes()));
             }
             std::mem::swap(&mut previous, &mut word);
             words += 1;
@@ -98,14 +105,23 @@ impl Default for HashingEmbedder {
     }
 }
 
-/// 64-bit FNV-1a of the parts one after another: stable across platforms and Rust versions,
-/// which a persisted vector needs (std's `DefaultHasher` promises neither).
-fn fnv1a(parts: &[&[u8]]) -> u64 {
-    parts
-        .iter()
-        .flat_map(|part| part.iter())
-        .fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3))
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// 64-bit FNV-1a continued from `hash` over `bytes`: stable across platforms and Rust
+/// versions, which a persisted vector needs (std's `DefaultHasher` promises neither). `const`
+/// so a feature's prefix (`w:`, `c:`, `b:`) is hashed once at compile time, not per feature.
+const fn fnv1a_from(mut hash: u64, bytes: &[u8]) -> u64 {
+    let mut at = 0;
+    while at < bytes.len() {
+        hash = (hash ^ bytes[at] as u64).wrapping_mul(0x0100_0000_01b3);
+        at += 1;
+    }
+    hash
 }
+
+const WORD: u64 = fnv1a_from(FNV_OFFSET, b"w:");
+const TRIGRAM: u64 = fnv1a_from(FNV_OFFSET, b"c:");
+const BIGRAM: u64 = fnv1a_from(FNV_OFFSET, b"b:");
 
 #[async_trait]
 impl Embedder for HashingEmbedder {
@@ -170,7 +186,7 @@ mod tests {
             return None;
         }
         let mut add = |feature: &[u8], weight: f32| {
-            let hash = fnv1a(&[feature]);
+            let hash = fnv1a_from(FNV_OFFSET, feature);
             let sign = if hash >> 63 == 0 { 1.0 } else { -1.0 };
             vector[(hash % dims as u64) as usize] += sign * weight;
         };
