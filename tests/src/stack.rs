@@ -109,6 +109,7 @@ impl Moto {
             endpoint_url: Some(endpoint.clone()),
             region: Some(region.into()),
             s3_force_path_style: true,
+            tls_roots: Default::default(),
         };
         let credentials = Credentials::new("testing", "testing", None, None, "seams-tests");
         let sdk = settings.loader().credentials_provider(credentials).load().await;
