@@ -82,8 +82,7 @@ async fn handle(State(stack): State<Arc<LocalStack>>, request: Request) -> Respo
     let body = match to_bytes(body, MAX_BODY).await {
         Ok(body) => body,
         Err(e) => {
-            let problem =
-                Problem::new(ErrorName::InvalidInput, format!("the body cannot be read: {e}")).with_field("body");
+            let problem = Problem::content_too_large(format!("the body cannot be read: {e}")).with_field("body");
             return self::problem(StatusCode::PAYLOAD_TOO_LARGE, &problem);
         }
     };

@@ -291,6 +291,19 @@ async fn up_serves_the_http_api_and_keeps_its_data_across_restarts() {
     let missing = client.get(format!("{base}/nowhere")).send().await.unwrap();
     assert_eq!(missing.status(), 404);
 
+    // Too large: a 6 MiB document (ingest's limit) and an 11 MiB body (the API's) are 413s.
+    let six_mib = json!({"content_type": "text/plain", "content": "x".repeat(6 << 20)});
+    let eleven_mib = vec![b' '; 11 << 20];
+    for body in [serde_json::to_vec(&six_mib).unwrap(), eleven_mib] {
+        let refused = client.post(format!("{base}/documents")).body(body).send().await.unwrap();
+        assert_eq!(refused.status(), 413);
+        let problem: Value = refused.json().await.unwrap();
+        assert_eq!(
+            (problem["status"].as_u64(), problem["type"].as_str()),
+            (Some(413), Some("urn:seams:problem:content-too-large"))
+        );
+    }
+
     // A second server on the same port is refused with one line.
     let port = base.rsplit(':').next().unwrap().to_owned();
     let clash = seams(data.path(), &["up", "--port", &port]);

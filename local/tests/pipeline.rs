@@ -72,7 +72,7 @@ async fn the_services_tuning_variables_change_local_behaviour() {
     let stack = LocalStack::configured(dir.path(), limited).await.unwrap();
     let event = sample_event("ingest/http-post-documents.json");
     let refused = function::handle(&stack.ingest(), event).await.unwrap();
-    assert_eq!(refused["statusCode"], 400, "{refused}");
+    assert_eq!(refused["statusCode"], 413, "{refused}");
     assert!(refused["body"].as_str().unwrap().contains("larger than 10 bytes"), "ingest's own limit: {refused}");
 
     let bad = [("SEAMS_CHUNK_OVERLAP_PERCENT".to_owned(), "150".to_owned())].into();

@@ -106,7 +106,7 @@ pub fn content_bytes(
 }
 
 pub fn too_large(field: &str, max_bytes: u64) -> ServiceError {
-    ServiceError::invalid_input(
+    ServiceError::content_too_large(
         field,
         format!("the document is larger than {} bytes ({} MiB)", max_bytes, max_bytes / MIB),
     )

@@ -59,6 +59,16 @@ async fn each_bad_body_gets_its_problem_and_field() {
         ("unknown content type", json!({"content_type": "image/png", "content": "x"}).to_string(), "content_type"),
         ("oversize", json!({"content_type": "text/plain", "content": "x".repeat(1025)}).to_string(), "content"),
         (
+            "oversize base64",
+            json!({"content_type": "text/plain", "content_base64": b64(&[b'x'; 1025])}).to_string(),
+            "content_base64",
+        ),
+        (
+            "oversize base64, refused before decoding",
+            json!({"content_type": "text/plain", "content_base64": b64(&[b'x'; 4096])}).to_string(),
+            "content_base64",
+        ),
+        (
             "undecodable bytes",
             json!({"content_type": "text/plain; charset=utf-8", "content_base64": b64(b"caf\xE9")}).to_string(),
             "content",
@@ -88,8 +98,12 @@ async fn each_bad_body_gets_its_problem_and_field() {
     ];
     for (name, body, field) in cases {
         let (status, problem_type, problem_field) = refusal(&world, &body).await;
-        assert_eq!(status, 400, "{name}");
-        assert_eq!(problem_type, "urn:seams:problem:invalid-input", "{name}");
+        // HTTP's own status for a body too large (RFC 9110 §15.5.14), with its own type.
+        let expected = match name.starts_with("oversize") {
+            true => (413, "urn:seams:problem:content-too-large"),
+            false => (400, "urn:seams:problem:invalid-input"),
+        };
+        assert_eq!((status, problem_type.as_str()), expected, "{name}");
         assert_eq!(problem_field, field, "{name}");
     }
     assert!(world.raw.list("").await.unwrap().is_empty(), "nothing stored");

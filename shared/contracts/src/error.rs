@@ -140,6 +140,17 @@ impl Problem {
         }
     }
 
+    /// A body or document larger than accepted: HTTP 413 (Content Too Large) with its own
+    /// type. Queues and workflows see `Seams.InvalidInput`: the same input cannot succeed.
+    pub fn content_too_large(detail: impl Into<String>) -> Self {
+        Self {
+            type_uri: format!("{}content-too-large", Self::TYPE_PREFIX),
+            title: "The content is larger than accepted".to_owned(),
+            status: 413,
+            ..Self::new(ErrorName::InvalidInput, detail)
+        }
+    }
+
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
         self.field = Some(field.into());
         self

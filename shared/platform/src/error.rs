@@ -19,15 +19,22 @@ pub struct ServiceError {
     pub field: Option<String>,
     /// The workflow step that failed, when a workflow reports the error.
     pub step: Option<String>,
+    /// Invalid because it is too large: over HTTP a 413 problem rather than a 400.
+    pub too_large: bool,
 }
 
 impl ServiceError {
     pub fn new(name: ErrorName, detail: impl Into<String>) -> Self {
-        Self { name, detail: detail.into(), field: None, step: None }
+        Self { name, detail: detail.into(), field: None, step: None, too_large: false }
     }
 
     pub fn invalid_input(field: impl Into<String>, detail: impl Into<String>) -> Self {
         Self { field: Some(field.into()), ..Self::new(ErrorName::InvalidInput, detail) }
+    }
+
+    /// Invalid input that is larger than accepted (`Seams.InvalidInput`, HTTP 413).
+    pub fn content_too_large(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self { too_large: true, ..Self::invalid_input(field, detail) }
     }
 
     pub fn not_found(detail: impl Into<String>) -> Self {
@@ -44,7 +51,10 @@ impl ServiceError {
     }
 
     pub fn to_problem(&self, correlation_id: Option<&CorrelationId>) -> Problem {
-        let mut problem = Problem::new(self.name, self.detail.clone());
+        let mut problem = match self.too_large {
+            true => Problem::content_too_large(self.detail.clone()),
+            false => Problem::new(self.name, self.detail.clone()),
+        };
         problem.field = self.field.clone();
         problem.step = self.step.clone();
         problem.correlation_id = correlation_id.map(|c| c.to_string());
@@ -166,5 +176,14 @@ mod tests {
             ServiceError::invalid_input("top_k", "must be 1 to 100").to_problem(Some(&CorrelationId::new("c-1")));
         assert_eq!((problem.status, problem.field.as_deref()), (400, Some("top_k")));
         assert_eq!(problem.correlation_id.as_deref(), Some("c-1"));
+    }
+
+    #[test]
+    fn too_large_input_is_a_413_problem_and_invalid_input_to_workflows() {
+        let error = ServiceError::content_too_large("content", "larger than 5 MiB");
+        let problem = error.to_problem(None);
+        assert_eq!((problem.status, problem.type_uri.as_str()), (413, "urn:seams:problem:content-too-large"));
+        assert_eq!((problem.error, problem.field.as_deref()), (ErrorName::InvalidInput, Some("content")));
+        assert_eq!(lambda_runtime::Diagnostic::from(error).error_type, "Seams.InvalidInput");
     }
 }
