@@ -7,6 +7,7 @@ pub mod commands;
 pub mod config;
 pub mod eval;
 pub mod server;
+pub mod webhook_secret;
 pub mod workflow;
 
 use std::collections::BTreeMap;
@@ -124,7 +125,10 @@ impl LocalStack {
         let search = env.optional(config::SEARCH_VAR).unwrap_or_else(|| "sqlite".into());
         let schema = env.optional("SEAMS_DATABASE_SCHEMA").unwrap_or_else(|| "seams".into());
         let infer = infer::Config::from_env(Env::from_pairs(variables)).map_err(|e| e.to_string())?;
-        let settings = Settings::from_env(&env, &embedder, infer.settings.clone());
+        let mut settings = Settings::from_env(&env, &embedder, infer.settings.clone());
+        if settings.output.webhook_secret.is_none() {
+            settings.output.webhook_secret = Some(webhook_secret::kept_or_new(data_dir)?);
+        }
         env.finish().map_err(|e| e.to_string())?;
         let needs_aws = matches!(embedder, EmbedderConfig::Bedrock { .. })
             || infer.provider.needs_aws()

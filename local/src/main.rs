@@ -238,6 +238,12 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 cli.data_dir.display(),
                 stack.embedding_model()
             );
+            // Not println!: a caller may read only the first line (the address) and close the pipe.
+            let _ = writeln!(
+                std::io::stdout(),
+                "seams: webhooks are signed (Standard Webhooks) with SEAMS_WEBHOOK_SIGNING_SECRET, else the key in {}",
+                seams::webhook_secret::path(&cli.data_dir).display()
+            );
             let _ = std::io::stdout().flush();
             seams::server::serve(stack, listener, stopped()).await.map_err(|e| e.to_string())?;
             // Not println!: whoever started us may have stopped reading stdout.

@@ -264,6 +264,30 @@ async fn up_serves_the_http_api_and_keeps_its_data_across_restarts() {
     assert_eq!(answered["correlation_id"], "corr-up-answer", "{answered}");
     assert!(answered["delivery"]["body"].as_str().unwrap_or_default().contains("Refund policy"), "{answered}");
 
+    // Webhooks are signed even with no secret configured: with the key `up` keeps in its data.
+    let receiver = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(204))
+        .mount(&receiver)
+        .await;
+    let to_webhook = json!({"question": "Can digital products be refunded?",
+                            "destination": {"type": "webhook", "url": format!("{}/hook", receiver.uri())}});
+    let delivered = client.post(format!("{base}/answer")).json(&to_webhook).send().await.unwrap();
+    assert_eq!(delivered.status(), 200, "{}", delivered.text().await.unwrap());
+    let received = &receiver.received_requests().await.unwrap()[0];
+    let header = |name: &str| received.headers.get(name).map(|v| v.to_str().unwrap().to_owned());
+    let key = output::signing::key(&std::fs::read_to_string(seams::webhook_secret::path(data.path())).unwrap());
+    let (id, timestamp, signature) = (header("webhook-id"), header("webhook-timestamp"), header("webhook-signature"));
+    let verified = output::signing::verify(
+        &key,
+        &id.unwrap_or_default(),
+        timestamp.and_then(|t| t.parse().ok()).unwrap_or_default(),
+        &received.body,
+        &signature.unwrap_or_default(),
+        chrono::Utc::now().timestamp(),
+    );
+    assert_eq!(verified, Ok(()));
+
     // The workflow refuses an empty question in its Validate step; the problem names the step.
     let empty = json!({"question": "", "destination": {"type": "http_response"}});
     let refused = client.post(format!("{base}/answer")).json(&empty).send().await.unwrap();

@@ -88,11 +88,12 @@ impl Service {
     async fn send(&self, payload: &Payload, delivery_id: &str) -> Result<Option<String>, Failure<ServiceError>> {
         match payload {
             Payload::Webhook { url, body, secret } => {
-                let mut headers = vec![(signing::DELIVERY_HEADER, delivery_id.to_owned())];
+                let mut headers = vec![(signing::ID_HEADER, delivery_id.to_owned())];
                 if let Some(secret) = secret {
                     let timestamp = Utc::now().timestamp();
+                    let signature = signing::sign(&signing::key(secret), delivery_id, timestamp, body);
                     headers.push((signing::TIMESTAMP_HEADER, timestamp.to_string()));
-                    headers.push((signing::SIGNATURE_HEADER, signing::sign(secret.as_bytes(), timestamp, body)));
+                    headers.push((signing::SIGNATURE_HEADER, signature));
                 }
                 channels::post_json(&self.http, url.clone(), body.clone(), &headers).await
             }

@@ -1,57 +1,83 @@
-//! Webhook signatures. Every webhook delivery carries
+//! Webhook signatures in the Standard Webhooks format (<https://www.standardwebhooks.com>),
+//! so receivers can verify with that project's libraries. Every webhook delivery carries
 //!
 //! ```text
-//! X-Seams-Timestamp: 1795774500                      (Unix seconds when it was sent)
-//! X-Seams-Signature: v1=<hex HMAC-SHA256(secret, "{timestamp}.{body}")>
-//! X-Seams-Delivery:  <the delivery's idempotency key>  (the same on every retry)
+//! webhook-id:        <the delivery's idempotency key>  (the same on every retry)
+//! webhook-timestamp: 1795774500                        (Unix seconds when it was sent)
+//! webhook-signature: v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>
 //! ```
 //!
-//! A receiver recomputes the HMAC over the timestamp, a dot and the raw body, compares in
-//! constant time, refuses timestamps more than [`REPLAY_WINDOW`] from its clock, and may
-//! drop repeats of a delivery id it has seen.
+//! The key is a `whsec_<base64>` secret's decoded bytes (the form those libraries take), or
+//! any other secret's own bytes. A receiver recomputes the HMAC, compares in constant time,
+//! refuses timestamps more than [`REPLAY_WINDOW`] from its clock, and may drop repeats of a
+//! webhook id it has seen.
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-pub const TIMESTAMP_HEADER: &str = "x-seams-timestamp";
-pub const SIGNATURE_HEADER: &str = "x-seams-signature";
-pub const DELIVERY_HEADER: &str = "x-seams-delivery";
+pub const ID_HEADER: &str = "webhook-id";
+pub const TIMESTAMP_HEADER: &str = "webhook-timestamp";
+pub const SIGNATURE_HEADER: &str = "webhook-signature";
 /// How far a receiver should accept a timestamp from its own clock, in seconds.
 pub const REPLAY_WINDOW: i64 = 300;
+const SECRET_PREFIX: &str = "whsec_";
 
-fn mac(secret: &[u8], timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
+/// The HMAC key a secret stands for.
+pub fn key(secret: &str) -> Vec<u8> {
+    secret
+        .strip_prefix(SECRET_PREFIX)
+        .and_then(|encoded| STANDARD.decode(encoded).ok())
+        .unwrap_or_else(|| secret.as_bytes().to_vec())
+}
+
+/// A new random secret in the Standard Webhooks form: 32 bytes, base64, `whsec_` before.
+pub fn new_secret() -> String {
+    let bytes: [u8; 32] = rand::random();
+    format!("{SECRET_PREFIX}{}", STANDARD.encode(bytes))
+}
+
+fn mac(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
     // HMAC takes keys of any length, so this cannot fail.
     let mut mac =
-        <Hmac<Sha256> as Mac>::new_from_slice(secret).unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
+        <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    mac.update(format!("{id}.{timestamp}.").as_bytes());
     mac.update(body);
     mac
 }
 
-/// The `X-Seams-Signature` value for a body sent at `timestamp`.
-pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
-    format!("v1={}", hex::encode(mac(secret, timestamp, body).finalize().into_bytes()))
+/// The `webhook-signature` value for a body sent as `id` at `timestamp`.
+pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
+    format!("v1,{}", STANDARD.encode(mac(key, id, timestamp, body).finalize().into_bytes()))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
-    #[error("the signature is not v1=<hex>")]
-    Malformed,
     #[error("the timestamp is outside the replay window")]
     Stale,
-    #[error("the signature does not match")]
+    #[error("no v1 signature matches")]
     Mismatch,
 }
 
-/// What a receiver does: checks the timestamp window, then the signature in constant time.
-pub fn verify(secret: &[u8], timestamp: i64, body: &[u8], signature: &str, now: i64) -> Result<(), VerifyError> {
-    let hex_signature = signature.strip_prefix("v1=").ok_or(VerifyError::Malformed)?;
-    let expected = hex::decode(hex_signature).map_err(|_| VerifyError::Malformed)?;
+/// What a receiver does: checks the timestamp window, then each space-separated `v1,`
+/// signature in constant time.
+pub fn verify(
+    key: &[u8],
+    id: &str,
+    timestamp: i64,
+    body: &[u8],
+    signatures: &str,
+    now: i64,
+) -> Result<(), VerifyError> {
     if (now - timestamp).abs() > REPLAY_WINDOW {
         return Err(VerifyError::Stale);
     }
-    mac(secret, timestamp, body).verify_slice(&expected).map_err(|_| VerifyError::Mismatch)
+    let matches = |signature: &str| {
+        let decoded = signature.strip_prefix("v1,").and_then(|encoded| STANDARD.decode(encoded).ok());
+        decoded.is_some_and(|expected| mac(key, id, timestamp, body).verify_slice(&expected).is_ok())
+    };
+    signatures.split(' ').any(matches).then_some(()).ok_or(VerifyError::Mismatch)
 }
 
 #[cfg(test)]
@@ -59,29 +85,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_signature_verifies_only_for_its_body_timestamp_and_secret() {
-        let signature = sign(b"s3cret", 1_795_774_500, b"{\"a\":1}");
-        assert!(signature.starts_with("v1=") && signature.len() == 3 + 64);
-        assert_eq!(verify(b"s3cret", 1_795_774_500, b"{\"a\":1}", &signature, 1_795_774_510), Ok(()));
-        assert_eq!(
-            verify(b"s3cret", 1_795_774_500, b"{\"a\":2}", &signature, 1_795_774_510),
-            Err(VerifyError::Mismatch)
-        );
-        assert_eq!(
-            verify(b"other", 1_795_774_500, b"{\"a\":1}", &signature, 1_795_774_510),
-            Err(VerifyError::Mismatch)
-        );
-        assert_eq!(
-            verify(b"s3cret", 1_795_774_501, b"{\"a\":1}", &signature, 1_795_774_510),
-            Err(VerifyError::Mismatch)
-        );
-        assert_eq!(verify(b"s3cret", 1_795_774_500, b"{\"a\":1}", &signature, 1_795_775_000), Err(VerifyError::Stale));
-        assert_eq!(verify(b"s3cret", 1, b"", "sha256=00", 1), Err(VerifyError::Malformed));
+    fn a_signature_verifies_only_for_its_id_body_timestamp_and_key() {
+        let signature = sign(b"s3cret", "msg_1", 1_795_774_500, b"{\"a\":1}");
+        assert!(signature.starts_with("v1,") && signature.len() == 3 + 44, "{signature}");
+        let check = |key: &[u8], id, timestamp, body: &[u8], signatures: &str| {
+            verify(key, id, timestamp, body, signatures, 1_795_774_510)
+        };
+        assert_eq!(check(b"s3cret", "msg_1", 1_795_774_500, b"{\"a\":1}", &signature), Ok(()));
+        assert_eq!(check(b"s3cret", "msg_1", 1_795_774_500, b"{\"a\":2}", &signature), Err(VerifyError::Mismatch));
+        assert_eq!(check(b"s3cret", "msg_2", 1_795_774_500, b"{\"a\":1}", &signature), Err(VerifyError::Mismatch));
+        assert_eq!(check(b"other", "msg_1", 1_795_774_500, b"{\"a\":1}", &signature), Err(VerifyError::Mismatch));
+        assert_eq!(check(b"s3cret", "msg_1", 1_795_774_501, b"{\"a\":1}", &signature), Err(VerifyError::Mismatch));
+        assert_eq!(check(b"s3cret", "msg_1", 1, b"", "v1=00"), Err(VerifyError::Stale));
+        assert_eq!(check(b"s3cret", "msg_1", 1_795_774_500, b"", "v1=00 sha256,x"), Err(VerifyError::Mismatch));
+        // Several signatures (a receiver rotating keys): any v1 that matches will do.
+        let rotated = format!("v1,AAAA {signature}");
+        assert_eq!(check(b"s3cret", "msg_1", 1_795_774_500, b"{\"a\":1}", &rotated), Ok(()));
     }
 
     #[test]
-    fn the_scheme_is_hmac_sha256_over_timestamp_dot_body() {
-        // Computed independently: python3 -c "import hmac,hashlib; print(hmac.new(b'key', b'1.x', hashlib.sha256).hexdigest())"
-        assert_eq!(sign(b"key", 1, b"x"), "v1=fc4913c41a7bf793267e2a384f3261c9436ec2cd097bd745e7b0d99113f510ec");
+    fn the_scheme_is_hmac_sha256_over_id_timestamp_and_body() {
+        // Computed independently: python3 -c "import hmac,hashlib,base64;
+        // print(base64.b64encode(hmac.new(b'key', b'msg_1.1.x', hashlib.sha256).digest()))"
+        assert_eq!(sign(b"key", "msg_1", 1, b"x"), "v1,RpcHdBs6xO4FdNIWrXIckotYqdgz3I3MkiZmPDmKea4=");
+    }
+
+    #[test]
+    fn whsec_secrets_are_base64_keys_and_others_their_own_bytes() {
+        assert_eq!(key("whsec_a2V5"), b"key");
+        assert_eq!(key("whsec-test-123"), b"whsec-test-123");
+        assert_eq!(key("whsec_not base64!"), b"whsec_not base64!");
+        let secret = new_secret();
+        assert!(secret.starts_with("whsec_") && key(&secret).len() == 32, "{secret}");
+        assert_ne!(secret, new_secret());
     }
 }

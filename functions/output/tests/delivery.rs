@@ -102,8 +102,37 @@ fn request(destination: Value) -> DeliveryRequest {
     serde_json::from_value(sample).unwrap()
 }
 
+/// What the Standard Webhooks project's own Python library (`standardwebhooks`, pinned in
+/// scripts/requirements.txt) says of a delivery: `Ok` when it verifies.
+fn standard_webhooks_verdict(secret: &str, received: &Request) -> Result<(), String> {
+    use std::io::Write;
+    let headers: serde_json::Map<String, Value> = received
+        .headers
+        .iter()
+        .filter(|(name, _)| name.as_str().starts_with("webhook-"))
+        .map(|(name, value)| (name.to_string(), json!(value.to_str().unwrap())))
+        .collect();
+    let script = "import json, sys\nfrom standardwebhooks import Webhook\n\
+                  Webhook(sys.argv[1]).verify(sys.stdin.buffer.read(), json.loads(sys.argv[2]))";
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script, secret, &Value::Object(headers).to_string()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs (scripts/test.sh puts .tools/venv/bin first on PATH)");
+    child.stdin.take().unwrap().write_all(&received.body).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        !stderr.contains("No module named 'standardwebhooks'"),
+        "standardwebhooks is missing: run through scripts/test.sh, which installs it into .tools/venv"
+    );
+    output.status.success().then_some(()).ok_or(stderr)
+}
+
 #[tokio::test]
-async fn a_webhook_is_signed_with_the_documented_scheme() {
+async fn a_webhook_is_signed_as_standard_webhooks_and_their_library_verifies_it() {
     let world = world().await;
     let receiver = MockServer::start().await;
     Mock::given(method("POST"))
@@ -112,8 +141,10 @@ async fn a_webhook_is_signed_with_the_documented_scheme() {
         .expect(1)
         .mount(&receiver)
         .await;
-    let secret = world.secret("whsec-test-123").await;
-    let request = request(json!({"type": "webhook", "url": format!("{}/hook", receiver.uri()), "secret_ref": secret}));
+    let secret = signing::new_secret();
+    let secret_ref = world.secret(&secret).await;
+    let request =
+        request(json!({"type": "webhook", "url": format!("{}/hook", receiver.uri()), "secret_ref": secret_ref}));
     let receipt = world.service(local_settings()).deliver(&request).await.unwrap();
     assert_eq!(
         (receipt.status, receipt.attempts, receipt.destination.as_str()),
@@ -122,13 +153,15 @@ async fn a_webhook_is_signed_with_the_documented_scheme() {
 
     let received = &receiver.received_requests().await.unwrap()[0];
     let header = |name: &str| received.headers.get(name).unwrap().to_str().unwrap().to_owned();
-    let timestamp: i64 = header(signing::TIMESTAMP_HEADER).parse().unwrap();
+    let (id, timestamp) = (header(signing::ID_HEADER), header(signing::TIMESTAMP_HEADER).parse().unwrap());
     let now = chrono::Utc::now().timestamp();
-    assert_eq!(
-        signing::verify(b"whsec-test-123", timestamp, &received.body, &header(signing::SIGNATURE_HEADER), now),
-        Ok(())
-    );
-    assert_eq!(header(signing::DELIVERY_HEADER).len(), 32);
+    let key = signing::key(&secret);
+    assert_eq!(signing::verify(&key, &id, timestamp, &received.body, &header(signing::SIGNATURE_HEADER), now), Ok(()));
+    assert_eq!(id.len(), 32);
+    assert_eq!(standard_webhooks_verdict(&secret, received), Ok(()));
+    let other = signing::new_secret();
+    assert!(standard_webhooks_verdict(&other, received).is_err_and(|e| e.contains("No matching signature")));
+
     let body: Value = serde_json::from_slice(&received.body).unwrap();
     assert_eq!(body["request_id"], json!(request.request_id));
     assert!(body["message"].as_str().unwrap().starts_with("No: digital products"));
