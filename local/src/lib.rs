@@ -126,7 +126,7 @@ impl LocalStack {
         let schema = env.optional("SEAMS_DATABASE_SCHEMA").unwrap_or_else(|| "seams".into());
         let infer = infer::Config::from_env(Env::from_pairs(variables)).map_err(|e| e.to_string())?;
         let mut settings = Settings::from_env(&env, &embedder, infer.settings.clone());
-        if settings.output.webhook_secret.is_none() {
+        if settings.output.webhook_secret.is_none() && settings.output.webhook_secret_ref.is_none() {
             settings.output.webhook_secret = Some(webhook_secret::kept_or_new(data_dir)?);
         }
         env.finish().map_err(|e| e.to_string())?;

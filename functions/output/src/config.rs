@@ -21,8 +21,12 @@ pub struct Settings {
     pub claim_ttl: Duration,
     /// How long a duplicate waits for a concurrent delivery of the same request.
     pub duplicate_wait: Duration,
-    /// Signs webhooks whose destination names no `secret_ref`.
+    /// Signs webhooks whose destination names no `secret_ref`: the secret itself
+    /// (`SEAMS_WEBHOOK_SIGNING_SECRET`) ...
     pub webhook_secret: Option<String>,
+    /// ... or a Secrets Manager secret's id (`SEAMS_WEBHOOK_SIGNING_SECRET_REF`, the one the
+    /// template creates), read like a destination's `secret_ref`.
+    pub webhook_secret_ref: Option<String>,
 }
 
 impl Default for Settings {
@@ -39,6 +43,7 @@ impl Default for Settings {
             claim_ttl: Duration::from_secs(120),
             duplicate_wait: Duration::from_secs(10),
             webhook_secret: None,
+            webhook_secret_ref: None,
         }
     }
 }
@@ -57,7 +62,7 @@ impl Settings {
     /// The tuning variables over the defaults; bad values are recorded in `env`.
     pub fn from_env(env: &Env) -> Self {
         let defaults = Settings::default();
-        Settings {
+        let settings = Settings {
             outbound: OutboundPolicy {
                 allowed_hosts: env
                     .optional("SEAMS_OUTBOUND_ALLOWED_HOSTS")
@@ -75,8 +80,14 @@ impl Settings {
             deadline: Duration::from_secs(env.parse_or("SEAMS_DELIVERY_DEADLINE_SECONDS", 45)),
             request_timeout: Duration::from_secs(env.parse_or("SEAMS_DELIVERY_TIMEOUT_SECONDS", 10)),
             webhook_secret: env.optional("SEAMS_WEBHOOK_SIGNING_SECRET"),
+            webhook_secret_ref: env.optional("SEAMS_WEBHOOK_SIGNING_SECRET_REF"),
             ..defaults
+        };
+        if let (Some(_), Some(reference)) = (&settings.webhook_secret, &settings.webhook_secret_ref) {
+            let reason = "set it or SEAMS_WEBHOOK_SIGNING_SECRET, not both".into();
+            env.invalid("SEAMS_WEBHOOK_SIGNING_SECRET_REF", reference, reason);
         }
+        settings
     }
 }
 
@@ -90,5 +101,24 @@ impl Config {
             settings: Settings::from_env(&env),
         };
         env.finish().map(|()| config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_signing_secret_is_a_value_or_a_reference_not_both() {
+        let env =
+            Env::from_pairs([("SEAMS_WEBHOOK_SIGNING_SECRET_REF", "arn:aws:secretsmanager:eu-west-1:1:secret:s")]);
+        let settings = Settings::from_env(&env);
+        assert!(env.finish().is_ok());
+        assert_eq!(settings.webhook_secret_ref.as_deref(), Some("arn:aws:secretsmanager:eu-west-1:1:secret:s"));
+
+        let env = Env::from_pairs([("SEAMS_WEBHOOK_SIGNING_SECRET_REF", "s"), ("SEAMS_WEBHOOK_SIGNING_SECRET", "x")]);
+        Settings::from_env(&env);
+        let report = env.finish().unwrap_err().to_string();
+        assert!(report.contains("SEAMS_WEBHOOK_SIGNING_SECRET_REF") && report.contains("not both"), "{report}");
     }
 }

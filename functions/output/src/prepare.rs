@@ -103,7 +103,7 @@ async fn webhook(
     secrets: &dyn Secrets,
 ) -> Result<Payload, ServiceError> {
     let url = settings.outbound.check_url(url).map_err(|e| ServiceError::invalid_input("destination.url", e.0))?;
-    let secret = match secret_ref {
+    let secret = match secret_ref.or(settings.webhook_secret_ref.as_deref()) {
         Some(reference) => Some(secrets.get(reference).await?),
         None => settings.webhook_secret.clone(),
     };

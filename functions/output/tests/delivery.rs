@@ -131,6 +131,29 @@ fn standard_webhooks_verdict(secret: &str, received: &Request) -> Result<(), Str
     output.status.success().then_some(()).ok_or(stderr)
 }
 
+/// The deployment's default key (the template's generated secret) signs webhooks that name
+/// no `secret_ref`.
+#[tokio::test]
+async fn without_a_secret_ref_the_deployments_secret_signs() {
+    let world = world().await;
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(204)).mount(&receiver).await;
+    let secret = "generated-by-secrets-manager-0123456789";
+    let settings = Settings { webhook_secret_ref: Some(world.secret(secret).await), ..local_settings() };
+    let request = request(json!({"type": "webhook", "url": format!("{}/hook", receiver.uri())}));
+    world.service(settings).deliver(&request).await.unwrap();
+
+    let received = &receiver.received_requests().await.unwrap()[0];
+    let header = |name: &str| received.headers.get(name).unwrap().to_str().unwrap().to_owned();
+    let timestamp = header(signing::TIMESTAMP_HEADER).parse().unwrap();
+    let signatures = header(signing::SIGNATURE_HEADER);
+    let now = chrono::Utc::now().timestamp();
+    let verify =
+        |key: &[u8]| signing::verify(key, &header(signing::ID_HEADER), timestamp, &received.body, &signatures, now);
+    assert_eq!(verify(secret.as_bytes()), Ok(()));
+    assert_eq!(verify(b"another key"), Err(signing::VerifyError::Mismatch));
+}
+
 #[tokio::test]
 async fn a_webhook_is_signed_as_standard_webhooks_and_their_library_verifies_it() {
     let world = world().await;
