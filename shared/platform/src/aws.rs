@@ -88,10 +88,17 @@ fn https_client_with_bundled_roots() -> SharedHttpClient {
     // `build` cannot fail: it only moves the fields (aws-smithy-http-client 1.5).
     let context = context.build().unwrap_or_default();
     Builder::new().build_with_connector_fn(move |settings, runtime_components| {
+        // The SDK also calls this without settings when each client is built, only to warm a
+        // connector it then drops (so native roots load at init). Compiled-in roots need no
+        // warming: that call gets a plain connector, and the roots are parsed once, for the
+        // connector requests use (a test checks that requests still speak TLS).
+        let Some(settings) = settings else {
+            return ConnectorBuilder::default().build_http();
+        };
         let mut connector = ConnectorBuilder::default()
             .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
             .tls_context(context.clone());
-        connector.set_connector_settings(settings.cloned());
+        connector.set_connector_settings(Some(settings.clone()));
         if let Some(components) = runtime_components {
             connector.set_sleep_impl(components.sleep_impl());
         }
@@ -200,6 +207,31 @@ mod tests {
         assert_eq!(roots(Some("system")), (TlsRoots::System, Ok(())));
         let (_, report) = roots(Some("native"));
         assert!(report.is_err_and(|text| text.contains("SEAMS_TLS_ROOTS") && text.contains("bundled or system")));
+    }
+
+    /// Requests to an https endpoint open with a TLS handshake record, not plain HTTP.
+    #[tokio::test]
+    async fn requests_over_https_speak_tls_with_the_bundled_roots() {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let settings = AwsSettings {
+            endpoint_url: Some(format!("https://{}", listener.local_addr().unwrap())),
+            region: Some("us-east-1".into()),
+            s3_force_path_style: true,
+            tls_roots: TlsRoots::Bundled,
+        };
+        let credentials = aws_sdk_s3::config::Credentials::new("a", "b", None, None, "test");
+        let sdk = settings.loader().credentials_provider(credentials).load().await;
+        let s3 = settings.s3(&sdk);
+        let request = tokio::spawn(async move { s3.list_buckets().send().await });
+        let accepted = tokio::time::timeout(std::time::Duration::from_secs(30), listener.accept()).await;
+        let (mut socket, _) = accepted.expect("the client connects").unwrap();
+        let mut record = [0u8; 3];
+        socket.read_exact(&mut record).await.unwrap();
+        assert_eq!(record, [0x16, 0x03, 0x01], "a TLS handshake record (plain HTTP would start with a method)");
+        drop((socket, listener));
+        let outcome = tokio::time::timeout(std::time::Duration::from_secs(30), request).await.unwrap().unwrap();
+        assert!(outcome.is_err(), "nothing answered the handshake");
     }
 
     #[test]
