@@ -77,12 +77,15 @@ if ! $quick; then
   CARGO_PROFILE_RELEASE_OPT_LEVEL=0 CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=256 \
     sam build --beta-features
 
-  step "cargo lambda deploy --dry (each function's deploy metadata)"
+  step "cargo lambda deploy --dry (each function's deploy metadata, as the template's)"
+  dry_runs="$(mktemp -d)"
   for function in ingest process retrieve retrieve-indexer infer infer-stream output answer; do
     cargo lambda deploy --dry "$function" --iam-role arn:aws:iam::000000000000:role/seams-dry-run \
-      --output-format json >/dev/null
+      --output-format json >"$dry_runs/$function.json"
     echo "$function: packaged"
   done
+  python scripts/check_deploy_metadata.py template.yaml "$dry_runs"
+  rm -rf "$dry_runs"
 fi
 
 step "all checks passed in $((SECONDS - started))s"
