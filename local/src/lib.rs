@@ -150,6 +150,7 @@ impl LocalStack {
             "sqlite" => Arc::new(SqliteIndex::open(&sqlite_path(data_dir), model).map_err(|e| e.to_string())?),
             url if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
                 let connection = url.parse().map_err(|e| format!("{}: {e}", config::SEARCH_VAR))?;
+                let connection = retrieve::postgres::Connection::Fixed(connection);
                 let settings = retrieve::postgres::PostgresSettings { connection, schema, ca_file: None };
                 let index = retrieve::postgres::PostgresIndex::new(settings, model).map_err(|e| e.to_string())?;
                 index.migrate().await.map_err(|e| format!("PostgreSQL at {}: {e}", redact(url)))?;

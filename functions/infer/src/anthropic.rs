@@ -8,6 +8,7 @@ use seams_contracts::infer::{FinishReason, Usage};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::api_key::KeySource;
 use crate::openai::{check_status, read_json};
 use crate::prompt::Prompt;
 use crate::provider::{
@@ -23,7 +24,7 @@ pub struct AnthropicModel {
     client: reqwest::Client,
     /// `https://api.anthropic.com` unless overridden.
     base_url: String,
-    api_key: String,
+    api_key: KeySource,
 }
 
 #[derive(Deserialize)]
@@ -54,7 +55,7 @@ struct MessagesUsage {
 }
 
 impl AnthropicModel {
-    pub fn new(base_url: &str, api_key: String, timeout: Duration) -> Result<Self, ProviderError> {
+    pub fn new(base_url: &str, api_key: KeySource, timeout: Duration) -> Result<Self, ProviderError> {
         let client = http_client(timeout)?;
         Ok(Self { client, base_url: base_url.trim_end_matches('/').to_owned(), api_key })
     }
@@ -171,7 +172,7 @@ impl AnthropicModel {
         let response = self
             .client
             .post(format!("{}/v1/messages", self.base_url))
-            .header("x-api-key", &self.api_key)
+            .header("x-api-key", self.api_key.key().await?)
             .header("anthropic-version", API_VERSION)
             .json(&body)
             .send()

@@ -3,6 +3,7 @@
 //! provider is configuration. Stateless.
 
 pub mod anthropic;
+pub mod api_key;
 pub mod bedrock;
 pub mod offline;
 pub mod openai;
@@ -22,9 +23,11 @@ use seams_contracts::{CorrelationId, ErrorName, V1};
 use seams_platform::config::{ConfigReport, Env};
 use seams_platform::error::{from_value, parse_json};
 use seams_platform::function::{Function, Named, Reply};
+use seams_platform::secrets::SecretCache;
 use seams_platform::trigger::Trigger;
 use seams_platform::{http, ServiceError};
 
+use crate::api_key::KeySource;
 use crate::prompt::Prompt;
 use crate::provider::{Completion, ModelProvider, Params, Repair};
 
@@ -108,6 +111,8 @@ impl Default for Settings {
 pub struct Config {
     pub aws: seams_platform::aws::AwsSettings,
     pub provider: ProviderConfig,
+    /// How long a key read from Secrets Manager is kept (`SEAMS_SECRET_TTL_SECONDS`).
+    pub secret_ttl: Duration,
     pub settings: Settings,
 }
 
@@ -168,15 +173,22 @@ impl Config {
             require_context: env.flag("SEAMS_REQUIRE_CONTEXT", false),
             timeout: Duration::from_secs(env.parse_or("SEAMS_MODEL_TIMEOUT_SECONDS", 25)),
         };
-        let config = Self { aws: seams_platform::aws::AwsSettings::from_env(&env), provider, settings };
+        let config = Self {
+            aws: seams_platform::aws::AwsSettings::from_env(&env),
+            provider,
+            secret_ttl: seams_platform::secrets::ttl_from_env(&env),
+            settings,
+        };
         env.finish().map(|()| config)
     }
 }
 
-async fn resolve(sdk: &aws_config::SdkConfig, key: &ApiKey) -> Result<String, ServiceError> {
-    match key {
-        ApiKey::Value(value) => Ok(value.clone()),
-        ApiKey::Secret(id) => seams_platform::secrets::secret_string(sdk, id).await.map(|s| s.trim().to_owned()),
+impl ApiKey {
+    fn source(&self, secrets: &Arc<SecretCache>) -> KeySource {
+        match self {
+            ApiKey::Value(value) => KeySource::Fixed(value.clone()),
+            ApiKey::Secret(id) => KeySource::Secret { cache: secrets.clone(), secret_id: id.clone() },
+        }
     }
 }
 
@@ -186,18 +198,21 @@ pub async fn build_provider(
     sdk: &aws_config::SdkConfig,
 ) -> Result<Arc<dyn ModelProvider>, ServiceError> {
     let timeout = config.settings.timeout;
+    let secrets = Arc::new(SecretCache::secrets_manager(sdk, config.secret_ttl));
     Ok(match &config.provider {
         ProviderConfig::Offline => Arc::new(offline::OfflineModel),
         ProviderConfig::Bedrock => Arc::new(bedrock::BedrockModel::new(sdk, timeout)),
         ProviderConfig::OpenAi { base_url, api_key } => {
-            let key = match api_key {
-                Some(key) => Some(resolve(sdk, key).await?),
-                None => None,
-            };
+            let key = api_key.as_ref().map(|key| key.source(&secrets));
+            if let Some(key) = &key {
+                key.check().await?;
+            }
             Arc::new(openai::OpenAiModel::new(base_url, key, timeout)?)
         }
         ProviderConfig::Anthropic { base_url, api_key } => {
-            Arc::new(anthropic::AnthropicModel::new(base_url, resolve(sdk, api_key).await?, timeout)?)
+            let key = api_key.source(&secrets);
+            key.check().await?;
+            Arc::new(anthropic::AnthropicModel::new(base_url, key, timeout)?)
         }
     })
 }

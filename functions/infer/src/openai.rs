@@ -9,6 +9,7 @@ use seams_platform::retry::parse_retry_after;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::api_key::KeySource;
 use crate::prompt::Prompt;
 use crate::provider::{
     http_client, json_turns, schema_instruction, set_sampling, Completion, EventStream, ModelProvider, Params,
@@ -20,7 +21,7 @@ pub struct OpenAiModel {
     client: reqwest::Client,
     /// Up to and including `/v1`.
     base_url: String,
-    api_key: Option<String>,
+    api_key: Option<KeySource>,
 }
 
 #[derive(Deserialize)]
@@ -50,7 +51,7 @@ struct ChatUsage {
 }
 
 impl OpenAiModel {
-    pub fn new(base_url: &str, api_key: Option<String>, timeout: Duration) -> Result<Self, ProviderError> {
+    pub fn new(base_url: &str, api_key: Option<KeySource>, timeout: Duration) -> Result<Self, ProviderError> {
         let client = http_client(timeout)?;
         Ok(Self { client, base_url: base_url.trim_end_matches('/').to_owned(), api_key })
     }
@@ -151,7 +152,7 @@ impl OpenAiModel {
         let url = format!("{}/chat/completions", self.base_url);
         let mut request = self.client.post(&url).json(&body);
         if let Some(key) = &self.api_key {
-            request = request.bearer_auth(key);
+            request = request.bearer_auth(key.key().await?);
         }
         let response = request.send().await.map_err(|e| ProviderError::Unavailable(format!("openai: {e}")))?;
         check_status(response, "openai").await

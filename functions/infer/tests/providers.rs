@@ -257,6 +257,44 @@ async fn collect(stream: futures::stream::BoxStream<'static, bytes::Bytes>) -> V
     stream.map(|b| String::from_utf8(b.to_vec()).unwrap()).collect().await
 }
 
+/// A key kept in Secrets Manager is read through the TTL cache on each call, so a rotated
+/// key is sent without rebuilding the provider (here the TTL is zero: every call reads).
+#[tokio::test]
+async fn a_rotated_api_key_is_sent_without_rebuilding_the_provider() {
+    use infer::api_key::KeySource;
+    use seams_platform::secrets::{SecretCache, SecretSource};
+    use seams_platform::ServiceError;
+    use std::sync::Mutex;
+
+    struct Rotating(Mutex<&'static str>);
+    #[async_trait::async_trait]
+    impl SecretSource for Rotating {
+        async fn fetch(&self, _: &str) -> Result<String, ServiceError> {
+            Ok(self.0.lock().unwrap().to_string())
+        }
+    }
+
+    let server = MockServer::start().await;
+    for key in ["sk-old", "sk-new"] {
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .and(header("authorization", format!("Bearer {key}").as_str()))
+            .respond_with(chat_completion(key, "stop"))
+            .mount(&server)
+            .await;
+    }
+    let source = Arc::new(Rotating(Mutex::new("sk-old")));
+    let cache = Arc::new(SecretCache::new(source.clone(), Duration::ZERO));
+    let key = KeySource::Secret { cache, secret_id: "openai".into() };
+    let model = OpenAiModel::new(&format!("{}/v1", server.uri()), Some(key), TIMEOUT).unwrap();
+    let service = service(Arc::new(model), "gpt-4.1-mini");
+    let answered = |text: &str| InferenceOutput::Text(text.into());
+
+    assert_eq!(service.infer(&request(json!({}))).await.unwrap().output, answered("sk-old"));
+    *source.0.lock().unwrap() = "sk-new";
+    assert_eq!(service.infer(&request(json!({}))).await.unwrap().output, answered("sk-new"));
+}
+
 // ---------------------------------------------------------------- Anthropic
 
 fn anthropic(server: &MockServer) -> Service {

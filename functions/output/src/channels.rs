@@ -1,15 +1,14 @@
 //! How each destination is reached: the seams output sends through (secrets, mail, buses,
 //! HTTP), each behind a small trait with an AWS and a local implementation.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use seams_platform::event_bus::{EventBridgeBus, EventBus};
 use seams_platform::object_store::{ObjectStore, PutOptions};
 use seams_platform::retry::{parse_retry_after, Failure};
+use seams_platform::secrets::SecretCache;
 use seams_platform::ServiceError;
-use tokio::sync::Mutex;
 
 use crate::outbound::InternalAddress;
 
@@ -19,27 +18,11 @@ pub trait Secrets: Send + Sync {
     async fn get(&self, reference: &str) -> Result<String, ServiceError>;
 }
 
-/// Secrets Manager, each secret read once per function instance.
-pub struct SecretsManager {
-    sdk: aws_config::SdkConfig,
-    cache: Mutex<HashMap<String, String>>,
-}
-
-impl SecretsManager {
-    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
-        Self { sdk: sdk.clone(), cache: Mutex::new(HashMap::new()) }
-    }
-}
-
+/// Secrets Manager, each value kept for `SEAMS_SECRET_TTL_SECONDS`.
 #[async_trait]
-impl Secrets for SecretsManager {
+impl Secrets for SecretCache {
     async fn get(&self, reference: &str) -> Result<String, ServiceError> {
-        if let Some(value) = self.cache.lock().await.get(reference) {
-            return Ok(value.clone());
-        }
-        let value = seams_platform::secrets::secret_string(&self.sdk, reference).await?.trim().to_owned();
-        self.cache.lock().await.insert(reference.to_owned(), value.clone());
-        Ok(value)
+        SecretCache::get(self, reference).await
     }
 }
 

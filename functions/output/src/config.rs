@@ -55,6 +55,8 @@ pub struct Config {
     pub output_bucket: String,
     pub dead_letter_queue_url: String,
     pub event_bus_name: String,
+    /// How long a secret's value is kept (`SEAMS_SECRET_TTL_SECONDS`).
+    pub secret_ttl: Duration,
     pub settings: Settings,
 }
 
@@ -98,6 +100,7 @@ impl Config {
             output_bucket: env.required("SEAMS_OUTPUT_BUCKET"),
             dead_letter_queue_url: env.required("SEAMS_OUTPUT_DLQ_URL"),
             event_bus_name: env.required("SEAMS_EVENT_BUS_NAME"),
+            secret_ttl: seams_platform::secrets::ttl_from_env(&env),
             settings: Settings::from_env(&env),
         };
         env.finish().map(|()| config)

@@ -16,12 +16,13 @@ use seams_platform::idempotency::{Claimed, Idempotency};
 use seams_platform::object_store::{ObjectStore, PutOptions, S3ObjectStore};
 use seams_platform::queue::{OutgoingMessage, Queue, SqsQueue};
 use seams_platform::retry::Failure;
+use seams_platform::secrets::SecretCache;
 use seams_platform::sqs_batch::{correlation_id, process_batch};
 use seams_platform::ServiceError;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::channels::{self, Buses, EventBridgeBuses, Mailer, Secrets, SecretsManager, SesMailer};
+use crate::channels::{self, Buses, EventBridgeBuses, Mailer, Secrets, SesMailer};
 use crate::prepare::{prepare, Payload};
 use crate::routes::parse_message;
 use crate::{signing, Config, Settings};
@@ -69,9 +70,15 @@ impl Service {
         Ok(Self { store, ledger, dead_letters, bus, channels, http, settings })
     }
 
+    /// Frees the claims of deliveries that never finished (the local runner, restarting
+    /// after a crash), so their retries go through at once.
+    pub async fn release_abandoned_claims(&self) -> Result<usize, ServiceError> {
+        Ok(self.ledger.release_in_progress().await?)
+    }
+
     pub fn from_aws(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Self, ServiceError> {
         let channels = Channels {
-            secrets: Arc::new(SecretsManager::new(sdk)),
+            secrets: Arc::new(SecretCache::secrets_manager(sdk, config.secret_ttl)),
             mailer: Arc::new(SesMailer::new(sdk)),
             buses: Arc::new(EventBridgeBuses { client: seams_platform::aws::eventbridge(sdk) }),
         };

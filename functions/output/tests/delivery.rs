@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
-use output::channels::{EventBridgeBuses, SecretsManager, SesMailer};
+use output::channels::{EventBridgeBuses, SesMailer};
 use output::outbound::OutboundPolicy;
 use output::{signing, Channels, Service, Settings};
 use seams_contracts::output::{DeliveryReceipt, DeliveryRequest, DeliveryStatus};
@@ -15,6 +15,7 @@ use seams_platform::idempotency::{Claim, Idempotency};
 use seams_platform::object_store::{ObjectStore, S3ObjectStore};
 use seams_platform::queue::{Queue, SqsQueue};
 use seams_platform::retry::RetryPolicy;
+use seams_platform::secrets::SecretCache;
 use seams_tests::stack::Moto;
 use seams_tests::{drain, sample_event, unique};
 use serde_json::{json, Value};
@@ -61,8 +62,12 @@ fn local_settings() -> Settings {
 
 impl World {
     fn service(&self, settings: Settings) -> Service {
+        self.service_keeping_secrets_for(settings, seams_platform::secrets::DEFAULT_TTL)
+    }
+
+    fn service_keeping_secrets_for(&self, settings: Settings, secret_ttl: Duration) -> Service {
         let channels = Channels {
-            secrets: Arc::new(SecretsManager::new(&self.moto.sdk)),
+            secrets: Arc::new(SecretCache::secrets_manager(&self.moto.sdk, secret_ttl)),
             mailer: Arc::new(SesMailer::new(&self.moto.sdk)),
             buses: Arc::new(EventBridgeBuses { client: self.moto.eventbridge() }),
         };
@@ -194,6 +199,38 @@ async fn a_webhook_is_signed_as_standard_webhooks_and_their_library_verifies_it(
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].0, "AnswerDelivered");
     assert_eq!(events[0].1["receipt"]["request_id"], json!(request.request_id));
+}
+
+/// A rotated signing key applies without a cold start: the old one signs until the value's
+/// time-to-live has passed, the new one after.
+#[tokio::test]
+async fn a_rotated_signing_key_applies_once_its_ttl_has_passed() {
+    let world = world().await;
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST")).and(path("/hook")).respond_with(ResponseTemplate::new(204)).mount(&receiver).await;
+    let (old, new) = (signing::new_secret(), signing::new_secret());
+    let secret_ref = world.secret(&old).await;
+    let service = world.service_keeping_secrets_for(local_settings(), Duration::from_secs(1));
+    let deliver = || async {
+        let destination =
+            json!({"type": "webhook", "url": format!("{}/hook", receiver.uri()), "secret_ref": secret_ref});
+        service.deliver(&request(destination)).await.unwrap();
+        let received = receiver.received_requests().await.unwrap();
+        let last = received.last().unwrap();
+        [&old, &new].map(|key| standard_webhooks_verdict(key, last).is_ok())
+    };
+
+    assert_eq!(deliver().await, [true, false]);
+    aws_sdk_secretsmanager::Client::new(&world.moto.sdk)
+        .put_secret_value()
+        .secret_id(&secret_ref)
+        .secret_string(&new)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deliver().await, [true, false], "the value read before is kept for its TTL");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(deliver().await, [false, true], "the rotated value after it");
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use retrieve::fuse::Fusion;
 use retrieve::index::{normalised, IndexedChunk, IndexedDocument, SearchIndex, SearchQuery};
-use retrieve::postgres::{PostgresIndex, PostgresSettings};
+use retrieve::postgres::{Connection, PostgresIndex, PostgresSettings};
 use retrieve::sqlite::SqliteIndex;
 use retrieve::Predicate;
 use seams_contracts::retrieve::{Citation, SearchMode};
@@ -169,7 +169,11 @@ async fn main() {
 
     if let Some(url) = database_url {
         let schema = format!("bench_{}", std::process::id());
-        let settings = PostgresSettings { connection: url.parse().expect("a postgres URL"), schema, ca_file: None };
+        let settings = PostgresSettings {
+            connection: Connection::Fixed(url.parse().expect("a postgres URL")),
+            schema,
+            ca_file: None,
+        };
         let postgres = PostgresIndex::new(settings, embedder.model().clone()).expect("a valid schema");
         postgres.migrate().await.expect("migrations run");
         build("postgres", &postgres, &documents).await;

@@ -30,6 +30,7 @@ use seams_platform::config::{ConfigReport, Env};
 use seams_platform::error::{from_value, parse_json};
 use seams_platform::function::{Function, Named, Reply};
 use seams_platform::object_store::S3ObjectStore;
+use seams_platform::secrets::SecretCache;
 use seams_platform::trigger::Trigger;
 use seams_platform::{http, ServiceError};
 
@@ -38,7 +39,7 @@ pub use crate::filter::Predicate;
 pub use crate::fuse::Fusion;
 use crate::index::Hit;
 pub use crate::index::{IndexError, SearchIndex, SearchQuery};
-use crate::postgres::{PostgresIndex, PostgresSettings};
+use crate::postgres::{Connection, PostgresIndex, PostgresSettings};
 pub use crate::rerank::{RerankSettings, Reranker};
 use crate::snapshot::SnapshotIndex;
 
@@ -185,6 +186,8 @@ pub struct Config {
     pub aws: AwsSettings,
     pub backend: Backend,
     pub embedder: EmbedderConfig,
+    /// How long a database secret's value is kept (`SEAMS_SECRET_TTL_SECONDS`).
+    pub secret_ttl: Duration,
     pub settings: Settings,
 }
 
@@ -194,6 +197,7 @@ impl Config {
         let config = Self {
             aws: AwsSettings::from_env(&env),
             backend: Backend::from_env(&env),
+            secret_ttl: seams_platform::secrets::ttl_from_env(&env),
             settings: Settings::from_env(&env, &embedder),
             embedder,
         };
@@ -208,51 +212,30 @@ pub enum Role {
     Indexer,
 }
 
-/// Resolves the database connection (reading the secret when there is one).
+/// How the index reaches the database. A secret is read once here, so a deployment with a
+/// wrong one fails at init rather than at the first search.
 pub async fn postgres_settings(
     sdk: &aws_config::SdkConfig,
     database: &DatabaseSource,
     schema: &str,
     ca_file: Option<PathBuf>,
+    secret_ttl: Duration,
 ) -> Result<PostgresSettings, ServiceError> {
     let connection = match database {
         DatabaseSource::Url(url) => {
-            url.parse().map_err(|e| ServiceError::invalid_input("DATABASE_URL", format!("{e}")))?
+            Connection::Fixed(url.parse().map_err(|e| ServiceError::invalid_input("DATABASE_URL", format!("{e}")))?)
         }
         DatabaseSource::Secret(arn) => {
-            let text = seams_platform::secrets::secret_string(sdk, arn).await?;
-            let secret: DatabaseSecret = serde_json::from_str(&text).map_err(|e| {
-                ServiceError::invalid_input("SEAMS_DATABASE_SECRET", format!("{arn} is not an RDS secret: {e}"))
+            let cache = Arc::new(SecretCache::secrets_manager(sdk, secret_ttl));
+            let connection = Connection::Secret { cache, secret_id: arn.clone() };
+            connection.config().await.map_err(|e| match e {
+                IndexError::Invalid(detail) => ServiceError::invalid_input("SEAMS_DATABASE_SECRET", detail),
+                other => ServiceError::from(other),
             })?;
-            secret.connection()
+            connection
         }
     };
     Ok(PostgresSettings { connection, schema: schema.to_owned(), ca_file })
-}
-
-/// The JSON Secrets Manager keeps for an RDS database.
-#[derive(serde::Deserialize)]
-struct DatabaseSecret {
-    host: String,
-    #[serde(default = "default_port")]
-    port: u16,
-    username: String,
-    password: String,
-    #[serde(default)]
-    dbname: Option<String>,
-}
-
-fn default_port() -> u16 {
-    5432
-}
-
-impl DatabaseSecret {
-    fn connection(&self) -> tokio_postgres::Config {
-        let mut config = tokio_postgres::Config::new();
-        config.host(&self.host).port(self.port).user(&self.username).password(&self.password);
-        config.dbname(self.dbname.as_deref().unwrap_or("postgres"));
-        config
-    }
 }
 
 /// The query embedder and the index its vectors search, as one of the two binaries
@@ -281,7 +264,7 @@ pub async fn open_index(
             Arc::new(SnapshotIndex::open(store, settings.snapshot_dir.clone(), model, settings.snapshot_refresh).await?)
         }
         Backend::Postgres { database, schema, ca_file } => {
-            let settings = postgres_settings(sdk, database, schema, ca_file.clone()).await?;
+            let settings = postgres_settings(sdk, database, schema, ca_file.clone(), config.secret_ttl).await?;
             let index = PostgresIndex::new(settings, model)?;
             if role == Role::Indexer {
                 index.migrate().await?;

@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use pgvector::Vector;
 use seams_contracts::process::{EmbeddingModel, ParentChunk};
 use seams_contracts::retrieve::{Citation, Ranks, SearchMode};
+use seams_platform::secrets::SecretCache;
 use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 use tokio_postgres::types::ToSql;
@@ -79,7 +80,7 @@ const MIGRATION_LOCK: i64 = 0x5EA3_5000;
 /// Where the database is and how to reach it.
 #[derive(Clone)]
 pub struct PostgresSettings {
-    pub connection: tokio_postgres::Config,
+    pub connection: Connection,
     pub schema: String,
     /// PEM certificates trusted besides the public roots (RDS's own CA, for direct
     /// connections; RDS Proxy's certificates are public).
@@ -87,19 +88,76 @@ pub struct PostgresSettings {
 }
 
 impl std::fmt::Debug for PostgresSettings {
-    // The connection holds the password: show where, never how.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PostgresSettings")
-            .field("hosts", &self.connection.get_hosts())
-            .field("dbname", &self.connection.get_dbname())
+            .field("connection", &self.connection)
             .field("schema", &self.schema)
             .finish_non_exhaustive()
     }
 }
 
-impl PartialEq for PostgresSettings {
-    fn eq(&self, other: &Self) -> bool {
-        self.schema == other.schema && format!("{:?}", self.connection) == format!("{:?}", other.connection)
+/// How a connection is opened: with fixed settings (`DATABASE_URL`), or with an RDS secret
+/// read each time one is opened, through a cache that keeps it for `SEAMS_SECRET_TTL_SECONDS`,
+/// so a rotated password applies without a cold start (open connections stay valid).
+#[derive(Clone)]
+#[allow(clippy::large_enum_variant, reason = "one per function instance, built at init")]
+pub enum Connection {
+    Fixed(tokio_postgres::Config),
+    Secret { cache: Arc<SecretCache>, secret_id: String },
+}
+
+impl std::fmt::Debug for Connection {
+    // The settings hold the password: show where, never how.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Connection::Fixed(config) => {
+                write!(f, "Fixed({:?}/{:?})", config.get_hosts(), config.get_dbname().unwrap_or_default())
+            }
+            Connection::Secret { secret_id, .. } => write!(f, "Secret({secret_id})"),
+        }
+    }
+}
+
+impl Connection {
+    /// The settings to open a connection with now.
+    pub async fn config(&self) -> Result<tokio_postgres::Config, IndexError> {
+        match self {
+            Connection::Fixed(config) => Ok(config.clone()),
+            Connection::Secret { cache, secret_id } => {
+                let text = cache.get(secret_id).await.map_err(|e| match e.name {
+                    seams_contracts::ErrorName::Transient => unavailable(e),
+                    _ => IndexError::Invalid(e.to_string()),
+                })?;
+                let secret: DatabaseSecret = serde_json::from_str(&text)
+                    .map_err(|e| IndexError::Invalid(format!("{secret_id} is not an RDS secret: {e}")))?;
+                Ok(secret.config())
+            }
+        }
+    }
+}
+
+/// The JSON Secrets Manager keeps for an RDS database.
+#[derive(serde::Deserialize)]
+struct DatabaseSecret {
+    host: String,
+    #[serde(default = "default_port")]
+    port: u16,
+    username: String,
+    password: String,
+    #[serde(default)]
+    dbname: Option<String>,
+}
+
+fn default_port() -> u16 {
+    5432
+}
+
+impl DatabaseSecret {
+    fn config(&self) -> tokio_postgres::Config {
+        let mut config = tokio_postgres::Config::new();
+        config.host(&self.host).port(self.port).user(&self.username).password(&self.password);
+        config.dbname(self.dbname.as_deref().unwrap_or("postgres"));
+        config
     }
 }
 
@@ -171,7 +229,8 @@ impl PostgresIndex {
     async fn client(&self) -> Result<tokio::sync::MappedMutexGuard<'_, Client>, IndexError> {
         let mut slot = self.client.lock().await;
         if slot.as_ref().is_none_or(Client::is_closed) {
-            let (client, connection) = self.settings.connection.connect(self.tls.clone()).await.map_err(unavailable)?;
+            let config = self.settings.connection.config().await?;
+            let (client, connection) = config.connect(self.tls.clone()).await.map_err(unavailable)?;
             tokio::spawn(async move {
                 if let Err(error) = connection.await {
                     tracing::warn!(%error, "postgres connection closed");

@@ -5,7 +5,7 @@ mod support;
 
 use std::sync::Arc;
 
-use retrieve::postgres::{PostgresIndex, PostgresSettings};
+use retrieve::postgres::{Connection, PostgresIndex, PostgresSettings};
 use retrieve::{Fusion, Service};
 use seams_contracts::retrieve::SearchMode;
 use seams_platform::function;
@@ -91,7 +91,7 @@ async fn each_bad_request_gets_a_problem_naming_its_field() {
 #[tokio::test]
 async fn an_unreachable_database_is_transient() {
     let settings = PostgresSettings {
-        connection: "postgres://seams@127.0.0.1:9/seams?connect_timeout=2".parse().unwrap(),
+        connection: Connection::Fixed("postgres://seams@127.0.0.1:9/seams?connect_timeout=2".parse().unwrap()),
         schema: "seams".into(),
         ca_file: None,
     };

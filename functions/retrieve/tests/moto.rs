@@ -243,9 +243,80 @@ async fn the_database_connection_can_come_from_a_secrets_manager_secret() {
         .arn
         .unwrap();
     let schema = unique("from_secret").replace('-', "_").to_lowercase();
-    let settings = retrieve::postgres_settings(&moto.sdk, &DatabaseSource::Secret(arn), &schema, None).await.unwrap();
+    let settings =
+        retrieve::postgres_settings(&moto.sdk, &DatabaseSource::Secret(arn), &schema, None, Duration::from_secs(300))
+            .await
+            .unwrap();
     let index = retrieve::postgres::PostgresIndex::new(settings, support::model()).unwrap();
     index.migrate().await.unwrap();
     index.upsert(&document("via-secret", 1, at(0), &["reached through a secret"], json!({}))).await.unwrap();
     assert_eq!(ids(&index, &query("secret", SearchMode::Keyword, 5, None)).await, ["via-secret"]);
+}
+
+/// A rotated database secret applies when a connection is next opened, without a cold start:
+/// the secret moves from one role to another, the first role's connection is closed by the
+/// server, and the index reconnects as the second role.
+#[tokio::test]
+async fn a_rotated_database_secret_applies_when_the_connection_is_reopened() {
+    let moto = Moto::connect().await;
+    let url: tokio_postgres::Config = seams_tests::stack::database_url().parse().unwrap();
+    let (admin, connection) = url.connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let tag = unique("rot").replace('-', "_").to_lowercase();
+    let (before, after) = (format!("{tag}_before"), format!("{tag}_after"));
+    for role in [&before, &after] {
+        admin.batch_execute(&format!("CREATE ROLE {role} LOGIN SUPERUSER")).await.unwrap();
+    }
+    let host = match &url.get_hosts()[0] {
+        tokio_postgres::config::Host::Tcp(host) => host.clone(),
+        other => panic!("expected a TCP host, got {other:?}"),
+    };
+    let secret_for = |role: &str| {
+        json!({"engine": "postgres", "host": host, "port": url.get_ports()[0], "username": role,
+            "password": "", "dbname": url.get_dbname().unwrap()})
+        .to_string()
+    };
+    let secrets = aws_sdk_secretsmanager::Client::new(&moto.sdk);
+    let arn = secrets
+        .create_secret()
+        .name(unique("seams-db"))
+        .secret_string(secret_for(&before))
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
+    let schema = format!("{tag}_index");
+    let settings =
+        retrieve::postgres_settings(&moto.sdk, &DatabaseSource::Secret(arn.clone()), &schema, None, Duration::ZERO)
+            .await
+            .unwrap();
+    let index = retrieve::postgres::PostgresIndex::new(settings, support::model()).unwrap();
+    index.migrate().await.unwrap();
+    index.upsert(&document("rotated", 1, at(0), &["reached after a rotation"], json!({}))).await.unwrap();
+    let sessions = |role: String| {
+        let admin = &admin;
+        async move {
+            let sql = "SELECT count(*) FROM pg_stat_activity WHERE usename = $1";
+            admin.query_one(sql, &[&role]).await.unwrap().get::<_, i64>(0)
+        }
+    };
+    assert_eq!((sessions(before.clone()).await, sessions(after.clone()).await), (1, 0));
+
+    secrets.put_secret_value().secret_id(&arn).secret_string(secret_for(&after)).send().await.unwrap();
+    let sql = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1";
+    admin.execute(sql, &[&before]).await.unwrap();
+    // The first search may meet the closed connection (a transient error); the next reopens it.
+    let mut found = Vec::new();
+    for _ in 0..20 {
+        match index.search(&query("rotation", SearchMode::Keyword, 5, None)).await {
+            Ok(hits) => {
+                found = hits.into_iter().map(|hit| hit.document_id).collect();
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    assert_eq!(found, ["rotated"]);
+    assert_eq!((sessions(before).await, sessions(after).await), (0, 1));
 }

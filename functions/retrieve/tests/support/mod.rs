@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use retrieve::fuse::Fusion;
 use retrieve::index::{IndexedChunk, IndexedDocument, SearchIndex, SearchQuery};
-use retrieve::postgres::{PostgresIndex, PostgresSettings};
+use retrieve::postgres::{Connection, PostgresIndex, PostgresSettings};
 use retrieve::sqlite::SqliteIndex;
 use retrieve::Predicate;
 use seams_contracts::process::EmbeddingModel;
@@ -89,7 +89,7 @@ pub fn sqlite_index() -> (Arc<dyn SearchIndex>, tempfile::TempDir) {
 pub async fn postgres_index() -> Arc<PostgresIndex> {
     let url = seams_tests::stack::database_url();
     let schema = seams_tests::unique("retrieve").replace('-', "_").to_lowercase();
-    let settings = PostgresSettings { connection: url.parse().unwrap(), schema, ca_file: None };
+    let settings = PostgresSettings { connection: Connection::Fixed(url.parse().unwrap()), schema, ca_file: None };
     let index = PostgresIndex::new(settings, model()).unwrap();
     index
         .migrate()
