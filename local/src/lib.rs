@@ -100,9 +100,15 @@ fn redact(url: &str) -> String {
     }
 }
 
-fn queue_with_dead_letter(name: &str) -> Arc<LocalQueue> {
-    let dead_letter = Arc::new(LocalQueue::new(format!("{name}-dlq"), VISIBILITY_TIMEOUT));
-    Arc::new(LocalQueue::new(name, VISIBILITY_TIMEOUT).with_dead_letter(dead_letter, MAX_RECEIVE_COUNT))
+/// A queue kept in `<data dir>/queues/<name>.jsonl`: what was queued when seams stopped (or
+/// was killed) is queued again when it starts.
+fn durable_queue(data_dir: &Path, name: &str) -> Result<LocalQueue, QueueError> {
+    LocalQueue::durable(name, VISIBILITY_TIMEOUT, &data_dir.join("queues").join(format!("{name}.jsonl")))
+}
+
+fn queue_with_dead_letter(data_dir: &Path, name: &str) -> Result<Arc<LocalQueue>, QueueError> {
+    let dead_letter = Arc::new(durable_queue(data_dir, &format!("{name}-dlq"))?);
+    Ok(Arc::new(durable_queue(data_dir, name)?.with_dead_letter(dead_letter, MAX_RECEIVE_COUNT)))
 }
 
 impl LocalStack {
@@ -176,7 +182,7 @@ impl LocalStack {
         settings: Settings,
     ) -> Result<Self, ServiceError> {
         let bus = Arc::new(LocalEventBus::new());
-        let indexer_queue = queue_with_dead_letter("indexer");
+        let indexer_queue = queue_with_dead_letter(data_dir, "indexer")?;
         // The same rule template.yaml gives EventBridge: processed and deleted documents feed the indexer.
         bus.add_rule(seams_platform::routes::indexer_rule(), indexer_queue.clone());
         Ok(Self {
@@ -185,10 +191,10 @@ impl LocalStack {
             raw: Arc::new(FsObjectStore::new(data_dir.join("ingest"))),
             records: Arc::new(FsObjectStore::new(data_dir.join("process"))),
             output: Arc::new(FsObjectStore::new(data_dir.join("output"))),
-            process_queue: queue_with_dead_letter("process"),
+            process_queue: queue_with_dead_letter(data_dir, "process")?,
             indexer_queue,
-            output_dead_letters: Arc::new(LocalQueue::new("output-dlq", VISIBILITY_TIMEOUT)),
-            answer_failures: Arc::new(LocalQueue::new("answer-failures", VISIBILITY_TIMEOUT)),
+            output_dead_letters: Arc::new(durable_queue(data_dir, "output-dlq")?),
+            answer_failures: Arc::new(durable_queue(data_dir, "answer-failures")?),
             bus,
             sources: BTreeMap::new(),
             reports: Arc::new(FsObjectStore::new(data_dir.join(workflow::REPORTS_BUCKET))),
@@ -215,6 +221,12 @@ impl LocalStack {
     pub fn with_source(mut self, name: &str, dir: &Path) -> Self {
         self.sources.insert(name.to_owned(), Arc::new(FsObjectStore::new(dir)));
         self
+    }
+
+    /// Frees the ingest and delivery claims a killed run left in progress: this process now
+    /// owns the data directory, so no one else will finish them.
+    pub async fn release_abandoned_claims(&self) -> Result<usize, ServiceError> {
+        Ok(self.ingest().release_abandoned_claims().await? + self.output()?.release_abandoned_claims().await?)
     }
 
     /// Plays the SQS event source mappings until nothing is left: process's queue, then the

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+use futures::StreamExt;
 use seams_tests::sample_event;
 use serde_json::{json, Value};
 
@@ -192,6 +193,12 @@ impl Server {
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
         let base = first.split_whitespace().find(|w| w.starts_with("http://")).expect("the address").to_owned();
         Server { child, base }
+    }
+
+    /// SIGKILL: no chance to finish anything.
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
     }
 
     /// Ctrl-C, as a user stops it; it must exit cleanly.
@@ -535,4 +542,90 @@ fn seams_says_which_embedder_it_uses_and_keeps_an_index_s_own() {
     assert!(asked.status.success(), "{}", stderr(&asked));
     assert!(stderr(&asked).contains("holds seams-hashing"), "{}", stderr(&asked));
     assert!(stdout(&asked).contains("policies-refunds.md"), "{}", stdout(&asked));
+}
+
+/// Sends one document until `seams up` acknowledges it (202, or 200 for a duplicate);
+/// `None` when the server went away first.
+async fn post_document(client: &reqwest::Client, base: &str, document: &Value) -> Option<Value> {
+    for _ in 0..100 {
+        let Ok(response) = client.post(format!("{base}/documents")).json(document).send().await else {
+            return None;
+        };
+        match response.status().as_u16() {
+            200 | 202 => return response.json().await.ok(),
+            // In progress elsewhere, or busy: what a client retries.
+            409 | 429 | 503 => tokio::time::sleep(Duration::from_millis(100)).await,
+            status => panic!("{status}: {}", response.text().await.unwrap_or_default()),
+        }
+    }
+    panic!("{} was never acknowledged", document["document_id"]);
+}
+
+/// The document ids a keyword search for `word` finds.
+async fn found_by(client: &reqwest::Client, base: &str, word: &str) -> Vec<String> {
+    let query = json!({"query": word, "top_k": 10, "search_mode": "keyword"});
+    let response = client.post(format!("{base}/retrieve")).json(&query).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    body["results"].as_array().unwrap().iter().map(|r| r["document_id"].as_str().unwrap().to_owned()).collect()
+}
+
+/// `seams up` killed with SIGKILL while 300 documents are being ingested, then started again
+/// on the same data directory: the client sends again what was not acknowledged, and all 300
+/// become searchable, none twice, with no manual step.
+#[tokio::test]
+async fn up_killed_mid_ingest_loses_nothing_and_indexes_nothing_twice() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), 0);
+    let client = reqwest::Client::new();
+    let documents: Vec<Value> = (0..300)
+        .map(|n| {
+            json!({"document_id": format!("doc-{n:03}"), "content_type": "text/markdown",
+                   "content": format!("# Document {n}\n\nOnly this document holds the word zq{n:03}x.\n")})
+        })
+        .collect();
+
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sending = {
+        let (client, base, documents, acknowledged) =
+            (client.clone(), server.base.clone(), documents.clone(), acknowledged.clone());
+        tokio::spawn(async move {
+            let sends = documents.into_iter().map(move |document| {
+                let (client, base, acknowledged) = (client.clone(), base.clone(), acknowledged.clone());
+                async move {
+                    if post_document(&client, &base, &document).await.is_some() {
+                        acknowledged.lock().unwrap().push(document["document_id"].clone());
+                    }
+                }
+            });
+            futures::stream::iter(sends).buffer_unordered(16).collect::<Vec<()>>().await;
+        })
+    };
+    while acknowledged.lock().unwrap().len() < 100 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server.kill();
+    sending.await.unwrap();
+    let before_the_kill = acknowledged.lock().unwrap().len();
+    assert!(before_the_kill < 300, "the kill came after every document was sent");
+
+    let restarted = Server::start(data.path(), 0);
+    let unacknowledged: Vec<&Value> =
+        documents.iter().filter(|d| !acknowledged.lock().unwrap().contains(&d["document_id"])).collect();
+    for document in unacknowledged {
+        post_document(&client, &restarted.base, document).await.expect("acknowledged after the restart");
+    }
+    for n in 0..300 {
+        let (word, id) = (format!("zq{n:03}x"), format!("doc-{n:03}"));
+        let mut found = Vec::new();
+        for _ in 0..300 {
+            found = found_by(&client, &restarted.base, &word).await;
+            if !found.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(found, [id], "{word}: indexed once (acknowledged before the kill: {before_the_kill})");
+    }
+    restarted.stop();
 }

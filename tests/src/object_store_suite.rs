@@ -145,3 +145,17 @@ pub async fn idempotency_gives_up_waiting_as_in_progress(store: Arc<dyn ObjectSt
     assert!(matches!(outcome, Err(IdempotencyError::InProgress { ref key }) if key == "req-6"), "{outcome:?}");
     assert!(started.elapsed() >= Duration::from_millis(300), "it waited the whole time first");
 }
+
+pub async fn idempotency_releases_the_claims_left_in_progress_and_keeps_the_results(store: Arc<dyn ObjectStore>) {
+    let ledger = ledger(store, Duration::from_secs(300));
+    let Claim::Acquired(done) = ledger.claim::<String>("req-7/done").await.unwrap() else { panic!("first claim") };
+    ledger.complete(done, &"kept".to_owned()).await.unwrap();
+    let Claim::Acquired(_abandoned) = ledger.claim::<String>("req-7/abandoned").await.unwrap() else {
+        panic!("first claim")
+    };
+    assert!(matches!(ledger.claim::<String>("req-7/abandoned").await.unwrap(), Claim::InProgress { .. }));
+
+    assert_eq!(ledger.release_in_progress().await.unwrap(), 1);
+    assert!(matches!(ledger.claim::<String>("req-7/abandoned").await.unwrap(), Claim::Acquired(_)));
+    assert_eq!(ledger.claim::<String>("req-7/done").await.unwrap(), Claim::Completed("kept".to_owned()));
+}

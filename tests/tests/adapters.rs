@@ -42,6 +42,7 @@ object_store_conformance!(
     idempotency_gives_up_waiting_as_in_progress,
     idempotency_lets_an_expired_claim_be_taken_over,
     idempotency_release_frees_the_key,
+    idempotency_releases_the_claims_left_in_progress_and_keeps_the_results,
 );
 
 /// A queue redriving to a DLQ, and the DLQ.

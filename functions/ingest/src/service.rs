@@ -90,6 +90,12 @@ impl Service {
         self.ingest(incoming, correlation).await
     }
 
+    /// Frees the claims of ingests that never finished (the local runner, restarting after a
+    /// crash), so their retries go through at once.
+    pub async fn release_abandoned_claims(&self) -> Result<usize, ServiceError> {
+        Ok(self.ledger.release_in_progress().await?)
+    }
+
     /// Stores a document version once and hands it to processing. Concurrent requests with
     /// the same content: one stores and publishes, the others answer `duplicate` once it has.
     async fn ingest(&self, incoming: Incoming, correlation: &CorrelationId) -> Result<IngestResponse, ServiceError> {

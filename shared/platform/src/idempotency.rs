@@ -132,6 +132,25 @@ impl Idempotency {
         Ok(Claim::InProgress { expires_at })
     }
 
+    /// Deletes every claim left in progress, so its work can start over at once rather than
+    /// after `claim_ttl`. Only for a store whose claimants have all stopped: the local runner
+    /// calls it as it starts, over its own data directory.
+    pub async fn release_in_progress(&self) -> Result<usize, IdempotencyError> {
+        let mut released = 0;
+        for object in self.store.list(&self.prefix).await? {
+            let existing = match self.store.get(&object.key).await {
+                Ok(existing) => existing,
+                Err(StoreError::NotFound { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            if let Ok(Record::InProgress { .. }) = serde_json::from_slice(&existing.body) {
+                self.store.delete(&object.key).await?;
+                released += 1;
+            }
+        }
+        Ok(released)
+    }
+
     /// Claims `key`; while another caller holds it, looks again until `wait` has passed,
     /// then gives up with [`IdempotencyError::InProgress`] (a transient failure: the caller's
     /// retry finds the result or takes over an expired claim).
