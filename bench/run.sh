@@ -32,14 +32,16 @@ source bench/venv.sh
 # cargo-lambda finds zig through the first python3 on PATH (the tools venv has ziglang).
 export PATH="$root/.tools/venv/bin:$PATH"
 
-binaries=(ingest process retrieve retrieve-indexer infer output answer hello-lambda)
+binaries=(ingest process retrieve retrieve-indexer infer output answer)
 bin_flags=()
 for binary in "${binaries[@]}"; do bin_flags+=(--bin "$binary"); done
 
 step "release builds for this machine (the real profile)"
-# The binaries as deploy builds make them (no dev-dependency features), then the examples.
+# The functions as deploy builds make them (the workspace's default members: features
+# resolved over the functions alone, no dev-dependency features), the baseline, the examples.
 cargo build --release --locked "${bin_flags[@]}"
-cargo build --release --locked --example throughput --example peak_memory --example search_latency --example e2e
+cargo build --release --locked -p hello-lambda
+cargo build --release --locked --workspace --example throughput --example peak_memory --example search_latency --example e2e
 
 step "cold starts ($rounds rounds)"
 "$venv/bin/python" bench/coldstart.py --runs "$rounds" --out "$out/coldstart.json"
