@@ -1,5 +1,6 @@
-//! Every sample in events/ is an event its function accepts, as the request its name says.
-//! Samples are named `<trigger>-<request>.json`; the same files drive `sam local invoke -e`
+//! Every sample in events/ is an event its function (or, in answer-workflow/, the answer
+//! state machine) accepts, as the request its name says. Samples are named
+//! `<trigger>-<request>.json`; the same files drive `sam local invoke -e`
 //! and `cargo lambda invoke --data-file`.
 
 use std::path::{Path, PathBuf};
@@ -91,6 +92,25 @@ fn answer_samples_are_answer_requests() {
     assert_eq!(assert_function_accepts::<answer::Service>("answer"), ["http-answer"]);
 }
 
+/// The answer workflow's own trigger (the Standard state machine, no function): EventBridge
+/// starts it with the event's detail (template.yaml's InputTransformer), an AnswerRequest.
+#[test]
+fn the_question_asked_sample_is_what_starts_the_answer_workflow() {
+    let samples = samples("answer-workflow");
+    let names: Vec<_> = samples.iter().map(|(trigger, name, _)| format!("{trigger}-{name}")).collect();
+    assert_eq!(names, ["eventbridge-question-asked"]);
+    let event: aws_lambda_events::eventbridge::EventBridgeEvent<Value> =
+        serde_json::from_value(samples[0].2.clone()).unwrap();
+    assert_eq!(trigger_of(&samples[0].2), "eventbridge");
+    assert_eq!(
+        (event.source.as_str(), event.detail_type.as_str()),
+        (seams_contracts::events::SOURCE_UPSTREAM, "QuestionAsked")
+    );
+    let request: seams_contracts::answer::QuestionAsked = serde_json::from_value(event.detail).unwrap();
+    assert_eq!(request.question, "Can digital products be refunded?");
+    assert!(matches!(request.destination, seams_contracts::output::Destination::Webhook { .. }));
+}
+
 #[test]
 fn output_samples_parse_as_delivery_requests() {
     let names = assert_function_accepts::<output::Service>("output");
@@ -138,6 +158,16 @@ fn every_events_folder_belongs_to_a_function() {
     folders.sort();
     assert_eq!(
         folders,
-        ["answer", "infer", "infer-stream", "ingest", "output", "process", "retrieve", "retrieve-indexer"]
+        [
+            "answer",
+            "answer-workflow",
+            "infer",
+            "infer-stream",
+            "ingest",
+            "output",
+            "process",
+            "retrieve",
+            "retrieve-indexer"
+        ]
     );
 }
