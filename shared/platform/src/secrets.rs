@@ -25,14 +25,16 @@ pub trait SecretSource: Send + Sync {
     async fn fetch(&self, secret_id: &str) -> Result<String, ServiceError>;
 }
 
-/// AWS Secrets Manager.
+/// AWS Secrets Manager. Its client is built on the first read, not at init: a function whose
+/// configuration names no secret never pays for it at a cold start.
 pub struct SecretsManagerSource {
-    client: aws_sdk_secretsmanager::Client,
+    sdk: aws_config::SdkConfig,
+    client: std::sync::OnceLock<aws_sdk_secretsmanager::Client>,
 }
 
 impl SecretsManagerSource {
     pub fn new(sdk: &aws_config::SdkConfig) -> Self {
-        Self { client: aws_sdk_secretsmanager::Client::new(sdk) }
+        Self { sdk: sdk.clone(), client: std::sync::OnceLock::new() }
     }
 }
 
@@ -41,7 +43,8 @@ impl SecretSource for SecretsManagerSource {
     /// An unreachable or denied Secrets Manager is `Transient`; a secret without a string is
     /// `InvalidInput`.
     async fn fetch(&self, secret_id: &str) -> Result<String, ServiceError> {
-        let answer = self.client.get_secret_value().secret_id(secret_id).send().await.map_err(|e| {
+        let client = self.client.get_or_init(|| aws_sdk_secretsmanager::Client::new(&self.sdk));
+        let answer = client.get_secret_value().secret_id(secret_id).send().await.map_err(|e| {
             ServiceError::transient(format!(
                 "secret {secret_id}: {}",
                 aws_sdk_secretsmanager::error::DisplayErrorContext(e)
