@@ -79,7 +79,7 @@ if ! $quick; then
 
   step "cargo lambda deploy --dry (each function's deploy metadata, as the template's)"
   dry_runs="$(mktemp -d)"
-  for function in ingest process retrieve retrieve-indexer infer infer-stream output answer; do
+  for function in ingest process retrieve retrieve-indexer infer infer-stream output answer gateway; do
     cargo lambda deploy --dry "$function" --iam-role arn:aws:iam::000000000000:role/seams-dry-run \
       --output-format json >"$dry_runs/$function.json"
     echo "$function: packaged"

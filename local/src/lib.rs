@@ -2,6 +2,7 @@
 //! directory per bucket, in-process queues and bus — so the pipeline runs with no AWS
 //! account and no API keys.
 
+pub mod agents;
 pub mod asl;
 pub mod commands;
 pub mod config;
@@ -31,8 +32,8 @@ use seams_platform::ServiceError;
 use serde_json::Value;
 
 /// The functions `seams invoke` can run, by their Lambda binary names.
-pub const FUNCTIONS: [&str; 8] =
-    ["ingest", "process", "retrieve", "retrieve-indexer", "infer", "infer-stream", "output", "answer"];
+pub const FUNCTIONS: [&str; 9] =
+    ["ingest", "process", "retrieve", "retrieve-indexer", "infer", "infer-stream", "output", "answer", "gateway"];
 
 /// How long a local queue hides a received message, as the deployed queues do.
 const VISIBILITY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -357,6 +358,18 @@ pub async fn invoke(stack: &Arc<LocalStack>, function: &str, event: Value) -> Re
         "answer" => {
             let workflow = workflow::LocalAnswerWorkflow { stack: stack.clone() };
             function::handle(&answer::Service::new(Arc::new(workflow)), event).await
+        }
+        "gateway" => {
+            let event = serde_json::from_value(event)
+                .map_err(|e| ServiceError::invalid_input("event", format!("the gateway takes HTTP API events: {e}")));
+            match event {
+                Ok(event) => {
+                    let seams = gateway::api::Seams::new(Arc::new(agents::LocalRoutes(stack.clone())));
+                    let router = gateway::router(seams, gateway::Options::default());
+                    Ok(to_json(&gateway::handle_event(router, event).await))
+                }
+                Err(error) => Err(error),
+            }
         }
         other => return Err(InvokeError::UnknownFunction(other.to_owned())),
     };

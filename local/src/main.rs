@@ -46,6 +46,22 @@ enum Command {
     Up {
         #[arg(long, default_value_t = 3000)]
         port: u16,
+        /// Offer MCP's `ingest_document` tool at /mcp.
+        #[arg(long)]
+        mcp_write_tools: bool,
+    },
+    /// Serves MCP on stdin/stdout for desktop agents: over the local pipeline (its data
+    /// directory, queues consumed in the background), or over a deployed API with --api.
+    Mcp {
+        /// A deployed HTTP API's URL (the stack's ApiUrl output).
+        #[arg(long)]
+        api: Option<String>,
+        /// The bearer token for --api (else SEAMS_API_TOKEN).
+        #[arg(long)]
+        token: Option<String>,
+        /// Offer the `ingest_document` tool.
+        #[arg(long)]
+        write_tools: bool,
     },
     /// Ingests files, directories or glob patterns, then processes and indexes them.
     Ingest {
@@ -102,7 +118,7 @@ enum Command {
     /// Runs one function's handler on a sample event and prints its response: the offline
     /// twin of `sam local invoke -e` and `cargo lambda invoke --data-file`.
     Invoke {
-        /// ingest, process, retrieve, retrieve-indexer, infer, infer-stream, output or answer.
+        /// ingest, process, retrieve, retrieve-indexer, infer, infer-stream, output, answer or gateway.
         function: String,
         /// An event file, e.g. events/ingest/http-post-documents.json.
         event: PathBuf,
@@ -225,7 +241,22 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Eval { dataset, mode, chunking, json, runs } => {
             evaluate(&cli, dataset, mode.as_deref(), chunking.as_deref(), *json, runs.as_deref()).await
         }
-        Command::Up { port } => {
+        Command::Mcp { api, token, write_tools } => {
+            let routes: Arc<dyn gateway::api::Routes> = match api {
+                Some(api) => {
+                    let token = token.clone().or_else(|| std::env::var("SEAMS_API_TOKEN").ok());
+                    Arc::new(seams::agents::RemoteRoutes::new(api, token)?)
+                }
+                None => {
+                    let stack = Arc::new(open_stack(&cli, &[]).await?);
+                    seams::server::consume_in_background(stack.clone());
+                    Arc::new(seams::agents::LocalRoutes(stack))
+                }
+            };
+            seams::agents::serve_stdio(gateway::api::Seams::new(routes), *write_tools).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Up { port, mcp_write_tools } => {
             let port = *port;
             let stack = Arc::new(open_stack(&cli, &[]).await?);
             stack.release_abandoned_claims().await.map_err(|e| e.to_string())?;
@@ -246,7 +277,16 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 seams::webhook_secret::path(&cli.data_dir).display()
             );
             let _ = std::io::stdout().flush();
-            seams::server::serve(stack, listener, stopped()).await.map_err(|e| e.to_string())?;
+            let agents = gateway::Options {
+                write_tools: *mcp_write_tools,
+                allowed_hosts: Some(vec![
+                    "127.0.0.1".into(),
+                    "localhost".into(),
+                    format!("127.0.0.1:{}", address.port()),
+                    format!("localhost:{}", address.port()),
+                ]),
+            };
+            seams::server::serve(stack, listener, agents, stopped()).await.map_err(|e| e.to_string())?;
             // Not println!: whoever started us may have stopped reading stdout.
             let _ = writeln!(std::io::stdout(), "seams: stopped; queued work finished");
             Ok(ExitCode::SUCCESS)

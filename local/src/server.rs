@@ -1,70 +1,35 @@
 //! `seams up`: the deployed HTTP API's routes on 127.0.0.1, served by the same handlers
 //! (each request becomes the API Gateway v2 event Lambda would get), with process and the
 //! indexer consuming their queues in the background. `POST /answer` is answer's function
-//! running the answer state machine on the local runner.
+//! running the answer state machine on the local runner. `/mcp` and `/v1/*` are the gateway's
+//! router, calling the other routes in process.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
 use seams_contracts::{ErrorName, Problem};
+use seams_platform::proxy::{RouteRequest, RouteResponse};
 use seams_platform::routes;
-use serde_json::{json, Value};
 
 use crate::{invoke, InvokeError, LocalStack};
 
 /// The largest request body accepted (API Gateway's payload limit).
 const MAX_BODY: usize = 10 * 1024 * 1024;
 
-/// The API Gateway HTTP API (payload 2.0) event for a request.
-fn api_event(
-    method: &Method,
-    path: &str,
-    key: &str,
-    headers: &HeaderMap,
-    body: &[u8],
-    parameters: &HashMap<String, String>,
-) -> Value {
-    let headers: serde_json::Map<String, Value> = headers
-        .iter()
-        .filter_map(|(name, value)| Some((name.as_str().to_owned(), json!(value.to_str().ok()?))))
-        .collect();
-    let (body, encoded) = match std::str::from_utf8(body) {
-        Ok(text) => (text.to_owned(), false),
-        Err(_) => (base64::engine::general_purpose::STANDARD.encode(body), true),
-    };
-    let request_id = uuid::Uuid::new_v4().to_string();
-    json!({
-        "version": "2.0", "routeKey": key, "rawPath": path, "rawQueryString": "", "headers": headers,
-        "requestContext": {"accountId": "local", "apiId": "seams-local", "domainName": "127.0.0.1",
-            "domainPrefix": "seams-local", "http": {"method": method.as_str(), "path": path, "protocol": "HTTP/1.1",
-            "sourceIp": "127.0.0.1", "userAgent": ""}, "requestId": request_id, "routeKey": key, "stage": "$default",
-            "time": "", "timeEpoch": 0},
-        "pathParameters": parameters, "body": body, "isBase64Encoded": encoded,
-    })
-}
-
-/// A Lambda proxy response as an HTTP response.
-fn from_lambda(response: &Value) -> Response {
-    let status = response["statusCode"].as_u64().and_then(|s| StatusCode::from_u16(s as u16).ok());
-    let mut builder = Response::builder().status(status.unwrap_or(StatusCode::BAD_GATEWAY));
-    for (name, value) in response["headers"].as_object().into_iter().flatten() {
-        if let Some(value) = value.as_str().and_then(|v| HeaderValue::from_str(v).ok()) {
+/// A function's proxy response as an HTTP response.
+fn to_http(response: RouteResponse) -> Response {
+    let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut builder = Response::builder().status(status);
+    for (name, value) in &response.headers {
+        if let Ok(value) = HeaderValue::from_str(value) {
             builder = builder.header(name.as_str(), value);
         }
     }
-    let body = response["body"].as_str().unwrap_or_default();
-    let body = if response["isBase64Encoded"] == json!(true) {
-        base64::engine::general_purpose::STANDARD.decode(body).unwrap_or_default()
-    } else {
-        body.as_bytes().to_vec()
-    };
-    builder.body(Body::from(body)).unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+    builder.body(Body::from(response.body)).unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
 fn problem(status: StatusCode, problem: &Problem) -> Response {
@@ -86,9 +51,19 @@ async fn handle(State(stack): State<Arc<LocalStack>>, request: Request) -> Respo
             return self::problem(StatusCode::PAYLOAD_TOO_LARGE, &problem);
         }
     };
-    let event = api_event(&parts.method, &path, route.key, &parts.headers, &body, &parameters);
+    let request = RouteRequest {
+        query: parts.uri.query().map(query_pairs).unwrap_or_default(),
+        headers: parts
+            .headers
+            .iter()
+            .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
+            .collect(),
+        body: body.to_vec(),
+        ..RouteRequest::new(parts.method.as_str(), path)
+    };
+    let event = request.event(&route, &parameters, &uuid::Uuid::new_v4().to_string());
     match invoke(&stack, route.function, event).await {
-        Ok(response) => from_lambda(&response),
+        Ok(response) => to_http(RouteResponse::from_proxy(&response)),
         Err(InvokeError::Handler(error)) => problem(StatusCode::INTERNAL_SERVER_ERROR, &error.to_problem(None)),
         Err(other) => {
             problem(StatusCode::INTERNAL_SERVER_ERROR, &Problem::new(ErrorName::Transient, other.to_string()))
@@ -101,26 +76,35 @@ async fn handle(State(stack): State<Arc<LocalStack>>, request: Request) -> Respo
 pub async fn serve(
     stack: Arc<LocalStack>,
     listener: tokio::net::TcpListener,
+    agents: gateway::Options,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let consumer = {
-        let stack = stack.clone();
-        tokio::spawn(async move {
-            loop {
-                if let Err(error) = stack.drain().await {
-                    warn_queue(&error.to_string());
-                }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        })
-    };
-    let app = axum::Router::new().fallback(handle).with_state(stack.clone());
+    let consumer = consume_in_background(stack.clone());
+    let seams = gateway::api::Seams::new(Arc::new(crate::agents::LocalRoutes(stack.clone())));
+    let app = gateway::router(seams, agents).merge(axum::Router::new().fallback(handle).with_state(stack.clone()));
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     consumer.abort();
     if let Err(error) = stack.drain().await {
         warn_queue(&error.to_string());
     }
     served
+}
+
+/// `a=1&b=x%20y` as decoded pairs.
+fn query_pairs(query: &str) -> Vec<(String, String)> {
+    form_urlencoded::parse(query.as_bytes()).into_owned().collect()
+}
+
+/// Process and the indexer consuming their queues, every 200 ms, until aborted.
+pub fn consume_in_background(stack: Arc<LocalStack>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            if let Err(error) = stack.drain().await {
+                warn_queue(&error.to_string());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
 }
 
 fn warn_queue(message: &str) {

@@ -2,18 +2,16 @@
 //! with the sample events' requests (and again after a restart), `ask`, `run`, `ingest`, and
 //! one clear line for each kind of bad input.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output};
 use std::time::Duration;
 
+mod common;
+
+use common::{workspace, Server};
 use futures::StreamExt;
 use seams_tests::sample_event;
 use serde_json::{json, Value};
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 fn seams(data_dir: &Path, arguments: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_seams"))
@@ -171,43 +169,6 @@ fn bad_input_gets_one_clear_line_and_a_failing_exit() {
     assert!(out.contains("ingested 1, duplicates 0, rejected 2"), "{out}");
     assert!(out.contains("image.bin: not a type ingest reads"), "{out}");
     assert!(out.contains("no/such/file.md: no such file or directory"), "{out}");
-}
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(data_dir: &Path, port: u16) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_seams"))
-            .current_dir(workspace())
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["up", "--port", &port.to_string()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("seams up starts");
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
-        let base = first.split_whitespace().find(|w| w.starts_with("http://")).expect("the address").to_owned();
-        Server { child, base }
-    }
-
-    /// SIGKILL: no chance to finish anything.
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    /// Ctrl-C, as a user stops it; it must exit cleanly.
-    fn stop(mut self) {
-        let pid = self.child.id().to_string();
-        assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "seams up exits cleanly on Ctrl-C: {status}");
-    }
 }
 
 fn body_of(event: &str) -> String {

@@ -73,6 +73,7 @@ fn ingest_samples_cover_every_trigger() {
             "eventbridge-document-published",
             "http-delete-document",
             "http-get-document",
+            "http-get-documents",
             "http-post-documents",
             "http-post-documents-batch",
             "http-post-uploads",
@@ -149,6 +150,21 @@ fn stream_samples_are_function_url_requests_for_a_streamed_answer() {
     }
 }
 
+/// The gateway is not a [`Function`]: its samples are HTTP API events on its own routes
+/// (functions/gateway/tests/lambda.rs runs each).
+#[test]
+fn gateway_samples_are_requests_on_its_routes() {
+    let mut names = Vec::new();
+    for (trigger, name, event) in samples("gateway") {
+        assert_eq!(trigger_of(&event), trigger, "gateway/{trigger}-{name}: wrong trigger");
+        let route = event["routeKey"].as_str().unwrap_or_default();
+        let found = seams_platform::routes::ROUTES.iter().find(|r| r.key == route);
+        assert_eq!(found.map(|r| r.function), Some("gateway"), "gateway/{trigger}-{name}: {route}");
+        names.push(format!("{trigger}-{name}"));
+    }
+    assert_eq!(names, ["http-chat-completions", "http-mcp-initialize", "http-mcp-tools-call", "http-models"]);
+}
+
 #[test]
 fn every_events_folder_belongs_to_a_function() {
     let mut folders: Vec<_> = std::fs::read_dir(events_dir())
@@ -161,6 +177,7 @@ fn every_events_folder_belongs_to_a_function() {
         [
             "answer",
             "answer-workflow",
+            "gateway",
             "infer",
             "infer-stream",
             "ingest",

@@ -23,6 +23,10 @@ pub enum Request {
     Document(Box<IngestDocumentRequest>),
     Batch(IngestBatchRequest),
     Upload(UploadRequest),
+    List {
+        after: Option<String>,
+        limit: Option<String>,
+    },
     Status {
         document_id: String,
     },
@@ -41,6 +45,7 @@ impl Named for Request {
             Request::Document(_) => "post-documents",
             Request::Batch(_) => "post-documents-batch",
             Request::Upload(_) => "post-uploads",
+            Request::List { .. } => "get-documents",
             Request::Status { .. } => "get-document",
             Request::Delete { .. } => "delete-document",
             Request::Uploaded(_) => "object-created",
@@ -68,6 +73,10 @@ impl Function for Service {
             routes::POST_DOCUMENTS => Request::Document(Box::new(parse_json(&http::body_bytes(request)?)?)),
             routes::POST_DOCUMENTS_BATCH => Request::Batch(parse_json(&http::body_bytes(request)?)?),
             routes::POST_UPLOADS => Request::Upload(parse_json(&http::body_bytes(request)?)?),
+            routes::GET_DOCUMENTS => Request::List {
+                after: http::query_parameter(request, "after"),
+                limit: http::query_parameter(request, "limit"),
+            },
             routes::GET_DOCUMENT => Request::Status { document_id: http::path_parameter(request, "id")? },
             routes::DELETE_DOCUMENT => Request::Delete { document_id: http::path_parameter(request, "id")? },
             other => return Err(ServiceError::not_found(format!("ingest has no route {other}"))),
@@ -88,6 +97,7 @@ impl Function for Service {
             Request::Document(document) => Reply::json(202, &self.ingest_request(*document, correlation).await?),
             Request::Batch(batch) => Reply::json(200, &self.ingest_batch(batch, correlation).await?),
             Request::Upload(upload) => Reply::json(201, &self.start_upload(upload).await?),
+            Request::List { after, limit } => Reply::json(200, &self.list(after.as_deref(), limit.as_deref()).await?),
             Request::Status { document_id } => Reply::json(200, &self.status(&document_id).await?),
             Request::Delete { document_id } => Reply::json(202, &self.delete(&document_id, correlation).await?),
             Request::DeleteRequested(event) => {

@@ -8,9 +8,9 @@ use aws_lambda_events::s3::S3EventRecord;
 use chrono::Utc;
 use futures::stream::{self, StreamExt};
 use seams_contracts::ingest::{
-    BatchItemResult, DocumentDeleted, DocumentIngested, DocumentPublished, DocumentStatus, IngestBatchRequest,
-    IngestBatchResponse, IngestDocumentRequest, IngestResponse, IngestStatus, ProcessDocument, StoredVersion,
-    UploadRequest, UploadTicket,
+    BatchItemResult, DocumentDeleted, DocumentIngested, DocumentList, DocumentPublished, DocumentStatus,
+    IngestBatchRequest, IngestBatchResponse, IngestDocumentRequest, IngestResponse, IngestStatus, ProcessDocument,
+    StoredVersion, UploadRequest, UploadTicket,
 };
 use seams_contracts::{CorrelationId, ObjectRef, V1};
 use seams_platform::event_bus::{EventBridgeBus, EventBus, OutgoingEvent};
@@ -42,6 +42,8 @@ const CLAIM_TTL: Duration = Duration::from_secs(60);
 const DUPLICATE_WAIT: Duration = Duration::from_secs(10);
 const BATCH_LIMIT: usize = 100;
 const BATCH_CONCURRENCY: usize = 4;
+const DEFAULT_LIST_LIMIT: usize = 100;
+const MAX_LIST_LIMIT: usize = 1000;
 
 impl Service {
     pub fn new(
@@ -151,6 +153,8 @@ impl Service {
             content_type: prepared.media.essence.clone(),
             byte_size: prepared.body.len() as u64,
             stored_at: Utc::now(),
+            source_uri: prepared.source_uri.clone(),
+            attributes: prepared.attributes.clone(),
         };
         let version = self.store.assign_version(&prepared.document_id, stored).await?;
         if self.store.tombstone(&prepared.document_id).await?.is_some() {
@@ -392,6 +396,20 @@ impl Service {
             return Err(ServiceError::not_found(format!("no document {document_id}")));
         }
         Ok(DocumentStatus { schema_version: V1, document_id: document_id.to_owned(), versions, deleted })
+    }
+
+    /// A page of `GET /documents`: at most `limit` (1 to 1000) documents after the id `after`.
+    pub(crate) async fn list(&self, after: Option<&str>, limit: Option<&str>) -> Result<DocumentList, ServiceError> {
+        let limit = match limit {
+            None => DEFAULT_LIST_LIMIT,
+            Some(text) => text
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_LIST_LIMIT).contains(n))
+                .ok_or_else(|| ServiceError::invalid_input("limit", format!("must be 1 to {MAX_LIST_LIMIT}")))?,
+        };
+        let (documents, next_after) = self.store.documents(after, limit).await?;
+        Ok(DocumentList { schema_version: V1, documents, next_after })
     }
 
     /// Marks a document deleted and announces it; its stored versions stay (retrieve drops

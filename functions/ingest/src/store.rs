@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use seams_contracts::ingest::{StoredVersion, UploadRequest};
+use seams_contracts::ingest::{DocumentSummary, StoredVersion, UploadRequest};
 use seams_platform::object_store::{ObjectStore, PutOptions, StoreError};
 use seams_platform::ServiceError;
 use serde::{Deserialize, Serialize};
@@ -28,8 +28,10 @@ pub fn upload_key(upload_id: &str) -> String {
     format!("uploads/{upload_id}/document")
 }
 
+const VERSIONS_PREFIX: &str = "versions/";
+
 fn versions_prefix(document_id: &str) -> String {
-    format!("versions/{document_id}/")
+    format!("{VERSIONS_PREFIX}{document_id}/")
 }
 
 fn tombstone_key(document_id: &str) -> String {
@@ -81,6 +83,49 @@ impl DocumentStore {
         }
         versions.sort_by_key(|v| v.version);
         Ok(versions)
+    }
+
+    /// At most `limit` documents whose ids sort after `after`, in id order, and the id to
+    /// continue after when there are more.
+    pub async fn documents(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<DocumentSummary>, Option<String>), ServiceError> {
+        // The latest version key of each document: keys sort by zero-padded version.
+        let mut latest: std::collections::BTreeMap<String, (String, u32)> = Default::default();
+        for object in self.bucket.list(VERSIONS_PREFIX).await? {
+            let Some((document_id, _)) = object.key[VERSIONS_PREFIX.len()..].split_once('/') else { continue };
+            if after.is_some_and(|after| document_id <= after) {
+                continue;
+            }
+            let entry = latest.entry(document_id.to_owned()).or_insert_with(|| (object.key.clone(), 0));
+            if object.key > entry.0 {
+                entry.0 = object.key.clone();
+            }
+            entry.1 += 1;
+        }
+        let more = latest.len() > limit;
+        let mut documents = Vec::new();
+        for (document_id, (key, version_count)) in latest.into_iter().take(limit) {
+            let Some(stored) = self.get_json::<StoredVersion>(&key).await? else { continue };
+            let deleted = self.tombstone(&document_id).await?.is_some();
+            let title = match stored.attributes.get("title") {
+                Some(seams_contracts::AttributeValue::String(title)) => Some(title.clone()),
+                _ => None,
+            };
+            documents.push(DocumentSummary {
+                document_id,
+                title,
+                latest_version: stored.version,
+                version_count,
+                source_uri: stored.source_uri,
+                attributes: stored.attributes,
+                deleted,
+            });
+        }
+        let next_after = if more { documents.last().map(|d| d.document_id.clone()) } else { None };
+        Ok((documents, next_after))
     }
 
     /// The version number of this content: the one it already has, else the next free one,

@@ -286,3 +286,51 @@ async fn a_batch_answers_each_document_in_order() {
     let shipping = claims.iter().find(|c| c.content_type == "text/html").unwrap();
     assert!(shipping.inline_content.as_deref().unwrap().contains("– café orders"), "{shipping:?}");
 }
+
+#[tokio::test]
+async fn documents_are_listed_in_id_order_a_page_at_a_time_with_their_latest_attributes() {
+    let world = world_reading(&[]).await;
+    for (id, text, title) in
+        [("b-doc", "one", "Bee"), ("a-doc", "two", "Ay"), ("c-doc", "three", "Sea"), ("b-doc", "four", "Bee 2")]
+    {
+        let body = json!({"document_id": id, "content_type": "text/plain", "content": text,
+            "source_uri": format!("https://example.com/{id}"), "attributes": {"title": title, "category": "x"}});
+        assert_eq!(call(&world, post_documents(body)).await.0, 202);
+    }
+    call(&world, sample_event("ingest/http-post-documents.json")).await;
+    call(&world, sample_event("ingest/http-delete-document.json")).await;
+
+    let list = |query: &str| {
+        let mut event = sample_event("ingest/http-get-documents.json");
+        event["rawQueryString"] = json!(query);
+        event["queryStringParameters"] = json!(form(query).into_iter().collect::<BTreeMap<String, String>>());
+        event
+    };
+    let (status, page) = call(&world, list("limit=2")).await;
+    assert_eq!(status, 200, "{page}");
+    let ids: Vec<&str> =
+        page["documents"].as_array().unwrap().iter().map(|d| d["document_id"].as_str().unwrap()).collect();
+    assert_eq!((ids, page["next_after"].as_str()), (vec!["a-doc", "b-doc"], Some("b-doc")));
+    let b = &page["documents"][1];
+    assert_eq!(
+        (b["title"].as_str(), b["latest_version"].as_u64(), b["version_count"].as_u64()),
+        (Some("Bee 2"), Some(2), Some(2))
+    );
+    assert_eq!(b["source_uri"], "https://example.com/b-doc");
+
+    let (_, rest) = call(&world, list("after=b-doc")).await;
+    let ids: Vec<&str> =
+        rest["documents"].as_array().unwrap().iter().map(|d| d["document_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["c-doc", "refund-policy"]);
+    assert!(rest.get("next_after").is_none(), "{rest}");
+    assert_eq!(rest["documents"][1]["deleted"], true, "a deleted document is listed as deleted");
+
+    for bad in ["limit=0", "limit=1001", "limit=ten"] {
+        let (status, problem) = call(&world, list(bad)).await;
+        assert_eq!((status, problem["field"].as_str()), (400, Some("limit")), "{bad}: {problem}");
+    }
+}
+
+fn form(query: &str) -> Vec<(String, String)> {
+    query.split('&').filter_map(|pair| pair.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+}

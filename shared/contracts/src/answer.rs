@@ -3,8 +3,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::infer::InferenceResponse;
-use crate::output::Destination;
+use crate::infer::{InferenceOutput, InferenceResponse};
+use crate::output::{CitedSource, DeliveryReceipt, Destination};
 use crate::retrieve::{Filter, SearchMode};
 use crate::{CorrelationId, ErrorName, V1};
 
@@ -31,6 +31,19 @@ pub struct AnswerRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instructions: Option<String>,
     pub destination: Destination,
+}
+
+/// `POST /answer`'s `200`: the answer workflow's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AnswerResponse {
+    pub request_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<CorrelationId>,
+    pub answer: InferenceOutput,
+    #[serde(default)]
+    pub citations: Vec<CitedSource>,
+    pub model: String,
+    pub delivery: DeliveryReceipt,
 }
 
 /// Upstream event `QuestionAsked`: starts the answer workflow (Standard).

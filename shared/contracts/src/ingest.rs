@@ -114,6 +114,11 @@ pub struct StoredVersion {
     pub content_type: String,
     pub byte_size: u64,
     pub stored_at: DateTime<Utc>,
+    /// As ingested (absent on versions stored before they were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Attributes::is_empty")]
+    pub attributes: Attributes,
 }
 
 /// `GET /documents/{id}`.
@@ -124,6 +129,33 @@ pub struct DocumentStatus {
     pub document_id: String,
     pub versions: Vec<StoredVersion>,
     pub deleted: bool,
+}
+
+/// One document in `GET /documents`: its latest version's source and attributes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DocumentSummary {
+    pub document_id: String,
+    /// The `title` attribute, when the document has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    pub latest_version: u32,
+    pub version_count: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_uri: Option<String>,
+    #[serde(default)]
+    pub attributes: Attributes,
+    pub deleted: bool,
+}
+
+/// `GET /documents?limit=&after=`: documents in id order, a page at a time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DocumentList {
+    #[serde(default)]
+    pub schema_version: V1,
+    pub documents: Vec<DocumentSummary>,
+    /// Pass as `after` for the next page; absent on the last one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<String>,
 }
 
 /// The claim check ingest sends to the processing queue: where the raw document is and what

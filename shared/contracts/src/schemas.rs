@@ -14,6 +14,7 @@ pub fn schemas() -> Vec<(&'static str, Schema)> {
         ("upload-request", schema_for!(ingest::UploadRequest)),
         ("upload-ticket", schema_for!(ingest::UploadTicket)),
         ("document-status", schema_for!(ingest::DocumentStatus)),
+        ("document-list", schema_for!(ingest::DocumentList)),
         ("process-document", schema_for!(ingest::ProcessDocument)),
         ("event-document-published", schema_for!(ingest::DocumentPublished)),
         ("event-document-ingested", schema_for!(ingest::DocumentIngested)),
@@ -30,6 +31,7 @@ pub fn schemas() -> Vec<(&'static str, Schema)> {
         ("event-answer-delivered", schema_for!(output::AnswerDelivered)),
         ("event-delivery-failed", schema_for!(output::DeliveryFailed)),
         ("answer-request", schema_for!(answer::AnswerRequest)),
+        ("answer-response", schema_for!(answer::AnswerResponse)),
         ("event-answer-ready", schema_for!(answer::AnswerReady)),
         ("event-answer-failed", schema_for!(answer::AnswerFailed)),
     ]

@@ -100,6 +100,11 @@ pub fn path_parameter(request: &ApiGatewayV2httpRequest, name: &str) -> Result<S
         .ok_or_else(|| ServiceError::invalid_input(name, format!("the path has no {name}")))
 }
 
+/// A query string parameter (its first value), when present.
+pub fn query_parameter(request: &ApiGatewayV2httpRequest, name: &str) -> Option<String> {
+    request.query_string_parameters.first(name).map(str::to_owned)
+}
+
 #[cfg(test)]
 mod tests {
     use seams_contracts::ErrorName;

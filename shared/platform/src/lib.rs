@@ -11,6 +11,7 @@ pub mod http;
 pub mod idempotency;
 pub mod logging;
 pub mod object_store;
+pub mod proxy;
 pub mod queue;
 pub mod retry;
 pub mod routes;

@@ -14,11 +14,18 @@ use crate::event_bus::EventPattern;
 pub const POST_DOCUMENTS: &str = "POST /documents";
 pub const POST_DOCUMENTS_BATCH: &str = "POST /documents:batch";
 pub const POST_UPLOADS: &str = "POST /documents/uploads";
+pub const GET_DOCUMENTS: &str = "GET /documents";
 pub const GET_DOCUMENT: &str = "GET /documents/{id}";
 pub const DELETE_DOCUMENT: &str = "DELETE /documents/{id}";
 pub const POST_RETRIEVE: &str = "POST /retrieve";
 pub const POST_INFERENCE: &str = "POST /inference";
 pub const POST_ANSWER: &str = "POST /answer";
+// The agent protocols (functions/gateway): MCP's streamable HTTP and OpenAI's chat API.
+pub const POST_MCP: &str = "POST /mcp";
+pub const GET_MCP: &str = "GET /mcp";
+pub const DELETE_MCP: &str = "DELETE /mcp";
+pub const POST_CHAT_COMPLETIONS: &str = "POST /v1/chat/completions";
+pub const GET_MODELS: &str = "GET /v1/models";
 
 /// One route of the HTTP API and the function (its Lambda binary name) that serves it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,15 +36,21 @@ pub struct Route {
 }
 
 /// Every route of the HTTP API.
-pub const ROUTES: [Route; 8] = [
+pub const ROUTES: [Route; 14] = [
     Route { key: POST_DOCUMENTS, function: "ingest" },
     Route { key: POST_DOCUMENTS_BATCH, function: "ingest" },
     Route { key: POST_UPLOADS, function: "ingest" },
+    Route { key: GET_DOCUMENTS, function: "ingest" },
     Route { key: GET_DOCUMENT, function: "ingest" },
     Route { key: DELETE_DOCUMENT, function: "ingest" },
     Route { key: POST_RETRIEVE, function: "retrieve" },
     Route { key: POST_INFERENCE, function: "infer" },
     Route { key: POST_ANSWER, function: "answer" },
+    Route { key: POST_MCP, function: "gateway" },
+    Route { key: GET_MCP, function: "gateway" },
+    Route { key: DELETE_MCP, function: "gateway" },
+    Route { key: POST_CHAT_COMPLETIONS, function: "gateway" },
+    Route { key: GET_MODELS, function: "gateway" },
 ];
 
 impl Route {
