@@ -26,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -214,6 +215,19 @@ def targets(moto):
 
     ingest_env = {**aws, "SEAMS_RAW_BUCKET": buckets["raw"], "SEAMS_PROCESS_QUEUE_URL": process_queue,
                   "SEAMS_EVENT_BUS_NAME": bus}
+    def mcp_search():
+        # The gateway's first tool call invokes retrieve: moto's Lambda answers it with a
+        # queued proxy response, so the cold start includes a real Invoke round trip.
+        results = [json.dumps({"statusCode": 200, "headers": {"content-type": "application/json"},
+                               "body": json.dumps({"results": [], "search_mode": "hybrid",
+                                                   "embedding_model": "hashing"})})]
+        request = urllib.request.Request(f"{moto}/moto-api/static/lambda-simple/response", method="POST",
+                                         data=json.dumps({"results": results, "region": "us-east-1",
+                                                          "replace": True}).encode(),
+                                         headers={"content-type": "application/json"})
+        urllib.request.urlopen(request).read()
+        return sample("gateway/http-mcp-tools-call.json")
+
     rust = lambda binary: [str(RELEASE / binary)]  # noqa: E731
     python = str(ROOT / ".tools" / "bench-venv" / "bin" / "python")
     return [
@@ -245,6 +259,10 @@ def targets(moto):
         {"name": "answer", "argv": rust("answer"),
          "env": {**aws, "SEAMS_ANSWER_STATE_MACHINE_ARN": express["stateMachineArn"]},
          "event": lambda: sample("answer/http-answer.json")},
+        {"name": "gateway (MCP search)", "argv": rust("gateway"),
+         "env": {**aws, "SEAMS_INGEST_FUNCTION": "bench-ingest", "SEAMS_RETRIEVE_FUNCTION": "bench-retrieve",
+                 "SEAMS_ANSWER_FUNCTION": "bench-answer"},
+         "event": mcp_search},
         {"name": "Python 3.11 + boto3 (ingest's work)", "argv": [python, "-m", "awslambdaric", "handler.handler"],
          "cwd": ROOT / "bench" / "python", "handler": "handler.handler",
          "env": {**aws, "SEAMS_RAW_BUCKET": buckets["raw"], "SEAMS_PROCESS_QUEUE_URL": process_queue,

@@ -50,6 +50,8 @@ def cold_starts():
         "`events/`; the Python function does ingest's work (boto3 S3, SQS and EventBridge clients at init).",
         "answer's first response includes a synchronous execution (StartSyncExecution) of a one-state",
         "Express machine in moto, so it is the front function's own cost on top of any workflow.",
+        "The gateway's first response is an MCP `tools/call` of `search` that invokes retrieve (moto's Lambda",
+        "answers with a queued response), so it includes one Lambda Invoke round trip.",
         "",
         "| function | init | first response | peak RSS MiB (at init) | first response / hello-world |",
         "|---|---|---|---|---|",
@@ -61,6 +63,24 @@ def cold_starts():
                      f"{result['rss_mib']['median']:.1f} ({init_rss:.1f}) | {ratio:.1f}× |")
     lines += ["", f"Python 3.11 + boto3 / seams ingest, first response: **{python / ingest:.1f}×**.", ""]
     return lines
+
+
+def mcp_overhead():
+    lines = ["## MCP `search` over `POST /retrieve` (`bench/mcp_overhead.py`)", "",
+             "`seams up` over the example corpus; the same queries both ways, interleaved, 500 rounds after 20",
+             "of warm-up; the MCP call is a stateless `tools/call` as the official clients send it. Goal: at most",
+             "2 ms added.", "",
+             "| embedder | POST /retrieve p50 / p99 | MCP search p50 / p99 | added (p50; median of pairs) |",
+             "|---|---|---|---|"]
+    for name in ("hashing", "local"):
+        path = OUT / f"mcp_overhead_{name}.json"
+        if not path.exists():
+            continue
+        r = json.loads(path.read_text())
+        lines.append(f"| {r['embedder']} | {r['retrieve_ms']['p50']:.2f} / {r['retrieve_ms']['p99']:.2f} ms | "
+                     f"{r['mcp_search_ms']['p50']:.2f} / {r['mcp_search_ms']['p99']:.2f} ms | "
+                     f"{r['added_p50_ms']:.2f} ms; {r['added_median_of_pairs_ms']:.2f} ms |")
+    return lines + [""]
 
 
 def zips():
@@ -137,6 +157,7 @@ def main():
         "",
         *cold_starts(),
         *zips(),
+        *mcp_overhead(),
         *chunking(),
         *raw("## Retrieve latency (`functions/retrieve/examples/search_latency.rs`)",
              "Synthetic corpus of hashing vectors; 200 queries per mode; embedded SQLite and pgvector.",

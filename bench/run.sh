@@ -32,7 +32,7 @@ source bench/venv.sh
 # cargo-lambda finds zig through the first python3 on PATH (the tools venv has ziglang).
 export PATH="$root/.tools/venv/bin:$PATH"
 
-binaries=(ingest process retrieve retrieve-indexer infer output answer)
+binaries=(ingest process retrieve retrieve-indexer infer output answer gateway)
 bin_flags=()
 for binary in "${binaries[@]}"; do bin_flags+=(--bin "$binary"); done
 
@@ -59,6 +59,11 @@ for size in $sizes; do
   echo "# $size chunks" >> "$out/retrieve.txt"
   target/release/examples/search_latency "$size" "$SEAMS_TEST_DATABASE_URL" >> "$out/retrieve.txt"
 done
+
+step "MCP search over POST /retrieve, same index (seams up)"
+cargo build --release --locked -p seams
+"$venv/bin/python" bench/mcp_overhead.py --rounds 500 --embedder hashing --out "$out/mcp_overhead_hashing.json"
+"$venv/bin/python" bench/mcp_overhead.py --rounds 500 --out "$out/mcp_overhead_local.json"
 
 step "end to end, locally ($documents documents)"
 target/release/examples/e2e "$documents" 100 > "$out/e2e.json"
