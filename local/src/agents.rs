@@ -85,3 +85,36 @@ pub async fn serve_stdio(seams: gateway::api::Seams, write_tools: bool) -> Resul
     running.waiting().await.map_err(|e| e.to_string())?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use wiremock::matchers::{header, method, path, query_param};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_deployed_api_gets_the_token_the_query_and_the_body() {
+        let api = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/documents"))
+            .and(query_param("after", "a b"))
+            .and(header("authorization", "Bearer t-1"))
+            .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"documents": []}"#))
+            .expect(1)
+            .mount(&api)
+            .await;
+        let routes = RemoteRoutes::new(&format!("{}/", api.uri()), Some("t-1".into())).unwrap();
+        let response = routes.call(RouteRequest::new("GET", "/documents").query("after", Some("a b"))).await.unwrap();
+        assert_eq!((response.status, response.body), (200, br#"{"documents": []}"#.to_vec()));
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_api_is_transient_and_a_bad_url_is_refused() {
+        let routes = RemoteRoutes::new("http://127.0.0.1:9", None).unwrap();
+        let problem = routes.call(RouteRequest::new("GET", "/documents")).await.unwrap_err();
+        assert_eq!(problem.error, ErrorName::Transient);
+        assert!(RemoteRoutes::new("ftp://example.com", None).is_err());
+        assert!(RemoteRoutes::new("not a url", None).is_err());
+    }
+}

@@ -1,7 +1,8 @@
 //! MCP and OpenAI's chat API as agents and chat tools reach seams: the official Python
 //! clients (PyPI `mcp` and `openai`, pinned in scripts/requirements.txt), unmodified, against
 //! the real local pipeline over the example corpus. MCP over stdio (`seams mcp`), then over
-//! streamable HTTP and the chat API on `seams up`. The scripts in clients/ assert what each
+//! streamable HTTP and the chat API on `seams up`, and over stdio again with `seams mcp --api`
+//! pointed at that `seams up` as it would be at a deployed API. The scripts in clients/ assert what each
 //! call answers; this test runs them and reads their summaries.
 
 mod common;
@@ -51,6 +52,8 @@ fn the_official_mcp_and_openai_clients_work_unmodified() {
     assert!(http["citations"].as_u64() >= Some(1), "{http}");
     let chat = client("openai_client.py", &[&format!("{}/v1", server.base)]);
     assert_eq!(chat["models"], serde_json::json!(["seams"]), "{chat}");
+    let remote = client("mcp_client.py", &["stdio-api", env!("CARGO_BIN_EXE_seams"), &server.base]);
+    assert_eq!(remote["transport"], "stdio-api", "{remote}");
     server.stop();
 }
 

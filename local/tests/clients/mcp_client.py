@@ -2,6 +2,7 @@
 
     python mcp_client.py http URL                  streamable HTTP (seams up --mcp-write-tools)
     python mcp_client.py stdio SEAMS DATA_DIR      stdio (seams mcp --write-tools)
+    python mcp_client.py stdio-api SEAMS API_URL   stdio over a running API (seams mcp --api URL --write-tools)
 
 The example corpus (examples/docs) must be ingested. Every tool is called, and bad calls;
 an assertion that fails exits non-zero with its message. Prints one JSON summary line.
@@ -95,6 +96,9 @@ async def main(argv):
         server = argv[2]
     elif argv[1] == "stdio":
         server = StdioServerParameters(command=argv[2], args=["--data-dir", argv[3], "mcp", "--write-tools"])
+    elif argv[1] == "stdio-api":
+        server = StdioServerParameters(command=argv[2], args=["mcp", "--api", argv[3], "--write-tools"],
+                                       env={"SEAMS_API_TOKEN": "token-from-the-environment"})
     else:
         raise SystemExit(__doc__)
     async with Client(server, read_timeout_seconds=60) as client:
