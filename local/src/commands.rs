@@ -170,6 +170,8 @@ pub struct Question {
     pub filters: Vec<(String, String)>,
     pub search_mode: Option<String>,
     pub top_k: Option<u32>,
+    /// Ask for the guardrail on the question and answer (`guardrail: true`).
+    pub guardrail: bool,
 }
 
 impl Question {
@@ -198,6 +200,9 @@ impl Question {
         if let Some(mode) = &self.search_mode {
             input["search_mode"] = json!(mode);
         }
+        if self.guardrail {
+            input["guardrail"] = json!(true);
+        }
         if let Some(top_k) = self.top_k {
             input["top_k"] = json!(top_k);
         }
@@ -212,7 +217,9 @@ pub async fn run(
     input: Value,
     observer: impl Fn(&Transition) + Send + Sync + 'static,
 ) -> Result<Execution, RunError> {
-    let definition = workflow::definition(definition_text).map_err(RunError::Definition)?;
+    let guardrail = stack.settings().infer.guardrail.mode.name();
+    let definition =
+        workflow::definition(definition_text, &[("Guardrail", guardrail)]).map_err(RunError::Definition)?;
     let runner = Runner::new(Arc::new(LocalTasks { stack })).with_observer(observer);
     runner.run(&definition, input).await.map_err(RunError::Unsupported)
 }
@@ -355,11 +362,12 @@ mod tests {
             filters: vec![("category".into(), "policies".into())],
             search_mode: Some("keyword".into()),
             top_k: Some(3),
+            guardrail: true,
         };
         assert_eq!(
             question.to_input(),
             json!({"question": "How long?", "destination": {"type": "http_response"},
-                   "filters": {"category": "policies"}, "search_mode": "keyword", "top_k": 3})
+                   "filters": {"category": "policies"}, "search_mode": "keyword", "top_k": 3, "guardrail": true})
         );
     }
 }

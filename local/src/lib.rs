@@ -62,6 +62,8 @@ pub struct LocalStack {
     model: Arc<dyn ModelProvider>,
     /// Bedrock's reranker, when `SEAMS_RERANK_MODEL` names one.
     reranker: Option<Arc<dyn retrieve::Reranker>>,
+    /// The configured guardrail (`SEAMS_GUARDRAIL`); the offline one from the settings if none.
+    guardrail: Option<Arc<dyn infer::guardrail::Guardrail>>,
     settings: Settings,
 }
 
@@ -139,7 +141,8 @@ impl LocalStack {
         env.finish().map_err(|e| e.to_string())?;
         let needs_aws = matches!(embedder, EmbedderConfig::Bedrock { .. })
             || infer.provider.needs_aws()
-            || settings.retrieve.rerank.model.is_some();
+            || settings.retrieve.rerank.model.is_some()
+            || matches!(infer.settings.guardrail.mode, infer::guardrail::GuardrailMode::Bedrock { .. });
         let sdk = if needs_aws {
             infer.aws.load().await
         } else {
@@ -171,7 +174,8 @@ impl LocalStack {
                 Arc::new(retrieve::rerank::BedrockReranker::new(&sdk, model)) as Arc<dyn retrieve::Reranker>
             });
         let stack = Self::with(data_dir, index, documents, queries, provider, settings).map_err(|e| e.to_string())?;
-        Ok(Self { reranker, ..stack })
+        let guardrail = Some(infer::build_guardrail(&infer.settings, &sdk));
+        Ok(Self { reranker, guardrail, ..stack })
     }
 
     fn with(
@@ -204,6 +208,7 @@ impl LocalStack {
             queries_embedder,
             model,
             reranker: None,
+            guardrail: None,
             settings,
         })
     }
@@ -281,7 +286,11 @@ impl LocalStack {
     }
 
     pub fn infer(&self) -> infer::Service {
-        infer::Service::new(self.model.clone(), self.settings.infer.clone())
+        let service = infer::Service::new(self.model.clone(), self.settings.infer.clone());
+        match &self.guardrail {
+            Some(guardrail) => service.with_guardrail(guardrail.clone()),
+            None => service,
+        }
     }
 
     /// Locally, secrets are environment variables, mail is files under `output/mail/`, every

@@ -79,6 +79,9 @@ enum Command {
         mode: Option<String>,
         #[arg(long)]
         top_k: Option<u32>,
+        /// Check the question and the answer with the guardrail (SEAMS_GUARDRAIL_* configure it).
+        #[arg(long)]
+        guardrail: bool,
         /// Print the workflow's output as JSON.
         #[arg(long)]
         json: bool,
@@ -198,9 +201,14 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 ExitCode::FAILURE
             })
         }
-        Command::Ask { question, filters, mode, top_k, json } => {
-            let question =
-                Question { text: question.clone(), filters: filters.clone(), search_mode: mode.clone(), top_k: *top_k };
+        Command::Ask { question, filters, mode, top_k, guardrail, json } => {
+            let question = Question {
+                text: question.clone(),
+                filters: filters.clone(),
+                search_mode: mode.clone(),
+                top_k: *top_k,
+                guardrail: *guardrail,
+            };
             let execution =
                 commands::ask(Arc::new(open_stack(&cli, &[]).await?), &question).await.map_err(|e| e.to_string())?;
             if *json {

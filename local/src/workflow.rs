@@ -38,10 +38,13 @@ pub const SUBSTITUTIONS: [(&str, &str); 11] = [
     ("DefaultInstructions", "Answer the question using only the context, and cite the ids of the passages you use."),
 ];
 
-/// A definition's text with every `${Name}` substituted; an unknown name is refused.
-pub fn definition(text: &str) -> Result<Value, String> {
-    let filled =
-        SUBSTITUTIONS.iter().fold(text.to_owned(), |text, (name, value)| text.replace(&format!("${{{name}}}"), value));
+/// A definition's text with every `${Name}` substituted, from [`SUBSTITUTIONS`] and the
+/// stack's configuration (`configured`: the `Guardrail` mode); an unknown name is refused.
+pub fn definition(text: &str, configured: &[(&str, &str)]) -> Result<Value, String> {
+    let filled = SUBSTITUTIONS
+        .iter()
+        .chain(configured)
+        .fold(text.to_owned(), |text, (name, value)| text.replace(&format!("${{{name}}}"), value));
     if let Some(at) = filled.find("${") {
         let name: String = filled[at + 2..].chars().take_while(|c| *c != '}').collect();
         return Err(format!("the local runner has no value for the substitution ${{{name}}}"));
@@ -167,7 +170,7 @@ mod tests {
     #[test]
     fn both_definitions_have_every_substitution_and_the_template_defaults() {
         for text in [ANSWER, BACKFILL] {
-            definition(text).unwrap();
+            definition(text, &[("Guardrail", "off")]).unwrap();
         }
         let template = include_str!("../../template.yaml");
         for name in ["NoContextAnswer", "DefaultInstructions"] {
@@ -178,6 +181,7 @@ mod tests {
                 "{name}'s local value is not the template default"
             );
         }
-        assert!(definition(r#"{"x": "${Unknown}"}"#).unwrap_err().contains("${Unknown}"));
+        assert!(definition(r#"{"x": "${Unknown}"}"#, &[]).unwrap_err().contains("${Unknown}"));
+        assert!(definition(ANSWER, &[]).unwrap_err().contains("${Guardrail}"), "the mode comes from the stack");
     }
 }

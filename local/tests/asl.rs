@@ -98,10 +98,20 @@ async fn a_missing_question_matches_moto() {
     cross_check(answer_scenarios::no_question()).await;
 }
 
+#[tokio::test]
+async fn a_masking_guardrail_matches_moto() {
+    cross_check(answer_scenarios::guarded_and_masked()).await;
+}
+
+#[tokio::test]
+async fn a_blocking_guardrail_matches_moto() {
+    cross_check(answer_scenarios::guarded_and_blocked()).await;
+}
+
 #[test]
 fn every_scenario_is_cross_checked() {
-    // Five scenarios, five cross-check tests above: a new scenario needs one.
-    assert_eq!(answer_scenarios::all().len(), 5);
+    // Seven scenarios, seven cross-check tests above: a new scenario needs one.
+    assert_eq!(answer_scenarios::all().len(), 7);
 }
 
 fn task(next: &str, extra: Value) -> Value {

@@ -100,9 +100,12 @@ fn ask_and_run_use_the_same_workflow() {
             "→ Prepare (Pass)",
             "→ ApplyDefaults (Pass)",
             "→ Validate (Choice)",
+            "→ GuardQuestion? (Choice)",
+            "→ QuestionAsAsked (Pass)",
             "→ Retrieve (Task)",
             "→ HasContext (Choice)",
             "→ Infer (Task)",
+            "→ GuardAnswer? (Choice)",
             "→ Deliver (Task)",
             "→ Answered (Pass)"
         ]

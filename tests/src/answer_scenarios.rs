@@ -29,6 +29,8 @@ pub fn answer_definition(functions: [&str; 3], failures_queue: &str, bus: &str) 
         ("EventBusName", bus),
         ("NoContextAnswer", NO_CONTEXT),
         ("DefaultInstructions", INSTRUCTIONS),
+        // Off by default: a scenario turns it on per request (`guardrail: true`).
+        ("Guardrail", "off"),
     ];
     let filled = substitutions.iter().fold(text, |text, (name, value)| text.replace(&format!("${{{name}}}"), value));
     assert!(!filled.contains("${"), "a substitution is missing: {filled}");
@@ -78,6 +80,51 @@ pub fn happy_results() -> Vec<Value> {
     ]
 }
 
+pub fn verdict(action: &str, content: Value, policies: &[&str]) -> Value {
+    json!({"schema_version": 1, "action": action, "content": content, "policies": policies, "guardrail": "offline"})
+}
+
+/// The question, asking for the guardrail.
+pub fn guarded_question(question: &str) -> Value {
+    let mut input = self::question();
+    input["question"] = json!(question);
+    input["guardrail"] = json!(true);
+    input
+}
+
+pub const QUESTION_WITH_EMAIL: &str = "How long do refunds take? Reply to jane@example.com";
+pub const QUESTION_MASKED: &str = "How long do refunds take? Reply to {EMAIL}";
+
+/// The guardrail masks an email in the question and a phone number in the answer.
+pub fn guarded_and_masked() -> Scenario {
+    let refunds = chunk("refunds:1:0", "refunds", "Refund policy", "https://intra/refunds", "Refunds take 14 days.");
+    let cited = json!([{"id": "refunds:1:0", "document_id": "refunds", "title": "Refund policy",
+                        "source_uri": "https://intra/refunds"}]);
+    let masked_answer = "Refunds take 14 days; call {PHONE} [refunds:1:0].";
+    Scenario {
+        name: "guardrail masks",
+        input: guarded_question(QUESTION_WITH_EMAIL),
+        lambda_results: vec![
+            verdict("masked", json!({"text": QUESTION_MASKED}), &["pii.email"]),
+            retrieved(vec![refunds]),
+            inferred("Refunds take 14 days; call 555-123-4567 [refunds:1:0].", &["refunds:1:0"]),
+            verdict("masked", json!({"text": masked_answer}), &["pii.phone"]),
+            receipt("req-7", masked_answer, cited),
+        ],
+    }
+}
+
+pub const BLOCKED: &str = "the question was blocked by the offline guardrail: pii.email";
+
+/// The guardrail blocks the question: nothing is retrieved, inferred or delivered.
+pub fn guarded_and_blocked() -> Scenario {
+    Scenario {
+        name: "guardrail blocks",
+        input: guarded_question(QUESTION_WITH_EMAIL),
+        lambda_results: vec![function_error("Seams.GuardrailIntervened", BLOCKED)],
+    }
+}
+
 pub fn happy_path() -> Scenario {
     Scenario { name: "happy path", input: question(), lambda_results: happy_results() }
 }
@@ -113,7 +160,15 @@ pub fn no_question() -> Scenario {
 }
 
 pub fn all() -> Vec<Scenario> {
-    vec![happy_path(), transient_then_success(), invalid_input(), no_context(), no_question()]
+    vec![
+        happy_path(),
+        transient_then_success(),
+        invalid_input(),
+        no_context(),
+        no_question(),
+        guarded_and_masked(),
+        guarded_and_blocked(),
+    ]
 }
 
 /// How Lambda reports a function error to Step Functions: the error name, and the payload as

@@ -85,7 +85,10 @@ fn ingest_samples_cover_every_trigger() {
 #[test]
 fn retrieve_and_infer_samples_parse_as_their_requests() {
     assert_eq!(assert_function_accepts::<retrieve::Service>("retrieve"), ["http-retrieve", "invoke-retrieve"]);
-    assert_eq!(assert_function_accepts::<infer::Service>("infer"), ["http-inference", "invoke-inference"]);
+    assert_eq!(
+        assert_function_accepts::<infer::Service>("infer"),
+        ["http-inference", "invoke-guardrail", "invoke-inference"]
+    );
 }
 
 #[test]

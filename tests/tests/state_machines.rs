@@ -4,6 +4,7 @@
 //! Every payload the definition sends a function is checked against that function's contract.
 
 use aws_sdk_sfn::types::ExecutionStatus;
+use seams_contracts::guardrail::{GuardrailInvoke, GuardrailStage};
 use seams_contracts::infer::InferenceRequest;
 use seams_contracts::output::DeliveryRequest;
 use seams_contracts::retrieve::RetrieveRequest;
@@ -11,8 +12,19 @@ use seams_tests::answer_scenarios::*;
 use seams_tests::step_functions::Deployment;
 use serde_json::json;
 
-const HAPPY_STATES: [&str; 8] =
-    ["Prepare", "ApplyDefaults", "Validate", "Retrieve", "HasContext", "Infer", "Deliver", "Answered"];
+const HAPPY_STATES: [&str; 11] = [
+    "Prepare",
+    "ApplyDefaults",
+    "Validate",
+    "GuardQuestion?",
+    "QuestionAsAsked",
+    "Retrieve",
+    "HasContext",
+    "Infer",
+    "GuardAnswer?",
+    "Deliver",
+    "Answered",
+];
 
 #[tokio::test]
 async fn a_question_is_retrieved_inferred_and_delivered() {
@@ -76,19 +88,9 @@ async fn invalid_input_is_not_retried_and_ends_in_the_failures_queue() {
     let cause = execution.cause.clone().unwrap_or_default();
     assert!(cause.starts_with("Retrieve failed: ") && cause.contains("top_k: must be 1 to 100"), "{cause}");
     assert_eq!(execution.invocations().len(), 1, "never retried");
-    assert_eq!(
-        execution.states(),
-        [
-            "Prepare",
-            "ApplyDefaults",
-            "Validate",
-            "Retrieve",
-            "RetrieveFailed",
-            "RecordFailure",
-            "AnnounceFailure",
-            "Failed"
-        ]
-    );
+    // The happy path up to Retrieve, then the failure branch.
+    let expected = [&HAPPY_STATES[..6], &["RetrieveFailed", "RecordFailure", "AnnounceFailure", "Failed"]].concat();
+    assert_eq!(execution.states(), expected);
 
     let failures = deployment.messages(&deployment.failures_queue).await;
     assert_eq!(failures.len(), 1, "{failures:?}");
@@ -130,4 +132,54 @@ async fn a_request_without_a_question_fails_before_any_function() {
     assert!(execution.invocations().is_empty());
     let failures = deployment.messages(&deployment.failures_queue).await;
     assert_eq!(failures[0]["failure"]["step"], "Validate");
+}
+
+#[tokio::test]
+async fn a_guardrail_masks_the_question_before_retrieval_and_the_answer_before_delivery() {
+    let scenario = guarded_and_masked();
+    let deployment = Deployment::new(&scenario.lambda_results).await;
+    let execution = deployment.run(&scenario.input).await;
+
+    assert_eq!(execution.status, ExecutionStatus::Succeeded, "{:?} {:?}", execution.error, execution.cause);
+    let invocations = execution.invocations();
+    let functions: Vec<&str> = invocations.iter().map(|(f, _)| f.as_str()).collect();
+    assert_eq!(functions, ["seams-infer", "seams-retrieve", "seams-infer", "seams-infer", "seams-output"]);
+    let question: GuardrailInvoke = serde_json::from_value(invocations[0].1.clone()).expect("a GuardrailInvoke");
+    assert_eq!(question.guardrail.stage, GuardrailStage::Question);
+    assert_eq!(serde_json::to_value(&question.guardrail.content).unwrap(), json!({"text": QUESTION_WITH_EMAIL}));
+    let retrieve: RetrieveRequest = serde_json::from_value(invocations[1].1.clone()).expect("a RetrieveRequest");
+    assert_eq!(retrieve.query, QUESTION_MASKED, "retrieve gets the masked question");
+    let infer: InferenceRequest = serde_json::from_value(invocations[2].1.clone()).expect("an InferenceRequest");
+    assert!(infer.instructions.ends_with(QUESTION_MASKED), "{}", infer.instructions);
+    let answer: GuardrailInvoke = serde_json::from_value(invocations[3].1.clone()).expect("a GuardrailInvoke");
+    assert_eq!(answer.guardrail.stage, GuardrailStage::Answer);
+    assert!(serde_json::to_string(&answer.guardrail.content).unwrap().contains("555-123-4567"));
+    let deliver: DeliveryRequest = serde_json::from_value(invocations[4].1.clone()).expect("a DeliveryRequest");
+    let delivered = serde_json::to_string(&deliver.result.output).unwrap();
+    assert!(delivered.contains("{PHONE}") && !delivered.contains("555-123-4567"), "{delivered}");
+    assert_eq!(deliver.result.citations, ["refunds:1:0"], "the rest of the result is kept");
+    let output = execution.output.unwrap();
+    assert_eq!(output["answer"]["text"], "Refunds take 14 days; call {PHONE} [refunds:1:0].");
+}
+
+#[tokio::test]
+async fn a_blocked_question_ends_as_guardrail_intervened_with_nothing_delivered() {
+    let scenario = guarded_and_blocked();
+    let deployment = Deployment::new(&scenario.lambda_results).await;
+    let execution = deployment.run(&scenario.input).await;
+
+    assert_eq!(execution.status, ExecutionStatus::Failed);
+    assert_eq!(execution.error.as_deref(), Some("Seams.GuardrailIntervened"));
+    let cause = execution.cause.clone().unwrap_or_default();
+    assert!(cause.starts_with("GuardQuestion failed: ") && cause.contains(BLOCKED), "{cause}");
+    let functions: Vec<String> = execution.invocations().into_iter().map(|(f, _)| f).collect();
+    assert_eq!(functions, ["seams-infer"], "never retried, nothing retrieved or delivered");
+    let failures = deployment.messages(&deployment.failures_queue).await;
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0]["failure"]["step"], "GuardQuestion");
+    let announced = deployment.messages(&deployment.announced_queue).await;
+    let detail: seams_contracts::answer::AnswerFailed =
+        serde_json::from_value(announced[0]["detail"].clone()).expect("an AnswerFailed event");
+    assert_eq!(detail.error, seams_contracts::ErrorName::GuardrailIntervened);
+    assert!(!detail.cause.contains("jane@example.com"), "the event names the policy, not the text");
 }

@@ -204,6 +204,8 @@ pub fn answer_request(request: ChatRequest) -> Result<AnswerRequest, ChatError> 
         search_mode: None,
         rerank: None,
         instructions: (!instructions.is_empty()).then_some(instructions),
+        // The deployment's guardrail applies (SEAMS_GUARDRAIL).
+        guardrail: None,
         destination: Destination::HttpResponse,
     })
 }

@@ -301,6 +301,8 @@ impl SeamsMcp {
             search_mode: input.search_mode,
             rerank: input.rerank,
             instructions: input.instructions,
+            // The deployment's guardrail applies (SEAMS_GUARDRAIL).
+            guardrail: None,
             destination: Destination::HttpResponse,
         };
         let outcome = self.seams.answer(&self.caller(&context), &request).await.map(|response| AnswerOutput {

@@ -5,6 +5,7 @@
 pub mod anthropic;
 pub mod api_key;
 pub mod bedrock;
+pub mod guardrail;
 pub mod offline;
 pub mod openai;
 pub mod prompt;
@@ -18,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use seams_contracts::guardrail::{GuardrailCheck, GuardrailInvoke};
 use seams_contracts::infer::{ContextItem, InferenceOutput, InferenceRequest, InferenceResponse, Usage};
 use seams_contracts::{CorrelationId, ErrorName, V1};
 use seams_platform::config::{ConfigReport, Env};
@@ -28,6 +30,7 @@ use seams_platform::trigger::Trigger;
 use seams_platform::{http, ServiceError};
 
 use crate::api_key::KeySource;
+use crate::guardrail::{Guardrail, GuardrailMode, GuardrailSettings, PiiAction};
 use crate::prompt::Prompt;
 use crate::provider::{Completion, ModelProvider, Params, Repair};
 
@@ -89,6 +92,8 @@ pub struct Settings {
     /// Refuse requests without context (for deployments that must always be grounded).
     pub require_context: bool,
     pub timeout: Duration,
+    /// The guardrail on questions and answers (the answer workflow's guard steps).
+    pub guardrail: GuardrailSettings,
 }
 
 impl Default for Settings {
@@ -103,6 +108,7 @@ impl Default for Settings {
             max_output_tokens: 8192,
             require_context: false,
             timeout: Duration::from_secs(25),
+            guardrail: GuardrailSettings::default(),
         }
     }
 }
@@ -126,6 +132,28 @@ fn api_key(env: &Env, required: bool) -> Option<ApiKey> {
         }
         (None, None) => None,
     }
+}
+
+fn guardrail_settings(env: &Env) -> GuardrailSettings {
+    let mode = match env.choice("SEAMS_GUARDRAIL", &GuardrailMode::NAMES, "off").as_str() {
+        "offline" => GuardrailMode::Offline,
+        "bedrock" => GuardrailMode::Bedrock {
+            id: env.required("SEAMS_GUARDRAIL_ID"),
+            version: env.optional("SEAMS_GUARDRAIL_VERSION").unwrap_or_else(|| "DRAFT".into()),
+        },
+        _ => GuardrailMode::Off,
+    };
+    let pii = match env.choice("SEAMS_GUARDRAIL_PII", &["block", "mask", "allow"], "block").as_str() {
+        "mask" => PiiAction::Mask,
+        "allow" => PiiAction::Allow,
+        _ => PiiAction::Block,
+    };
+    let text = env.optional("SEAMS_GUARDRAIL_DENY_LIST").unwrap_or_default();
+    let deny_list: Vec<String> = text.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect();
+    if let Err(error) = guardrail::offline::deny_pattern(&deny_list) {
+        env.invalid("SEAMS_GUARDRAIL_DENY_LIST", &text, format!("the list does not compile: {error}"));
+    }
+    GuardrailSettings { mode, deny_list, pii }
 }
 
 /// `fast=model-a,smart=model-b`.
@@ -172,6 +200,7 @@ impl Config {
             max_output_tokens: env.parse_or("SEAMS_MAX_OUTPUT_TOKENS", defaults.max_output_tokens),
             require_context: env.flag("SEAMS_REQUIRE_CONTEXT", false),
             timeout: Duration::from_secs(env.parse_or("SEAMS_MODEL_TIMEOUT_SECONDS", 25)),
+            guardrail: guardrail_settings(&env),
         };
         let config = Self {
             aws: seams_platform::aws::AwsSettings::from_env(&env),
@@ -217,31 +246,63 @@ pub async fn build_provider(
     })
 }
 
+/// The configured guardrail: Bedrock's when `SEAMS_GUARDRAIL=bedrock`, else the offline one
+/// (which also serves requests that ask for a guardrail where none is on by default).
+pub fn build_guardrail(settings: &Settings, sdk: &aws_config::SdkConfig) -> Arc<dyn Guardrail> {
+    match &settings.guardrail.mode {
+        GuardrailMode::Bedrock { id, version } => {
+            Arc::new(guardrail::bedrock::BedrockGuardrail::new(sdk, id, version, settings.timeout))
+        }
+        GuardrailMode::Off | GuardrailMode::Offline => {
+            Arc::new(guardrail::offline::OfflineGuardrail::new(&settings.guardrail))
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum Request {
     Inference(Box<InferenceRequest>),
+    /// A guard step of the answer workflow: `{"guardrail": {…}}`.
+    Guardrail(Box<GuardrailCheck>),
 }
 
 impl Named for Request {
     fn name(&self) -> &'static str {
         match self {
             Request::Inference(_) => "inference",
+            Request::Guardrail(_) => "guardrail",
         }
     }
 }
 
 pub struct Service {
     provider: Arc<dyn ModelProvider>,
+    guardrail: Arc<dyn Guardrail>,
     settings: Settings,
 }
 
 impl Service {
+    /// With the offline guardrail; [`Service::with_guardrail`] sets another.
     pub fn new(provider: Arc<dyn ModelProvider>, settings: Settings) -> Self {
-        Self { provider, settings }
+        let guardrail = Arc::new(guardrail::offline::OfflineGuardrail::new(&settings.guardrail));
+        Self { provider, guardrail, settings }
+    }
+
+    pub fn with_guardrail(self, guardrail: Arc<dyn Guardrail>) -> Self {
+        Self { guardrail, ..self }
     }
 
     pub async fn from_config(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Self, ServiceError> {
-        Ok(Self::new(build_provider(config, sdk).await?, config.settings.clone()))
+        let service = Self::new(build_provider(config, sdk).await?, config.settings.clone());
+        Ok(service.with_guardrail(build_guardrail(&config.settings, sdk)))
+    }
+
+    /// Checks a question or answer with the guardrail (`Seams.GuardrailIntervened` when blocked).
+    pub async fn guard(
+        &self,
+        check: &GuardrailCheck,
+    ) -> Result<seams_contracts::guardrail::GuardrailVerdict, ServiceError> {
+        guardrail::check(self.guardrail.as_ref(), check).await
     }
 
     /// Checks the request against the settings and turns it into provider parameters.
@@ -414,6 +475,9 @@ impl Function for Service {
 
     fn from_trigger(trigger: Trigger) -> Result<Request, ServiceError> {
         match trigger {
+            Trigger::Direct(payload) if payload.get("guardrail").is_some() => {
+                Ok(Request::Guardrail(Box::new(from_value::<GuardrailInvoke>(payload)?.guardrail)))
+            }
             Trigger::Direct(payload) => Ok(Request::Inference(Box::new(from_value(payload)?))),
             _ => Err(ServiceError::invalid_input("event", "infer is triggered by HTTP or a direct invoke")),
         }
@@ -434,6 +498,13 @@ impl Function for Service {
                     input_tokens = response.usage.input_tokens, output_tokens = response.usage.output_tokens, "inferred"
                 );
                 Reply::json(200, &response)
+            }
+            Request::Guardrail(check) => {
+                let verdict = self.guard(&check).await.inspect_err(|error| {
+                    tracing::warn!(stage = check.stage.as_str(), error = %error, "guardrail intervened");
+                })?;
+                tracing::info!(stage = check.stage.as_str(), action = ?verdict.action, policies = ?verdict.policies, "guardrail checked");
+                Reply::json(200, &verdict)
             }
         }
     }

@@ -102,3 +102,37 @@ async fn the_function_url_refuses_bad_input_with_a_problem_before_streaming() {
     let problem: Value = serde_json::from_slice(&body.concat()).unwrap();
     assert_eq!(problem["field"], "instructions");
 }
+
+#[tokio::test]
+async fn the_guardrail_sample_is_blocked_naming_the_policy_and_not_the_card() {
+    let error = function::handle(&service(), sample_event("infer/invoke-guardrail.json")).await.unwrap_err();
+    assert_eq!(error.name, seams_contracts::ErrorName::GuardrailIntervened);
+    assert!(error.detail.contains("pii.card_number") && !error.detail.contains("4111"), "{}", error.detail);
+}
+
+#[tokio::test]
+async fn a_structured_answer_is_masked_string_by_string() {
+    let settings = Settings {
+        guardrail: infer::guardrail::GuardrailSettings { pii: infer::guardrail::PiiAction::Mask, ..Default::default() },
+        ..Settings::default()
+    };
+    let service = Service::new(Arc::new(OfflineModel), settings);
+    let event = json!({"guardrail": {"stage": "answer", "content": {"json": {
+        "contact": "mail ops@example.com", "steps": ["call 555-123-4567", "wait"], "days": 14}}}});
+    let verdict = function::handle(&service, event).await.unwrap();
+    assert_eq!(verdict["action"], "masked");
+    assert_eq!(
+        verdict["content"],
+        json!({"json": {"contact": "mail {EMAIL}", "steps": ["call {PHONE}", "wait"], "days": 14}})
+    );
+    assert_eq!(verdict["policies"], json!(["pii.email", "pii.phone"]));
+
+    let clean = json!({"guardrail": {"stage": "question", "content": {"text": "How long do refunds take?"}}});
+    let verdict = function::handle(&service, clean).await.unwrap();
+    assert_eq!(
+        (verdict["action"].as_str(), verdict["content"]["text"].as_str()),
+        (Some("none"), Some("How long do refunds take?"))
+    );
+    let unknown = json!({"guardrail": {"stage": "middle", "content": {"text": "x"}}});
+    assert_eq!(function::handle(&service, unknown).await.unwrap_err().name, seams_contracts::ErrorName::InvalidInput);
+}

@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use infer::anthropic::AnthropicModel;
 use infer::bedrock::BedrockModel;
+use infer::guardrail::bedrock::BedrockGuardrail;
 use infer::openai::OpenAiModel;
 use infer::provider::{ModelProvider, ProviderError};
 use infer::{Service, Settings};
+use seams_contracts::guardrail::GuardrailCheck;
 use seams_contracts::infer::{FinishReason, InferenceOutput, InferenceRequest};
 use seams_contracts::{CorrelationId, ErrorName};
 use serde_json::{json, Value};
@@ -580,4 +582,85 @@ async fn bedrock_throttling_before_the_stream_is_a_429_problem() {
     event["body"] = json!(json!({"request_id": "r", "instructions": "x", "stream": true}).to_string());
     let reply = bedrock(&server).await.stream_http(&serde_json::from_value(event).unwrap()).await;
     assert_eq!((reply.status, reply.content_type), (429, "application/problem+json"));
+}
+
+// ---------------------------------------------------------------- Bedrock ApplyGuardrail
+
+fn applied(action: &str, output: &str, assessment: Value) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({
+        "usage": {"topicPolicyUnits": 1, "contentPolicyUnits": 1, "wordPolicyUnits": 1,
+                  "sensitiveInformationPolicyUnits": 1, "sensitiveInformationPolicyFreeUnits": 0,
+                  "contextualGroundingPolicyUnits": 0},
+        "action": action,
+        "outputs": if output.is_empty() { json!([]) } else { json!([{"text": output}]) },
+        "assessments": [assessment]
+    }))
+}
+
+async fn guarded(server: &MockServer) -> Service {
+    let sdk = seams_tests::stack::sdk_for_stand_in(&server.uri()).await;
+    let guardrail = BedrockGuardrail::new(&sdk, "gr-abc123", "3", TIMEOUT);
+    Service::new(Arc::new(infer::offline::OfflineModel), Settings::default()).with_guardrail(Arc::new(guardrail))
+}
+
+fn check(stage: &str, text: &str) -> GuardrailCheck {
+    serde_json::from_value(json!({"stage": stage, "content": {"text": text}})).unwrap()
+}
+
+#[tokio::test]
+async fn bedrock_apply_guardrail_gets_the_documented_request_and_masks_what_it_anonymised() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/guardrail/gr-abc123/version/3/apply"))
+        .respond_with(applied(
+            "GUARDRAIL_INTERVENED",
+            "Reply to {EMAIL} please",
+            json!({"sensitiveInformationPolicy": {"piiEntities": [
+                {"match": "jane@example.com", "type": "EMAIL", "action": "ANONYMIZED", "detected": true}]}}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let verdict = guarded(&server).await.guard(&check("question", "Reply to jane@example.com please")).await.unwrap();
+    assert_eq!(serde_json::to_value(&verdict.content).unwrap(), json!({"text": "Reply to {EMAIL} please"}));
+    assert_eq!(
+        (verdict.policies.as_slice(), verdict.guardrail.as_str()),
+        (["bedrock.pii:EMAIL".to_owned()].as_slice(), "bedrock")
+    );
+    let sent: Value = serde_json::from_slice(&server.received_requests().await.unwrap()[0].body).unwrap();
+    assert_eq!(sent, json!({"source": "INPUT", "content": [{"text": {"text": "Reply to jane@example.com please"}}]}));
+}
+
+#[tokio::test]
+async fn bedrock_blocks_are_guardrail_intervened_and_its_errors_map_to_stable_names() {
+    let server = MockServer::start().await;
+    let topic = json!({"topicPolicy": {"topics": [
+        {"name": "Legal advice", "type": "DENY", "action": "BLOCKED", "detected": true}]}});
+    Mock::given(method("POST"))
+        .and(path("/guardrail/gr-abc123/version/3/apply"))
+        .respond_with(applied("GUARDRAIL_INTERVENED", "Sorry, I cannot answer that.", topic))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    let service = guarded(&server).await;
+    let error = service.guard(&check("answer", "You should sue them.")).await.unwrap_err();
+    assert_eq!(error.name, ErrorName::GuardrailIntervened);
+    assert!(error.detail.contains("bedrock.topic:Legal advice") && !error.detail.contains("sue"), "{}", error.detail);
+    let sent: Value = serde_json::from_slice(&server.received_requests().await.unwrap()[0].body).unwrap();
+    assert_eq!(sent["source"], "OUTPUT");
+
+    server.reset().await;
+    Mock::given(method("POST")).respond_with(applied("NONE", "", json!({}))).up_to_n_times(1).mount(&server).await;
+    let passed = service.guard(&check("answer", "Refunds take 14 days.")).await.unwrap();
+    assert_eq!(serde_json::to_value(&passed.content).unwrap(), json!({"text": "Refunds take 14 days."}));
+
+    for (status, kind, expected) in [
+        (429, "ThrottlingException", ErrorName::Transient),
+        (404, "ResourceNotFoundException", ErrorName::InvalidInput),
+        (500, "InternalServerException", ErrorName::Transient),
+    ] {
+        server.reset().await;
+        Mock::given(method("POST")).respond_with(bedrock_error(status, kind, "no")).mount(&server).await;
+        assert_eq!(service.guard(&check("question", "hello")).await.unwrap_err().name, expected, "{kind}");
+    }
 }

@@ -30,6 +30,10 @@ pub struct AnswerRequest {
     pub rerank: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instructions: Option<String>,
+    /// Check the question and the answer with the guardrail even where the deployment does
+    /// not by default (`SEAMS_GUARDRAIL`). `false` cannot turn off a deployment's guardrail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guardrail: Option<bool>,
     pub destination: Destination,
 }
 

@@ -26,16 +26,20 @@ pub enum ErrorName {
     /// A delivery could not be made; the request is in output's dead-letter queue.
     #[serde(rename = "Seams.DeliveryFailed")]
     DeliveryFailed,
+    /// A guardrail blocked the question or the answer; the same content is blocked again.
+    #[serde(rename = "Seams.GuardrailIntervened")]
+    GuardrailIntervened,
 }
 
 impl ErrorName {
-    pub const ALL: [ErrorName; 6] = [
+    pub const ALL: [ErrorName; 7] = [
         ErrorName::InvalidInput,
         ErrorName::NotFound,
         ErrorName::Transient,
         ErrorName::ModelThrottled,
         ErrorName::InvalidModelOutput,
         ErrorName::DeliveryFailed,
+        ErrorName::GuardrailIntervened,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -46,6 +50,7 @@ impl ErrorName {
             ErrorName::ModelThrottled => "Seams.ModelThrottled",
             ErrorName::InvalidModelOutput => "Seams.InvalidModelOutput",
             ErrorName::DeliveryFailed => "Seams.DeliveryFailed",
+            ErrorName::GuardrailIntervened => "Seams.GuardrailIntervened",
         }
     }
 
@@ -54,6 +59,8 @@ impl ErrorName {
         match self {
             ErrorName::InvalidInput => 400,
             ErrorName::NotFound => 404,
+            // The content was understood and refused, as the operator's policy says.
+            ErrorName::GuardrailIntervened => 422,
             ErrorName::ModelThrottled => 429,
             ErrorName::InvalidModelOutput | ErrorName::DeliveryFailed => 502,
             ErrorName::Transient => 503,
@@ -73,6 +80,7 @@ impl ErrorName {
             ErrorName::ModelThrottled => "model-throttled",
             ErrorName::InvalidModelOutput => "invalid-model-output",
             ErrorName::DeliveryFailed => "delivery-failed",
+            ErrorName::GuardrailIntervened => "guardrail-intervened",
         }
     }
 
@@ -89,6 +97,7 @@ impl ErrorName {
             ErrorName::ModelThrottled => "The model provider is throttling requests",
             ErrorName::InvalidModelOutput => "The model output did not match the requested format",
             ErrorName::DeliveryFailed => "The result could not be delivered",
+            ErrorName::GuardrailIntervened => "A guardrail blocked the question or the answer",
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod answer;
 pub mod common;
 pub mod error;
 pub mod events;
+pub mod guardrail;
 pub mod infer;
 pub mod ingest;
 pub mod output;

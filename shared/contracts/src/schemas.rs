@@ -1,6 +1,6 @@
 use schemars::{schema_for, Schema};
 
-use crate::{answer, infer, ingest, output, process, retrieve, Problem};
+use crate::{answer, guardrail, infer, ingest, output, process, retrieve, Problem};
 
 /// Every contract's JSON Schema, keyed by the file name it is committed under in
 /// `shared/contracts/schemas/` (without `.json`).
@@ -31,6 +31,8 @@ pub fn schemas() -> Vec<(&'static str, Schema)> {
         ("event-answer-delivered", schema_for!(output::AnswerDelivered)),
         ("event-delivery-failed", schema_for!(output::DeliveryFailed)),
         ("answer-request", schema_for!(answer::AnswerRequest)),
+        ("guardrail-invoke", schema_for!(guardrail::GuardrailInvoke)),
+        ("guardrail-verdict", schema_for!(guardrail::GuardrailVerdict)),
         ("answer-response", schema_for!(answer::AnswerResponse)),
         ("event-answer-ready", schema_for!(answer::AnswerReady)),
         ("event-answer-failed", schema_for!(answer::AnswerFailed)),
