@@ -138,3 +138,44 @@ async fn the_local_model_sizes_chunks_and_finds_meaning() {
     assert_eq!(results[0]["document_id"], "refunds", "no shared word, the same meaning: {response}");
     assert_eq!(response["embedding_model"], "all-MiniLM-L6-v2-local");
 }
+
+/// Every demo answer's citations point at sentences of the answer that carry their marks.
+#[tokio::test]
+async fn each_citation_spans_the_sentences_that_cite_it() {
+    use std::sync::Arc;
+
+    use seams::commands::{self, Question};
+    let dir = tempfile::tempdir().unwrap();
+    let stack = LocalStack::new(dir.path()).unwrap();
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/docs").to_owned();
+    let summary = commands::ingest_files(&stack, &[examples], |_, _, _| {}).await;
+    assert!(summary.rejected.is_empty(), "{summary:?}");
+    let stack = Arc::new(stack);
+    let mut spans_seen = 0;
+    for text in ["How long do card refunds take to appear?", "When are deployments not allowed?"] {
+        let question = Question { text: text.into(), ..Question::default() };
+        let execution = commands::ask(stack.clone(), &question).await.unwrap();
+        let output = execution.output.unwrap();
+        let answer: Vec<char> = output["answer"]["text"].as_str().unwrap().chars().collect();
+        let citations = output["citations"].as_array().unwrap();
+        assert!(!citations.is_empty(), "{output}");
+        for citation in citations {
+            let id = citation["id"].as_str().unwrap();
+            let spans = citation["spans"].as_array().unwrap_or_else(|| panic!("no spans: {citation}"));
+            for span in spans {
+                let (start, end) = (span["start"].as_u64().unwrap() as usize, span["end"].as_u64().unwrap() as usize);
+                let part: String = answer[start..end].iter().collect();
+                // The mark is inside the sentence, or the first thing after it.
+                let after: String = answer[end..].iter().collect();
+                let next_mark = after.trim_start().strip_prefix('[').and_then(|m| m.split(']').next());
+                assert!(
+                    part.contains(&format!("{id}]")) || next_mark.is_some_and(|m| m.contains(id)),
+                    "{text}: {part:?} does not carry [{id}]"
+                );
+                assert!(!part.trim().is_empty() && part.trim() == part, "{part:?}");
+                spans_seen += 1;
+            }
+        }
+    }
+    assert!(spans_seen >= 2);
+}

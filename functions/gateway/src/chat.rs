@@ -289,6 +289,7 @@ mod tests {
                 document_id: Some("refunds".into()),
                 title: Some("Refund policy".into()),
                 source_uri: Some("https://example.com/refunds".into()),
+                spans: Vec::new(),
             }],
             model: "offline".into(),
             delivery: DeliveryReceipt {

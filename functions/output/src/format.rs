@@ -67,10 +67,15 @@ impl Answer {
             }
         };
         let sources = metadata.get("sources");
+        let spans = match &result.output {
+            InferenceOutput::Text(text) => crate::spans::citation_spans(text, &result.citations),
+            InferenceOutput::Json(_) => vec![Vec::new(); result.citations.len()],
+        };
         let citations = result
             .citations
             .iter()
-            .map(|id| {
+            .zip(spans)
+            .map(|(id, spans)| {
                 let (source, described) = match sources {
                     Some(Value::Array(results)) => {
                         let result = results.iter().find(|r| r.get("chunk_id").and_then(Value::as_str) == Some(id));
@@ -87,6 +92,7 @@ impl Answer {
                     document_id: text(source, "document_id"),
                     title: text(described, "title"),
                     source_uri: text(described, "source_uri"),
+                    spans,
                 }
             })
             .collect();
@@ -165,6 +171,7 @@ pub fn slack(template: Option<&str>, answer: &Answer) -> Result<Value, TemplateE
 #[cfg(test)]
 mod tests {
     use seams_contracts::infer::{FinishReason, Usage};
+    use seams_contracts::output::TextSpan;
     use serde_json::json;
 
     use super::*;
@@ -206,8 +213,9 @@ mod tests {
                     document_id: Some("refunds".into()),
                     title: Some("Refund policy".into()),
                     source_uri: Some("https://intra/refunds".into()),
+                    spans: vec![TextSpan { start: 0, end: 35 }],
                 },
-                CitedSource { id: "ctx-2".into(), document_id: None, title: None, source_uri: None },
+                CitedSource { id: "ctx-2".into(), document_id: None, title: None, source_uri: None, spans: Vec::new() },
             ]
         );
     }

@@ -16,6 +16,7 @@ pub mod prepare;
 pub mod routes;
 pub mod service;
 pub mod signing;
+pub mod spans;
 
 pub use crate::config::{Config, Settings};
 pub use crate::prepare::{valid_email, EVENT_SOURCE};

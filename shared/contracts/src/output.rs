@@ -130,6 +130,17 @@ pub struct CitedSource {
     pub title: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_uri: Option<String>,
+    /// The parts of the answer's text this source supports: each sentence that carries its
+    /// `[id]` mark (none for a structured answer).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spans: Vec<TextSpan>,
+}
+
+/// A part of an answer's text: `[start, end)` in Unicode code points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TextSpan {
+    pub start: usize,
+    pub end: usize,
 }
 
 /// Event `AnswerDelivered` on the seams bus.

@@ -1,0 +1,118 @@
+//! Which part of an answer each cited source supports: every sentence that carries the
+//! source's `[id]` mark. The spans are computed from the final text (after any guardrail
+//! masking), so they hold for every model provider that marks its sentences as the prompt asks.
+//!
+//! A span is `[start, end)` in Unicode code points (`chars`) of the answer's text. A mark after
+//! a sentence's full stop (`days. [id] Next`) belongs to that sentence.
+
+use seams_contracts::output::TextSpan;
+use unicode_segmentation::UnicodeSegmentation;
+
+/// A `[…]` mark: its byte range and the cited ids it names.
+struct Mark<'a> {
+    start: usize,
+    end: usize,
+    ids: Vec<&'a str>,
+}
+
+fn marks<'a>(text: &'a str, cited: &[String]) -> Vec<Mark<'a>> {
+    let mut found = Vec::new();
+    let mut from = 0;
+    while let Some(open) = text[from..].find('[').map(|i| from + i) {
+        let Some(close) = text[open + 1..].find(']').map(|i| open + 1 + i) else { break };
+        let ids: Vec<&str> =
+            text[open + 1..close].split([',', ';']).map(str::trim).filter(|id| cited.iter().any(|c| c == id)).collect();
+        if !ids.is_empty() {
+            found.push(Mark { start: open, end: close + 1, ids });
+        }
+        from = close + 1;
+    }
+    found
+}
+
+/// For each id of `cited`, in order, the spans of `text` it supports (none when it is never
+/// marked).
+pub fn citation_spans(text: &str, cited: &[String]) -> Vec<Vec<TextSpan>> {
+    let marks = marks(text, cited);
+    // Sentences are found with the marks blanked out (same byte offsets): a mark's lower-case
+    // id would otherwise keep "days. [id] Next" in one sentence, and a mark after a full stop
+    // then trails the sentence it cites, as whitespace does.
+    let mut blanked = text.to_owned();
+    for mark in &marks {
+        blanked.replace_range(mark.start..mark.end, &" ".repeat(mark.end - mark.start));
+    }
+    let mut spans: Vec<Vec<TextSpan>> = vec![Vec::new(); cited.len()];
+    for (start, sentence) in blanked.split_sentence_bound_indices() {
+        let end = start + sentence.len();
+        let lead = sentence.len() - sentence.trim_start().len();
+        let span = (start + lead, start + sentence.trim_end().len());
+        if span.0 >= span.1 {
+            continue;
+        }
+        for mark in marks.iter().filter(|m| m.start >= start && m.start < end) {
+            attribute(&mut spans, cited, mark, span, text);
+        }
+    }
+    spans
+}
+
+fn attribute(spans: &mut [Vec<TextSpan>], cited: &[String], mark: &Mark, (start, end): (usize, usize), text: &str) {
+    let span = TextSpan { start: text[..start].chars().count(), end: text[..end].chars().count() };
+    for id in &mark.ids {
+        if let Some(i) = cited.iter().position(|c| c == id) {
+            if !spans[i].contains(&span) {
+                spans[i].push(span);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spans_of(text: &str, cited: &[&str]) -> Vec<Vec<String>> {
+        let cited: Vec<String> = cited.iter().map(|s| s.to_string()).collect();
+        let chars: Vec<char> = text.chars().collect();
+        citation_spans(text, &cited)
+            .into_iter()
+            .map(|spans| spans.iter().map(|s| chars[s.start..s.end].iter().collect()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn each_id_gets_the_sentences_that_mark_it() {
+        let text = "Refunds take 14 days [refunds:1:0]. Digital goods are final [terms:2:1]. Both apply [refunds:1:0, terms:2:1].";
+        assert_eq!(
+            spans_of(text, &["refunds:1:0", "terms:2:1"]),
+            [
+                vec!["Refunds take 14 days [refunds:1:0].", "Both apply [refunds:1:0, terms:2:1]."],
+                vec!["Digital goods are final [terms:2:1].", "Both apply [refunds:1:0, terms:2:1]."],
+            ]
+        );
+    }
+
+    #[test]
+    fn a_mark_after_the_full_stop_belongs_to_the_sentence_before() {
+        let text = "Refunds take 14 days. [refunds:1:0] Shipping is free. [ship:1:0]";
+        assert_eq!(
+            spans_of(text, &["refunds:1:0", "ship:1:0"]),
+            [vec!["Refunds take 14 days."], vec!["Shipping is free."]]
+        );
+    }
+
+    #[test]
+    fn spans_count_characters_not_bytes_and_ignore_unknown_marks() {
+        let text = "Café crème costs €3 [menu:1:0]. See [1] and [other].";
+        let cited = vec!["menu:1:0".to_owned()];
+        let spans = citation_spans(text, &cited);
+        assert_eq!(spans, [vec![TextSpan { start: 0, end: 31 }]]);
+        assert_eq!(text.chars().take(31).collect::<String>(), "Café crème costs €3 [menu:1:0].");
+        assert_eq!(citation_spans("No marks at all.", &cited), [Vec::<TextSpan>::new()]);
+        assert_eq!(
+            citation_spans("[menu:1:0] opens the text.", &cited),
+            [vec![TextSpan { start: 11, end: 26 }]],
+            "no sentence before: its own"
+        );
+    }
+}
