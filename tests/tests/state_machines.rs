@@ -146,6 +146,7 @@ async fn a_guardrail_masks_the_question_before_retrieval_and_the_answer_before_d
     assert_eq!(functions, ["seams-infer", "seams-retrieve", "seams-infer", "seams-infer", "seams-output"]);
     let question: GuardrailInvoke = serde_json::from_value(invocations[0].1.clone()).expect("a GuardrailInvoke");
     assert_eq!(question.guardrail.stage, GuardrailStage::Question);
+    assert_eq!(question.correlation_id.map(|c| c.0).as_deref(), Some("corr-7"), "its logs carry the execution's id");
     assert_eq!(serde_json::to_value(&question.guardrail.content).unwrap(), json!({"text": QUESTION_WITH_EMAIL}));
     let retrieve: RetrieveRequest = serde_json::from_value(invocations[1].1.clone()).expect("a RetrieveRequest");
     assert_eq!(retrieve.query, QUESTION_MASKED, "retrieve gets the masked question");

@@ -35,16 +35,17 @@ impl GuardrailStage {
 pub struct GuardrailCheck {
     #[serde(default)]
     pub schema_version: V1,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub correlation_id: Option<CorrelationId>,
     pub stage: GuardrailStage,
     pub content: InferenceOutput,
 }
 
-/// The payload infer's direct invoke takes for a check: `{"guardrail": GuardrailCheck}`.
+/// The payload infer's direct invoke takes for a check: `{"guardrail": GuardrailCheck}`, with
+/// the `correlation_id` every direct invoke may carry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GuardrailInvoke {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<CorrelationId>,
     pub guardrail: GuardrailCheck,
 }
 
