@@ -87,6 +87,7 @@ impl Service {
 
 #[async_trait]
 impl Function for Service {
+    const SERVICE: &'static str = "answer";
     type Request = Request;
 
     fn from_http(request: &ApiGatewayV2httpRequest) -> Result<Request, ServiceError> {

@@ -119,6 +119,14 @@ async fn models() -> Response {
 /// An API Gateway (payload 2.0) event through [`router`], answered as its proxy response.
 /// The caller's forwarded headers and authorizer claims ride along as its [`Caller`].
 pub async fn handle_event(router: axum::Router, event: ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
+    seams_platform::metrics::scope("gateway", route_event(router, event)).await
+}
+
+async fn route_event(router: axum::Router, event: ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
+    // Known paths only: a dimension per path a caller invents would be a metric per path.
+    let known = ["/mcp", "/v1/chat/completions", "/v1/models"];
+    let path = event.raw_path.as_deref().filter(|path| known.contains(path)).unwrap_or("other");
+    seams_platform::metrics::count("Requests", 1.0, Some(("path", path.to_owned())));
     match to_request(event) {
         Ok(request) => match router.oneshot(request).await {
             Ok(response) => to_event_response(response).await,

@@ -27,7 +27,7 @@ use seams_platform::error::{from_value, parse_json};
 use seams_platform::function::{Function, Named, Reply};
 use seams_platform::secrets::SecretCache;
 use seams_platform::trigger::Trigger;
-use seams_platform::{http, ServiceError};
+use seams_platform::{http, metrics, ServiceError};
 
 use crate::api_key::KeySource;
 use crate::guardrail::{Guardrail, GuardrailMode, GuardrailSettings, PiiAction};
@@ -462,6 +462,7 @@ fn collect_ids(value: &serde_json::Value, prompt: &Prompt, cited: &mut Vec<Strin
 
 #[async_trait]
 impl Function for Service {
+    const SERVICE: &'static str = "infer";
     type Request = Request;
 
     fn from_http(request: &ApiGatewayV2httpRequest) -> Result<Request, ServiceError> {
@@ -497,12 +498,23 @@ impl Function for Service {
                     provider = %response.provider, model = %response.model, latency_ms = response.latency_ms,
                     input_tokens = response.usage.input_tokens, output_tokens = response.usage.output_tokens, "inferred"
                 );
+                let provider = Some(("provider", response.provider.clone()));
+                metrics::count("ModelCalls", 1.0, provider.clone());
+                metrics::count("InputTokens", f64::from(response.usage.input_tokens), provider.clone());
+                metrics::count("OutputTokens", f64::from(response.usage.output_tokens), provider.clone());
+                metrics::record("ModelLatency", response.latency_ms as f64, metrics::Unit::Milliseconds, provider);
                 Reply::json(200, &response)
             }
             Request::Guardrail(check) => {
+                let stage = Some(("stage", check.stage.as_str().to_owned()));
                 let verdict = self.guard(&check).await.inspect_err(|error| {
                     tracing::warn!(stage = check.stage.as_str(), error = %error, "guardrail intervened");
+                    if error.name == ErrorName::GuardrailIntervened {
+                        metrics::count("GuardrailBlocked", 1.0, stage.clone());
+                    }
                 })?;
+                let action = if verdict.policies.is_empty() { "GuardrailPassed" } else { "GuardrailMasked" };
+                metrics::count(action, 1.0, stage);
                 tracing::info!(stage = check.stage.as_str(), action = ?verdict.action, policies = ?verdict.policies, "guardrail checked");
                 Reply::json(200, &verdict)
             }

@@ -65,6 +65,7 @@ fn document_event(event: EventBridgeEvent<Value>) -> Result<Request, ServiceErro
 
 #[async_trait]
 impl Function for Service {
+    const SERVICE: &'static str = "ingest";
     type Request = Request;
 
     fn from_http(request: &ApiGatewayV2httpRequest) -> Result<Request, ServiceError> {

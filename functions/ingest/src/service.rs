@@ -101,6 +101,22 @@ impl Service {
     /// Stores a document version once and hands it to processing. Concurrent requests with
     /// the same content: one stores and publishes, the others answer `duplicate` once it has.
     async fn ingest(&self, incoming: Incoming, correlation: &CorrelationId) -> Result<IngestResponse, ServiceError> {
+        let outcome = self.ingest_once(incoming, correlation).await;
+        let counted = match &outcome {
+            Ok(response) if response.duplicate => "DocumentsDuplicate",
+            Ok(_) => "DocumentsIngested",
+            Err(error) if error.name == seams_contracts::ErrorName::InvalidInput => "DocumentsRejected",
+            Err(_) => "DocumentsFailed",
+        };
+        seams_platform::metrics::count(counted, 1.0, None);
+        outcome
+    }
+
+    async fn ingest_once(
+        &self,
+        incoming: Incoming,
+        correlation: &CorrelationId,
+    ) -> Result<IngestResponse, ServiceError> {
         let prepared = prepare(incoming, &self.settings.limits)?;
         let claim_key = format!("{}/{}", prepared.document_id, prepared.fingerprint_hex);
         match self.ledger.claim_or_wait::<IngestResponse>(&claim_key, DUPLICATE_WAIT).await? {
@@ -162,6 +178,8 @@ impl Service {
         }
         self.publish(prepared, version, correlation).await?;
         tracing::info!(document_id = %prepared.document_id, version, fingerprint = %prepared.fingerprint(), "document ingested");
+        let size = prepared.body.len() as f64;
+        seams_platform::metrics::record("DocumentBytes", size, seams_platform::metrics::Unit::Bytes, None);
         Ok(IngestResponse {
             schema_version: V1,
             document_id: prepared.document_id.clone(),

@@ -51,6 +51,7 @@ fn answer_ready(event: EventBridgeEvent<Value>) -> Result<Request, ServiceError>
 
 #[async_trait]
 impl Function for Service {
+    const SERVICE: &'static str = "output";
     type Request = Request;
 
     fn from_http(request: &ApiGatewayV2httpRequest) -> Result<Request, ServiceError> {

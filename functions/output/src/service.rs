@@ -13,6 +13,7 @@ use seams_contracts::output::{
 use seams_contracts::{CorrelationId, ErrorName, V1};
 use seams_platform::event_bus::{EventBridgeBus, EventBus, OutgoingEvent};
 use seams_platform::idempotency::{Claimed, Idempotency};
+use seams_platform::metrics::count;
 use seams_platform::object_store::{ObjectStore, PutOptions, S3ObjectStore};
 use seams_platform::queue::{OutgoingMessage, Queue, SqsQueue};
 use seams_platform::retry::Failure;
@@ -135,6 +136,7 @@ impl Service {
             Claimed::Acquired(token) => token,
             Claimed::Completed(receipt) => {
                 tracing::info!(request_id = %request.request_id, "already delivered; nothing sent");
+                count("AlreadyDelivered", 1.0, Some(("destination", request.destination.kind().to_owned())));
                 return Ok(DeliveryReceipt { status: DeliveryStatus::AlreadyDelivered, ..receipt });
             }
         };
@@ -176,12 +178,19 @@ impl Service {
                 };
                 self.announce(&event).await;
                 tracing::info!(request_id = %request.request_id, destination = receipt.destination, attempts = receipt.attempts, "delivered");
+                count("Delivered", 1.0, Some(("destination", receipt.destination.clone())));
+                count(
+                    "DeliveryAttempts",
+                    f64::from(receipt.attempts),
+                    Some(("destination", receipt.destination.clone())),
+                );
                 Ok(receipt)
             }
             Err(failed) => {
                 // Free the key so a redrive from the DLQ (or the state machine's retry) can send.
                 self.ledger.release(token).await;
                 let error = failed.error;
+                count("DeliveryFailed", 1.0, Some(("destination", request.destination.kind().to_owned())));
                 self.dead_letter(
                     &serde_json::to_value(request).unwrap_or_default(),
                     request.correlation_id.as_ref(),

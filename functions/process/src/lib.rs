@@ -267,8 +267,13 @@ impl Service {
     }
 
     pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
-        process_batch(event, self.settings.batch_concurrency, |message| async move { self.process(&message).await })
-            .await
+        let batch =
+            process_batch(
+                event,
+                self.settings.batch_concurrency,
+                |message| async move { self.process(&message).await },
+            );
+        seams_platform::metrics::scope("process", batch).await
     }
 
     async fn process(&self, message: &SqsMessage) -> Result<(), ServiceError> {
@@ -390,6 +395,11 @@ impl Service {
         };
         self.bus.publish(vec![OutgoingEvent::from_detail(&event)?]).await?;
         tracing::info!(document_id = %claim.document_id, version = claim.version, chunks = header.chunk_count, "document processed");
+        use seams_platform::metrics::{count, record, Unit};
+        count("DocumentsProcessed", 1.0, None);
+        count("Chunks", f64::from(header.chunk_count), None);
+        count("Tokens", token_count as f64, None);
+        record("DocumentBytes", bytes.len() as f64, Unit::Bytes, None);
         Ok(())
     }
 

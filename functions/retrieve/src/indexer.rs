@@ -80,7 +80,9 @@ impl Indexer {
 
     pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
         // One at a time: index writes are serialised (reserved concurrency 1 when deployed).
-        process_batch(event, 1, |message| async move { self.apply(parse_message(&message)?).await.map(|_| ()) }).await
+        let batch =
+            process_batch(event, 1, |message| async move { self.apply(parse_message(&message)?).await.map(|_| ()) });
+        seams_platform::metrics::scope("retrieve-indexer", batch).await
     }
 
     /// Applies one message to the index; `Stale` when the index already holds newer.
@@ -104,11 +106,13 @@ impl Indexer {
                 let document = IndexedDocument::from_record(&header, &chunks);
                 let outcome = self.index.upsert(&document).await?;
                 tracing::info!(document_id = %header.document_id, version = header.version, chunks = chunks.len(), ?outcome, "indexed");
+                seams_platform::metrics::count("ChunksIndexed", chunks.len() as f64, None);
                 Ok(outcome)
             }
             IndexerMessage::Deleted(event) => {
                 self.index.delete(&event.document_id, event.deleted_at.unwrap_or_else(Utc::now)).await?;
                 tracing::info!(document_id = %event.document_id, "removed from the index");
+                seams_platform::metrics::count("DocumentsRemoved", 1.0, None);
                 Ok(Upserted::Replaced)
             }
         }

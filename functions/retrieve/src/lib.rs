@@ -479,6 +479,7 @@ impl Service {
 
 #[async_trait]
 impl Function for Service {
+    const SERVICE: &'static str = "retrieve";
     type Request = Request;
 
     fn from_http(request: &ApiGatewayV2httpRequest) -> Result<Request, ServiceError> {
@@ -500,8 +501,19 @@ impl Function for Service {
     async fn serve(&self, request: Request, _correlation: CorrelationId) -> Result<Reply, ServiceError> {
         match request {
             Request::Retrieve(request) => {
+                let started = std::time::Instant::now();
                 let response = self.retrieve(&request).await?;
                 tracing::info!(results = response.results.len(), mode = ?response.search_mode, "retrieved");
+                let mode = serde_json::to_value(response.search_mode).ok().and_then(|m| m.as_str().map(str::to_owned));
+                let dimension = mode.map(|mode| ("mode", mode));
+                seams_platform::metrics::count("Searches", 1.0, dimension.clone());
+                let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+                seams_platform::metrics::record(
+                    "SearchLatency",
+                    elapsed,
+                    seams_platform::metrics::Unit::Milliseconds,
+                    dimension,
+                );
                 Reply::json(200, &response)
             }
         }

@@ -41,6 +41,9 @@ pub trait Named {
 
 #[async_trait]
 pub trait Function: Send + Sync {
+    /// The service's name: the `service` dimension of its metrics.
+    const SERVICE: &'static str;
+
     /// What the function was asked to do, whichever trigger asked.
     type Request: Named + Send;
 
@@ -66,22 +69,43 @@ pub fn parse<F: Function>(event: Value) -> Result<F::Request, ServiceError> {
 /// documents); other triggers fail the invocation with a stable `Seams.*` error name, which
 /// Step Functions' Retry/Catch match and async invokes send to the function's DLQ.
 pub async fn handle<F: Function>(function: &F, event: Value) -> Result<Value, ServiceError> {
+    crate::metrics::scope(F::SERVICE, handle_measured(function, event)).await
+}
+
+/// Parses and serves, recording `Requests` by kind and `Errors` by name.
+async fn serve_measured<F: Function>(
+    function: &F,
+    request: Result<F::Request, ServiceError>,
+    correlation: CorrelationId,
+) -> Result<Reply, ServiceError> {
+    let outcome = match request {
+        Ok(request) => {
+            crate::metrics::count("Requests", 1.0, Some(("request", request.name().to_owned())));
+            function.serve(request, correlation).await
+        }
+        Err(error) => Err(error),
+    };
+    if let Err(error) = &outcome {
+        crate::metrics::count("Errors", 1.0, Some(("error", error.name.as_str().to_owned())));
+    }
+    outcome
+}
+
+async fn handle_measured<F: Function>(function: &F, event: Value) -> Result<Value, ServiceError> {
     match Trigger::classify(event)? {
         Trigger::Http(request) => {
             let correlation = http::correlation_id(&request);
-            let outcome = async {
-                let request = F::from_http(&request)?;
-                function.serve(request, correlation.clone()).await.map(|reply| (reply.status, reply.body))
-            }
-            .instrument(correlation_span(&correlation))
-            .await;
+            let outcome = serve_measured(function, F::from_http(&request), correlation.clone())
+                .instrument(correlation_span(&correlation))
+                .await
+                .map(|reply| (reply.status, reply.body));
             serde_json::to_value(http::reply(outcome, &correlation))
                 .map_err(|e| ServiceError::transient(format!("could not encode the response: {e}")))
         }
         trigger => {
             let correlation = carried_correlation(&trigger).unwrap_or_else(http::new_correlation_id);
             let span = correlation_span(&correlation);
-            let outcome = async { function.serve(F::from_trigger(trigger)?, correlation).await }.instrument(span).await;
+            let outcome = serve_measured(function, F::from_trigger(trigger), correlation).instrument(span).await;
             if let Err(error) = &outcome {
                 tracing::error!(error = error.name.as_str(), field = error.field.as_deref(), cause = %error.detail, "invocation failed");
             }

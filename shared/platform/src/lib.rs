@@ -10,6 +10,7 @@ pub mod function;
 pub mod http;
 pub mod idempotency;
 pub mod logging;
+pub mod metrics;
 pub mod object_store;
 pub mod proxy;
 pub mod queue;

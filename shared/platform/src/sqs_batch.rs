@@ -48,6 +48,9 @@ where
         .collect()
         .await;
 
+    let failed = outcomes.iter().filter(|(_, outcome)| outcome.is_err()).count();
+    crate::metrics::count("Messages", outcomes.len() as f64, None);
+    crate::metrics::count("MessagesFailed", failed as f64, None);
     let mut response = SqsBatchResponse::default();
     for (message_id, outcome) in outcomes {
         if let Err(error) = outcome {
