@@ -282,12 +282,19 @@ def main():
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--only", action="append", help="run only the targets named so (repeatable)")
+    parser.add_argument("--baseline", type=Path,
+                        help="a directory of release binaries built from another commit: each chosen seams "
+                             "target runs again from it, named '<name> [baseline]', interleaved")
     arguments = parser.parse_args()
     moto = os.environ["SEAMS_TEST_MOTO_ENDPOINT"]
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         os.environ.setdefault(name, "testing")  # moto accepts any
 
     chosen = [t for t in targets(moto) if not arguments.only or t["name"] in arguments.only]
+    if arguments.baseline:
+        chosen += [{**t, "name": f"{t['name']} [baseline]", "argv": [str(arguments.baseline / Path(t["argv"][0]).name)]}
+                   for t in chosen
+                   if Path(t["argv"][0]).parent == RELEASE and (arguments.baseline / Path(t["argv"][0]).name).exists()]
     for target in chosen:  # one warm-up each: page cache, moto's first-request costs
         cold_start(target)
     samples = {t["name"]: [] for t in chosen}
