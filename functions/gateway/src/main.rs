@@ -14,9 +14,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // API Gateway checks the host; `/mcp` accepts whatever name the API is reached by.
     let options = gateway::Options { write_tools: config.write_tools, allowed_hosts: None };
     let router = gateway::router(seams, options);
-    lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<_>| {
-        let router = router.clone();
-        async move { Ok::<_, lambda_runtime::Error>(gateway::handle_event(router, event.payload).await) }
-    }))
-    .await
+    seams_platform::function::run_events(|event| gateway::handle_event(router.clone(), event)).await
 }

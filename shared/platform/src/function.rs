@@ -10,7 +10,7 @@ use tracing::Instrument;
 
 use crate::error::ServiceError;
 use crate::http;
-use crate::logging::correlation_span;
+use crate::logging::{correlation_span, invocation_scope, Invocation};
 use crate::trigger::Trigger;
 
 /// A successful outcome: the HTTP status (used only for HTTP triggers) and the body.
@@ -131,7 +131,25 @@ fn carried_correlation(trigger: &Trigger) -> Option<CorrelationId> {
 pub async fn run<F: Function>(function: F) -> Result<(), lambda_runtime::Error> {
     let function = &function;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        handle(function, event.payload).await.map_err(Diagnostic::from)
+        let invocation = Invocation::from_context(&event.context);
+        invocation_scope(invocation, handle(function, event.payload)).await.map_err(Diagnostic::from)
+    }))
+    .await
+}
+
+/// Serves Lambda invocations of any other event type with `handler` (SQS batches, the
+/// gateway's HTTP events), each inside its invocation's log scope.
+pub async fn run_events<E, R, H, Fut>(handler: H) -> Result<(), lambda_runtime::Error>
+where
+    E: serde::de::DeserializeOwned + Send,
+    R: serde::Serialize,
+    H: Fn(E) -> Fut,
+    Fut: std::future::Future<Output = R>,
+{
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<E>| async move {
+        let invocation = Invocation::from_context(&event.context);
+        Ok::<_, lambda_runtime::Error>(invocation_scope(invocation, handler(event.payload)).await)
     }))
     .await
 }

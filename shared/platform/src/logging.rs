@@ -1,6 +1,12 @@
-//! JSON logs, one object per line, with the current request's `correlation_id`.
+//! JSON logs, one object per line. Inside an invocation every line carries, under `span`, the
+//! Lambda request id, the X-Ray trace id, the function's name, `cold_start` and (once the
+//! request's is known) the `correlation_id`.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use seams_contracts::CorrelationId;
+use tracing::Instrument;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
 
@@ -31,9 +37,66 @@ where
         .finish()
 }
 
-/// A span whose `correlation_id` field lands on every log line written inside it.
+/// The Lambda invocation a log line belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Invocation {
+    pub request_id: String,
+    pub trace_id: Option<String>,
+    pub function: String,
+    /// The process's first invocation.
+    pub cold_start: bool,
+}
+
+static WARM: AtomicBool = AtomicBool::new(false);
+
+impl Invocation {
+    /// From the runtime's context; the first one a process makes is its cold start.
+    pub fn from_context(context: &lambda_runtime::Context) -> Self {
+        Self {
+            request_id: context.request_id.clone(),
+            trace_id: context.xray_trace_id.clone(),
+            function: context.env_config.function_name.clone(),
+            cold_start: !WARM.swap(true, Ordering::Relaxed),
+        }
+    }
+}
+
+tokio::task_local! {
+    static CURRENT: Invocation;
+}
+
+/// Runs one invocation with its fields on every log line inside it.
+pub async fn invocation_scope<T>(invocation: Invocation, work: impl Future<Output = T>) -> T {
+    let span = tracing::info_span!(
+        "invocation",
+        request_id = %invocation.request_id,
+        trace_id = invocation.trace_id.as_deref(),
+        function = %invocation.function,
+        cold_start = invocation.cold_start,
+    );
+    CURRENT.scope(invocation, work.instrument(span)).await
+}
+
+/// A span whose `correlation_id` field lands on every log line written inside it, with the
+/// invocation's fields (the JSON lines show the innermost span only).
 pub fn correlation_span(correlation_id: &CorrelationId) -> tracing::Span {
-    tracing::info_span!("request", correlation_id = %correlation_id)
+    let span = tracing::info_span!(
+        "request",
+        correlation_id = %correlation_id,
+        request_id = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+        function = tracing::field::Empty,
+        cold_start = tracing::field::Empty,
+    );
+    let _ = CURRENT.try_with(|invocation| {
+        span.record("request_id", invocation.request_id.as_str());
+        if let Some(trace_id) = &invocation.trace_id {
+            span.record("trace_id", trace_id.as_str());
+        }
+        span.record("function", invocation.function.as_str());
+        span.record("cold_start", invocation.cold_start);
+    });
+    span
 }
 
 #[cfg(test)]
@@ -77,5 +140,34 @@ mod tests {
         assert_eq!(line["message"], "stored");
         assert_eq!(line["document_id"], "doc-1");
         assert_eq!(line["level"], "INFO");
+    }
+
+    #[tokio::test]
+    async fn inside_an_invocation_every_line_carries_its_request_trace_function_and_cold_start() {
+        let captured = Captured::default();
+        let subscriber = json_subscriber(EnvFilter::new("info"), captured.clone());
+        let _default = tracing::subscriber::set_default(subscriber);
+        let invocation = Invocation {
+            request_id: "8476a536-e9f4-11e8-9739-2dfe598c3fcd".into(),
+            trace_id: Some("Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1".into()),
+            function: "seams-InferFunction-x1".into(),
+            cold_start: true,
+        };
+        invocation_scope(invocation, async {
+            tracing::info!("before the request is known");
+            let span = correlation_span(&CorrelationId::new("corr-7"));
+            async { tracing::warn!("inside the request") }.instrument(span).await;
+        })
+        .await;
+        let output = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = output.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 2, "{output}");
+        for line in &lines {
+            assert_eq!(line["span"]["request_id"], "8476a536-e9f4-11e8-9739-2dfe598c3fcd", "{line}");
+            assert!(line["span"]["trace_id"].as_str().unwrap().starts_with("Root=1-5bef4de7"), "{line}");
+            assert_eq!(line["span"]["function"], "seams-InferFunction-x1");
+            assert_eq!(line["span"]["cold_start"], true);
+        }
+        assert_eq!(lines[1]["span"]["correlation_id"], "corr-7");
     }
 }

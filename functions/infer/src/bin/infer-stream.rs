@@ -17,7 +17,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let service = &service;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<aws_lambda_events::apigw::ApiGatewayV2httpRequest>| async move {
-            let reply = service.stream_http(&event.payload).await;
+            let invocation = seams_platform::logging::Invocation::from_context(&event.context);
+            let reply =
+                seams_platform::logging::invocation_scope(invocation, service.stream_http(&event.payload)).await;
             let mut headers = HeaderMap::new();
             headers.insert("content-type", HeaderValue::from_static(reply.content_type));
             if let Ok(value) = HeaderValue::from_str(reply.correlation.as_str()) {
