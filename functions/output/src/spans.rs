@@ -3,7 +3,9 @@
 //! masking), so they hold for every model provider that marks its sentences as the prompt asks.
 //!
 //! A span is `[start, end)` in Unicode code points (`chars`) of the answer's text. A mark after
-//! a sentence's full stop (`days. [id] Next`) belongs to that sentence.
+//! a sentence's full stop (`days. [id] Next`) belongs to that sentence. A mark closing a run
+//! of sentences of one paragraph (`One. Two. [id]`, as the offline model writes them) covers
+//! each sentence of the run not covered by an earlier mark.
 
 use seams_contracts::output::TextSpan;
 use unicode_segmentation::UnicodeSegmentation;
@@ -42,15 +44,24 @@ pub fn citation_spans(text: &str, cited: &[String]) -> Vec<Vec<TextSpan>> {
         blanked.replace_range(mark.start..mark.end, &" ".repeat(mark.end - mark.start));
     }
     let mut spans: Vec<Vec<TextSpan>> = vec![Vec::new(); cited.len()];
+    // Sentences of this paragraph not yet covered by a mark: the next mark covers them too.
+    let mut unmarked: Vec<(usize, usize)> = Vec::new();
     for (start, sentence) in blanked.split_sentence_bound_indices() {
         let end = start + sentence.len();
         let lead = sentence.len() - sentence.trim_start().len();
         let span = (start + lead, start + sentence.trim_end().len());
-        if span.0 >= span.1 {
-            continue;
+        if span.0 < span.1 {
+            let in_sentence: Vec<&Mark> = marks.iter().filter(|m| m.start >= start && m.start < end).collect();
+            if in_sentence.is_empty() {
+                unmarked.push(span);
+            } else {
+                for covered in unmarked.drain(..).chain([span]) {
+                    in_sentence.iter().for_each(|mark| attribute(&mut spans, cited, mark, covered, text));
+                }
+            }
         }
-        for mark in marks.iter().filter(|m| m.start >= start && m.start < end) {
-            attribute(&mut spans, cited, mark, span, text);
+        if sentence.contains('\n') {
+            unmarked.clear();
         }
     }
     spans
@@ -99,6 +110,24 @@ mod tests {
             spans_of(text, &["refunds:1:0", "ship:1:0"]),
             [vec!["Refunds take 14 days."], vec!["Shipping is free."]]
         );
+    }
+
+    #[test]
+    fn a_mark_closing_a_run_covers_its_unmarked_sentences_in_that_paragraph_only() {
+        let text =
+            "Deploys go from main. None on Fridays. [deploys:1:0]\nPages are answered in 15 minutes. [oncall:1:0]";
+        assert_eq!(
+            spans_of(text, &["deploys:1:0", "oncall:1:0"]),
+            [vec!["Deploys go from main.", "None on Fridays."], vec!["Pages are answered in 15 minutes."]]
+        );
+        let unsupported = "Refunds take 14 days [refunds:1:0]. Be patient. Shipping is free [ship:1:0].";
+        assert_eq!(
+            spans_of(unsupported, &["refunds:1:0", "ship:1:0"]),
+            [vec!["Refunds take 14 days [refunds:1:0]."], vec!["Be patient.", "Shipping is free [ship:1:0]."]],
+            "an unmarked sentence goes with the mark that follows it"
+        );
+        let trailing = "Answered [a:1:0].\nNo source here.";
+        assert_eq!(spans_of(trailing, &["a:1:0"]), [vec!["Answered [a:1:0]."]], "nothing covers the last line");
     }
 
     #[test]
