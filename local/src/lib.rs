@@ -286,10 +286,10 @@ impl LocalStack {
     }
 
     pub fn infer(&self) -> infer::Service {
-        let service = infer::Service::new(self.model.clone(), self.settings.infer.clone());
+        let settings = self.settings.infer.clone();
         match &self.guardrail {
-            Some(guardrail) => service.with_guardrail(guardrail.clone()),
-            None => service,
+            Some(guardrail) => infer::Service::with_guardrail(self.model.clone(), guardrail.clone(), settings),
+            None => infer::Service::new(self.model.clone(), settings),
         }
     }
 

@@ -282,19 +282,20 @@ pub struct Service {
 }
 
 impl Service {
-    /// With the offline guardrail; [`Service::with_guardrail`] sets another.
+    /// With the offline guardrail of `settings`.
     pub fn new(provider: Arc<dyn ModelProvider>, settings: Settings) -> Self {
         let guardrail = Arc::new(guardrail::offline::OfflineGuardrail::new(&settings.guardrail));
+        Self::with_guardrail(provider, guardrail, settings)
+    }
+
+    /// With a guardrail built once ([`build_guardrail`]).
+    pub fn with_guardrail(provider: Arc<dyn ModelProvider>, guardrail: Arc<dyn Guardrail>, settings: Settings) -> Self {
         Self { provider, guardrail, settings }
     }
 
-    pub fn with_guardrail(self, guardrail: Arc<dyn Guardrail>) -> Self {
-        Self { guardrail, ..self }
-    }
-
     pub async fn from_config(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Self, ServiceError> {
-        let service = Self::new(build_provider(config, sdk).await?, config.settings.clone());
-        Ok(service.with_guardrail(build_guardrail(&config.settings, sdk)))
+        let provider = build_provider(config, sdk).await?;
+        Ok(Self::with_guardrail(provider, build_guardrail(&config.settings, sdk), config.settings.clone()))
     }
 
     /// Checks a question or answer with the guardrail (`Seams.GuardrailIntervened` when blocked).

@@ -100,16 +100,10 @@ pub fn assemble(operator_rules: Option<&str>, request: &InferenceRequest, max_co
 /// Ids in `[...]` in the answer that name a passage of the prompt, in first-cited order.
 pub fn cited_ids(text: &str, passages: &[Passage]) -> Vec<String> {
     let mut cited: Vec<String> = Vec::new();
-    let mut rest = text;
-    while let Some(open) = rest.find('[') {
-        let after = &rest[open + 1..];
-        let Some(close) = after.find(']') else { break };
-        for id in after[..close].split([',', ';']).map(str::trim) {
-            if passages.iter().any(|p| p.id == id) && !cited.iter().any(|c| c == id) {
-                cited.push(id.to_owned());
-            }
+    for id in seams_contracts::infer::citation_marks(text).into_iter().flat_map(|mark| mark.ids) {
+        if passages.iter().any(|p| p.id == id) && !cited.iter().any(|c| c == id) {
+            cited.push(id.to_owned());
         }
-        rest = &after[close..];
     }
     cited
 }

@@ -600,7 +600,7 @@ fn applied(action: &str, output: &str, assessment: Value) -> ResponseTemplate {
 async fn guarded(server: &MockServer) -> Service {
     let sdk = seams_tests::stack::sdk_for_stand_in(&server.uri()).await;
     let guardrail = BedrockGuardrail::new(&sdk, "gr-abc123", "3", TIMEOUT);
-    Service::new(Arc::new(infer::offline::OfflineModel), Settings::default()).with_guardrail(Arc::new(guardrail))
+    Service::with_guardrail(Arc::new(infer::offline::OfflineModel), Arc::new(guardrail), Settings::default())
 }
 
 fn check(stage: &str, text: &str) -> GuardrailCheck {

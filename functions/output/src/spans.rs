@@ -7,29 +7,20 @@
 //! of sentences of one paragraph (`One. Two. [id]`, as the offline model writes them) covers
 //! each sentence of the run not covered by an earlier mark.
 
+use seams_contracts::infer::{citation_marks, CitationMark};
 use seams_contracts::output::TextSpan;
 use unicode_segmentation::UnicodeSegmentation;
 
-/// A `[…]` mark: its byte range and the cited ids it names.
-struct Mark<'a> {
-    start: usize,
-    end: usize,
-    ids: Vec<&'a str>,
-}
-
-fn marks<'a>(text: &'a str, cited: &[String]) -> Vec<Mark<'a>> {
-    let mut found = Vec::new();
-    let mut from = 0;
-    while let Some(open) = text[from..].find('[').map(|i| from + i) {
-        let Some(close) = text[open + 1..].find(']').map(|i| open + 1 + i) else { break };
-        let ids: Vec<&str> =
-            text[open + 1..close].split([',', ';']).map(str::trim).filter(|id| cited.iter().any(|c| c == id)).collect();
-        if !ids.is_empty() {
-            found.push(Mark { start: open, end: close + 1, ids });
-        }
-        from = close + 1;
-    }
-    found
+/// The marks of `text` that name a cited id, with only those ids.
+fn marks<'a>(text: &'a str, cited: &[String]) -> Vec<CitationMark<'a>> {
+    citation_marks(text)
+        .into_iter()
+        .map(|mark| CitationMark {
+            ids: mark.ids.into_iter().filter(|id| cited.iter().any(|c| c == id)).collect(),
+            ..mark
+        })
+        .filter(|mark| !mark.ids.is_empty())
+        .collect()
 }
 
 /// For each id of `cited`, in order, the spans of `text` it supports (none when it is never
@@ -41,7 +32,7 @@ pub fn citation_spans(text: &str, cited: &[String]) -> Vec<Vec<TextSpan>> {
     // then trails the sentence it cites, as whitespace does.
     let mut blanked = text.to_owned();
     for mark in &marks {
-        blanked.replace_range(mark.start..mark.end, &" ".repeat(mark.end - mark.start));
+        blanked.replace_range(mark.range.clone(), &" ".repeat(mark.range.len()));
     }
     let mut spans: Vec<Vec<TextSpan>> = vec![Vec::new(); cited.len()];
     // Sentences of this paragraph not yet covered by a mark: the next mark covers them too.
@@ -51,7 +42,8 @@ pub fn citation_spans(text: &str, cited: &[String]) -> Vec<Vec<TextSpan>> {
         let lead = sentence.len() - sentence.trim_start().len();
         let span = (start + lead, start + sentence.trim_end().len());
         if span.0 < span.1 {
-            let in_sentence: Vec<&Mark> = marks.iter().filter(|m| m.start >= start && m.start < end).collect();
+            let in_sentence: Vec<&CitationMark> =
+                marks.iter().filter(|m| (start..end).contains(&m.range.start)).collect();
             if in_sentence.is_empty() {
                 unmarked.push(span);
             } else {
@@ -67,7 +59,13 @@ pub fn citation_spans(text: &str, cited: &[String]) -> Vec<Vec<TextSpan>> {
     spans
 }
 
-fn attribute(spans: &mut [Vec<TextSpan>], cited: &[String], mark: &Mark, (start, end): (usize, usize), text: &str) {
+fn attribute(
+    spans: &mut [Vec<TextSpan>],
+    cited: &[String],
+    mark: &CitationMark,
+    (start, end): (usize, usize),
+    text: &str,
+) {
     let span = TextSpan { start: text[..start].chars().count(), end: text[..end].chars().count() };
     for id in &mark.ids {
         if let Some(i) = cited.iter().position(|c| c == id) {

@@ -138,3 +138,24 @@ mod tests {
         assert!(error.to_string().contains("request_id"), "{error}");
     }
 }
+
+/// A `[…]` mark in an answer's text: its byte range and the names inside it (`[a, b]` or
+/// `[a; b]`, trimmed). Whether a name is a context id is the caller's to check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CitationMark<'a> {
+    pub range: std::ops::Range<usize>,
+    pub ids: Vec<&'a str>,
+}
+
+/// Every `[…]` mark in `text`, in order: how answers cite their context.
+pub fn citation_marks(text: &str) -> Vec<CitationMark<'_>> {
+    let mut marks = Vec::new();
+    let mut from = 0;
+    while let Some(open) = text[from..].find('[').map(|i| from + i) {
+        let Some(close) = text[open + 1..].find(']').map(|i| open + 1 + i) else { break };
+        let ids = text[open + 1..close].split([',', ';']).map(str::trim).collect();
+        marks.push(CitationMark { range: open..close + 1, ids });
+        from = close + 1;
+    }
+    marks
+}

@@ -65,6 +65,11 @@ tokio::task_local! {
     static CURRENT: Invocation;
 }
 
+/// Whether the current invocation is the process's first (`None` outside an invocation).
+pub fn cold_start() -> Option<bool> {
+    CURRENT.try_with(|invocation| invocation.cold_start).ok()
+}
+
 /// Runs one invocation with its fields on every log line inside it.
 pub async fn invocation_scope<T>(invocation: Invocation, work: impl Future<Output = T>) -> T {
     let span = tracing::info_span!(

@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -51,9 +50,6 @@ tokio::task_local! {
     static CAPTURED: Arc<Mutex<Vec<Value>>>;
 }
 
-/// Whether the process has served an invocation yet: the first one reports `ColdStart`.
-static WARM: AtomicBool = AtomicBool::new(false);
-
 /// Adds `value` to the count `name` of the current invocation.
 pub fn count(name: &'static str, value: f64, dimension: Dimension) {
     record(name, value, Unit::Count, dimension);
@@ -71,7 +67,7 @@ pub fn record(name: &'static str, value: f64, unit: Unit, dimension: Dimension) 
 }
 
 /// Runs one invocation of `service`, then writes its metrics, with `Invocations`, `Duration`,
-/// and `ColdStart` on the process's first.
+/// and `ColdStart` on the process's first (as the Lambda invocation's log scope says).
 pub async fn scope<T>(service: &'static str, invocation: impl Future<Output = T>) -> T {
     let current = Arc::new(Mutex::new(Invocation::default()));
     let started = Instant::now();
@@ -80,7 +76,7 @@ pub async fn scope<T>(service: &'static str, invocation: impl Future<Output = T>
     let general = invocation.metrics.entry(None).or_default();
     general.insert("Invocations", (Unit::Count, vec![1.0]));
     general.insert("Duration", (Unit::Milliseconds, vec![started.elapsed().as_secs_f64() * 1000.0]));
-    if !WARM.swap(true, Ordering::Relaxed) {
+    if crate::logging::cold_start() == Some(true) {
         general.insert("ColdStart", (Unit::Count, vec![1.0]));
     }
     let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok();
@@ -176,12 +172,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn only_the_first_invocation_is_a_cold_start_and_nothing_is_kept_outside_a_scope() {
+    async fn a_cold_invocation_reports_its_cold_start_and_nothing_is_kept_outside_a_scope() {
+        use crate::logging::{invocation_scope, Invocation};
         count("Stray", 1.0, None);
-        let ((), first) = capture(scope("infer", async {})).await;
-        let ((), second) = capture(scope("infer", async {})).await;
-        // Another test may have been first in this process; never both.
-        assert!(second[0].get("ColdStart").is_none(), "{second:?}");
-        assert!(first.iter().chain(&second).all(|d| d.get("Stray").is_none()));
+        let invocation = |cold_start| Invocation { cold_start, ..Invocation::default() };
+        let ((), cold) = capture(invocation_scope(invocation(true), scope("infer", async {}))).await;
+        let ((), warm) = capture(invocation_scope(invocation(false), scope("infer", async {}))).await;
+        let ((), outside) = capture(scope("infer", async {})).await;
+        assert_eq!(cold[0]["ColdStart"], 1.0, "{cold:?}");
+        assert!(warm[0].get("ColdStart").is_none() && outside[0].get("ColdStart").is_none());
+        assert!(cold.iter().chain(&warm).all(|d| d.get("Stray").is_none()));
     }
 }
