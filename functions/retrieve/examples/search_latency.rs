@@ -1,5 +1,6 @@
-//! Query latency per mode and backend, index build rate, and pgvector's HNSW recall@10
-//! against exact search. Not a test: figures go to bench/RESULTS.md.
+//! Query latency per mode and backend, index build rate, the embedded index's load time, and
+//! both backends' vector recall@10 against an exact scan done here. Not a test: figures go
+//! to bench/RESULTS.md.
 //!
 //! ```text
 //! cargo run --release -p retrieve --example search_latency -- 10000 [postgres-url]
@@ -113,6 +114,9 @@ async fn build(name: &str, index: &dyn SearchIndex, documents: &[IndexedDocument
 }
 
 async fn latencies(name: &str, index: &dyn SearchIndex, embedder: &HashingEmbedder) {
+    let started = Instant::now();
+    index.search(&queries(embedder, SearchMode::Hybrid, false)[0]).await.expect("search succeeds");
+    println!("{name}: first search after the build {:.2?}", started.elapsed());
     for filtered in [false, true] {
         for mode in [SearchMode::Keyword, SearchMode::Vector, SearchMode::Hybrid] {
             let queries = queries(embedder, mode, filtered);
@@ -134,18 +138,68 @@ async fn latencies(name: &str, index: &dyn SearchIndex, embedder: &HashingEmbedd
     }
 }
 
-/// Mean overlap of HNSW's top 10 with the exact top 10 (the SQLite scan is exact).
-async fn recall(exact: &dyn SearchIndex, approximate: &dyn SearchIndex, embedder: &HashingEmbedder) {
+/// Hybrid queries from 1, 8 and 32 clients at once, each on a thread of its own (as requests
+/// on a server's workers): latency per query as its client sees it, and queries per second.
+fn concurrency(name: &str, index: &(dyn SearchIndex + Sync), embedder: &HashingEmbedder) {
+    let queries = queries(embedder, SearchMode::Hybrid, false);
+    for clients in [1, 8, 32] {
+        let started = Instant::now();
+        let mut samples: Vec<Duration> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..clients)
+                .map(|client| {
+                    let queries = &queries;
+                    scope.spawn(move || {
+                        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
+                        // Each client asks 400 / clients queries (at least 25), its own slice first.
+                        (0..(400 / clients).max(25))
+                            .map(|i| {
+                                let query = &queries[(client * 37 + i) % queries.len()];
+                                let asked = Instant::now();
+                                runtime.block_on(index.search(query)).expect("search succeeds");
+                                asked.elapsed()
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers.into_iter().flat_map(|w| w.join().expect("a client finishes")).collect()
+        });
+        let elapsed = started.elapsed();
+        samples.sort();
+        println!(
+            "{name}: Hybrid with {clients} concurrent clients p50 {:.2?} p99 {:.2?}, {:.0} queries/s",
+            percentile(&samples, 0.5),
+            percentile(&samples, 0.99),
+            samples.len() as f64 / elapsed.as_secs_f64()
+        );
+    }
+}
+
+/// The exact top 10 by cosine similarity, ties by chunk id: every chunk scored.
+fn exact_top10(documents: &[IndexedDocument], query: &SearchQuery) -> Vec<String> {
+    let vector = query.vector.as_deref().unwrap_or_default();
+    let mut scored: Vec<(f32, &str)> = documents
+        .iter()
+        .flat_map(|d| &d.chunks)
+        .filter(|c| query.filter.as_ref().is_none_or(|f| f.matches(&c.metadata)))
+        .map(|c| (normalised(&c.embedding).iter().zip(vector).map(|(a, b)| a * b).sum(), c.chunk_id.as_str()))
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+    scored.into_iter().take(10).map(|(_, id)| id.to_owned()).collect()
+}
+
+/// Mean overlap of the index's vector top 10 with the exact top 10.
+async fn recall(name: &str, index: &dyn SearchIndex, documents: &[IndexedDocument], embedder: &HashingEmbedder) {
     for filtered in [false, true] {
         let mut overlap = 0usize;
         let queries = queries(embedder, SearchMode::Vector, filtered);
         for query in &queries {
-            let truth: Vec<String> = exact.search(query).await.unwrap().into_iter().map(|h| h.chunk.chunk_id).collect();
-            let found = approximate.search(query).await.unwrap();
+            let truth = exact_top10(documents, query);
+            let found = index.search(query).await.expect("search succeeds");
             overlap += found.iter().filter(|h| truth.contains(&h.chunk.chunk_id)).count();
         }
         println!(
-            "postgres: HNSW recall@10{} {:.3}",
+            "{name}: vector recall@10{} {:.3}",
             if filtered { " filtered(10%)" } else { "" },
             overlap as f64 / (queries.len() * 10) as f64
         );
@@ -164,6 +218,8 @@ async fn main() {
     let sqlite = SqliteIndex::open(&dir.path().join("bench.sqlite"), embedder.model().clone()).expect("sqlite opens");
     build("sqlite", &sqlite, &documents).await;
     latencies("sqlite", &sqlite, &embedder).await;
+    recall("sqlite", &sqlite, &documents, &embedder).await;
+    concurrency("sqlite", &sqlite, &embedder);
     let size = std::fs::metadata(sqlite.path()).map(|m| m.len()).unwrap_or_default();
     println!("sqlite: file {:.1} MiB", size as f64 / 1_048_576.0);
 
@@ -178,6 +234,7 @@ async fn main() {
         postgres.migrate().await.expect("migrations run");
         build("postgres", &postgres, &documents).await;
         latencies("postgres", &postgres, &embedder).await;
-        recall(&sqlite, &postgres, &embedder).await;
+        recall("postgres", &postgres, &documents, &embedder).await;
+        concurrency("postgres", &postgres, &embedder);
     }
 }

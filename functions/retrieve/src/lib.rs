@@ -11,6 +11,8 @@ pub mod indexer;
 pub mod keywords;
 pub mod parents;
 pub mod postgres;
+pub mod postings;
+pub mod quantised;
 pub mod rerank;
 pub mod snapshot;
 pub mod sqlite;

@@ -1,11 +1,14 @@
-//! The embedded index: one SQLite file. FTS5 ranks keywords by BM25; vectors are scanned
-//! exactly (cosine over unit vectors) from an in-memory matrix loaded on the first search
-//! after a write. Exact search at this scale (100k × 384 in tens of milliseconds, see
-//! bench/RESULTS.md) needs no approximate index and never misses a filtered match.
+//! The embedded index: one SQLite file, and in memory, loaded on the first search after a
+//! write, what searching it needs. Keywords: FTS5 tokenizes and stores; the search walks an
+//! inverted index built from FTS5's own tokens with MaxScore ([`crate::postings`]), scoring
+//! as FTS5's `bm25()` does, so its cost follows the query's rare words. Vectors: an int8
+//! scan of every row ([`crate::quantised`]) picks candidates, which exact cosine re-scores.
+//! Filters apply in the scan, before the cut, so they never hide a match (recall against the
+//! exact scan: bench/RESULTS.md). Decision 22.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -18,8 +21,18 @@ use crate::index::{
     check_model, normalised, Hit, IndexError, IndexedChunk, IndexedDocument, SearchIndex, SearchQuery, Upserted,
 };
 use crate::keywords;
+use crate::postings::{Postings, PostingsBuilder};
+use crate::quantised::Codes;
 
-const SCHEMA: &str = "
+/// The full-text index's tokenizer, which the scratch table that tokenizes queries shares.
+macro_rules! tokenizer {
+    () => {
+        "porter unicode61 remove_diacritics 2"
+    };
+}
+
+const SCHEMA: &str = concat!(
+    "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS documents (
     document_id TEXT PRIMARY KEY,
@@ -47,9 +60,12 @@ CREATE TABLE IF NOT EXISTS parents (
 );
 CREATE INDEX IF NOT EXISTS parents_by_document ON parents (document_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-    text, content = 'chunks', content_rowid = 'id', tokenize = 'porter unicode61 remove_diacritics 2'
+    text, content = 'chunks', content_rowid = 'id', tokenize = '",
+    tokenizer!(),
+    "'
 );
-";
+"
+);
 
 /// What the full-text index holds for each chunk, recorded in `meta` so an index built
 /// another way is rebuilt on open. Version 1 indexed the whole text through triggers;
@@ -63,32 +79,81 @@ DROP TRIGGER IF EXISTS chunks_fts_insert;
 DROP TRIGGER IF EXISTS chunks_fts_delete;
 ";
 
-/// Every stored vector with what a scan needs beside it.
+/// FTS5's view of its own index (every token with its row), and a scratch full-text table
+/// whose view tells how FTS5 tokenizes a query's words. Per connection, in `temp`.
+const TOKEN_TABLES: &str = concat!(
+    "
+CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunks_fts_tokens USING fts5vocab(main, chunks_fts, instance);
+CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_words USING fts5(word, tokenize = '",
+    tokenizer!(),
+    "');
+CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_tokens USING fts5vocab(temp, query_words, instance);
+"
+);
+
+/// Each vector scan re-scores this many candidates per result exactly (bench/RESULTS.md:
+/// recall@10 against the exact scan).
+const CANDIDATES_PER_RESULT: usize = 4;
+const MIN_CANDIDATES: usize = 40;
+
+/// What a search needs in memory: each row's identity and metadata, its vector (exact, and
+/// as codes for the scan), and the keyword postings. Row `i` is the chunk of rowid `ids[i]`.
 #[derive(Default)]
 struct Matrix {
     dims: usize,
     ids: Vec<i64>,
     chunk_ids: Vec<String>,
-    /// Row-major, unit length: row `i` is `vectors[i * dims..(i + 1) * dims]`.
+    /// Row-major, unit length: row `i` is `vectors[i * dims..(i + 1) * dims]`. Re-scoring
+    /// from here rather than from the file keeps hybrid's 200 candidates under a millisecond.
     vectors: Vec<f32>,
+    codes: Codes,
+    postings: Postings,
     metadata: Vec<Map<String, Value>>,
     position: HashMap<i64, usize>,
 }
 
-struct Inner {
-    connection: Connection,
-    /// Dropped by every write, rebuilt by the next search.
-    matrix: Option<Matrix>,
-}
-
+/// Searches run side by side, each on a connection of its own; a write waits for them and
+/// they for it, so a search's matrix always describes the file it reads.
 pub struct SqliteIndex {
     path: PathBuf,
     model: EmbeddingModel,
-    inner: Mutex<Inner>,
+    /// The one connection that writes, and loads the matrix.
+    writer: Mutex<Connection>,
+    /// Dropped by every write (which holds it exclusively), rebuilt by the next search.
+    matrix: RwLock<Option<Matrix>>,
+    /// Connections no search is using.
+    idle_readers: Mutex<Vec<Connection>>,
 }
 
 fn unavailable(error: impl std::fmt::Display) -> IndexError {
     IndexError::Unavailable(format!("sqlite: {error}"))
+}
+
+fn poisoned<T>(_: T) -> IndexError {
+    IndexError::Unavailable("sqlite: a writer panicked".into())
+}
+
+/// A connection lent to one search, returned to the idle ones when the search ends.
+struct Reader<'a> {
+    index: &'a SqliteIndex,
+    connection: Option<Connection>,
+}
+
+impl std::ops::Deref for Reader<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        // Present from construction until drop.
+        self.connection.as_ref().unwrap_or_else(|| unreachable!("a reader's connection is taken only on drop"))
+    }
+}
+
+impl Drop for Reader<'_> {
+    fn drop(&mut self) {
+        if let (Some(connection), Ok(mut idle)) = (self.connection.take(), self.index.idle_readers.lock()) {
+            idle.push(connection);
+        }
+    }
 }
 
 impl SqliteIndex {
@@ -124,7 +189,14 @@ impl SqliteIndex {
             Some(_) => {}
         }
         migrate_keywords(&connection).map_err(unavailable)?;
-        Ok(Self { path: path.to_owned(), model, inner: Mutex::new(Inner { connection, matrix: None }) })
+        connection.execute_batch(TOKEN_TABLES).map_err(unavailable)?;
+        Ok(Self {
+            path: path.to_owned(),
+            model,
+            writer: Mutex::new(connection),
+            matrix: RwLock::new(None),
+            idle_readers: Mutex::new(Vec::new()),
+        })
     }
 
     /// The embedding model the index at `path` was built with, if there is one there.
@@ -142,25 +214,57 @@ impl SqliteIndex {
         &self.path
     }
 
-    fn lock(&self) -> Result<MutexGuard<'_, Inner>, IndexError> {
-        self.inner.lock().map_err(|_| IndexError::Unavailable("sqlite: a writer panicked".into()))
+    fn lock_writer(&self) -> Result<MutexGuard<'_, Connection>, IndexError> {
+        self.writer.lock().map_err(poisoned)
     }
 
     /// Runs `write` in one transaction and drops the matrix; returns what `write` returned.
     fn write<T>(&self, write: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>) -> Result<T, IndexError> {
-        let mut inner = self.lock()?;
-        let transaction = inner.connection.transaction().map_err(unavailable)?;
+        let mut matrix = self.matrix.write().map_err(poisoned)?;
+        let mut writer = self.lock_writer()?;
+        let transaction = writer.transaction().map_err(unavailable)?;
         let result = write(&transaction).map_err(unavailable)?;
         transaction.commit().map_err(unavailable)?;
-        inner.matrix = None;
+        *matrix = None;
         Ok(result)
     }
 
     /// The file's bytes as of the last committed write (nothing is in flight while this
-    /// holds the lock). For the snapshot.
+    /// holds the writer). For the snapshot.
     pub fn read_file(&self) -> Result<Vec<u8>, IndexError> {
-        let _writers_wait = self.lock()?;
+        let _writes_wait = self.lock_writer()?;
         std::fs::read(&self.path).map_err(unavailable)
+    }
+
+    /// The matrix, loaded if a write dropped it, held so no write starts until the search
+    /// ends.
+    fn loaded_matrix(&self) -> Result<RwLockReadGuard<'_, Option<Matrix>>, IndexError> {
+        loop {
+            let matrix = self.matrix.read().map_err(poisoned)?;
+            if matrix.is_some() {
+                return Ok(matrix);
+            }
+            drop(matrix);
+            let mut matrix = self.matrix.write().map_err(poisoned)?;
+            if matrix.is_none() {
+                let writer = self.lock_writer()?;
+                *matrix = Some(load_matrix(&writer, self.model.dims as usize).map_err(unavailable)?);
+            }
+        }
+    }
+
+    fn reader(&self) -> Result<Reader<'_>, IndexError> {
+        let idle = self.idle_readers.lock().map_err(poisoned)?.pop();
+        let connection = match idle {
+            Some(connection) => connection,
+            None => {
+                let connection = Connection::open(&self.path).map_err(unavailable)?;
+                connection.busy_timeout(std::time::Duration::from_secs(5)).map_err(unavailable)?;
+                connection.execute_batch(TOKEN_TABLES).map_err(unavailable)?;
+                connection
+            }
+        };
+        Ok(Reader { index: self, connection: Some(connection) })
     }
 }
 
@@ -241,23 +345,55 @@ fn from_blob(blob: &[u8]) -> impl Iterator<Item = f32> + '_ {
 }
 
 fn load_matrix(connection: &Connection, dims: usize) -> rusqlite::Result<Matrix> {
-    let mut matrix = Matrix { dims, ..Matrix::default() };
+    let mut matrix = Matrix { dims, codes: Codes::new(dims), ..Matrix::default() };
     let mut statement = connection.prepare("SELECT id, chunk_id, metadata, embedding FROM chunks ORDER BY id")?;
     let mut rows = statement.query([])?;
     while let Some(row) = rows.next()? {
         let id: i64 = row.get(0)?;
         let metadata: String = row.get(2)?;
-        let blob: Vec<u8> = row.get(3)?;
         matrix.position.insert(id, matrix.ids.len());
         matrix.ids.push(id);
         matrix.chunk_ids.push(row.get(1)?);
         matrix.metadata.push(serde_json::from_str(&metadata).unwrap_or_default());
         let before = matrix.vectors.len();
-        matrix.vectors.extend(from_blob(&blob).take(dims));
+        matrix.vectors.extend(from_blob(row.get_ref(3)?.as_blob()?).take(dims));
         // A short blob cannot come from this index's writes; pad rather than shift rows.
         matrix.vectors.resize(before + dims, 0.0);
+        matrix.codes.push(&matrix.vectors[before..]);
     }
+    matrix.postings = load_postings(connection, &matrix.position)?;
     Ok(matrix)
+}
+
+/// The keyword postings, from every token FTS5 holds (so both agree on every word's stem).
+/// The vocabulary table lists tokens grouped by term, which the builder takes fastest.
+fn load_postings(connection: &Connection, position: &HashMap<i64, usize>) -> rusqlite::Result<Postings> {
+    let mut postings = PostingsBuilder::new(position.len());
+    let mut statement = connection.prepare("SELECT term, doc FROM temp.chunks_fts_tokens")?;
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        let term = row.get_ref(0)?.as_str()?;
+        if let Some(&row) = position.get(&row.get::<_, i64>(1)?) {
+            postings.add(term, row);
+        }
+    }
+    Ok(postings.build())
+}
+
+/// The query's words as FTS5 tokenizes them, one term each, or `None` when a word is more
+/// than one token (FTS5 reads it as a phrase, which the postings, without positions, cannot
+/// match: FTS5 ranks that query itself).
+fn query_terms(connection: &Connection, words: &[String]) -> rusqlite::Result<Option<Vec<String>>> {
+    connection.execute("DELETE FROM temp.query_words", [])?;
+    let mut insert = connection.prepare_cached("INSERT INTO temp.query_words (rowid, word) VALUES (?1, ?2)")?;
+    for (i, word) in words.iter().enumerate() {
+        insert.execute(params![i as i64, word])?;
+    }
+    let mut tokens = connection.prepare_cached("SELECT doc, term FROM temp.query_tokens ORDER BY doc, offset")?;
+    let tokens: Vec<(i64, String)> =
+        tokens.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+    let one_each = tokens.len() == words.len() && tokens.iter().enumerate().all(|(i, (doc, _))| *doc == i as i64);
+    Ok(one_each.then(|| tokens.into_iter().map(|(_, term)| term).collect()))
 }
 
 /// The user's words as an FTS5 query: each word quoted (so no word is read as FTS syntax),
@@ -272,29 +408,50 @@ impl Matrix {
         query.filter.as_ref().is_none_or(|f| self.metadata.get(row).is_some_and(|m| f.matches(m)))
     }
 
-    /// Rows by cosine similarity, best first (ties by chunk id), filtered, at most `limit`.
+    fn by_chunk_id(&self, a: usize, b: usize) -> std::cmp::Ordering {
+        self.chunk_ids[a].cmp(&self.chunk_ids[b])
+    }
+
+    fn vector(&self, row: usize) -> &[f32] {
+        &self.vectors[row * self.dims..(row + 1) * self.dims]
+    }
+
+    /// Rows by cosine similarity, best first (ties by chunk id), filtered, at most `limit`:
+    /// the int8 scan's best candidates, re-scored exactly.
     fn vector_ranking(&self, query: &SearchQuery, vector: &[f32], limit: usize) -> Vec<(usize, f64)> {
+        let candidates = (limit * CANDIDATES_PER_RESULT).max(MIN_CANDIDATES);
         let mut scored: Vec<(usize, f32)> = self
-            .vectors
-            .chunks_exact(self.dims.max(1))
-            .enumerate()
-            .filter(|(row, _)| self.passes(*row, query))
-            .map(|(row, v)| (row, v.iter().zip(vector).map(|(a, b)| a * b).sum::<f32>()))
+            .codes
+            .nearest(vector, candidates, |row| self.passes(row, query))
+            .into_iter()
+            .map(|row| (row, self.vector(row).iter().zip(vector).map(|(a, b)| a * b).sum::<f32>()))
             .collect();
-        let by_score = |a: &(usize, f32), b: &(usize, f32)| {
-            b.1.total_cmp(&a.1).then_with(|| self.chunk_ids[a.0].cmp(&self.chunk_ids[b.0]))
-        };
-        if scored.len() > limit && limit > 0 {
-            scored.select_nth_unstable_by(limit - 1, by_score);
-            scored.truncate(limit);
-        }
-        scored.sort_by(by_score);
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| self.by_chunk_id(a.0, b.0)));
         scored.truncate(limit);
         scored.into_iter().map(|(row, score)| (row, f64::from(score))).collect()
     }
 
     /// Rows by BM25, best first (ties by chunk id), filtered, at most `limit`.
     fn keyword_ranking(
+        &self,
+        connection: &Connection,
+        query: &SearchQuery,
+        limit: usize,
+    ) -> rusqlite::Result<Vec<(usize, f64)>> {
+        let words = keywords::query_words(&query.text);
+        if words.is_empty() {
+            return Ok(Vec::new());
+        }
+        let Some(terms) = query_terms(connection, &words)? else {
+            return self.fts5_keyword_ranking(connection, query, limit);
+        };
+        let terms: Vec<&str> = terms.iter().map(String::as_str).collect();
+        Ok(self.postings.top(&terms, limit, |a, b| self.by_chunk_id(a, b), |row| self.passes(row, query)))
+    }
+
+    /// FTS5's own ranking: every matching row scored and sorted. For queries the postings
+    /// cannot answer, and the reference the postings are tested against.
+    fn fts5_keyword_ranking(
         &self,
         connection: &Connection,
         query: &SearchQuery,
@@ -330,7 +487,6 @@ fn read_hit(connection: &Connection, matrix: &Matrix, row: usize, score: f64, ra
             (Some(chunk_id), Some(text)) => Some(ParentChunk { chunk_id, text }),
             _ => None,
         };
-        let start = row * matrix.dims;
         Ok(Hit {
             document_id: r.get(1)?,
             version: r.get(2)?,
@@ -340,7 +496,7 @@ fn read_hit(connection: &Connection, matrix: &Matrix, row: usize, score: f64, ra
                 text: r.get(4)?,
                 citation: serde_json::from_str(&citation).unwrap_or_else(|_| empty_citation()),
                 metadata: matrix.metadata[row].clone(),
-                embedding: matrix.vectors[start..start + matrix.dims].to_vec(),
+                embedding: matrix.vector(row).to_vec(),
                 parent,
             },
             score,
@@ -459,14 +615,10 @@ impl SearchIndex for SqliteIndex {
     }
 
     async fn search(&self, query: &SearchQuery) -> Result<Vec<Hit>, IndexError> {
-        let mut guard = self.lock()?;
-        let inner = &mut *guard;
-        if inner.matrix.is_none() {
-            inner.matrix = Some(load_matrix(&inner.connection, self.model.dims as usize).map_err(unavailable)?);
-        }
-        let (Some(matrix), connection) = (inner.matrix.as_ref(), &inner.connection) else {
-            return Ok(Vec::new());
-        };
+        let loaded = self.loaded_matrix()?;
+        let Some(matrix) = loaded.as_ref() else { return Ok(Vec::new()) };
+        let reader = self.reader()?;
+        let connection: &Connection = &reader;
         let vector = query.vector.as_deref().unwrap_or_default();
         let ranked = rank(
             query,
@@ -483,6 +635,7 @@ impl SearchIndex for SqliteIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::filter::Predicate;
 
     #[test]
     fn user_words_never_become_fts_syntax() {
@@ -498,5 +651,189 @@ mod tests {
     fn vectors_survive_the_blob_round_trip() {
         let vector = [0.5f32, -1.25, 3.0];
         assert_eq!(from_blob(&to_blob(&vector)).collect::<Vec<_>>(), vector);
+    }
+
+    fn chunk(id: &str, text: &str, embedding: Vec<f32>, metadata: Map<String, Value>) -> IndexedChunk {
+        IndexedChunk {
+            chunk_id: id.into(),
+            ordinal: 0,
+            text: text.into(),
+            citation: empty_citation(),
+            metadata,
+            embedding,
+            parent: None,
+        }
+    }
+
+    fn document(id: &str, version: u32, texts: &[String]) -> IndexedDocument {
+        let mut metadata = Map::new();
+        metadata.insert("shelf".into(), Value::from(id.len() % 3));
+        IndexedDocument {
+            document_id: id.into(),
+            version,
+            processed_at: chrono::TimeZone::timestamp_opt(&Utc, 1_700_000_000 + i64::from(version), 0).unwrap(),
+            embedding: EmbeddingModel { model: "test".into(), dims: 4 },
+            chunks: texts
+                .iter()
+                .enumerate()
+                .map(|(i, text)| {
+                    let seed = (id.len() * 31 + i * 7 + text.len()) as f32;
+                    chunk(
+                        &format!("{id}:{version}:{i}"),
+                        text,
+                        vec![seed.sin(), seed.cos(), 1.0, 0.5],
+                        metadata.clone(),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// The postings' ranking is FTS5's: the same rows, order and scores for every query,
+    /// filtered or not, after replacements and deletions changed the statistics. Words that
+    /// stem alike, accents, digits and a word FTS5 splits in two are among them.
+    #[tokio::test]
+    async fn postings_rank_as_fts5_does() {
+        let vocabulary = [
+            "refund",
+            "refunds",
+            "refunding",
+            "refunded",
+            "policy",
+            "policies",
+            "shipping",
+            "ships",
+            "carrier",
+            "carriers",
+            "café",
+            "cafe",
+            "naïve",
+            "Ünïcode",
+            "2",
+            "5",
+            "wing",
+            "wings",
+            "lift",
+            "drag",
+            "हिन्दी",
+        ];
+        let mut state = 11u64;
+        let mut next = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let index =
+            SqliteIndex::open(&dir.path().join("index.sqlite"), EmbeddingModel { model: "test".into(), dims: 4 })
+                .unwrap();
+        for d in 0..60 {
+            let texts: Vec<String> = (0..1 + next(4))
+                .map(|_| {
+                    (0..1 + next(12))
+                        .map(|_| {
+                            // Skewed towards the list's first words, as word use is.
+                            let within = next(vocabulary.len()) + 1;
+                            vocabulary[next(within)]
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .collect();
+            index.upsert(&document(&format!("d{d}"), 1, &texts)).await.unwrap();
+        }
+        for d in (0..60).step_by(7) {
+            index.upsert(&document(&format!("d{d}"), 2, &["refund policy".to_owned()])).await.unwrap();
+        }
+        for d in (3..60).step_by(11) {
+            index.delete(&format!("d{d}"), Utc::now()).await.unwrap();
+        }
+        let shelf =
+            Predicate::compile(&serde_json::from_value(serde_json::json!({"shelf": 1})).unwrap(), "filters").unwrap();
+        let connection = index.lock_writer().unwrap();
+        let matrix = load_matrix(&connection, 4).unwrap();
+        let mut compared = 0;
+        for text in [
+            "refund",
+            "refunds policy",
+            "cafe naïve",
+            "Ünïcode 2 5",
+            "wings lift drag carrier",
+            "ships",
+            "हिन्दी wing",
+            "absent",
+        ] {
+            for (limit, filter) in [(3, None), (10, None), (50, None), (10, Some(shelf.clone()))] {
+                let query = SearchQuery {
+                    text: text.into(),
+                    vector: None,
+                    mode: SearchMode::Keyword,
+                    top_k: limit,
+                    filter,
+                    fusion: crate::fuse::Fusion::default(),
+                };
+                let found = matrix.keyword_ranking(&connection, &query, limit).unwrap();
+                let expected = matrix.fts5_keyword_ranking(&connection, &query, limit).unwrap();
+                let rows = |ranking: &[(usize, f64)]| ranking.iter().map(|r| r.0).collect::<Vec<_>>();
+                assert_eq!(rows(&found), rows(&expected), "{text:?} top {limit}");
+                for (a, b) in found.iter().zip(&expected) {
+                    assert!((a.1 - b.1).abs() <= 1e-9 * b.1.abs().max(1.0), "{text:?}: {} vs {}", a.1, b.1);
+                }
+                compared += expected.len();
+            }
+        }
+        assert!(compared > 200, "the queries found too little to compare: {compared}");
+        let words = keywords::query_words("हिन्दी refunds");
+        assert_eq!(query_terms(&connection, &words).unwrap(), None, "a word FTS5 splits is a phrase");
+        let words = keywords::query_words("Refunds CAFÉ");
+        assert_eq!(query_terms(&connection, &words).unwrap(), Some(vec!["refund".to_owned(), "cafe".to_owned()]));
+    }
+
+    /// Searches on several threads while documents are replaced: every search succeeds and
+    /// sees each document whole, at one version (a search never reads rows of a write that
+    /// began after its matrix was loaded).
+    #[test]
+    fn searches_run_side_by_side_with_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let index =
+            SqliteIndex::open(&dir.path().join("index.sqlite"), EmbeddingModel { model: "test".into(), dims: 4 })
+                .unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let texts =
+            |version: u32| vec![format!("refund policy version {version}"), format!("refund desk version {version}")];
+        for d in 0..20 {
+            runtime.block_on(index.upsert(&document(&format!("d{d}"), 1, &texts(1)))).unwrap();
+        }
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+                    for i in 0..100 {
+                        let mode = [SearchMode::Keyword, SearchMode::Vector, SearchMode::Hybrid][i % 3];
+                        let query = SearchQuery {
+                            text: "refund".into(),
+                            vector: Some(vec![0.5, 0.5, 0.5, 0.5]),
+                            mode,
+                            top_k: 50,
+                            filter: None,
+                            fusion: crate::fuse::Fusion::default(),
+                        };
+                        let hits = runtime.block_on(index.search(&query)).unwrap();
+                        assert_eq!(hits.len(), 40, "{mode:?}: every chunk of every document");
+                        for hit in &hits {
+                            assert!(hit.chunk.text.ends_with(&format!("version {}", hit.version)), "{hit:?}");
+                        }
+                    }
+                });
+            }
+            scope.spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+                for version in 2..60 {
+                    let d = version % 20;
+                    runtime.block_on(index.upsert(&document(&format!("d{d}"), version, &texts(version)))).unwrap();
+                }
+            });
+        });
     }
 }

@@ -1,0 +1,406 @@
+//! Keyword top-k without a scan: an in-memory inverted index over the embedded index's rows,
+//! scored with BM25 exactly as SQLite FTS5's `bm25()` scores (k1 1.2, b 0.75, its IDF), and
+//! searched with MaxScore (Turtle and Flood, 1995): once the top k are known, a row that only
+//! holds the query's common words cannot enter them, so those words' postings are skipped
+//! rather than read, and a query's cost follows its rare words. Pure: the caller supplies
+//! the tokens (FTS5's own, so both agree on what a word is).
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+/// FTS5's `bm25()` defaults, which the embedded index has always ranked with.
+const K1: f64 = 1.2;
+const B: f64 = 0.75;
+
+/// A term's postings: the rows holding it, ascending, and how often each holds it.
+#[derive(Debug, Default)]
+struct TermPostings {
+    rows: Vec<u32>,
+    frequencies: Vec<u32>,
+    /// Inverse document frequency, as FTS5 computes it.
+    idf: f64,
+    /// The best score this term alone gives any row: MaxScore's bound.
+    bound: f64,
+}
+
+/// The inverted index: every term's postings and every row's length in tokens.
+#[derive(Debug, Default)]
+pub struct Postings {
+    terms: HashMap<String, TermPostings>,
+    lengths: Vec<u32>,
+    average_length: f64,
+}
+
+/// Collects tokens into [`Postings`]. Tokens may come in any order; they come fastest
+/// grouped by term with rows ascending, as FTS5's vocabulary table lists them.
+pub struct PostingsBuilder {
+    terms: HashMap<String, TermPostings>,
+    lengths: Vec<u32>,
+    current: String,
+    current_postings: TermPostings,
+}
+
+impl PostingsBuilder {
+    /// For rows `0..rows`; a row with no token still counts in the corpus size.
+    pub fn new(rows: usize) -> Self {
+        Self {
+            terms: HashMap::new(),
+            lengths: vec![0; rows],
+            current: String::new(),
+            current_postings: TermPostings::default(),
+        }
+    }
+
+    /// Records one occurrence of `term` in `row`; a row past the declared ones is ignored.
+    pub fn add(&mut self, term: &str, row: usize) {
+        let (Some(length), Ok(row)) = (self.lengths.get_mut(row), u32::try_from(row)) else { return };
+        *length += 1;
+        if term != self.current {
+            self.flush();
+            self.current = term.to_owned();
+            self.current_postings = self.terms.remove(term).unwrap_or_default();
+        }
+        let postings = &mut self.current_postings;
+        match postings.rows.last() {
+            Some(&last) if last == row => {
+                if let Some(frequency) = postings.frequencies.last_mut() {
+                    *frequency += 1;
+                }
+            }
+            _ => {
+                postings.rows.push(row);
+                postings.frequencies.push(1);
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.current.is_empty() {
+            self.terms.insert(std::mem::take(&mut self.current), std::mem::take(&mut self.current_postings));
+        }
+    }
+
+    pub fn build(mut self) -> Postings {
+        self.flush();
+        let rows = self.lengths.len();
+        let total: u64 = self.lengths.iter().map(|&l| u64::from(l)).sum();
+        let average_length = if rows == 0 { 0.0 } else { total as f64 / rows as f64 };
+        let mut postings = Postings { terms: self.terms, lengths: self.lengths, average_length };
+        for term in postings.terms.values_mut() {
+            sort_and_merge(term);
+        }
+        let lengths = &postings.lengths;
+        for term in postings.terms.values_mut() {
+            term.idf = idf(rows, term.rows.len());
+            term.bound = (0..term.rows.len())
+                .map(|i| term_score(term.idf, term.frequencies[i], lengths[term.rows[i] as usize], average_length))
+                .fold(0.0, f64::max);
+        }
+        postings
+    }
+}
+
+/// Rows out of order (tokens not grouped by term) are put in order, repeats merged.
+fn sort_and_merge(term: &mut TermPostings) {
+    if term.rows.windows(2).all(|w| w[0] < w[1]) {
+        return;
+    }
+    let mut pairs: Vec<(u32, u32)> = term.rows.iter().copied().zip(term.frequencies.iter().copied()).collect();
+    pairs.sort_unstable_by_key(|&(row, _)| row);
+    term.rows.clear();
+    term.frequencies.clear();
+    for (row, frequency) in pairs {
+        if term.rows.last() == Some(&row) {
+            if let Some(last) = term.frequencies.last_mut() {
+                *last += frequency;
+            }
+        } else {
+            term.rows.push(row);
+            term.frequencies.push(frequency);
+        }
+    }
+}
+
+/// FTS5's IDF: `ln((N - n + 0.5) / (n + 0.5))`, floored at 1e-6 so a word in most rows
+/// still counts a little.
+fn idf(rows: usize, holding: usize) -> f64 {
+    let idf = ((rows as f64 - holding as f64 + 0.5) / (holding as f64 + 0.5)).ln();
+    if idf <= 0.0 {
+        1e-6
+    } else {
+        idf
+    }
+}
+
+fn term_score(idf: f64, frequency: u32, length: u32, average_length: f64) -> f64 {
+    let frequency = f64::from(frequency);
+    idf * ((frequency * (K1 + 1.0)) / (frequency + K1 * (1.0 - B + B * f64::from(length) / average_length)))
+}
+
+/// A query term's place in its postings.
+struct Cursor<'a> {
+    term: &'a TermPostings,
+    at: usize,
+}
+
+impl Cursor<'_> {
+    fn row(&self) -> Option<u32> {
+        self.term.rows.get(self.at).copied()
+    }
+
+    /// Moves to the first row at or after `row`: a binary search, so skipped postings are
+    /// never read.
+    fn seek(&mut self, row: u32) {
+        self.at += self.term.rows[self.at..].partition_point(|&r| r < row);
+    }
+}
+
+/// Scores may differ in the last bits with the order they are summed in; a bound this close
+/// to the threshold is not trusted to prune.
+const SLACK: f64 = 1e-9;
+
+/// The best `limit` rows so far, and the worst of them once there are `limit`.
+struct Best<F> {
+    limit: usize,
+    rows: Vec<(usize, f64)>,
+    worst: Option<usize>,
+    /// Orders rows of equal score: `Less` ranks first.
+    tie: F,
+}
+
+impl<F: Fn(usize, usize) -> Ordering> Best<F> {
+    /// Whether a row scoring at most `bound` could still enter.
+    fn reachable(&self, bound: f64) -> bool {
+        self.worst.is_none_or(|w| bound + SLACK >= self.rows[w].1)
+    }
+
+    fn enters(&self, row: usize, score: f64) -> bool {
+        let Some(w) = self.worst else { return true };
+        let (worst_row, worst_score) = self.rows[w];
+        score > worst_score || (score == worst_score && (self.tie)(row, worst_row) == Ordering::Less)
+    }
+
+    fn push(&mut self, row: usize, score: f64) {
+        match self.worst {
+            Some(w) => self.rows[w] = (row, score),
+            None => self.rows.push((row, score)),
+        }
+        if self.rows.len() == self.limit {
+            self.worst = (0..self.rows.len()).max_by(|&a, &b| self.order(self.rows[a], self.rows[b]));
+        }
+    }
+
+    fn order(&self, a: (usize, f64), b: (usize, f64)) -> Ordering {
+        b.1.total_cmp(&a.1).then_with(|| (self.tie)(a.0, b.0))
+    }
+
+    fn into_sorted(mut self) -> Vec<(usize, f64)> {
+        let mut rows = std::mem::take(&mut self.rows);
+        rows.sort_by(|&a, &b| self.order(a, b));
+        rows
+    }
+}
+
+impl Postings {
+    pub fn rows(&self) -> usize {
+        self.lengths.len()
+    }
+
+    /// The BM25 score of `row` for `terms`, summed in the query's order (as FTS5 sums).
+    pub fn score(&self, terms: &[&str], row: usize) -> f64 {
+        let Ok(wanted) = u32::try_from(row) else { return 0.0 };
+        terms
+            .iter()
+            .filter_map(|term| self.terms.get(*term))
+            .filter_map(|term| {
+                let i = term.rows.binary_search(&wanted).ok()?;
+                Some(term_score(term.idf, term.frequencies[i], self.lengths[row], self.average_length))
+            })
+            .sum()
+    }
+
+    /// The `limit` best rows holding any of `terms` that `accept` lets through, best first;
+    /// equal scores in `tie` order. A term given twice counts twice, as in FTS5. `accept`
+    /// is asked only about rows good enough to enter.
+    pub fn top(
+        &self,
+        terms: &[&str],
+        limit: usize,
+        tie: impl Fn(usize, usize) -> Ordering,
+        accept: impl FnMut(usize) -> bool,
+    ) -> Vec<(usize, f64)> {
+        self.top_counting(terms, limit, tie, accept).0
+    }
+
+    /// [`Postings::top`], and how many rows it scored (the work MaxScore saves).
+    fn top_counting(
+        &self,
+        terms: &[&str],
+        limit: usize,
+        tie: impl Fn(usize, usize) -> Ordering,
+        mut accept: impl FnMut(usize) -> bool,
+    ) -> (Vec<(usize, f64)>, usize) {
+        if limit == 0 {
+            return (Vec::new(), 0);
+        }
+        let mut cursors: Vec<Cursor<'_>> =
+            terms.iter().filter_map(|term| self.terms.get(*term)).map(|term| Cursor { term, at: 0 }).collect();
+        cursors.sort_by(|a, b| a.term.bound.total_cmp(&b.term.bound));
+        // bound_through[i]: the most the terms 0..=i together can add to a row's score.
+        let bound_through: Vec<f64> = cursors
+            .iter()
+            .scan(0.0, |sum, cursor| {
+                *sum += cursor.term.bound;
+                Some(*sum)
+            })
+            .collect();
+        let mut best = Best { limit, rows: Vec::with_capacity(limit), worst: None, tie: &tie };
+        // Terms before `essential` cannot lift a row into the top k by themselves: rows are
+        // only ever found through the essential ones, and looked up in the rest.
+        let mut essential = 0;
+        let mut scored = 0;
+        while let Some(row) = cursors[essential..].iter().filter_map(Cursor::row).min() {
+            scored += 1;
+            let mut score = 0.0;
+            for cursor in &mut cursors[essential..] {
+                if cursor.row() == Some(row) {
+                    score += self.term_score_at(cursor, row);
+                    cursor.at += 1;
+                }
+            }
+            for i in (0..essential).rev() {
+                if !best.reachable(score + bound_through[i]) {
+                    break;
+                }
+                let cursor = &mut cursors[i];
+                cursor.seek(row);
+                if cursor.row() == Some(row) {
+                    score += self.term_score_at(cursor, row);
+                }
+            }
+            let row = row as usize;
+            if best.enters(row, score) && accept(row) {
+                best.push(row, score);
+                while essential < cursors.len() && !best.reachable(bound_through[essential]) {
+                    essential += 1;
+                }
+            }
+        }
+        // Summed in the query's order, as FTS5 sums, so scores agree to the last bit.
+        let mut found: Vec<(usize, f64)> =
+            best.into_sorted().into_iter().map(|(row, _)| (row, self.score(terms, row))).collect();
+        found.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| tie(a.0, b.0)));
+        (found, scored)
+    }
+
+    fn term_score_at(&self, cursor: &Cursor<'_>, row: u32) -> f64 {
+        let term = cursor.term;
+        term_score(term.idf, term.frequencies[cursor.at], self.lengths[row as usize], self.average_length)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn postings(rows: &[&str]) -> Postings {
+        let mut builder = PostingsBuilder::new(rows.len());
+        for (row, text) in rows.iter().enumerate() {
+            for word in text.split_whitespace() {
+                builder.add(word, row);
+            }
+        }
+        builder.build()
+    }
+
+    /// Every row scored, sorted: what `top` must equal.
+    fn exhaustive(index: &Postings, terms: &[&str], limit: usize, accept: impl Fn(usize) -> bool) -> Vec<(usize, f64)> {
+        let mut all: Vec<(usize, f64)> = (0..index.rows())
+            .filter(|&row| {
+                accept(row) && terms.iter().any(|t| index.terms.get(*t).is_some_and(|p| p.rows.contains(&(row as u32))))
+            })
+            .map(|row| (row, index.score(terms, row)))
+            .collect();
+        all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        all.truncate(limit);
+        all
+    }
+
+    #[test]
+    fn scores_are_fts5_bm25() {
+        // Five rows, lengths 4, 2, 1, 1, 1 (average 1.8); "refund" in two of them.
+        let index = postings(&["refund refund policy card", "refund desk", "shipping", "carrier", "lift"]);
+        let idf = ((5.0 - 2.0 + 0.5) / (2.0 + 0.5f64)).ln();
+        let by_hand = idf * (2.0 * 2.2) / (2.0 + 1.2 * (0.25 + 0.75 * 4.0 / 1.8));
+        assert!((index.score(&["refund"], 0) - by_hand).abs() < 1e-15);
+        // A word in most rows has a negative raw IDF: FTS5 floors it at 1e-6.
+        let common = postings(&["a", "a", "a", "b"]);
+        assert!((common.score(&["a"], 0) - 1e-6 * 2.2 / (1.0 + 1.2)).abs() < 1e-18);
+    }
+
+    #[test]
+    fn top_k_equals_scoring_every_row() {
+        // A Zipf-like corpus: common words everywhere, rare ones in a few rows.
+        let mut state = 7u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let rows: Vec<String> = (0..2000)
+            .map(|_| {
+                (0..12)
+                    .map(|_| format!("w{}", (300f64.powf((next() % 10_000) as f64 / 10_000.0)) as u32))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+        let index = postings(&rows);
+        for query in [
+            vec!["w1", "w2", "w150"],
+            vec!["w299", "w1"],
+            vec!["w3", "w3"],
+            vec!["w40", "w7", "w2", "w90", "w1"],
+            vec!["nothing"],
+        ] {
+            for limit in [1, 10, 50] {
+                let by_row = |a: usize, b: usize| a.cmp(&b);
+                let found = index.top(&query, limit, by_row, |_| true);
+                assert_eq!(found, exhaustive(&index, &query, limit, |_| true), "{query:?} top {limit}");
+                let found = index.top(&query, limit, by_row, |row| row % 10 == 3);
+                assert_eq!(found, exhaustive(&index, &query, limit, |row| row % 10 == 3), "{query:?} filtered");
+            }
+        }
+    }
+
+    #[test]
+    fn common_words_are_skipped_once_the_top_k_is_full() {
+        // "common" is in all 1,000 rows, "rare" in rows 3 and 5. Once those two fill the top 2,
+        // no row holding "common" alone can enter: its postings are not walked any further.
+        let rows: Vec<&str> = (0..1000).map(|i| if i == 3 || i == 5 { "common rare" } else { "common" }).collect();
+        let index = postings(&rows);
+        let (top, scored) = index.top_counting(&["common", "rare"], 2, |a, b| a.cmp(&b), |_| true);
+        assert_eq!(top.iter().map(|r| r.0).collect::<Vec<_>>(), [3, 5]);
+        assert_eq!(scored, 6, "rows 0 to 5, then nothing: the common word's other 994 rows are skipped");
+        let (_, scored) = index.top_counting(&["common"], 2, |a, b| a.cmp(&b), |_| true);
+        assert_eq!(scored, 1000, "a query of common words alone has to look at them");
+    }
+
+    #[test]
+    fn ties_follow_the_given_order_and_tokens_may_come_in_any_order() {
+        let mut builder = PostingsBuilder::new(3);
+        for (term, row) in [("b", 2), ("a", 1), ("b", 0), ("a", 2), ("a", 1)] {
+            builder.add(term, row);
+        }
+        builder.add("ignored", 99);
+        let index = builder.build();
+        assert_eq!(index.terms["a"].rows, [1, 2]);
+        assert_eq!(index.terms["a"].frequencies, [2, 1]);
+        let equal = postings(&["x", "x", "x y"]);
+        let reversed = equal.top(&["x"], 2, |a, b| b.cmp(&a), |_| true);
+        assert_eq!(reversed.iter().map(|r| r.0).collect::<Vec<_>>(), [1, 0], "equal scores: the tie order decides");
+        assert!(equal.top(&["x"], 0, |a, b| a.cmp(&b), |_| true).is_empty());
+    }
+}

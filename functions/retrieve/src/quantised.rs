@@ -1,0 +1,146 @@
+//! The vector scan's working copy: every unit vector as int8 codes with one scale per
+//! vector. The scan reads a quarter of the bytes a float scan reads and multiplies integers
+//! (which the compiler vectorises); its order is approximate, so the caller re-scores the
+//! best few candidates exactly. Pure.
+
+/// The largest code: a vector's largest component maps to ±127.
+const LEVELS: f32 = 127.0;
+
+/// Vectors of `dims` components, row `i` at `codes[i * dims..(i + 1) * dims]`.
+#[derive(Debug, Default)]
+pub struct Codes {
+    dims: usize,
+    codes: Vec<i8>,
+    scales: Vec<f32>,
+}
+
+/// A vector as codes and the scale that turns them back into components.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Encoded {
+    pub codes: Vec<i8>,
+    pub scale: f32,
+}
+
+/// Codes each component as `round(x / scale)` with `scale = max |x| / 127`; the vector is
+/// cut or padded to `dims`. A zero vector codes as zeros.
+pub fn encode(vector: &[f32], dims: usize) -> Encoded {
+    let largest = vector.iter().take(dims).fold(0.0f32, |m, x| m.max(x.abs()));
+    let scale = if largest > 0.0 && largest.is_finite() { largest / LEVELS } else { 1.0 };
+    let mut codes: Vec<i8> = vector
+        .iter()
+        .take(dims)
+        // In range by construction (|x| <= largest); `as` saturates NaN to 0.
+        .map(|x| (x / scale).round().clamp(-LEVELS, LEVELS) as i8)
+        .collect();
+    codes.resize(dims, 0);
+    Encoded { codes, scale }
+}
+
+fn dot(a: &[i8], b: &[i8]) -> i32 {
+    a.iter().zip(b).map(|(&x, &y)| i32::from(x) * i32::from(y)).sum()
+}
+
+impl Codes {
+    pub fn new(dims: usize) -> Self {
+        Self { dims, ..Self::default() }
+    }
+
+    pub fn push(&mut self, vector: &[f32]) {
+        let encoded = encode(vector, self.dims);
+        self.codes.extend_from_slice(&encoded.codes);
+        self.scales.push(encoded.scale);
+    }
+
+    pub fn len(&self) -> usize {
+        self.scales.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.scales.is_empty()
+    }
+
+    /// The `candidates` rows `accept` lets through with the highest approximate dot
+    /// product with `query`, best first.
+    pub fn nearest(&self, query: &[f32], candidates: usize, accept: impl Fn(usize) -> bool) -> Vec<usize> {
+        if candidates == 0 || self.dims == 0 {
+            return Vec::new();
+        }
+        let query = encode(query, self.dims);
+        let mut scored: Vec<(usize, f32)> = self
+            .codes
+            .chunks_exact(self.dims)
+            .zip(&self.scales)
+            .enumerate()
+            .filter(|(row, _)| accept(*row))
+            .map(|(row, (codes, scale))| (row, dot(codes, &query.codes) as f32 * scale))
+            .collect();
+        let by_score = |a: &(usize, f32), b: &(usize, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        if scored.len() > candidates {
+            scored.select_nth_unstable_by(candidates - 1, by_score);
+            scored.truncate(candidates);
+        }
+        scored.sort_by(by_score);
+        scored.into_iter().map(|(row, _)| row).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(seed: u64, dims: usize) -> Vec<f32> {
+        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let v: Vec<f32> = (0..dims)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state % 2001) as f32 / 1000.0 - 1.0
+            })
+            .collect();
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.into_iter().map(|x| x / norm).collect()
+    }
+
+    fn cosine(a: &[f32], b: &[f32]) -> f32 {
+        a.iter().zip(b).map(|(x, y)| x * y).sum()
+    }
+
+    #[test]
+    fn codes_keep_each_component_within_half_a_step() {
+        let vector = [0.5f32, -0.25, 0.0, 0.125];
+        let encoded = encode(&vector, 5);
+        assert_eq!(encoded.codes, [127, -64, 0, 32, 0], "padded to dims");
+        for (code, x) in encoded.codes.iter().zip(vector) {
+            assert!((f32::from(*code) * encoded.scale - x).abs() <= encoded.scale / 2.0);
+        }
+        assert_eq!(encode(&[0.0, 0.0], 2).codes, [0, 0]);
+        assert_eq!(encode(&[f32::NAN, 1.0], 2).codes[0], 0, "NaN does not panic");
+    }
+
+    #[test]
+    fn the_exact_top_ten_is_among_the_candidates() {
+        let dims = 384;
+        let rows: Vec<Vec<f32>> = (0..3000).map(|i| unit(i, dims)).collect();
+        let mut codes = Codes::new(dims);
+        for row in &rows {
+            codes.push(row);
+        }
+        assert_eq!(codes.len(), 3000);
+        for q in 0..20 {
+            let query = unit(100_000 + q, dims);
+            let scores: Vec<f32> = rows.iter().map(|row| cosine(row, &query)).collect();
+            let mut exact: Vec<usize> = (0..rows.len()).collect();
+            exact.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+            let candidates = codes.nearest(&query, 40, |_| true);
+            assert_eq!(candidates.len(), 40);
+            for row in &exact[..10] {
+                assert!(candidates.contains(row), "query {q}: exact hit {row} missed");
+            }
+            let even = codes.nearest(&query, 40, |row| row % 2 == 0);
+            assert!(even.iter().all(|row| row % 2 == 0));
+            let exact_even: Vec<usize> = exact.iter().copied().filter(|row| row % 2 == 0).take(10).collect();
+            assert!(exact_even.iter().all(|row| even.contains(row)), "query {q}: filtered");
+        }
+    }
+}
