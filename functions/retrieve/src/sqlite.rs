@@ -133,29 +133,6 @@ fn poisoned<T>(_: T) -> IndexError {
     IndexError::Unavailable("sqlite: a writer panicked".into())
 }
 
-/// A connection lent to one search, returned to the idle ones when the search ends.
-struct Reader<'a> {
-    index: &'a SqliteIndex,
-    connection: Option<Connection>,
-}
-
-impl std::ops::Deref for Reader<'_> {
-    type Target = Connection;
-
-    fn deref(&self) -> &Connection {
-        // Present from construction until drop.
-        self.connection.as_ref().unwrap_or_else(|| unreachable!("a reader's connection is taken only on drop"))
-    }
-}
-
-impl Drop for Reader<'_> {
-    fn drop(&mut self) {
-        if let (Some(connection), Ok(mut idle)) = (self.connection.take(), self.index.idle_readers.lock()) {
-            idle.push(connection);
-        }
-    }
-}
-
 impl SqliteIndex {
     /// Opens (creating if needed) the index file. An index built with another embedding
     /// model is refused: its vectors cannot be compared with this model's queries.
@@ -253,7 +230,9 @@ impl SqliteIndex {
         }
     }
 
-    fn reader(&self) -> Result<Reader<'_>, IndexError> {
+    /// Runs `read` on a connection no other search is using (opened when none is idle),
+    /// which goes back to the idle ones afterwards.
+    fn with_reader<T>(&self, read: impl FnOnce(&Connection) -> Result<T, IndexError>) -> Result<T, IndexError> {
         let idle = self.idle_readers.lock().map_err(poisoned)?.pop();
         let connection = match idle {
             Some(connection) => connection,
@@ -264,7 +243,9 @@ impl SqliteIndex {
                 connection
             }
         };
-        Ok(Reader { index: self, connection: Some(connection) })
+        let result = read(&connection);
+        self.idle_readers.lock().map_err(poisoned)?.push(connection);
+        result
     }
 }
 
@@ -617,18 +598,18 @@ impl SearchIndex for SqliteIndex {
     async fn search(&self, query: &SearchQuery) -> Result<Vec<Hit>, IndexError> {
         let loaded = self.loaded_matrix()?;
         let Some(matrix) = loaded.as_ref() else { return Ok(Vec::new()) };
-        let reader = self.reader()?;
-        let connection: &Connection = &reader;
         let vector = query.vector.as_deref().unwrap_or_default();
-        let ranked = rank(
-            query,
-            |limit| matrix.vector_ranking(query, vector, limit),
-            |limit| matrix.keyword_ranking(connection, query, limit).map_err(unavailable),
-        )?;
-        ranked
-            .into_iter()
-            .map(|(row, score, ranks)| read_hit(connection, matrix, row, score, ranks).map_err(unavailable))
-            .collect()
+        self.with_reader(|connection| {
+            let ranked = rank(
+                query,
+                |limit| matrix.vector_ranking(query, vector, limit),
+                |limit| matrix.keyword_ranking(connection, query, limit).map_err(unavailable),
+            )?;
+            ranked
+                .into_iter()
+                .map(|(row, score, ranks)| read_hit(connection, matrix, row, score, ranks).map_err(unavailable))
+                .collect()
+        })
     }
 }
 
