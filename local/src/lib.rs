@@ -26,8 +26,8 @@ use seams_embeddings::{Embedder, Purpose};
 use seams_platform::config::Env;
 use seams_platform::event_bus::LocalEventBus;
 use seams_platform::function;
-use seams_platform::object_store::{FsObjectStore, ObjectStore};
-use seams_platform::queue::{poller, LocalQueue, QueueError};
+use seams_platform::object_store::{FsObjectStore, ObjectInfo, ObjectStore, PutOptions, StoreError, UploadSigner};
+use seams_platform::queue::{poller, LocalQueue, OutgoingMessage, Queue, QueueError};
 use seams_platform::ServiceError;
 use serde_json::Value;
 
@@ -48,6 +48,8 @@ pub struct LocalStack {
     pub process_queue: Arc<LocalQueue>,
     pub indexer_queue: Arc<LocalQueue>,
     pub output_dead_letters: Arc<LocalQueue>,
+    /// Uploads ingest failed on: what an asynchronous invoke's `OnFailure` destination gets.
+    pub ingest_dead_letters: Arc<LocalQueue>,
     /// The answer workflow's failures (`workflow::FAILURES_QUEUE_URL`).
     pub answer_failures: Arc<LocalQueue>,
     pub bus: Arc<LocalEventBus>,
@@ -64,6 +66,8 @@ pub struct LocalStack {
     reranker: Option<Arc<dyn retrieve::Reranker>>,
     /// The configured guardrail (`SEAMS_GUARDRAIL`); the offline one from the settings if none.
     guardrail: Option<Arc<dyn infer::guardrail::Guardrail>>,
+    /// Set when a server accepts PUTs to the upload URLs ingest hands out.
+    upload_signer: Option<Arc<UploadSigner>>,
     settings: Settings,
 }
 
@@ -199,6 +203,7 @@ impl LocalStack {
             process_queue: queue_with_dead_letter(data_dir, "process")?,
             indexer_queue,
             output_dead_letters: Arc::new(durable_queue(data_dir, "output-dlq")?),
+            ingest_dead_letters: Arc::new(durable_queue(data_dir, "ingest-dlq")?),
             answer_failures: Arc::new(durable_queue(data_dir, "answer-failures")?),
             bus,
             sources: BTreeMap::new(),
@@ -209,6 +214,7 @@ impl LocalStack {
             model,
             reranker: None,
             guardrail: None,
+            upload_signer: None,
             settings,
         })
     }
@@ -227,6 +233,62 @@ impl LocalStack {
     pub fn with_source(mut self, name: &str, dir: &Path) -> Self {
         self.sources.insert(name.to_owned(), Arc::new(FsObjectStore::new(dir)));
         self
+    }
+
+    /// Lets ingest hand out upload URLs that a server at `base_url` accepts ([`Self::receive_upload`]).
+    pub fn serving_uploads(mut self, base_url: &str) -> Self {
+        let signer = Arc::new(UploadSigner::new(base_url));
+        self.raw = Arc::new(FsObjectStore::new(self.data_dir.join("ingest")).with_upload_signer(signer.clone()));
+        self.upload_signer = Some(signer);
+        self
+    }
+
+    pub fn upload_signer(&self) -> Option<&UploadSigner> {
+        self.upload_signer.as_deref()
+    }
+
+    /// What S3 does with a PUT to a presigned URL: stores the object, then has ingest take it
+    /// from the `ObjectCreated` notification, tried up to three times as an asynchronous
+    /// invoke is. An upload ingest still fails on is in `ingest-dlq` with its cause.
+    pub async fn receive_upload(self: &Arc<Self>, key: &str, body: bytes::Bytes) -> Result<ObjectInfo, StoreError> {
+        let size = body.len();
+        let stored = self.raw.put(key, body, PutOptions::default()).await?;
+        let event = serde_json::json!({"Records": [{
+            "eventVersion": "2.1",
+            "eventSource": "aws:s3",
+            "eventTime": chrono::Utc::now().to_rfc3339(),
+            "eventName": "ObjectCreated:Put",
+            "awsRegion": "local",
+            "userIdentity": {"principalId": "seams-up"},
+            "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+            "responseElements": {},
+            "s3": {
+                "s3SchemaVersion": "1.0",
+                "bucket": {"name": self.raw.location()},
+                "object": {"key": key, "size": size, "eTag": stored.etag.as_deref().unwrap_or_default().trim_matches('"')},
+            },
+        }]});
+        let mut attempts = 0;
+        let failure = loop {
+            attempts += 1;
+            match invoke(self, "ingest", event.clone()).await {
+                Ok(_) => return Ok(stored),
+                Err(InvokeError::Handler(error)) if error.name.is_retryable() && attempts < 3 => continue,
+                Err(InvokeError::Handler(error)) => break (error.name.as_str().to_owned(), error.to_string()),
+                Err(error) => break ("Unhandled".to_owned(), error.to_string()),
+            }
+        };
+        let (error_type, cause) = failure;
+        eprintln!("seams: the upload {key} was not ingested ({cause}); it is in the ingest-dlq queue");
+        let record = serde_json::json!({
+            "requestContext": {"condition": "RetriesExhausted", "functionArn": "ingest", "approximateInvokeCount": attempts},
+            "requestPayload": event,
+            "responsePayload": {"errorType": error_type, "errorMessage": cause},
+        });
+        if let Err(error) = self.ingest_dead_letters.send(OutgoingMessage::new(record.to_string())).await {
+            eprintln!("seams: the ingest-dlq queue did not take the failed upload {key}: {error}");
+        }
+        Ok(stored)
     }
 
     /// Frees the ingest and delivery claims a killed run left in progress: this process now

@@ -266,13 +266,13 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Up { port, mcp_write_tools } => {
             let port = *port;
-            let stack = Arc::new(open_stack(&cli, &[]).await?);
-            stack.release_abandoned_claims().await.map_err(|e| e.to_string())?;
             let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| match e.kind() {
                 std::io::ErrorKind::AddrInUse => format!("port {port} is in use; choose another with --port"),
                 _ => format!("cannot listen on 127.0.0.1:{port}: {e}"),
             })?;
             let address = listener.local_addr().map_err(|e| e.to_string())?;
+            let stack = Arc::new(open_stack(&cli, &[]).await?.serving_uploads(&format!("http://{address}")));
+            stack.release_abandoned_claims().await.map_err(|e| e.to_string())?;
             println!(
                 "seams: serving http://{address} (data in {}, embedding with {}); Ctrl-C stops",
                 cli.data_dir.display(),

@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use seams_contracts::{ErrorName, Problem};
+use seams_platform::object_store::{UploadUrlError, UPLOAD_PATH_PREFIX};
 use seams_platform::proxy::{RouteRequest, RouteResponse};
 use seams_platform::routes;
 
@@ -66,7 +68,57 @@ async fn handle(State(stack): State<Arc<LocalStack>>, request: Request) -> Respo
         Ok(response) => to_http(RouteResponse::from_proxy(&response)),
         Err(InvokeError::Handler(error)) => problem(StatusCode::INTERNAL_SERVER_ERROR, &error.to_problem(None)),
         Err(other) => {
-            problem(StatusCode::INTERNAL_SERVER_ERROR, &Problem::new(ErrorName::Transient, other.to_string()))
+            let error = seams_platform::ServiceError::transient(other.to_string());
+            eprintln!("seams: {} could not be invoked: {}", route.function, error.detail);
+            problem(StatusCode::INTERNAL_SERVER_ERROR, &error.to_problem(None))
+        }
+    }
+}
+
+/// A PUT to an upload URL ingest handed out ([`LocalStack::serving_uploads`]): answered as S3
+/// answers one (200 with the ETag, or 403 for a wrong or expired signature).
+async fn upload(State(stack): State<Arc<LocalStack>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let key = parts.uri.path().strip_prefix(UPLOAD_PATH_PREFIX).unwrap_or_default();
+    let query = parts.uri.query().map(query_pairs).unwrap_or_default();
+    let content_type = parts.headers.get(CONTENT_TYPE).and_then(|value| value.to_str().ok()).unwrap_or_default();
+    let verified = match stack.upload_signer() {
+        Some(signer) => signer.verify(key, &query, content_type, chrono::Utc::now().timestamp()),
+        None => Err(UploadUrlError::Incomplete),
+    };
+    if let Err(refusal) = verified {
+        let problem = Problem {
+            type_uri: format!("{}upload-url-refused", Problem::TYPE_PREFIX),
+            title: "The upload URL does not allow this request".to_owned(),
+            status: 403,
+            ..Problem::new(ErrorName::InvalidInput, refusal.to_string())
+        };
+        return self::problem(StatusCode::FORBIDDEN, &problem);
+    }
+    let limit = usize::try_from(stack.settings().ingest.limits.upload_max_bytes).unwrap_or(usize::MAX);
+    let body = match to_bytes(body, limit).await {
+        Ok(body) => body,
+        Err(_) => {
+            let problem = Problem::content_too_large(format!("an upload is at most {limit} bytes")).with_field("body");
+            return self::problem(StatusCode::PAYLOAD_TOO_LARGE, &problem);
+        }
+    };
+    match stack.receive_upload(key, body).await {
+        Ok(stored) => {
+            let etag = stored.etag.and_then(|etag| HeaderValue::from_str(&etag).ok());
+            let mut response = StatusCode::OK.into_response();
+            if let Some(etag) = etag {
+                response.headers_mut().insert(axum::http::header::ETAG, etag);
+            }
+            response
+        }
+        Err(error) => {
+            let error = seams_platform::ServiceError::from(error);
+            eprintln!("seams: the upload {key} was not stored: {}", error.detail);
+            problem(
+                StatusCode::from_u16(error.name.http_status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+                &error.to_problem(None),
+            )
         }
     }
 }
@@ -81,7 +133,11 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let consumer = consume_in_background(stack.clone());
     let seams = gateway::api::Seams::new(Arc::new(crate::agents::LocalRoutes(stack.clone())));
-    let app = gateway::router(seams, agents).merge(axum::Router::new().fallback(handle).with_state(stack.clone()));
+    let local = axum::Router::new()
+        .route(&format!("{UPLOAD_PATH_PREFIX}{{*key}}"), axum::routing::put(upload))
+        .fallback(handle)
+        .with_state(stack.clone());
+    let app = gateway::router(seams, agents).merge(local);
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     consumer.abort();
     if let Err(error) = stack.drain().await {

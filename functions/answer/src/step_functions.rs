@@ -79,7 +79,8 @@ impl Workflow for ExpressWorkflow {
 fn start_error(error: SdkError<StartSyncExecutionError>, wait: Duration) -> ServiceError {
     if let SdkError::TimeoutError(_) = error {
         // The execution goes on; a failure still reaches the failures queue and AnswerFailed.
-        return ServiceError::transient(format!("the answer workflow did not finish within {} s", wait.as_secs_f32()));
+        let detail = format!("the answer workflow did not finish within {} s", wait.as_secs_f32());
+        return ServiceError::transient(detail).with_public_detail();
     }
     let chain = error_chain(&error);
     match error.as_service_error() {

@@ -140,10 +140,14 @@ async fn a_malformed_event_fails_the_invocation_as_invalid_input() {
 }
 
 #[tokio::test]
-async fn presigned_uploads_need_s3() {
+async fn a_store_that_cannot_sign_uploads_says_so_once() {
     let world = world();
     let response = function::handle(&world.service, sample_event("ingest/http-post-uploads.json")).await.unwrap();
-    // The local store cannot sign URLs: a clear 503 problem, not a broken ticket.
-    assert_eq!(response["statusCode"], 503, "{response}");
-    assert!(response["body"].as_str().unwrap().contains("cannot presign uploads"));
+    // A directory without a signer cannot hand out URLs: a permanent 501, which a client does
+    // not retry, rather than a 503 it would retry forever; and no directory named.
+    assert_eq!(response["statusCode"], 501, "{response}");
+    let problem: serde_json::Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+    assert_eq!(problem["error"], "Seams.Unsupported", "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("seams up"), "{problem}");
+    assert!(!problem["detail"].as_str().unwrap().contains('/'), "{problem}");
 }

@@ -29,10 +29,14 @@ pub enum ErrorName {
     /// A guardrail blocked the question or the answer; the same content is blocked again.
     #[serde(rename = "Seams.GuardrailIntervened")]
     GuardrailIntervened,
+    /// This deployment lacks what the request needs (a store that cannot sign upload URLs):
+    /// asking again cannot succeed until an operator changes the deployment.
+    #[serde(rename = "Seams.Unsupported")]
+    Unsupported,
 }
 
 impl ErrorName {
-    pub const ALL: [ErrorName; 7] = [
+    pub const ALL: [ErrorName; 8] = [
         ErrorName::InvalidInput,
         ErrorName::NotFound,
         ErrorName::Transient,
@@ -40,6 +44,7 @@ impl ErrorName {
         ErrorName::InvalidModelOutput,
         ErrorName::DeliveryFailed,
         ErrorName::GuardrailIntervened,
+        ErrorName::Unsupported,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +56,7 @@ impl ErrorName {
             ErrorName::InvalidModelOutput => "Seams.InvalidModelOutput",
             ErrorName::DeliveryFailed => "Seams.DeliveryFailed",
             ErrorName::GuardrailIntervened => "Seams.GuardrailIntervened",
+            ErrorName::Unsupported => "Seams.Unsupported",
         }
     }
 
@@ -64,6 +70,7 @@ impl ErrorName {
             ErrorName::ModelThrottled => 429,
             ErrorName::InvalidModelOutput | ErrorName::DeliveryFailed => 502,
             ErrorName::Transient => 503,
+            ErrorName::Unsupported => 501,
         }
     }
 
@@ -81,6 +88,7 @@ impl ErrorName {
             ErrorName::InvalidModelOutput => "invalid-model-output",
             ErrorName::DeliveryFailed => "delivery-failed",
             ErrorName::GuardrailIntervened => "guardrail-intervened",
+            ErrorName::Unsupported => "unsupported",
         }
     }
 
@@ -98,6 +106,7 @@ impl ErrorName {
             ErrorName::InvalidModelOutput => "The model output did not match the requested format",
             ErrorName::DeliveryFailed => "The result could not be delivered",
             ErrorName::GuardrailIntervened => "A guardrail blocked the question or the answer",
+            ErrorName::Unsupported => "This deployment does not offer what the request needs",
         }
     }
 }

@@ -21,11 +21,14 @@ pub struct ServiceError {
     pub step: Option<String>,
     /// Invalid because it is too large: over HTTP a 413 problem rather than a 400.
     pub too_large: bool,
+    /// The detail is seams' own wording and names nothing internal, so a caller may read it
+    /// even when the failure is inside seams (see [`Self::to_problem`]).
+    pub detail_is_public: bool,
 }
 
 impl ServiceError {
     pub fn new(name: ErrorName, detail: impl Into<String>) -> Self {
-        Self { name, detail: detail.into(), field: None, step: None, too_large: false }
+        Self { name, detail: detail.into(), field: None, step: None, too_large: false, detail_is_public: false }
     }
 
     pub fn invalid_input(field: impl Into<String>, detail: impl Into<String>) -> Self {
@@ -45,20 +48,51 @@ impl ServiceError {
         Self::new(ErrorName::Transient, detail)
     }
 
+    /// Marks the detail as fit for callers: seams' own words, no path, host, key or cause text.
+    pub fn with_public_detail(mut self) -> Self {
+        self.detail_is_public = true;
+        self
+    }
+
     pub fn in_step(mut self, step: impl Into<String>) -> Self {
         self.step = Some(step.into());
         self
     }
 
     pub fn to_problem(&self, correlation_id: Option<&CorrelationId>) -> Problem {
+        let detail = self.public_detail();
         let mut problem = match self.too_large {
-            true => Problem::content_too_large(self.detail.clone()),
-            false => Problem::new(self.name, self.detail.clone()),
+            true => Problem::content_too_large(detail),
+            false => Problem::new(self.name, detail),
         };
         problem.field = self.field.clone();
         problem.step = self.step.clone();
         problem.correlation_id = correlation_id.map(|c| c.to_string());
         problem
+    }
+
+    /// What a caller may read. A problem with the request itself is explained in full; a
+    /// failure inside seams or beneath it gets a fixed sentence, so no path, host, bucket key
+    /// or stack detail leaves. The full detail is logged under the correlation id.
+    fn public_detail(&self) -> String {
+        if self.detail_is_public {
+            return self.detail.clone();
+        }
+        let fixed = match self.name {
+            ErrorName::Transient => {
+                "A dependency is temporarily unavailable; retry later. The cause is logged under this correlation_id."
+            }
+            ErrorName::ModelThrottled => "The model provider is throttling requests; retry with a longer backoff.",
+            ErrorName::DeliveryFailed => {
+                "The result could not be delivered; the request is in output's dead-letter queue."
+            }
+            ErrorName::InvalidInput
+            | ErrorName::NotFound
+            | ErrorName::InvalidModelOutput
+            | ErrorName::GuardrailIntervened
+            | ErrorName::Unsupported => return self.detail.clone(),
+        };
+        fixed.to_owned()
     }
 }
 
@@ -168,6 +202,23 @@ mod tests {
         let diagnostic: lambda_runtime::Diagnostic = ServiceError::transient("S3 timed out").into();
         assert_eq!(diagnostic.error_type, "Seams.Transient");
         assert!(diagnostic.error_message.contains("S3 timed out"));
+    }
+
+    #[test]
+    fn a_failure_inside_seams_shows_callers_a_fixed_sentence() {
+        let cause = "object store unavailable: /srv/seams/ingest/ledger/doc-1: Not a directory (os error 20)";
+        for name in [ErrorName::Transient, ErrorName::ModelThrottled, ErrorName::DeliveryFailed] {
+            let problem = ServiceError::new(name, cause).to_problem(None);
+            assert!(!problem.detail.contains("/srv") && !problem.detail.contains("os error"), "{problem:?}");
+            assert_eq!(problem.error, name);
+            // Step Functions and the dead-letter queues still get the cause.
+            let diagnostic: lambda_runtime::Diagnostic = ServiceError::new(name, cause).into();
+            assert!(diagnostic.error_message.contains(cause));
+        }
+        let own = ServiceError::transient("the answer workflow did not finish within 1 s").with_public_detail();
+        assert_eq!(own.to_problem(None).detail, "the answer workflow did not finish within 1 s");
+        let input = ServiceError::invalid_input("top_k", "must be 1 to 100").to_problem(None);
+        assert_eq!(input.detail, "must be 1 to 100");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 mod fs;
 mod s3;
+mod upload_url;
 
 use std::time::Duration;
 
@@ -11,6 +12,10 @@ use seams_contracts::ErrorName;
 
 pub use fs::FsObjectStore;
 pub use s3::S3ObjectStore;
+pub use upload_url::{UploadSigner, UploadUrlError, UPLOAD_PATH_PREFIX};
+
+/// Why a store without a signer refuses upload URLs.
+const NO_SIGNER: &str = "sign upload URLs here; `seams up` serves them, as S3 does when deployed";
 
 /// What a store knows about an object without reading it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +76,9 @@ pub enum StoreError {
     /// Not worth retrying: denied, misconfigured, or refused.
     #[error("object store refused the request: {0}")]
     Refused(String),
+    /// The store cannot do this at all (a directory cannot sign upload URLs by itself).
+    #[error("the object store cannot {0}")]
+    Unsupported(&'static str),
 }
 
 impl StoreError {
@@ -78,6 +86,7 @@ impl StoreError {
         match self {
             StoreError::NotFound { .. } => ErrorName::NotFound,
             StoreError::InvalidKey { .. } => ErrorName::InvalidInput,
+            StoreError::Unsupported(_) => ErrorName::Unsupported,
             // A lost race or a refusal is not the caller's input problem; the message is
             // retried (and ends in a DLQ if it keeps failing).
             StoreError::AlreadyExists { .. }
@@ -113,10 +122,10 @@ pub trait ObjectStore: Send + Sync {
     }
 
     /// A URL a client can PUT `key`'s bytes to, with `content_type`, until `expires_in` passes.
-    /// Only S3 can sign one; other stores refuse.
+    /// S3 signs one; a directory only when it is given an [`UploadSigner`] (`seams up`).
     async fn presign_put(&self, key: &str, content_type: &str, expires_in: Duration) -> Result<String, StoreError> {
         let _ = (key, content_type, expires_in);
-        Err(StoreError::Refused(format!("{} cannot presign uploads", self.location())))
+        Err(StoreError::Unsupported(NO_SIGNER))
     }
 }
 

@@ -1,12 +1,16 @@
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
-use super::{validate_key, Object, ObjectInfo, ObjectStore, PutCondition, PutOptions, StoreError};
+use super::{
+    validate_key, Object, ObjectInfo, ObjectStore, PutCondition, PutOptions, StoreError, UploadSigner, NO_SIGNER,
+};
 
 /// A directory standing in for a bucket, for `seams` on one machine.
 ///
@@ -17,6 +21,8 @@ pub struct FsObjectStore {
     root: PathBuf,
     location: String,
     if_match_lock: Mutex<()>,
+    /// Set when a server (`seams up`) serves signed uploads into this directory.
+    upload_signer: Option<Arc<UploadSigner>>,
 }
 
 /// Temporary files start with this; `list` skips them.
@@ -26,7 +32,13 @@ impl FsObjectStore {
     pub fn new(root: impl Into<PathBuf>) -> Self {
         let root = root.into();
         let location = root.display().to_string();
-        Self { root, location, if_match_lock: Mutex::new(()) }
+        Self { root, location, if_match_lock: Mutex::new(()), upload_signer: None }
+    }
+
+    /// Lets [`ObjectStore::presign_put`] hand out URLs that `signer`'s server accepts.
+    pub fn with_upload_signer(mut self, signer: Arc<UploadSigner>) -> Self {
+        self.upload_signer = Some(signer);
+        self
     }
 
     fn path(&self, key: &str) -> Result<PathBuf, StoreError> {
@@ -112,6 +124,15 @@ impl ObjectStore for FsObjectStore {
 
     async fn head(&self, key: &str) -> Result<ObjectInfo, StoreError> {
         Ok(self.get(key).await?.info)
+    }
+
+    async fn presign_put(&self, key: &str, content_type: &str, expires_in: Duration) -> Result<String, StoreError> {
+        let Some(signer) = &self.upload_signer else {
+            return Err(StoreError::Unsupported(NO_SIGNER));
+        };
+        let expires_at =
+            chrono::Utc::now().timestamp().saturating_add(i64::try_from(expires_in.as_secs()).unwrap_or(i64::MAX));
+        signer.url(key, content_type, expires_at)
     }
 
     /// Walks only the directory the prefix names (`docs/a` walks `docs/`). ETags are left
