@@ -148,6 +148,7 @@ pub async fn ingest_files(
             content_type: content_type.to_owned(),
             bytes,
             attributes,
+            tenant: None,
         };
         match service.ingest_bytes(incoming, &correlation).await {
             Ok(response) if response.status == IngestStatus::Duplicate => summary.duplicates.push((shown, response)),

@@ -96,6 +96,7 @@ pub async fn run(
                 content_type: "text/plain".into(),
                 bytes: format!("{}\n\n{}", document.title, document.text).into_bytes(),
                 attributes: Attributes::new(),
+                tenant: None,
             };
             let (ingest, correlation) = (&ingest, &correlation);
             async move { (index, document, ingest.ingest_bytes(incoming, correlation).await) }
@@ -150,6 +151,7 @@ pub async fn run(
                 include_embeddings: false,
                 rerank: None,
                 correlation_id: None,
+                tenant: None,
             };
             let asked = Instant::now();
             let response = retrieve.retrieve(&request).await.map_err(|e| format!("query {}: {e}", query.id))?;

@@ -7,6 +7,7 @@ pub mod asl;
 pub mod commands;
 pub mod config;
 pub mod eval;
+pub mod jwt;
 pub mod server;
 pub mod webhook_secret;
 pub mod workflow;
@@ -74,6 +75,8 @@ pub struct LocalStack {
 /// Each service's tuning, read from the same `SEAMS_*` variables as when deployed.
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
+    /// Whose documents a caller sees (`SEAMS_TENANT_CLAIM`): ingest's, retrieve's and answer's.
+    pub tenancy: seams_platform::tenancy::Tenancy,
     pub ingest: ingest::Settings,
     pub process: process::Settings,
     pub retrieve: retrieve::Settings,
@@ -85,6 +88,7 @@ impl Settings {
     /// Every service's tuning variables; bad values are recorded in `env`.
     fn from_env(env: &Env, embedder: &EmbedderConfig, infer: infer::Settings) -> Self {
         Self {
+            tenancy: seams_platform::tenancy::Tenancy::from_env(env),
             ingest: ingest::Settings::from_env(env),
             process: process::Settings::from_env(env),
             retrieve: retrieve::Settings::from_env(env, embedder),
@@ -336,7 +340,8 @@ impl LocalStack {
     pub fn retrieve(&self) -> retrieve::Service {
         let settings = &self.settings.retrieve;
         let service = retrieve::Service::new(self.index.clone(), self.queries_embedder.clone(), settings.fusion)
-            .with_feedback(settings.feedback);
+            .with_feedback(settings.feedback)
+            .with_tenancy(self.settings.tenancy.clone());
         match &self.reranker {
             Some(reranker) => service.with_reranker(reranker.clone(), settings.rerank.clone()),
             None => service,
@@ -428,7 +433,8 @@ pub async fn invoke(stack: &Arc<LocalStack>, function: &str, event: Value) -> Re
         "infer-stream" => Ok(stream_reply(&stack.infer(), event).await),
         "answer" => {
             let workflow = workflow::LocalAnswerWorkflow { stack: stack.clone() };
-            function::handle(&answer::Service::new(Arc::new(workflow)), event).await
+            let service = answer::Service::new(Arc::new(workflow)).with_tenancy(stack.settings.tenancy.clone());
+            function::handle(&service, event).await
         }
         "gateway" => {
             let event = serde_json::from_value(event)

@@ -49,6 +49,11 @@ enum Command {
         /// Offer MCP's `ingest_document` tool at /mcp.
         #[arg(long)]
         mcp_write_tools: bool,
+        /// Require an HS256 bearer token signed with this secret (else SEAMS_JWT_SECRET), as
+        /// the HTTP API's JWT authorizer does; its `tenant` claim (SEAMS_TENANT_CLAIM names
+        /// another) makes the server multi-tenant.
+        #[arg(long)]
+        jwt_secret: Option<String>,
     },
     /// Serves MCP on stdin/stdout for desktop agents: over the local pipeline (its data
     /// directory, queues consumed in the background), or over a deployed API with --api.
@@ -149,6 +154,15 @@ async fn main() -> ExitCode {
 
 /// The local stack with the providers and backend the settings, environment and flags choose.
 async fn open_stack(cli: &Cli, sources: &[(String, String)]) -> Result<LocalStack, String> {
+    open_stack_with(cli, sources, &[]).await
+}
+
+/// [`open_stack`], with `defaults` for variables neither the environment nor seams.toml set.
+async fn open_stack_with(
+    cli: &Cli,
+    sources: &[(String, String)],
+    defaults: &[(&str, &str)],
+) -> Result<LocalStack, String> {
     let choices = Choices {
         model: cli.model.clone(),
         model_id: cli.model_id.clone(),
@@ -156,6 +170,9 @@ async fn open_stack(cli: &Cli, sources: &[(String, String)]) -> Result<LocalStac
         search: cli.search.clone(),
     };
     let mut variables = config::variables(cli.config.as_deref(), std::env::vars(), &choices)?;
+    for (name, value) in defaults {
+        variables.entry((*name).to_owned()).or_insert_with(|| (*value).to_owned());
+    }
     let searches_sqlite = variables.get(config::SEARCH_VAR).is_none_or(|search| search == "sqlite");
     let index_model = searches_sqlite
         .then(|| retrieve::sqlite::SqliteIndex::stored_model(&seams::sqlite_path(&cli.data_dir)))
@@ -264,14 +281,19 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             seams::agents::serve_stdio(gateway::api::Seams::new(routes), *write_tools).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Up { port, mcp_write_tools } => {
+        Command::Up { port, mcp_write_tools, jwt_secret } => {
             let port = *port;
+            let jwt_secret = jwt_secret.clone().or_else(|| std::env::var("SEAMS_JWT_SECRET").ok());
+            let verifier = jwt_secret.as_deref().map(|secret| Arc::new(seams::jwt::JwtVerifier::new(secret)));
+            let tenancy: &[(&str, &str)] =
+                if verifier.is_some() { &[(seams_platform::tenancy::TENANT_CLAIM_VAR, "tenant")] } else { &[] };
             let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| match e.kind() {
                 std::io::ErrorKind::AddrInUse => format!("port {port} is in use; choose another with --port"),
                 _ => format!("cannot listen on 127.0.0.1:{port}: {e}"),
             })?;
             let address = listener.local_addr().map_err(|e| e.to_string())?;
-            let stack = Arc::new(open_stack(&cli, &[]).await?.serving_uploads(&format!("http://{address}")));
+            let stack =
+                Arc::new(open_stack_with(&cli, &[], tenancy).await?.serving_uploads(&format!("http://{address}")));
             stack.release_abandoned_claims().await.map_err(|e| e.to_string())?;
             println!(
                 "seams: serving http://{address} (data in {}, embedding with {}); Ctrl-C stops",
@@ -294,7 +316,14 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                     format!("localhost:{}", address.port()),
                 ]),
             };
-            seams::server::serve(stack, listener, agents, stopped()).await.map_err(|e| e.to_string())?;
+            if verifier.is_some() {
+                let claim = stack.settings().tenancy.claim().unwrap_or("tenant").to_owned();
+                let _ = writeln!(
+                    std::io::stdout(),
+                    "seams: every route needs an HS256 bearer token; its {claim} claim is the caller's tenant"
+                );
+            }
+            seams::server::serve(stack, listener, agents, verifier, stopped()).await.map_err(|e| e.to_string())?;
             // Not println!: whoever started us may have stopped reading stdout.
             let _ = writeln!(std::io::stdout(), "seams: stopped; queued work finished");
             Ok(ExitCode::SUCCESS)

@@ -9,14 +9,16 @@ use std::time::Duration;
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use seams_contracts::{ErrorName, Problem};
 use seams_platform::object_store::{UploadUrlError, UPLOAD_PATH_PREFIX};
 use seams_platform::proxy::{RouteRequest, RouteResponse};
 use seams_platform::routes;
 
+use crate::jwt::JwtVerifier;
 use crate::{invoke, InvokeError, LocalStack};
 
 /// The largest request body accepted (API Gateway's payload limit).
@@ -54,6 +56,7 @@ async fn handle(State(stack): State<Arc<LocalStack>>, request: Request) -> Respo
         }
     };
     let request = RouteRequest {
+        authorizer: parts.extensions.get::<VerifiedClaims>().map(|claims| claims.0.clone()),
         query: parts.uri.query().map(query_pairs).unwrap_or_default(),
         headers: parts
             .headers
@@ -123,12 +126,54 @@ async fn upload(State(stack): State<Arc<LocalStack>>, request: Request) -> Respo
     }
 }
 
+/// The claims of a request's verified bearer token (`seams up --jwt-secret`).
+#[derive(Clone)]
+struct VerifiedClaims(serde_json::Value);
+
+/// With a verifier, every route but the signed upload URLs needs a valid bearer token, and
+/// its claims travel on as the HTTP API's JWT authorizer passes them; without one, nothing is
+/// checked (single-tenant, as a deployment without an authorizer).
+async fn authenticate(State(verifier): State<Option<Arc<JwtVerifier>>>, mut request: Request, next: Next) -> Response {
+    let Some(verifier) = verifier else {
+        return next.run(request).await;
+    };
+    if request.uri().path().starts_with(UPLOAD_PATH_PREFIX) {
+        return next.run(request).await;
+    }
+    let authorization = request.headers().get(AUTHORIZATION).and_then(|value| value.to_str().ok());
+    match verifier.claims(authorization, chrono::Utc::now().timestamp()) {
+        Ok(claims) => {
+            let authorizer = serde_json::json!({"jwt": {"claims": claims}});
+            let headers = request.headers().clone();
+            let mut caller = gateway::api::Caller::from_headers(
+                headers.iter().filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?))),
+            );
+            caller.authorizer = Some(authorizer.clone());
+            request.extensions_mut().insert(caller);
+            request.extensions_mut().insert(VerifiedClaims(authorizer));
+            next.run(request).await
+        }
+        Err(refusal) => {
+            let problem = Problem {
+                type_uri: format!("{}unauthorized", Problem::TYPE_PREFIX),
+                title: "The request has no valid bearer token".to_owned(),
+                status: 401,
+                ..Problem::new(ErrorName::Forbidden, refusal.to_string())
+            };
+            let mut response = self::problem(StatusCode::UNAUTHORIZED, &problem);
+            response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+        }
+    }
+}
+
 /// Serves until `shutdown` resolves, then lets in-flight requests finish and drains the
 /// queues, so everything accepted is processed and indexed before this returns.
 pub async fn serve(
     stack: Arc<LocalStack>,
     listener: tokio::net::TcpListener,
     agents: gateway::Options,
+    verifier: Option<Arc<JwtVerifier>>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let consumer = consume_in_background(stack.clone());
@@ -137,7 +182,8 @@ pub async fn serve(
         .route(&format!("{UPLOAD_PATH_PREFIX}{{*key}}"), axum::routing::put(upload))
         .fallback(handle)
         .with_state(stack.clone());
-    let app = gateway::router(seams, agents).merge(local);
+    let app =
+        gateway::router(seams, agents).merge(local).layer(axum::middleware::from_fn_with_state(verifier, authenticate));
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     consumer.abort();
     if let Err(error) = stack.drain().await {

@@ -48,6 +48,7 @@ async fn search_a_long_document(variables: &[(&str, &str)]) -> Vec<serde_json::V
         content_type: "text/markdown".into(),
         bytes: text.into_bytes(),
         attributes: Default::default(),
+        tenant: None,
     };
     stack.ingest().ingest_bytes(incoming, &CorrelationId::new("c-1")).await.unwrap();
     assert!(stack.drain().await.unwrap().is_empty());
@@ -125,6 +126,7 @@ async fn the_local_model_sizes_chunks_and_finds_meaning() {
             content_type: "text/plain".into(),
             bytes: text.into_bytes(),
             attributes: Default::default(),
+            tenant: None,
         };
         stack.ingest().ingest_bytes(incoming, &CorrelationId::new("c-1")).await.unwrap();
     }

@@ -19,6 +19,7 @@ use seams_contracts::{CorrelationId, ErrorName};
 use seams_platform::config::{ConfigReport, Env};
 use seams_platform::error::{from_value, parse_json};
 use seams_platform::function::{Function, Named, Reply};
+use seams_platform::tenancy::{refuse_callers_tenant, Caller, Tenancy};
 use seams_platform::trigger::Trigger;
 use seams_platform::ServiceError;
 use serde_json::{json, Value};
@@ -47,6 +48,8 @@ pub struct Config {
     pub state_machine_arn: String,
     /// How long to wait for an execution's end before answering `Seams.Transient`.
     pub wait: Duration,
+    /// Whose documents an answer may come from (`SEAMS_TENANT_CLAIM`).
+    pub tenancy: Tenancy,
 }
 
 impl Config {
@@ -55,6 +58,7 @@ impl Config {
             aws: seams_platform::aws::AwsSettings::from_env(&env),
             state_machine_arn: env.required("SEAMS_ANSWER_STATE_MACHINE_ARN"),
             wait: Duration::from_secs(env.parse_or("SEAMS_ANSWER_WAIT_SECONDS", 28)),
+            tenancy: Tenancy::from_env(&env),
         };
         env.finish().map(|()| config)
     }
@@ -63,25 +67,31 @@ impl Config {
 #[derive(Debug, Clone)]
 pub enum Request {
     /// The body as sent (checked against [`AnswerRequest`]), so the workflow gets exactly
-    /// what the caller wrote.
-    Answer(Value),
+    /// what the caller wrote, and the caller, whose tenant the answer is for.
+    Answer(Value, Caller),
 }
 
 impl Named for Request {
     fn name(&self) -> &'static str {
         match self {
-            Request::Answer(_) => "answer",
+            Request::Answer(..) => "answer",
         }
     }
 }
 
 pub struct Service {
     workflow: Arc<dyn Workflow>,
+    tenancy: Tenancy,
 }
 
 impl Service {
     pub fn new(workflow: Arc<dyn Workflow>) -> Self {
-        Self { workflow }
+        Self { workflow, tenancy: Tenancy::single() }
+    }
+
+    /// The same service answering each caller from its tenant's documents only.
+    pub fn with_tenancy(self, tenancy: Tenancy) -> Self {
+        Self { tenancy, ..self }
     }
 }
 
@@ -94,8 +104,10 @@ impl Function for Service {
         let body = seams_platform::http::body_bytes(request)?;
         let input: Value = parse_json(&body)?;
         // Refuses what the workflow would refuse, naming the field, before an execution starts.
-        from_value::<AnswerRequest>(input.clone())?;
-        Ok(Request::Answer(input))
+        if from_value::<AnswerRequest>(input.clone())?.tenant.is_some() {
+            return Err(refuse_callers_tenant("tenant"));
+        }
+        Ok(Request::Answer(input, Caller::of(request)))
     }
 
     fn from_trigger(_trigger: Trigger) -> Result<Request, ServiceError> {
@@ -106,9 +118,13 @@ impl Function for Service {
     }
 
     async fn serve(&self, request: Request, correlation: CorrelationId) -> Result<Reply, ServiceError> {
-        let Request::Answer(mut input) = request;
+        let Request::Answer(mut input, caller) = request;
+        let tenant = self.tenancy.tenant_of(&caller)?;
         if let Some(object) = input.as_object_mut() {
             object.entry("correlation_id").or_insert_with(|| json!(correlation.as_str()));
+            if let Some(tenant) = tenant {
+                object.insert("tenant".to_owned(), json!(tenant.as_str()));
+            }
         }
         reply(self.workflow.run(input).await?)
     }

@@ -11,5 +11,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = config.aws.load().await;
     let workflow =
         answer::step_functions::ExpressWorkflow::new(&config.aws, &sdk, &config.state_machine_arn, config.wait);
-    seams_platform::function::run(answer::Service::new(Arc::new(workflow))).await
+    let service = answer::Service::new(Arc::new(workflow)).with_tenancy(config.tenancy.clone());
+    seams_platform::function::run(service).await
 }

@@ -207,6 +207,8 @@ pub fn answer_request(request: ChatRequest) -> Result<AnswerRequest, ChatError> 
         // The deployment's guardrail applies (SEAMS_GUARDRAIL).
         guardrail: None,
         destination: Destination::HttpResponse,
+        // The route decides from the caller's token.
+        tenant: None,
     })
 }
 

@@ -279,6 +279,8 @@ impl SeamsMcp {
             include_embeddings: false,
             rerank: input.rerank,
             correlation_id: None,
+            // The route decides from the caller's token.
+            tenant: None,
         };
         let outcome = self.seams.retrieve(&self.caller(&context), &request).await.map(search_output);
         Ok(reply(outcome, |output| passages_text(&output.passages)))
@@ -304,6 +306,8 @@ impl SeamsMcp {
             // The deployment's guardrail applies (SEAMS_GUARDRAIL).
             guardrail: None,
             destination: Destination::HttpResponse,
+            // The route decides from the caller's token.
+            tenant: None,
         };
         let outcome = self.seams.answer(&self.caller(&context), &request).await.map(|response| AnswerOutput {
             answer: response.answer,

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use seams_platform::aws::AwsSettings;
 use seams_platform::config::{ConfigReport, Env};
+use seams_platform::tenancy::Tenancy;
 
 use crate::validate::Limits;
 
@@ -26,11 +27,18 @@ pub struct Settings {
     pub upload_url_ttl: Duration,
     /// Texts up to this size ride inside the claim check, saving process a read.
     pub inline_claim_bytes: usize,
+    /// Whose documents a caller may store and see (`SEAMS_TENANT_CLAIM`).
+    pub tenancy: Tenancy,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { limits: Limits::default(), upload_url_ttl: Duration::from_secs(900), inline_claim_bytes: 64 * 1024 }
+        Self {
+            limits: Limits::default(),
+            upload_url_ttl: Duration::from_secs(900),
+            inline_claim_bytes: 64 * 1024,
+            tenancy: Tenancy::single(),
+        }
     }
 }
 
@@ -52,7 +60,8 @@ impl Settings {
         limits.inline_max_bytes = env.parse_or("SEAMS_INLINE_MAX_BYTES", limits.inline_max_bytes);
         limits.upload_max_bytes = env.parse_or("SEAMS_UPLOAD_MAX_BYTES", limits.upload_max_bytes);
         let ttl = env.parse_or("SEAMS_UPLOAD_URL_TTL_SECONDS", defaults.upload_url_ttl.as_secs());
-        Settings { limits, upload_url_ttl: Duration::from_secs(ttl), ..defaults }
+        let tenancy = Tenancy::from_env(env);
+        Settings { limits, upload_url_ttl: Duration::from_secs(ttl), tenancy, ..defaults }
     }
 }
 

@@ -2,7 +2,8 @@
 //! NFC, fingerprinted and named. Pure: no I/O.
 
 use bytes::Bytes;
-use seams_contracts::Attributes;
+use seams_contracts::{AttributeValue, Attributes};
+use seams_platform::tenancy::{refuse_callers_tenant, Tenant, TENANT_ATTRIBUTE};
 use seams_platform::ServiceError;
 use sha2::{Digest, Sha256};
 
@@ -17,6 +18,9 @@ pub struct Incoming {
     pub content_type: String,
     pub bytes: Vec<u8>,
     pub attributes: Attributes,
+    /// In a multi-tenant deployment, whose document it is: its id is qualified with the
+    /// tenant and the tenant is stamped on its attributes.
+    pub tenant: Option<Tenant>,
 }
 
 /// A document ready to store: checked, normalised and fingerprinted. Pure.
@@ -62,6 +66,14 @@ pub fn prepare(incoming: Incoming, limits: &Limits) -> Result<Prepared, ServiceE
         validate::source_uri(uri)?;
     }
     validate::attributes(&incoming.attributes, limits)?;
+    let mut attributes = incoming.attributes;
+    if let Some(tenant) = &incoming.tenant {
+        let own = AttributeValue::String(tenant.as_str().to_owned());
+        match attributes.insert(TENANT_ATTRIBUTE.to_owned(), own.clone()) {
+            Some(given) if given != own => return Err(refuse_callers_tenant("attributes.tenant")),
+            _ => {}
+        }
+    }
     let body = if media.is_pdf() {
         if !incoming.bytes.starts_with(b"%PDF-") {
             return Err(ServiceError::invalid_input("content", "application/pdf content does not start with %PDF-"));
@@ -82,13 +94,21 @@ pub fn prepare(incoming: Incoming, limits: &Limits) -> Result<Prepared, ServiceE
         (None, Some(uri)) => format!("src-{}", &hex::encode(Sha256::digest(uri.as_bytes()))[..32]),
         (None, None) => format!("sha-{}", &fingerprint_hex[..32]),
     };
+    let document_id = match &incoming.tenant {
+        Some(tenant) => {
+            let qualified = tenant.qualify(&document_id);
+            validate::document_id(&qualified)?;
+            qualified
+        }
+        None => document_id,
+    };
     Ok(Prepared {
         document_id,
         source_uri: incoming.source_uri,
         media,
         body: Bytes::from(body),
         fingerprint_hex,
-        attributes: incoming.attributes,
+        attributes,
     })
 }
 
@@ -103,7 +123,33 @@ mod tests {
             content_type: content_type.into(),
             bytes: bytes.to_vec(),
             attributes: Attributes::new(),
+            tenant: None,
         }
+    }
+
+    #[test]
+    fn a_tenants_document_is_named_and_stamped_as_the_tenants() {
+        let limits = Limits::default();
+        let acme = Tenant::new("acme").unwrap();
+        let stamped = AttributeValue::String("acme".into());
+        let named = Incoming {
+            document_id: Some("refunds".into()),
+            tenant: Some(acme.clone()),
+            ..incoming("text/plain", b"x")
+        };
+        let prepared = prepare(named, &limits).unwrap();
+        assert_eq!(prepared.document_id, "acme:refunds");
+        assert_eq!(prepared.attributes.get(TENANT_ATTRIBUTE), Some(&stamped));
+        // A derived id is qualified too; the tenant's own value may be repeated, another may not.
+        let mut unnamed = Incoming { tenant: Some(acme.clone()), ..incoming("text/plain", b"y") };
+        unnamed.attributes.insert(TENANT_ATTRIBUTE.into(), stamped.clone());
+        assert!(prepare(unnamed.clone(), &limits).unwrap().document_id.starts_with("acme:sha-"));
+        unnamed.attributes.insert(TENANT_ATTRIBUTE.into(), AttributeValue::String("beta".into()));
+        let refused = prepare(unnamed, &limits).unwrap_err();
+        assert_eq!(refused.field.as_deref(), Some("attributes.tenant"));
+        // Single-tenant: ids and attributes are the caller's own.
+        let single = Incoming { document_id: Some("refunds".into()), ..incoming("text/plain", b"x") };
+        assert_eq!(prepare(single, &limits).unwrap().document_id, "refunds");
     }
 
     #[test]

@@ -12,11 +12,12 @@ use seams_contracts::ingest::{
     IngestBatchRequest, IngestBatchResponse, IngestDocumentRequest, IngestResponse, IngestStatus, ProcessDocument,
     StoredVersion, UploadRequest, UploadTicket,
 };
-use seams_contracts::{CorrelationId, ObjectRef, V1};
+use seams_contracts::{AttributeValue, CorrelationId, ObjectRef, V1};
 use seams_platform::event_bus::{EventBridgeBus, EventBus, OutgoingEvent};
 use seams_platform::idempotency::{Claimed, Idempotency};
 use seams_platform::object_store::{ObjectStore, PutOptions, S3ObjectStore, StoreError};
 use seams_platform::queue::{OutgoingMessage, Queue, SqsQueue};
+use seams_platform::tenancy::{refuse_callers_tenant, Tenant, TENANT_ATTRIBUTE};
 use seams_platform::ServiceError;
 
 use crate::prepare::{prepare, Incoming, Prepared};
@@ -32,7 +33,7 @@ pub struct Service {
     bus: Arc<dyn EventBus>,
     /// Readable upstream buckets, by name.
     sources: BTreeMap<String, Arc<dyn ObjectStore>>,
-    settings: Settings,
+    pub(crate) settings: Settings,
 }
 
 /// How long a claim on a document version stays in progress before another attempt may
@@ -247,6 +248,7 @@ impl Service {
     pub(crate) async fn ingest_request(
         &self,
         request: IngestDocumentRequest,
+        tenant: Option<&Tenant>,
         correlation: &CorrelationId,
     ) -> Result<IngestResponse, ServiceError> {
         let bytes = validate::content_bytes(
@@ -260,6 +262,7 @@ impl Service {
             content_type: request.content_type,
             bytes,
             attributes: request.attributes,
+            tenant: tenant.cloned(),
         };
         self.ingest(incoming, correlation).await
     }
@@ -267,6 +270,7 @@ impl Service {
     pub(crate) async fn ingest_batch(
         &self,
         batch: IngestBatchRequest,
+        tenant: Option<&Tenant>,
         correlation: &CorrelationId,
     ) -> Result<IngestBatchResponse, ServiceError> {
         if batch.documents.is_empty() || batch.documents.len() > BATCH_LIMIT {
@@ -275,7 +279,7 @@ impl Service {
         }
         let results = stream::iter(batch.documents.into_iter().enumerate())
             .map(|(index, document)| async move {
-                match self.ingest_request(document, correlation).await {
+                match self.ingest_request(document, tenant, correlation).await {
                     Ok(response) => BatchItemResult::Accepted(response),
                     Err(mut error) => {
                         error.field = Some(match error.field.take() {
@@ -292,7 +296,11 @@ impl Service {
         Ok(IngestBatchResponse { schema_version: V1, results })
     }
 
-    pub(crate) async fn start_upload(&self, request: UploadRequest) -> Result<UploadTicket, ServiceError> {
+    pub(crate) async fn start_upload(
+        &self,
+        mut request: UploadRequest,
+        tenant: Option<&Tenant>,
+    ) -> Result<UploadTicket, ServiceError> {
         let limits = &self.settings.limits;
         let media = validate::media_type(&request.content_type, limits)?;
         if request.byte_size == 0 || request.byte_size > limits.upload_max_bytes {
@@ -307,6 +315,14 @@ impl Service {
             validate::source_uri(uri)?;
         }
         validate::attributes(&request.attributes, limits)?;
+        if let Some(tenant) = tenant {
+            // The ticket keeps the tenant; the upload is stored as this tenant's when it lands.
+            let own = AttributeValue::String(tenant.as_str().to_owned());
+            if request.attributes.get(TENANT_ATTRIBUTE).is_some_and(|given| *given != own) {
+                return Err(refuse_callers_tenant("attributes.tenant"));
+            }
+            request.attributes.insert(TENANT_ATTRIBUTE.to_owned(), own);
+        }
         let upload_id = uuid::Uuid::new_v4().to_string();
         self.store.save_ticket(&upload_id, &request).await?;
         let ttl = self.settings.upload_url_ttl;
@@ -338,12 +354,20 @@ impl Service {
                 return Err(validate::too_large("s3.object.size", self.settings.limits.upload_max_bytes));
             }
             let object = self.store.bucket.get(&key).await?;
+            let tenant = match (self.settings.tenancy.is_multi_tenant(), ticket.attributes.get(TENANT_ATTRIBUTE)) {
+                (true, Some(AttributeValue::String(name))) => Some(Tenant::new(name)?),
+                (true, _) => {
+                    return Err(ServiceError::invalid_input("s3.object.key", "the upload's ticket has no tenant"))
+                }
+                (false, _) => None,
+            };
             let incoming = Incoming {
                 document_id: ticket.document_id,
                 source_uri: ticket.source_uri,
                 content_type: ticket.content_type,
                 bytes: object.body.to_vec(),
                 attributes: ticket.attributes,
+                tenant,
             };
             self.ingest(incoming, correlation).await
         }
@@ -353,6 +377,19 @@ impl Service {
             self.store.discard_upload(&upload_id).await?;
         }
         outcome
+    }
+
+    /// An upstream event's tenant: required in a multi-tenant deployment, honoured if given.
+    pub(crate) fn upstream_tenant(&self, tenant: Option<&str>) -> Result<Option<Tenant>, ServiceError> {
+        match tenant {
+            Some(name) => Tenant::new(name)
+                .map(Some)
+                .map_err(|_| ServiceError::invalid_input("detail.tenant", "not a valid tenant name")),
+            None if self.settings.tenancy.is_multi_tenant() => {
+                Err(ServiceError::invalid_input("detail.tenant", "required: this deployment is multi-tenant"))
+            }
+            None => Ok(None),
+        }
     }
 
     pub(crate) async fn ingest_published(
@@ -402,8 +439,14 @@ impl Service {
             content_type,
             bytes,
             attributes: event.attributes,
+            tenant: self.upstream_tenant(event.tenant.as_deref())?,
         };
         self.ingest(incoming, &correlation).await
+    }
+
+    /// The stored id a caller's id stands for: its tenant's qualified id, or itself.
+    pub(crate) fn stored_id(document_id: &str, tenant: Option<&Tenant>) -> String {
+        tenant.map_or_else(|| document_id.to_owned(), |tenant| tenant.qualify(document_id))
     }
 
     pub(crate) async fn status(&self, document_id: &str) -> Result<DocumentStatus, ServiceError> {
@@ -417,7 +460,12 @@ impl Service {
     }
 
     /// A page of `GET /documents`: at most `limit` (1 to 1000) documents after the id `after`.
-    pub(crate) async fn list(&self, after: Option<&str>, limit: Option<&str>) -> Result<DocumentList, ServiceError> {
+    pub(crate) async fn list(
+        &self,
+        after: Option<&str>,
+        limit: Option<&str>,
+        tenant: Option<&Tenant>,
+    ) -> Result<DocumentList, ServiceError> {
         let limit = match limit {
             None => DEFAULT_LIST_LIMIT,
             Some(text) => text
@@ -426,7 +474,8 @@ impl Service {
                 .filter(|n| (1..=MAX_LIST_LIMIT).contains(n))
                 .ok_or_else(|| ServiceError::invalid_input("limit", format!("must be 1 to {MAX_LIST_LIMIT}")))?,
         };
-        let (documents, next_after) = self.store.documents(after, limit).await?;
+        let prefix = tenant.map(Tenant::prefix);
+        let (documents, next_after) = self.store.documents(after, limit, prefix.as_deref()).await?;
         Ok(DocumentList { schema_version: V1, documents, next_after })
     }
 
@@ -445,6 +494,7 @@ impl Service {
             correlation_id: Some(correlation.clone()),
             document_id: document_id.to_owned(),
             deleted_at: Some(deleted_at),
+            tenant: None,
         };
         self.bus.publish(vec![OutgoingEvent::from_detail(&event)?]).await?;
         tracing::info!(document_id, "document deleted");

@@ -91,12 +91,13 @@ impl DocumentStore {
         &self,
         after: Option<&str>,
         limit: usize,
+        within: Option<&str>,
     ) -> Result<(Vec<DocumentSummary>, Option<String>), ServiceError> {
         // The latest version key of each document: keys sort by zero-padded version.
         let mut latest: std::collections::BTreeMap<String, (String, u32)> = Default::default();
         for object in self.bucket.list(VERSIONS_PREFIX).await? {
             let Some((document_id, _)) = object.key[VERSIONS_PREFIX.len()..].split_once('/') else { continue };
-            if after.is_some_and(|after| document_id <= after) {
+            if after.is_some_and(|after| document_id <= after) || within.is_some_and(|p| !document_id.starts_with(p)) {
                 continue;
             }
             let entry = latest.entry(document_id.to_owned()).or_insert_with(|| (object.key.clone(), 0));

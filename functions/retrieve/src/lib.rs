@@ -33,11 +33,13 @@ use seams_platform::error::{from_value, parse_json};
 use seams_platform::function::{Function, Named, Reply};
 use seams_platform::object_store::S3ObjectStore;
 use seams_platform::secrets::SecretCache;
+use seams_platform::tenancy::{refuse_callers_tenant, Caller, Tenancy, TENANT_ATTRIBUTE};
 use seams_platform::trigger::Trigger;
 use seams_platform::{http, ServiceError};
 
 pub use crate::feedback::VectorFeedback;
 pub use crate::filter::Predicate;
+use crate::filter::{Scalar, Test};
 pub use crate::fuse::Fusion;
 use crate::index::Hit;
 pub use crate::index::{IndexError, SearchIndex, SearchQuery};
@@ -116,6 +118,8 @@ pub struct Settings {
     pub snapshot_refresh: Duration,
     /// Where the embedded snapshot is unpacked (Lambda's /tmp).
     pub snapshot_dir: PathBuf,
+    /// Whose documents an HTTP caller may find (`SEAMS_TENANT_CLAIM`).
+    pub tenancy: Tenancy,
 }
 
 impl Default for Settings {
@@ -126,6 +130,7 @@ impl Default for Settings {
             rerank: RerankSettings::default(),
             snapshot_refresh: Duration::from_secs(30),
             snapshot_dir: std::env::temp_dir().join("seams-index"),
+            tenancy: Tenancy::single(),
         }
     }
 }
@@ -179,6 +184,7 @@ impl Settings {
             rerank,
             snapshot_refresh: Duration::from_secs(env.parse_or("SEAMS_INDEX_REFRESH_SECONDS", 30)),
             snapshot_dir: env.optional("SEAMS_INDEX_DIR").map_or(defaults.snapshot_dir, PathBuf::from),
+            tenancy: Tenancy::from_env(env),
         }
     }
 }
@@ -278,13 +284,14 @@ pub async fn open_index(
 
 #[derive(Debug, Clone)]
 pub enum Request {
-    Retrieve(Box<RetrieveRequest>),
+    /// With the HTTP caller, whose tenant decides what it may find (none for a direct invoke).
+    Retrieve(Box<RetrieveRequest>, Option<Caller>),
 }
 
 impl Named for Request {
     fn name(&self) -> &'static str {
         match self {
-            Request::Retrieve(_) => "retrieve",
+            Request::Retrieve(..) => "retrieve",
         }
     }
 }
@@ -301,12 +308,23 @@ pub fn check(request: &RetrieveRequest) -> Result<Option<Predicate>, ServiceErro
     if request.min_score.is_some_and(|s| !s.is_finite()) {
         return Err(ServiceError::invalid_input("min_score", "must be a finite number"));
     }
-    request
+    let filter = request
         .filters
         .as_ref()
         .map(|filter| Predicate::compile(filter, "filters"))
         .transpose()
-        .map_err(|e| ServiceError::invalid_input(e.field, e.reason))
+        .map_err(|e| ServiceError::invalid_input(e.field, e.reason))?;
+    Ok(match &request.tenant {
+        // The tenant's own documents only, whatever else the filter says.
+        Some(tenant) => {
+            let own = Predicate::Attribute {
+                key: TENANT_ATTRIBUTE.to_owned(),
+                test: Test::Equals(Scalar::String(tenant.clone())),
+            };
+            Some(Predicate::All(filter.into_iter().chain([own]).collect()))
+        }
+        None => filter,
+    })
 }
 
 pub struct Service {
@@ -316,6 +334,7 @@ pub struct Service {
     feedback: VectorFeedback,
     reranker: Option<Arc<dyn Reranker>>,
     rerank: RerankSettings,
+    tenancy: Tenancy,
 }
 
 impl Service {
@@ -328,7 +347,13 @@ impl Service {
             feedback: VectorFeedback::OFF,
             reranker: None,
             rerank: RerankSettings::default(),
+            tenancy: Tenancy::single(),
         }
+    }
+
+    /// The same service answering each HTTP caller from its tenant's documents only.
+    pub fn with_tenancy(self, tenancy: Tenancy) -> Self {
+        Self { tenancy, ..self }
     }
 
     /// The same service with pseudo-relevance feedback on its query vectors.
@@ -346,7 +371,9 @@ impl Service {
     pub async fn from_config(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Self, ServiceError> {
         let (embedder, index) = open_configured(config, sdk, Role::Query).await?;
         let settings = &config.settings;
-        let service = Self::new(index, embedder, settings.fusion).with_feedback(settings.feedback);
+        let service = Self::new(index, embedder, settings.fusion)
+            .with_feedback(settings.feedback)
+            .with_tenancy(settings.tenancy.clone());
         Ok(match &settings.rerank.model {
             Some(model) => {
                 let reranker = Arc::new(rerank::BedrockReranker::new(sdk, model));
@@ -487,7 +514,11 @@ impl Function for Service {
     fn from_http(request: &ApiGatewayV2httpRequest) -> Result<Request, ServiceError> {
         match http::route_key(request).as_str() {
             seams_platform::routes::POST_RETRIEVE => {
-                Ok(Request::Retrieve(Box::new(parse_json(&http::body_bytes(request)?)?)))
+                let body: RetrieveRequest = parse_json(&http::body_bytes(request)?)?;
+                if body.tenant.is_some() {
+                    return Err(refuse_callers_tenant("tenant"));
+                }
+                Ok(Request::Retrieve(Box::new(body), Some(Caller::of(request))))
             }
             other => Err(ServiceError::not_found(format!("retrieve has no route {other}"))),
         }
@@ -495,14 +526,25 @@ impl Function for Service {
 
     fn from_trigger(trigger: Trigger) -> Result<Request, ServiceError> {
         match trigger {
-            Trigger::Direct(payload) => Ok(Request::Retrieve(Box::new(from_value(payload)?))),
+            Trigger::Direct(payload) => Ok(Request::Retrieve(Box::new(from_value(payload)?), None)),
             _ => Err(ServiceError::invalid_input("event", "retrieve is triggered by HTTP or a direct invoke")),
         }
     }
 
     async fn serve(&self, request: Request, _correlation: CorrelationId) -> Result<Reply, ServiceError> {
         match request {
-            Request::Retrieve(request) => {
+            Request::Retrieve(mut request, caller) => {
+                match caller {
+                    Some(caller) => {
+                        request.tenant = self.tenancy.tenant_of(&caller)?.map(|tenant| tenant.as_str().to_owned());
+                    }
+                    // A trusted invoke (the answer workflow) that names no tenant would search
+                    // them all: in a multi-tenant deployment that is a mistake, refused.
+                    None if self.tenancy.is_multi_tenant() && request.tenant.is_none() => {
+                        return Err(ServiceError::invalid_input("tenant", "required: this deployment is multi-tenant"));
+                    }
+                    None => {}
+                }
                 let started = std::time::Instant::now();
                 let response = self.retrieve(&request).await?;
                 tracing::info!(results = response.results.len(), mode = ?response.search_mode, "retrieved");

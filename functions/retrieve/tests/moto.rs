@@ -197,6 +197,7 @@ async fn a_processed_document_on_the_bus_becomes_searchable_and_its_deletion_rem
         correlation_id: None,
         document_id: "refunds".into(),
         deleted_at: Some(Utc::now()),
+        tenant: None,
     };
     p.publish(&deleted).await;
     assert!(p.deliver().await.is_empty());

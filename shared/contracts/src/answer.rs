@@ -35,6 +35,10 @@ pub struct AnswerRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guardrail: Option<bool>,
     pub destination: Destination,
+    /// Answer from this tenant's documents only. `POST /answer` sets it from the caller's
+    /// token (a body may not); an upstream `QuestionAsked` carries it in its detail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
 }
 
 /// `POST /answer`'s `200`: the answer workflow's result.

@@ -33,10 +33,13 @@ pub enum ErrorName {
     /// asking again cannot succeed until an operator changes the deployment.
     #[serde(rename = "Seams.Unsupported")]
     Unsupported,
+    /// The caller may not do this: in a multi-tenant deployment, its token names no tenant.
+    #[serde(rename = "Seams.Forbidden")]
+    Forbidden,
 }
 
 impl ErrorName {
-    pub const ALL: [ErrorName; 8] = [
+    pub const ALL: [ErrorName; 9] = [
         ErrorName::InvalidInput,
         ErrorName::NotFound,
         ErrorName::Transient,
@@ -45,6 +48,7 @@ impl ErrorName {
         ErrorName::DeliveryFailed,
         ErrorName::GuardrailIntervened,
         ErrorName::Unsupported,
+        ErrorName::Forbidden,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -57,6 +61,7 @@ impl ErrorName {
             ErrorName::DeliveryFailed => "Seams.DeliveryFailed",
             ErrorName::GuardrailIntervened => "Seams.GuardrailIntervened",
             ErrorName::Unsupported => "Seams.Unsupported",
+            ErrorName::Forbidden => "Seams.Forbidden",
         }
     }
 
@@ -71,6 +76,7 @@ impl ErrorName {
             ErrorName::InvalidModelOutput | ErrorName::DeliveryFailed => 502,
             ErrorName::Transient => 503,
             ErrorName::Unsupported => 501,
+            ErrorName::Forbidden => 403,
         }
     }
 
@@ -89,6 +95,7 @@ impl ErrorName {
             ErrorName::DeliveryFailed => "delivery-failed",
             ErrorName::GuardrailIntervened => "guardrail-intervened",
             ErrorName::Unsupported => "unsupported",
+            ErrorName::Forbidden => "forbidden",
         }
     }
 
@@ -107,6 +114,7 @@ impl ErrorName {
             ErrorName::DeliveryFailed => "The result could not be delivered",
             ErrorName::GuardrailIntervened => "A guardrail blocked the question or the answer",
             ErrorName::Unsupported => "This deployment does not offer what the request needs",
+            ErrorName::Forbidden => "The caller may not do this",
         }
     }
 }

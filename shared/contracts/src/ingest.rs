@@ -206,6 +206,10 @@ pub struct DocumentPublished {
     pub s3_uri: Option<String>,
     #[serde(default)]
     pub attributes: Attributes,
+    /// Whose document this is, in a multi-tenant deployment (required there): the publisher
+    /// is trusted to say, as HTTP callers' tokens are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
 }
 
 /// Event `DocumentIngested` on the seams bus.
@@ -233,4 +237,8 @@ pub struct DocumentDeleted {
     pub document_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<DateTime<Utc>>,
+    /// An upstream deletion's tenant, in a multi-tenant deployment: `document_id` is then the
+    /// tenant's own id. Ingest's own announcements carry the stored (qualified) id instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
 }

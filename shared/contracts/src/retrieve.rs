@@ -42,6 +42,10 @@ pub struct RetrieveRequest {
     /// Set by a state machine's direct invoke (HTTP callers use `x-correlation-id`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<CorrelationId>,
+    /// Search only this tenant's documents: set by the answer workflow's direct invoke for a
+    /// tenant's question. Over HTTP the caller's token decides and a body may not set it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
 }
 
 pub const DEFAULT_TOP_K: u32 = 5;

@@ -90,7 +90,8 @@ impl ServiceError {
             | ErrorName::NotFound
             | ErrorName::InvalidModelOutput
             | ErrorName::GuardrailIntervened
-            | ErrorName::Unsupported => return self.detail.clone(),
+            | ErrorName::Unsupported
+            | ErrorName::Forbidden => return self.detail.clone(),
         };
         fixed.to_owned()
     }

@@ -18,6 +18,7 @@ pub mod retry;
 pub mod routes;
 pub mod secrets;
 pub mod sqs_batch;
+pub mod tenancy;
 pub mod trigger;
 
 pub use error::ServiceError;
