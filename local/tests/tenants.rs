@@ -85,6 +85,13 @@ async fn no_tenant_reads_answers_from_or_deletes_another_tenants_documents() {
             assert_eq!(status, 202, "{stored}");
             assert_eq!(stored["document_id"], format!("{tenant}:{id}"), "stored under the tenant's name");
         }
+        // Through an upload URL too: the ticket keeps the tenant for when the file lands.
+        let text = format!("{tenant} uploaded the {word} handbook.");
+        let ticket = json!({"document_id": "uploaded", "content_type": "text/plain", "byte_size": text.len()});
+        let (status, ticket) = client.post("/documents/uploads", ticket).await;
+        assert_eq!(status, 201, "{ticket}");
+        let put = client.http.put(ticket["url"].as_str().unwrap()).header("content-type", "text/plain").body(text);
+        assert_eq!(put.send().await.unwrap().status(), 200);
         // A caller cannot stamp another tenant, nor name the tenant a search runs for.
         let other = if *tenant == "beta" { "acme" } else { "beta" };
         let stamped = json!({"content_type": "text/plain", "content": "x", "attributes": {"tenant": other}});
@@ -95,7 +102,7 @@ async fn no_tenant_reads_answers_from_or_deletes_another_tenants_documents() {
     for (_, word, client) in &clients {
         for _ in 0..100 {
             let (_, found) = client.post("/retrieve", json!({"query": word, "search_mode": "keyword"})).await;
-            if found["results"].as_array().is_some_and(|results| results.len() == 2) {
+            if found["results"].as_array().is_some_and(|results| results.len() == 3) {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -154,9 +161,18 @@ async fn no_tenant_reads_answers_from_or_deletes_another_tenants_documents() {
             }
             seen("/answer", &answered, &mut leaks);
             seen("/v1/chat/completions", &chatted, &mut leaks);
+            let search = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                                "params": {"name": "search", "arguments": {"query": query_word, "top_k": 20}}});
+            let mcp = client.http.post(format!("{base}/mcp")).bearer_auth(&client.token);
+            let mcp = mcp.header("accept", "application/json, text/event-stream").json(&search);
+            let searched: Value = mcp.send().await.unwrap().json().await.unwrap();
+            if query_word == *word {
+                assert!(searched.to_string().contains(word), "MCP search finds its own: {searched}");
+            }
+            seen("/mcp search", &searched, &mut leaks);
         }
         let (status, listed) = client.get("/documents").await;
-        assert_eq!((status, listed["documents"].as_array().map(Vec::len)), (200, Some(2)), "{listed}");
+        assert_eq!((status, listed["documents"].as_array().map(Vec::len)), (200, Some(3)), "{listed}");
         seen("GET /documents", &listed, &mut leaks);
 
         // By id: the other tenants' ids, spelled every way, name only this tenant's documents.
@@ -181,7 +197,8 @@ async fn no_tenant_reads_answers_from_or_deletes_another_tenants_documents() {
         document_ids(&found, &mut ids);
         ids.sort();
         ids.dedup();
-        assert_eq!(ids, vec![format!("{tenant}:own-{tenant}"), format!("{tenant}:shared-id")], "{found}");
+        let expected = [format!("{tenant}:own-{tenant}"), format!("{tenant}:shared-id"), format!("{tenant}:uploaded")];
+        assert_eq!(ids, expected, "{found}");
     }
     server.stop();
 }
