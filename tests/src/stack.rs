@@ -110,6 +110,7 @@ impl Moto {
             region: Some(region.into()),
             s3_force_path_style: true,
             tls_roots: Default::default(),
+            attempt_timeout: seams_platform::aws::DEFAULT_ATTEMPT_TIMEOUT,
         };
         let credentials = Credentials::new("testing", "testing", None, None, "seams-tests");
         let sdk = settings.loader().credentials_provider(credentials).load().await;

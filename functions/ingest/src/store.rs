@@ -143,7 +143,14 @@ impl DocumentStore {
             let options = PutOptions { content_type: Some("application/json".into()), ..PutOptions::if_absent() };
             match self.put_json(&key, &stored, options).await {
                 Ok(()) => return Ok(next),
-                Err(StoreError::AlreadyExists { .. }) => next += 1,
+                Err(StoreError::AlreadyExists { .. }) => {
+                    // Ours, if an earlier attempt's put was stored and its answer lost.
+                    let taken = self.get_json::<StoredVersion>(&key).await?;
+                    if taken.is_some_and(|taken| taken.fingerprint == stored.fingerprint) {
+                        return Ok(next);
+                    }
+                    next += 1;
+                }
                 Err(e) => return Err(e.into()),
             }
         }

@@ -1,5 +1,7 @@
 //! AWS clients, built once at init from one `aws_config` load.
 
+use std::time::Duration;
+
 use aws_config::{BehaviorVersion, ConfigLoader, Region, SdkConfig};
 use aws_sdk_s3::config::SharedHttpClient;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
@@ -10,13 +12,24 @@ use crate::config::Env;
 
 /// Where the SDK sends requests. `AWS_ENDPOINT_URL` points every client at one endpoint
 /// (a local stand-in such as moto); S3 then usually needs path-style addressing.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AwsSettings {
     pub endpoint_url: Option<String>,
     pub region: Option<String>,
     pub s3_force_path_style: bool,
     pub tls_roots: TlsRoots,
+    /// How long one attempt of an AWS call may take before the SDK gives up on it and
+    /// retries (`SEAMS_AWS_ATTEMPT_TIMEOUT_SECONDS`): a service that stops answering costs
+    /// an attempt, not the whole function timeout.
+    pub attempt_timeout: Duration,
 }
+
+/// A connection not made by then will not be made.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The default for [`AwsSettings::attempt_timeout`]: well above a healthy call, well below
+/// the functions' timeouts.
+pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The certificate authorities the SDK's HTTPS client trusts (`SEAMS_TLS_ROOTS`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -31,6 +44,18 @@ pub enum TlsRoots {
     System,
 }
 
+impl Default for AwsSettings {
+    fn default() -> Self {
+        Self {
+            endpoint_url: None,
+            region: None,
+            s3_force_path_style: false,
+            tls_roots: TlsRoots::default(),
+            attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
+        }
+    }
+}
+
 impl AwsSettings {
     pub fn from_env(env: &Env) -> Self {
         let endpoint_url = env.optional("AWS_ENDPOINT_URL");
@@ -43,6 +68,9 @@ impl AwsSettings {
             endpoint_url,
             region: env.optional("AWS_REGION"),
             s3_force_path_style: env.flag("SEAMS_S3_FORCE_PATH_STYLE", false),
+            attempt_timeout: Duration::from_secs(
+                env.parse_or("SEAMS_AWS_ATTEMPT_TIMEOUT_SECONDS", DEFAULT_ATTEMPT_TIMEOUT.as_secs()),
+            ),
             tls_roots: match env.optional("SEAMS_TLS_ROOTS").as_deref().map(str::trim) {
                 None | Some("bundled") => TlsRoots::Bundled,
                 Some("system") => TlsRoots::System,
@@ -67,7 +95,11 @@ impl AwsSettings {
         if self.tls_roots == TlsRoots::Bundled {
             loader = loader.http_client(https_client_with_bundled_roots());
         }
-        loader
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(CONNECT_TIMEOUT.min(self.attempt_timeout))
+            .operation_attempt_timeout(self.attempt_timeout)
+            .build();
+        loader.timeout_config(timeouts)
     }
 
     pub async fn load(&self) -> SdkConfig {
@@ -219,6 +251,7 @@ mod tests {
             region: Some("us-east-1".into()),
             s3_force_path_style: true,
             tls_roots: TlsRoots::Bundled,
+            attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
         };
         let credentials = aws_sdk_s3::config::Credentials::new("a", "b", None, None, "test");
         let sdk = settings.loader().credentials_provider(credentials).load().await;

@@ -44,8 +44,18 @@ pub enum Claim<T> {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 enum Record {
-    InProgress { claimed_at: DateTime<Utc>, expires_at: DateTime<Utc> },
-    Completed { completed_at: DateTime<Utc>, result: serde_json::Value },
+    InProgress {
+        claimed_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        /// Who claimed: a claimant whose put was stored but whose answer was lost finds its
+        /// own claim on the retry, and holds it rather than waiting for it to expire.
+        #[serde(default)]
+        claimant: Option<String>,
+    },
+    Completed {
+        completed_at: DateTime<Utc>,
+        result: serde_json::Value,
+    },
 }
 
 /// What [`Idempotency::claim_or_wait`] ends with.
@@ -84,17 +94,18 @@ impl Idempotency {
         format!("{}{}.json", self.prefix, hex::encode(Sha256::digest(key.as_bytes())))
     }
 
-    fn in_progress(&self) -> Result<Bytes, IdempotencyError> {
+    fn in_progress(&self, claimant: &str) -> Result<Bytes, IdempotencyError> {
         let now = Utc::now();
         let ttl = chrono::Duration::from_std(self.claim_ttl).unwrap_or(chrono::Duration::MAX);
-        let record = Record::InProgress { claimed_at: now, expires_at: now + ttl };
+        let record = Record::InProgress { claimed_at: now, expires_at: now + ttl, claimant: Some(claimant.to_owned()) };
         Ok(Bytes::from(serde_json::to_vec(&record).map_err(|e| corrupt("new claim", e))?))
     }
 
     pub async fn claim<T: DeserializeOwned>(&self, key: &str) -> Result<Claim<T>, IdempotencyError> {
         let record_key = self.record_key(key);
+        let claimant = uuid::Uuid::new_v4().to_string();
         for _ in 0..CLAIM_ROUNDS {
-            match self.store.put_if_absent(&record_key, self.in_progress()?).await {
+            match self.store.put_if_absent(&record_key, self.in_progress(&claimant)?).await {
                 Ok(info) => return Ok(Claim::Acquired(ClaimToken { record_key, etag: info.etag })),
                 Err(StoreError::AlreadyExists { .. }) => {}
                 Err(e) => return Err(e.into()),
@@ -111,6 +122,10 @@ impl Idempotency {
                     let result = serde_json::from_value(result).map_err(|e| corrupt(&record_key, e))?;
                     return Ok(Claim::Completed(result));
                 }
+                Record::InProgress { claimant: Some(owner), .. } if owner == claimant => {
+                    // Our own put, stored though its answer was lost.
+                    return Ok(Claim::Acquired(ClaimToken { record_key, etag: existing.info.etag }));
+                }
                 Record::InProgress { expires_at, .. } if expires_at > Utc::now() => {
                     return Ok(Claim::InProgress { expires_at });
                 }
@@ -120,7 +135,7 @@ impl Idempotency {
                         continue;
                     };
                     let options = PutOptions { content_type: None, condition: PutCondition::IfMatch(etag) };
-                    match self.store.put(&record_key, self.in_progress()?, options).await {
+                    match self.store.put(&record_key, self.in_progress(&claimant)?, options).await {
                         Ok(info) => return Ok(Claim::Acquired(ClaimToken { record_key, etag: info.etag })),
                         Err(StoreError::PreconditionFailed { .. }) => continue,
                         Err(e) => return Err(e.into()),
@@ -196,4 +211,62 @@ impl Idempotency {
 
 fn corrupt(key: &str, error: serde_json::Error) -> IdempotencyError {
     IdempotencyError::Corrupt { key: key.to_owned(), reason: error.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::object_store::{FsObjectStore, Object, ObjectInfo};
+
+    /// A bucket whose first create-if-absent is stored but answered as S3 answers the SDK's
+    /// retry of it: `AlreadyExists` (the first answer was lost on the way).
+    struct FirstAnswerLost {
+        inner: FsObjectStore,
+        lost: AtomicBool,
+    }
+
+    #[async_trait]
+    impl ObjectStore for FirstAnswerLost {
+        fn location(&self) -> &str {
+            self.inner.location()
+        }
+        async fn put(&self, key: &str, body: Bytes, options: PutOptions) -> Result<ObjectInfo, StoreError> {
+            let creates = options.condition == PutCondition::IfAbsent;
+            let stored = self.inner.put(key, body, options).await?;
+            if creates && !self.lost.swap(true, Ordering::SeqCst) {
+                return Err(StoreError::AlreadyExists { key: key.to_owned() });
+            }
+            Ok(stored)
+        }
+        async fn get(&self, key: &str) -> Result<Object, StoreError> {
+            self.inner.get(key).await
+        }
+        async fn head(&self, key: &str) -> Result<ObjectInfo, StoreError> {
+            self.inner.head(key).await
+        }
+        async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
+            self.inner.list(prefix).await
+        }
+        async fn delete(&self, key: &str) -> Result<(), StoreError> {
+            self.inner.delete(key).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_claim_stored_without_an_answer_is_still_its_claimants() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(FirstAnswerLost { inner: FsObjectStore::new(dir.path()), lost: AtomicBool::new(false) });
+        let ledger = Idempotency::new(store, "ledger/", Duration::from_secs(300));
+        let Claim::Acquired(token) = ledger.claim::<String>("doc-1/abc").await.unwrap() else {
+            panic!("the claimant whose answer was lost holds its claim");
+        };
+        // Anyone else still waits for it.
+        assert!(matches!(ledger.claim::<String>("doc-1/abc").await.unwrap(), Claim::InProgress { .. }));
+        ledger.complete(token, &"v1".to_owned()).await.unwrap();
+        assert_eq!(ledger.claim::<String>("doc-1/abc").await.unwrap(), Claim::Completed("v1".to_owned()));
+    }
 }

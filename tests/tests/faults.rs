@@ -1,0 +1,179 @@
+//! The pipeline under injected faults: ingest → process → indexer against moto through a
+//! proxy that answers a fifth of all AWS calls with a 500, a 503, a throttle, a reset
+//! connection or an answer after the client's timeout (half of them after moto acted). Every
+//! document must end indexed exactly once (one version, its chunks once) or in a dead-letter
+//! queue; none may be lost. `SEAMS_FAULT_DOCUMENTS` sets the size (the bench runs 1,000).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_config::SdkConfig;
+use aws_sdk_s3::config::Credentials;
+use futures::StreamExt;
+use seams_contracts::CorrelationId;
+use seams_embeddings::hashing::HashingEmbedder;
+use seams_embeddings::Embedder;
+use seams_platform::aws::AwsSettings;
+use seams_platform::event_bus::EventBridgeBus;
+use seams_platform::object_store::{ObjectStore, S3ObjectStore};
+use seams_platform::queue::{poller, Queue, SqsQueue};
+use seams_tests::fault_proxy::FaultProxy;
+use seams_tests::stack::Moto;
+
+const FAULT_SHARE: f64 = 0.2;
+/// The clients give up on an attempt after this; a delayed answer comes later.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
+
+fn documents() -> usize {
+    std::env::var("SEAMS_FAULT_DOCUMENTS").ok().and_then(|n| n.parse().ok()).unwrap_or(40)
+}
+
+async fn sdk_through(proxy: &FaultProxy, moto: &Moto) -> (AwsSettings, SdkConfig) {
+    let settings = AwsSettings {
+        endpoint_url: Some(proxy.endpoint.clone()),
+        attempt_timeout: ATTEMPT_TIMEOUT,
+        ..moto.settings.clone()
+    };
+    let credentials = Credentials::new("testing", "testing", None, None, "seams-tests");
+    let sdk = settings.loader().credentials_provider(credentials).load().await;
+    (settings, sdk)
+}
+
+/// The document ids of the messages a dead-letter queue holds (taken off it).
+async fn dead_lettered(queue: &dyn Queue, into: &mut BTreeSet<String>) {
+    while let Ok(messages) = queue.receive(10, Duration::from_millis(200)).await {
+        if messages.is_empty() {
+            return;
+        }
+        for message in messages {
+            let body: serde_json::Value = serde_json::from_str(&message.body).unwrap_or_default();
+            let id = body["document_id"].as_str().or_else(|| body["detail"]["document_id"].as_str());
+            into.extend(id.map(str::to_owned));
+            let _ = queue.delete(&message.receipt_handle).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn under_a_fifth_of_calls_faulted_every_document_is_indexed_once_or_dead_lettered() {
+    let moto = Moto::connect().await;
+    let proxy = FaultProxy::start(&moto.endpoint, FAULT_SHARE, ATTEMPT_TIMEOUT * 2, 20).await;
+    let (settings, sdk) = sdk_through(&proxy, &moto).await;
+    let s3 = settings.s3(&sdk);
+    let sqs = seams_platform::aws::sqs(&sdk);
+
+    // The resources, made on moto directly; only the services' own calls are faulted.
+    let (raw_bucket, records_bucket) = (moto.create_bucket().await, moto.create_bucket().await);
+    let (process_dlq_url, process_dlq_arn) = moto.create_queue(1, None).await;
+    let (process_url, _) = moto.create_queue(1, Some((&process_dlq_arn, 5))).await;
+    let (indexer_dlq_url, indexer_dlq_arn) = moto.create_queue(1, None).await;
+    let (indexer_url, indexer_arn) = moto.create_queue(1, Some((&indexer_dlq_arn, 5))).await;
+    let bus_name = moto.create_bus_with_rule(&seams_platform::routes::indexer_rule(), &indexer_arn).await;
+
+    let raw: Arc<dyn ObjectStore> = Arc::new(S3ObjectStore::new(s3.clone(), &raw_bucket));
+    let records: Arc<dyn ObjectStore> = Arc::new(S3ObjectStore::new(s3, &records_bucket));
+    let process_queue = Arc::new(SqsQueue::new(sqs.clone(), process_url));
+    let indexer_queue = Arc::new(SqsQueue::new(sqs.clone(), indexer_url));
+    let bus = Arc::new(EventBridgeBus::new(seams_platform::aws::eventbridge(&sdk), bus_name));
+    let embedder = Arc::new(HashingEmbedder::default());
+    let dir = tempfile::tempdir().unwrap();
+    let index_path = dir.path().join("index.sqlite");
+    let index = Arc::new(retrieve::sqlite::SqliteIndex::open(&index_path, embedder.model().clone()).unwrap());
+    let ingest =
+        ingest::Service::new(raw.clone(), process_queue.clone(), bus.clone(), Default::default(), Default::default());
+    let process = process::Service::new(raw, records.clone(), bus, embedder, Default::default());
+    let indexer = retrieve::indexer::Indexer::new(index, records);
+
+    // Clients send each document, and send it again on a transient error (ingest is idempotent).
+    let count = documents();
+    let started = Instant::now();
+    let refused: Vec<String> = futures::stream::iter(0..count)
+        .map(|i| {
+            let ingest = &ingest;
+            async move {
+                let id = format!("doc-{i:04}");
+                let mut last = String::new();
+                for _ in 0..8 {
+                    let incoming = ingest::Incoming {
+                        document_id: Some(id.clone()),
+                        source_uri: None,
+                        content_type: "text/plain".into(),
+                        bytes: format!("Document {i} is about topic{i} and nothing else.").into_bytes(),
+                        attributes: Default::default(),
+                        tenant: None,
+                    };
+                    match ingest.ingest_bytes(incoming, &CorrelationId::new(format!("c-{i}"))).await {
+                        Ok(_) => return None,
+                        Err(error) if error.name.is_retryable() => last = error.to_string(),
+                        Err(error) => return Some(format!("{id}: {error}")),
+                    }
+                }
+                Some(format!("{id}: still failing after 8 tries: {last}"))
+            }
+        })
+        .buffer_unordered(8)
+        .filter_map(|refused| async move { refused })
+        .collect()
+        .await;
+    assert_eq!(refused, Vec::<String>::new(), "every document was accepted");
+
+    // The event source mappings, until every document is indexed or dead-lettered.
+    let (process_dlq, indexer_dlq) = (SqsQueue::new(sqs.clone(), process_dlq_url), SqsQueue::new(sqs, indexer_dlq_url));
+    let mut dead = BTreeSet::new();
+    let mut indexed = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60 + count as u64);
+    while Instant::now() < deadline {
+        let _ = poller::deliver(process_queue.as_ref(), |event| process.handle_batch(event)).await;
+        let _ = poller::deliver(indexer_queue.as_ref(), |event| indexer.handle_batch(event)).await;
+        dead_lettered(&process_dlq, &mut dead).await;
+        dead_lettered(&indexer_dlq, &mut dead).await;
+        indexed = indexed_documents(&index_path);
+        let accounted: BTreeSet<&String> = indexed.iter().map(|(id, _, _)| id).chain(&dead).collect();
+        if accounted.len() == count {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let elapsed = started.elapsed();
+
+    let indexed_ids: BTreeSet<&String> = indexed.iter().map(|(id, _, _)| id).collect();
+    let lost: Vec<String> = (0..count)
+        .map(|i| format!("doc-{i:04}"))
+        .filter(|id| !indexed_ids.contains(id) && !dead.contains(id))
+        .collect();
+    let twice: Vec<&(String, i64, i64)> =
+        indexed.iter().filter(|(_, version, chunks)| *version != 1 || *chunks != 1).collect();
+    println!(
+        "faults: {count} documents, {} indexed, {} dead-lettered, {} lost, {} indexed twice; {} calls, faults {:?} \
+         ({} after moto acted); {:.1} s",
+        indexed.len(),
+        dead.len(),
+        lost.len(),
+        twice.len(),
+        proxy.requests(),
+        proxy.faults(),
+        proxy.counts.after_moto.load(std::sync::atomic::Ordering::Relaxed),
+        elapsed.as_secs_f64(),
+    );
+    assert_eq!(lost, Vec::<String>::new(), "lost documents");
+    assert_eq!(twice, Vec::<&(String, i64, i64)>::new(), "a second version or a chunk twice");
+    let injected: u64 = proxy.faults().iter().map(|(_, n)| n).sum();
+    assert!(injected as f64 > 0.1 * proxy.requests() as f64, "{injected} faults over {} calls", proxy.requests());
+}
+
+/// Each indexed document's id, version and chunk count, read from the index file.
+fn indexed_documents(path: &std::path::Path) -> Vec<(String, i64, i64)> {
+    let connection = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let mut statement = connection
+        .prepare(
+            "SELECT d.document_id, d.version, (SELECT count(*) FROM chunks c WHERE c.document_id = d.document_id) \
+             FROM documents d WHERE d.deleted_at IS NULL ORDER BY d.document_id",
+        )
+        .unwrap();
+    statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
