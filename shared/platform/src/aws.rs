@@ -182,13 +182,34 @@ impl HasStatus for aws_sdk_s3::config::http::HttpResponse {
 
 /// Whether an SDK error is worth retrying: no response at all (timeout, connection), a
 /// throttle or a server error.
-pub(crate) fn is_transient<E, R: HasStatus>(error: &aws_sdk_s3::error::SdkError<E, R>) -> bool {
-    use aws_sdk_s3::error::SdkError;
+pub(crate) fn is_transient<E, R: HasStatus>(error: &aws_sdk_s3::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata,
+{
+    use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
     match error {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        // JSON APIs (SQS, EventBridge) throttle with a 400 and a code, not a 429.
+        _ if error.code().is_some_and(|code| THROTTLING_CODES.contains(&code)) => true,
         _ => matches!(status_of(error), Some(429) | Some(500..=599)),
     }
 }
+
+/// The error codes AWS services throttle with (as the SDK's own retry classifier knows them).
+const THROTTLING_CODES: [&str; 12] = [
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "LimitExceededException",
+    "RequestThrottled",
+    "SlowDown",
+];
 
 /// The SDK's Display is terse ("service error"); the source chain says what happened.
 pub fn error_chain(error: &dyn std::error::Error) -> String {
@@ -205,6 +226,23 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_throttle_is_transient_whatever_its_status() {
+        use aws_sdk_s3::config::http::HttpResponse;
+        use aws_sdk_s3::error::{ErrorMetadata, SdkError};
+        use aws_sdk_s3::primitives::SdkBody;
+        use aws_sdk_sqs::operation::send_message::SendMessageError;
+        let answer = |status: u16, code: &str| {
+            let error = SendMessageError::generic(ErrorMetadata::builder().code(code).build());
+            let response = HttpResponse::new(status.try_into().unwrap(), SdkBody::empty());
+            is_transient(&SdkError::service_error(error, response))
+        };
+        // SQS and EventBridge throttle with a 400; S3 with a 503.
+        assert!(answer(400, "ThrottlingException") && answer(400, "RequestThrottled") && answer(503, "SlowDown"));
+        assert!(answer(500, "InternalError") && answer(429, "TooManyRequests"));
+        assert!(!answer(400, "InvalidParameterValue") && !answer(403, "AccessDenied"));
+    }
 
     #[test]
     fn settings_come_from_the_environment() {

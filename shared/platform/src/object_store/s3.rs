@@ -24,7 +24,7 @@ impl S3ObjectStore {
 
 fn map_error<E, R>(key: &str, condition: &PutCondition, error: aws_sdk_s3::error::SdkError<E, R>) -> StoreError
 where
-    E: std::error::Error + Send + Sync + 'static,
+    E: std::error::Error + aws_sdk_s3::error::ProvideErrorMetadata + Send + Sync + 'static,
     R: HasStatus + std::fmt::Debug + Send + Sync + 'static,
 {
     let key = key.to_owned();

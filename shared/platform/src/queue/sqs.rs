@@ -22,7 +22,7 @@ impl SqsQueue {
 
 fn map_error<E, R>(error: aws_sdk_sqs::error::SdkError<E, R>) -> QueueError
 where
-    E: std::error::Error + Send + Sync + 'static,
+    E: std::error::Error + aws_sdk_s3::error::ProvideErrorMetadata + Send + Sync + 'static,
     R: HasStatus + std::fmt::Debug + Send + Sync + 'static,
 {
     if is_transient(&error) {
