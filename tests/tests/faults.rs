@@ -75,6 +75,7 @@ async fn under_a_fifth_of_calls_faulted_every_document_is_indexed_once_or_dead_l
 
     let raw: Arc<dyn ObjectStore> = Arc::new(S3ObjectStore::new(s3.clone(), &raw_bucket));
     let records: Arc<dyn ObjectStore> = Arc::new(S3ObjectStore::new(s3, &records_bucket));
+    let (process_url_direct, indexer_url_direct) = (process_url.clone(), indexer_url.clone());
     let process_queue = Arc::new(SqsQueue::new(sqs.clone(), process_url));
     let indexer_queue = Arc::new(SqsQueue::new(sqs.clone(), indexer_url));
     let bus = Arc::new(EventBridgeBus::new(seams_platform::aws::eventbridge(&sdk), bus_name));
@@ -129,8 +130,11 @@ async fn under_a_fifth_of_calls_faulted_every_document_is_indexed_once_or_dead_l
     let (process_dlq, indexer_dlq) = (SqsQueue::new(sqs.clone(), process_dlq_url), SqsQueue::new(sqs, indexer_dlq_url));
     let mut dead = BTreeSet::new();
     let mut indexed = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60 + count as u64);
-    while Instant::now() < deadline {
+    // Until every document is accounted for, or nothing is left in flight: a document neither
+    // indexed nor dead-lettered while both queues are empty is lost.
+    let deadline = Instant::now() + Duration::from_secs(120 + 2 * count as u64);
+    let mut idle_rounds = 0;
+    while Instant::now() < deadline && idle_rounds < 3 {
         let _ = poller::deliver(process_queue.as_ref(), |event| process.handle_batch(event)).await;
         let _ = poller::deliver(indexer_queue.as_ref(), |event| indexer.handle_batch(event)).await;
         dead_lettered(&process_dlq, &mut dead).await;
@@ -140,8 +144,11 @@ async fn under_a_fifth_of_calls_faulted_every_document_is_indexed_once_or_dead_l
         if accounted.len() == count {
             break;
         }
+        let in_flight = queued(&moto, &process_url_direct).await + queued(&moto, &indexer_url_direct).await;
+        idle_rounds = if in_flight == 0 { idle_rounds + 1 } else { 0 };
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    let still_queued = queued(&moto, &process_url_direct).await + queued(&moto, &indexer_url_direct).await;
     let elapsed = started.elapsed();
 
     let indexed_ids: BTreeSet<&String> = indexed.iter().map(|(id, _, _)| id).collect();
@@ -152,8 +159,8 @@ async fn under_a_fifth_of_calls_faulted_every_document_is_indexed_once_or_dead_l
     let twice: Vec<&(String, i64, i64)> =
         indexed.iter().filter(|(_, version, chunks)| *version != 1 || *chunks != 1).collect();
     println!(
-        "faults: {count} documents, {} indexed, {} dead-lettered, {} lost, {} indexed twice; {} calls, faults {:?} \
-         ({} after moto acted); {:.1} s",
+        "faults: {count} documents, {} indexed, {} dead-lettered, {} not accounted for ({still_queued} messages \
+         still queued), {} indexed twice; {} calls, faults {:?} ({} after moto acted); {:.1} s",
         indexed.len(),
         dead.len(),
         lost.len(),
@@ -167,6 +174,16 @@ async fn under_a_fifth_of_calls_faulted_every_document_is_indexed_once_or_dead_l
     assert_eq!(twice, Vec::<&(String, i64, i64)>::new(), "a second version or a chunk twice");
     let injected: u64 = proxy.faults().iter().map(|(_, n)| n).sum();
     assert!(injected as f64 > 0.1 * proxy.requests() as f64, "{injected} faults over {} calls", proxy.requests());
+}
+
+/// Messages on a queue, visible or in flight, asked of moto directly (not through the faults).
+async fn queued(moto: &Moto, url: &str) -> u64 {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let names =
+        [QueueAttributeName::ApproximateNumberOfMessages, QueueAttributeName::ApproximateNumberOfMessagesNotVisible];
+    let asked = moto.sqs().get_queue_attributes().queue_url(url).set_attribute_names(Some(names.to_vec())).send().await;
+    let attributes = asked.expect("moto answers").attributes.unwrap_or_default();
+    names.iter().filter_map(|name| attributes.get(name)?.parse::<u64>().ok()).sum()
 }
 
 /// Each indexed document's id, version and chunk count, read from the index file.
