@@ -139,6 +139,9 @@ struct Cutter<'a> {
     breaks: Vec<Break>,
     /// The boundaries no chunk crosses (their break is `End`), in order; the last is the text's end.
     walls: Vec<usize>,
+    /// The walls as given (byte offsets): a parent cut inside a word over the limit is a
+    /// wall inside one piece, which only [`Self::oversized`] can honour.
+    wall_offsets: Vec<usize>,
 }
 
 impl<'a> Cutter<'a> {
@@ -171,7 +174,9 @@ impl<'a> Cutter<'a> {
         for wall in &wall_bounds {
             breaks[*wall] = Break::End;
         }
-        Self { text, settings, tokenizer, bounds, breaks, walls: wall_bounds }
+        let mut wall_offsets = walls.to_vec();
+        wall_offsets.sort_unstable();
+        Self { text, settings, tokenizer, bounds, breaks, walls: wall_bounds, wall_offsets }
     }
 
     fn spans(&self) -> Vec<Span> {
@@ -280,15 +285,26 @@ impl<'a> Cutter<'a> {
     }
 
     /// A piece longer than a chunk (a word over the limit) cut into the longest prefixes that
-    /// fit. Rare, so counting candidate prefixes is fine here.
+    /// fit, and at every wall inside it. Rare, so counting candidate prefixes is fine here.
     fn oversized(&self, piece: usize) -> Vec<Span> {
+        let (from, to) = (self.bounds[piece].end, self.bounds[piece + 1].end);
+        let inside =
+            self.wall_offsets.iter().copied().filter(|w| from < *w && *w < to && self.text.is_char_boundary(*w));
         let mut spans = Vec::new();
-        let mut rest = self.trimmed(self.bounds[piece].end, self.bounds[piece + 1].end);
-        while let Some(span) = rest {
-            let text = &self.text[span.start..span.end];
-            let end = self.longest_prefix(text);
-            spans.push(Span { start: span.start, end: span.start + end, tokens: self.tokenizer.count(&text[..end]) });
-            rest = self.trimmed(span.start + end, span.end);
+        let mut part_start = from;
+        for part_end in inside.chain([to]) {
+            let mut rest = self.trimmed(part_start, part_end);
+            while let Some(span) = rest {
+                let text = &self.text[span.start..span.end];
+                let end = self.longest_prefix(text);
+                spans.push(Span {
+                    start: span.start,
+                    end: span.start + end,
+                    tokens: self.tokenizer.count(&text[..end]),
+                });
+                rest = self.trimmed(span.start + end, span.end);
+            }
+            part_start = part_end;
         }
         spans
     }
@@ -470,6 +486,22 @@ mod tests {
         }
         for ordinal in 0..parents.len() {
             assert!(children.iter().any(|c| c.parent == Some(ordinal as u32)), "parent {ordinal} has children");
+        }
+    }
+
+    #[test]
+    fn a_word_longer_than_a_parent_is_cut_where_its_parents_are() {
+        // Found by the `chunk` fuzz target (fuzz/seeds/chunk/long-word): the children of a
+        // word cut across several parents ignored the parents' cuts inside it.
+        let text = format!("{} end.", "supercalifragilistic".repeat(20));
+        let (parents, children) = chunk_hierarchy(&text, 16, ChunkSettings::new(4, 50), &Cl100k);
+        assert!(parents.len() > 3, "{parents:?}");
+        for child in &children {
+            let parent = &parents[child.parent.unwrap() as usize];
+            assert!(
+                parent.char_start <= child.char_start && child.char_end <= parent.char_end,
+                "{child:?} in {parent:?}"
+            );
         }
     }
 
