@@ -328,3 +328,12 @@ async fn both_shipped_definitions_are_accepted() {
         assert!(execution.is_ok(), "{file}: {:?}", execution.err());
     }
 }
+
+#[tokio::test]
+async fn a_definition_that_never_ends_fails_at_step_functions_history_limit() {
+    let definition = json!({"StartAt": "Again", "States": {"Again": {"Type": "Pass", "Next": "Again"}}});
+    let execution = runner(Queued::new(vec![])).run(&definition, json!({})).await.unwrap();
+    let error = execution.output.unwrap_err();
+    assert_eq!(error.error, "States.Runtime");
+    assert!(error.cause.contains("25000"), "{}", error.cause);
+}

@@ -29,6 +29,10 @@ struct Run {
     observer: Option<Observer>,
 }
 
+/// Step Functions fails an execution whose history passes 25,000 events; a definition that
+/// loops forever fails here the same way rather than running for ever.
+const MAX_HISTORY_EVENTS: usize = 25_000;
+
 impl Run {
     fn record(&self, transition: Transition) {
         if let Some(observer) = &self.observer {
@@ -37,6 +41,17 @@ impl Run {
         if let Ok(mut transitions) = self.transitions.lock() {
             transitions.push(transition);
         }
+    }
+
+    /// Refuses to go on once the history is over Step Functions' limit.
+    fn check_history(&self) -> Result<(), StateError> {
+        let events = self.transitions.lock().map_or(0, |transitions| transitions.len());
+        if events > MAX_HISTORY_EVENTS {
+            return Err(StateError::runtime(format!(
+                "the execution's history passed {MAX_HISTORY_EVENTS} events, Step Functions' limit"
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -97,6 +112,7 @@ impl Runner {
             loop {
                 let state =
                     machine.states.get(&name).ok_or_else(|| StateError::runtime(format!("{name:?} is not a state")))?;
+                run.check_history()?;
                 run.record(Transition::Entered { state: name.clone(), r#type: state.type_name().to_owned() });
                 let mut context = run.context.clone();
                 context["State"] = json!({"Name": name, "EnteredTime": now(), "RetryCount": 0});
@@ -212,6 +228,7 @@ impl Runner {
             attempts[index] += 1;
             retry += 1;
             let delay = Duration::from_secs_f64(delay * self.time_scale);
+            run.check_history()?;
             run.record(Transition::Retrying { state: name.into(), attempt: retry, delay_ms: delay.as_millis() as u64 });
             tokio::time::sleep(delay).await;
         }
