@@ -21,10 +21,15 @@ pub struct ChunkSettings {
     pub overlap_tokens: usize,
 }
 
+/// The smallest chunk: a character is up to 4 bytes, so up to 4 of a byte-level BPE's tokens,
+/// and a chunk is never cut inside a character. Below this a limit could not be kept.
+pub const MIN_CHUNK_TOKENS: usize = 4;
+
 impl ChunkSettings {
-    /// `overlap_percent` of `max_tokens`, kept below `max_tokens`.
+    /// `overlap_percent` of `max_tokens`, kept below `max_tokens`; `max_tokens` is at least
+    /// [`MIN_CHUNK_TOKENS`].
     pub fn new(max_tokens: usize, overlap_percent: usize) -> Self {
-        let max_tokens = max_tokens.max(1);
+        let max_tokens = max_tokens.max(MIN_CHUNK_TOKENS);
         Self { max_tokens, overlap_tokens: (max_tokens * overlap_percent / 100).min(max_tokens - 1) }
     }
 }
@@ -487,6 +492,17 @@ mod tests {
         for ordinal in 0..parents.len() {
             assert!(children.iter().any(|c| c.parent == Some(ordinal as u32)), "parent {ordinal} has children");
         }
+    }
+
+    #[test]
+    fn no_chunk_is_over_the_limit_even_when_one_character_is_several_tokens() {
+        // Found by the `chunk` fuzz target (fuzz/regressions/chunk): a limit of 1 token could
+        // not hold a character of 2.
+        let text = "\u{1de}\u{332} supercalifrag\u{1f600}";
+        let settings = ChunkSettings::new(1, 0);
+        let chunks = chunk(text, settings, &Cl100k);
+        assert!(!chunks.is_empty());
+        assert!(chunks.iter().all(|c| c.token_count as usize <= settings.max_tokens), "{chunks:?}");
     }
 
     #[test]
