@@ -4,21 +4,54 @@
 //! text cut where pages begin and end.
 
 use std::cell::RefCell;
+use std::collections::HashSet;
 use std::rc::Rc;
 
-use pdf_extract::{MediaBox, OutputDev, OutputError, PlainTextOutput, Transform};
+use pdf_extract::{Document, MediaBox, OutputDev, OutputError, PlainTextOutput, Transform};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PdfError {
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    #[error("page {page}'s chain of /Parent page nodes loops")]
+    ParentLoop { page: u32 },
+}
+
+impl From<pdf_extract::Error> for PdfError {
+    fn from(error: pdf_extract::Error) -> Self {
+        PdfError::Output(error.into())
+    }
+}
 
 /// The text of every page of `bytes`, in order. Errors (and panics, which the caller
-/// catches) are pdf-extract's.
-pub fn pages(bytes: &[u8]) -> Result<Vec<String>, OutputError> {
-    let mut document = pdf_extract::Document::load_mem(bytes)?;
+/// catches) are pdf-extract's, but for a page tree pdf-extract would walk for ever.
+pub fn pages(bytes: &[u8]) -> Result<Vec<String>, PdfError> {
+    let mut document = Document::load_mem(bytes)?;
     if document.is_encrypted() {
         // As pdf-extract does: many PDFs are encrypted with an empty user password.
-        document.decrypt("")?;
+        document.decrypt("").map_err(OutputError::from)?;
     }
+    refuse_parent_loops(&document)?;
     let mut pages = Pages::default();
     pdf_extract::output_doc(&document, &mut pages)?;
     Ok(pages.done)
+}
+
+/// pdf-extract reads a page's inherited attributes (its media box) up the page's /Parent
+/// chain without looking for a loop, so a PDF whose chain loops kept it spinning for ever
+/// (found by the `extract` fuzz target). Such a page tree is refused before it starts.
+fn refuse_parent_loops(document: &Document) -> Result<(), PdfError> {
+    for (page, id) in document.get_pages() {
+        let mut seen = HashSet::new();
+        let mut node = Some(id);
+        while let Some(current) = node {
+            if !seen.insert(current) {
+                return Err(PdfError::ParentLoop { page });
+            }
+            node = document.get_dictionary(current).and_then(|d| d.get(b"Parent")).and_then(|p| p.as_reference()).ok();
+        }
+    }
+    Ok(())
 }
 
 /// One page's text, shared between the page's writer and [`Pages`].
@@ -115,5 +148,15 @@ mod tests {
             assert!(ours.len() > 1);
             assert_eq!(ours, pdf_extract::extract_text_from_mem_by_pages(pdf).unwrap());
         }
+    }
+
+    #[test]
+    fn a_page_that_is_its_own_parent_is_refused_not_walked_for_ever() {
+        // The fuzzer's find (fuzz/regressions/extract): page 3 0 obj names itself its parent.
+        let mut looped = include_bytes!("../../tests/fixtures/handbook.pdf").to_vec();
+        let at = looped.windows(13).position(|w| w == b"/Parent 1 0 R").unwrap();
+        looped[at + 8] = b'3';
+        let error = super::pages(&looped).unwrap_err();
+        assert!(matches!(error, super::PdfError::ParentLoop { page: 1 }), "{error}");
     }
 }
