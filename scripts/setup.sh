@@ -6,6 +6,7 @@
 #   .tools/cargo         cargo-deny
 #   scripts/node/node_modules   asl-validator (from package-lock.json)
 #   .tools/models        the local embedding model (alone: scripts/setup.sh model)
+#   .tools/cargo         cargo-fuzz, only with `scripts/setup.sh fuzz` (scripts/fuzz.sh runs it)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tools="$root/.tools"
@@ -45,6 +46,21 @@ PY
     fi
   fi
 }
+
+install_cargo_fuzz() {
+  # Coverage-guided fuzzing on the stable toolchain (libFuzzer, `--sanitizer none`).
+  cargo_fuzz_version="0.13.2"
+  if [[ "$("$tools/cargo/bin/cargo-fuzz" --version 2>/dev/null)" != "cargo-fuzz $cargo_fuzz_version" ]]; then
+    say "installing cargo-fuzz $cargo_fuzz_version into .tools/cargo"
+    cargo install --quiet --locked --root "$tools/cargo" cargo-fuzz --version "$cargo_fuzz_version"
+  fi
+}
+
+# `scripts/setup.sh fuzz` installs only cargo-fuzz (the fuzzer is not part of the tests).
+if [[ "${1:-}" == fuzz ]]; then
+  install_cargo_fuzz
+  exit 0
+fi
 
 # `scripts/setup.sh model` installs only the model (the quick start's first step).
 if [[ "${1:-}" == model ]]; then

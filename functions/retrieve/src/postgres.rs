@@ -415,6 +415,14 @@ impl Params {
     }
 }
 
+/// The SQL condition `predicate` becomes and how many values it binds: what a query sends
+/// PostgreSQL, for the fuzz target that checks no caller's text is ever part of the SQL.
+pub fn filter_condition(predicate: &Predicate) -> (String, usize) {
+    let mut params = Params::default();
+    let sql = filter_sql(predicate, &mut params);
+    (sql, params.0.len())
+}
+
 /// The predicate as a SQL condition on `metadata` (jsonb), meaning what
 /// [`Predicate::matches`] means: jsonb equality compares numbers numerically, and every
 /// test is `coalesce(.., false)` so a missing attribute never turns a result into NULL.

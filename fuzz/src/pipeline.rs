@@ -1,0 +1,186 @@
+//! The pipeline's front doors: HTTP requests to every route, and every event each function
+//! accepts (SQS, S3, EventBridge, direct and Step Functions invokes), served by the real
+//! handlers on the embedded stack (`seams up`'s), in a data directory of their own.
+
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+use seams::{invoke, InvokeError, LocalStack};
+use seams_contracts::Problem;
+use seams_platform::proxy::{RouteRequest, RouteResponse};
+use seams_platform::trigger::TriggerKind;
+use serde_json::Value;
+
+/// The stack every input is served by: built once per process, as a Lambda container is.
+struct Pipeline {
+    runtime: tokio::runtime::Runtime,
+    stack: Arc<LocalStack>,
+    data_dir: tempfile::TempDir,
+}
+
+impl Pipeline {
+    /// A harness that cannot start is not an input's fault: it stops the run loudly.
+    fn shared() -> &'static Pipeline {
+        static PIPELINE: OnceLock<Pipeline> = OnceLock::new();
+        PIPELINE.get_or_init(|| {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .expect("a tokio runtime");
+            let data_dir = tempfile::tempdir().expect("a temporary data directory");
+            let stack = Arc::new(LocalStack::new(data_dir.path()).expect("the embedded stack"));
+            Pipeline { runtime, stack, data_dir }
+        })
+    }
+
+    fn invoke(&self, function: &str, event: Value) -> Result<Value, InvokeError> {
+        self.runtime.block_on(invoke(&self.stack, function, event))
+    }
+
+    fn data_dir(&self) -> &Path {
+        self.data_dir.path()
+    }
+}
+
+/// An HTTP request written as on the wire, which keeps the seeds readable:
+/// `METHOD /path?query`, header lines `name: value`, a blank line, then the body's bytes.
+fn parse_request(data: &[u8]) -> RouteRequest {
+    let split = data.windows(2).position(|pair| pair == b"\n\n");
+    let (head, body) = match split {
+        Some(at) => (&data[..at], &data[at + 2..]),
+        None => (data, &[][..]),
+    };
+    let head = String::from_utf8_lossy(head);
+    let mut lines = head.lines();
+    let mut start = lines.next().unwrap_or_default().split_whitespace();
+    let method = start.next().unwrap_or_default();
+    let (path, query) = start.next().unwrap_or_default().split_once('?').unwrap_or((start_path(&head), ""));
+    let mut request = RouteRequest::new(method, path);
+    request.query = query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect();
+    request.headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim(), value.trim()))
+        .filter(|(name, value)| is_header_name(name) && is_header_value(value))
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect();
+    request.body = body.to_vec();
+    request
+}
+
+/// A header name an HTTP server accepts (RFC 9110's token): no proxy or API Gateway passes
+/// any other to a function.
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// A header value of visible ASCII, spaces and tabs.
+fn is_header_value(value: &str) -> bool {
+    value.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
+}
+
+/// The path of a request line with no query string.
+fn start_path(head: &str) -> &str {
+    head.lines().next().and_then(|line| line.split_whitespace().nth(1)).unwrap_or_default()
+}
+
+/// What every HTTP answer owes its caller, whatever it was sent: no 5xx but an honest 503
+/// (or 501 for what a store cannot do), problem+json for an error, and nothing of the
+/// machine it runs on.
+fn check_http(function: &str, response: &RouteResponse, data_dir: &Path) {
+    let body = String::from_utf8_lossy(&response.body);
+    assert!(
+        response.status < 500 || matches!(response.status, 501 | 503),
+        "{function} answered {}: {body}",
+        response.status
+    );
+    let data_dir = data_dir.to_string_lossy();
+    assert!(!body.contains(data_dir.as_ref()), "{function}'s answer names the data directory: {body}");
+    // The agent protocols answer in their own error shapes (JSON-RPC, OpenAI's).
+    if response.status >= 400 && function != "gateway" {
+        let content_type = response.headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("content-type"));
+        assert_eq!(content_type.map(|(_, value)| value.as_str()), Some(Problem::CONTENT_TYPE), "{function}: {body}");
+        let problem: Value = serde_json::from_slice(&response.body).unwrap_or_default();
+        assert_eq!(problem["status"], response.status, "{function}'s problem disagrees with its status: {body}");
+        assert!(problem["type"].as_str().is_some_and(|t| !t.is_empty()), "{function}'s problem has no type: {body}");
+    }
+}
+
+/// Target `http_routes`: one request to whichever route it names.
+pub fn http_routes(data: &[u8]) {
+    let request = parse_request(data);
+    let Some((route, parameters)) = request.route() else { return };
+    let pipeline = Pipeline::shared();
+    let event = request.event(&route, &parameters, "fuzz");
+    match pipeline.invoke(route.function, event) {
+        Ok(response) => check_http(route.function, &RouteResponse::from_proxy(&response), pipeline.data_dir()),
+        Err(error) => panic!("{} failed an HTTP request instead of answering it: {error}", route.function),
+    }
+}
+
+/// Any JSON event to `function`. Failing the invocation is how a non-HTTP trigger refuses
+/// (with a stable error name, to the DLQ or a Catch); an HTTP-shaped event is answered.
+fn event(function: &str, data: &[u8]) {
+    let Ok(event) = serde_json::from_slice::<Value>(data) else { return };
+    let is_http = TriggerKind::of(&event) == TriggerKind::Http;
+    let pipeline = Pipeline::shared();
+    if let Ok(response) = pipeline.invoke(function, event) {
+        if is_http && response.get("statusCode").is_some() {
+            check_http(function, &RouteResponse::from_proxy(&response), pipeline.data_dir());
+        }
+    }
+}
+
+pub fn event_ingest(data: &[u8]) {
+    event("ingest", data)
+}
+
+pub fn event_process(data: &[u8]) {
+    event("process", data)
+}
+
+pub fn event_retrieve(data: &[u8]) {
+    event("retrieve", data)
+}
+
+pub fn event_indexer(data: &[u8]) {
+    event("retrieve-indexer", data)
+}
+
+pub fn event_infer(data: &[u8]) {
+    event("infer", data)
+}
+
+pub fn event_output(data: &[u8]) {
+    event("output", data)
+}
+
+pub fn event_answer(data: &[u8]) {
+    event("answer", data)
+}
+
+pub fn event_gateway(data: &[u8]) {
+    event("gateway", data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_reads_as_written() {
+        let request = parse_request(b"DELETE /documents/a%20b?x=1&y\ncontent-type: text/plain\nX-A:  b \n\n\xffbody");
+        assert_eq!((request.method.as_str(), request.path.as_str()), ("DELETE", "/documents/a%20b"));
+        assert_eq!(request.query, vec![("x".into(), "1".into()), ("y".into(), String::new())]);
+        assert_eq!(request.headers, vec![("content-type".into(), "text/plain".into()), ("X-A".into(), "b".into())]);
+        assert_eq!(request.body, b"\xffbody");
+        assert_eq!(parse_request(b"GET /documents").path, "/documents");
+        let odd = parse_request(b"GET /documents\ncont]nt-type: a\nx-a: caf\xc3\xa9\nx-b: ok\n\n");
+        assert_eq!(odd.headers, vec![("x-b".into(), "ok".into())], "what no HTTP server would pass on is dropped");
+    }
+}
