@@ -6,6 +6,7 @@
 #   scripts/fuzz.sh                        every target for 60 s
 #   scripts/fuzz.sh filter chunk --time 600
 #   scripts/fuzz.sh --runs 10000000        every target to 10 million executions
+#   scripts/fuzz.sh --runs 10000000 --time 900   whichever comes first
 #   scripts/fuzz.sh --list
 # Corpora grow in .tools/fuzz/corpus/<target> (not committed); the committed seeds in
 # fuzz/seeds/<target> are read every run. An input that fails is saved in
@@ -18,17 +19,18 @@ fuzz_dir="$root/fuzz/libfuzzer"
 work="$root/.tools/fuzz"
 
 targets=()
-limit=(-max_total_time=60)
+limit=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --time) limit=(-max_total_time="$2"); shift 2 ;;
-    --runs) limit=(-runs="$2"); shift 2 ;;
+    --time) limit+=(-max_total_time="$2"); shift 2 ;;
+    --runs) limit+=(-runs="$2"); shift 2 ;;
     --list) ls "$fuzz_dir/fuzz_targets" | sed 's/\.rs$//'; exit 0 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     -*) echo "fuzz: unknown option $1" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
   esac
 done
+[[ ${#limit[@]} -gt 0 ]] || limit=(-max_total_time=60)
 if [[ ${#targets[@]} -eq 0 ]]; then
   mapfile -t targets < <(ls "$fuzz_dir/fuzz_targets" | sed 's/\.rs$//')
 fi

@@ -337,3 +337,24 @@ async fn a_definition_that_never_ends_fails_at_step_functions_history_limit() {
     assert_eq!(error.error, "States.Runtime");
     assert!(error.cause.contains("25000"), "{}", error.cause);
 }
+
+#[tokio::test]
+async fn retriers_out_of_step_functions_bounds_are_refused_and_backoff_never_overflows() {
+    let with_retrier = |retrier: Value| json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": LAMBDA, "Retry": [retrier], "End": true}}});
+    for (retrier, field) in [
+        (json!({"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1e308}), "IntervalSeconds"),
+        (json!({"ErrorEquals": ["States.ALL"], "IntervalSeconds": 0.5}), "IntervalSeconds"),
+        (json!({"ErrorEquals": ["States.ALL"], "BackoffRate": 0.5}), "BackoffRate"),
+        (json!({"ErrorEquals": ["States.ALL"], "MaxDelaySeconds": 0}), "MaxDelaySeconds"),
+    ] {
+        let refused = runner(Queued::new(vec![])).run(&with_retrier(retrier), json!({})).await.unwrap_err();
+        assert!(refused.problem.contains(field), "{refused}");
+    }
+    // A valid retrier whose backoff passes any duration waits a bounded time instead of panicking.
+    let failing = json!({"errorType": "Seams.Transient", "errorMessage": "down"});
+    let tasks = Queued::new(vec![failing.clone(), failing.clone(), failing]);
+    let retrier =
+        json!({"ErrorEquals": ["States.ALL"], "IntervalSeconds": 99999999, "BackoffRate": 1e300, "MaxAttempts": 2});
+    let execution = Runner::new(tasks).with_time_scale(0.0).run(&with_retrier(retrier), json!({})).await.unwrap();
+    assert_eq!(execution.output.unwrap_err().error, "Seams.Transient");
+}

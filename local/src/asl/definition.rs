@@ -227,6 +227,29 @@ pub struct Retrier {
     _comment: IgnoredAny,
 }
 
+impl Retrier {
+    /// Step Functions' bounds on a retrier, which it refuses a definition for breaking.
+    fn check(&self) -> Result<(), String> {
+        let whole_in =
+            |value: f64, range: std::ops::RangeInclusive<f64>| value.fract() == 0.0 && range.contains(&value);
+        if !whole_in(self.interval_seconds, 1.0..=99_999_999.0) {
+            return Err(format!("IntervalSeconds {} is not a whole number from 1 to 99999999", self.interval_seconds));
+        }
+        if self.max_attempts > 99_999_999 {
+            return Err(format!("MaxAttempts {} is over 99999999", self.max_attempts));
+        }
+        if !(self.backoff_rate.is_finite() && self.backoff_rate >= 1.0) {
+            return Err(format!("BackoffRate {} is below 1", self.backoff_rate));
+        }
+        match self.max_delay_seconds {
+            Some(max) if !whole_in(max, 1.0..=31_622_400.0) => {
+                Err(format!("MaxDelaySeconds {max} is not a whole number from 1 to 31622400"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 fn default_interval() -> f64 {
     1.0
 }
@@ -384,6 +407,13 @@ fn parse_state(name: &str, value: &Value) -> Result<State, UnsupportedDefinition
         };
         unsupported(problem)
     })?;
+    let retriers = match &state {
+        State::Task(task) => task.retry.as_slice(),
+        State::Parallel(parallel) => parallel.retry.as_slice(),
+        State::Map(map) => map.retry.as_slice(),
+        _ => &[],
+    };
+    retriers.iter().try_for_each(Retrier::check).map_err(unsupported)?;
     match &mut state {
         State::Task(task) if !task.resource.starts_with("arn:aws:states:::") => {
             return Err(unsupported(format!("Resource {:?} is not an optimised integration", task.resource)));

@@ -33,6 +33,9 @@ struct Run {
 /// loops forever fails here the same way rather than running for ever.
 const MAX_HISTORY_EVENTS: usize = 25_000;
 
+/// The longest wait between retries: Step Functions' largest MaxDelaySeconds.
+const MAX_RETRY_DELAY_SECONDS: f64 = 31_622_400.0;
+
 impl Run {
     fn record(&self, transition: Transition) {
         if let Some(observer) = &self.observer {
@@ -227,7 +230,8 @@ impl Runner {
             }
             attempts[index] += 1;
             retry += 1;
-            let delay = Duration::from_secs_f64(delay * self.time_scale);
+            // A backoff can grow past any duration; a year is as good as for ever here.
+            let delay = Duration::from_secs_f64(delay.min(MAX_RETRY_DELAY_SECONDS) * self.time_scale);
             run.check_history()?;
             run.record(Transition::Retrying { state: name.into(), attempt: retry, delay_ms: delay.as_millis() as u64 });
             tokio::time::sleep(delay).await;
