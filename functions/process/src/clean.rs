@@ -58,7 +58,8 @@ fn join_hyphenated(text: &str) -> Vec<Cow<'_, str>> {
             line[..end].strip_suffix('-').and_then(|head| head.chars().last()).is_some_and(char::is_alphabetic);
         if next_starts_lower && hyphenated {
             let head = &line[..end - 1];
-            let split = head.rfind(char::is_whitespace).map_or(0, |i| i + 1);
+            // After the last whitespace character, which may be wider than a byte (U+00A0).
+            let split = head.char_indices().rfind(|(_, c)| c.is_whitespace()).map_or(0, |(i, c)| i + c.len_utf8());
             carry = head[split..].to_owned();
             line = Cow::Owned(head[..split].trim_end().to_owned());
         }
@@ -147,6 +148,8 @@ mod tests {
     fn words_broken_across_lines_are_joined() {
         assert_eq!(clean("the exam-\nple shows\nanother line"), "the\nexample shows\nanother line");
         assert_eq!(clean("an e-mail and a\nco-\nOperative"), "an e-mail and a\nco-\nOperative");
+        // Found by the `chunk` fuzz target: a no-break space before the word panicked.
+        assert_eq!(clean("one\u{a0}exam-\nple"), "one\nexample");
         assert_eq!(clean("through the reim-\n\nbursement form"), "through the\n\nreimbursement form");
     }
 
