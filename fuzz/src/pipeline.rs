@@ -2,6 +2,7 @@
 //! accepts (SQS, S3, EventBridge, direct and Step Functions invokes), served by the real
 //! handlers on the embedded stack (`seams up`'s), in a data directory of their own.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
@@ -10,6 +11,9 @@ use seams_contracts::Problem;
 use seams_platform::proxy::{RouteRequest, RouteResponse};
 use seams_platform::trigger::TriggerKind;
 use serde_json::Value;
+
+/// The only host deliveries may go to, which does not exist.
+const FUZZ_HOST: &str = "receiver.seams-fuzz.invalid";
 
 /// The stack every input is served by: built once per process, as a Lambda container is.
 struct Pipeline {
@@ -29,7 +33,11 @@ impl Pipeline {
                 .build()
                 .expect("a tokio runtime");
             let data_dir = tempfile::tempdir().expect("a temporary data directory");
-            let stack = Arc::new(LocalStack::new(data_dir.path()).expect("the embedded stack"));
+            // `seams up`'s defaults, but no delivery leaves the machine: a fuzzed webhook URL
+            // is refused as a deployed output refuses a host off its list.
+            let variables = BTreeMap::from([("SEAMS_OUTBOUND_ALLOWED_HOSTS".to_owned(), FUZZ_HOST.to_owned())]);
+            let stack = runtime.block_on(LocalStack::configured(data_dir.path(), variables));
+            let stack = Arc::new(stack.unwrap_or_else(|e| panic!("the embedded stack: {e}")));
             Pipeline { runtime, stack, data_dir }
         })
     }
