@@ -1,7 +1,7 @@
 //! The local Step Functions interpreter: a definition's states, paths, templates and
 //! intrinsic functions, run to the end.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use seams::asl::{Runner, StateError, Tasks};
 use serde_json::{json, Value};
@@ -20,16 +20,11 @@ impl Tasks for EchoTasks {
     }
 }
 
-fn runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime"))
-}
-
 /// Target `asl`: the input is a definition, run on a fixed input with waits skipped. It
 /// either is refused up front or runs to an end: no hang, no panic.
 pub fn run(data: &[u8]) {
     let Ok(definition) = serde_json::from_slice::<Value>(data) else { return };
     let input = json!({"request": {"question": "why?", "top_k": 3, "tags": ["a", "b"]}, "n": 2, "s": "x y"});
     let runner = Runner::new(Arc::new(EchoTasks)).with_time_scale(0.0);
-    let _ = runtime().block_on(runner.run(&definition, input));
+    let _ = crate::runtime().block_on(runner.run(&definition, input));
 }

@@ -12,6 +12,8 @@ pub mod pipeline;
 pub mod templates;
 pub mod text;
 
+use std::sync::OnceLock;
+
 /// A target: one fuzzer input in, a panic when seams misbehaves on it.
 pub type Target = fn(&[u8]);
 
@@ -45,4 +47,14 @@ pub fn run(name: &str, data: &[u8]) {
         Some(target) => target(data),
         None => panic!("no fuzz target {name}"),
     }
+}
+
+/// The runtime the async targets block on, built once per process. A harness that cannot
+/// start is not an input's fault: it stops the run loudly.
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    // Multi-threaded (one worker), since handlers may block in place.
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("a tokio runtime")
+    })
 }

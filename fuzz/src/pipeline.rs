@@ -17,7 +17,6 @@ const FUZZ_HOST: &str = "receiver.seams-fuzz.invalid";
 
 /// The stack every input is served by: built once per process, as a Lambda container is.
 struct Pipeline {
-    runtime: tokio::runtime::Runtime,
     stack: Arc<LocalStack>,
     data_dir: tempfile::TempDir,
 }
@@ -27,23 +26,18 @@ impl Pipeline {
     fn shared() -> &'static Pipeline {
         static PIPELINE: OnceLock<Pipeline> = OnceLock::new();
         PIPELINE.get_or_init(|| {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .expect("a tokio runtime");
             let data_dir = tempfile::tempdir().expect("a temporary data directory");
             // `seams up`'s defaults, but no delivery leaves the machine: a fuzzed webhook URL
             // is refused as a deployed output refuses a host off its list.
             let variables = BTreeMap::from([("SEAMS_OUTBOUND_ALLOWED_HOSTS".to_owned(), FUZZ_HOST.to_owned())]);
-            let stack = runtime.block_on(LocalStack::configured(data_dir.path(), variables));
+            let stack = crate::runtime().block_on(LocalStack::configured(data_dir.path(), variables));
             let stack = Arc::new(stack.unwrap_or_else(|e| panic!("the embedded stack: {e}")));
-            Pipeline { runtime, stack, data_dir }
+            Pipeline { stack, data_dir }
         })
     }
 
     fn invoke(&self, function: &str, event: Value) -> Result<Value, InvokeError> {
-        self.runtime.block_on(invoke(&self.stack, function, event))
+        crate::runtime().block_on(invoke(&self.stack, function, event))
     }
 
     fn data_dir(&self) -> &Path {

@@ -293,8 +293,8 @@ impl<'a> Cutter<'a> {
     /// fit, and at every wall inside it. Rare, so counting candidate prefixes is fine here.
     fn oversized(&self, piece: usize) -> Vec<Span> {
         let (from, to) = (self.bounds[piece].end, self.bounds[piece + 1].end);
-        let inside =
-            self.wall_offsets.iter().copied().filter(|w| from < *w && *w < to && self.text.is_char_boundary(*w));
+        let within = self.wall_offsets.partition_point(|w| *w <= from)..self.wall_offsets.partition_point(|w| *w < to);
+        let inside = self.wall_offsets[within].iter().copied().filter(|w| self.text.is_char_boundary(*w));
         let mut spans = Vec::new();
         let mut part_start = from;
         for part_end in inside.chain([to]) {

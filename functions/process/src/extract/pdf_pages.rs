@@ -41,7 +41,7 @@ pub fn pages(bytes: &[u8]) -> Result<Vec<String>, PdfError> {
 /// chain without looking for a loop, so a PDF whose chain loops kept it spinning for ever
 /// (found by the `extract` fuzz target). Such a page tree is refused before it starts.
 fn refuse_parent_loops(document: &Document) -> Result<(), PdfError> {
-    for (page, id) in document.get_pages() {
+    for (page, id) in (1..).zip(document.page_iter()) {
         let mut seen = HashSet::new();
         let mut node = Some(id);
         while let Some(current) = node {
