@@ -52,8 +52,20 @@ enum Command {
         /// Require an HS256 bearer token signed with this secret (else SEAMS_JWT_SECRET), as
         /// the HTTP API's JWT authorizer does; its `tenant` claim (SEAMS_TENANT_CLAIM names
         /// another) makes the server multi-tenant.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "jwks")]
         jwt_secret: Option<String>,
+        /// Like --jwt-secret, for tokens from an identity provider: the JSON Web Key Set its
+        /// jwks_uri serves, saved to a file (else SEAMS_JWKS_FILE). RS256, ES256 and EdDSA keys.
+        #[arg(long, value_name = "FILE")]
+        jwks: Option<PathBuf>,
+        /// With a token check, also require this `iss` claim (else SEAMS_JWT_ISSUER), as
+        /// JwtIssuer does when deployed.
+        #[arg(long)]
+        jwt_issuer: Option<String>,
+        /// With a token check, also require this `aud` claim (else SEAMS_JWT_AUDIENCE), as
+        /// JwtAudience does when deployed.
+        #[arg(long)]
+        jwt_audience: Option<String>,
     },
     /// Serves MCP on stdin/stdout for desktop agents: over the local pipeline (its data
     /// directory, queues consumed in the background), or over a deployed API with --api.
@@ -281,10 +293,12 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             seams::agents::serve_stdio(gateway::api::Seams::new(routes), *write_tools).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Up { port, mcp_write_tools, jwt_secret } => {
+        Command::Up { port, mcp_write_tools, jwt_secret, jwks, jwt_issuer, jwt_audience } => {
             let port = *port;
-            let jwt_secret = jwt_secret.clone().or_else(|| std::env::var("SEAMS_JWT_SECRET").ok());
-            let verifier = jwt_secret.as_deref().map(|secret| Arc::new(seams::jwt::JwtVerifier::new(secret)));
+            let (verifier, token_kind) = match token_verifier(jwt_secret, jwks, jwt_issuer, jwt_audience)? {
+                Some((verifier, kind)) => (Some(Arc::new(verifier)), kind),
+                None => (None, String::new()),
+            };
             let tenancy: &[(&str, &str)] =
                 if verifier.is_some() { &[(seams_platform::tenancy::TENANT_CLAIM_VAR, "tenant")] } else { &[] };
             let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| match e.kind() {
@@ -320,7 +334,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 let claim = stack.settings().tenancy.claim().unwrap_or("tenant").to_owned();
                 let _ = writeln!(
                     std::io::stdout(),
-                    "seams: every route needs an HS256 bearer token; its {claim} claim is the caller's tenant"
+                    "seams: every route needs {token_kind}; its {claim} claim is the caller's tenant"
                 );
             }
             seams::server::serve(stack, listener, agents, verifier, stopped()).await.map_err(|e| e.to_string())?;
@@ -329,6 +343,35 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The bearer-token check `seams up` makes, from its flags or their environment variables,
+/// and how to name the tokens it wants; `None` leaves the server single-tenant.
+fn token_verifier(
+    secret: &Option<String>,
+    jwks: &Option<PathBuf>,
+    issuer: &Option<String>,
+    audience: &Option<String>,
+) -> Result<Option<(seams::jwt::JwtVerifier, String)>, String> {
+    let from_env = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    let jwks = jwks.clone().or_else(|| from_env("SEAMS_JWKS_FILE").map(PathBuf::from));
+    let (verifier, kind) = match (secret.clone().or_else(|| from_env("SEAMS_JWT_SECRET")), jwks) {
+        (Some(_), Some(_)) => return Err("choose one of --jwt-secret and --jwks".to_owned()),
+        (Some(secret), None) => {
+            let verifier = seams::jwt::JwtVerifier::with_secret(&secret).map_err(|e| e.to_string())?;
+            (verifier, "an HS256 bearer token".to_owned())
+        }
+        (None, Some(path)) => {
+            let json = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let verifier =
+                seams::jwt::JwtVerifier::with_key_set(&json).map_err(|e| format!("{}: {e}", path.display()))?;
+            (verifier, format!("a bearer token signed by a key in {}", path.display()))
+        }
+        (None, None) => return Ok(None),
+    };
+    let issuer = issuer.clone().or_else(|| from_env("SEAMS_JWT_ISSUER"));
+    let audience = audience.clone().or_else(|| from_env("SEAMS_JWT_AUDIENCE"));
+    Ok(Some((verifier.requiring(issuer, audience), kind)))
 }
 
 /// Ctrl-C or SIGTERM.

@@ -126,7 +126,7 @@ async fn upload(State(stack): State<Arc<LocalStack>>, request: Request) -> Respo
     }
 }
 
-/// The claims of a request's verified bearer token (`seams up --jwt-secret`).
+/// The claims of a request's verified bearer token (`seams up --jwt-secret` or `--jwks`).
 #[derive(Clone)]
 struct VerifiedClaims(serde_json::Value);
 
@@ -141,7 +141,7 @@ async fn authenticate(State(verifier): State<Option<Arc<JwtVerifier>>>, mut requ
         return next.run(request).await;
     }
     let authorization = request.headers().get(AUTHORIZATION).and_then(|value| value.to_str().ok());
-    match verifier.claims(authorization, chrono::Utc::now().timestamp()) {
+    match verifier.claims(authorization) {
         Ok(claims) => {
             let authorizer = serde_json::json!({"jwt": {"claims": claims}});
             let headers = request.headers().clone();

@@ -153,6 +153,8 @@ fn bad_input_gets_one_clear_line_and_a_failing_exit() {
         (vec!["invoke", "ingest", broken.as_str()], "is not valid JSON"),
         (vec!["run", unsupported.as_str()], "state \"Wait\": Timestamp is not supported on a Wait state"),
         (vec!["run", "statemachines/answer.asl.json", "--input", "{"], "--input is not valid JSON"),
+        (vec!["up", "--port", "0", "--jwks", broken.as_str()], "is not a JSON Web Key Set"),
+        (vec!["up", "--port", "0", "--jwks", "no/such/jwks.json"], "cannot read no/such/jwks.json"),
     ] {
         let run = seams(data.path(), &arguments);
         let err = stderr(&run);

@@ -18,7 +18,7 @@ struct Client {
 
 impl Client {
     fn new(base: &str, claims: Value) -> Self {
-        Self { http: reqwest::Client::new(), base: base.to_owned(), token: seams::jwt::sign(SECRET, &claims) }
+        Self { http: reqwest::Client::new(), base: base.to_owned(), token: seams::jwt::sign(SECRET, &claims).unwrap() }
     }
 
     async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -66,8 +66,10 @@ async fn no_tenant_reads_answers_from_or_deletes_another_tenants_documents() {
     // Without a valid token nothing is served; a token without a tenant is refused.
     let anonymous = reqwest::Client::new().post(format!("{base}/retrieve")).json(&json!({"query": "x"}));
     assert_eq!(anonymous.send().await.unwrap().status(), 401);
-    let forged =
-        Client { token: seams::jwt::sign("guessed", &json!({"tenant": "acme"})), ..Client::new(&base, json!({})) };
+    let forged = Client {
+        token: seams::jwt::sign("guessed", &json!({"tenant": "acme"})).unwrap(),
+        ..Client::new(&base, json!({}))
+    };
     assert_eq!(forged.post("/retrieve", json!({"query": "x"})).await.0, 401);
     let tenantless = Client::new(&base, json!({"sub": "someone"}));
     let (status, problem) = tenantless.post("/retrieve", json!({"query": "x"})).await;
@@ -225,4 +227,61 @@ async fn a_workflow_that_names_no_tenant_searches_nothing() {
     published["detail"]["tenant"] = json!("acme");
     let stored = seams::invoke(&stack, "ingest", published).await.unwrap();
     assert!(stored["document_id"].as_str().unwrap().starts_with("acme:"), "{stored}");
+}
+
+/// An identity provider's tokens, as in production: `seams up --jwks` with its key set, its
+/// issuer and the API's audience. Its tenants are kept apart just as with a shared secret.
+#[tokio::test(flavor = "multi_thread")]
+async fn up_checks_an_identity_providers_tokens_against_its_key_set() {
+    use seams_tests::identity_provider::{hmac_token, EcSigner, RsaSigner};
+
+    let (rsa, ec) = (RsaSigner::generate(), EcSigner::generate());
+    let keys = json!({"keys": [rsa.jwk("2026-11"), ec.jwk("2026-12")]});
+    let scratch = tempfile::tempdir().unwrap();
+    let jwks = scratch.path().join("jwks.json");
+    std::fs::write(&jwks, keys.to_string()).unwrap();
+    let issuer = "https://id.example.com/";
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        data.path(),
+        &["up", "--port", "0", "--jwks", &jwks.to_string_lossy(), "--jwt-issuer", issuer, "--jwt-audience", "seams"],
+    );
+    let client = |token: String| Client { http: reqwest::Client::new(), base: server.base.clone(), token };
+    let claims = |tenant: &str| json!({"iss": issuer, "aud": "seams", "tenant": tenant, "exp": chrono::Utc::now().timestamp() + 300});
+
+    let acme = client(rsa.sign("2026-11", &claims("acme")));
+    let beta = client(ec.sign("2026-12", &claims("beta")));
+    let document = |word: &str| json!({"document_id": "notes", "content_type": "text/plain", "content": format!("The {word} notes.")});
+    let (status, stored) = acme.post("/documents", document("aardvark")).await;
+    assert_eq!((status, stored["document_id"].as_str()), (202, Some("acme:notes")), "{stored}");
+    let (status, stored) = beta.post("/documents", document("bumblebee")).await;
+    assert_eq!((status, stored["document_id"].as_str()), (202, Some("beta:notes")), "{stored}");
+    for (reader, own, other) in [(&acme, "acme:notes", "beta:notes"), (&beta, "beta:notes", "acme:notes")] {
+        let (status, found) = reader.get("/documents/notes").await;
+        assert_eq!((status, found["document_id"].as_str()), (200, Some(own)), "{found}");
+        assert_eq!(reader.get(&format!("/documents/{other}")).await.0, 404);
+    }
+
+    // Wrong audience, wrong issuer, an unknown key, a stranger's key, HS256 over the public
+    // key set, no token: 401 with a problem body. No tenant claim: 403.
+    let mut wrong_audience = claims("acme");
+    wrong_audience["aud"] = json!("another-api");
+    let mut wrong_issuer = claims("acme");
+    wrong_issuer["iss"] = json!("https://evil.example.com/");
+    let refused = [
+        rsa.sign("2026-11", &wrong_audience),
+        rsa.sign("2026-11", &wrong_issuer),
+        rsa.sign("2025-01", &claims("acme")),
+        RsaSigner::generate().sign("2026-11", &claims("acme")),
+        hmac_token(keys.to_string().as_bytes(), &json!({"alg": "HS256", "kid": "2026-11"}), &claims("acme")),
+        String::new(),
+    ];
+    for token in refused {
+        let (status, problem) = client(token.clone()).get("/documents/notes").await;
+        assert_eq!(status, 401, "{token}: {problem}");
+        assert!(problem["type"].as_str().is_some_and(|t| t.ends_with("unauthorized")), "{problem}");
+    }
+    let tenantless = client(rsa.sign("2026-11", &json!({"iss": issuer, "aud": "seams", "sub": "u-1"})));
+    assert_eq!(tenantless.get("/documents/notes").await.0, 403);
+    server.stop();
 }
