@@ -9,12 +9,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use aws_config::SdkConfig;
+use aws_sdk_s3::config::Credentials;
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use seams_platform::aws::AwsSettings;
 
 /// The faults, in the order they are drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,8 +89,23 @@ impl FaultProxy {
         FaultProxy { endpoint, counts, server }
     }
 
+    /// SDK settings and config whose calls to `moto` pass through this proxy, each attempt
+    /// given up after `attempt_timeout`.
+    pub async fn sdk(&self, moto: &crate::stack::Moto, attempt_timeout: Duration) -> (AwsSettings, SdkConfig) {
+        let settings =
+            AwsSettings { endpoint_url: Some(self.endpoint.clone()), attempt_timeout, ..moto.settings.clone() };
+        let credentials = Credentials::new("testing", "testing", None, None, "seams-tests");
+        let sdk = settings.loader().credentials_provider(credentials).load().await;
+        (settings, sdk)
+    }
+
     pub fn requests(&self) -> u64 {
         self.counts.requests.load(Ordering::Relaxed)
+    }
+
+    /// Faults injected, of every kind.
+    pub fn injected(&self) -> u64 {
+        self.counts.faults.iter().map(|n| n.load(Ordering::Relaxed)).sum()
     }
 
     pub fn faults(&self) -> Vec<(Fault, u64)> {

@@ -5,6 +5,7 @@ pub mod answer_scenarios;
 pub mod event_bus_suite;
 pub mod fault_proxy;
 pub mod identity_provider;
+pub mod invoke_api;
 pub mod object_store_suite;
 pub mod queue_suite;
 pub mod sqs_poller;

@@ -153,6 +153,24 @@ impl Moto {
         assert!(response.status().is_success(), "moto refused the Lambda results: {}", response.status());
     }
 
+    /// This region's Lambda invocations (a state machine's tasks among them) go to a server
+    /// of Lambda's Invoke API at `endpoint` instead of queued results (scripts/moto_server.py).
+    pub async fn run_functions_at(&self, endpoint: &str) {
+        let region = self.sdk.region().map(|r| r.to_string()).unwrap_or_default();
+        let body = serde_json::json!({"region": region, "endpoint": endpoint});
+        let response = reqwest::Client::new()
+            .post(format!("{}/moto-api/static/lambda-simple/endpoint", self.endpoint))
+            .json(&body)
+            .send()
+            .await
+            .expect("moto's API answers");
+        assert!(
+            response.status().is_success(),
+            "moto refused the function endpoint ({}): is it scripts/moto_server.py?",
+            response.status()
+        );
+    }
+
     pub async fn create_bucket(&self) -> String {
         let bucket = crate::unique("seams-test");
         self.s3().create_bucket().bucket(&bucket).send().await.expect("moto creates a bucket");

@@ -8,13 +8,10 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_config::SdkConfig;
-use aws_sdk_s3::config::Credentials;
 use futures::StreamExt;
 use seams_contracts::CorrelationId;
 use seams_embeddings::hashing::HashingEmbedder;
 use seams_embeddings::Embedder;
-use seams_platform::aws::AwsSettings;
 use seams_platform::event_bus::EventBridgeBus;
 use seams_platform::object_store::{ObjectStore, S3ObjectStore};
 use seams_platform::queue::{poller, Queue, SqsQueue};
@@ -29,17 +26,6 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
 
 fn documents() -> usize {
     std::env::var("SEAMS_FAULT_DOCUMENTS").ok().and_then(|n| n.parse().ok()).unwrap_or(40)
-}
-
-async fn sdk_through(proxy: &FaultProxy, moto: &Moto) -> (AwsSettings, SdkConfig) {
-    let settings = AwsSettings {
-        endpoint_url: Some(proxy.endpoint.clone()),
-        attempt_timeout: ATTEMPT_TIMEOUT,
-        ..moto.settings.clone()
-    };
-    let credentials = Credentials::new("testing", "testing", None, None, "seams-tests");
-    let sdk = settings.loader().credentials_provider(credentials).load().await;
-    (settings, sdk)
 }
 
 /// The document ids of the messages a dead-letter queue holds (taken off it).
@@ -61,7 +47,7 @@ async fn dead_lettered(queue: &dyn Queue, into: &mut BTreeSet<String>) {
 async fn under_a_fifth_of_calls_faulted_every_document_is_indexed_once_or_dead_lettered() {
     let moto = Moto::connect().await;
     let proxy = FaultProxy::start(&moto.endpoint, FAULT_SHARE, ATTEMPT_TIMEOUT * 2, 20).await;
-    let (settings, sdk) = sdk_through(&proxy, &moto).await;
+    let (settings, sdk) = proxy.sdk(&moto, ATTEMPT_TIMEOUT).await;
     let s3 = settings.s3(&sdk);
     let sqs = seams_platform::aws::sqs(&sdk);
 
@@ -172,7 +158,7 @@ async fn under_a_fifth_of_calls_faulted_every_document_is_indexed_once_or_dead_l
     );
     assert_eq!(lost, Vec::<String>::new(), "lost documents");
     assert_eq!(twice, Vec::<&(String, i64, i64)>::new(), "a second version or a chunk twice");
-    let injected: u64 = proxy.faults().iter().map(|(_, n)| n).sum();
+    let injected = proxy.injected();
     assert!(injected as f64 > 0.1 * proxy.requests() as f64, "{injected} faults over {} calls", proxy.requests());
 }
 
