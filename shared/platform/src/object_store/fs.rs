@@ -75,6 +75,44 @@ fn etag_of(body: &[u8]) -> String {
     format!("\"{}\"", hex::encode(&Sha256::digest(body)[..16]))
 }
 
+/// The objects under `start` whose keys begin with `prefix`, in key order.
+fn walk(root: &Path, start: PathBuf, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
+    let mut objects = Vec::new();
+    let mut pending = vec![start];
+    while let Some(dir) = pending.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == ErrorKind::NotFound => continue,
+            Err(e) => return Err(io_error(e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(io_error)?;
+            let path = entry.path();
+            if entry.file_type().map_err(io_error)?.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+                continue;
+            }
+            let Ok(relative) = path.strip_prefix(root) else {
+                continue;
+            };
+            let key = relative.to_string_lossy().replace(std::path::MAIN_SEPARATOR, "/");
+            if key.starts_with(prefix) {
+                // A file removed since the directory was read is not listed.
+                match entry.metadata() {
+                    Ok(metadata) => objects.push(ObjectInfo { key, size: metadata.len(), etag: None }),
+                    Err(e) if e.kind() == ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_error(e)),
+                }
+            }
+        }
+    }
+    objects.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(objects)
+}
+
 fn io_error(error: std::io::Error) -> StoreError {
     match error.kind() {
         ErrorKind::PermissionDenied => StoreError::Refused(error.to_string()),
@@ -138,39 +176,16 @@ impl ObjectStore for FsObjectStore {
     /// Walks only the directory the prefix names (`docs/a` walks `docs/`). ETags are left
     /// out: computing them would read every object listed.
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
-        let mut objects = Vec::new();
         let start = match prefix.rsplit_once('/') {
             Some((dir, _)) if validate_key(dir).is_ok() => self.root.join(dir),
             _ => self.root.clone(),
         };
-        let mut pending = vec![start];
-        while let Some(dir) = pending.pop() {
-            let mut entries = match tokio::fs::read_dir(&dir).await {
-                Ok(entries) => entries,
-                Err(e) if e.kind() == ErrorKind::NotFound => continue,
-                Err(e) => return Err(io_error(e)),
-            };
-            while let Some(entry) = entries.next_entry().await.map_err(io_error)? {
-                let path = entry.path();
-                if entry.file_type().await.map_err(io_error)?.is_dir() {
-                    pending.push(path);
-                    continue;
-                }
-                if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
-                    continue;
-                }
-                let Ok(relative) = path.strip_prefix(&self.root) else {
-                    continue;
-                };
-                let key = relative.to_string_lossy().replace(std::path::MAIN_SEPARATOR, "/");
-                if key.starts_with(prefix) {
-                    let size = entry.metadata().await.map_err(io_error)?.len();
-                    objects.push(ObjectInfo { key, size, etag: None });
-                }
-            }
-        }
-        objects.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(objects)
+        let (root, prefix) = (self.root.clone(), prefix.to_owned());
+        // One blocking task for the whole walk: tokio::fs would hand every entry's metadata
+        // to the blocking pool and back, which dominated listing a few thousand objects.
+        tokio::task::spawn_blocking(move || walk(&root, start, &prefix))
+            .await
+            .map_err(|e| StoreError::Transient(format!("listing stopped: {e}")))?
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
