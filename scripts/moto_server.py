@@ -10,7 +10,8 @@ moto 5.2.5 does not serve StartSyncExecution either, which `POST /answer`'s func
 here it starts the execution in moto's own interpreter and answers when it has ended, with
 the fields Step Functions returns (status SUCCEEDED, FAILED or TIMED_OUT; output or
 error and cause). And queued Lambda results posted with `"replace": true` replace what is
-left in that region's queue, so a test that reuses a region starts from its own results.
+left in that region's queue (and any function endpoint it had, below), so a test that reuses
+a region starts from its own results.
 
 Functions can also run for real: `POST /moto-api/static/lambda-simple/endpoint` with
 `{"region": ..., "endpoint": "http://127.0.0.1:9001"}` sends that region's invocations to a
@@ -147,6 +148,8 @@ def _set_lambda_simple_result(self, request, full_url, headers):
     backend = lambda_simple_backends[body.get("account_id", DEFAULT_ACCOUNT_ID)][body.get("region", "us-east-1")]
     if body.get("replace"):
         backend.lambda_simple_results_queue.clear()
+        # A test that reuses a region gets its own results, not an earlier test's endpoint.
+        _function_endpoints.pop((backend.account_id, backend.region_name), None)
     backend.lambda_simple_results_queue.extend(body.get("results", []))
     return 201, {}, ""
 

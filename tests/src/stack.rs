@@ -154,7 +154,8 @@ impl Moto {
     }
 
     /// This region's Lambda invocations (a state machine's tasks among them) go to a server
-    /// of Lambda's Invoke API at `endpoint` instead of queued results (scripts/moto_server.py).
+    /// of Lambda's Invoke API at `endpoint` instead of queued results (scripts/moto_server.py),
+    /// until results are next queued for the region.
     pub async fn run_functions_at(&self, endpoint: &str) {
         let region = self.sdk.region().map(|r| r.to_string()).unwrap_or_default();
         let body = serde_json::json!({"region": region, "endpoint": endpoint});
