@@ -55,7 +55,7 @@ fi
 
 step "template: cfn-lint"
 cfn-lint template.yaml
-step "template: least privilege and dead-letter queues"
+step "template: least privilege, dead-letter queues, deploys through the live alias"
 python scripts/check_template.py --self-test
 python scripts/check_template.py template.yaml
 step "template: sam validate"
