@@ -58,6 +58,9 @@ cfn-lint template.yaml
 step "template: least privilege, dead-letter queues, deploys through the live alias"
 python scripts/check_template.py --self-test
 python scripts/check_template.py template.yaml
+step "event schemas: the registry's as the contract types generate them; the sample events match"
+python scripts/event_schemas.py --self-test
+python scripts/event_schemas.py
 step "template: sam validate"
 sam validate --region us-east-1
 

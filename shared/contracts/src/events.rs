@@ -15,6 +15,8 @@ use crate::process::DocumentProcessed;
 pub trait BusEvent: Serialize + DeserializeOwned + JsonSchema {
     const DETAIL_TYPE: &'static str;
     const SOURCE: &'static str;
+    /// Whether upstream systems put it on the bus too, under their own source.
+    const FROM_UPSTREAM: bool = false;
 }
 
 pub const SOURCE_INGEST: &str = "seams.ingest";
@@ -26,18 +28,23 @@ pub const SOURCE_UPSTREAM: &str = "seams.upstream";
 
 macro_rules! bus_event {
     ($type:ty, $detail_type:literal, $source:expr) => {
+        bus_event!($type, $detail_type, $source, false);
+    };
+    ($type:ty, $detail_type:literal, $source:expr, $from_upstream:expr) => {
         impl BusEvent for $type {
             const DETAIL_TYPE: &'static str = $detail_type;
             const SOURCE: &'static str = $source;
+            const FROM_UPSTREAM: bool = $from_upstream;
         }
     };
 }
 
-bus_event!(DocumentPublished, "DocumentPublished", SOURCE_UPSTREAM);
+bus_event!(DocumentPublished, "DocumentPublished", SOURCE_UPSTREAM, true);
 bus_event!(DocumentIngested, "DocumentIngested", SOURCE_INGEST);
-bus_event!(DocumentDeleted, "DocumentDeleted", SOURCE_INGEST);
+// Ingest publishes it once a document is gone; upstream systems send it to delete one.
+bus_event!(DocumentDeleted, "DocumentDeleted", SOURCE_INGEST, true);
 bus_event!(DocumentProcessed, "DocumentProcessed", SOURCE_PROCESS);
-bus_event!(QuestionAsked, "QuestionAsked", SOURCE_UPSTREAM);
+bus_event!(QuestionAsked, "QuestionAsked", SOURCE_UPSTREAM, true);
 bus_event!(AnswerReady, "AnswerReady", SOURCE_ANSWER);
 bus_event!(AnswerFailed, "AnswerFailed", SOURCE_ANSWER);
 bus_event!(AnswerDelivered, "AnswerDelivered", SOURCE_OUTPUT);

@@ -8,6 +8,7 @@
 pub mod answer;
 pub mod common;
 pub mod error;
+mod event_registry;
 pub mod events;
 pub mod guardrail;
 pub mod infer;
@@ -20,5 +21,6 @@ mod version;
 
 pub use common::{AttributeValue, Attributes, CorrelationId, ObjectRef};
 pub use error::{ErrorName, Problem};
+pub use event_registry::event_registry_schemas;
 pub use schemas::schemas;
 pub use version::V1;
