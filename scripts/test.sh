@@ -45,6 +45,9 @@ else
   cargo test --workspace --locked --no-fail-fast
 fi
 
+step "Schemathesis: seams up against its OpenAPI document"
+bash scripts/schemathesis.sh target/debug/seams
+
 step "supply chain: cargo deny (licenses, bans incl. OpenSSL, sources)"
 cargo deny --locked check licenses bans sources
 if cargo deny fetch db >/dev/null 2>&1; then
@@ -58,6 +61,8 @@ cfn-lint template.yaml
 step "template: least privilege, dead-letter queues, deploys through the live alias"
 python scripts/check_template.py --self-test
 python scripts/check_template.py template.yaml
+step "OpenAPI: docs/openapi.json is a valid OpenAPI 3.1 document"
+python -c "from openapi_spec_validator import validate; from openapi_spec_validator.readers import read_from_filename; validate(read_from_filename('docs/openapi.json')[0])"
 step "event schemas: the registry's as the contract types generate them; the sample events match"
 python scripts/event_schemas.py --self-test
 python scripts/event_schemas.py

@@ -182,14 +182,24 @@ pub async fn serve(
         .route(&format!("{UPLOAD_PATH_PREFIX}{{*key}}"), axum::routing::put(upload))
         .fallback(handle)
         .with_state(stack.clone());
-    let app =
-        gateway::router(seams, agents).merge(local).layer(axum::middleware::from_fn_with_state(verifier, authenticate));
+    // The API's description is public, as a deployed one would be published: added after the
+    // token check, so it is not behind it.
+    let description = axum::Router::new().route("/openapi.json", axum::routing::get(openapi));
+    let app = gateway::router(seams, agents)
+        .merge(local)
+        .layer(axum::middleware::from_fn_with_state(verifier, authenticate))
+        .merge(description);
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     consumer.abort();
     if let Err(error) = stack.drain().await {
         warn_queue(&error.to_string());
     }
     served
+}
+
+/// `GET /openapi.json`: the HTTP API's OpenAPI 3.1 document (`docs/openapi.json`).
+async fn openapi() -> axum::Json<serde_json::Value> {
+    axum::Json(seams_platform::openapi::openapi_document())
 }
 
 /// `a=1&b=x%20y` as decoded pairs.

@@ -12,6 +12,7 @@ pub mod idempotency;
 pub mod logging;
 pub mod metrics;
 pub mod object_store;
+pub mod openapi;
 pub mod proxy;
 pub mod queue;
 pub mod retry;
