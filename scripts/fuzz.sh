@@ -60,7 +60,11 @@ for target in "${targets[@]}"; do
   set -e
   runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)"
   result=passed
-  if [[ $status -ne 0 ]]; then
+  if grep -q 'libFuzzer: run interrupted' "$log"; then
+    # Stopped by a signal (Ctrl-C, kill -INT): nothing was found, the run was cut short.
+    result="interrupted"
+    failed=1
+  elif [[ $status -ne 0 ]]; then
     result="FAILED (see $log and fuzz/libfuzzer/artifacts/$target)"
     failed=1
   fi
