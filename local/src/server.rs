@@ -197,9 +197,12 @@ pub async fn serve(
     served
 }
 
-/// `GET /openapi.json`: the HTTP API's OpenAPI 3.1 document (`docs/openapi.json`).
-async fn openapi() -> axum::Json<serde_json::Value> {
-    axum::Json(seams_platform::openapi::openapi_document())
+/// `GET /openapi.json`: the HTTP API's OpenAPI 3.1 document (`docs/openapi.json`), built on
+/// the first request, not at start, and kept.
+async fn openapi() -> Response {
+    static DOCUMENT: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| seams_platform::openapi::openapi_document().to_string());
+    ([(CONTENT_TYPE, "application/json")], DOCUMENT.as_str()).into_response()
 }
 
 /// `a=1&b=x%20y` as decoded pairs.

@@ -4,13 +4,14 @@
 //! and registered by template.yaml (`scripts/check_template.py` keeps the two equal).
 
 use schemars::schema_for;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::answer::{AnswerFailed, AnswerReady, QuestionAsked};
 use crate::events::BusEvent;
 use crate::ingest::{DocumentDeleted, DocumentIngested, DocumentPublished};
 use crate::output::{AnswerDelivered, DeliveryFailed};
 use crate::process::DocumentProcessed;
+use crate::schemas::detached;
 
 const DRAFT_4: &str = "http://json-schema.org/draft-04/schema#";
 
@@ -30,14 +31,7 @@ pub fn event_registry_schemas() -> Vec<(&'static str, Value)> {
 }
 
 fn registry_schema<E: BusEvent>() -> (&'static str, Value) {
-    let mut detail = schema_for!(E).to_value();
-    let mut definitions = match detail.as_object_mut().and_then(|d| d.remove("$defs")) {
-        Some(Value::Object(defs)) => defs,
-        _ => Map::new(),
-    };
-    if let Some(detail) = detail.as_object_mut() {
-        detail.remove("$schema");
-    }
+    let (detail, mut definitions) = detached(schema_for!(E), "#/definitions/");
     definitions.insert(E::DETAIL_TYPE.to_owned(), detail);
     // Upstream systems send under the source a deployment configures (UpstreamEventSource).
     let source = match E::FROM_UPSTREAM {
@@ -69,19 +63,14 @@ fn registry_schema<E: BusEvent>() -> (&'static str, Value) {
     (E::DETAIL_TYPE, schema)
 }
 
-/// Rewrites what schemars writes (draft 2020-12) that draft 4 spells otherwise: `$defs`
-/// references become `definitions` ones, `const` a one-value `enum`, and a boolean where a
-/// schema belongs an object (draft 4 allows booleans only as `additionalProperties`).
+/// Rewrites what schemars writes (draft 2020-12) that draft 4 spells otherwise: `const`
+/// becomes a one-value `enum`, and a boolean where a schema belongs an object (draft 4 allows
+/// booleans only as `additionalProperties`). [`detached`] already moved `$defs`.
 fn as_draft_4(node: &mut Value) {
     match node {
         Value::Object(map) => {
             if let Some(value) = map.remove("const") {
                 map.insert("enum".to_owned(), Value::Array(vec![value]));
-            }
-            if let Some(Value::String(target)) = map.get_mut("$ref") {
-                if let Some(name) = target.strip_prefix("#/$defs/") {
-                    *target = format!("#/definitions/{name}");
-                }
             }
             for (keyword, value) in map.iter_mut() {
                 match (keyword.as_str(), value) {
@@ -163,7 +152,7 @@ mod tests {
     #[test]
     fn const_becomes_a_one_value_enum_and_a_boolean_schema_an_object() {
         let mut node = json!({
-            "anyOf": [{"const": 1}, {"$ref": "#/$defs/V1"}, false],
+            "anyOf": [{"const": 1}, {"$ref": "#/definitions/V1"}, false],
             "properties": {"json": true, "n": {"items": true}},
             "additionalProperties": false,
         });

@@ -22,5 +22,5 @@ mod version;
 pub use common::{AttributeValue, Attributes, CorrelationId, ObjectRef};
 pub use error::{ErrorName, Problem};
 pub use event_registry::event_registry_schemas;
-pub use schemas::schemas;
+pub use schemas::{detached, schemas};
 pub use version::V1;

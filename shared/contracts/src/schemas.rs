@@ -1,4 +1,5 @@
 use schemars::{schema_for, Schema};
+use serde_json::{Map, Value};
 
 use crate::{answer, guardrail, infer, ingest, output, process, retrieve, Problem};
 
@@ -37,4 +38,55 @@ pub fn schemas() -> Vec<(&'static str, Schema)> {
         ("event-answer-ready", schema_for!(answer::AnswerReady)),
         ("event-answer-failed", schema_for!(answer::AnswerFailed)),
     ]
+}
+
+/// `schema` taken apart to be embedded in a larger document (an OpenAPI document, a registry
+/// schema): the schema without `$schema` and `$defs`, and its definitions, every
+/// `#/$defs/<name>` reference in either now `<definitions_at><name>`. schemars keeps every
+/// definition at the root, so one level is all there is.
+pub fn detached(schema: Schema, definitions_at: &str) -> (Value, Map<String, Value>) {
+    let mut schema = schema.to_value();
+    retarget(&mut schema, definitions_at);
+    let definitions = match schema.as_object_mut() {
+        Some(root) => {
+            root.remove("$schema");
+            match root.remove("$defs") {
+                Some(Value::Object(definitions)) => definitions,
+                _ => Map::new(),
+            }
+        }
+        None => Map::new(),
+    };
+    (schema, definitions)
+}
+
+fn retarget(node: &mut Value, definitions_at: &str) {
+    match node {
+        Value::Object(map) => {
+            if let Some(Value::String(target)) = map.get_mut("$ref") {
+                if let Some(name) = target.strip_prefix("#/$defs/") {
+                    *target = format!("{definitions_at}{name}");
+                }
+            }
+            map.values_mut().for_each(|value| retarget(value, definitions_at));
+        }
+        Value::Array(items) => items.iter_mut().for_each(|value| retarget(value, definitions_at)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detached_moves_the_definitions_out_and_points_every_reference_at_them() {
+        let answer = schemas().into_iter().find(|(name, _)| *name == "answer-request").map(|(_, s)| s).unwrap();
+        let (schema, definitions) = detached(answer, "#/components/schemas/");
+        assert!(schema.get("$defs").is_none() && schema.get("$schema").is_none());
+        assert!(definitions.contains_key("Destination"));
+        let text = format!("{schema}{}", Value::Object(definitions));
+        assert!(!text.contains("#/$defs/"));
+        assert!(text.contains("\"#/components/schemas/Destination\""));
+    }
 }

@@ -4,9 +4,11 @@
 //! holds to it. MCP (`/mcp`) and the OpenAI-compatible chat API (`/v1/*`) follow their own
 //! protocols' specifications and are not described here.
 
+use std::collections::HashMap;
+
 use serde_json::{json, Map, Value};
 
-use seams_contracts::ErrorName;
+use seams_contracts::{detached, ErrorName};
 
 use crate::routes::{
     DELETE_DOCUMENT, GET_DOCUMENT, GET_DOCUMENTS, POST_ANSWER, POST_DOCUMENTS, POST_DOCUMENTS_BATCH, POST_INFERENCE,
@@ -112,16 +114,18 @@ const EVERY_ROUTE: [ErrorName; 3] = [ErrorName::InvalidInput, ErrorName::Forbidd
 
 /// The document `seams up` serves at `/openapi.json`.
 pub fn openapi_document() -> Value {
+    // Each contract under its title (the type's name), its definitions beside it.
     let mut schemas = Map::new();
-    let mut names = Map::new();
+    let mut names = HashMap::new();
     for (file_name, schema) in seams_contracts::schemas() {
-        let schema = schema.to_value();
-        let name = component_name(file_name, &schema);
-        lift_into(&mut schemas, &name, schema);
-        names.insert(file_name.to_owned(), Value::String(name));
+        let (schema, definitions) = detached(schema, "#/components/schemas/");
+        let name = schema.get("title").and_then(Value::as_str).unwrap_or(file_name).to_owned();
+        schemas.extend(definitions);
+        schemas.insert(name.clone(), schema);
+        names.insert(file_name, name);
     }
     let schema_ref = |file_name: &str| {
-        let name = names.get(file_name).and_then(Value::as_str).unwrap_or(file_name);
+        let name = names.get(file_name).map_or(file_name, String::as_str);
         json!({"$ref": format!("#/components/schemas/{name}")})
     };
 
@@ -180,42 +184,6 @@ pub fn openapi_document() -> Value {
         "paths": paths,
         "components": {"schemas": schemas, "responses": responses},
     })
-}
-
-/// A schema's component name: its title (the type's name), else its file name.
-fn component_name(file_name: &str, schema: &Value) -> String {
-    schema.get("title").and_then(Value::as_str).unwrap_or(file_name).to_owned()
-}
-
-/// Puts `schema` under `name` and its `$defs` beside it, with every reference rewritten to
-/// point into `#/components/schemas/` (a `$ref` is resolved against the whole document).
-fn lift_into(schemas: &mut Map<String, Value>, name: &str, mut schema: Value) {
-    let definitions = schema.as_object_mut().and_then(|s| {
-        s.remove("$schema");
-        s.remove("$defs")
-    });
-    if let Some(Value::Object(definitions)) = definitions {
-        for (definition, body) in definitions {
-            lift_into(schemas, &definition, body);
-        }
-    }
-    point_into_components(&mut schema);
-    schemas.insert(name.to_owned(), schema);
-}
-
-fn point_into_components(node: &mut Value) {
-    match node {
-        Value::Object(map) => {
-            if let Some(Value::String(target)) = map.get_mut("$ref") {
-                if let Some(name) = target.strip_prefix("#/$defs/") {
-                    *target = format!("#/components/schemas/{name}");
-                }
-            }
-            map.values_mut().for_each(point_into_components);
-        }
-        Value::Array(items) => items.iter_mut().for_each(point_into_components),
-        _ => {}
-    }
 }
 
 /// `{id}` segments as path parameters; `GET /documents` pages with `limit` and `after`.
