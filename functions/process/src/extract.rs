@@ -1,6 +1,7 @@
 //! Text out of each supported format, as Markdown where the source has structure, so the
 //! chunker can follow headings. Pure: no I/O.
 
+mod html_tree;
 mod pdf_pages;
 
 use serde_json::Value;
@@ -62,8 +63,11 @@ fn pdf(bytes: &[u8]) -> Result<Extracted, ExtractError> {
 
 fn html(source: &str) -> Result<Extracted, ExtractError> {
     let converter = htmd::HtmlToMarkdown::builder().skip_tags(SKIPPED_HTML_TAGS.to_vec()).build();
-    let markdown =
-        converter.convert(source).map_err(|e| ExtractError::Malformed { format: "HTML", reason: e.to_string() })?;
+    let tree = converter
+        .html_to_tree(source)
+        .map_err(|e| ExtractError::Malformed { format: "HTML", reason: e.to_string() })?;
+    html_tree::bound(&tree, &SKIPPED_HTML_TAGS);
+    let markdown = converter.tree_to_markdown(&tree);
     let title = html_title(source).or_else(|| first_heading(&markdown)).or_else(|| first_line(&markdown));
     Ok(Extracted::single(markdown, title))
 }
@@ -163,6 +167,22 @@ mod tests {
         assert!(extracted.pages[0].contains("Keep receipts"), "{:?}", extracted.pages[0]);
         assert!(extracted.pages[1].contains("Book trains"));
         assert!(extracted.pages[2].contains("twenty-five days"));
+    }
+
+    /// Runs where process runs extraction: a runtime worker's 2 MiB stack. Before the tree was
+    /// bounded, htmd's recursion overflowed it and aborted the whole process.
+    #[test]
+    fn a_page_nested_ten_thousand_deep_keeps_its_text_and_the_stack() {
+        let page = format!("<p>intro</p>{}deep text", "<blockquote><b>".repeat(5_000));
+        let extracted = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || extract("text/html", page.as_bytes()))
+            .unwrap()
+            .join()
+            .unwrap()
+            .unwrap();
+        let text = &extracted.pages[0];
+        assert!(text.starts_with("intro") && text.contains("deep text"), "{text:.200}");
     }
 
     #[test]
