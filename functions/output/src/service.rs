@@ -109,16 +109,18 @@ impl Service {
             Payload::Email(mail) => self.channels.mailer.send(mail).await.map(Some),
             Payload::S3 { key, body } => {
                 let options = PutOptions { content_type: Some("application/json".into()), ..PutOptions::default() };
-                self.store.put(key, body.clone().into(), options).await.map_err(|e| Failure::transient(e.into()))?;
+                // A refused put (denied, or a key the store cannot hold) is refused again.
+                self.store.put(key, body.clone().into(), options).await.map_err(|e| {
+                    let transient = e.is_transient();
+                    Failure::classified(e.into(), transient)
+                })?;
                 Ok(Some(key.clone()))
             }
             Payload::EventBridge { bus_name, event } => {
-                self.channels
-                    .buses
-                    .bus(bus_name)
-                    .publish(vec![event.clone()])
-                    .await
-                    .map_err(|e| Failure::transient(e.into()))?;
+                self.channels.buses.bus(bus_name).publish(vec![event.clone()]).await.map_err(|e| {
+                    let transient = e.is_transient();
+                    Failure::classified(e.into(), transient)
+                })?;
                 Ok(None)
             }
             Payload::HttpResponse { .. } => Ok(None),

@@ -376,6 +376,23 @@ async fn an_s3_record_lands_at_its_templated_key() {
     assert_eq!(record["result"]["citations"], json!(["refund-policy:1:0"]));
 }
 
+/// A put the store refuses is refused again: dead-lettered after one attempt, not slept
+/// through the retry policy's backoff. Here `seams up`'s directory store and a key segment
+/// longer than a file name may be (S3 would take it).
+#[tokio::test]
+async fn a_refused_put_is_not_retried() {
+    let mut world = world().await;
+    let dir = tempfile::tempdir().unwrap();
+    world.store = Arc::new(seams_platform::object_store::FsObjectStore::new(dir.path()));
+    let key_template = format!("answers/{}/{{{{ request_id }}}}.json", "w".repeat(300));
+    let request = request(json!({"type": "s3", "key_template": key_template}));
+    let error = world.service(local_settings()).deliver(&request).await.unwrap_err();
+    assert_eq!(error.name, ErrorName::DeliveryFailed, "{error}");
+    let dead = drain(world.dead_letters.as_ref(), Duration::from_millis(1000)).await;
+    let dead: Value = serde_json::from_str(&dead[0].body).unwrap();
+    assert_eq!(dead["attempts"], 1, "{dead}");
+}
+
 #[tokio::test]
 async fn an_eventbridge_destination_gets_its_detail_type() {
     let world = world().await;

@@ -63,6 +63,11 @@ pub enum BusError {
 }
 
 impl BusError {
+    /// Whether the same events may be accepted if sent again.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, BusError::Transient(_))
+    }
+
     pub fn error_name(&self) -> ErrorName {
         match self {
             BusError::Refused(_) => ErrorName::InvalidInput,

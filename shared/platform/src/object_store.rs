@@ -82,6 +82,11 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the same request may succeed if sent again.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Transient(_))
+    }
+
     pub fn error_name(&self) -> ErrorName {
         match self {
             StoreError::NotFound { .. } => ErrorName::NotFound,

@@ -35,6 +35,15 @@ impl<E> Failure<E> {
     pub fn transient(error: E) -> Self {
         Failure::Transient { error, retry_after: None }
     }
+
+    /// Transient (without a server's delay) or permanent, as `transient` says.
+    pub fn classified(error: E, transient: bool) -> Self {
+        if transient {
+            Self::transient(error)
+        } else {
+            Failure::Permanent(error)
+        }
+    }
 }
 
 /// The last failure, and how many attempts were made.

@@ -48,7 +48,11 @@ impl FsObjectStore {
 
     async fn write_temp(&self, path: &Path, body: &[u8]) -> Result<PathBuf, StoreError> {
         let dir = path.parent().unwrap_or(&self.root);
-        tokio::fs::create_dir_all(dir).await.map_err(io_error)?;
+        tokio::fs::create_dir_all(dir).await.map_err(|e| match e.kind() {
+            // An object where the key needs a directory: `a` stored, `a/b` asked for.
+            ErrorKind::AlreadyExists => StoreError::Refused(e.to_string()),
+            _ => io_error(e),
+        })?;
         let temp = dir.join(format!("{TEMP_PREFIX}{}", uuid::Uuid::new_v4()));
         tokio::fs::write(&temp, body).await.map_err(io_error)?;
         Ok(temp)
@@ -113,9 +117,15 @@ fn walk(root: &Path, start: PathBuf, prefix: &str) -> Result<Vec<ObjectInfo>, St
     Ok(objects)
 }
 
+/// Only what may pass is transient. A key a directory cannot hold, though S3 could (a
+/// segment over 255 bytes, or `a/b` beside an object `a`), fails the same way every time:
+/// retried, a delivery slept through its backoff for seconds before its dead letter.
 fn io_error(error: std::io::Error) -> StoreError {
     match error.kind() {
-        ErrorKind::PermissionDenied => StoreError::Refused(error.to_string()),
+        ErrorKind::PermissionDenied
+        | ErrorKind::InvalidFilename
+        | ErrorKind::NotADirectory
+        | ErrorKind::IsADirectory => StoreError::Refused(error.to_string()),
         _ => StoreError::Transient(error.to_string()),
     }
 }
@@ -192,6 +202,23 @@ impl ObjectStore for FsObjectStore {
         match tokio::fs::remove_file(self.path(key)?).await {
             Err(e) if e.kind() != ErrorKind::NotFound => Err(io_error(e)),
             _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_key_the_directory_cannot_hold_is_refused_not_transient() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsObjectStore::new(dir.path());
+        store.put("a", Bytes::from_static(b"x"), PutOptions::default()).await.unwrap();
+        let long_segment = format!("answers/{}", "W".repeat(300));
+        for key in [long_segment.as_str(), "a/b"] {
+            let refused = store.put(key, Bytes::from_static(b"x"), PutOptions::default()).await;
+            assert!(matches!(refused, Err(StoreError::Refused(_))), "{key}: {refused:?}");
         }
     }
 }
