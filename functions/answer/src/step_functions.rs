@@ -38,7 +38,8 @@ impl ExpressWorkflow {
             .timeout_config(timeouts.to_builder().operation_timeout(wait).build())
             // StartSyncExecution is not idempotent: a retried call after a lost response would
             // run (and deliver) the workflow twice. The caller gets a 503 and decides.
-            .retry_config(RetryConfig::disabled());
+            .retry_config(RetryConfig::disabled())
+            .interceptor(seams_platform::xray::Subsegments::from_env());
         if settings.endpoint_url.as_deref().is_some_and(is_local_endpoint) {
             config = config.interceptor(WithoutHostPrefix);
         }

@@ -44,8 +44,10 @@ impl LambdaRoutes {
     pub fn new(sdk: &aws_config::SdkConfig, functions: HashMap<&'static str, String>) -> Self {
         // An invoke is not idempotent (an ingest or an answer would run twice after a lost
         // response): the caller gets the failure and decides.
-        let config =
-            aws_sdk_lambda::config::Builder::from(sdk).retry_config(aws_config::retry::RetryConfig::disabled()).build();
+        let config = aws_sdk_lambda::config::Builder::from(sdk)
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .interceptor(seams_platform::xray::Subsegments::from_env())
+            .build();
         Self { client: aws_sdk_lambda::Client::from_conf(config), functions }
     }
 }

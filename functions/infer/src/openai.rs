@@ -154,7 +154,9 @@ impl OpenAiModel {
         if let Some(key) = &self.api_key {
             request = request.bearer_auth(key.key().await?);
         }
-        let response = request.send().await.map_err(|e| ProviderError::Unavailable(format!("openai: {e}")))?;
+        let response = seams_platform::xray::send(request)
+            .await
+            .map_err(|e| ProviderError::Unavailable(format!("openai: {e}")))?;
         check_status(response, "openai").await
     }
 }

@@ -8,6 +8,7 @@ use seams_platform::event_bus::{EventBridgeBus, EventBus};
 use seams_platform::object_store::{ObjectStore, PutOptions};
 use seams_platform::retry::{parse_retry_after, Failure};
 use seams_platform::secrets::SecretCache;
+use seams_platform::xray::{self, Subsegments};
 use seams_platform::ServiceError;
 
 use crate::outbound::InternalAddress;
@@ -62,7 +63,8 @@ pub struct SesMailer {
 
 impl SesMailer {
     pub fn new(sdk: &aws_config::SdkConfig) -> Self {
-        Self { client: aws_sdk_sesv2::Client::new(sdk) }
+        let config = aws_sdk_sesv2::config::Builder::from(sdk).interceptor(Subsegments::from_env()).build();
+        Self { client: aws_sdk_sesv2::Client::from_conf(config) }
     }
 }
 
@@ -184,7 +186,7 @@ pub async fn post_json(
     for (name, value) in headers {
         request = request.header(*name, value);
     }
-    let response = match request.send().await {
+    let response = match xray::send(request).await {
         Ok(response) => response,
         Err(error) if refused_by_policy(&error) => {
             return Err(Failure::Permanent(delivery_failed(format!(

@@ -88,7 +88,14 @@ impl BedrockReranker {
             let region = sdk.region().map_or("us-east-1", |r| r.as_ref());
             format!("arn:aws:bedrock:{region}::foundation-model/{model_id}")
         };
-        Self { client: aws_sdk_bedrockagentruntime::Client::new(sdk), model_id: model_id.to_owned(), model_arn }
+        let config = aws_sdk_bedrockagentruntime::config::Builder::from(sdk)
+            .interceptor(seams_platform::xray::Subsegments::from_env())
+            .build();
+        Self {
+            client: aws_sdk_bedrockagentruntime::Client::from_conf(config),
+            model_id: model_id.to_owned(),
+            model_arn,
+        }
     }
 
     fn request_parts(

@@ -70,6 +70,7 @@ impl BedrockEmbedder {
     ) -> Self {
         let config = aws_sdk_bedrockruntime::config::Builder::from(sdk)
             .retry_config(aws_sdk_bedrockruntime::config::retry::RetryConfig::disabled())
+            .interceptor(seams_platform::xray::Subsegments::from_env())
             .build();
         Self {
             client: aws_sdk_bedrockruntime::Client::from_conf(config),

@@ -73,8 +73,9 @@ impl OpenAiEmbedder {
         if let Some(key) = &self.settings.api_key {
             request = request.bearer_auth(key);
         }
-        let response =
-            request.send().await.map_err(|e| Failure::transient(EmbedError::Transient(format!("{url}: {e}"))))?;
+        let response = seams_platform::xray::send(request)
+            .await
+            .map_err(|e| Failure::transient(EmbedError::Transient(format!("{url}: {e}"))))?;
         let status = response.status().as_u16();
         if !(200..300).contains(&status) {
             let retry_after = response

@@ -9,6 +9,7 @@ use aws_smithy_http_client::{proxy::ProxyConfig, Builder, ConnectorBuilder};
 use base64::Engine;
 
 use crate::config::Env;
+use crate::xray::Subsegments;
 
 /// Where the SDK sends requests. `AWS_ENDPOINT_URL` points every client at one endpoint
 /// (a local stand-in such as moto); S3 then usually needs path-style addressing.
@@ -107,7 +108,10 @@ impl AwsSettings {
     }
 
     pub fn s3(&self, sdk: &SdkConfig) -> aws_sdk_s3::Client {
-        let config = aws_sdk_s3::config::Builder::from(sdk).force_path_style(self.s3_force_path_style).build();
+        let config = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(self.s3_force_path_style)
+            .interceptor(Subsegments::from_env())
+            .build();
         aws_sdk_s3::Client::from_conf(config)
     }
 }
@@ -155,11 +159,12 @@ fn bundled_roots_pem() -> Vec<u8> {
 }
 
 pub fn sqs(sdk: &SdkConfig) -> aws_sdk_sqs::Client {
-    aws_sdk_sqs::Client::new(sdk)
+    aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::config::Builder::from(sdk).interceptor(Subsegments::from_env()).build())
 }
 
 pub fn eventbridge(sdk: &SdkConfig) -> aws_sdk_eventbridge::Client {
-    aws_sdk_eventbridge::Client::new(sdk)
+    let config = aws_sdk_eventbridge::config::Builder::from(sdk).interceptor(Subsegments::from_env()).build();
+    aws_sdk_eventbridge::Client::from_conf(config)
 }
 
 /// The HTTP status of an SDK error's response, when there was one.

@@ -21,5 +21,6 @@ pub mod secrets;
 pub mod sqs_batch;
 pub mod tenancy;
 pub mod trigger;
+pub mod xray;
 
 pub use error::ServiceError;

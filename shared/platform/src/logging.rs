@@ -70,6 +70,11 @@ pub fn cold_start() -> Option<bool> {
     CURRENT.try_with(|invocation| invocation.cold_start).ok()
 }
 
+/// The current invocation's X-Ray trace header (`Root=…;Parent=…;Sampled=…`), if any.
+pub fn trace_header() -> Option<String> {
+    CURRENT.try_with(|invocation| invocation.trace_id.clone()).ok().flatten()
+}
+
 /// Runs one invocation with its fields on every log line inside it.
 pub async fn invocation_scope<T>(invocation: Invocation, work: impl Future<Output = T>) -> T {
     let span = tracing::info_span!(

@@ -43,7 +43,12 @@ impl SecretSource for SecretsManagerSource {
     /// An unreachable or denied Secrets Manager is `Transient`; a secret without a string is
     /// `InvalidInput`.
     async fn fetch(&self, secret_id: &str) -> Result<String, ServiceError> {
-        let client = self.client.get_or_init(|| aws_sdk_secretsmanager::Client::new(&self.sdk));
+        let client = self.client.get_or_init(|| {
+            let config = aws_sdk_secretsmanager::config::Builder::from(&self.sdk)
+                .interceptor(crate::xray::Subsegments::from_env())
+                .build();
+            aws_sdk_secretsmanager::Client::from_conf(config)
+        });
         let answer = client.get_secret_value().secret_id(secret_id).send().await.map_err(|e| {
             ServiceError::transient(format!(
                 "secret {secret_id}: {}",

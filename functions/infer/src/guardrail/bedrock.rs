@@ -30,6 +30,7 @@ impl BedrockGuardrail {
             .timeout_config(
                 aws_sdk_bedrockruntime::config::timeout::TimeoutConfig::builder().operation_timeout(timeout).build(),
             )
+            .interceptor(seams_platform::xray::Subsegments::from_env())
             .build();
         Self {
             client: aws_sdk_bedrockruntime::Client::from_conf(config),
