@@ -4,7 +4,8 @@
 # examples, its coverage phase, random fuzzing and stateful sequences.
 #   scripts/schemathesis.sh [path to the seams binary] [--max-examples N]
 # The checks are what the API promises (#21): no server error, and every answer's status,
-# content type, headers and body as the document says. It exits non-zero on any failure.
+# content type, headers and body as the document says, and 405 for a method a path does not
+# take. It exits non-zero on any failure.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 seams="${1:-$root/target/debug/seams}"
@@ -24,5 +25,5 @@ done
 [[ -n "${base:-}" ]] || { echo "schemathesis: seams up did not start:" >&2; cat "$log" >&2; exit 1; }
 
 PATH="$root/.tools/venv/bin:$PATH" SCHEMATHESIS_TELEMETRY=false schemathesis run "$base/openapi.json" \
-  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
+  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,unsupported_method \
   --seed 20261203 --no-color "${@:---max-examples=30}"

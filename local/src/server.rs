@@ -45,8 +45,7 @@ async fn handle(State(stack): State<Arc<LocalStack>>, request: Request) -> Respo
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_owned();
     let Some((route, parameters)) = routes::find(parts.method.as_str(), &path) else {
-        let problem = Problem::new(ErrorName::NotFound, format!("no route {} {path}", parts.method));
-        return self::problem(StatusCode::NOT_FOUND, &problem);
+        return no_route(parts.method.as_str(), &path);
     };
     let body = match to_bytes(body, MAX_BODY).await {
         Ok(body) => body,
@@ -76,6 +75,26 @@ async fn handle(State(stack): State<Arc<LocalStack>>, request: Request) -> Respo
             problem(StatusCode::INTERNAL_SERVER_ERROR, &error.to_problem(None))
         }
     }
+}
+
+/// 405 with `Allow` for a path served with other methods (RFC 9110 §15.5.6), else 404.
+fn no_route(method: &str, path: &str) -> Response {
+    let allowed = routes::allowed_methods(path);
+    if allowed.is_empty() {
+        return problem(StatusCode::NOT_FOUND, &Problem::new(ErrorName::NotFound, format!("no route {method} {path}")));
+    }
+    let allow = allowed.join(", ");
+    let problem = Problem {
+        type_uri: format!("{}method-not-allowed", Problem::TYPE_PREFIX),
+        title: "The path does not take this method".to_owned(),
+        status: 405,
+        ..Problem::new(ErrorName::InvalidInput, format!("{path} takes {allow}, not {method}"))
+    };
+    let mut response = self::problem(StatusCode::METHOD_NOT_ALLOWED, &problem);
+    if let Ok(allow) = HeaderValue::from_str(&allow) {
+        response.headers_mut().insert(axum::http::header::ALLOW, allow);
+    }
+    response
 }
 
 /// A PUT to an upload URL ingest handed out ([`LocalStack::serving_uploads`]): answered as S3

@@ -125,3 +125,44 @@ async fn every_operation_answers_documented_statuses_with_documented_bodies() {
     }
     assert!(calls >= 30, "{calls} calls");
 }
+
+/// What the document does not declare for a path is `405` with `Allow` listing what it does
+/// (Schemathesis's `unsupported_method`); a path it does not have is `404`.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_undeclared_method_is_405_with_the_declared_ones_in_allow() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start_with(data.path(), &["up", "--port", "0"]);
+    let client = reqwest::Client::new();
+    let document = seams_platform::openapi::openapi_document();
+    let methods = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+    for (path, operations) in document["paths"].as_object().unwrap() {
+        let declared: Vec<&str> =
+            methods.iter().copied().filter(|m| operations.get(m.to_ascii_lowercase()).is_some()).collect();
+        let concrete = path.replace("{id}", "some-document");
+        let url = format!("{}{concrete}", server.base);
+        // `GET /documents/uploads` is `GET /documents/{id}` for the id `uploads`, as deployed.
+        let unrouted = |m: &&&str| !declared.contains(m) && seams_platform::routes::find(m, &concrete).is_none();
+        for method in methods.iter().filter(unrouted) {
+            let answer = client.request(method.parse().unwrap(), &url).send().await.unwrap();
+            assert_eq!(answer.status(), 405, "{method} {path}");
+            let allow = answer.headers()["allow"].to_str().unwrap().to_owned();
+            let mut allowed: Vec<&str> = allow.split(", ").collect();
+            allowed.sort_unstable();
+            // The path's own methods, and those of a route its text also matches.
+            let mut expected: Vec<&str> = methods
+                .iter()
+                .copied()
+                .filter(|m| declared.contains(m) || seams_platform::routes::find(m, &concrete).is_some())
+                .collect();
+            expected.sort_unstable();
+            assert_eq!(allowed, expected, "{method} {path}");
+            let problem: Value = answer.json().await.unwrap();
+            assert_eq!(
+                (problem["status"].as_u64(), problem["type"].as_str()),
+                (Some(405), Some("urn:seams:problem:method-not-allowed"))
+            );
+        }
+    }
+    let nowhere = client.get(format!("{}/nowhere", server.base)).send().await.unwrap();
+    assert_eq!(nowhere.status(), 404);
+}

@@ -68,6 +68,11 @@ impl Route {
         if method != self.method() {
             return None;
         }
+        self.match_path(path)
+    }
+
+    /// `path`'s parameters if it has this route's shape, whatever the method.
+    fn match_path(&self, path: &str) -> Option<HashMap<String, String>> {
         let (template, actual): (Vec<&str>, Vec<&str>) = (self.path().split('/').collect(), path.split('/').collect());
         if template.len() != actual.len() {
             return None;
@@ -92,6 +97,12 @@ pub fn find(method: &str, path: &str) -> Option<(Route, HashMap<String, String>)
     ROUTES.iter().find_map(|route| route.matches(method, path).map(|parameters| (*route, parameters)))
 }
 
+/// The methods some route serves `path` with: what a `405 Method Not Allowed` lists in
+/// `Allow`. Empty when no route has that path.
+pub fn allowed_methods(path: &str) -> Vec<&'static str> {
+    ROUTES.iter().filter(|route| route.match_path(path).is_some()).map(Route::method).collect()
+}
+
 /// The bus rule that sends processed and deleted documents to retrieve's indexer queue.
 pub fn indexer_rule() -> EventPattern {
     EventPattern {
@@ -112,6 +123,9 @@ mod tests {
         assert_eq!(find("POST", "/documents:batch").unwrap().0.key, POST_DOCUMENTS_BATCH);
         assert_eq!(find("POST", "/answer").unwrap().0.function, "answer");
         assert!(find("GET", "/retrieve").is_none(), "the method must match");
+        assert_eq!(allowed_methods("/retrieve"), ["POST"]);
+        assert_eq!(allowed_methods("/documents/refund-policy"), ["GET", "DELETE"]);
+        assert_eq!(allowed_methods("/nowhere"), Vec::<&str>::new());
         assert!(find("GET", "/documents/").is_none(), "a parameter is never empty");
         assert!(find("GET", "/documents/a/b").is_none(), "a parameter is one segment");
     }
