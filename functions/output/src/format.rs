@@ -2,6 +2,7 @@
 //! Slack, and caller templates run sandboxed (no file or network access in minijinja, a
 //! size limit on the template, a fuel limit on its work, a size limit on what it makes).
 
+use minijinja::value::Serde;
 use minijinja::{context, Environment, UndefinedBehavior};
 use seams_contracts::infer::{InferenceOutput, InferenceResponse};
 use seams_contracts::output::{CitedSource, OutputFormat};
@@ -127,9 +128,9 @@ pub fn render(template: &str, answer: &Answer) -> Result<String, TemplateError> 
     let env = environment();
     let compiled = env.template_from_str(template).map_err(|e| TemplateError(format!("template error: {e}")))?;
     let out = compiled
-        .render(context! { request_id => &answer.request_id, answer => &answer.answer, json => &answer.json,
-        citations => &answer.citations, model => &answer.model, provider => &answer.provider,
-        metadata => &answer.metadata })
+        .render(context! { request_id => &answer.request_id, answer => &answer.answer, json => Serde(&answer.json),
+        citations => Serde(&answer.citations), model => Serde(&answer.model), provider => Serde(&answer.provider),
+        metadata => Serde(&answer.metadata) })
         .map_err(|e| TemplateError(format!("template error: {e}")))?;
     if out.len() > MAX_OUTPUT_BYTES {
         return Err(TemplateError(format!("the template made more than {MAX_OUTPUT_BYTES} bytes")));
