@@ -7,7 +7,7 @@ use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING, RSA_PKCS1_SHA256};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{json, Value};
 
 /// `header.claims.signature`, with `sign_input` signing the first two parts as sent.
@@ -20,7 +20,7 @@ pub fn token(header: &Value, claims: &Value, sign_input: impl Fn(&[u8]) -> Vec<u
 /// A token whose header says `header` and whose signature is HMAC-SHA256 under `key`.
 pub fn hmac_token(key: &[u8], header: &Value, claims: &Value) -> String {
     token(header, claims, |input| {
-        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).unwrap();
+        let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key).unwrap();
         mac.update(input);
         mac.finalize().into_bytes().to_vec()
     })

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
-use rand::Rng;
+use rand::RngExt;
 use serde_json::{json, Value};
 
 use super::data::{field_value, get, matches, parameters, result_path, select, template};

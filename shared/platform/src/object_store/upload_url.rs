@@ -3,7 +3,7 @@
 //! HMAC-SHA256 over the key, the expiry and the content type the client must send. The HMAC
 //! key is random per process, so a URL outlives neither its expiry nor the server.
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 use super::{validate_key, StoreError};
@@ -72,7 +72,7 @@ impl UploadSigner {
     }
 
     fn mac(&self, key: &str, content_type: &str, expires_at: i64) -> Hmac<Sha256> {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.secret)
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.secret)
             .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
         // Newlines cannot occur in a valid key or header value, so the fields cannot run together.
         mac.update(format!("PUT\n{key}\n{}\n{expires_at}", content_type.trim()).as_bytes());
