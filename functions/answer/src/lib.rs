@@ -102,11 +102,15 @@ impl Function for Service {
 
     fn from_http(request: &ApiGatewayV2httpRequest) -> Result<Request, ServiceError> {
         let body = seams_platform::http::body_bytes(request)?;
-        let input: Value = parse_json(&body)?;
         // Refuses what the workflow would refuse, naming the field, before an execution starts.
-        if from_value::<AnswerRequest>(input.clone())?.tenant.is_some() {
+        let asked: AnswerRequest = from_value(parse_json(&body)?)?;
+        if asked.tenant.is_some() {
             return Err(refuse_callers_tenant("tenant"));
         }
+        // The typed request, not the body: a field given as `null` is left out, so the
+        // workflow's default applies (its JSON merge would keep the null).
+        let input = serde_json::to_value(&asked)
+            .map_err(|e| ServiceError::transient(format!("could not encode the request: {e}")))?;
         Ok(Request::Answer(input, Caller::of(request)))
     }
 
@@ -206,6 +210,38 @@ mod tests {
         let error = failure("Lambda.Unknown", "the function crashed");
         assert_eq!((error.name, error.step), (ErrorName::Transient, None));
         assert_eq!(error.detail, "Lambda.Unknown: the function crashed");
+    }
+
+    /// A workflow that keeps the input it was started with.
+    #[derive(Default)]
+    struct Kept(std::sync::Mutex<Option<Value>>);
+
+    #[async_trait]
+    impl Workflow for Kept {
+        async fn run(&self, input: Value) -> Result<Outcome, ServiceError> {
+            *self.0.lock().unwrap() = Some(input);
+            Ok(Outcome::TimedOut)
+        }
+    }
+
+    /// The workflow's JSON merge keeps a given `null` over its default: a `null` request id
+    /// reached Deliver as `null`, which output refused.
+    #[tokio::test]
+    async fn fields_given_as_null_are_left_for_the_workflows_defaults() {
+        let workflow = Arc::new(Kept::default());
+        let service = Service::new(workflow.clone());
+        let body = json!({"question": "Refunds?", "destination": {"type": "http_response"},
+            "request_id": null, "correlation_id": null, "top_k": null, "search_mode": null});
+        let event = json!({"version": "2.0", "routeKey": "POST /answer", "rawPath": "/answer",
+            "headers": {"content-type": "application/json"}, "requestContext": {"http": {"method": "POST",
+            "path": "/answer"}, "requestId": "req-1"}, "body": body.to_string(), "isBase64Encoded": false});
+        seams_platform::function::handle(&service, event).await.unwrap();
+        let input = workflow.0.lock().unwrap().clone().unwrap();
+        for unset in ["request_id", "top_k", "search_mode"] {
+            assert!(input.get(unset).is_none(), "{unset} in {input}");
+        }
+        assert!(input["correlation_id"].is_string(), "the request's correlation id: {input}");
+        assert_eq!(input["question"], "Refunds?");
     }
 
     #[test]

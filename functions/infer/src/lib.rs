@@ -561,6 +561,8 @@ mod tests {
         assert_eq!(with(json!({"model_config": {"stop": ["a", "b", "c", "d", "e"]}})), "model_config.stop");
         assert_eq!(with(json!({"model_config": {"model": "anthropic.claude-opus"}})), "model_config.model");
         assert_eq!(with(json!({"model_config": {"response_format": {"type": 7}}})), "model_config.response_format");
+        assert_eq!(with(json!({"model_config": {"response_format": false}})), "model_config.response_format");
+        assert_eq!(with(json!({"model_config": {"response_format": true}})), "model_config.response_format");
         let params = service
             .check(&request(json!({"request_id": "r", "instructions": "x", "model_config": {"model": "fast"}})))
             .unwrap();

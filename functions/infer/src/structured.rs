@@ -4,7 +4,12 @@
 use serde_json::Value;
 
 /// Checks that `schema` is a usable JSON Schema (the request is refused otherwise).
+/// A schema an answer can be held to: an object. `true` holds nothing and `false` refuses
+/// every answer, so a request with it could only end in a 502 after the model ran.
 pub fn check_schema(schema: &Value) -> Result<(), String> {
+    if !schema.is_object() {
+        return Err("it must be a JSON Schema object".to_owned());
+    }
     jsonschema::validator_for(schema).map(|_| ()).map_err(|e| e.to_string())
 }
 

@@ -80,8 +80,10 @@ impl Route {
         let mut parameters = HashMap::new();
         for (expected, segment) in template.iter().zip(&actual) {
             match expected.strip_prefix('{').and_then(|rest| rest.strip_suffix('}')) {
+                // Decoded, as API Gateway's HTTP API hands them over: `a%3Ab` is the id `a:b`.
                 Some(name) if !segment.is_empty() => {
-                    parameters.insert(name.to_owned(), (*segment).to_owned());
+                    let value = percent_encoding::percent_decode_str(segment).decode_utf8_lossy();
+                    parameters.insert(name.to_owned(), value.into_owned());
                 }
                 Some(_) => return None,
                 None if expected == segment => {}
@@ -126,6 +128,7 @@ mod tests {
         assert_eq!(allowed_methods("/retrieve"), ["POST"]);
         assert_eq!(allowed_methods("/documents/refund-policy"), ["GET", "DELETE"]);
         assert_eq!(allowed_methods("/nowhere"), Vec::<&str>::new());
+        assert_eq!(find("GET", "/documents/a%3Ab%20c").unwrap().1["id"], "a:b c", "parameters are decoded");
         assert!(find("GET", "/documents/").is_none(), "a parameter is never empty");
         assert!(find("GET", "/documents/a/b").is_none(), "a parameter is one segment");
     }
