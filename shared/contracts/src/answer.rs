@@ -18,10 +18,12 @@ pub struct AnswerRequest {
     pub request_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<CorrelationId>,
+    #[schemars(length(min = 1))]
     pub question: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filters: Option<Filter>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
     pub top_k: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub search_mode: Option<SearchMode>,

@@ -6,6 +6,21 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// A document id, as ingest checks it: 1 to 200 letters, digits or `-_.:`, not starting with
+/// `.` (ids become object keys). In the schemas, so a client can check before it sends.
+pub const DOCUMENT_ID_PATTERN: &str = r"^[A-Za-z0-9_:-][A-Za-z0-9._:-]{0,199}$";
+
+/// A media type ingest takes by default (`SEAMS_CONTENT_TYPES` can change the list), with
+/// parameters allowed (`text/plain; charset=shift_jis`).
+pub const MEDIA_TYPE_PATTERN: &str =
+    r"^\s*(text/plain|text/markdown|text/html|application/json|application/pdf)\s*(;.*)?$";
+
+/// A source URI as ingest takes one: 1 to 2,048 characters, none of them a control character.
+pub const SOURCE_URI_PATTERN: &str = r"^[^\u0000-\u001F\u007F-\u009F]{1,2048}$";
+
+/// Text with at least one character that is not white space.
+pub const NOT_BLANK_PATTERN: &str = r"\S";
+
 /// Travels with every request, message attribute, event detail and execution input, and
 /// appears in every log line, so one document or question can be followed across services.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]

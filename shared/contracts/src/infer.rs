@@ -11,10 +11,12 @@ use crate::{CorrelationId, V1};
 pub struct InferenceRequest {
     #[serde(default)]
     pub schema_version: V1,
+    #[schemars(pattern(crate::common::NOT_BLANK_PATTERN))]
     pub request_id: String,
     /// Retrieved context, kept apart from the instructions and presented to the model as data.
     #[serde(default)]
     pub context: Vec<ContextItem>,
+    #[schemars(pattern(crate::common::NOT_BLANK_PATTERN))]
     pub instructions: String,
     #[serde(default)]
     pub model_config: ModelConfig,
@@ -39,6 +41,7 @@ pub enum ContextItem {
 pub struct ContextPassage {
     /// Retrieve's results carry it as `chunk_id`.
     #[serde(alias = "chunk_id")]
+    #[schemars(pattern(crate::common::NOT_BLANK_PATTERN))]
     pub id: String,
     pub text: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -49,6 +52,7 @@ pub struct ContextPassage {
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 8192))]
     pub max_tokens: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f32>,
@@ -59,8 +63,9 @@ pub struct ModelConfig {
     /// A model alias from the service's configuration, never a raw provider model id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
-    /// A JSON Schema the output must satisfy.
+    /// A JSON Schema (an object) the output must satisfy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("type" = ["object", "null"]))]
     pub response_format: Option<serde_json::Value>,
 }
 

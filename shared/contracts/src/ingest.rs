@@ -4,24 +4,33 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::common::{DOCUMENT_ID_PATTERN, MEDIA_TYPE_PATTERN};
 use crate::{Attributes, CorrelationId, ObjectRef, V1};
 
 /// `POST /documents`: one document, inline as text or base64.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("oneOf" = [
+    {"required": ["content"], "properties": {"content": {"type": "string"}}},
+    {"required": ["content_base64"], "properties": {"content_base64": {"type": "string"}}},
+]))]
 pub struct IngestDocumentRequest {
     #[serde(default)]
     pub schema_version: V1,
     /// Stable id chosen by the caller; defaults to one derived from `source_uri`, else the
     /// content fingerprint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(DOCUMENT_ID_PATTERN))]
     pub document_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(crate::common::SOURCE_URI_PATTERN))]
     pub source_uri: Option<String>,
     /// A media type, optionally with a `charset` parameter (`text/plain; charset=shift_jis`).
+    #[schemars(pattern(MEDIA_TYPE_PATTERN))]
     pub content_type: String,
     /// The document as text. Exactly one of `content` and `content_base64` is given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(crate::common::NOT_BLANK_PATTERN))]
     pub content: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_base64: Option<String>,
@@ -35,6 +44,7 @@ pub struct IngestDocumentRequest {
 pub struct IngestBatchRequest {
     #[serde(default)]
     pub schema_version: V1,
+    #[schemars(length(min = 1, max = 100))]
     pub documents: Vec<IngestDocumentRequest>,
 }
 
@@ -85,10 +95,15 @@ pub struct UploadRequest {
     #[serde(default)]
     pub schema_version: V1,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(DOCUMENT_ID_PATTERN))]
     pub document_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(crate::common::SOURCE_URI_PATTERN))]
     pub source_uri: Option<String>,
+    #[schemars(pattern(MEDIA_TYPE_PATTERN))]
     pub content_type: String,
+    /// 1 byte to the deployment's upload limit (50 MiB by default).
+    #[schemars(range(min = 1, max = 52_428_800))]
     pub byte_size: u64,
     #[serde(default)]
     pub attributes: Attributes,

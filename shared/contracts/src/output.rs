@@ -52,9 +52,7 @@ pub enum Destination {
         secret_ref: Option<String>,
     },
     /// A Slack incoming webhook whose URL is held in a secret.
-    Slack {
-        webhook_secret_ref: String,
-    },
+    Slack { webhook_secret_ref: String },
     Email {
         from: String,
         to: Vec<String>,
@@ -64,11 +62,11 @@ pub enum Destination {
         subject_template: Option<String>,
     },
     /// A JSON record in output's own bucket.
-    S3 {
-        key_template: String,
-    },
+    S3 { key_template: String },
     Eventbridge {
+        #[schemars(pattern(crate::common::NOT_BLANK_PATTERN))]
         bus_name: String,
+        #[schemars(pattern(crate::common::NOT_BLANK_PATTERN))]
         detail_type: String,
     },
     /// The formatted body is returned to the caller.

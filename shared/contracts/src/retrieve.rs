@@ -23,13 +23,15 @@ pub enum SearchMode {
 pub struct RetrieveRequest {
     #[serde(default)]
     pub schema_version: V1,
+    #[schemars(pattern(crate::common::NOT_BLANK_PATTERN))]
     pub query: String,
     /// 1 to 100.
-    #[serde(default = "default_top_k")]
+    #[serde(default = "default_top_k", deserialize_with = "top_k_or_default")]
+    #[schemars(range(min = 1, max = 100))]
     pub top_k: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filters: Option<Filter>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub search_mode: SearchMode,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_score: Option<f64>,
@@ -52,6 +54,20 @@ pub const DEFAULT_TOP_K: u32 = 5;
 
 fn default_top_k() -> u32 {
     DEFAULT_TOP_K
+}
+
+// `null` is the default too: the answer workflow passes on a question's explicit `null`
+// (`"search_mode": null` is a valid `POST /answer`), which failed its Retrieve step.
+fn top_k_or_default<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
+    Ok(Option::<u32>::deserialize(deserializer)?.unwrap_or(DEFAULT_TOP_K))
+}
+
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// A filter over chunk metadata and document attributes, in either of two forms:
@@ -189,6 +205,14 @@ pub struct RetrieveResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the answer workflow sends for a question that gave `null` for them.
+    #[test]
+    fn null_top_k_and_search_mode_are_their_defaults() {
+        let request: RetrieveRequest =
+            serde_json::from_str(r#"{"query": "refunds", "top_k": null, "search_mode": null}"#).unwrap();
+        assert_eq!((request.top_k, request.search_mode), (DEFAULT_TOP_K, SearchMode::default()));
+    }
 
     #[test]
     fn the_seed_request_is_accepted_as_written() {

@@ -158,8 +158,8 @@ pub fn openapi_document() -> Value {
             "responses": responses,
         });
         if let Some(request) = operation.request {
-            spec["requestBody"] =
-                json!({"required": true, "content": {"application/json": {"schema": schema_ref(request)}}});
+            let schema = request_schema(operation.route, schema_ref(request));
+            spec["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": schema}}});
         }
         let item = paths.entry(path.to_owned()).or_insert_with(|| json!({}));
         item[method.to_ascii_lowercase()] = spec;
@@ -186,12 +186,26 @@ pub fn openapi_document() -> Value {
     })
 }
 
+/// The contract type a route takes, narrowed where the route takes less than the type: a
+/// streamed answer is infer-stream's function URL's, and over HTTP the caller's token, never
+/// the body, names the tenant.
+fn request_schema(route: &str, contract: Value) -> Value {
+    match route {
+        POST_INFERENCE => json!({"allOf": [contract], "properties": {"stream": {"const": false}}}),
+        POST_RETRIEVE | POST_ANSWER => json!({"allOf": [contract], "properties": {"tenant": {"type": "null"}}}),
+        _ => contract,
+    }
+}
+
 /// `{id}` segments as path parameters; `GET /documents` pages with `limit` and `after`.
 fn parameters(path: &str) -> Value {
     let mut parameters: Vec<Value> = path
         .split('/')
         .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
-        .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string", "minLength": 1}}))
+        .map(|name| {
+            let schema = json!({"type": "string", "pattern": seams_contracts::common::DOCUMENT_ID_PATTERN});
+            json!({"name": name, "in": "path", "required": true, "schema": schema})
+        })
         .collect();
     if path == "/documents" {
         parameters.push(json!({
@@ -303,10 +317,9 @@ mod tests {
         assert_eq!(delete["parameters"][0]["name"], "id");
         assert!(delete.get("requestBody").is_none());
         let answer = &document["paths"]["/answer"]["post"];
-        assert_eq!(
-            answer["requestBody"]["content"]["application/json"]["schema"]["$ref"],
-            "#/components/schemas/AnswerRequest"
-        );
+        let body = &answer["requestBody"]["content"]["application/json"]["schema"];
+        assert_eq!(body["allOf"][0]["$ref"], "#/components/schemas/AnswerRequest");
+        assert_eq!(body["properties"]["tenant"], json!({"type": "null"}), "the token names the tenant, not the body");
         for status in ["400", "403", "413", "422", "429", "502", "503"] {
             assert!(answer["responses"].get(status).is_some(), "POST /answer: {status}");
         }
