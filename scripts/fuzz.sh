@@ -64,6 +64,10 @@ for target in "${targets[@]}"; do
     # Stopped by a signal (Ctrl-C, kill -INT): nothing was found, the run was cut short.
     result="interrupted"
     failed=1
+  elif [[ -z "$runs" && $status -ne 0 ]]; then
+    # `cargo fuzz run` builds first: a tree that does not compile never starts the fuzzer.
+    result="NOT RUN (the build failed, see $log)"
+    failed=1
   elif [[ $status -ne 0 ]]; then
     result="FAILED (see $log and fuzz/libfuzzer/artifacts/$target)"
     failed=1
