@@ -10,7 +10,7 @@ use std::time::Duration;
 use seams::{invoke, InvokeError, LocalStack};
 use seams_contracts::Problem;
 use seams_platform::proxy::{RouteRequest, RouteResponse};
-use seams_platform::queue::Queue;
+use seams_platform::queue::{LocalQueue, Queue};
 use seams_platform::trigger::TriggerKind;
 use serde_json::Value;
 
@@ -50,16 +50,8 @@ impl Pipeline {
     /// so they held every input's messages: event_output grew 200 MB per million events
     /// (its dead letters) until the fuzzer's memory limit was near.
     fn drain_queues(&self) {
-        let stack = &self.stack;
-        let queues = [
-            &stack.process_queue,
-            &stack.indexer_queue,
-            &stack.output_dead_letters,
-            &stack.ingest_dead_letters,
-            &stack.answer_failures,
-        ];
         crate::runtime().block_on(async {
-            for queue in queues {
+            for queue in queues(&self.stack) {
                 while let Ok(received) = queue.receive(10, Duration::ZERO).await {
                     if received.is_empty() {
                         break;
@@ -71,6 +63,17 @@ impl Pipeline {
             }
         });
     }
+}
+
+/// Every queue of the stack an input can leave messages in.
+fn queues(stack: &LocalStack) -> [&Arc<LocalQueue>; 5] {
+    [
+        &stack.process_queue,
+        &stack.indexer_queue,
+        &stack.output_dead_letters,
+        &stack.ingest_dead_letters,
+        &stack.answer_failures,
+    ]
 }
 
 /// An HTTP request written as on the wire, which keeps the seeds readable:
@@ -207,15 +210,7 @@ mod tests {
     use super::*;
 
     fn queued(stack: &LocalStack) -> Vec<usize> {
-        [
-            &stack.process_queue,
-            &stack.indexer_queue,
-            &stack.output_dead_letters,
-            &stack.ingest_dead_letters,
-            &stack.answer_failures,
-        ]
-        .map(|queue| queue.len())
-        .to_vec()
+        queues(stack).map(|queue| queue.len()).to_vec()
     }
 
     #[test]
