@@ -113,3 +113,35 @@ fn with_the_local_embedder_the_model_layer_is_where_the_functions_look() {
         panic!("{e}: the layer's layout and SEAMS_MODEL_DIR's default disagree, or scripts/setup.sh has not run")
     });
 }
+
+#[test]
+fn with_aurora_both_retrieve_functions_search_the_cluster_from_inside_its_network() {
+    let template = template();
+    for function in ["RetrieveFunction", "RetrieveIndexerFunction"] {
+        let body = resource(&template, function);
+        for wiring in [
+            "SEAMS_SEARCH_BACKEND: !If [CreatesAurora, postgres, !Ref SearchBackend]",
+            "SEAMS_DATABASE_SECRET: !If [CreatesAurora, !Ref DatabaseSecretAttachment, !Ref DatabaseSecretName]",
+            "SubnetIds: !Ref VpcSubnetIds",
+            "SecurityGroupIds: !If [CreatesAurora, [!GetAtt DatabaseClientSecurityGroup.GroupId], !Ref VpcSecurityGroupIds]",
+            "- !Ref DatabaseSecret\n",
+        ] {
+            assert!(body.contains(wiring), "{function} lacks {wiring}");
+        }
+    }
+    // PostgreSQL reaches the cluster from the functions' group only; the cluster sends nothing.
+    let ingress = resource(&template, "DatabaseFromClients");
+    assert!(ingress.contains("SourceSecurityGroupId: !GetAtt DatabaseClientSecurityGroup.GroupId"), "{ingress}");
+    assert!(resource(&template, "DatabaseSecurityGroup").contains("CidrIp: 127.0.0.1/32"));
+    // At 0 ACUs it pauses, and idle sessions are closed so that it can.
+    let cluster = resource(&template, "DatabaseCluster");
+    for setting in [
+        "MinCapacity: !Ref DatabaseMinCapacity",
+        "StorageEncrypted: true",
+        "DBClusterParameterGroupName: !Ref DatabaseParameters",
+    ] {
+        assert!(cluster.contains(setting), "DatabaseCluster lacks {setting}");
+    }
+    assert!(resource(&template, "DatabaseParameters").contains("idle_session_timeout: \"60000\""));
+    assert!(template.contains("  DatabaseMinCapacity:\n    Type: Number\n    Default: 0\n"), "idles at $0 by default");
+}

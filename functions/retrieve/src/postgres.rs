@@ -9,6 +9,7 @@
 //! RDS Proxy can multiplex connections.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -18,6 +19,7 @@ use seams_contracts::retrieve::{Citation, Ranks, SearchMode};
 use seams_platform::secrets::SecretCache;
 use serde_json::{Map, Value};
 use tokio::sync::Mutex;
+use tokio::time::Instant;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row};
 
@@ -172,13 +174,19 @@ pub fn valid_schema(name: &str) -> bool {
         && name.len() <= 63
 }
 
+/// A connection idle this long is replaced before use. The Aurora option closes sessions idle
+/// for 60 s (`idle_session_timeout`, template.yaml), so that the connection a frozen Lambda
+/// instance holds does not keep the cluster from pausing; replacing it first means a request
+/// never meets a connection the server has already closed.
+const IDLE_RECONNECT: Duration = Duration::from_secs(50);
+
 pub struct PostgresIndex {
     settings: PostgresSettings,
     tls: tokio_postgres_rustls::MakeRustlsConnect,
     model: EmbeddingModel,
-    /// One connection per function instance (Lambda serves one request at a time);
-    /// reopened when the server or a proxy closed it.
-    client: Mutex<Option<Client>>,
+    /// One connection per function instance (Lambda serves one request at a time), with when
+    /// it was last used; reopened when the server or a proxy closed it, or it sat idle.
+    client: Mutex<Option<(Client, Instant)>>,
 }
 
 fn unavailable(error: impl std::fmt::Display) -> IndexError {
@@ -231,7 +239,8 @@ impl PostgresIndex {
 
     async fn client(&self) -> Result<tokio::sync::MappedMutexGuard<'_, Client>, IndexError> {
         let mut slot = self.client.lock().await;
-        if slot.as_ref().is_none_or(Client::is_closed) {
+        let usable = |(client, used): &(Client, Instant)| !client.is_closed() && used.elapsed() < IDLE_RECONNECT;
+        if !slot.as_ref().is_some_and(usable) {
             let config = self.settings.connection.config().await?;
             let (client, connection) = config.connect(self.tls.clone()).await.map_err(unavailable)?;
             tokio::spawn(async move {
@@ -239,9 +248,15 @@ impl PostgresIndex {
                     tracing::warn!(%error, "postgres connection closed");
                 }
             });
-            *slot = Some(client);
+            *slot = Some((client, Instant::now()));
         }
-        tokio::sync::MutexGuard::try_map(slot, Option::as_mut).map_err(|_| unavailable("no connection"))
+        tokio::sync::MutexGuard::try_map(slot, |slot| {
+            slot.as_mut().map(|(client, used)| {
+                *used = Instant::now();
+                client
+            })
+        })
+        .map_err(|_| unavailable("no connection"))
     }
 
     /// The schema the index lives in.
@@ -766,6 +781,26 @@ mod tests {
             assert!(error.to_string().contains("SEAMS_DATABASE_CA_FILE"), "{error}");
         }
         assert!(tls(None).is_ok());
+    }
+
+    #[test]
+    fn the_secret_the_template_makes_for_aurora_opens_its_database() {
+        // template.yaml's DatabaseSecret as Secrets Manager holds it once the generated password
+        // and DatabaseSecretAttachment's fields (host, port as a number, engine, cluster) are in.
+        let template = include_str!("../../../template.yaml");
+        let field = |name: &str| template.lines().find_map(|line| line.trim().strip_prefix(name)).unwrap();
+        let mut secret: serde_json::Value =
+            serde_json::from_str(field("SecretStringTemplate: ").trim_matches('\'')).unwrap();
+        secret["password"] = "generated".into();
+        secret["host"] = "seams.cluster-abc.eu-west-1.rds.amazonaws.com".into();
+        secret["port"] = 5432.into();
+        secret["engine"] = "postgres".into();
+        secret["dbClusterIdentifier"] = "seams-databasecluster-1".into();
+        let config = serde_json::from_value::<DatabaseSecret>(secret).unwrap().config();
+        assert_eq!(config.get_dbname(), Some(field("DatabaseName: ")), "the cluster's database");
+        assert_eq!(config.get_user(), Some("seams"));
+        assert_eq!(config.get_ports(), [5432]);
+        assert_eq!(config.get_password(), Some(&b"generated"[..]));
     }
 
     #[test]

@@ -365,6 +365,40 @@ async fn postgres_keyword_scores_are_lucene_bm25() {
     assert!((scores[1].1 - 0.499_176_268).abs() < 1e-6, "{scores:?}");
 }
 
+/// A connection idle long enough for the server to have closed it (the Aurora option closes
+/// idle sessions, so that a frozen Lambda instance does not keep the cluster from pausing) is
+/// replaced before a request uses it; one in use is kept.
+#[tokio::test(start_paused = true)]
+async fn postgres_replaces_a_connection_left_idle() {
+    let url = seams_tests::stack::database_url();
+    let name = seams_tests::unique("idle").replace('-', "_");
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let index = support::postgres_index_at(&format!("{url}{separator}application_name={name}")).await;
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let backends = || async {
+        let rows = client.query("SELECT pid FROM pg_stat_activity WHERE application_name = $1", &[&name]).await;
+        rows.unwrap().iter().map(|row| row.get::<_, i32>(0)).collect::<Vec<_>>()
+    };
+    let refund = query("refund", SearchMode::Keyword, 3, None);
+    let search = || index.search(&refund);
+
+    search().await.unwrap();
+    let first = backends().await;
+    assert_eq!(first.len(), 1, "{first:?}");
+    tokio::time::advance(std::time::Duration::from_secs(40)).await;
+    search().await.unwrap();
+    assert_eq!(backends().await, first, "a connection used 40 s ago is kept");
+
+    tokio::time::advance(std::time::Duration::from_secs(51)).await;
+    search().await.unwrap();
+    let after = backends().await;
+    assert!(
+        after.iter().any(|pid| !first.contains(pid)),
+        "idle 51 s, the connection is replaced: {first:?} then {after:?}"
+    );
+}
+
 /// Migration 2 adds BM25's statistics to an index built before it, from the chunks it holds
 /// (and migration 3, parents, keeps them).
 #[tokio::test]

@@ -87,7 +87,11 @@ pub fn sqlite_index() -> (Arc<dyn SearchIndex>, tempfile::TempDir) {
 
 /// A fresh schema in the test stack's PostgreSQL, migrated.
 pub async fn postgres_index() -> Arc<PostgresIndex> {
-    let url = seams_tests::stack::database_url();
+    postgres_index_at(&seams_tests::stack::database_url()).await
+}
+
+/// An index in a fresh schema of the database at `url`.
+pub async fn postgres_index_at(url: &str) -> Arc<PostgresIndex> {
     let schema = seams_tests::unique("retrieve").replace('-', "_").to_lowercase();
     let settings = PostgresSettings { connection: Connection::Fixed(url.parse().unwrap()), schema, ca_file: None };
     let index = PostgresIndex::new(settings, model()).unwrap();
