@@ -230,9 +230,15 @@ async fn main() {
             schema,
             ca_file: None,
         };
-        let postgres = PostgresIndex::new(settings, embedder.model().clone()).expect("a valid schema");
+        let postgres = PostgresIndex::new(settings.clone(), embedder.model().clone()).expect("a valid schema");
         postgres.migrate().await.expect("migrations run");
         build("postgres", &postgres, &documents).await;
+        // The same index scoring every keyword match (a budget that takes every word), as
+        // before keyword candidates came from the rare words: the alternative, side by side.
+        let every_match = PostgresIndex::new(settings, embedder.model().clone())
+            .expect("a valid schema")
+            .with_rare_postings(i64::MAX);
+        latencies("postgres, scoring every keyword match", &every_match, &embedder).await;
         latencies("postgres", &postgres, &embedder).await;
         recall("postgres", &postgres, &documents, &embedder).await;
         concurrency("postgres", &postgres, &embedder);

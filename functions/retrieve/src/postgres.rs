@@ -187,6 +187,9 @@ pub struct PostgresIndex {
     /// One connection per function instance (Lambda serves one request at a time), with when
     /// it was last used; reopened when the server or a proxy closed it, or it sat idle.
     client: Mutex<Option<(Client, Instant)>>,
+    /// Keyword candidates come from the query's rarest words while their postings stay
+    /// under this many ([`bm25_top_sql`]).
+    rare_postings: i64,
 }
 
 fn unavailable(error: impl std::fmt::Display) -> IndexError {
@@ -234,7 +237,13 @@ impl PostgresIndex {
             return Err(IndexError::Invalid(format!("{:?} is not a schema name (a-z, 0-9, _)", settings.schema)));
         }
         let tls = tls(settings.ca_file.as_deref())?;
-        Ok(Self { settings, tls, model, client: Mutex::new(None) })
+        Ok(Self { settings, tls, model, client: Mutex::new(None), rare_postings: RARE_POSTINGS })
+    }
+
+    /// The same index with another budget of postings for keyword candidates (the ranking is
+    /// the same at any budget; only the work differs).
+    pub fn with_rare_postings(self, rare_postings: i64) -> Self {
+        Self { rare_postings, ..self }
     }
 
     async fn client(&self) -> Result<tokio::sync::MappedMutexGuard<'_, Client>, IndexError> {
@@ -500,28 +509,58 @@ pub fn tsquery(text: &str) -> Option<String> {
     (!words.is_empty()).then(|| words.join(" | "))
 }
 
-/// Every chunk that passes `filter` and matches any of the query's lexemes, with its BM25
-/// score. `tsquery` and `words` are bind parameters: [`tsquery`]'s output and the same words
-/// joined by spaces. Term frequencies come from the chunk's `tsvector`: `setweight` marks the
-/// query's lexemes and `ts_filter` keeps only them, so a long chunk is not unnested whole.
-fn bm25_sql(tsquery: &str, words: &str, filter: &str) -> String {
+/// The `n` best chunks by BM25 (score, then chunk id) among those that pass `filter` and match
+/// any of the query's lexemes. `tsquery` and `words` are bind parameters: [`tsquery`]'s output
+/// and the same words joined by spaces.
+///
+/// Common words would make every chunk a candidate, so candidates come from the rarest words
+/// only, those whose postings together stay under `rare_postings`, through the GIN index.
+/// That list is the answer when it is provably exact: it has `n` chunks, and its last score
+/// beats the most the other words could give a chunk that has none of the rare ones (each word
+/// at most `idf × (k1 + 1)`). Otherwise every match is scored, as before. Either way the
+/// ranking is BM25's over all matches.
+fn bm25_top_sql(tsquery: &str, words: &str, filter: &str, n: i64, rare_postings: i64) -> String {
+    // Term frequencies come from the chunk's `tsvector`: `setweight` marks the query's lexemes
+    // and `ts_filter` keeps only them, so a long chunk is not unnested whole.
+    let scored = |candidates: &str| {
+        format!(
+            "SELECT c.chunk_id, sum(idf.idf * u.tf * ({BM25_K1} + 1)
+                    / (u.tf + {BM25_K1} * (1 - {BM25_B} + {BM25_B} * c.length / s.avgdl))) AS score
+             FROM {{schema}}.chunks c, q, stats s,
+                  LATERAL (SELECT m.lexeme, coalesce(array_length(m.positions, 1), 1) AS tf
+                           FROM unnest(ts_filter(setweight(c.tsv, 'A', q.lexemes), '{{a}}')) m) u
+                  JOIN idf ON idf.lexeme = u.lexeme
+             WHERE c.tsv @@ {candidates} AND {filter}
+             GROUP BY c.chunk_id ORDER BY score DESC, c.chunk_id LIMIT {n}"
+        )
+    };
+    let (rare, every) = (scored("(SELECT tsq FROM pick)"), scored("q.tsq"));
     format!(
         "WITH q AS (SELECT to_tsquery('english', {tsquery}) AS tsq,
                            tsvector_to_array(to_tsvector('english', {words})) AS lexemes),
               stats AS (SELECT greatest(chunks, 1)::float8 AS n, greatest(length::float8 / greatest(chunks, 1), 1) AS avgdl
                         FROM {{schema}}.corpus),
-              idf AS (SELECT t.lexeme, ln(1 + (s.n - t.df + 0.5) / (t.df + 0.5)) AS idf
-                      FROM {{schema}}.terms t, q, stats s WHERE t.lexeme = ANY (q.lexemes) AND t.df > 0)
-         SELECT c.chunk_id, sum(idf.idf * u.tf * ({BM25_K1} + 1)
-                    / (u.tf + {BM25_K1} * (1 - {BM25_B} + {BM25_B} * c.length / s.avgdl))) AS score
-         FROM {{schema}}.chunks c, q, stats s,
-              LATERAL (SELECT m.lexeme, coalesce(array_length(m.positions, 1), 1) AS tf
-                       FROM unnest(ts_filter(setweight(c.tsv, 'A', q.lexemes), '{{a}}')) m) u
-              JOIN idf ON idf.lexeme = u.lexeme
-         WHERE c.tsv @@ q.tsq AND {filter}
-         GROUP BY c.chunk_id"
+              idf AS (SELECT t.lexeme, t.df, ln(1 + (s.n - t.df + 0.5) / (t.df + 0.5)) AS idf
+                      FROM {{schema}}.terms t, q, stats s WHERE t.lexeme = ANY (q.lexemes) AND t.df > 0),
+              split AS (SELECT lexeme, idf, sum(df) OVER w <= {rare_postings} OR row_number() OVER w = 1 AS rare
+                        FROM idf WINDOW w AS (ORDER BY df, lexeme)),
+              pick AS (SELECT string_agg('''' || replace(lexeme, '''', '''''') || '''', ' | ')
+                                  FILTER (WHERE rare)::tsquery AS tsq,
+                              coalesce(sum(idf) FILTER (WHERE NOT rare), 0) * ({BM25_K1} + 1) AS others_bound,
+                              coalesce(bool_and(rare), true) AS all_rare
+                       FROM split),
+              from_rare AS ({rare}),
+              exact AS (SELECT p.all_rare OR (count(r.*) >= {n} AND min(r.score) > p.others_bound) AS ok
+                        FROM pick p LEFT JOIN from_rare r ON true GROUP BY p.all_rare, p.others_bound)
+         SELECT chunk_id, score FROM from_rare WHERE (SELECT ok FROM exact)
+         UNION ALL
+         SELECT chunk_id, score FROM ({every}) full_scan WHERE NOT (SELECT ok FROM exact)"
     )
 }
+
+/// The default budget of [`PostgresIndex`]'s keyword candidates: postings (chunks holding a
+/// word, counted per word) of the query's rarest words.
+const RARE_POSTINGS: i64 = 5_000;
 
 const COLUMNS: &str = "c.chunk_id, c.document_id, c.version, c.ordinal, c.text, c.citation, c.metadata, c.embedding, p.parent_id, p.text AS parent_text";
 
@@ -683,10 +722,8 @@ impl SearchIndex for PostgresIndex {
             let tsquery = params.add(words.clone().unwrap_or_default());
             let words = params.add(words.clone().unwrap_or_default().replace(" | ", " "));
             format!(
-                "SELECT chunk_id, row_number() OVER (ORDER BY score DESC, chunk_id) AS rank, score FROM (
-                    SELECT chunk_id, score FROM ({}) scored ORDER BY score DESC, chunk_id LIMIT {}) k",
-                bm25_sql(&tsquery, &words, &filter),
-                limit(candidates)
+                "SELECT chunk_id, row_number() OVER (ORDER BY score DESC, chunk_id) AS rank, score FROM ({}) k",
+                bm25_top_sql(&tsquery, &words, &filter, limit(candidates), self.rare_postings)
             )
         };
         let sql = match query.mode {

@@ -365,6 +365,60 @@ async fn postgres_keyword_scores_are_lucene_bm25() {
     assert!((scores[1].1 - 0.499_176_268).abs() < 1e-6, "{scores:?}");
 }
 
+/// Keyword candidates come from the rarest words, under a budget of postings; whether that
+/// list is provably complete or every match is scored instead, the ranking is BM25's over
+/// every match: the same as with a budget that takes every word.
+#[tokio::test]
+async fn postgres_keyword_top_k_from_rare_words_ranks_as_scoring_every_match() {
+    use retrieve::postgres::{Connection, PostgresIndex, PostgresSettings};
+    let every_word = support::postgres_index().await;
+    // policy: every chunk; shipping: every other; returns: 6; refund: 3; warranty: 1.
+    for i in 0..40 {
+        let mut words = vec!["policy"; 1 + i % 3];
+        words.extend(vec!["shipping"; if i % 2 == 0 { 1 + i % 4 } else { 0 }]);
+        words.extend(if i % 13 == 1 { vec!["refund"; 1 + i % 2] } else { vec![] });
+        // A long chunk with the rarest word, and short ones with a word just over the budget.
+        words.extend(if i == 7 { vec!["warranty", "filler", "filler", "filler", "filler", "filler"] } else { vec![] });
+        words.extend(if i % 7 == 3 { vec!["returns"; if i == 3 { 3 } else { 1 }] } else { vec![] });
+        words.extend(vec!["filler"; i % 5]);
+        let text = words.join(" ");
+        every_word.upsert(&document(&format!("d{i:02}"), 1, at(0), &[&text], json!({}))).await.unwrap();
+    }
+    let settings = PostgresSettings {
+        connection: Connection::Fixed(seams_tests::stack::database_url().parse().unwrap()),
+        schema: every_word.schema().to_owned(),
+        ca_file: None,
+    };
+    let rare_only = PostgresIndex::new(settings, support::model()).unwrap().with_rare_postings(5);
+    let ranked = |hits: Vec<retrieve::index::Hit>| -> Vec<(String, f64)> {
+        hits.into_iter().map(|hit| (hit.chunk.chunk_id, hit.score)).collect()
+    };
+    for text in [
+        "refund policy",
+        "refund shipping",
+        "warranty shipping policy",
+        "shipping policy",
+        "refund warranty",
+        "warranty returns",
+    ] {
+        for top_k in [1, 2, 3, 10] {
+            for mode in [SearchMode::Keyword, SearchMode::Hybrid] {
+                let asked = query(text, mode, top_k, None);
+                let expected = ranked(every_word.search(&asked).await.unwrap());
+                let got = ranked(rare_only.search(&asked).await.unwrap());
+                assert_eq!(got.len(), expected.len(), "{text:?} top {top_k} {mode:?}");
+                for ((id, score), (expected_id, expected_score)) in got.iter().zip(&expected) {
+                    assert_eq!(id, expected_id, "{text:?} top {top_k} {mode:?}: {got:?} against {expected:?}");
+                    assert!(
+                        (score - expected_score).abs() < 1e-9,
+                        "{text:?} top {top_k}: {got:?} against {expected:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// A connection idle long enough for the server to have closed it (the Aurora option closes
 /// idle sessions, so that a frozen Lambda instance does not keep the cluster from pausing) is
 /// replaced before a request uses it; one in use is kept.
