@@ -69,6 +69,7 @@ pub struct LocalStack {
     guardrail: Option<Arc<dyn infer::guardrail::Guardrail>>,
     /// Set when a server accepts PUTs to the upload URLs ingest hands out.
     upload_signer: Option<Arc<UploadSigner>>,
+    output_service: output::Service,
     settings: Settings,
 }
 
@@ -198,15 +199,18 @@ impl LocalStack {
         let indexer_queue = queue_with_dead_letter(data_dir, "indexer")?;
         // The same rule template.yaml gives EventBridge: processed and deleted documents feed the indexer.
         bus.add_rule(seams_platform::routes::indexer_rule(), indexer_queue.clone());
+        let output = Arc::new(FsObjectStore::new(data_dir.join("output")));
+        let output_dead_letters = Arc::new(durable_queue(data_dir, "output-dlq")?);
+        let output_service = local_output(&output, &output_dead_letters, &bus, &settings.output)?;
         Ok(Self {
             data_dir: data_dir.to_owned(),
             // One directory per owning service, as one bucket per service when deployed.
             raw: Arc::new(FsObjectStore::new(data_dir.join("ingest"))),
             records: Arc::new(FsObjectStore::new(data_dir.join("process"))),
-            output: Arc::new(FsObjectStore::new(data_dir.join("output"))),
+            output,
             process_queue: queue_with_dead_letter(data_dir, "process")?,
             indexer_queue,
-            output_dead_letters: Arc::new(durable_queue(data_dir, "output-dlq")?),
+            output_dead_letters,
             ingest_dead_letters: Arc::new(durable_queue(data_dir, "ingest-dlq")?),
             answer_failures: Arc::new(durable_queue(data_dir, "answer-failures")?),
             bus,
@@ -219,6 +223,7 @@ impl LocalStack {
             reranker: None,
             guardrail: None,
             upload_signer: None,
+            output_service,
             settings,
         })
     }
@@ -298,7 +303,7 @@ impl LocalStack {
     /// Frees the ingest and delivery claims a killed run left in progress: this process now
     /// owns the data directory, so no one else will finish them.
     pub async fn release_abandoned_claims(&self) -> Result<usize, ServiceError> {
-        Ok(self.ingest().release_abandoned_claims().await? + self.output()?.release_abandoned_claims().await?)
+        Ok(self.ingest().release_abandoned_claims().await? + self.output().release_abandoned_claims().await?)
     }
 
     /// Plays the SQS event source mappings until nothing is left: process's queue, then the
@@ -360,25 +365,31 @@ impl LocalStack {
         }
     }
 
-    /// Locally, secrets are environment variables, mail is files under `output/mail/`, every
-    /// bus is the local one, and webhooks may be plain http to loopback receivers.
-    pub fn output(&self) -> Result<output::Service, ServiceError> {
-        let channels = output::Channels {
-            secrets: Arc::new(output::channels::EnvSecrets),
-            mailer: Arc::new(output::channels::FileMailer { store: self.output.clone() }),
-            buses: Arc::new(output::channels::OneBus(self.bus.clone())),
-        };
-        let mut settings = self.settings.output.clone();
-        settings.outbound.allow_loopback_http = true;
-        settings.outbound.allow_private = true;
-        output::Service::new(
-            self.output.clone(),
-            self.output_dead_letters.clone(),
-            self.bus.clone(),
-            channels,
-            settings,
-        )
+    /// Output's service, built once: its HTTP client reads the system's root certificates,
+    /// which cost more than a delivery when done for each one.
+    pub fn output(&self) -> &output::Service {
+        &self.output_service
     }
+}
+
+/// Output on the local stores: secrets are environment variables, mail is files under
+/// `output/mail/`, every bus is the local one, and webhooks may be plain http to loopback
+/// receivers.
+fn local_output(
+    store: &Arc<FsObjectStore>,
+    dead_letters: &Arc<LocalQueue>,
+    bus: &Arc<LocalEventBus>,
+    settings: &output::Settings,
+) -> Result<output::Service, ServiceError> {
+    let channels = output::Channels {
+        secrets: Arc::new(output::channels::EnvSecrets),
+        mailer: Arc::new(output::channels::FileMailer { store: store.clone() }),
+        buses: Arc::new(output::channels::OneBus(bus.clone())),
+    };
+    let mut settings = settings.clone();
+    settings.outbound.allow_loopback_http = true;
+    settings.outbound.allow_private = true;
+    output::Service::new(store.clone(), dead_letters.clone(), bus.clone(), channels, settings)
 }
 
 /// Why an invoke produced no response.
@@ -424,10 +435,7 @@ pub async fn invoke(stack: &Arc<LocalStack>, function: &str, event: Value) -> Re
         "ingest" => function::handle(&stack.ingest(), event).await,
         "retrieve" => function::handle(&stack.retrieve(), event).await,
         "infer" => function::handle(&stack.infer(), event).await,
-        "output" => match stack.output() {
-            Ok(output) => function::handle(&output, event).await,
-            Err(error) => Err(error),
-        },
+        "output" => function::handle(stack.output(), event).await,
         "process" => Ok(to_json(&stack.process().handle_batch(sqs_event(function, event)?).await)),
         "retrieve-indexer" => Ok(to_json(&stack.indexer().handle_batch(sqs_event(function, event)?).await)),
         "infer-stream" => Ok(stream_reply(&stack.infer(), event).await),

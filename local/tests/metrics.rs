@@ -72,10 +72,10 @@ async fn every_function_reports_its_invocations_and_what_it_did() {
     assert_eq!(document(&docs, "infer", Some(("stage", "question")))["GuardrailBlocked"], 1.0);
     assert_eq!(document(&docs, "infer", Some(("error", "Seams.GuardrailIntervened")))["Errors"], 1.0);
 
-    let output = stack.output().unwrap();
+    let output = stack.output();
     let mut delivery = sample_event("output/invoke-delivery.json");
     delivery["destination"] = serde_json::json!({"type": "http_response"});
-    let (delivered, docs) = capture(function::handle(&output, delivery)).await;
+    let (delivered, docs) = capture(function::handle(output, delivery)).await;
     assert!(delivered.is_ok(), "{delivered:?}");
     assert_eq!(document(&docs, "output", Some(("destination", "http_response")))["Delivered"], 1.0);
 
