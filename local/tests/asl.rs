@@ -79,6 +79,11 @@ async fn the_happy_path_matches_moto() {
 }
 
 #[tokio::test]
+async fn null_optional_fields_match_moto() {
+    cross_check(answer_scenarios::null_optional_fields()).await;
+}
+
+#[tokio::test]
 async fn a_retried_transient_error_matches_moto() {
     cross_check(answer_scenarios::transient_then_success()).await;
 }
@@ -110,8 +115,8 @@ async fn a_blocking_guardrail_matches_moto() {
 
 #[test]
 fn every_scenario_is_cross_checked() {
-    // Seven scenarios, seven cross-check tests above: a new scenario needs one.
-    assert_eq!(answer_scenarios::all().len(), 7);
+    // Eight scenarios, eight cross-check tests above: a new scenario needs one.
+    assert_eq!(answer_scenarios::all().len(), 8);
 }
 
 fn task(next: &str, extra: Value) -> Value {

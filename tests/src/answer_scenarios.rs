@@ -159,9 +159,19 @@ pub fn no_question() -> Scenario {
     }
 }
 
+/// An upstream `QuestionAsked` that sends its optional fields as null: the defaults apply.
+pub fn null_optional_fields() -> Scenario {
+    let mut input = question();
+    for field in ["top_k", "search_mode", "rerank", "instructions", "guardrail", "filters", "tenant"] {
+        input[field] = Value::Null;
+    }
+    Scenario { name: "optional fields null", input, lambda_results: happy_results() }
+}
+
 pub fn all() -> Vec<Scenario> {
     vec![
         happy_path(),
+        null_optional_fields(),
         transient_then_success(),
         invalid_input(),
         no_context(),

@@ -69,7 +69,14 @@ impl Deployment {
     pub async fn run_as(&self, kind: StateMachineType, input: &Value) -> Execution {
         let sfn = self.moto.sfn();
         let machine = self.create(kind).await;
-        let started = sfn.start_execution().state_machine_arn(machine).input(input.to_string()).send().await;
+        // Step Functions names every execution; moto leaves `$$.Execution.Name` null unless given one.
+        let started = sfn
+            .start_execution()
+            .state_machine_arn(machine)
+            .name(unique("execution"))
+            .input(input.to_string())
+            .send()
+            .await;
         let arn = started.expect("the execution starts").execution_arn;
         for _ in 0..300 {
             let described = sfn.describe_execution().execution_arn(&arn).send().await.expect("DescribeExecution");

@@ -7,14 +7,15 @@ use aws_sdk_sfn::types::ExecutionStatus;
 use seams_contracts::guardrail::{GuardrailInvoke, GuardrailStage};
 use seams_contracts::infer::InferenceRequest;
 use seams_contracts::output::DeliveryRequest;
-use seams_contracts::retrieve::RetrieveRequest;
+use seams_contracts::retrieve::{RetrieveRequest, SearchMode};
 use seams_tests::answer_scenarios::*;
 use seams_tests::step_functions::Deployment;
 use serde_json::json;
 
-const HAPPY_STATES: [&str; 11] = [
+const HAPPY_STATES: [&str; 12] = [
     "Prepare",
     "ApplyDefaults",
+    "NullsToDefaults?",
     "Validate",
     "GuardQuestion?",
     "QuestionAsAsked",
@@ -89,7 +90,7 @@ async fn invalid_input_is_not_retried_and_ends_in_the_failures_queue() {
     assert!(cause.starts_with("Retrieve failed: ") && cause.contains("top_k: must be 1 to 100"), "{cause}");
     assert_eq!(execution.invocations().len(), 1, "never retried");
     // The happy path up to Retrieve, then the failure branch.
-    let expected = [&HAPPY_STATES[..6], &["RetrieveFailed", "RecordFailure", "AnnounceFailure", "Failed"]].concat();
+    let expected = [&HAPPY_STATES[..7], &["RetrieveFailed", "RecordFailure", "AnnounceFailure", "Failed"]].concat();
     assert_eq!(execution.states(), expected);
 
     let failures = deployment.messages(&deployment.failures_queue).await;
@@ -132,6 +133,37 @@ async fn a_request_without_a_question_fails_before_any_function() {
     assert!(execution.invocations().is_empty());
     let failures = deployment.messages(&deployment.failures_queue).await;
     assert_eq!(failures[0]["failure"]["step"], "Validate");
+}
+
+#[tokio::test]
+async fn an_upstream_question_whose_optional_fields_are_null_gets_their_defaults() {
+    let scenario = null_optional_fields();
+    let deployment = Deployment::new(&scenario.lambda_results).await;
+    let execution = deployment.run(&scenario.input).await;
+
+    assert_eq!(execution.status, ExecutionStatus::Succeeded, "{:?} {:?}", execution.error, execution.cause);
+    let invocations = execution.invocations();
+    let retrieve: RetrieveRequest = serde_json::from_value(invocations[0].1.clone()).expect("a RetrieveRequest");
+    assert_eq!((retrieve.top_k, retrieve.search_mode), (5, SearchMode::Hybrid), "the defaults");
+    let infer: InferenceRequest = serde_json::from_value(invocations[1].1.clone()).expect("an InferenceRequest");
+    assert!(infer.instructions.starts_with(INSTRUCTIONS), "{}", infer.instructions);
+}
+
+#[tokio::test]
+async fn a_refused_question_with_null_ids_is_recorded_under_the_execution_name() {
+    let deployment = Deployment::new(&[]).await;
+    let input = json!({"request_id": null, "correlation_id": null, "question": null,
+                       "destination": {"type": "http_response"}});
+    let execution = deployment.run(&input).await;
+
+    assert_eq!(execution.status, ExecutionStatus::Failed);
+    assert_eq!(execution.error.as_deref(), Some("Seams.InvalidInput"));
+    let failures = deployment.messages(&deployment.failures_queue).await;
+    assert_eq!(failures.len(), 1, "nothing is lost: {:?}", execution.states());
+    let execution_name = failures[0]["execution"].as_str().and_then(|arn| arn.rsplit(':').next()).unwrap_or_default();
+    assert!(!execution_name.is_empty(), "{failures:?}");
+    assert_eq!(failures[0]["request"]["request_id"], execution_name, "{failures:?}");
+    assert_eq!(failures[0]["request"]["correlation_id"], execution_name);
 }
 
 #[tokio::test]
