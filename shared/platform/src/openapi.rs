@@ -8,6 +8,10 @@ use std::collections::HashMap;
 
 use serde_json::{json, Map, Value};
 
+use seams_contracts::ErrorName::{
+    DeliveryFailed, Forbidden, GuardrailIntervened, InvalidInput, InvalidModelOutput, ModelThrottled, NotFound,
+    Transient, Unsupported,
+};
 use seams_contracts::{detached, ErrorName};
 
 use crate::routes::{
@@ -24,7 +28,7 @@ struct Operation {
     request: Option<&'static str>,
     /// The success status and its body's schema name.
     success: (u16, &'static str),
-    /// Problems this route answers beyond those every route can.
+    /// The problems this route answers, each a status `local/tests/statuses.rs` reaches.
     problems: &'static [ErrorName],
 }
 
@@ -35,7 +39,7 @@ const OPERATIONS: [Operation; 9] = [
         summary: "Ingest one document (inline text or base64); processing and indexing follow.",
         request: Some("ingest-document-request"),
         success: (202, "ingest-response"),
-        problems: &[],
+        problems: &[InvalidInput, Forbidden, Transient],
     },
     Operation {
         route: POST_DOCUMENTS_BATCH,
@@ -43,7 +47,8 @@ const OPERATIONS: [Operation; 9] = [
         summary: "Ingest up to 100 documents; each is accepted or rejected on its own, in order.",
         request: Some("ingest-batch-request"),
         success: (200, "ingest-batch-response"),
-        problems: &[],
+        // A document the store cannot take is a 503 in its own result, inside the 200.
+        problems: &[InvalidInput, Forbidden],
     },
     Operation {
         route: POST_UPLOADS,
@@ -51,7 +56,7 @@ const OPERATIONS: [Operation; 9] = [
         summary: "A signed URL to PUT a large document to; the upload is then ingested.",
         request: Some("upload-request"),
         success: (201, "upload-ticket"),
-        problems: &[ErrorName::Unsupported],
+        problems: &[InvalidInput, Forbidden, Unsupported, Transient],
     },
     Operation {
         route: GET_DOCUMENTS,
@@ -59,7 +64,7 @@ const OPERATIONS: [Operation; 9] = [
         summary: "The documents in id order, a page at a time.",
         request: None,
         success: (200, "document-list"),
-        problems: &[],
+        problems: &[InvalidInput, Forbidden, Transient],
     },
     Operation {
         route: GET_DOCUMENT,
@@ -67,7 +72,7 @@ const OPERATIONS: [Operation; 9] = [
         summary: "A document's versions, and whether it is deleted.",
         request: None,
         success: (200, "document-status"),
-        problems: &[ErrorName::NotFound],
+        problems: &[InvalidInput, Forbidden, NotFound, Transient],
     },
     Operation {
         route: DELETE_DOCUMENT,
@@ -75,7 +80,7 @@ const OPERATIONS: [Operation; 9] = [
         summary: "Delete a document: it leaves the index and DocumentDeleted goes on the bus.",
         request: None,
         success: (202, "document-status"),
-        problems: &[ErrorName::NotFound],
+        problems: &[InvalidInput, Forbidden, NotFound, Transient],
     },
     Operation {
         route: POST_RETRIEVE,
@@ -83,7 +88,7 @@ const OPERATIONS: [Operation; 9] = [
         summary: "The passages that best match a query: vector, keyword or hybrid search, with filters.",
         request: Some("retrieve-request"),
         success: (200, "retrieve-response"),
-        problems: &[],
+        problems: &[InvalidInput, Forbidden, Transient],
     },
     Operation {
         route: POST_INFERENCE,
@@ -91,7 +96,9 @@ const OPERATIONS: [Operation; 9] = [
         summary: "Ask the configured model, with the passages given as context.",
         request: Some("inference-request"),
         success: (200, "inference-response"),
-        problems: &[ErrorName::GuardrailIntervened, ErrorName::ModelThrottled, ErrorName::InvalidModelOutput],
+        // It reads no documents, so no tenant is needed; the guardrail guards the answer
+        // workflow's question and answer, not a raw model call.
+        problems: &[InvalidInput, ModelThrottled, InvalidModelOutput, Transient],
     },
     Operation {
         route: POST_ANSWER,
@@ -100,17 +107,16 @@ const OPERATIONS: [Operation; 9] = [
         request: Some("answer-request"),
         success: (200, "answer-response"),
         problems: &[
-            ErrorName::GuardrailIntervened,
-            ErrorName::ModelThrottled,
-            ErrorName::InvalidModelOutput,
-            ErrorName::DeliveryFailed,
+            InvalidInput,
+            Forbidden,
+            GuardrailIntervened,
+            ModelThrottled,
+            InvalidModelOutput,
+            DeliveryFailed,
+            Transient,
         ],
     },
 ];
-
-/// What any route can answer: a bad request, a caller a multi-tenant deployment refuses, or a
-/// failure beneath seams.
-const EVERY_ROUTE: [ErrorName; 3] = [ErrorName::InvalidInput, ErrorName::Forbidden, ErrorName::Transient];
 
 /// The document `seams up` serves at `/openapi.json`.
 pub fn openapi_document() -> Value {
@@ -142,7 +148,7 @@ pub fn openapi_document() -> Value {
             success["links"] = json!({"GetDocument": by_id("getDocument"), "DeleteDocument": by_id("deleteDocument")});
         }
         responses.insert(status.to_string(), success);
-        for error in EVERY_ROUTE.iter().chain(operation.problems) {
+        for error in operation.problems {
             responses.insert(
                 error.http_status().to_string(),
                 json!({"$ref": format!("#/components/responses/{}", response_name(*error))}),
