@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use futures::stream::{self, StreamExt, TryStreamExt};
 use seams_contracts::ingest::{DocumentSummary, StoredVersion, UploadRequest};
 use seams_platform::object_store::{ObjectStore, PutOptions, StoreError};
 use seams_platform::ServiceError;
@@ -47,6 +48,9 @@ pub struct Tombstone {
     pub deleted_at: DateTime<Utc>,
 }
 
+/// Version records read at once, within S3's per-prefix request rates and a Lambda's sockets.
+const VERSION_READS: usize = 16;
+
 /// A version being claimed gives up after this many concurrent claims beat it.
 const VERSION_CLAIM_ROUNDS: u32 = 100;
 
@@ -73,14 +77,16 @@ impl DocumentStore {
         }
     }
 
-    /// Every stored version of a document, oldest first.
+    /// Every stored version of a document, oldest first. Read several at a time: one at a
+    /// time, a document updated hundreds of times waited for hundreds of S3 round trips.
     pub async fn versions(&self, document_id: &str) -> Result<Vec<StoredVersion>, ServiceError> {
-        let mut versions = Vec::new();
-        for object in self.bucket.list(&versions_prefix(document_id)).await? {
-            if let Some(version) = self.get_json::<StoredVersion>(&object.key).await? {
-                versions.push(version);
-            }
-        }
+        let objects = self.bucket.list(&versions_prefix(document_id)).await?;
+        let read: Vec<Option<StoredVersion>> = stream::iter(objects)
+            .map(|object| async move { self.get_json::<StoredVersion>(&object.key).await })
+            .buffered(VERSION_READS)
+            .try_collect()
+            .await?;
+        let mut versions: Vec<StoredVersion> = read.into_iter().flatten().collect();
         versions.sort_by_key(|v| v.version);
         Ok(versions)
     }
