@@ -152,10 +152,22 @@ fn start_path(head: &str) -> &str {
     head.lines().next().and_then(|line| line.split_whitespace().nth(1)).unwrap_or_default()
 }
 
+/// Whether the caller itself sent `needle`, as bytes or inside a JSON string (whose escapes
+/// the handler undoes). The fuzzer learns the data directory's name from the check below
+/// (libFuzzer traces the comparison) and puts it in requests; an answer that repeats a
+/// caller's own field name to it leaks nothing.
+fn sent(sent: &[u8], needle: &str) -> bool {
+    let json_text = |bytes: &[u8]| serde_json::from_slice::<Value>(bytes).map(|v| v.to_string()).unwrap_or_default();
+    let body = sent.windows(2).position(|pair| pair == b"\n\n").map_or(&[][..], |at| &sent[at + 2..]);
+    [String::from_utf8_lossy(sent).into_owned(), json_text(sent), json_text(body)]
+        .iter()
+        .any(|text| text.contains(needle))
+}
+
 /// What every HTTP answer owes its caller, whatever it was sent: no 5xx but an honest 503
 /// (or 501 for what a store cannot do), problem+json for an error, and nothing of the
 /// machine it runs on.
-fn check_http(function: &str, response: &RouteResponse, data_dir: &Path) {
+fn check_http(function: &str, response: &RouteResponse, data_dir: &Path, input: &[u8]) {
     let body = String::from_utf8_lossy(&response.body);
     assert!(
         response.status < 500 || matches!(response.status, 501 | 503),
@@ -163,7 +175,11 @@ fn check_http(function: &str, response: &RouteResponse, data_dir: &Path) {
         response.status
     );
     let data_dir = data_dir.to_string_lossy();
-    assert!(!body.contains(data_dir.as_ref()), "{function}'s answer names the data directory: {body}");
+    let unique = data_dir.rsplit('/').next().unwrap_or_default();
+    assert!(
+        !body.contains(data_dir.as_ref()) || sent(input, unique),
+        "{function}'s answer names the data directory: {body}"
+    );
     // The agent protocols answer in their own error shapes (JSON-RPC, OpenAI's).
     if response.status >= 400 && function != "gateway" {
         let content_type = response.headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("content-type"));
@@ -183,7 +199,9 @@ pub fn http_routes(data: &[u8]) {
         let answered = pipeline.invoke(route.function, event);
         pipeline.drain_queues();
         match answered {
-            Ok(response) => check_http(route.function, &RouteResponse::from_proxy(&response), pipeline.data_dir()),
+            Ok(response) => {
+                check_http(route.function, &RouteResponse::from_proxy(&response), pipeline.data_dir(), data)
+            }
             Err(error) => panic!("{} failed an HTTP request instead of answering it: {error}", route.function),
         }
     })
@@ -199,7 +217,7 @@ fn event(function: &str, data: &[u8]) {
         pipeline.drain_queues();
         if let Ok(response) = answered {
             if is_http && response.get("statusCode").is_some() {
-                check_http(function, &RouteResponse::from_proxy(&response), pipeline.data_dir());
+                check_http(function, &RouteResponse::from_proxy(&response), pipeline.data_dir(), data);
             }
         }
     })
@@ -265,6 +283,32 @@ mod tests {
         assert_ne!(second, first);
         assert!(!first.exists(), "the replaced stack's directory is removed");
         assert!(second.exists());
+    }
+
+    fn problem_naming(text: &str) -> RouteResponse {
+        let problem = serde_json::json!({"type": "urn:seams:problem:invalid-input", "status": 400,
+            "detail": format!("unknown field `{text}`")});
+        RouteResponse {
+            status: 400,
+            headers: vec![("content-type".into(), Problem::CONTENT_TYPE.into())],
+            body: problem.to_string().into_bytes(),
+        }
+    }
+
+    #[test]
+    fn an_answer_repeating_the_callers_own_text_is_no_leak() {
+        let data_dir = Path::new("/tmp/.tmpAbC123");
+        let echoed = problem_naming("max_to/tmp/.tmpAbC123kens");
+        check_http("infer", &echoed, data_dir, b"POST /inference\n\n{\"max_to/tmp/.tmpAbC123kens\": 1}");
+        // Sent with JSON escapes, which the handler undid.
+        check_http("infer", &echoed, data_dir, b"{\"max_to\\/tmp\\/.tmp\\u0041bC123kens\": 1}");
+    }
+
+    #[test]
+    #[should_panic(expected = "names the data directory")]
+    fn an_answer_naming_the_data_directory_unasked_fails() {
+        let data_dir = Path::new("/tmp/.tmpAbC123");
+        check_http("ingest", &problem_naming("/tmp/.tmpAbC123/ingest/raw"), data_dir, b"{\"content\": \"x\"}");
     }
 
     #[test]
