@@ -99,6 +99,7 @@ fn ask_and_run_use_the_same_workflow() {
         [
             "→ Prepare (Pass)",
             "→ ApplyDefaults (Pass)",
+            "→ NullsToDefaults? (Choice)",
             "→ Validate (Choice)",
             "→ GuardQuestion? (Choice)",
             "→ QuestionAsAsked (Pass)",
