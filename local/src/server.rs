@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::{to_bytes, Body};
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};
@@ -23,6 +23,50 @@ use crate::{invoke, InvokeError, LocalStack};
 
 /// The largest request body accepted (API Gateway's payload limit).
 const MAX_BODY: usize = 10 * 1024 * 1024;
+
+/// How much of an over-limit body is still read, and dropped, before its 413. A client sends
+/// the whole body before it reads an answer, so a connection closed while it sends loses the
+/// answer: the client sees a reset, not the 413. Past this much the connection is cut.
+const DRAIN_PAST_LIMIT: usize = 64 * 1024 * 1024;
+
+enum BodyError {
+    TooLarge,
+    Unreadable(axum::Error),
+}
+
+/// The request body, or why not: over `limit` bytes, or broken off by the client.
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, BodyError> {
+    use futures::StreamExt;
+    let mut stream = body.into_data_stream();
+    let (mut kept, mut seen) = (Vec::new(), 0usize);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(BodyError::Unreadable)?;
+        seen = seen.saturating_add(chunk.len());
+        if seen > limit.saturating_add(DRAIN_PAST_LIMIT) {
+            return Err(BodyError::TooLarge);
+        }
+        if seen <= limit {
+            kept.extend_from_slice(&chunk);
+        }
+    }
+    if seen > limit {
+        return Err(BodyError::TooLarge);
+    }
+    Ok(Bytes::from(kept))
+}
+
+/// The problem a body that cannot be read is answered with.
+fn body_problem(error: BodyError, too_large: String) -> Response {
+    match error {
+        BodyError::TooLarge => {
+            problem(StatusCode::PAYLOAD_TOO_LARGE, &Problem::content_too_large(too_large).with_field("body"))
+        }
+        BodyError::Unreadable(e) => {
+            let problem = Problem::new(ErrorName::InvalidInput, format!("the body cannot be read: {e}"));
+            self::problem(StatusCode::BAD_REQUEST, &problem.with_field("body"))
+        }
+    }
+}
 
 /// A function's proxy response as an HTTP response.
 fn to_http(response: RouteResponse) -> Response {
@@ -47,12 +91,9 @@ async fn handle(State(stack): State<Arc<LocalStack>>, request: Request) -> Respo
     let Some((route, parameters)) = routes::find(parts.method.as_str(), &path) else {
         return no_route(parts.method.as_str(), &path);
     };
-    let body = match to_bytes(body, MAX_BODY).await {
+    let body = match read_body(body, MAX_BODY).await {
         Ok(body) => body,
-        Err(e) => {
-            let problem = Problem::content_too_large(format!("the body cannot be read: {e}")).with_field("body");
-            return self::problem(StatusCode::PAYLOAD_TOO_LARGE, &problem);
-        }
+        Err(error) => return body_problem(error, format!("a request body is at most {MAX_BODY} bytes")),
     };
     let request = RouteRequest {
         authorizer: parts.extensions.get::<VerifiedClaims>().map(|claims| claims.0.clone()),
@@ -118,12 +159,9 @@ async fn upload(State(stack): State<Arc<LocalStack>>, request: Request) -> Respo
         return self::problem(StatusCode::FORBIDDEN, &problem);
     }
     let limit = usize::try_from(stack.settings().ingest.limits.upload_max_bytes).unwrap_or(usize::MAX);
-    let body = match to_bytes(body, limit).await {
+    let body = match read_body(body, limit).await {
         Ok(body) => body,
-        Err(_) => {
-            let problem = Problem::content_too_large(format!("an upload is at most {limit} bytes")).with_field("body");
-            return self::problem(StatusCode::PAYLOAD_TOO_LARGE, &problem);
-        }
+        Err(error) => return body_problem(error, format!("an upload is at most {limit} bytes")),
     };
     match stack.receive_upload(key, body).await {
         Ok(stored) => {
