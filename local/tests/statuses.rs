@@ -15,7 +15,7 @@ use common::Server;
 use reqwest::Method;
 use serde_json::{json, Value};
 use wiremock::matchers::{body_string_contains, method, path};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const SECRET: &str = "a statuses test secret";
 /// Words in a request that make the model stand-in misbehave.
@@ -32,15 +32,6 @@ fn completion(content: &str) -> ResponseTemplate {
         "usage": {"prompt_tokens": 50, "completion_tokens": 8, "total_tokens": 58}}))
 }
 
-/// An embeddings endpoint that is down.
-struct EmbedderDown;
-
-impl Respond for EmbedderDown {
-    fn respond(&self, _: &Request) -> ResponseTemplate {
-        ResponseTemplate::new(503).set_body_string("embeddings are down")
-    }
-}
-
 /// The model, the embedder and a webhook receiver, misbehaving on cue.
 async fn stand_ins() -> MockServer {
     let server = MockServer::start().await;
@@ -49,7 +40,11 @@ async fn stand_ins() -> MockServer {
     chat().and(body_string_contains(UNAVAILABLE)).respond_with(ResponseTemplate::new(503)).mount(&server).await;
     chat().and(body_string_contains(MALFORMED)).respond_with(completion("{\"not\": ")).mount(&server).await;
     chat().respond_with(completion("Quokkas need little water.")).mount(&server).await;
-    Mock::given(method("POST")).and(path("/v1/embeddings")).respond_with(EmbedderDown).mount(&server).await;
+    Mock::given(method("POST"))
+        .and(path("/v1/embeddings"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&server)
+        .await;
     Mock::given(method("POST")).and(path("/hook")).respond_with(ResponseTemplate::new(500)).mount(&server).await;
     server
 }
