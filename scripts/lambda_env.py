@@ -63,7 +63,7 @@ def main():
     s3, sqs, events, sfn = client("s3"), client("sqs"), client("events"), client("stepfunctions")
     template = yaml.load((ROOT / "template.yaml").read_text(), Loader=_TemplateLoader)
 
-    buckets = {role: f"{stack}-{role}" for role in ["raw", "records", "index", "output"]}
+    buckets = {role: f"{stack}-{role}" for role in ["raw", "records", "index", "output", "sessions"]}
     location = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
     for bucket in buckets.values():
         try:
@@ -90,11 +90,13 @@ def main():
         "RetrieveFunctionArn": arn("retrieve"),
         "InferFunctionArn": arn("infer"),
         "OutputFunctionArn": arn("output"),
+        "AnswerFunctionArn": arn("answer"),
         "FailuresQueueUrl": failures_url,
         "EventBusName": stack,
         "NoContextAnswer": template_parameter(template, "NoContextAnswer"),
         "DefaultInstructions": template_parameter(template, "DefaultInstructions"),
         "Guardrail": "off",
+        "DecomposeQuestions": template_parameter(template, "DecomposeQuestions"),
     }
     definition = (ROOT / "statemachines" / "answer.asl.json").read_text()
     for name, value in substitutions.items():
@@ -129,6 +131,7 @@ def main():
         "SEAMS_RECORDS_BUCKET": buckets["records"],
         "SEAMS_INDEX_BUCKET": buckets["index"],
         "SEAMS_OUTPUT_BUCKET": buckets["output"],
+        "SEAMS_SESSIONS_BUCKET": buckets["sessions"],
         "SEAMS_PROCESS_QUEUE_URL": process_url,
         "SEAMS_OUTPUT_DLQ_URL": output_dlq_url,
         "SEAMS_EVENT_BUS_NAME": stack,

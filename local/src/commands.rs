@@ -173,6 +173,11 @@ pub struct Question {
     pub top_k: Option<u32>,
     /// Ask for the guardrail on the question and answer (`guardrail: true`).
     pub guardrail: bool,
+    /// Continue this conversation (`session_id`).
+    pub session_id: Option<String>,
+    /// Split a compound question and retrieve for each part (`decompose`); unset, the
+    /// stack's default (`SEAMS_DECOMPOSE_QUESTIONS`).
+    pub decompose: Option<bool>,
 }
 
 impl Question {
@@ -207,6 +212,12 @@ impl Question {
         if let Some(top_k) = self.top_k {
             input["top_k"] = json!(top_k);
         }
+        if let Some(session) = &self.session_id {
+            input["session_id"] = json!(session);
+        }
+        if let Some(decompose) = self.decompose {
+            input["decompose"] = json!(decompose);
+        }
         input
     }
 }
@@ -219,8 +230,9 @@ pub async fn run(
     observer: impl Fn(&Transition) + Send + Sync + 'static,
 ) -> Result<Execution, RunError> {
     let guardrail = stack.settings().infer.guardrail.mode.name();
-    let definition =
-        workflow::definition(definition_text, &[("Guardrail", guardrail)]).map_err(RunError::Definition)?;
+    let decompose = if stack.settings().decompose_questions { "on" } else { "off" };
+    let configured = [("Guardrail", guardrail), ("DecomposeQuestions", decompose)];
+    let definition = workflow::definition(definition_text, &configured).map_err(RunError::Definition)?;
     let runner = Runner::new(Arc::new(LocalTasks { stack })).with_observer(observer);
     runner.run(&definition, input).await.map_err(RunError::Unsupported)
 }
@@ -297,6 +309,11 @@ pub fn describe_answer(question: &Question, execution: &Execution) -> String {
                 receipt["attempts"],
                 text(&receipt["request_id"])
             ));
+            out.push_str(&format!(
+                "Session: {} (a follow-up: seams ask --session {} \"…\")\n",
+                text(&output["session_id"]),
+                text(&output["session_id"])
+            ));
         }
         Err(error) => out.push_str(&format!("failed: {}: {}\n", error.error, error.cause)),
     }
@@ -364,11 +381,14 @@ mod tests {
             search_mode: Some("keyword".into()),
             top_k: Some(3),
             guardrail: true,
+            session_id: Some("s-1".into()),
+            decompose: Some(true),
         };
         assert_eq!(
             question.to_input(),
             json!({"question": "How long?", "destination": {"type": "http_response"},
-                   "filters": {"category": "policies"}, "search_mode": "keyword", "top_k": 3, "guardrail": true})
+                   "filters": {"category": "policies"}, "search_mode": "keyword", "top_k": 3, "guardrail": true,
+                   "session_id": "s-1", "decompose": true})
         );
     }
 }

@@ -58,6 +58,8 @@ pub struct LocalStack {
     pub sources: BTreeMap<String, Arc<dyn ObjectStore>>,
     /// Where a distributed map's ResultWriter writes.
     pub reports: Arc<FsObjectStore>,
+    /// The answer workflow's conversations (answer's sessions bucket when deployed).
+    pub sessions: Arc<FsObjectStore>,
     /// Shared by the query function and the indexer (by default one SQLite file).
     pub index: Arc<dyn SearchIndex>,
     documents_embedder: Arc<dyn Embedder>,
@@ -83,6 +85,11 @@ pub struct Settings {
     pub retrieve: retrieve::Settings,
     pub infer: infer::Settings,
     pub output: output::Settings,
+    /// How long a conversation lasts after its last turn (`SEAMS_SESSION_TTL_SECONDS`).
+    pub session_ttl: std::time::Duration,
+    /// Decompose every question a request does not say otherwise of
+    /// (`SEAMS_DECOMPOSE_QUESTIONS`; the template's `DecomposeQuestions`).
+    pub decompose_questions: bool,
 }
 
 impl Settings {
@@ -95,6 +102,10 @@ impl Settings {
             retrieve: retrieve::Settings::from_env(env, embedder),
             infer,
             output: output::Settings::from_env(env),
+            session_ttl: std::time::Duration::from_secs(
+                env.parse_or("SEAMS_SESSION_TTL_SECONDS", answer::DEFAULT_SESSION_TTL_SECONDS),
+            ),
+            decompose_questions: env.flag("SEAMS_DECOMPOSE_QUESTIONS", false),
         }
     }
 }
@@ -216,6 +227,7 @@ impl LocalStack {
             bus,
             sources: BTreeMap::new(),
             reports: Arc::new(FsObjectStore::new(data_dir.join(workflow::REPORTS_BUCKET))),
+            sessions: Arc::new(FsObjectStore::new(data_dir.join("answer"))),
             index,
             documents_embedder,
             queries_embedder,
@@ -439,11 +451,7 @@ pub async fn invoke(stack: &Arc<LocalStack>, function: &str, event: Value) -> Re
         "process" => Ok(to_json(&stack.process().handle_batch(sqs_event(function, event)?).await)),
         "retrieve-indexer" => Ok(to_json(&stack.indexer().handle_batch(sqs_event(function, event)?).await)),
         "infer-stream" => Ok(stream_reply(&stack.infer(), event).await),
-        "answer" => {
-            let workflow = workflow::LocalAnswerWorkflow { stack: stack.clone() };
-            let service = answer::Service::new(Arc::new(workflow)).with_tenancy(stack.settings.tenancy.clone());
-            function::handle(&service, event).await
-        }
+        "answer" => function::handle(&workflow::answer_service(stack), event).await,
         "gateway" => {
             let event = serde_json::from_value(event)
                 .map_err(|e| ServiceError::invalid_input("event", format!("the gateway takes HTTP API events: {e}")));

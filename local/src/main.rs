@@ -99,6 +99,12 @@ enum Command {
         /// Check the question and the answer with the guardrail (SEAMS_GUARDRAIL_* configure it).
         #[arg(long)]
         guardrail: bool,
+        /// Ask a follow-up in this conversation (the session id an earlier answer printed).
+        #[arg(long)]
+        session: Option<String>,
+        /// Split a compound question, retrieve for each part and answer once.
+        #[arg(long)]
+        decompose: bool,
         /// Print the workflow's output as JSON.
         #[arg(long)]
         json: bool,
@@ -230,13 +236,15 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 ExitCode::FAILURE
             })
         }
-        Command::Ask { question, filters, mode, top_k, guardrail, json } => {
+        Command::Ask { question, filters, mode, top_k, guardrail, session, decompose, json } => {
             let question = Question {
                 text: question.clone(),
                 filters: filters.clone(),
                 search_mode: mode.clone(),
                 top_k: *top_k,
                 guardrail: *guardrail,
+                session_id: session.clone(),
+                decompose: decompose.then_some(true),
             };
             let execution =
                 commands::ask(Arc::new(open_stack(&cli, &[]).await?), &question).await.map_err(|e| e.to_string())?;

@@ -24,8 +24,9 @@ pub const REPORTS_BUCKET: &str = "reports";
 
 /// template.yaml's DefinitionSubstitutions, as the local runner resolves them: functions by
 /// their local names, the failures queue and bus in process, and the template's defaults.
-pub const SUBSTITUTIONS: [(&str, &str); 11] = [
+pub const SUBSTITUTIONS: [(&str, &str); 12] = [
     ("RetrieveFunctionArn", "retrieve"),
+    ("AnswerFunctionArn", "answer"),
     ("InferFunctionArn", "infer"),
     ("OutputFunctionArn", "output"),
     ("IngestFunctionArn", "ingest"),
@@ -69,6 +70,14 @@ impl answer::Workflow for LocalAnswerWorkflow {
             Err(failure) => answer::Outcome::Failed { error: failure.error, cause: failure.cause },
         })
     }
+}
+
+/// answer's function in `seams up`: the local answer workflow, conversations kept in the data
+/// directory, and the stack's tenancy.
+pub fn answer_service(stack: &Arc<LocalStack>) -> answer::Service {
+    let workflow = LocalAnswerWorkflow { stack: stack.clone() };
+    let sessions = answer::sessions::Sessions::new(stack.sessions.clone(), stack.settings().session_ttl);
+    answer::Service::new(Arc::new(workflow), sessions).with_tenancy(stack.settings().tenancy.clone())
 }
 
 /// Task integrations served in process.
@@ -170,7 +179,7 @@ mod tests {
     #[test]
     fn both_definitions_have_every_substitution_and_the_template_defaults() {
         for text in [ANSWER, BACKFILL] {
-            definition(text, &[("Guardrail", "off")]).unwrap();
+            definition(text, &[("Guardrail", "off"), ("DecomposeQuestions", "off")]).unwrap();
         }
         let template = include_str!("../../template.yaml");
         for name in ["NoContextAnswer", "DefaultInstructions"] {

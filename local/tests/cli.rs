@@ -103,15 +103,42 @@ fn ask_and_run_use_the_same_workflow() {
             "→ Validate (Choice)",
             "→ GuardQuestion? (Choice)",
             "→ QuestionAsAsked (Pass)",
+            "→ Session? (Choice)",
+            "→ NewSession (Pass)",
+            "→ StandsAlone (Pass)",
+            "→ Decompose? (Choice)",
             "→ Retrieve (Task)",
             "→ HasContext (Choice)",
             "→ Infer (Task)",
             "→ GuardAnswer? (Choice)",
+            "→ RecordTurn (Task)",
             "→ Deliver (Task)",
             "→ Answered (Pass)"
         ]
     );
     assert!(out.contains("28 days"), "{out}");
+}
+
+#[test]
+fn ask_continues_a_conversation_with_the_session_it_printed() {
+    let data = tempfile::tempdir().unwrap();
+    let ingested = seams(data.path(), &["ingest", "examples/docs/engineering", "examples/docs/people/*.md"]);
+    assert!(ingested.status.success(), "{}", stderr(&ingested));
+
+    let first = seams(data.path(), &["ask", "How quickly must the on-call engineer acknowledge a page?"]);
+    let out = stdout(&first);
+    let line = out.lines().find(|l| l.starts_with("Session: ")).unwrap_or_else(|| panic!("no session line:\n{out}"));
+    let session = line.trim_start_matches("Session: ").split(' ').next().unwrap_or_default().to_owned();
+    assert_eq!(session.len(), 36, "{line}");
+
+    let follow_up = seams(data.path(), &["ask", "Are they paid extra for it?", "--session", &session, "--json"]);
+    assert!(follow_up.status.success(), "{}", stderr(&follow_up));
+    let output: Value = serde_json::from_slice(&follow_up.stdout).unwrap();
+    assert_eq!(output["session_id"], session.as_str());
+    assert_eq!(output["citations"][0]["document_id"], "on-call.md", "{output}");
+    let unknown = seams(data.path(), &["ask", "And then?", "--session", "no-such-session", "--json"]);
+    let output: Value = serde_json::from_slice(&unknown.stdout).unwrap();
+    assert_eq!(output["error"], "Seams.NotFound", "{output}");
 }
 
 #[test]

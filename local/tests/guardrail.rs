@@ -134,7 +134,7 @@ async fn a_request_turns_the_guardrail_on_and_masking_lets_the_question_through(
 #[tokio::test]
 async fn post_answer_answers_a_blocked_question_with_a_422_problem_naming_the_step() {
     let (_data, stack) = stack(&[("SEAMS_GUARDRAIL", "offline")]).await;
-    let service = answer::Service::new(Arc::new(seams::workflow::LocalAnswerWorkflow { stack: stack.clone() }));
+    let service = seams::workflow::answer_service(&stack);
     let request = seams_platform::proxy::RouteRequest::new("POST", "/answer").json(&json!({
         "question": "Refund my card 4111 1111 1111 1111 please", "destination": {"type": "http_response"}}));
     let (route, parameters) = request.route().unwrap();

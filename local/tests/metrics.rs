@@ -79,7 +79,7 @@ async fn every_function_reports_its_invocations_and_what_it_did() {
     assert!(delivered.is_ok(), "{delivered:?}");
     assert_eq!(document(&docs, "output", Some(("destination", "http_response")))["Delivered"], 1.0);
 
-    let answer = answer::Service::new(Arc::new(seams::workflow::LocalAnswerWorkflow { stack: stack.clone() }));
+    let answer = seams::workflow::answer_service(&stack);
     let (_, docs) = capture(function::handle(&answer, sample_event("answer/http-answer.json"))).await;
     let general = document(&docs, "answer", None);
     assert_eq!(general["Invocations"], 1.0);

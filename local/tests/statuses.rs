@@ -219,6 +219,9 @@ async fn every_documented_status_is_answered_by_some_request() {
     probe.post("answer", "/answer", question(&format!("How much water does a quokka need? {THROTTLE}"))).await;
     probe.post("answer", "/answer", question(&format!("How much water does a quokka need? {UNAVAILABLE}"))).await;
     probe.post("answer", "/answer", question("How much water? Write to jane@example.com")).await;
+    let mut unknown_session = question("And how much food?");
+    unknown_session["session_id"] = json!("statuses-no-such-session");
+    probe.post("answer", "/answer", unknown_session).await;
     let webhook = json!({"type": "webhook", "url": format!("{}/hook", stand_ins.uri())});
     probe
         .post("answer", "/answer", json!({"question": "How much water does a quokka need?", "destination": webhook}))

@@ -16,21 +16,24 @@ pub struct Scenario {
 }
 
 /// statemachines/answer.asl.json with its substitutions filled; `functions` names the
-/// retrieve, infer and output functions (ARNs on AWS).
-pub fn answer_definition(functions: [&str; 3], failures_queue: &str, bus: &str) -> String {
+/// retrieve, infer, output and answer functions (ARNs on AWS).
+pub fn answer_definition(functions: [&str; 4], failures_queue: &str, bus: &str) -> String {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../statemachines/answer.asl.json"))
         .expect("statemachines/answer.asl.json");
-    let [retrieve, infer, output] = functions;
+    let [retrieve, infer, output, answer] = functions;
     let substitutions = [
         ("RetrieveFunctionArn", retrieve),
         ("InferFunctionArn", infer),
         ("OutputFunctionArn", output),
+        ("AnswerFunctionArn", answer),
         ("FailuresQueueUrl", failures_queue),
         ("EventBusName", bus),
         ("NoContextAnswer", NO_CONTEXT),
         ("DefaultInstructions", INSTRUCTIONS),
         // Off by default: a scenario turns it on per request (`guardrail: true`).
         ("Guardrail", "off"),
+        // Off by default too: a scenario asks per request (`decompose: true`).
+        ("DecomposeQuestions", "off"),
     ];
     let filled = substitutions.iter().fold(text, |text, (name, value)| text.replace(&format!("${{{name}}}"), value));
     assert!(!filled.contains("${"), "a substitution is missing: {filled}");
@@ -60,6 +63,23 @@ pub fn receipt(request_id: &str, body: &str, citations: Value) -> Value {
            "attempts": 1, "delivered_at": "2026-11-27T10:00:00Z", "body": body, "citations": citations})
 }
 
+/// answer's session step result: the session and its turns.
+pub fn session(id: &str, questions: &[&str]) -> Value {
+    let turns: Vec<Value> = questions
+        .iter()
+        .map(|q| {
+            json!({"question": q, "standalone_question": q, "answer": {"text": "Refunds take 14 days."},
+                        "cited": ["refunds:1:0"]})
+        })
+        .collect();
+    json!({"session_id": id, "turns": turns})
+}
+
+/// The turn recorded (what RecordTurn returns; the workflow keeps none of it).
+pub fn recorded() -> Value {
+    session("s-new", &[QUESTION])
+}
+
 pub fn function_error(name: &str, message: &str) -> Value {
     json!({"errorType": name, "errorMessage": message})
 }
@@ -76,6 +96,7 @@ pub fn happy_results() -> Vec<Value> {
     vec![
         retrieved(vec![refunds]),
         inferred("Refunds take 14 days [refunds:1:0].", &["refunds:1:0"]),
+        recorded(),
         receipt("req-7", "Refunds take 14 days [refunds:1:0].\n\nSources: Refund policy", cited),
     ]
 }
@@ -109,6 +130,7 @@ pub fn guarded_and_masked() -> Scenario {
             retrieved(vec![refunds]),
             inferred("Refunds take 14 days; call 555-123-4567 [refunds:1:0].", &["refunds:1:0"]),
             verdict("masked", json!({"text": masked_answer}), &["pii.phone"]),
+            recorded(),
             receipt("req-7", masked_answer, cited),
         ],
     }
@@ -147,7 +169,7 @@ pub fn no_context() -> Scenario {
     Scenario {
         name: "nothing retrieved",
         input: question(),
-        lambda_results: vec![retrieved(vec![]), receipt("req-7", NO_CONTEXT, json!([]))],
+        lambda_results: vec![retrieved(vec![]), recorded(), receipt("req-7", NO_CONTEXT, json!([]))],
     }
 }
 
@@ -168,6 +190,75 @@ pub fn null_optional_fields() -> Scenario {
     Scenario { name: "optional fields null", input, lambda_results: happy_results() }
 }
 
+pub const SESSION: &str = "s-7";
+pub const FOLLOW_UP: &str = "And for digital products?";
+pub const STANDALONE: &str = "And for digital products? (long refund take)";
+
+/// A follow-up in a session: its history is loaded, the question rewritten, the turn added.
+pub fn follow_up() -> Scenario {
+    let mut input = question();
+    input["question"] = json!(FOLLOW_UP);
+    input["session_id"] = json!(SESSION);
+    let digital = chunk("refunds:1:2", "refunds", "Refund policy", "https://intra/refunds", "Digital: 14 days.");
+    let cited = json!([{"id": "refunds:1:2", "document_id": "refunds", "title": "Refund policy",
+                        "source_uri": "https://intra/refunds"}]);
+    Scenario {
+        name: "follow-up in a session",
+        input,
+        lambda_results: vec![
+            session(SESSION, &[QUESTION]),
+            json!({"question": STANDALONE}),
+            retrieved(vec![digital]),
+            inferred("Digital products: 14 days [refunds:1:2].", &["refunds:1:2"]),
+            session(SESSION, &[QUESTION, FOLLOW_UP]),
+            receipt("req-7", "Digital products: 14 days [refunds:1:2].", cited),
+        ],
+    }
+}
+
+/// A session id that is unknown (or expired): nothing is retrieved, the caller gets a 404.
+pub fn unknown_session() -> Scenario {
+    let mut input = question();
+    input["session_id"] = json!("s-gone");
+    Scenario {
+        name: "unknown session",
+        input,
+        lambda_results: vec![function_error("Seams.NotFound", "no session s-gone: it is unknown or has expired")],
+    }
+}
+
+pub const COMPOUND: &str = "What is the refund window for digital products and how long does standard shipping take?";
+pub const PARTS: [&str; 2] =
+    ["What is the refund window for digital products?", "How long does standard shipping take?"];
+
+/// A compound question, decomposed: a retrieval for each part, merged, answered once.
+pub fn decomposed() -> Scenario {
+    let mut input = question();
+    input["question"] = json!(COMPOUND);
+    input["decompose"] = json!(true);
+    let refunds = chunk("refunds:1:2", "refunds", "Refund policy", "https://intra/refunds", "Digital: 14 days.");
+    let shipping = chunk("shipping:1:0", "shipping", "Shipping", "https://intra/shipping", "Standard: 3 to 5 days.");
+    let text = "Digital products: 14 days [refunds:1:2]. Standard shipping: 3 to 5 days [shipping:1:0].";
+    let cited = json!([{"id": "refunds:1:2", "document_id": "refunds", "title": "Refund policy",
+                        "source_uri": "https://intra/refunds"},
+                       {"id": "shipping:1:0", "document_id": "shipping", "title": "Shipping",
+                        "source_uri": "https://intra/shipping"}]);
+    Scenario {
+        name: "compound question decomposed",
+        input,
+        lambda_results: vec![
+            json!({"questions": PARTS}),
+            // The same results for each part: a Map may run its items in any order.
+            retrieved(vec![refunds.clone(), shipping.clone()]),
+            retrieved(vec![refunds.clone(), shipping.clone()]),
+            json!({"results": [refunds, shipping]}),
+            inferred(text, &["refunds:1:2", "shipping:1:0"]),
+            recorded(),
+            receipt("req-7", text, cited),
+        ],
+    }
+}
+
 pub fn all() -> Vec<Scenario> {
     vec![
         happy_path(),
@@ -178,6 +269,9 @@ pub fn all() -> Vec<Scenario> {
         no_question(),
         guarded_and_masked(),
         guarded_and_blocked(),
+        follow_up(),
+        unknown_session(),
+        decomposed(),
     ]
 }
 

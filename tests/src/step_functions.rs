@@ -42,8 +42,8 @@ impl Deployment {
 
     /// The definition as CloudFormation would deploy it.
     pub fn definition(&self) -> String {
-        let functions = ["seams-retrieve", "seams-infer", "seams-output"].map(|f| self.function_arn(f));
-        answer_definition([&functions[0], &functions[1], &functions[2]], &self.failures_queue, &self.bus)
+        let functions = ["seams-retrieve", "seams-infer", "seams-output", "seams-answer"].map(|f| self.function_arn(f));
+        answer_definition([&functions[0], &functions[1], &functions[2], &functions[3]], &self.failures_queue, &self.bus)
     }
 
     pub async fn create(&self, kind: StateMachineType) -> String {

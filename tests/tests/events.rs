@@ -84,16 +84,22 @@ fn ingest_samples_cover_every_trigger() {
 
 #[test]
 fn retrieve_and_infer_samples_parse_as_their_requests() {
-    assert_eq!(assert_function_accepts::<retrieve::Service>("retrieve"), ["http-retrieve", "invoke-retrieve"]);
+    assert_eq!(
+        assert_function_accepts::<retrieve::Service>("retrieve"),
+        ["http-retrieve", "invoke-merge", "invoke-retrieve"]
+    );
     assert_eq!(
         assert_function_accepts::<infer::Service>("infer"),
-        ["http-inference", "invoke-guardrail", "invoke-inference"]
+        ["http-inference", "invoke-decompose", "invoke-guardrail", "invoke-inference", "invoke-rewrite"]
     );
 }
 
 #[test]
 fn answer_samples_are_answer_requests() {
-    assert_eq!(assert_function_accepts::<answer::Service>("answer"), ["http-answer"]);
+    assert_eq!(
+        assert_function_accepts::<answer::Service>("answer"),
+        ["http-answer", "invoke-session-load", "invoke-session-record"]
+    );
 }
 
 /// The answer workflow's own trigger (the Standard state machine, no function): EventBridge

@@ -79,13 +79,22 @@ async fn the_functions_run_on_the_environment_lambda_env_writes() {
     let retrieve = Arc::new(retrieve::Service::from_config(&retrieve, &sdk(&retrieve.aws).await).await.unwrap());
     let infer = Arc::new(infer::Service::from_config(&infer, &sdk(&infer.aws).await).await.unwrap());
     let output = Arc::new(output::Service::from_aws(&output, &sdk(&output.aws).await).unwrap());
+    // answer's function is a task too: the workflow's session steps.
+    let sdk = sdk(&answer.aws).await;
+    let workflow =
+        answer::step_functions::ExpressWorkflow::new(&answer.aws, &sdk, &answer.state_machine_arn, answer.wait);
+    let store = seams_platform::object_store::S3ObjectStore::new(answer.aws.s3(&sdk), &answer.sessions_bucket);
+    let sessions = answer::sessions::Sessions::new(Arc::new(store), answer.session_ttl);
+    let answer = Arc::new(answer::Service::new(Arc::new(workflow), sessions).with_tenancy(answer.tenancy.clone()));
+    let answer_task = answer.clone();
     let functions: Functions = Arc::new(move |name: String, event: Value| {
-        let (retrieve, infer, output) = (retrieve.clone(), infer.clone(), output.clone());
+        let (retrieve, infer, output, answer) = (retrieve.clone(), infer.clone(), output.clone(), answer_task.clone());
         Box::pin(async move {
             let handled = match name.as_str() {
                 "retrieve" => handle(retrieve.as_ref(), event).await,
                 "infer" => handle(infer.as_ref(), event).await,
                 "output" => handle(output.as_ref(), event).await,
+                "answer" => handle(answer.as_ref(), event).await,
                 other => {
                     Err(seams_platform::ServiceError::invalid_input("FunctionName", format!("no function {other}")))
                 }
@@ -95,13 +104,14 @@ async fn the_functions_run_on_the_environment_lambda_env_writes() {
     });
     let invoke_api = InvokeApi::start(functions).await;
     moto.run_functions_at(&invoke_api.endpoint).await;
-    let sdk = sdk(&answer.aws).await;
-    let workflow =
-        answer::step_functions::ExpressWorkflow::new(&answer.aws, &sdk, &answer.state_machine_arn, answer.wait);
-    let answer = answer::Service::new(Arc::new(workflow)).with_tenancy(answer.tenancy.clone());
-    let answered = handle(&answer, seams_tests::sample_event("answer/http-answer.json")).await.unwrap();
+    let answered = handle(answer.as_ref(), seams_tests::sample_event("answer/http-answer.json")).await.unwrap();
     assert_eq!(answered["statusCode"], 200, "{answered}");
     let body: Value = serde_json::from_str(answered["body"].as_str().unwrap()).unwrap();
     assert_eq!(body["delivery"]["destination"], "http_response", "{body}");
     assert!(body["answer"]["text"].as_str().is_some_and(|text| !text.is_empty()), "{body}");
+    // The turn is kept in the sessions bucket, under the id the answer returned.
+    let session = body["session_id"].as_str().unwrap_or_else(|| panic!("a session id: {body}"));
+    let load = serde_json::json!({"session": {"step": "load", "session_id": session}});
+    let history = handle(answer.as_ref(), load).await.unwrap();
+    assert_eq!(history["turns"].as_array().map(Vec::len), Some(1), "{history}");
 }

@@ -7,6 +7,7 @@
 //! behind the [`Workflow`] trait: the Express state machine when deployed, the local runner in
 //! `seams up`.
 
+pub mod sessions;
 pub mod step_functions;
 
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use seams_contracts::answer::AnswerRequest;
+use seams_contracts::session::{SessionInvoke, SessionStep};
 use seams_contracts::{CorrelationId, ErrorName};
 use seams_platform::config::{ConfigReport, Env};
 use seams_platform::error::{from_value, parse_json};
@@ -23,6 +25,8 @@ use seams_platform::tenancy::{refuse_callers_tenant, Caller, Tenancy};
 use seams_platform::trigger::Trigger;
 use seams_platform::ServiceError;
 use serde_json::{json, Value};
+
+use crate::sessions::Sessions;
 
 /// How an execution of the answer workflow ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +47,9 @@ pub trait Workflow: Send + Sync {
     async fn run(&self, input: Value) -> Result<Outcome, ServiceError>;
 }
 
+/// An hour after its last turn, a conversation is over.
+pub const DEFAULT_SESSION_TTL_SECONDS: u64 = 3600;
+
 pub struct Config {
     pub aws: seams_platform::aws::AwsSettings,
     pub state_machine_arn: String,
@@ -50,6 +57,10 @@ pub struct Config {
     pub wait: Duration,
     /// Whose documents an answer may come from (`SEAMS_TENANT_CLAIM`).
     pub tenancy: Tenancy,
+    /// The bucket conversations are kept in (`SEAMS_SESSIONS_BUCKET`).
+    pub sessions_bucket: String,
+    /// How long a conversation lasts after its last turn (`SEAMS_SESSION_TTL_SECONDS`).
+    pub session_ttl: Duration,
 }
 
 impl Config {
@@ -59,6 +70,8 @@ impl Config {
             state_machine_arn: env.required("SEAMS_ANSWER_STATE_MACHINE_ARN"),
             wait: Duration::from_secs(env.parse_or("SEAMS_ANSWER_WAIT_SECONDS", 28)),
             tenancy: Tenancy::from_env(&env),
+            sessions_bucket: env.required("SEAMS_SESSIONS_BUCKET"),
+            session_ttl: Duration::from_secs(env.parse_or("SEAMS_SESSION_TTL_SECONDS", DEFAULT_SESSION_TTL_SECONDS)),
         };
         env.finish().map(|()| config)
     }
@@ -69,24 +82,29 @@ pub enum Request {
     /// The body as sent (checked against [`AnswerRequest`]), so the workflow gets exactly
     /// what the caller wrote, and the caller, whose tenant the answer is for.
     Answer(Value, Caller),
+    /// A session step of the workflow (direct invoke `{"session": …}`).
+    Session(SessionStep),
 }
 
 impl Named for Request {
     fn name(&self) -> &'static str {
         match self {
             Request::Answer(..) => "answer",
+            Request::Session(SessionStep::Load { .. }) => "session-load",
+            Request::Session(SessionStep::Record { .. }) => "session-record",
         }
     }
 }
 
 pub struct Service {
     workflow: Arc<dyn Workflow>,
+    sessions: Sessions,
     tenancy: Tenancy,
 }
 
 impl Service {
-    pub fn new(workflow: Arc<dyn Workflow>) -> Self {
-        Self { workflow, tenancy: Tenancy::single() }
+    pub fn new(workflow: Arc<dyn Workflow>, sessions: Sessions) -> Self {
+        Self { workflow, sessions, tenancy: Tenancy::single() }
     }
 
     /// The same service answering each caller from its tenant's documents only.
@@ -107,6 +125,9 @@ impl Function for Service {
         if asked.tenant.is_some() {
             return Err(refuse_callers_tenant("tenant"));
         }
+        if asked.session_id.as_deref().is_some_and(|id| !seams_contracts::session::is_session_id(id)) {
+            return Err(ServiceError::invalid_input("session_id", seams_contracts::session::SESSION_ID_RULE));
+        }
         // The typed request, not the body: a field given as `null` is left out, so the
         // workflow's default applies (its JSON merge would keep the null).
         let input = serde_json::to_value(&asked)
@@ -114,15 +135,23 @@ impl Function for Service {
         Ok(Request::Answer(input, Caller::of(request)))
     }
 
-    fn from_trigger(_trigger: Trigger) -> Result<Request, ServiceError> {
+    fn from_trigger(trigger: Trigger) -> Result<Request, ServiceError> {
+        if let Trigger::Direct(payload) = trigger {
+            if payload.get("session").is_some() {
+                return Ok(Request::Session(from_value::<SessionInvoke>(payload)?.session));
+            }
+        }
         Err(ServiceError::invalid_input(
             "event",
-            "answer is triggered by POST /answer; start the answer state machine to run it otherwise",
+            "answer is triggered by POST /answer, or by the answer workflow's session steps",
         ))
     }
 
     async fn serve(&self, request: Request, correlation: CorrelationId) -> Result<Reply, ServiceError> {
-        let Request::Answer(mut input, caller) = request;
+        let (mut input, caller) = match request {
+            Request::Answer(input, caller) => (input, caller),
+            Request::Session(step) => return self.session(step).await,
+        };
         let tenant = self.tenancy.tenant_of(&caller)?;
         if let Some(object) = input.as_object_mut() {
             object.entry("correlation_id").or_insert_with(|| json!(correlation.as_str()));
@@ -131,6 +160,18 @@ impl Function for Service {
             }
         }
         reply(self.workflow.run(input).await?)
+    }
+}
+
+impl Service {
+    async fn session(&self, step: SessionStep) -> Result<Reply, ServiceError> {
+        let history = match step {
+            SessionStep::Load { session_id, tenant } => self.sessions.load(&session_id, tenant.as_deref()).await?,
+            SessionStep::Record { session_id, tenant, new, turn } => {
+                self.sessions.record(&session_id, tenant.as_deref(), new, turn).await?
+            }
+        };
+        Reply::json(200, &history)
     }
 }
 
@@ -229,7 +270,9 @@ mod tests {
     #[tokio::test]
     async fn fields_given_as_null_are_left_for_the_workflows_defaults() {
         let workflow = Arc::new(Kept::default());
-        let service = Service::new(workflow.clone());
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(seams_platform::object_store::FsObjectStore::new(dir.path()));
+        let service = Service::new(workflow.clone(), Sessions::new(store, Duration::from_secs(60)));
         let body = json!({"question": "Refunds?", "destination": {"type": "http_response"},
             "request_id": null, "correlation_id": null, "top_k": null, "search_mode": null});
         let event = json!({"version": "2.0", "routeKey": "POST /answer", "rawPath": "/answer",

@@ -33,7 +33,10 @@ async fn answer(deployment: &Deployment, event: Value) -> (u16, String, Value) {
 async fn answer_with(deployment: &Deployment, machine: &str, wait: Duration, event: Value) -> (u16, String, Value) {
     let moto = &deployment.moto;
     let workflow = ExpressWorkflow::new(&moto.settings, &moto.sdk, machine, wait);
-    let service = answer::Service::new(Arc::new(workflow));
+    // The workflow's tasks get queued results here, so the session steps never reach the store.
+    let store = seams_platform::object_store::FsObjectStore::new(std::env::temp_dir().join("seams-answer-route"));
+    let sessions = answer::sessions::Sessions::new(Arc::new(store), Duration::from_secs(3600));
+    let service = answer::Service::new(Arc::new(workflow), sessions);
     let response = function::handle(&service, event).await.expect("an HTTP response");
     let status = response["statusCode"].as_u64().expect("a status") as u16;
     let content_type = response["headers"]["content-type"].as_str().unwrap_or_default().to_owned();

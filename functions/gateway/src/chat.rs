@@ -199,10 +199,13 @@ pub fn answer_request(request: ChatRequest) -> Result<AnswerRequest, ChatError> 
         request_id: None,
         correlation_id: None,
         question,
+        // The messages carry the conversation (OpenAI's chat API keeps no session).
+        session_id: None,
         filters: request.filters,
         top_k: None,
         search_mode: None,
         rerank: None,
+        decompose: None,
         instructions: (!instructions.is_empty()).then_some(instructions),
         // The deployment's guardrail applies (SEAMS_GUARDRAIL).
         guardrail: None,
@@ -284,6 +287,7 @@ mod tests {
     fn answered() -> AnswerResponse {
         AnswerResponse {
             request_id: "r-1".into(),
+            session_id: "s-1".into(),
             correlation_id: None,
             answer: InferenceOutput::Text("Refunds take 14 days [c1].".into()),
             citations: vec![CitedSource {

@@ -88,11 +88,20 @@ pub struct AnswerInput {
     /// Extra instructions to the model (tone, format, length).
     #[serde(default)]
     pub instructions: Option<String>,
+    /// Split a compound question into sub-questions, retrieve for each and answer once.
+    #[serde(default)]
+    pub decompose: Option<bool>,
+    /// Continue this conversation (an earlier answer's `session_id`): the question may be a
+    /// follow-up.
+    #[serde(default)]
+    pub session_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct AnswerOutput {
     pub answer: InferenceOutput,
+    /// Send it with the next question to ask a follow-up.
+    pub session_id: String,
     /// The sources the answer cites; `[n]` in the text is the n-th.
     pub citations: Vec<CitedSource>,
     pub model: String,
@@ -298,10 +307,12 @@ impl SeamsMcp {
             request_id: None,
             correlation_id: None,
             question: input.question,
+            session_id: input.session_id,
             filters: input.filters,
             top_k: input.top_k,
             search_mode: input.search_mode,
             rerank: input.rerank,
+            decompose: input.decompose,
             instructions: input.instructions,
             // The deployment's guardrail applies (SEAMS_GUARDRAIL).
             guardrail: None,
@@ -311,6 +322,7 @@ impl SeamsMcp {
         };
         let outcome = self.seams.answer(&self.caller(&context), &request).await.map(|response| AnswerOutput {
             answer: response.answer,
+            session_id: response.session_id,
             citations: response.citations,
             model: response.model,
             request_id: response.request_id,

@@ -28,10 +28,12 @@ impl Routes for Recorded {
                 "metadata": {"category": "policy"}, "citation": {"title": "Refund policy"}}],
                 "search_mode": "hybrid", "embedding_model": "hashing"})
             }
-            "/answer" => json!({"request_id": "req-1", "answer": {"text": "Within 14 days [refund-policy#0]."},
+            "/answer" => {
+                json!({"request_id": "req-1", "session_id": "s-1", "answer": {"text": "Within 14 days [refund-policy#0]."},
                 "citations": [{"id": "refund-policy#0", "document_id": "refund-policy", "title": "Refund policy"}],
                 "model": "offline", "delivery": {"request_id": "req-1", "destination": "http_response",
-                "status": "delivered", "attempts": 1}}),
+                "status": "delivered", "attempts": 1}})
+            }
             other => panic!("the gateway called {other}"),
         };
         self.calls.lock().unwrap().push(request);

@@ -5,11 +5,13 @@
 pub mod anthropic;
 pub mod api_key;
 pub mod bedrock;
+pub mod decompose;
 pub mod guardrail;
 pub mod offline;
 pub mod openai;
 pub mod prompt;
 pub mod provider;
+pub mod rewrite;
 pub mod stream;
 pub mod structured;
 
@@ -19,8 +21,10 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use seams_contracts::decompose::{DecomposeInvoke, DecomposeRequest, Decomposed};
 use seams_contracts::guardrail::{GuardrailCheck, GuardrailInvoke};
 use seams_contracts::infer::{ContextItem, InferenceOutput, InferenceRequest, InferenceResponse, Usage};
+use seams_contracts::session::{RewriteInvoke, RewriteRequest, Rewritten};
 use seams_contracts::{CorrelationId, ErrorName, V1};
 use seams_platform::config::{ConfigReport, Env};
 use seams_platform::error::{from_value, parse_json};
@@ -94,6 +98,8 @@ pub struct Settings {
     pub timeout: Duration,
     /// The guardrail on questions and answers (the answer workflow's guard steps).
     pub guardrail: GuardrailSettings,
+    /// The most sub-questions a compound question is split into.
+    pub max_sub_questions: usize,
 }
 
 impl Default for Settings {
@@ -109,6 +115,7 @@ impl Default for Settings {
             require_context: false,
             timeout: Duration::from_secs(25),
             guardrail: GuardrailSettings::default(),
+            max_sub_questions: 4,
         }
     }
 }
@@ -201,6 +208,7 @@ impl Config {
             require_context: env.flag("SEAMS_REQUIRE_CONTEXT", false),
             timeout: Duration::from_secs(env.parse_or("SEAMS_MODEL_TIMEOUT_SECONDS", 25)),
             guardrail: guardrail_settings(&env),
+            max_sub_questions: env.parse_or("SEAMS_MAX_SUB_QUESTIONS", defaults.max_sub_questions),
         };
         let config = Self {
             aws: seams_platform::aws::AwsSettings::from_env(&env),
@@ -259,11 +267,18 @@ pub fn build_guardrail(settings: &Settings, sdk: &aws_config::SdkConfig) -> Arc<
     }
 }
 
+/// A rewritten question, or a few sub-questions: this bounds what such a call can cost.
+const SHORT_ANSWER_MAX_TOKENS: u32 = 300;
+
 #[derive(Debug, Clone)]
 pub enum Request {
     Inference(Box<InferenceRequest>),
     /// A guard step of the answer workflow: `{"guardrail": {…}}`.
     Guardrail(Box<GuardrailCheck>),
+    /// The answer workflow's follow-up rewrite: `{"rewrite": {…}}`.
+    Rewrite(Box<RewriteRequest>),
+    /// The answer workflow's split of a compound question: `{"decompose": {…}}`.
+    Decompose(Box<DecomposeRequest>),
 }
 
 impl Named for Request {
@@ -271,6 +286,8 @@ impl Named for Request {
         match self {
             Request::Inference(_) => "inference",
             Request::Guardrail(_) => "guardrail",
+            Request::Rewrite(_) => "rewrite",
+            Request::Decompose(_) => "decompose",
         }
     }
 }
@@ -304,6 +321,57 @@ impl Service {
         check: &GuardrailCheck,
     ) -> Result<seams_contracts::guardrail::GuardrailVerdict, ServiceError> {
         guardrail::check(self.guardrail.as_ref(), check).await
+    }
+
+    /// A follow-up question rewritten to stand on its own, from the turns before it: by the
+    /// provider's model, or offline by carrying the previous question's key terms.
+    pub async fn rewrite(&self, request: &RewriteRequest) -> Result<Rewritten, ServiceError> {
+        let question = request.question.trim();
+        if question.is_empty() {
+            return Err(ServiceError::invalid_input("rewrite.question", "the question is empty"));
+        }
+        let question = if request.history.is_empty() {
+            question.to_owned()
+        } else if self.provider.name() == "offline" {
+            rewrite::carry_terms(question, &request.history)
+        } else {
+            let prompt = rewrite::prompt(question, &request.history);
+            let completion = self.provider.complete(&prompt, &self.short_answer_params(), None).await?;
+            rewrite::from_reply(&completion.text, question)
+        };
+        Ok(Rewritten { question })
+    }
+
+    /// A compound question split into the questions it asks (at most
+    /// `SEAMS_MAX_SUB_QUESTIONS`): by the provider's model, or offline where a new question
+    /// starts. A question that asks one thing is one question, itself.
+    pub async fn decompose(&self, request: &DecomposeRequest) -> Result<Decomposed, ServiceError> {
+        let question = request.question.trim();
+        if question.is_empty() {
+            return Err(ServiceError::invalid_input("decompose.question", "the question is empty"));
+        }
+        let max = self.settings.max_sub_questions.max(1);
+        let questions = if self.provider.name() == "offline" {
+            decompose::split(question, max)
+        } else {
+            let completion =
+                self.provider.complete(&decompose::prompt(question, max), &self.short_answer_params(), None).await?;
+            decompose::from_reply(&completion.text, question, max)
+        };
+        Ok(Decomposed { questions })
+    }
+
+    /// The parameters of the workflow's small model calls (rewrite, decompose): the default
+    /// model, deterministic, a few sentences long.
+    fn short_answer_params(&self) -> Params {
+        Params {
+            model: self.settings.model_id.clone(),
+            max_tokens: SHORT_ANSWER_MAX_TOKENS.min(self.settings.max_output_tokens),
+            temperature: Some(0.0),
+            top_p: None,
+            stop: Vec::new(),
+            response_schema: None,
+        }
     }
 
     /// Checks the request against the settings and turns it into provider parameters.
@@ -480,6 +548,12 @@ impl Function for Service {
             Trigger::Direct(payload) if payload.get("guardrail").is_some() => {
                 Ok(Request::Guardrail(Box::new(from_value::<GuardrailInvoke>(payload)?.guardrail)))
             }
+            Trigger::Direct(payload) if payload.get("decompose").is_some() => {
+                Ok(Request::Decompose(Box::new(from_value::<DecomposeInvoke>(payload)?.decompose)))
+            }
+            Trigger::Direct(payload) if payload.get("rewrite").is_some() => {
+                Ok(Request::Rewrite(Box::new(from_value::<RewriteInvoke>(payload)?.rewrite)))
+            }
             Trigger::Direct(payload) => Ok(Request::Inference(Box::new(from_value(payload)?))),
             _ => Err(ServiceError::invalid_input("event", "infer is triggered by HTTP or a direct invoke")),
         }
@@ -505,6 +579,20 @@ impl Function for Service {
                 metrics::count("OutputTokens", f64::from(response.usage.output_tokens), provider.clone());
                 metrics::record("ModelLatency", response.latency_ms as f64, metrics::Unit::Milliseconds, provider);
                 Reply::json(200, &response)
+            }
+            Request::Decompose(request) => {
+                let decomposed = self.decompose(&request).await?;
+                tracing::info!(questions = decomposed.questions.len(), "question decomposed");
+                Reply::json(200, &decomposed)
+            }
+            Request::Rewrite(request) => {
+                let rewritten = self.rewrite(&request).await?;
+                tracing::info!(
+                    turns = request.history.len(),
+                    rewritten = rewritten.question != request.question,
+                    "question rewritten"
+                );
+                Reply::json(200, &rewritten)
             }
             Request::Guardrail(check) => {
                 let stage = Some(("stage", check.stage.as_str().to_owned()));

@@ -117,7 +117,7 @@ pub fn estimate_tokens(text: &str) -> u32 {
 }
 
 /// Lower-cased content words, with a plural `s` dropped so "refunds" meets "refund".
-fn terms(text: &str) -> Vec<String> {
+pub(crate) fn terms(text: &str) -> Vec<String> {
     text.unicode_words()
         .map(str::to_lowercase)
         .filter(|w| !STOPWORDS.contains(&w.as_str()))
@@ -238,6 +238,25 @@ fn score(question: &[String], sentences: &mut [Sentence]) {
     }
 }
 
+/// A question that asks several things: each sentence scored for each part, as a share of
+/// that part's best, keeping its best share. Every part's best sentence scores 1, so each
+/// part gets its answer instead of the part with the most matching words taking them all.
+fn score_each_part(parts: &[String], sentences: &mut [Sentence]) {
+    let mut best_share = vec![0.0_f64; sentences.len()];
+    for part in parts {
+        score(&terms(part), sentences);
+        let best = sentences.iter().map(|s| s.score).fold(0.0, f64::max);
+        if best > 0.0 {
+            for (share, sentence) in best_share.iter_mut().zip(sentences.iter()) {
+                *share = share.max(sentence.score / best);
+            }
+        }
+    }
+    for (sentence, share) in sentences.iter_mut().zip(best_share) {
+        sentence.score = share;
+    }
+}
+
 /// The extractive answer for a prompt, within `max_tokens`.
 pub fn answer(prompt: &Prompt, max_tokens: u32) -> (String, FinishReason) {
     if prompt.passages.is_empty() {
@@ -249,11 +268,15 @@ pub fn answer(prompt: &Prompt, max_tokens: u32) -> (String, FinishReason) {
             sentences.push(Sentence { passage, position, text, score: 0.0 });
         }
     }
-    let wanted = terms(question(&prompt.instructions));
+    let asked = question(&prompt.instructions);
+    let wanted = terms(asked);
+    let parts = crate::decompose::split(asked, MAX_SENTENCES);
     if wanted.iter().all(|w| w.chars().all(|c| c.is_ascii_digit())) {
         // Nothing to look for ("Summarise the following in 3 points": numbers alone do not
         // say what a question is about): the best-ranked passages speak.
         sentences.iter_mut().for_each(|s| s.score = 1.0);
+    } else if parts.len() > 1 {
+        score_each_part(&parts, &mut sentences);
     } else {
         score(&wanted, &mut sentences);
     }
@@ -354,21 +377,25 @@ mod tests {
     use crate::prompt::assemble;
 
     fn prompt(instructions: &str) -> Prompt {
-        let context = vec![
-            ContextItem::Passage(ContextPassage {
-                id: "refunds:1:0".into(),
-                text: "Digital products can be refunded within 14 days. Refunds go to the original card.".into(),
-                source: None,
-            }),
-            ContextItem::Passage(ContextPassage {
-                id: "shipping:1:0".into(),
-                text: "Parcels ship on weekdays. Shipping is free above 50 euros.".into(),
-                source: None,
-            }),
-        ];
+        prompt_with(
+            instructions,
+            &[
+                ("refunds:1:0", "Digital products can be refunded within 14 days. Refunds go to the original card."),
+                ("shipping:1:0", "Parcels ship on weekdays. Shipping is free above 50 euros."),
+            ],
+        )
+    }
+
+    /// The prompt for `instructions` over `(id, text)` passages, in rank order.
+    fn prompt_with(instructions: &str, context: &[(&str, &str)]) -> Prompt {
         let mut request: InferenceRequest =
             serde_json::from_value(json!({"request_id": "r", "instructions": instructions})).unwrap();
-        request.context = context;
+        request.context = context
+            .iter()
+            .map(|(id, text)| {
+                ContextItem::Passage(ContextPassage { id: (*id).into(), text: (*text).into(), source: None })
+            })
+            .collect();
         assemble(None, &request, 10_000)
     }
 
@@ -383,6 +410,19 @@ mod tests {
             both,
             "Refunds go to the original card. [refunds:1:0]\nShipping is free above 50 euros. [shipping:1:0]"
         );
+    }
+
+    #[test]
+    fn each_part_of_a_compound_question_gets_its_answer() {
+        let context = [
+            ("refunds:1:0", "Refunds of digital products take 14 days. Digital product refunds take long to reach a card. Digital products are refunded by email, which takes a day."),
+            ("shipping:1:0", "Standard shipping is free and takes 3 to 5 business days within the EU, except for remote islands."),
+        ];
+        let asked = "How long do refunds of digital products take and how long does shipping take?";
+        let (text, _) = answer(&prompt_with(asked, &context), 200);
+        // Scored as one question, the three refunds sentences take every place.
+        assert!(text.contains("[shipping:1:0]"), "{text}");
+        assert!(text.starts_with("Refunds of digital products take 14 days."), "{text}");
     }
 
     #[test]
@@ -444,17 +484,7 @@ mod tests {
                  Hotels in London are busy in June.",
             ),
         ];
-        let mut request: InferenceRequest = serde_json::from_value(
-            json!({"request_id": "r", "instructions": "How much is reimbursed for hotels in London?"}),
-        )
-        .unwrap();
-        request.context = context
-            .iter()
-            .map(|(id, text)| {
-                ContextItem::Passage(ContextPassage { id: (*id).into(), text: (*text).into(), source: None })
-            })
-            .collect();
-        let (text, _) = answer(&assemble(None, &request, 10_000), 200);
+        let (text, _) = answer(&prompt_with("How much is reimbursed for hotels in London?", &context), 200);
         // The expenses passage ranks first, but its sentence only shares "reimbursed".
         assert!(text.starts_with("Hotels are reimbursed up to 220 euros per night in London."), "{text}");
         assert!(text.find("[travel:1:0]") < text.find("[expenses:1:0]"), "{text}");

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 
-use seams_contracts::retrieve::Ranks;
+use seams_contracts::retrieve::{Ranks, RetrievedChunk};
 
 /// How the two lists are fused, and how long each list is before fusion.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -58,6 +58,33 @@ impl Fusion {
     }
 }
 
+/// The results of several retrievals (a compound question's sub-questions) as one list: each
+/// chunk once (a parent chunk once however many of its children were found), scored by
+/// reciprocal rank fusion over the lists it is in, best first, at most `limit`. Equal
+/// scores alternate between the lists, so every sub-question's best chunks come early.
+pub fn merge_sets(sets: &[Vec<RetrievedChunk>], k: f64, limit: usize) -> Vec<RetrievedChunk> {
+    let mut merged: Vec<(RetrievedChunk, f64)> = Vec::new();
+    let mut at: HashMap<&str, usize> = HashMap::new();
+    let longest = sets.iter().map(Vec::len).max().unwrap_or_default();
+    for position in 0..longest {
+        for chunk in sets.iter().filter_map(|set| set.get(position)) {
+            let contribution = 1.0 / (k + f64::from(rank(position)));
+            let key = chunk.parent_chunk_id.as_deref().unwrap_or(&chunk.chunk_id);
+            match at.get(key) {
+                Some(&index) => merged[index].1 += contribution,
+                None => {
+                    at.insert(key, merged.len());
+                    merged.push((chunk.clone(), contribution));
+                }
+            }
+        }
+    }
+    // Stable: equal scores keep the round-robin order.
+    merged.sort_by(|a, b| b.1.total_cmp(&a.1));
+    merged.truncate(limit);
+    merged.into_iter().map(|(chunk, score)| RetrievedChunk { score, ..chunk }).collect()
+}
+
 fn rank(position: usize) -> u32 {
     u32::try_from(position + 1).unwrap_or(u32::MAX)
 }
@@ -65,6 +92,35 @@ fn rank(position: usize) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn chunk(id: &str, parent: Option<&str>) -> RetrievedChunk {
+        serde_json::from_value(serde_json::json!({"document_id": "d", "version": 1, "chunk_id": id,
+            "parent_chunk_id": parent, "text": id, "score": 0.5, "ranks": {}, "metadata": {},
+            "citation": {"source_uri": "s3://b/d"}}))
+        .unwrap()
+    }
+
+    fn ids(chunks: &[RetrievedChunk]) -> Vec<&str> {
+        chunks.iter().map(|c| c.chunk_id.as_str()).collect()
+    }
+
+    #[test]
+    fn merged_sets_hold_each_chunk_once_and_every_sets_best_first() {
+        let refunds = vec![chunk("r1", None), chunk("r2", None), chunk("x", None)];
+        let shipping = vec![chunk("s1", None), chunk("x", None), chunk("s2", None)];
+        let merged = merge_sets(&[refunds, shipping], 60.0, 10);
+        // x is in both lists: 1/63 + 1/62 beats any single first place (1/61).
+        assert_eq!(ids(&merged), ["x", "r1", "s1", "r2", "s2"]);
+        assert!((merged[0].score - (1.0 / 63.0 + 1.0 / 62.0)).abs() < 1e-12);
+        assert_eq!(ids(&merge_sets(&[vec![chunk("a", None)], vec![chunk("b", None)]], 60.0, 1)), ["a"]);
+        assert!(merge_sets(&[], 60.0, 5).is_empty());
+    }
+
+    #[test]
+    fn children_of_one_parent_are_merged_as_the_parent() {
+        let merged = merge_sets(&[vec![chunk("p#1", Some("p"))], vec![chunk("p#2", Some("p"))]], 60.0, 10);
+        assert_eq!(ids(&merged), ["p#1"], "the parent's text once");
+    }
 
     #[test]
     fn scores_are_the_hand_computed_sums() {

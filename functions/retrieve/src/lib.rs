@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use seams_contracts::decompose::{MergeInvoke, MergeRequest, Merged};
 use seams_contracts::retrieve::{RetrieveRequest, RetrieveResponse, RetrievedChunk, SearchMode};
 use seams_contracts::{CorrelationId, V1};
 use seams_embeddings::config::EmbedderConfig;
@@ -286,12 +287,15 @@ pub async fn open_index(
 pub enum Request {
     /// With the HTTP caller, whose tenant decides what it may find (none for a direct invoke).
     Retrieve(Box<RetrieveRequest>, Option<Caller>),
+    /// The answer workflow's merge of a compound question's retrievals: `{"merge": {…}}`.
+    Merge(Box<MergeRequest>),
 }
 
 impl Named for Request {
     fn name(&self) -> &'static str {
         match self {
             Request::Retrieve(..) => "retrieve",
+            Request::Merge(..) => "merge",
         }
     }
 }
@@ -526,6 +530,9 @@ impl Function for Service {
 
     fn from_trigger(trigger: Trigger) -> Result<Request, ServiceError> {
         match trigger {
+            Trigger::Direct(payload) if payload.get("merge").is_some() => {
+                Ok(Request::Merge(Box::new(from_value::<MergeInvoke>(payload)?.merge)))
+            }
             Trigger::Direct(payload) => Ok(Request::Retrieve(Box::new(from_value(payload)?), None)),
             _ => Err(ServiceError::invalid_input("event", "retrieve is triggered by HTTP or a direct invoke")),
         }
@@ -559,6 +566,17 @@ impl Function for Service {
                     dimension,
                 );
                 Reply::json(200, &response)
+            }
+            Request::Merge(request) => {
+                if !(1..=100).contains(&request.top_k) {
+                    return Err(ServiceError::invalid_input("merge.top_k", "must be 1 to 100"));
+                }
+                let sets: Vec<Vec<RetrievedChunk>> = request.sets.into_iter().map(|set| set.results).collect();
+                // Each part keeps at least its best chunk, however small top_k is.
+                let limit = (request.top_k as usize).max(sets.len());
+                let results = fuse::merge_sets(&sets, self.fusion.k, limit);
+                tracing::info!(sets = sets.len(), results = results.len(), "merged");
+                Reply::json(200, &Merged { results })
             }
         }
     }

@@ -20,6 +20,11 @@ pub struct AnswerRequest {
     pub correlation_id: Option<CorrelationId>,
     #[schemars(length(min = 1))]
     pub question: String,
+    /// Continue this conversation: the question may be a follow-up ("and for digital ones?").
+    /// Left out, the answer starts a new session and returns its id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_-]{1,128}$"))]
+    pub session_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filters: Option<Filter>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -32,6 +37,10 @@ pub struct AnswerRequest {
     pub rerank: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instructions: Option<String>,
+    /// Split a compound question into sub-questions, retrieve for each and answer once from
+    /// all of them. Left out, the deployment's default (`DecomposeQuestions`) applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decompose: Option<bool>,
     /// Check the question and the answer with the guardrail even where the deployment does
     /// not by default (`SEAMS_GUARDRAIL`). `false` cannot turn off a deployment's guardrail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -47,6 +56,8 @@ pub struct AnswerRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AnswerResponse {
     pub request_id: String,
+    /// The conversation this answer is a turn of: send it back to ask a follow-up.
+    pub session_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<CorrelationId>,
     pub answer: InferenceOutput,

@@ -7,6 +7,7 @@
 
 pub mod answer;
 pub mod common;
+pub mod decompose;
 pub mod error;
 mod event_registry;
 pub mod events;
@@ -17,6 +18,7 @@ pub mod output;
 pub mod process;
 pub mod retrieve;
 mod schemas;
+pub mod session;
 mod version;
 
 pub use common::{AttributeValue, Attributes, CorrelationId, ObjectRef};

@@ -1,7 +1,7 @@
 use schemars::{schema_for, Schema};
 use serde_json::{Map, Value};
 
-use crate::{answer, guardrail, infer, ingest, output, process, retrieve, Problem};
+use crate::{answer, decompose, guardrail, infer, ingest, output, process, retrieve, session, Problem};
 
 /// Every contract's JSON Schema, keyed by the file name it is committed under in
 /// `shared/contracts/schemas/` (without `.json`).
@@ -34,6 +34,14 @@ pub fn schemas() -> Vec<(&'static str, Schema)> {
         ("answer-request", schema_for!(answer::AnswerRequest)),
         ("guardrail-invoke", schema_for!(guardrail::GuardrailInvoke)),
         ("guardrail-verdict", schema_for!(guardrail::GuardrailVerdict)),
+        ("session-invoke", schema_for!(session::SessionInvoke)),
+        ("session-history", schema_for!(session::SessionHistory)),
+        ("rewrite-invoke", schema_for!(session::RewriteInvoke)),
+        ("rewritten", schema_for!(session::Rewritten)),
+        ("decompose-invoke", schema_for!(decompose::DecomposeInvoke)),
+        ("decomposed", schema_for!(decompose::Decomposed)),
+        ("merge-invoke", schema_for!(decompose::MergeInvoke)),
+        ("merged", schema_for!(decompose::Merged)),
         ("answer-response", schema_for!(answer::AnswerResponse)),
         ("event-answer-ready", schema_for!(answer::AnswerReady)),
         ("event-answer-failed", schema_for!(answer::AnswerFailed)),

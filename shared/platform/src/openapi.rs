@@ -109,6 +109,8 @@ const OPERATIONS: [Operation; 9] = [
         problems: &[
             InvalidInput,
             Forbidden,
+            // An unknown or expired session_id.
+            NotFound,
             GuardrailIntervened,
             ModelThrottled,
             InvalidModelOutput,

@@ -1,0 +1,114 @@
+//! The answer workflow's conversations: a session's turns, kept by answer's function (direct
+//! invoke `{"session": SessionStep}`), and the follow-up rewrite infer does from them (direct
+//! invoke `{"rewrite": RewriteRequest}`).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::infer::InferenceOutput;
+use crate::CorrelationId;
+
+/// A session id: what `POST /answer` returns, or what a caller sends back to continue.
+/// Letters, digits, `-` and `_`, so it is safe in a storage key.
+pub const SESSION_ID_PATTERN: &str = "^[A-Za-z0-9_-]{1,128}$";
+
+/// [`SESSION_ID_PATTERN`] in words, for the error that refuses an id.
+pub const SESSION_ID_RULE: &str = "a session id is 1 to 128 letters, digits, '-' or '_'";
+
+/// Whether `id` matches [`SESSION_ID_PATTERN`].
+pub fn is_session_id(id: &str) -> bool {
+    (1..=128).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+}
+
+/// One question and its answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Turn {
+    /// As the caller asked it (masked, where the guardrail masks).
+    pub question: String,
+    /// As retrieval got it: the question rewritten to stand on its own.
+    pub standalone_question: String,
+    pub answer: InferenceOutput,
+    /// The chunk ids the answer cited.
+    #[serde(default)]
+    pub cited: Vec<String>,
+}
+
+/// What the answer workflow asks of a session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "step", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SessionStep {
+    /// The session's turns, oldest first; `Seams.NotFound` when it is unknown or expired.
+    Load {
+        #[schemars(regex(pattern = r"^[A-Za-z0-9_-]{1,128}$"))]
+        session_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tenant: Option<String>,
+    },
+    /// Adds a turn. `new` starts the session (its id must be unused); otherwise the session
+    /// must exist and be current. Concurrent turns of one session are all kept.
+    Record {
+        #[schemars(regex(pattern = r"^[A-Za-z0-9_-]{1,128}$"))]
+        session_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tenant: Option<String>,
+        new: bool,
+        turn: Turn,
+    },
+}
+
+/// answer's direct-invoke payload for a session step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionInvoke {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<CorrelationId>,
+    pub session: SessionStep,
+}
+
+/// A session step's result: the session's id and its turns (after the step).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SessionHistory {
+    pub session_id: String,
+    pub turns: Vec<Turn>,
+}
+
+/// A follow-up to rewrite into a question that stands on its own, with the turns before it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RewriteRequest {
+    pub question: String,
+    #[serde(default)]
+    pub history: Vec<Turn>,
+}
+
+/// infer's direct-invoke payload for a rewrite.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RewriteInvoke {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<CorrelationId>,
+    pub rewrite: RewriteRequest,
+}
+
+/// The rewritten question (the question itself when it already stands on its own).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Rewritten {
+    pub question: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_ids_are_key_safe_tokens() {
+        for id in ["0b9c3f2e-1d2a-4c39-9f4e-5a6b7c8d9e0f", "a", "A_b-9"] {
+            assert!(is_session_id(id), "{id}");
+        }
+        let long = "a".repeat(129);
+        for id in ["", "a/b", "..", "a b", "ü", long.as_str()] {
+            assert!(!is_session_id(id), "{id:?}");
+        }
+    }
+}
