@@ -97,6 +97,7 @@ def main():
         "DefaultInstructions": template_parameter(template, "DefaultInstructions"),
         "Guardrail": "off",
         "DecomposeQuestions": template_parameter(template, "DecomposeQuestions"),
+        "ImplicitFilters": "off",
     }
     definition = (ROOT / "statemachines" / "answer.asl.json").read_text()
     for name, value in substitutions.items():

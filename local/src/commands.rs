@@ -231,7 +231,9 @@ pub async fn run(
 ) -> Result<Execution, RunError> {
     let guardrail = stack.settings().infer.guardrail.mode.name();
     let decompose = if stack.settings().decompose_questions { "on" } else { "off" };
-    let configured = [("Guardrail", guardrail), ("DecomposeQuestions", decompose)];
+    let implicit_filters = if stack.settings().infer.filter_attributes.is_empty() { "off" } else { "on" };
+    let configured =
+        [("Guardrail", guardrail), ("DecomposeQuestions", decompose), ("ImplicitFilters", implicit_filters)];
     let definition = workflow::definition(definition_text, &configured).map_err(RunError::Definition)?;
     let runner = Runner::new(Arc::new(LocalTasks { stack })).with_observer(observer);
     runner.run(&definition, input).await.map_err(RunError::Unsupported)

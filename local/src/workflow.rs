@@ -179,7 +179,8 @@ mod tests {
     #[test]
     fn both_definitions_have_every_substitution_and_the_template_defaults() {
         for text in [ANSWER, BACKFILL] {
-            definition(text, &[("Guardrail", "off"), ("DecomposeQuestions", "off")]).unwrap();
+            definition(text, &[("Guardrail", "off"), ("DecomposeQuestions", "off"), ("ImplicitFilters", "off")])
+                .unwrap();
         }
         let template = include_str!("../../template.yaml");
         for name in ["NoContextAnswer", "DefaultInstructions"] {

@@ -106,6 +106,8 @@ fn ask_and_run_use_the_same_workflow() {
             "→ Session? (Choice)",
             "→ NewSession (Pass)",
             "→ StandsAlone (Pass)",
+            "→ ImplicitFilter? (Choice)",
+            "→ CallersFilters (Pass)",
             "→ Decompose? (Choice)",
             "→ Retrieve (Task)",
             "→ HasContext (Choice)",

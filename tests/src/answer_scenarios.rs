@@ -34,6 +34,8 @@ pub fn answer_definition(functions: [&str; 4], failures_queue: &str, bus: &str) 
         ("Guardrail", "off"),
         // Off by default too: a scenario asks per request (`decompose: true`).
         ("DecomposeQuestions", "off"),
+        // No attributes declared: the caller's filters as sent.
+        ("ImplicitFilters", "off"),
     ];
     let filled = substitutions.iter().fold(text, |text, (name, value)| text.replace(&format!("${{{name}}}"), value));
     assert!(!filled.contains("${"), "a substitution is missing: {filled}");

@@ -90,7 +90,14 @@ fn retrieve_and_infer_samples_parse_as_their_requests() {
     );
     assert_eq!(
         assert_function_accepts::<infer::Service>("infer"),
-        ["http-inference", "invoke-decompose", "invoke-guardrail", "invoke-inference", "invoke-rewrite"]
+        [
+            "http-inference",
+            "invoke-decompose",
+            "invoke-guardrail",
+            "invoke-implicit-filter",
+            "invoke-inference",
+            "invoke-rewrite"
+        ]
     );
 }
 

@@ -13,7 +13,7 @@ use seams_tests::answer_scenarios::*;
 use seams_tests::step_functions::Deployment;
 use serde_json::json;
 
-const HAPPY_STATES: [&str; 17] = [
+const HAPPY_STATES: [&str; 19] = [
     "Prepare",
     "ApplyDefaults",
     "NullsToDefaults?",
@@ -23,6 +23,8 @@ const HAPPY_STATES: [&str; 17] = [
     "Session?",
     "NewSession",
     "StandsAlone",
+    "ImplicitFilter?",
+    "CallersFilters",
     "Decompose?",
     "Retrieve",
     "HasContext",
@@ -107,7 +109,7 @@ async fn invalid_input_is_not_retried_and_ends_in_the_failures_queue() {
     assert!(cause.starts_with("Retrieve failed: ") && cause.contains("top_k: must be 1 to 100"), "{cause}");
     assert_eq!(execution.invocations().len(), 1, "never retried");
     // The happy path up to Retrieve, then the failure branch.
-    let expected = [&HAPPY_STATES[..11], &["RetrieveFailed", "RecordFailure", "AnnounceFailure", "Failed"]].concat();
+    let expected = [&HAPPY_STATES[..13], &["RetrieveFailed", "RecordFailure", "AnnounceFailure", "Failed"]].concat();
     assert_eq!(execution.states(), expected);
 
     let failures = deployment.messages(&deployment.failures_queue).await;

@@ -7,6 +7,7 @@ pub mod api_key;
 pub mod bedrock;
 pub mod decompose;
 pub mod guardrail;
+pub mod implicit_filter;
 pub mod offline;
 pub mod openai;
 pub mod prompt;
@@ -23,6 +24,7 @@ use async_trait::async_trait;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use seams_contracts::decompose::{DecomposeInvoke, DecomposeRequest, Decomposed};
 use seams_contracts::guardrail::{GuardrailCheck, GuardrailInvoke};
+use seams_contracts::implicit_filter::{FiltersInferred, ImplicitFilterInvoke, ImplicitFilterRequest};
 use seams_contracts::infer::{ContextItem, InferenceOutput, InferenceRequest, InferenceResponse, Usage};
 use seams_contracts::session::{RewriteInvoke, RewriteRequest, Rewritten};
 use seams_contracts::{CorrelationId, ErrorName, V1};
@@ -100,6 +102,8 @@ pub struct Settings {
     pub guardrail: GuardrailSettings,
     /// The most sub-questions a compound question is split into.
     pub max_sub_questions: usize,
+    /// The attributes a filter may be inferred over (`SEAMS_FILTER_ATTRIBUTES`).
+    pub filter_attributes: Vec<implicit_filter::DeclaredAttribute>,
 }
 
 impl Default for Settings {
@@ -116,6 +120,7 @@ impl Default for Settings {
             timeout: Duration::from_secs(25),
             guardrail: GuardrailSettings::default(),
             max_sub_questions: 4,
+            filter_attributes: Vec::new(),
         }
     }
 }
@@ -161,6 +166,19 @@ fn guardrail_settings(env: &Env) -> GuardrailSettings {
         env.invalid("SEAMS_GUARDRAIL_DENY_LIST", &text, format!("the list does not compile: {error}"));
     }
     GuardrailSettings { mode, deny_list, pii }
+}
+
+/// `SEAMS_FILTER_ATTRIBUTES`: a JSON list of `{name, type, description, values}`.
+fn filter_attributes(env: &Env) -> Vec<implicit_filter::DeclaredAttribute> {
+    let Some(text) = env.optional("SEAMS_FILTER_ATTRIBUTES") else { return Vec::new() };
+    serde_json::from_str(&text).unwrap_or_else(|error| {
+        env.invalid(
+            "SEAMS_FILTER_ATTRIBUTES",
+            &text,
+            format!("not a JSON list of {{name, type, description, values}}: {error}"),
+        );
+        Vec::new()
+    })
 }
 
 /// `fast=model-a,smart=model-b`.
@@ -209,6 +227,7 @@ impl Config {
             timeout: Duration::from_secs(env.parse_or("SEAMS_MODEL_TIMEOUT_SECONDS", 25)),
             guardrail: guardrail_settings(&env),
             max_sub_questions: env.parse_or("SEAMS_MAX_SUB_QUESTIONS", defaults.max_sub_questions),
+            filter_attributes: filter_attributes(&env),
         };
         let config = Self {
             aws: seams_platform::aws::AwsSettings::from_env(&env),
@@ -279,6 +298,8 @@ pub enum Request {
     Rewrite(Box<RewriteRequest>),
     /// The answer workflow's split of a compound question: `{"decompose": {…}}`.
     Decompose(Box<DecomposeRequest>),
+    /// The answer workflow's filter inferred from the question: `{"implicit_filter": {…}}`.
+    ImplicitFilter(Box<ImplicitFilterRequest>),
 }
 
 impl Named for Request {
@@ -288,6 +309,7 @@ impl Named for Request {
             Request::Guardrail(_) => "guardrail",
             Request::Rewrite(_) => "rewrite",
             Request::Decompose(_) => "decompose",
+            Request::ImplicitFilter(_) => "implicit-filter",
         }
     }
 }
@@ -359,6 +381,35 @@ impl Service {
             decompose::from_reply(&completion.text, question, max)
         };
         Ok(Decomposed { questions })
+    }
+
+    /// The caller's filters narrowed by one inferred from the question over the declared
+    /// attributes: proposed by the provider's model, or offline from the values the
+    /// question names. A proposal that does not hold is dropped and logged, never used.
+    pub async fn infer_filter(&self, request: &ImplicitFilterRequest) -> Result<FiltersInferred, ServiceError> {
+        let declared = &self.settings.filter_attributes;
+        let proposal = if declared.is_empty() {
+            Ok(None)
+        } else if self.provider.name() == "offline" {
+            Ok(implicit_filter::propose_offline(&request.question, declared))
+        } else {
+            let prompt = implicit_filter::prompt(&request.question, declared);
+            let completion = self.provider.complete(&prompt, &self.short_answer_params(), None).await?;
+            implicit_filter::from_reply(&completion.text)
+        };
+        let checked = proposal.and_then(|p| match p {
+            Some(filter) => implicit_filter::check(&filter, declared).map(|()| Some(filter)),
+            None => Ok(None),
+        });
+        let (proposed, dropped) = match checked {
+            Ok(proposed) => (proposed, None),
+            Err(refused) => {
+                tracing::warn!(reason = %refused, "the inferred filter was dropped");
+                (None, Some(refused.to_string()))
+            }
+        };
+        let filters = implicit_filter::join(request.filters.clone(), proposed.clone());
+        Ok(FiltersInferred { filters, proposed, dropped })
     }
 
     /// The parameters of the workflow's small model calls (rewrite, decompose): the default
@@ -548,6 +599,9 @@ impl Function for Service {
             Trigger::Direct(payload) if payload.get("guardrail").is_some() => {
                 Ok(Request::Guardrail(Box::new(from_value::<GuardrailInvoke>(payload)?.guardrail)))
             }
+            Trigger::Direct(payload) if payload.get("implicit_filter").is_some() => {
+                Ok(Request::ImplicitFilter(Box::new(from_value::<ImplicitFilterInvoke>(payload)?.implicit_filter)))
+            }
             Trigger::Direct(payload) if payload.get("decompose").is_some() => {
                 Ok(Request::Decompose(Box::new(from_value::<DecomposeInvoke>(payload)?.decompose)))
             }
@@ -579,6 +633,15 @@ impl Function for Service {
                 metrics::count("OutputTokens", f64::from(response.usage.output_tokens), provider.clone());
                 metrics::record("ModelLatency", response.latency_ms as f64, metrics::Unit::Milliseconds, provider);
                 Reply::json(200, &response)
+            }
+            Request::ImplicitFilter(request) => {
+                let inferred = self.infer_filter(&request).await?;
+                tracing::info!(
+                    proposed = inferred.proposed.is_some(),
+                    dropped = inferred.dropped.is_some(),
+                    "filter inferred"
+                );
+                Reply::json(200, &inferred)
             }
             Request::Decompose(request) => {
                 let decomposed = self.decompose(&request).await?;
@@ -657,6 +720,72 @@ mod tests {
         assert_eq!(params.model, "model-a");
     }
 
+    /// A provider that answers every prompt with one reply, and keeps the prompts.
+    struct Scripted(&'static str, std::sync::Mutex<Vec<Prompt>>);
+
+    #[async_trait]
+    impl ModelProvider for Scripted {
+        fn name(&self) -> &'static str {
+            "scripted"
+        }
+
+        async fn complete(
+            &self,
+            prompt: &Prompt,
+            _params: &Params,
+            _repair: Option<&Repair>,
+        ) -> Result<Completion, provider::ProviderError> {
+            self.1.lock().unwrap().push(prompt.clone());
+            let usage = Usage { input_tokens: 1, output_tokens: 1 };
+            Ok(Completion { text: self.0.to_owned(), usage, finish_reason: seams_contracts::infer::FinishReason::Stop })
+        }
+    }
+
+    fn scripted(reply: &'static str) -> (Service, Arc<Scripted>) {
+        let model = Arc::new(Scripted(reply, Default::default()));
+        let declared = json!([{"name": "category", "type": "string", "description": "the handbook section",
+            "values": ["policies", "engineering"]}]);
+        let settings = Settings { filter_attributes: serde_json::from_value(declared).unwrap(), ..Settings::default() };
+        (Service::new(model.clone(), settings), model)
+    }
+
+    #[tokio::test]
+    async fn a_models_filter_that_does_not_hold_is_dropped_and_never_used() {
+        let callers: seams_contracts::retrieve::Filter = serde_json::from_value(json!({"year": 2026})).unwrap();
+        let request = ImplicitFilterRequest { question: "Refunds at acme?".into(), filters: Some(callers.clone()) };
+        let (service, _) = scripted(r#"{"equals": {"key": "tenant", "value": "acme"}}"#);
+        let inferred = service.infer_filter(&request).await.unwrap();
+        assert_eq!((inferred.filters, inferred.proposed), (Some(callers.clone()), None));
+        assert!(inferred.dropped.unwrap().contains("tenant is not a declared attribute"));
+        let (service, model) = scripted(r#"{"equals": {"key": "category", "value": "policies"}}"#);
+        let inferred = service.infer_filter(&request).await.unwrap();
+        assert!(inferred.proposed.is_some() && inferred.dropped.is_none());
+        let joined = serde_json::to_value(inferred.filters).unwrap();
+        assert_eq!(joined["andAll"][1]["equals"]["value"], "policies", "{joined}");
+        assert!(model.1.lock().unwrap()[0].user.contains("\"values\":[\"policies\",\"engineering\"]"));
+    }
+
+    #[tokio::test]
+    async fn a_model_rewrites_and_decomposes_from_its_own_reply() {
+        let turn = seams_contracts::session::Turn {
+            question: "Refund window?".into(),
+            standalone_question: "What is the refund window for physical products?".into(),
+            answer: InferenceOutput::Text("30 days.".into()),
+            cited: vec![],
+        };
+        let (service, model) = scripted("What is the refund window for digital products?");
+        let rewrite = RewriteRequest { question: "And digital ones?".into(), history: vec![turn] };
+        assert_eq!(
+            service.rewrite(&rewrite).await.unwrap().question,
+            "What is the refund window for digital products?"
+        );
+        assert!(model.1.lock().unwrap()[0].user.contains("physical products"), "the turns are in the prompt");
+        let (service, _) = scripted("1. What is the refund window?\n2. How long is shipping?");
+        let decomposed =
+            service.decompose(&DecomposeRequest { question: "Refunds and shipping?".into() }).await.unwrap();
+        assert_eq!(decomposed.questions, ["What is the refund window?", "How long is shipping?"]);
+    }
+
     #[test]
     fn required_context_is_enforced_only_when_configured() {
         let bare = request(json!({"request_id": "r", "instructions": "x"}));
@@ -674,6 +803,8 @@ mod tests {
         assert!(report(vec![("SEAMS_MODEL_PROVIDER", "anthropic"), ("SEAMS_MODEL_ID", "m")])
             .contains("SEAMS_MODEL_API_KEY"));
         assert!(report(vec![("SEAMS_MODEL_ALIASES", "fast")]).contains("SEAMS_MODEL_ALIASES"));
+        let undeclared_type = r#"[{"name": "year", "type": "date", "description": "d"}]"#;
+        assert!(report(vec![("SEAMS_FILTER_ATTRIBUTES", undeclared_type)]).contains("SEAMS_FILTER_ATTRIBUTES"));
         let config = Config::from_env(Env::from_pairs([
             ("SEAMS_MODEL_PROVIDER", "anthropic"),
             ("SEAMS_MODEL_ID", "claude"),

@@ -12,6 +12,7 @@ pub mod error;
 mod event_registry;
 pub mod events;
 pub mod guardrail;
+pub mod implicit_filter;
 pub mod infer;
 pub mod ingest;
 pub mod output;

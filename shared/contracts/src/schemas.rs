@@ -1,7 +1,9 @@
 use schemars::{schema_for, Schema};
 use serde_json::{Map, Value};
 
-use crate::{answer, decompose, guardrail, infer, ingest, output, process, retrieve, session, Problem};
+use crate::{
+    answer, decompose, guardrail, implicit_filter, infer, ingest, output, process, retrieve, session, Problem,
+};
 
 /// Every contract's JSON Schema, keyed by the file name it is committed under in
 /// `shared/contracts/schemas/` (without `.json`).
@@ -42,6 +44,8 @@ pub fn schemas() -> Vec<(&'static str, Schema)> {
         ("decomposed", schema_for!(decompose::Decomposed)),
         ("merge-invoke", schema_for!(decompose::MergeInvoke)),
         ("merged", schema_for!(decompose::Merged)),
+        ("implicit-filter-invoke", schema_for!(implicit_filter::ImplicitFilterInvoke)),
+        ("filters-inferred", schema_for!(implicit_filter::FiltersInferred)),
         ("answer-response", schema_for!(answer::AnswerResponse)),
         ("event-answer-ready", schema_for!(answer::AnswerReady)),
         ("event-answer-failed", schema_for!(answer::AnswerFailed)),
