@@ -23,7 +23,7 @@ pub struct AnswerRequest {
     /// Continue this conversation: the question may be a follow-up ("and for digital ones?").
     /// Left out, the answer starts a new session and returns its id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^[A-Za-z0-9_-]{1,128}$"))]
+    #[schemars(pattern(crate::session::SESSION_ID_PATTERN))]
     pub session_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filters: Option<Filter>,

@@ -40,7 +40,7 @@ pub struct Turn {
 pub enum SessionStep {
     /// The session's turns, oldest first; `Seams.NotFound` when it is unknown or expired.
     Load {
-        #[schemars(regex(pattern = r"^[A-Za-z0-9_-]{1,128}$"))]
+        #[schemars(pattern(crate::session::SESSION_ID_PATTERN))]
         session_id: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         tenant: Option<String>,
@@ -48,7 +48,7 @@ pub enum SessionStep {
     /// Adds a turn. `new` starts the session (its id must be unused); otherwise the session
     /// must exist and be current. Concurrent turns of one session are all kept.
     Record {
-        #[schemars(regex(pattern = r"^[A-Za-z0-9_-]{1,128}$"))]
+        #[schemars(pattern(crate::session::SESSION_ID_PATTERN))]
         session_id: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         tenant: Option<String>,
