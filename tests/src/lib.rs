@@ -8,6 +8,7 @@ pub mod identity_provider;
 pub mod invoke_api;
 pub mod object_store_suite;
 pub mod queue_suite;
+pub mod recording_store;
 pub mod sqs_poller;
 pub mod stack;
 pub mod startup;

@@ -11,8 +11,8 @@ use serde_json::{Map, Value};
 use crate::filter::Predicate;
 use crate::fuse::Fusion;
 
-/// One chunk as the index stores it.
-#[derive(Debug, Clone, PartialEq)]
+/// One chunk as the index stores it (and a segment logs it).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IndexedChunk {
     pub chunk_id: String,
     pub ordinal: u32,
@@ -20,6 +20,7 @@ pub struct IndexedChunk {
     pub citation: Citation,
     /// What filters match: the document's attributes and the chunk's own fields.
     pub metadata: Map<String, Value>,
+    #[serde(with = "crate::manifest::vector_base64")]
     pub embedding: Vec<f32>,
     /// The parent chunk that holds it (hierarchical chunking): stored once per parent,
     /// returned in place of its children.
@@ -27,7 +28,7 @@ pub struct IndexedChunk {
 }
 
 /// One version of a document, ready to replace whatever the index holds for it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IndexedDocument {
     pub document_id: String,
     pub version: u32,
@@ -135,7 +136,7 @@ pub enum IndexError {
     ModelMismatch { index: EmbeddingModel, record: EmbeddingModel },
     #[error("invalid index input: {0}")]
     Invalid(String),
-    /// Worth retrying: the database or snapshot store did not answer, or a write lost a race.
+    /// Worth retrying: the database or the index's bucket did not answer, or a write lost a race.
     #[error("index unavailable: {0}")]
     Unavailable(String),
 }

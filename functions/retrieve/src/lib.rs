@@ -9,12 +9,13 @@ pub mod fuse;
 pub mod index;
 pub mod indexer;
 pub mod keywords;
+pub mod manifest;
 pub mod parents;
 pub mod postgres;
 pub mod postings;
 pub mod quantised;
 pub mod rerank;
-pub mod snapshot;
+pub mod segments;
 pub mod sqlite;
 
 use std::path::PathBuf;
@@ -46,7 +47,7 @@ use crate::index::Hit;
 pub use crate::index::{IndexError, SearchIndex, SearchQuery};
 use crate::postgres::{Connection, PostgresIndex, PostgresSettings};
 pub use crate::rerank::{RerankSettings, Reranker};
-use crate::snapshot::SnapshotIndex;
+use crate::segments::SegmentedIndex;
 
 pub const MAX_TOP_K: u32 = 100;
 
@@ -73,8 +74,8 @@ impl std::fmt::Debug for DatabaseSource {
 /// Where the index lives.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Backend {
-    /// Embedded SQLite; deployed, its snapshot lives in retrieve's own bucket.
-    Sqlite { snapshot_bucket: String },
+    /// Embedded SQLite; deployed, its base and segments live in retrieve's own bucket.
+    Sqlite { index_bucket: String },
     /// PostgreSQL with pgvector, in `schema`.
     Postgres { database: DatabaseSource, schema: String, ca_file: Option<PathBuf> },
 }
@@ -103,7 +104,7 @@ impl Backend {
                     ca_file: env.optional("SEAMS_DATABASE_CA_FILE").map(PathBuf::from),
                 }
             }
-            _ => Backend::Sqlite { snapshot_bucket: env.required("SEAMS_INDEX_BUCKET") },
+            _ => Backend::Sqlite { index_bucket: env.required("SEAMS_INDEX_BUCKET") },
         }
     }
 }
@@ -115,10 +116,10 @@ pub struct Settings {
     /// Pseudo-relevance feedback for vector and hybrid searches.
     pub feedback: VectorFeedback,
     pub rerank: RerankSettings,
-    /// Query functions look for a newer embedded snapshot at most this often.
-    pub snapshot_refresh: Duration,
-    /// Where the embedded snapshot is unpacked (Lambda's /tmp).
-    pub snapshot_dir: PathBuf,
+    /// Query functions look for new writes to the embedded index at most this often.
+    pub index_refresh: Duration,
+    /// Where the embedded index's local copy lives (Lambda's /tmp).
+    pub index_dir: PathBuf,
     /// Whose documents an HTTP caller may find (`SEAMS_TENANT_CLAIM`).
     pub tenancy: Tenancy,
 }
@@ -129,15 +130,15 @@ impl Default for Settings {
             fusion: Fusion::default(),
             feedback: VectorFeedback::OFF,
             rerank: RerankSettings::default(),
-            snapshot_refresh: Duration::from_secs(30),
-            snapshot_dir: std::env::temp_dir().join("seams-index"),
+            index_refresh: Duration::from_secs(30),
+            index_dir: std::env::temp_dir().join("seams-index"),
             tenancy: Tenancy::single(),
         }
     }
 }
 
 impl Settings {
-    /// The tuning variables (fusion, feedback, snapshot refresh and directory) over the
+    /// The tuning variables (fusion, feedback, index refresh and directory) over the
     /// defaults; bad values are recorded in `env`. Hybrid's vector weight and vector feedback
     /// follow the `embedder` unless set: vectors that carry no meaning get neither.
     pub fn from_env(env: &Env, embedder: &EmbedderConfig) -> Self {
@@ -183,8 +184,8 @@ impl Settings {
             fusion,
             feedback,
             rerank,
-            snapshot_refresh: Duration::from_secs(env.parse_or("SEAMS_INDEX_REFRESH_SECONDS", 30)),
-            snapshot_dir: env.optional("SEAMS_INDEX_DIR").map_or(defaults.snapshot_dir, PathBuf::from),
+            index_refresh: Duration::from_secs(env.parse_or("SEAMS_INDEX_REFRESH_SECONDS", 30)),
+            index_dir: env.optional("SEAMS_INDEX_DIR").map_or(defaults.index_dir, PathBuf::from),
             tenancy: Tenancy::from_env(env),
         }
     }
@@ -267,10 +268,10 @@ pub async fn open_index(
     role: Role,
 ) -> Result<Arc<dyn SearchIndex>, ServiceError> {
     Ok(match &config.backend {
-        Backend::Sqlite { snapshot_bucket } => {
-            let store = Arc::new(S3ObjectStore::new(config.aws.s3(sdk), snapshot_bucket));
+        Backend::Sqlite { index_bucket } => {
+            let store = Arc::new(S3ObjectStore::new(config.aws.s3(sdk), index_bucket));
             let settings = &config.settings;
-            Arc::new(SnapshotIndex::open(store, settings.snapshot_dir.clone(), model, settings.snapshot_refresh).await?)
+            Arc::new(SegmentedIndex::open(store, settings.index_dir.clone(), model, settings.index_refresh).await?)
         }
         Backend::Postgres { database, schema, ca_file } => {
             let settings = postgres_settings(sdk, database, schema, ca_file.clone(), config.secret_ttl).await?;
@@ -632,7 +633,7 @@ mod tests {
         let report = Config::from_env(Env::from_pairs([("SEAMS_SEARCH_BACKEND", "sqlite")])).unwrap_err();
         assert_eq!(report.to_string(), "invalid configuration: SEAMS_INDEX_BUCKET is not set");
         let config = Config::from_env(Env::from_pairs([("SEAMS_INDEX_BUCKET", "idx")])).unwrap();
-        assert_eq!(config.backend, Backend::Sqlite { snapshot_bucket: "idx".into() });
+        assert_eq!(config.backend, Backend::Sqlite { index_bucket: "idx".into() });
     }
 
     #[test]

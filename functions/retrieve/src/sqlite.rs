@@ -141,7 +141,7 @@ impl SqliteIndex {
             std::fs::create_dir_all(parent).map_err(unavailable)?;
         }
         let connection = Connection::open(path).map_err(unavailable)?;
-        // One self-contained file (no WAL beside it): the snapshot uploads exactly this file.
+        // One self-contained file (no WAL beside it): a compaction uploads exactly this file.
         connection.pragma_update(None, "journal_mode", "DELETE").map_err(unavailable)?;
         connection.busy_timeout(std::time::Duration::from_secs(5)).map_err(unavailable)?;
         connection.execute_batch(SCHEMA).map_err(unavailable)?;
@@ -207,7 +207,7 @@ impl SqliteIndex {
     }
 
     /// The file's bytes as of the last committed write (nothing is in flight while this
-    /// holds the writer). For the snapshot.
+    /// holds the writer). For a compaction's new base.
     pub fn read_file(&self) -> Result<Vec<u8>, IndexError> {
         let _writes_wait = self.lock_writer()?;
         std::fs::read(&self.path).map_err(unavailable)

@@ -1,5 +1,5 @@
 //! One conformance suite, run against every `SearchIndex`: the embedded SQLite file, the
-//! same file kept as a snapshot in S3 (moto), and PostgreSQL + pgvector. A failure names
+//! same index kept as a base and segments in S3 (moto), and PostgreSQL + pgvector. A failure names
 //! the behaviour and the backend.
 
 mod support;
@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use retrieve::fuse::Fusion;
 use retrieve::index::{IndexError, SearchIndex, Upserted};
-use retrieve::snapshot::SnapshotIndex;
+use retrieve::segments::SegmentedIndex;
 use seams_contracts::process::{EmbeddingModel, ParentChunk};
 use seams_contracts::retrieve::SearchMode;
 use seams_platform::object_store::S3ObjectStore;
@@ -316,17 +316,17 @@ mod suite {
     }
 }
 
-async fn snapshot_index() -> Arc<dyn SearchIndex> {
+async fn segmented_index() -> Arc<dyn SearchIndex> {
     let moto = Moto::connect().await;
     let store = Arc::new(S3ObjectStore::new(moto.s3(), moto.create_bucket().await));
-    let dir = std::env::temp_dir().join(seams_tests::unique("snapshot"));
-    Arc::new(SnapshotIndex::open(store, dir, support::model(), std::time::Duration::ZERO).await.unwrap())
+    let dir = std::env::temp_dir().join(seams_tests::unique("segments"));
+    Arc::new(SegmentedIndex::open(store, dir, support::model(), std::time::Duration::ZERO).await.unwrap())
 }
 
 macro_rules! search_index_conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite { $( #[tokio::test] async fn $case() { let (index, _dir) = super::support::sqlite_index(); super::suite::$case(index).await } )* }
-        mod sqlite_snapshot_on_s3 { $( #[tokio::test] async fn $case() { super::suite::$case(super::snapshot_index().await).await } )* }
+        mod sqlite_segments_on_s3 { $( #[tokio::test] async fn $case() { super::suite::$case(super::segmented_index().await).await } )* }
         mod postgres { $( #[tokio::test] async fn $case() { super::suite::$case(super::support::postgres_index().await).await } )* }
     };
 }

@@ -1,4 +1,4 @@
-//! retrieve against moto: the embedded index's snapshot in S3 (conditional writes, pickup
+//! retrieve against moto: the embedded index's segments in S3 (conditional writes, pickup
 //! by query functions), the indexer fed by an EventBridge rule through SQS with a DLQ, and
 //! the PostgreSQL connection read from a Secrets Manager secret.
 
@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::Utc;
 use retrieve::indexer::Indexer;
-use retrieve::snapshot::SnapshotIndex;
+use retrieve::segments::SegmentedIndex;
 use retrieve::{DatabaseSource, Fusion, SearchIndex, Service};
 use seams_contracts::events::BusEvent;
 use seams_contracts::ingest::DocumentDeleted;
@@ -25,13 +25,13 @@ use seams_tests::{drain, sqs_poller, unique};
 use serde_json::json;
 use support::{at, document, ids, query};
 
-async fn snapshot(moto: &Moto, bucket: &str, refresh: Duration) -> SnapshotIndex {
+async fn segmented(moto: &Moto, bucket: &str, refresh: Duration) -> SegmentedIndex {
     let store = Arc::new(S3ObjectStore::new(moto.s3(), bucket));
-    let dir = std::env::temp_dir().join(unique("snapshot"));
-    SnapshotIndex::open(store, dir, support::model(), refresh).await.unwrap()
+    let dir = std::env::temp_dir().join(unique("segments"));
+    SegmentedIndex::open(store, dir, support::model(), refresh).await.unwrap()
 }
 
-async fn write_six(index: &SnapshotIndex, prefix: &str) {
+async fn write_six(index: &SegmentedIndex, prefix: &str) {
     for i in 0..6 {
         let doc = document(&format!("{prefix}{i}"), 1, at(0), &[&format!("shared memo {prefix} {i}")], json!({}));
         index.upsert(&doc).await.unwrap();
@@ -42,9 +42,9 @@ async fn write_six(index: &SnapshotIndex, prefix: &str) {
 async fn concurrent_indexers_cannot_lose_an_update() {
     let moto = Moto::connect().await;
     let bucket = moto.create_bucket().await;
-    let (a, b) = (snapshot(&moto, &bucket, Duration::ZERO).await, snapshot(&moto, &bucket, Duration::ZERO).await);
+    let (a, b) = (segmented(&moto, &bucket, Duration::ZERO).await, segmented(&moto, &bucket, Duration::ZERO).await);
     tokio::join!(write_six(&a, "a"), write_six(&b, "b"));
-    let reader = snapshot(&moto, &bucket, Duration::ZERO).await;
+    let reader = segmented(&moto, &bucket, Duration::ZERO).await;
     let mut found = ids(&reader, &query("shared memo", SearchMode::Keyword, 50, None)).await;
     found.sort();
     let expected: Vec<String> = ["a", "b"].iter().flat_map(|p| (0..6).map(move |i| format!("{p}{i}"))).collect();
@@ -52,12 +52,12 @@ async fn concurrent_indexers_cannot_lose_an_update() {
 }
 
 #[tokio::test]
-async fn a_query_function_picks_up_a_new_snapshot_after_its_refresh_interval() {
+async fn a_query_function_picks_up_new_writes_after_its_refresh_interval() {
     let moto = Moto::connect().await;
     let bucket = moto.create_bucket().await;
-    let eager = snapshot(&moto, &bucket, Duration::ZERO).await;
-    let lazy = snapshot(&moto, &bucket, Duration::from_secs(3600)).await;
-    let writer = snapshot(&moto, &bucket, Duration::ZERO).await;
+    let eager = segmented(&moto, &bucket, Duration::ZERO).await;
+    let lazy = segmented(&moto, &bucket, Duration::from_secs(3600)).await;
+    let writer = segmented(&moto, &bucket, Duration::ZERO).await;
     writer.upsert(&document("news", 1, at(0), &["the canteen opens at noon"], json!({}))).await.unwrap();
     let canteen = query("canteen", SearchMode::Keyword, 5, None);
     assert_eq!(ids(&eager, &canteen).await, ["news"]);
@@ -76,7 +76,7 @@ struct Pipeline {
 }
 
 /// The deployed shape: the seams bus, a rule on `DocumentProcessed`/`DocumentDeleted` to the
-/// indexer queue (redrive after 2 receives), process's bucket and retrieve's snapshot bucket.
+/// indexer queue (redrive after 2 receives), process's bucket and retrieve's index bucket.
 async fn pipeline() -> Pipeline {
     let moto = Moto::connect().await;
     let records: Arc<dyn ObjectStore> = Arc::new(S3ObjectStore::new(moto.s3(), moto.create_bucket().await));
@@ -84,7 +84,7 @@ async fn pipeline() -> Pipeline {
     let (queue_url, queue_arn) = moto.create_queue(1, Some((&dlq_arn, 2))).await;
     let pattern = seams_platform::routes::indexer_rule();
     let bus_name = moto.create_bus_with_rule(&pattern, &queue_arn).await;
-    let index: Arc<dyn SearchIndex> = Arc::new(snapshot(&moto, &moto.create_bucket().await, Duration::ZERO).await);
+    let index: Arc<dyn SearchIndex> = Arc::new(segmented(&moto, &moto.create_bucket().await, Duration::ZERO).await);
     Pipeline {
         records: records.clone(),
         bus: EventBridgeBus::new(moto.eventbridge(), bus_name),

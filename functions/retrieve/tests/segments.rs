@@ -1,0 +1,159 @@
+//! The segmented embedded index over a directory store: a failed put anywhere (a segment,
+//! the manifest, a merge, a compaction) leaves the index readable and complete after the
+//! retry; a write uploads what it wrote, not the index; readers fetch only what they lack;
+//! an index stored before segments is read as the base.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use retrieve::manifest::{LogPolicy, Manifest, LEGACY_SNAPSHOT_KEY, MANIFEST_KEY};
+use retrieve::segments::SegmentedIndex;
+use retrieve::sqlite::SqliteIndex;
+use retrieve::SearchIndex;
+use seams_contracts::retrieve::SearchMode;
+use seams_platform::object_store::{ObjectStore, PutOptions, StoreError};
+use seams_tests::recording_store::{PutFault, RecordingStore};
+use serde_json::json;
+use support::{at, document, ids, query};
+
+/// Merges every two segments and compacts once the log reaches a sixteenth of the base, so
+/// a few writes go through every step.
+const EAGER: LogPolicy = LogPolicy { merge_fanout: 2, compact_ratio: 16, compact_min_log_bytes: 1 };
+
+async fn open(store: Arc<dyn ObjectStore>, scratch: &std::path::Path, policy: LogPolicy) -> SegmentedIndex {
+    SegmentedIndex::open(store, scratch.to_owned(), support::model(), Duration::ZERO).await.unwrap().with_policy(policy)
+}
+
+fn doc(i: usize) -> retrieve::index::IndexedDocument {
+    document(&format!("d{i}"), 1, at(i as i64), &[&format!("ledger memo number {i}")], json!({}))
+}
+
+/// Six upserts and a delete, each retried on a fresh instance (as a redelivered message
+/// would be) until it succeeds; the number of puts made.
+async fn write_all(store: Arc<RecordingStore>, scratch: &std::path::Path) -> usize {
+    for i in 0..7 {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            assert!(attempts <= 2, "write {i} failed twice");
+            let index =
+                match SegmentedIndex::open(store.clone(), scratch.to_owned(), support::model(), Duration::ZERO).await {
+                    Ok(index) => index.with_policy(EAGER),
+                    Err(_) => continue,
+                };
+            let result = match i {
+                6 => index.delete("d2", at(100)).await,
+                i => index.upsert(&doc(i)).await.map(drop),
+            };
+            if result.is_ok() {
+                break;
+            }
+        }
+    }
+    store.attempts()
+}
+
+async fn stored_documents(store: Arc<dyn ObjectStore>, scratch: &std::path::Path) -> Vec<String> {
+    let reader = open(store, scratch, LogPolicy::default()).await;
+    let mut found = ids(&reader, &query("ledger memo", SearchMode::Hybrid, 50, None)).await;
+    found.sort();
+    found
+}
+
+#[tokio::test]
+async fn a_failed_put_anywhere_leaves_the_index_readable_and_complete_after_the_retry() {
+    let expected = ["d0", "d1", "d3", "d4", "d5"];
+    let dir = tempfile::tempdir().unwrap();
+    let clean = Arc::new(RecordingStore::new(&dir.path().join("clean"), None));
+    let puts = write_all(clean.clone(), &dir.path().join("scratch")).await;
+    // The run without faults went through merges and a compaction, so failing each of its
+    // puts in turn fails each step.
+    let keys: Vec<String> = clean.puts().into_iter().map(|(key, _)| key).collect();
+    assert!(keys.iter().any(|k| k.starts_with("index/bases/")), "{keys:?}");
+    let merged = |k: &String| k.starts_with("index/segments/") && k[15..27] != k[28..40];
+    assert!(keys.iter().any(merged), "{keys:?}");
+    assert_eq!(stored_documents(clean, &dir.path().join("scratch")).await, expected);
+
+    for n in 1..=puts {
+        for stored in [false, true] {
+            let case = dir.path().join(format!("{n}-{stored}"));
+            let store = Arc::new(RecordingStore::new(&case.join("bucket"), Some(PutFault { at: n, stored })));
+            write_all(store.clone(), &case.join("scratch")).await;
+            let found = stored_documents(store, &case.join("scratch")).await;
+            assert_eq!(found, expected, "put {n} failing, stored first: {stored}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_write_uploads_what_it_wrote_not_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(RecordingStore::new(&dir.path().join("bucket"), None));
+    let index = open(store.clone(), &dir.path().join("scratch"), LogPolicy::default()).await;
+    let mut uploaded = Vec::new();
+    for i in 0..43 {
+        let before = store.puts().len();
+        index.upsert(&doc(i)).await.unwrap();
+        uploaded.push(store.puts()[before..].iter().map(|(_, size)| size).sum::<usize>());
+    }
+    // The 43rd write (no merge due) uploads its segment and the manifest, as the first did;
+    // the whole index would be over forty times the first.
+    assert!(uploaded[42] < 2 * uploaded[0], "{uploaded:?}");
+    assert!(store.puts().iter().all(|(key, _)| !key.starts_with("index/bases/")));
+    // Merges: eight writes' segments became one, five times.
+    let manifest: Manifest = serde_json::from_slice(&store.get(MANIFEST_KEY).await.unwrap().body).unwrap();
+    let levels: Vec<u32> = manifest.segments.iter().map(|s| s.level).collect();
+    assert_eq!(levels, [1, 1, 1, 1, 1, 0, 0, 0]);
+}
+
+#[tokio::test]
+async fn a_reader_fetches_only_the_writes_it_lacks_and_catches_up_after_a_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(RecordingStore::new(&dir.path().join("bucket"), None));
+    let writer = open(store.clone(), &dir.path().join("writer"), LogPolicy::default()).await;
+    for i in 0..3 {
+        writer.upsert(&doc(i)).await.unwrap();
+    }
+    let reader = open(store.clone(), &dir.path().join("reader"), LogPolicy::default()).await;
+    writer.upsert(&doc(3)).await.unwrap();
+    store.take_gets();
+    assert_eq!(ids(&reader, &query("number 3", SearchMode::Keyword, 1, None)).await, ["d3"]);
+    let gets = store.take_gets();
+    assert_eq!(gets.len(), 2, "the manifest and the one new segment: {gets:?}");
+    assert_eq!(gets[0], MANIFEST_KEY);
+
+    // A compaction frees the segments the reader would read next; it loads the new base.
+    let compacting = open(store.clone(), &dir.path().join("compacting"), EAGER).await;
+    for i in 4..8 {
+        compacting.upsert(&doc(i)).await.unwrap();
+    }
+    let manifest: Manifest = serde_json::from_slice(&store.get(MANIFEST_KEY).await.unwrap().body).unwrap();
+    assert!(manifest.base.is_some_and(|base| base.through >= 5), "no compaction");
+    let mut found = ids(&reader, &query("ledger memo", SearchMode::Keyword, 50, None)).await;
+    found.sort();
+    assert_eq!(found, ["d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7"]);
+}
+
+#[tokio::test]
+async fn an_index_stored_before_segments_is_read_as_the_base_then_compacted_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("legacy.sqlite");
+    let legacy = SqliteIndex::open(&file, support::model()).unwrap();
+    legacy.upsert(&document("old", 1, at(0), &["the archive of old ledgers"], json!({}))).await.unwrap();
+    let store = Arc::new(RecordingStore::new(&dir.path().join("bucket"), None));
+    store.put(LEGACY_SNAPSHOT_KEY, Bytes::from(legacy.read_file().unwrap()), PutOptions::default()).await.unwrap();
+
+    let compact_every_write = LogPolicy { compact_ratio: u64::MAX, ..EAGER };
+    let index = open(store.clone(), &dir.path().join("scratch"), compact_every_write).await;
+    assert_eq!(ids(&index, &query("archive", SearchMode::Keyword, 5, None)).await, ["old"]);
+    index.upsert(&document("new", 1, at(1), &["the archive of new ledgers"], json!({}))).await.unwrap();
+    let reader = open(store.clone(), &dir.path().join("reader"), LogPolicy::default()).await;
+    let mut found = ids(&reader, &query("archive ledgers", SearchMode::Keyword, 5, None)).await;
+    found.sort();
+    assert_eq!(found, ["new", "old"]);
+    // The first compaction replaced the old file with a base; nothing reads it any more.
+    assert!(matches!(store.head(LEGACY_SNAPSHOT_KEY).await, Err(StoreError::NotFound { .. })));
+}
