@@ -6,6 +6,7 @@ pub mod agents;
 pub mod asl;
 pub mod commands;
 pub mod config;
+pub mod copy_index;
 pub mod eval;
 pub mod jwt;
 pub mod server;

@@ -141,6 +141,15 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         runs: Option<PathBuf>,
     },
+    /// Copies the embedded index in the data directory into an empty PostgreSQL schema by one
+    /// bulk load (COPY, indexes built after the load). Then run with --search <URL>.
+    CopyIndex {
+        /// The database: postgres://user:password@host/db.
+        url: String,
+        /// The schema to fill (else SEAMS_DATABASE_SCHEMA, else seams).
+        #[arg(long)]
+        schema: Option<String>,
+    },
     /// Runs one function's handler on a sample event and prints its response: the offline
     /// twin of `sam local invoke -e` and `cargo lambda invoke --data-file`.
     Invoke {
@@ -283,6 +292,19 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             }
         }
         Command::Demo => demo(open_stack(&cli, &[]).await?).await,
+        Command::CopyIndex { url, schema } => {
+            let schema = schema.clone().or_else(|| std::env::var("SEAMS_DATABASE_SCHEMA").ok());
+            let schema = schema.unwrap_or_else(|| "seams".into());
+            let started = std::time::Instant::now();
+            let copied = seams::copy_index::copy_index(&cli.data_dir, url, &schema).await?;
+            println!(
+                "Copied {} chunks of {} documents into schema {schema} in {:.1} s. Search it with --search <URL>.",
+                copied.chunks,
+                copied.documents,
+                started.elapsed().as_secs_f64()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Eval { dataset, mode, chunking, json, runs } => {
             evaluate(&cli, dataset, mode.as_deref(), chunking.as_deref(), *json, runs.as_deref()).await
         }

@@ -420,6 +420,39 @@ fn search_can_be_postgres() {
 }
 
 #[test]
+fn copy_index_moves_the_embedded_index_to_postgres_by_a_bulk_load() {
+    let url = seams_tests::stack::database_url();
+    let schema = seams_tests::unique("copied").replace('-', "_").to_lowercase();
+    let data = tempfile::tempdir().unwrap();
+    let nothing = seams(data.path(), &["copy-index", &url, "--schema", &schema]);
+    assert_eq!(nothing.status.code(), Some(2));
+    assert!(stderr(&nothing).contains("no embedded index at"), "{}", stderr(&nothing));
+
+    let ingested = seams(data.path(), &["ingest", "examples/docs/engineering"]);
+    assert!(ingested.status.success(), "{}\n{}", stdout(&ingested), stderr(&ingested));
+    let copied = seams(data.path(), &["copy-index", &url, "--schema", &schema]);
+    assert!(copied.status.success(), "{}", stderr(&copied));
+    assert!(stdout(&copied).contains(&format!("documents into schema {schema}")), "{}", stdout(&copied));
+
+    // PostgreSQL now answers as the embedded index did, from the copied chunks alone.
+    let question = "When is the December code freeze?";
+    let asked = Command::new(env!("CARGO_BIN_EXE_seams"))
+        .current_dir(workspace())
+        .env("SEAMS_DATABASE_SCHEMA", &schema)
+        .args(["--data-dir", &data.path().join("elsewhere").to_string_lossy(), "--search", &url])
+        .args(["ask", question, "--json"])
+        .output()
+        .unwrap();
+    assert!(asked.status.success(), "{}", stderr(&asked));
+    let output: Value = serde_json::from_slice(&asked.stdout).unwrap();
+    assert_eq!(output["citations"][0]["document_id"], "deployments.md", "{output}");
+
+    let again = seams(data.path(), &["copy-index", &url, "--schema", &schema]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(stderr(&again).contains("already holds chunks"), "{}", stderr(&again));
+}
+
+#[test]
 fn eval_measures_a_beir_collection_through_the_pipeline() {
     let dataset = tempfile::tempdir().unwrap();
     let dir = dataset.path();

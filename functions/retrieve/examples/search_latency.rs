@@ -3,84 +3,32 @@
 //! to bench/RESULTS.md.
 //!
 //! ```text
-//! cargo run --release -p retrieve --example search_latency -- 10000 [postgres-url]
+//! cargo run --release -p retrieve --example search_latency -- 10000 [postgres-url [--postgres-builds|--postgres-bulk]]
 //! ```
 //! Builds a synthetic corpus of N chunks (384-dim hashing vectors of Zipf-distributed
 //! words), indexes it in SQLite and, given a URL, in PostgreSQL, then runs 200 queries per
-//! mode, unfiltered and with a filter matching 10% of the chunks.
+//! mode, unfiltered and with a filter matching 10% of the chunks. PostgreSQL is built twice,
+//! a document at a time and by one bulk load; `--postgres-builds` runs only those builds,
+//! both recalls and the bulk-loaded index's latencies (`--postgres-bulk`: the bulk load alone).
+
+#[path = "support/corpus.rs"]
+mod corpus;
 
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use retrieve::fuse::Fusion;
-use retrieve::index::{normalised, IndexedChunk, IndexedDocument, SearchIndex, SearchQuery};
+use retrieve::index::{normalised, IndexedDocument, SearchIndex, SearchQuery};
 use retrieve::postgres::{Connection, PostgresIndex, PostgresSettings};
 use retrieve::sqlite::SqliteIndex;
 use retrieve::Predicate;
-use seams_contracts::retrieve::{Citation, SearchMode};
+use seams_contracts::retrieve::SearchMode;
 use seams_embeddings::hashing::HashingEmbedder;
 use seams_embeddings::Embedder;
-use serde_json::{json, Map, Value};
+use serde_json::json;
 
-const CHUNKS_PER_DOCUMENT: usize = 100;
+use crate::corpus::{corpus, Words};
+
 const QUERIES: usize = 200;
-
-/// A small deterministic generator (xorshift), so every run indexes the same corpus.
-struct Words(u64);
-
-impl Words {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    /// A word from a 5,000-word vocabulary, rank r with probability ~ 1/r.
-    fn word(&mut self) -> String {
-        let u = (self.next() % 1_000_000) as f64 / 1_000_000.0;
-        let rank = (5000f64.powf(u)) as u64;
-        format!("w{rank}")
-    }
-
-    fn text(&mut self, words: usize) -> String {
-        (0..words).map(|_| self.word()).collect::<Vec<_>>().join(" ")
-    }
-}
-
-fn corpus(chunks: usize, embedder: &HashingEmbedder) -> Vec<IndexedDocument> {
-    let mut words = Words(0x5EA3_5EED);
-    (0..chunks.div_ceil(CHUNKS_PER_DOCUMENT))
-        .map(|d| {
-            let document_id = format!("doc{d:06}");
-            let mut metadata = Map::new();
-            metadata.insert("category".into(), Value::from(if d % 10 == 0 { "policy" } else { "notes" }));
-            metadata.insert("year".into(), Value::from(2015 + (d % 11) as i64));
-            let chunks = (0..CHUNKS_PER_DOCUMENT.min(chunks - d * CHUNKS_PER_DOCUMENT))
-                .map(|ordinal| {
-                    let text = words.text(60);
-                    let embedding = embedder.vector(&text).unwrap_or_default();
-                    IndexedChunk {
-                        chunk_id: format!("{document_id}:1:{ordinal}"),
-                        ordinal: ordinal as u32,
-                        text,
-                        citation: Citation { source_uri: None, title: None, heading_path: Vec::new(), page: None },
-                        metadata: metadata.clone(),
-                        embedding,
-                        parent: None,
-                    }
-                })
-                .collect();
-            IndexedDocument {
-                document_id,
-                version: 1,
-                processed_at: Utc::now(),
-                embedding: embedder.model().clone(),
-                chunks,
-            }
-        })
-        .collect()
-}
 
 fn queries(embedder: &HashingEmbedder, mode: SearchMode, filtered: bool) -> Vec<SearchQuery> {
     let mut words = Words(0xC0FFEE);
@@ -211,31 +159,59 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     let chunks: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(10_000);
     let database_url = args.next();
+    // Only PostgreSQL: both builds side by side (or the bulk load alone), recall, and the
+    // bulk-loaded index's latencies.
+    let postgres_only = args.next();
+    let builds_only = matches!(postgres_only.as_deref(), Some("--postgres-builds" | "--postgres-bulk"));
+    let incremental = postgres_only.as_deref() != Some("--postgres-bulk");
     let embedder = HashingEmbedder::default();
     let documents = corpus(chunks, &embedder);
 
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let sqlite = SqliteIndex::open(&dir.path().join("bench.sqlite"), embedder.model().clone()).expect("sqlite opens");
-    build("sqlite", &sqlite, &documents).await;
-    latencies("sqlite", &sqlite, &embedder).await;
-    recall("sqlite", &sqlite, &documents, &embedder).await;
-    concurrency("sqlite", &sqlite, &embedder);
-    let size = std::fs::metadata(sqlite.path()).map(|m| m.len()).unwrap_or_default();
-    println!("sqlite: file {:.1} MiB", size as f64 / 1_048_576.0);
+    if !builds_only {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let sqlite =
+            SqliteIndex::open(&dir.path().join("bench.sqlite"), embedder.model().clone()).expect("sqlite opens");
+        build("sqlite", &sqlite, &documents).await;
+        latencies("sqlite", &sqlite, &embedder).await;
+        recall("sqlite", &sqlite, &documents, &embedder).await;
+        concurrency("sqlite", &sqlite, &embedder);
+        let size = std::fs::metadata(sqlite.path()).map(|m| m.len()).unwrap_or_default();
+        println!("sqlite: file {:.1} MiB", size as f64 / 1_048_576.0);
+    }
 
     if let Some(url) = database_url {
-        let schema = format!("bench_{}", std::process::id());
-        let settings = PostgresSettings {
+        let settings = |schema: String| PostgresSettings {
             connection: Connection::Fixed(url.parse().expect("a postgres URL")),
             schema,
             ca_file: None,
         };
-        let postgres = PostgresIndex::new(settings.clone(), embedder.model().clone()).expect("a valid schema");
+        let schema = format!("bench_{}", std::process::id());
+        let postgres = PostgresIndex::new(settings(schema.clone()), embedder.model().clone()).expect("a valid schema");
         postgres.migrate().await.expect("migrations run");
-        build("postgres", &postgres, &documents).await;
+        if incremental {
+            build("postgres", &postgres, &documents).await;
+        }
+        let bulk =
+            PostgresIndex::new(settings(format!("{schema}_bulk")), embedder.model().clone()).expect("a valid schema");
+        bulk.migrate().await.expect("migrations run");
+        let started = Instant::now();
+        let loaded = bulk.bulk_load(&documents).await.expect("the bulk load succeeds");
+        let elapsed = started.elapsed();
+        println!(
+            "postgres, bulk load: {loaded} chunks in {elapsed:.1?} ({:.0} chunks/s)",
+            loaded as f64 / elapsed.as_secs_f64()
+        );
+        recall("postgres, bulk-loaded", &bulk, &documents, &embedder).await;
+        if builds_only {
+            if incremental {
+                recall("postgres", &postgres, &documents, &embedder).await;
+            }
+            latencies("postgres, bulk-loaded", &bulk, &embedder).await;
+            return;
+        }
         // The same index scoring every keyword match (a budget that takes every word), as
         // before keyword candidates came from the rare words: the alternative, side by side.
-        let every_match = PostgresIndex::new(settings, embedder.model().clone())
+        let every_match = PostgresIndex::new(settings(schema), embedder.model().clone())
             .expect("a valid schema")
             .with_rare_postings(i64::MAX);
         latencies("postgres, scoring every keyword match", &every_match, &embedder).await;

@@ -8,6 +8,7 @@
 //! migrations the indexer runs. Statements are unnamed and settings are `SET LOCAL`, so
 //! RDS Proxy can multiplex connections.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +21,8 @@ use seams_platform::secrets::SecretCache;
 use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Row};
 
 use crate::filter::{Predicate, Test};
@@ -71,6 +73,41 @@ ALTER TABLE {schema}.chunks ADD COLUMN parent_id text;
 CREATE TABLE {schema}.parents (parent_id text PRIMARY KEY, document_id text NOT NULL, text text NOT NULL);
 CREATE INDEX ON {schema}.parents (document_id);
 "];
+
+/// A bulk load's chunks arrive by COPY here first; the insert into `chunks` then counts each
+/// one's lexemes, as `upsert` does.
+const BULK_STAGING: &str = "
+CREATE TEMP TABLE seams_bulk_chunks (
+    chunk_id text, document_id text, version integer, ordinal integer, text text,
+    citation jsonb, metadata jsonb, embedding vector, parent_id text
+) ON COMMIT DROP;
+";
+
+/// The indexes a bulk load builds once after the load, rather than row by row.
+const BULK_DROP_INDEXES: &str = "
+DROP INDEX IF EXISTS {schema}.chunks_embedding_idx;
+DROP INDEX IF EXISTS {schema}.chunks_tsv_idx;
+";
+
+/// After the COPY: the chunks, BM25's statistics in one pass, the indexes (with memory
+/// enough to build HNSW's graph of 100k 384-dimension vectors in memory), and the planner's
+/// statistics, which autovacuum would otherwise gather only later: without them the first
+/// searches after a load plan badly (bench/RESULTS.md).
+const BULK_COUNT_AND_INDEX: &str = "
+INSERT INTO {schema}.chunks (chunk_id, document_id, version, ordinal, text, citation, metadata, embedding, parent_id, length)
+    SELECT chunk_id, document_id, version, ordinal, text, citation, metadata, embedding, parent_id,
+           {schema}.lexeme_count(to_tsvector('english', text))
+    FROM seams_bulk_chunks;
+DELETE FROM {schema}.terms;
+INSERT INTO {schema}.terms (lexeme, df)
+    SELECT u.lexeme, count(*) FROM {schema}.chunks c, unnest(c.tsv) u GROUP BY u.lexeme;
+UPDATE {schema}.corpus SET chunks = s.chunks, length = s.length
+    FROM (SELECT count(*) AS chunks, coalesce(sum(length), 0) AS length FROM {schema}.chunks) s;
+SET LOCAL maintenance_work_mem = '1GB';
+CREATE INDEX chunks_embedding_idx ON {schema}.chunks USING hnsw (embedding vector_cosine_ops);
+CREATE INDEX chunks_tsv_idx ON {schema}.chunks USING gin (tsv);
+ANALYZE {schema}.chunks, {schema}.terms, {schema}.documents;
+";
 
 /// BM25's parameters: Lucene's defaults, as FTS5 and bm25s use them.
 const BM25_K1: f64 = 1.2;
@@ -322,6 +359,157 @@ impl PostgresIndex {
             )));
         }
         tx.commit().await.map_err(database_error)
+    }
+
+    /// Loads many documents into an empty index at once: the vector and keyword indexes are
+    /// dropped, the chunks copied in (`COPY … FROM STDIN BINARY`), BM25's statistics counted
+    /// in one pass, and the indexes built after the load, in one transaction. Building HNSW
+    /// once over every vector is far cheaper than inserting into it row by row
+    /// (bench/RESULTS.md). A document the index's tombstones or held versions make stale is
+    /// left out, as `upsert` would; of one document given twice, the newest version is kept.
+    /// Returns the chunks loaded.
+    pub async fn bulk_load(&self, documents: &[IndexedDocument]) -> Result<u64, IndexError> {
+        for document in documents {
+            check_model(&self.model, document)?;
+        }
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(database_error)?;
+        // Single-document writers wait for the load, and searches see all of it or none.
+        tx.batch_execute(
+            &self.sql(
+                "LOCK TABLE {schema}.documents, {schema}.chunks, {schema}.terms, {schema}.corpus IN EXCLUSIVE MODE",
+            ),
+        )
+        .await
+        .map_err(database_error)?;
+        let empty: bool = tx
+            .query_one(&self.sql("SELECT NOT EXISTS (SELECT 1 FROM {schema}.chunks)"), &[])
+            .await
+            .map_err(database_error)?
+            .get(0);
+        if !empty {
+            return Err(IndexError::Invalid(format!(
+                "a bulk load fills an empty index; schema {} already holds chunks (write them one document at a time)",
+                self.settings.schema
+            )));
+        }
+        let documents = self.loadable(&tx, documents).await?;
+        tx.batch_execute(&self.sql(BULK_DROP_INDEXES)).await.map_err(database_error)?;
+        tx.batch_execute(BULK_STAGING).await.map_err(database_error)?;
+        // pgvector's type has no fixed OID: ask the server for it.
+        let vector_type = tx.prepare("SELECT $1::vector").await.map_err(database_error)?.params()[0].clone();
+        let sink = tx.copy_in("COPY seams_bulk_chunks FROM STDIN BINARY").await.map_err(database_error)?;
+        let types = [
+            Type::TEXT,
+            Type::TEXT,
+            Type::INT4,
+            Type::INT4,
+            Type::TEXT,
+            Type::JSONB,
+            Type::JSONB,
+            vector_type,
+            Type::TEXT,
+        ];
+        let writer = BinaryCopyInWriter::new(sink, &types);
+        tokio::pin!(writer);
+        let mut chunks = 0u64;
+        let mut parents: Vec<(String, String, String)> = Vec::new();
+        for document in &documents {
+            let version = i32::try_from(document.version).map_err(|e| IndexError::Invalid(e.to_string()))?;
+            for chunk in &document.chunks {
+                let ordinal = i32::try_from(chunk.ordinal).map_err(|e| IndexError::Invalid(e.to_string()))?;
+                let citation = serde_json::to_value(&chunk.citation).map_err(|e| IndexError::Invalid(e.to_string()))?;
+                let metadata = Value::Object(chunk.metadata.clone());
+                let embedding = Vector::from(normalised(&chunk.embedding));
+                let parent_id = chunk.parent.as_ref().map(|p| p.chunk_id.as_str());
+                let row: [&(dyn ToSql + Sync); 9] = [
+                    &chunk.chunk_id,
+                    &document.document_id,
+                    &version,
+                    &ordinal,
+                    &chunk.text,
+                    &citation,
+                    &metadata,
+                    &embedding,
+                    &parent_id,
+                ];
+                writer.as_mut().write(&row).await.map_err(database_error)?;
+                chunks += 1;
+                if let Some(parent) = &chunk.parent {
+                    parents.push((parent.chunk_id.clone(), document.document_id.clone(), parent.text.clone()));
+                }
+            }
+        }
+        writer.as_mut().finish().await.map_err(database_error)?;
+        let (parent_ids, rest): (Vec<String>, Vec<(String, String)>) =
+            parents.into_iter().map(|(id, document, text)| (id, (document, text))).unzip();
+        let (parent_documents, parent_texts): (Vec<String>, Vec<String>) = rest.into_iter().unzip();
+        tx.execute(
+            &self.sql(
+                "INSERT INTO {schema}.parents (parent_id, document_id, text)
+                 SELECT parent_id, document_id, text FROM unnest($1::text[], $2::text[], $3::text[]) AS p (parent_id, document_id, text)
+                 ON CONFLICT (parent_id) DO NOTHING",
+            ),
+            &[&parent_ids, &parent_documents, &parent_texts],
+        )
+        .await
+        .map_err(database_error)?;
+        let ids: Vec<&str> = documents.iter().map(|d| d.document_id.as_str()).collect();
+        let versions: Vec<i32> = documents.iter().map(|d| i32::try_from(d.version).unwrap_or(i32::MAX)).collect();
+        let processed: Vec<DateTime<Utc>> = documents.iter().map(|d| d.processed_at).collect();
+        tx.execute(
+            &self.sql(
+                "INSERT INTO {schema}.documents (document_id, version, processed_at)
+                 SELECT * FROM unnest($1::text[], $2::int[], $3::timestamptz[])
+                 ON CONFLICT (document_id) DO UPDATE SET version = excluded.version, processed_at = excluded.processed_at, deleted_at = NULL",
+            ),
+            &[&ids, &versions, &processed],
+        )
+        .await
+        .map_err(database_error)?;
+        tx.batch_execute(&self.sql(BULK_COUNT_AND_INDEX)).await.map_err(database_error)?;
+        tx.commit().await.map_err(database_error)?;
+        Ok(chunks)
+    }
+
+    /// The documents a bulk load writes: the newest version of each, unless the index holds
+    /// a newer one or a later deletion.
+    async fn loadable<'a>(
+        &self,
+        tx: &tokio_postgres::Transaction<'_>,
+        documents: &'a [IndexedDocument],
+    ) -> Result<Vec<&'a IndexedDocument>, IndexError> {
+        let mut newest: HashMap<&str, &IndexedDocument> = HashMap::new();
+        for document in documents {
+            let kept = newest.entry(&document.document_id).or_insert(document);
+            if document.version >= kept.version {
+                *kept = document;
+            }
+        }
+        let ids: Vec<&str> = newest.keys().copied().collect();
+        let held = tx
+            .query(
+                &self
+                    .sql("SELECT document_id, version, deleted_at FROM {schema}.documents WHERE document_id = ANY($1)"),
+                &[&ids],
+            )
+            .await
+            .map_err(database_error)?;
+        for row in held {
+            let (id, version, deleted_at): (String, i32, Option<DateTime<Utc>>) = (row.get(0), row.get(1), row.get(2));
+            let stale = newest.get(id.as_str()).is_some_and(|document| {
+                i64::from(version) > i64::from(document.version)
+                    || deleted_at.is_some_and(|deleted| deleted > document.processed_at)
+            });
+            if stale {
+                newest.remove(id.as_str());
+            }
+        }
+        // In the order given, so a load is repeatable.
+        Ok(documents
+            .iter()
+            .filter(|d| newest.get(d.document_id.as_str()).is_some_and(|kept| std::ptr::eq(*kept, *d)))
+            .collect())
     }
 
     /// Deletes the document's chunks and returns what they added to BM25's statistics.

@@ -213,6 +213,54 @@ impl SqliteIndex {
         std::fs::read(&self.path).map_err(unavailable)
     }
 
+    /// Every document the index holds, with its chunks in order: what a bulk load into
+    /// another index needs (`seams copy-index`). Vectors come back unit length.
+    pub fn documents(&self) -> Result<Vec<IndexedDocument>, IndexError> {
+        let writer = self.lock_writer()?;
+        let mut statement = writer
+            .prepare(
+                "SELECT c.document_id, d.version, d.processed_at, c.chunk_id, c.ordinal, c.text, c.citation,
+                        c.metadata, c.embedding, c.parent_id, p.text
+                 FROM chunks c JOIN documents d USING (document_id) LEFT JOIN parents p ON p.parent_id = c.parent_id
+                 ORDER BY c.document_id, c.ordinal, c.id",
+            )
+            .map_err(unavailable)?;
+        let mut rows = statement.query([]).map_err(unavailable)?;
+        let mut documents: Vec<IndexedDocument> = Vec::new();
+        let invalid =
+            |what: &str, e: &dyn std::fmt::Display| IndexError::Invalid(format!("sqlite: a stored {what}: {e}"));
+        while let Some(row) = rows.next().map_err(unavailable)? {
+            let document_id: String = row.get(0).map_err(unavailable)?;
+            if documents.last().is_none_or(|d| d.document_id != document_id) {
+                let processed_at: i64 = row.get(2).map_err(unavailable)?;
+                documents.push(IndexedDocument {
+                    document_id: document_id.clone(),
+                    version: row.get(1).map_err(unavailable)?,
+                    processed_at: DateTime::from_timestamp_micros(processed_at).unwrap_or_default(),
+                    embedding: self.model.clone(),
+                    chunks: Vec::new(),
+                });
+            }
+            let citation: String = row.get(6).map_err(unavailable)?;
+            let metadata: String = row.get(7).map_err(unavailable)?;
+            let parent_id: Option<String> = row.get(9).map_err(unavailable)?;
+            let parent_text: Option<String> = row.get(10).map_err(unavailable)?;
+            let chunk = IndexedChunk {
+                chunk_id: row.get(3).map_err(unavailable)?,
+                ordinal: row.get(4).map_err(unavailable)?,
+                text: row.get(5).map_err(unavailable)?,
+                citation: serde_json::from_str(&citation).map_err(|e| invalid("citation", &e))?,
+                metadata: serde_json::from_str(&metadata).map_err(|e| invalid("metadata", &e))?,
+                embedding: from_blob(row.get_ref(8).map_err(unavailable)?.as_blob().map_err(unavailable)?).collect(),
+                parent: parent_id.zip(parent_text).map(|(chunk_id, text)| ParentChunk { chunk_id, text }),
+            };
+            if let Some(document) = documents.last_mut() {
+                document.chunks.push(chunk);
+            }
+        }
+        Ok(documents)
+    }
+
     /// The matrix, loaded if a write dropped it, held so no write starts until the search
     /// ends.
     fn loaded_matrix(&self) -> Result<RwLockReadGuard<'_, Option<Matrix>>, IndexError> {

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use retrieve::fuse::Fusion;
-use retrieve::index::{IndexError, SearchIndex, Upserted};
+use retrieve::index::{IndexError, IndexedDocument, SearchIndex, Upserted};
 use retrieve::segments::SegmentedIndex;
 use seams_contracts::process::{EmbeddingModel, ParentChunk};
 use seams_contracts::retrieve::SearchMode;
@@ -417,6 +417,71 @@ async fn postgres_keyword_top_k_from_rare_words_ranks_as_scoring_every_match() {
             }
         }
     }
+}
+
+/// A bulk load (COPY, statistics counted once, indexes built after) leaves the index as
+/// upserting the same documents one at a time does: the same hits with the same scores in
+/// every mode, filtered or not. It skips what `upsert` would refuse, keeps a document's
+/// newest version, and the index takes single writes afterwards. It refuses a non-empty index.
+#[tokio::test]
+async fn postgres_bulk_load_indexes_as_upserting_one_at_a_time() {
+    let upserted = support::postgres_index().await;
+    let loaded = support::postgres_index().await;
+    let topics = ["refund policy window", "shipping times policy", "warehouse hours", "digital refund rules"];
+    let mut documents: Vec<IndexedDocument> = (0..12)
+        .map(|i| {
+            let texts: Vec<String> = (0..3).map(|c| format!("{} note {i} part {c}", topics[(i + c) % 4])).collect();
+            let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let kind = if i % 3 == 0 { "policy" } else { "notes" };
+            document(&format!("d{i:02}"), 1, at(i as i64), &texts, json!({"kind": kind}))
+        })
+        .collect();
+    // An older version given first, and a document deleted after it was processed.
+    documents.insert(0, document("d05", 0, at(0), &["an outdated refund draft"], json!({"kind": "notes"})));
+    documents.push(document("gone", 1, at(1), &["refund policy that was withdrawn"], json!({})));
+    loaded.delete("gone", at(2)).await.unwrap();
+    for document in &documents {
+        upserted.upsert(document).await.unwrap();
+    }
+    upserted.delete("gone", at(2)).await.unwrap();
+    assert_eq!(loaded.bulk_load(&documents).await.unwrap(), 36);
+
+    let same = |label: String, got: Vec<retrieve::index::Hit>, expected: Vec<retrieve::index::Hit>| {
+        let ranked = |hits: &[retrieve::index::Hit]| -> Vec<(String, f64)> {
+            hits.iter().map(|hit| (hit.chunk.chunk_id.clone(), hit.score)).collect()
+        };
+        let (got, expected) = (ranked(&got), ranked(&expected));
+        assert_eq!(got.len(), expected.len(), "{label}: {got:?} against {expected:?}");
+        for ((id, score), (expected_id, expected_score)) in got.iter().zip(&expected) {
+            assert_eq!(id, expected_id, "{label}: {got:?} against {expected:?}");
+            assert!((score - expected_score).abs() < 1e-9, "{label}: {got:?} against {expected:?}");
+        }
+    };
+    let compare = || async {
+        for text in ["refund policy", "warehouse hours note 7", "digital rules", "withdrawn draft"] {
+            for mode in [SearchMode::Keyword, SearchMode::Vector, SearchMode::Hybrid] {
+                for filter in [None, Some(json!({"kind": "policy"}))] {
+                    let asked = query(text, mode, 10, filter.clone());
+                    let label = format!("{text:?} {mode:?} {filter:?}");
+                    same(label, loaded.search(&asked).await.unwrap(), upserted.search(&asked).await.unwrap());
+                }
+            }
+        }
+    };
+    compare().await;
+    let withdrawn = query("withdrawn outdated", SearchMode::Keyword, 10, None);
+    assert!(ids(loaded.as_ref(), &withdrawn).await.is_empty(), "the deleted and the outdated are not loaded");
+
+    // Single writes go on from the loaded statistics.
+    let extra = document("d99", 1, at(50), &["refund policy addendum"], json!({"kind": "policy"}));
+    for index in [&upserted, &loaded] {
+        index.upsert(&extra).await.unwrap();
+        index.delete("d03", at(60)).await.unwrap();
+    }
+    compare().await;
+
+    let refused = loaded.bulk_load(&documents).await;
+    assert!(matches!(refused, Err(IndexError::Invalid(_))), "{refused:?}");
 }
 
 /// A connection idle long enough for the server to have closed it (the Aurora option closes
