@@ -18,6 +18,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use seams_contracts::process::EmbeddingModel;
+use seams_platform::metrics::{self, Unit};
 use seams_platform::object_store::{ObjectStore, PutOptions, StoreError};
 use seams_platform::retry::RetryPolicy;
 use tokio::sync::Mutex;
@@ -89,6 +90,11 @@ impl From<IndexError> for CatchUpError {
 
 fn store_error(error: StoreError) -> IndexError {
     IndexError::Unavailable(format!("segments: {error}"))
+}
+
+/// What the index puts, in bytes, for the operator's view of what writes cost.
+fn uploaded(bytes: usize) {
+    metrics::record("IndexBytesUploaded", bytes as f64, Unit::Bytes, None);
 }
 
 fn nonce() -> String {
@@ -240,6 +246,7 @@ impl SegmentedIndex {
         let key = manifest::segment_key(seq, seq, &nonce());
         let bytes = body.len() as u64;
         self.store.put(&key, Bytes::from(body), PutOptions::if_absent()).await?;
+        uploaded(bytes as usize);
         let (next, _) = current.manifest.appended(key, bytes);
         let committed = self.replace_manifest(current, next).await?;
         Ok((seq, committed))
@@ -251,7 +258,9 @@ impl SegmentedIndex {
             Some(etag) => PutOptions::if_match(etag.clone()),
             None => PutOptions::if_absent(),
         };
+        let size = body.len();
         let info = self.store.put(MANIFEST_KEY, Bytes::from(body), condition).await?;
+        uploaded(size);
         Ok(Current { manifest: next, etag: info.etag })
     }
 
@@ -280,7 +289,10 @@ impl SegmentedIndex {
         }
         let (first, last) = (run.first().map_or(0, |s| s.first), run.last().map_or(0, |s| s.last));
         let key = manifest::segment_key(first, last, &nonce());
+        let size = body.len();
         self.store.put(&key, Bytes::from(body), PutOptions::if_absent()).await?;
+        uploaded(size);
+        metrics::count("IndexMerges", 1.0, None);
         let next = current.manifest.merged(range, key);
         let committed = self.replace_manifest(current, next).await?;
         self.free(&current.manifest, &committed.manifest).await;
@@ -296,6 +308,8 @@ impl SegmentedIndex {
         let body = local.index.read_file()?;
         let base = Base { key: manifest::base_key(through, &nonce()), through, bytes: body.len() as u64 };
         self.store.put(&base.key, Bytes::from(body), PutOptions::if_absent()).await.map_err(store_error)?;
+        uploaded(base.bytes as usize);
+        metrics::count("IndexCompactions", 1.0, None);
         let committed = self.replace_manifest(current, current.manifest.compacted(base)).await.map_err(store_error)?;
         tracing::info!(through, "compacted the index into a new base");
         self.free(&current.manifest, &committed.manifest).await;

@@ -157,3 +157,25 @@ async fn an_index_stored_before_segments_is_read_as_the_base_then_compacted_away
     // The first compaction replaced the old file with a base; nothing reads it any more.
     assert!(matches!(store.head(LEGACY_SNAPSHOT_KEY).await, Err(StoreError::NotFound { .. })));
 }
+
+/// The indexer's metrics say what each write uploaded, and count merges and compactions.
+#[tokio::test]
+async fn a_write_reports_what_it_uploaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(RecordingStore::new(&dir.path().join("bucket"), None));
+    let index = open(store.clone(), &dir.path().join("scratch"), EAGER).await;
+    let (written, lines) =
+        seams_platform::metrics::capture(seams_platform::metrics::scope("retrieve-indexer", index.upsert(&doc(0))))
+            .await;
+    written.unwrap();
+    let put: usize = store.puts().iter().map(|(_, size)| size).sum();
+    let document = &lines[0];
+    let values = document["IndexBytesUploaded"]
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| vec![document["IndexBytesUploaded"].clone()]);
+    let reported: f64 = values.iter().filter_map(|v| v.as_f64()).sum();
+    assert_eq!(reported as usize, put, "{document}");
+    // The first write into an empty index is folded into a base at once under this policy.
+    assert_eq!(document["IndexCompactions"], 1.0, "{document}");
+}
