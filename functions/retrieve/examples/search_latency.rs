@@ -28,14 +28,17 @@ use serde_json::json;
 
 use crate::corpus::{corpus, Words};
 
-const QUERIES: usize = 200;
+/// Queries per mode; `SEAMS_BENCH_QUERIES` lowers it for the slow rounds at 1M chunks.
+fn query_count() -> usize {
+    std::env::var("SEAMS_BENCH_QUERIES").ok().and_then(|n| n.parse().ok()).unwrap_or(200)
+}
 
 fn queries(embedder: &HashingEmbedder, mode: SearchMode, filtered: bool) -> Vec<SearchQuery> {
     let mut words = Words(0xC0FFEE);
     let filter = filtered.then(|| {
         Predicate::compile(&serde_json::from_value(json!({"category": "policy"})).unwrap(), "filters").unwrap()
     });
-    (0..QUERIES)
+    (0..query_count())
         .map(|_| {
             let text = words.text(6);
             let vector = (mode != SearchMode::Keyword).then(|| normalised(&embedder.vector(&text).unwrap_or_default()));
@@ -191,8 +194,11 @@ async fn main() {
         if incremental {
             build("postgres", &postgres, &documents).await;
         }
-        let bulk =
-            PostgresIndex::new(settings(format!("{schema}_bulk")), embedder.model().clone()).expect("a valid schema");
+        // About 2.5 KiB per vector keeps HNSW's graph in memory while it builds.
+        let build_memory = u32::try_from(chunks / 400).unwrap_or(u32::MAX).max(1024);
+        let bulk = PostgresIndex::new(settings(format!("{schema}_bulk")), embedder.model().clone())
+            .expect("a valid schema")
+            .with_build_memory_mib(build_memory);
         bulk.migrate().await.expect("migrations run");
         let started = Instant::now();
         let loaded = bulk.bulk_load(&documents).await.expect("the bulk load succeeds");

@@ -89,8 +89,8 @@ DROP INDEX IF EXISTS {schema}.chunks_embedding_idx;
 DROP INDEX IF EXISTS {schema}.chunks_tsv_idx;
 ";
 
-/// After the COPY: the chunks, BM25's statistics in one pass, the indexes (with memory
-/// enough to build HNSW's graph of 100k 384-dimension vectors in memory), and the planner's
+/// After the COPY: the chunks, BM25's statistics in one pass, the indexes (with the memory
+/// [`PostgresIndex::with_build_memory_mib`] gives HNSW's graph), and the planner's
 /// statistics, which autovacuum would otherwise gather only later: without them the first
 /// searches after a load plan badly (bench/RESULTS.md).
 const BULK_COUNT_AND_INDEX: &str = "
@@ -103,7 +103,7 @@ INSERT INTO {schema}.terms (lexeme, df)
     SELECT u.lexeme, count(*) FROM {schema}.chunks c, unnest(c.tsv) u GROUP BY u.lexeme;
 UPDATE {schema}.corpus SET chunks = s.chunks, length = s.length
     FROM (SELECT count(*) AS chunks, coalesce(sum(length), 0) AS length FROM {schema}.chunks) s;
-SET LOCAL maintenance_work_mem = '1GB';
+SET LOCAL maintenance_work_mem = '{build_memory}MB';
 CREATE INDEX chunks_embedding_idx ON {schema}.chunks USING hnsw (embedding vector_cosine_ops);
 CREATE INDEX chunks_tsv_idx ON {schema}.chunks USING gin (tsv);
 ANALYZE {schema}.chunks, {schema}.terms, {schema}.documents;
@@ -227,7 +227,14 @@ pub struct PostgresIndex {
     /// Keyword candidates come from the query's rarest words while their postings stay
     /// under this many ([`bm25_top_sql`]).
     rare_postings: i64,
+    /// `maintenance_work_mem` for a bulk load's index builds, in MiB: HNSW builds its graph in
+    /// memory while it fits, several times faster than on disk.
+    build_memory_mib: u32,
 }
+
+/// A bulk load's `maintenance_work_mem` unless told otherwise: enough for HNSW's graph of
+/// 100k 384-dimension vectors, and within what a small database instance has.
+const BUILD_MEMORY_MIB: u32 = 1024;
 
 fn unavailable(error: impl std::fmt::Display) -> IndexError {
     IndexError::Unavailable(format!("postgres: {error}"))
@@ -274,13 +281,26 @@ impl PostgresIndex {
             return Err(IndexError::Invalid(format!("{:?} is not a schema name (a-z, 0-9, _)", settings.schema)));
         }
         let tls = tls(settings.ca_file.as_deref())?;
-        Ok(Self { settings, tls, model, client: Mutex::new(None), rare_postings: RARE_POSTINGS })
+        Ok(Self {
+            settings,
+            tls,
+            model,
+            client: Mutex::new(None),
+            rare_postings: RARE_POSTINGS,
+            build_memory_mib: BUILD_MEMORY_MIB,
+        })
     }
 
     /// The same index with another budget of postings for keyword candidates (the ranking is
     /// the same at any budget; only the work differs).
     pub fn with_rare_postings(self, rare_postings: i64) -> Self {
         Self { rare_postings, ..self }
+    }
+
+    /// The same index with another `maintenance_work_mem` for bulk loads' index builds (about
+    /// 2.5 KiB per 384-dimension vector keeps HNSW's graph in memory).
+    pub fn with_build_memory_mib(self, build_memory_mib: u32) -> Self {
+        Self { build_memory_mib: build_memory_mib.max(64), ..self }
     }
 
     async fn client(&self) -> Result<tokio::sync::MappedMutexGuard<'_, Client>, IndexError> {
@@ -467,7 +487,9 @@ impl PostgresIndex {
         )
         .await
         .map_err(database_error)?;
-        tx.batch_execute(&self.sql(BULK_COUNT_AND_INDEX)).await.map_err(database_error)?;
+        let count_and_index =
+            self.sql(BULK_COUNT_AND_INDEX).replace("{build_memory}", &self.build_memory_mib.to_string());
+        tx.batch_execute(&count_and_index).await.map_err(database_error)?;
         tx.commit().await.map_err(database_error)?;
         Ok(chunks)
     }
