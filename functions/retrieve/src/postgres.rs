@@ -433,37 +433,36 @@ impl PostgresIndex {
         let writer = BinaryCopyInWriter::new(sink, &types);
         tokio::pin!(writer);
         let mut chunks = 0u64;
-        let mut parents: Vec<(String, String, String)> = Vec::new();
+        let (mut parent_ids, mut parent_documents, mut parent_texts) = (Vec::new(), Vec::new(), Vec::new());
         for document in &documents {
             let version = i32::try_from(document.version).map_err(|e| IndexError::Invalid(e.to_string()))?;
+            // The same conversion `upsert` makes, row by row here rather than as arrays.
+            let mut columns = ChunkColumns::default();
             for chunk in &document.chunks {
-                let ordinal = i32::try_from(chunk.ordinal).map_err(|e| IndexError::Invalid(e.to_string()))?;
-                let citation = serde_json::to_value(&chunk.citation).map_err(|e| IndexError::Invalid(e.to_string()))?;
-                let metadata = Value::Object(chunk.metadata.clone());
-                let embedding = Vector::from(normalised(&chunk.embedding));
-                let parent_id = chunk.parent.as_ref().map(|p| p.chunk_id.as_str());
+                columns.push(chunk)?;
+            }
+            for i in 0..columns.chunk_ids.len() {
                 let row: [&(dyn ToSql + Sync); 9] = [
-                    &chunk.chunk_id,
+                    &columns.chunk_ids[i],
                     &document.document_id,
                     &version,
-                    &ordinal,
-                    &chunk.text,
-                    &citation,
-                    &metadata,
-                    &embedding,
-                    &parent_id,
+                    &columns.ordinals[i],
+                    &columns.texts[i],
+                    &columns.citations[i],
+                    &columns.metadata[i],
+                    &columns.embeddings[i],
+                    &columns.parent_ids[i],
                 ];
                 writer.as_mut().write(&row).await.map_err(database_error)?;
                 chunks += 1;
-                if let Some(parent) = &chunk.parent {
-                    parents.push((parent.chunk_id.clone(), document.document_id.clone(), parent.text.clone()));
-                }
+            }
+            for (parent_id, text) in columns.parents {
+                parent_ids.push(parent_id);
+                parent_documents.push(document.document_id.clone());
+                parent_texts.push(text);
             }
         }
         writer.as_mut().finish().await.map_err(database_error)?;
-        let (parent_ids, rest): (Vec<String>, Vec<(String, String)>) =
-            parents.into_iter().map(|(id, document, text)| (id, (document, text))).unzip();
-        let (parent_documents, parent_texts): (Vec<String>, Vec<String>) = rest.into_iter().unzip();
         tx.execute(
             &self.sql(
                 "INSERT INTO {schema}.parents (parent_id, document_id, text)

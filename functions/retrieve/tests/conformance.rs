@@ -436,6 +436,10 @@ async fn postgres_bulk_load_indexes_as_upserting_one_at_a_time() {
             document(&format!("d{i:02}"), 1, at(i as i64), &texts, json!({"kind": kind}))
         })
         .collect();
+    // Hierarchical chunks: d00's children share one parent, stored once.
+    for chunk in &mut documents[0].chunks {
+        chunk.parent = Some(ParentChunk { chunk_id: "d00:1:p0".into(), text: "the whole refund section".into() });
+    }
     // An older version given first, and a document deleted after it was processed.
     documents.insert(0, document("d05", 0, at(0), &["an outdated refund draft"], json!({"kind": "notes"})));
     documents.push(document("gone", 1, at(1), &["refund policy that was withdrawn"], json!({})));
@@ -448,7 +452,8 @@ async fn postgres_bulk_load_indexes_as_upserting_one_at_a_time() {
 
     let same = |label: String, got: Vec<retrieve::index::Hit>, expected: Vec<retrieve::index::Hit>| {
         let ranked = |hits: &[retrieve::index::Hit]| -> Vec<(String, f64)> {
-            hits.iter().map(|hit| (hit.chunk.chunk_id.clone(), hit.score)).collect()
+            let parent = |hit: &retrieve::index::Hit| hit.chunk.parent.as_ref().map(|p| p.text.clone());
+            hits.iter().map(|hit| (format!("{} {:?}", hit.chunk.chunk_id, parent(hit)), hit.score)).collect()
         };
         let (got, expected) = (ranked(&got), ranked(&expected));
         assert_eq!(got.len(), expected.len(), "{label}: {got:?} against {expected:?}");
