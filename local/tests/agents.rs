@@ -5,7 +5,7 @@
 //! pointed at that `seams up` as it would be at a deployed API. The scripts in clients/ assert what each
 //! call answers; this test runs them and reads their summaries.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-mod common;
+use crate::common;
 
 use common::{workspace, Server};
 use futures::StreamExt;

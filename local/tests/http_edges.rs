@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-mod common;
+use crate::common;
 
 use common::Server;
 use seams_platform::queue::{LocalQueue, Queue};

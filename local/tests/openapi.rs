@@ -2,7 +2,7 @@
 //! every documented operation, called as a client following the document and as a careless
 //! one, answers only statuses the document lists for it, each with the body it describes.
 
-mod common;
+use crate::common;
 
 use common::Server;
 use serde_json::{json, Value};

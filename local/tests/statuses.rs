@@ -5,7 +5,7 @@
 //! status nothing reaches fails the test: the document would promise what a client can never
 //! see, or a branch that answers it would be dead.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! tenants store documents under the same ids, then each tries every route to reach the
 //! others' (by id, by filter, by question, by deletion). Not one may succeed.
 
-mod common;
+use crate::common;
 
 use common::Server;
 use serde_json::{json, Value};

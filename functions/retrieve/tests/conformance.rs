@@ -2,7 +2,7 @@
 //! same index kept as a base and segments in S3 (moto), and PostgreSQL + pgvector. A failure names
 //! the behaviour and the backend.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -319,7 +319,8 @@ mod suite {
 async fn segmented_index() -> Arc<dyn SearchIndex> {
     let moto = Moto::connect().await;
     let store = Arc::new(S3ObjectStore::new(moto.s3(), moto.create_bucket().await));
-    let dir = std::env::temp_dir().join(seams_tests::unique("segments"));
+    // Under target/tmp, which `cargo clean` empties: the index outlives this function.
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(seams_tests::unique("segments"));
     Arc::new(SegmentedIndex::open(store, dir, support::model(), std::time::Duration::ZERO).await.unwrap())
 }
 

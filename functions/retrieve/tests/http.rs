@@ -1,7 +1,7 @@
 //! `POST /retrieve` over the HTTP API and direct invokes: answers, every kind of bad input
 //! as problem+json naming the field, and an unreachable backend as `Seams.Transient` (503).
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

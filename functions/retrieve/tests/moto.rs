@@ -2,7 +2,7 @@
 //! by query functions), the indexer fed by an EventBridge rule through SQS with a DLQ, and
 //! the PostgreSQL connection read from a Secrets Manager secret.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +27,8 @@ use support::{at, document, ids, query};
 
 async fn segmented(moto: &Moto, bucket: &str, refresh: Duration) -> SegmentedIndex {
     let store = Arc::new(S3ObjectStore::new(moto.s3(), bucket));
-    let dir = std::env::temp_dir().join(unique("segments"));
+    // Under target/tmp, which `cargo clean` empties: the index outlives this function.
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(unique("segments"));
     SegmentedIndex::open(store, dir, support::model(), refresh).await.unwrap()
 }
 

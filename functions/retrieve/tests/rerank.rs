@@ -2,7 +2,7 @@
 //! HTTP server: the documented request asserted field by field, the results reordered with
 //! their scores, and throttling and faults mapped to the existing problem types.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

@@ -3,7 +3,7 @@
 //! retry; a write uploads what it wrote, not the index; readers fetch only what they lack;
 //! an index stored before segments is read as the base.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,8 +1,5 @@
 //! What the `seams` command's tests share: the checkout it runs in and a running `seams up`.
 
-// Each test binary compiles this module and uses only part of it.
-#![allow(dead_code)]
-
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -1,5 +1,4 @@
 //! Documents and indexes for retrieve's tests.
-#![allow(dead_code)]
 
 use std::sync::Arc;
 

@@ -1,0 +1,7 @@
+//! The crate's integration tests as one binary: each file is a module, so the
+//! dependencies are linked once rather than once per file (decision 0035).
+
+mod bad_input;
+mod moto;
+mod no_panic;
+mod startup;

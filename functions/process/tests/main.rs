@@ -1,0 +1,8 @@
+//! The crate's integration tests as one binary: each file is a module, so the
+//! dependencies are linked once rather than once per file (decision 0035).
+
+mod chunking;
+mod moto;
+mod no_panic;
+mod startup;
+mod strategies;

@@ -1,0 +1,11 @@
+//! The crate's integration tests as one binary: each file is a module, so the
+//! dependencies are linked once rather than once per file (decision 0035).
+
+mod support;
+
+mod conformance;
+mod http;
+mod moto;
+mod rerank;
+mod segments;
+mod startup;
