@@ -14,28 +14,79 @@ quick=false
 started=$SECONDS
 step() { printf '\n== %s (%ss)\n' "$1" "$((SECONDS - started))"; }
 
+# Two long steps run beside others, so the 2 cores stay busy: clippy while the tools install
+# (mostly downloads), and sam build at the lowest priority while the tests build and run
+# (their waits on the stand-ins leave a core idle). Each runs in its own process group (so
+# stopping it stops its compilers too) and writes a log, printed when it is joined.
+logs="$(mktemp -d)"
+background=()
+stop_everything() {
+  for group in "${background[@]}"; do kill -- "-$group" 2>/dev/null || true; done
+  bash scripts/stack.sh stop
+  rm -rf "$logs"
+}
+trap stop_everything EXIT
+# A signal ends the script through its EXIT trap, so the stand-ins stop then too.
+trap 'exit 130' INT TERM
+
+# join NAME PID: waits for a background step, prints its log, fails if it failed.
+join() {
+  local status=0
+  wait "$2" || status=$?
+  local running=() group
+  for group in "${background[@]}"; do [[ "$group" == "$2" ]] || running+=("$group"); done
+  background=("${running[@]}")
+  step "$1 (joined)"
+  cat "$logs/$1.log"
+  return "$status"
+}
+
+export SAM_CLI_TELEMETRY=0
+# sam validate/build read a region and credentials; nothing here calls AWS.
+export AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
+
+if ! $quick; then
+  step "clippy, in the background"
+  setsid cargo clippy --workspace --all-targets --locked -- -D warnings >"$logs/clippy.log" 2>&1 &
+  clippy=$!
+  background+=("$clippy")
+fi
+
 step "install tools"
 bash scripts/setup.sh
 
-trap 'bash scripts/stack.sh stop' EXIT
-# A signal ends the script through its EXIT trap, so the stand-ins stop then too.
-trap 'exit 130' INT TERM
 step "start stand-ins"
 bash scripts/stack.sh start
 # shellcheck source=/dev/null
 source .tools/run/stack.env
 
 export PATH="$root/.tools/venv/bin:$root/.tools/cargo/bin:$root/scripts/node/node_modules/.bin:$PATH"
-export SAM_CLI_TELEMETRY=0
-# sam validate/build read a region and credentials; nothing here calls AWS.
-export AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
 
 step "format"
 cargo fmt --all --check
 
+step "test modules: every file in a crate's tests/ is declared in its tests/main.rs"
+# Such a crate builds tests/main.rs alone (decision 0035): an undeclared file would not run.
+for main in */tests/main.rs */*/tests/main.rs; do
+  for file in "$(dirname "$main")"/*.rs; do
+    module="$(basename "$file" .rs)"
+    [[ "$module" == main ]] || grep -qx "mod $module;" "$main" \
+      || { echo "$file is not declared in $main (add: mod $module;)"; exit 1; }
+  done
+done
+
 if ! $quick; then
-  step "clippy"
-  cargo clippy --workspace --all-targets --locked -- -D warnings
+  join clippy "$clippy"
+
+  step "sam build (cargo-lambda + zig, arm64 release), in the background at nice 19"
+  # The check is that every function cross-compiles and packages, not how fast it runs: no
+  # optimisation, no LTO and parallel codegen make it several times faster. Deploy builds
+  # use the real profile (Cargo.toml). Its target directories (release, aarch64) are not
+  # the tests' (debug), so the two builds do not wait on each other's lock.
+  CARGO_PROFILE_RELEASE_OPT_LEVEL=0 CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=256 \
+    setsid nice -n 19 sam build --beta-features >"$logs/sam-build.log" 2>&1 &
+  sam_build=$!
+  background+=("$sam_build")
 fi
 
 step "tests"
@@ -80,12 +131,7 @@ else
 fi
 
 if ! $quick; then
-  step "sam build (cargo-lambda + zig, arm64 release)"
-  # The check is that every function cross-compiles and packages, not how fast it runs: no
-  # optimisation, no LTO and parallel codegen make it several times faster. Deploy builds
-  # use the real profile (Cargo.toml).
-  CARGO_PROFILE_RELEASE_OPT_LEVEL=0 CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=256 \
-    sam build --beta-features
+  join sam-build "$sam_build"
 
   step "cargo lambda deploy --dry (each function's deploy metadata, as the template's)"
   dry_runs="$(mktemp -d)"
