@@ -16,10 +16,22 @@ step() { printf '\n== %s (%ss)\n' "$1" "$((SECONDS - started))"; }
 
 # Two long steps run beside others, so the 2 cores stay busy: clippy while the tools install
 # (mostly downloads), and sam build at the lowest priority while the tests build and run
-# (their waits on the stand-ins leave a core idle). Each runs in its own process group (so
-# stopping it stops its compilers too) and writes a log, printed when it is joined.
+# (their waits on the stand-ins leave a core idle). Each writes a log, printed when joined.
 logs="$(mktemp -d)"
 background=()
+
+# in_background NAME COMMAND...: starts COMMAND in its own process group, so stopping it
+# stops its compilers too (job control, `set -m`). Not `setsid`: Linux's autogroup scheduler
+# shares the CPU equally between sessions, which would undo `nice`.
+in_background() {
+  local name="$1"
+  shift
+  set -m
+  "$@" >"$logs/$name.log" 2>&1 &
+  set +m
+  background+=("$!")
+}
+
 stop_everything() {
   for group in "${background[@]}"; do kill -- "-$group" 2>/dev/null || true; done
   bash scripts/stack.sh stop
@@ -47,9 +59,8 @@ export AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_
 
 if ! $quick; then
   step "clippy, in the background"
-  setsid cargo clippy --workspace --all-targets --locked -- -D warnings >"$logs/clippy.log" 2>&1 &
+  in_background clippy cargo clippy --workspace --all-targets --locked -- -D warnings
   clippy=$!
-  background+=("$clippy")
 fi
 
 step "install tools"
@@ -84,9 +95,8 @@ if ! $quick; then
   # use the real profile (Cargo.toml). Its target directories (release, aarch64) are not
   # the tests' (debug), so the two builds do not wait on each other's lock.
   CARGO_PROFILE_RELEASE_OPT_LEVEL=0 CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=256 \
-    setsid nice -n 19 sam build --beta-features >"$logs/sam-build.log" 2>&1 &
+    in_background sam-build nice -n 19 sam build --beta-features
   sam_build=$!
-  background+=("$sam_build")
 fi
 
 step "tests"
