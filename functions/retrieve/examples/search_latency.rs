@@ -89,6 +89,32 @@ async fn latencies(name: &str, index: &dyn SearchIndex, embedder: &HashingEmbedd
     }
 }
 
+/// How many of the first 50 keyword and hybrid queries (filtered or not) `index` answers as
+/// `reference` does: the same chunks in the same order, scores within 1e-9.
+async fn same_ranking(name: &str, index: &dyn SearchIndex, reference: &dyn SearchIndex, embedder: &HashingEmbedder) {
+    for filtered in [false, true] {
+        for mode in [SearchMode::Keyword, SearchMode::Hybrid] {
+            let queries = queries(embedder, mode, filtered);
+            let mut same = 0;
+            for query in queries.iter().take(50) {
+                let got = index.search(query).await.expect("search succeeds");
+                let expected = reference.search(query).await.expect("search succeeds");
+                same += usize::from(
+                    got.len() == expected.len()
+                        && got
+                            .iter()
+                            .zip(&expected)
+                            .all(|(a, b)| a.chunk.chunk_id == b.chunk.chunk_id && (a.score - b.score).abs() < 1e-9),
+                );
+            }
+            println!(
+                "{name}: {mode:?}{} ranks as scoring every match for {same} of 50 queries",
+                if filtered { " filtered(10%)" } else { "" }
+            );
+        }
+    }
+}
+
 /// Hybrid queries from 1, 8 and 32 clients at once, each on a thread of its own (as requests
 /// on a server's workers): latency per query as its client sees it, and queries per second.
 fn concurrency(name: &str, index: &(dyn SearchIndex + Sync), embedder: &HashingEmbedder) {
@@ -213,6 +239,10 @@ async fn main() {
                 recall("postgres", &postgres, &documents, &embedder).await;
             }
             latencies("postgres, bulk-loaded", &bulk, &embedder).await;
+            let every_match = PostgresIndex::new(settings(format!("{schema}_bulk")), embedder.model().clone())
+                .expect("a valid schema")
+                .with_rare_postings(i64::MAX);
+            same_ranking("postgres, bulk-loaded", &bulk, &every_match, &embedder).await;
             return;
         }
         // The same index scoring every keyword match (a budget that takes every word), as

@@ -32,7 +32,7 @@ use crate::index::{
 
 /// Each migration runs once, in order, in one transaction with the others pending.
 /// `{schema}` and `{dims}` are filled in from configuration.
-const MIGRATIONS: [&str; 3] = ["
+const MIGRATIONS: [&str; 4] = ["
 CREATE TABLE {schema}.meta (key text PRIMARY KEY, value text NOT NULL);
 CREATE TABLE {schema}.documents (
     document_id text PRIMARY KEY,
@@ -72,6 +72,15 @@ INSERT INTO {schema}.corpus (chunks, length) SELECT count(*), coalesce(sum(lengt
 ALTER TABLE {schema}.chunks ADD COLUMN parent_id text;
 CREATE TABLE {schema}.parents (parent_id text PRIMARY KEY, document_id text NOT NULL, text text NOT NULL);
 CREATE INDEX ON {schema}.parents (document_id);
+", "
+-- MaxScore's bound on what a word adds to a chunk's score: the most times it occurs in one
+-- chunk and the shortest chunk holding it. Writes only ever widen them (a removed chunk
+-- leaves them as they were), so they stay bounds without a recount.
+ALTER TABLE {schema}.terms ADD COLUMN max_tf integer, ADD COLUMN min_length integer;
+UPDATE {schema}.terms t SET max_tf = s.max_tf, min_length = s.min_length
+    FROM (SELECT u.lexeme, max(coalesce(array_length(u.positions, 1), 1)) AS max_tf, min(c.length) AS min_length
+          FROM {schema}.chunks c, unnest(c.tsv) u GROUP BY u.lexeme) s
+    WHERE s.lexeme = t.lexeme;
 "];
 
 /// A bulk load's chunks arrive by COPY here first; the insert into `chunks` then counts each
@@ -99,8 +108,9 @@ INSERT INTO {schema}.chunks (chunk_id, document_id, version, ordinal, text, cita
            {schema}.lexeme_count(to_tsvector('english', text))
     FROM seams_bulk_chunks;
 DELETE FROM {schema}.terms;
-INSERT INTO {schema}.terms (lexeme, df)
-    SELECT u.lexeme, count(*) FROM {schema}.chunks c, unnest(c.tsv) u GROUP BY u.lexeme;
+INSERT INTO {schema}.terms (lexeme, df, max_tf, min_length)
+    SELECT u.lexeme, count(*), max(coalesce(array_length(u.positions, 1), 1)), min(c.length)
+    FROM {schema}.chunks c, unnest(c.tsv) u GROUP BY u.lexeme;
 UPDATE {schema}.corpus SET chunks = s.chunks, length = s.length
     FROM (SELECT count(*) AS chunks, coalesce(sum(length), 0) AS length FROM {schema}.chunks) s;
 SET LOCAL maintenance_work_mem = '{build_memory}MB';
@@ -559,8 +569,9 @@ impl PostgresIndex {
     }
 
     /// Brings BM25's statistics from `before` (what the document's old chunks counted) to
-    /// what its chunks count now. Term rows are locked in lexeme order by one statement, then
-    /// the corpus row, so concurrent indexers cannot deadlock each other.
+    /// what its chunks count now, and widens its words' MaxScore bounds (also when a word's
+    /// document frequency is unchanged). Term rows are locked in lexeme order by one
+    /// statement, then the corpus row, so concurrent indexers cannot deadlock each other.
     async fn count_terms(
         &self,
         tx: &tokio_postgres::Transaction<'_>,
@@ -569,12 +580,16 @@ impl PostgresIndex {
     ) -> Result<(), IndexError> {
         tx.execute(
             &self.sql(
-                "INSERT INTO {schema}.terms (lexeme, df)
-                 SELECT lexeme, sum(df) FROM (
-                     SELECT u.lexeme, count(*) AS df FROM {schema}.chunks c, unnest(c.tsv) u WHERE c.document_id = $1 GROUP BY u.lexeme
-                     UNION ALL SELECT lexeme, -df FROM unnest($2::text[], $3::bigint[]) AS old (lexeme, df)
-                 ) delta GROUP BY lexeme HAVING sum(df) <> 0 ORDER BY lexeme
-                 ON CONFLICT (lexeme) DO UPDATE SET df = {schema}.terms.df + excluded.df",
+                "INSERT INTO {schema}.terms (lexeme, df, max_tf, min_length)
+                 SELECT lexeme, sum(df), max(max_tf), min(min_length) FROM (
+                     SELECT u.lexeme, count(*) AS df, max(coalesce(array_length(u.positions, 1), 1)) AS max_tf,
+                            min(c.length) AS min_length
+                     FROM {schema}.chunks c, unnest(c.tsv) u WHERE c.document_id = $1 GROUP BY u.lexeme
+                     UNION ALL SELECT lexeme, -df, NULL, NULL FROM unnest($2::text[], $3::bigint[]) AS old (lexeme, df)
+                 ) delta GROUP BY lexeme HAVING sum(df) <> 0 OR max(max_tf) IS NOT NULL ORDER BY lexeme
+                 ON CONFLICT (lexeme) DO UPDATE SET df = {schema}.terms.df + excluded.df,
+                     max_tf = greatest({schema}.terms.max_tf, excluded.max_tf),
+                     min_length = least({schema}.terms.min_length, excluded.min_length)",
             ),
             &[&document_id, &before.lexemes, &before.document_frequencies],
         )
@@ -722,12 +737,16 @@ pub fn tsquery(text: &str) -> Option<String> {
 /// any of the query's lexemes. `tsquery` and `words` are bind parameters: [`tsquery`]'s output
 /// and the same words joined by spaces.
 ///
-/// Common words would make every chunk a candidate, so candidates come from the rarest words
-/// only, those whose postings together stay under `rare_postings`, through the GIN index.
-/// That list is the answer when it is provably exact: it has `n` chunks, and its last score
-/// beats the most the other words could give a chunk that has none of the rare ones (each word
-/// at most `idf × (k1 + 1)`). Otherwise every match is scored, as before. Either way the
-/// ranking is BM25's over all matches.
+/// Common words would make every chunk a candidate, so this is MaxScore in two steps:
+/// 1. The rarest words, those whose postings together stay under `rare_postings`, give
+///    candidates through the GIN index; their `n`-th score is a floor, θ, on the answer's.
+/// 2. Each word's most it can add to a chunk (its bound: BM25 at its largest count in one
+///    chunk and its shortest chunk) is summed over the words outside the rare ones, smallest
+///    first, then over the rare ones. The words whose running sum stays under θ cannot lift
+///    a chunk that has none of the others into the top `n`; the others are essential.
+///
+/// If every essential word is a rare one, step 1's list is the answer. Otherwise the chunks
+/// holding an essential word are scored. Either way the ranking is BM25's over all matches.
 fn bm25_top_sql(tsquery: &str, words: &str, filter: &str, n: i64, rare_postings: i64) -> String {
     // Term frequencies come from the chunk's `tsvector`: `setweight` marks the query's lexemes
     // and `ts_filter` keeps only them, so a long chunk is not unnested whole.
@@ -743,27 +762,39 @@ fn bm25_top_sql(tsquery: &str, words: &str, filter: &str, n: i64, rare_postings:
              GROUP BY c.chunk_id ORDER BY score DESC, c.chunk_id LIMIT {n}"
         )
     };
-    let (rare, every) = (scored("(SELECT tsq FROM pick)"), scored("q.tsq"));
+    let as_tsquery = |condition: &str| {
+        format!("string_agg('''' || replace(lexeme, '''', '''''') || '''', ' | ') FILTER (WHERE {condition})::tsquery")
+    };
+    let (rare, essential) = (scored("(SELECT tsq FROM pick)"), scored("(SELECT tsq FROM plan)"));
+    let (rare_tsquery, essential_tsquery) = (as_tsquery("rare"), as_tsquery("essential"));
+    // A word without a recorded bound (none yet) is bounded by the most any count can give.
+    // The 1e-9 keeps a rounding error in a sum from deciding a tie.
     format!(
         "WITH q AS (SELECT to_tsquery('english', {tsquery}) AS tsq,
                            tsvector_to_array(to_tsvector('english', {words})) AS lexemes),
               stats AS (SELECT greatest(chunks, 1)::float8 AS n, greatest(length::float8 / greatest(chunks, 1), 1) AS avgdl
                         FROM {{schema}}.corpus),
-              idf AS (SELECT t.lexeme, t.df, ln(1 + (s.n - t.df + 0.5) / (t.df + 0.5)) AS idf
+              idf AS (SELECT t.lexeme, t.df, ln(1 + (s.n - t.df + 0.5) / (t.df + 0.5)) AS idf,
+                             coalesce(t.max_tf * ({BM25_K1} + 1)
+                                      / (t.max_tf + {BM25_K1} * (1 - {BM25_B} + {BM25_B} * t.min_length / s.avgdl)),
+                                      {BM25_K1} + 1) AS most
                       FROM {{schema}}.terms t, q, stats s WHERE t.lexeme = ANY (q.lexemes) AND t.df > 0),
-              split AS (SELECT lexeme, idf, sum(df) OVER w <= {rare_postings} OR row_number() OVER w = 1 AS rare
+              split AS (SELECT lexeme, idf * most AS bound,
+                               sum(df) OVER w <= {rare_postings} OR row_number() OVER w = 1 AS rare
                         FROM idf WINDOW w AS (ORDER BY df, lexeme)),
-              pick AS (SELECT string_agg('''' || replace(lexeme, '''', '''''') || '''', ' | ')
-                                  FILTER (WHERE rare)::tsquery AS tsq,
-                              coalesce(sum(idf) FILTER (WHERE NOT rare), 0) * ({BM25_K1} + 1) AS others_bound,
-                              coalesce(bool_and(rare), true) AS all_rare
-                       FROM split),
+              pick AS (SELECT {rare_tsquery} AS tsq FROM split),
               from_rare AS ({rare}),
-              exact AS (SELECT p.all_rare OR (count(r.*) >= {n} AND min(r.score) > p.others_bound) AS ok
-                        FROM pick p LEFT JOIN from_rare r ON true GROUP BY p.all_rare, p.others_bound)
-         SELECT chunk_id, score FROM from_rare WHERE (SELECT ok FROM exact)
+              threshold AS (SELECT CASE WHEN count(*) >= {n} THEN min(score) END AS theta FROM from_rare),
+              reach AS (SELECT s.lexeme, s.rare,
+                               f.theta IS NULL
+                               OR sum(s.bound) OVER (ORDER BY s.rare, s.bound, s.lexeme) * (1 + 1e-9) >= f.theta AS essential
+                        FROM split s, threshold f),
+              plan AS (SELECT coalesce(bool_and(rare) FILTER (WHERE essential), true) AS rare_suffice,
+                              {essential_tsquery} AS tsq
+                       FROM reach)
+         SELECT chunk_id, score FROM from_rare WHERE (SELECT rare_suffice FROM plan)
          UNION ALL
-         SELECT chunk_id, score FROM ({every}) full_scan WHERE NOT (SELECT ok FROM exact)"
+         SELECT chunk_id, score FROM ({essential}) essential WHERE NOT (SELECT rare_suffice FROM plan)"
     )
 }
 

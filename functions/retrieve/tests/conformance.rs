@@ -420,6 +420,54 @@ async fn postgres_keyword_top_k_from_rare_words_ranks_as_scoring_every_match() {
     }
 }
 
+/// MaxScore's word bounds follow the chunks. A chunk rewritten to hold a word six times (its
+/// document frequency unchanged) and an index from before the bounds existed (migration 4
+/// computes them from the chunks) both reach the top though the rare word's list lacks them.
+/// A bound left at the word's old count would return the rare word's chunk instead.
+#[tokio::test]
+async fn postgres_keyword_bounds_follow_rewritten_chunks_and_migrations() {
+    use retrieve::postgres::{Connection, PostgresIndex, PostgresSettings};
+    let every_word = support::postgres_index().await;
+    let mut texts = vec!["omega filler filler filler filler filler filler filler filler"];
+    texts.extend(["alpha filler filler filler"; 3]);
+    texts.extend(["filler filler filler filler"; 4]);
+    for (i, text) in texts.iter().enumerate() {
+        every_word.upsert(&document(&format!("d{i}"), 1, at(0), &[text], json!({}))).await.unwrap();
+    }
+    let settings = PostgresSettings {
+        connection: Connection::Fixed(seams_tests::stack::database_url().parse().unwrap()),
+        schema: every_word.schema().to_owned(),
+        ca_file: None,
+    };
+    // Only omega is rare: alpha's chunks are found only if alpha's bound says they may win.
+    let rare_only = PostgresIndex::new(settings, support::model()).unwrap().with_rare_postings(1);
+    let top = query("omega alpha", SearchMode::Keyword, 1, None);
+    assert_eq!(ids(&rare_only, &top).await, ["d0"]);
+
+    every_word.upsert(&document("d1", 2, at(1), &["alpha alpha alpha alpha alpha alpha"], json!({}))).await.unwrap();
+    assert_eq!(ids(every_word.as_ref(), &top).await, ["d1"]);
+    assert_eq!(ids(&rare_only, &top).await, ["d1"], "after the rewrite");
+
+    let (client, connection) =
+        tokio_postgres::connect(&seams_tests::stack::database_url(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let schema = every_word.schema();
+    client
+        .batch_execute(&format!(
+            "ALTER TABLE {schema}.terms DROP COLUMN max_tf, DROP COLUMN min_length;
+             DELETE FROM {schema}.migrations WHERE version >= 4;"
+        ))
+        .await
+        .unwrap();
+    every_word.migrate().await.unwrap();
+    assert_eq!(ids(&rare_only, &top).await, ["d1"], "after migration 4");
+    let bounds = client
+        .query_one(&format!("SELECT max_tf, min_length FROM {schema}.terms WHERE lexeme = 'alpha'"), &[])
+        .await
+        .unwrap();
+    assert_eq!((bounds.get::<_, i32>(0), bounds.get::<_, i32>(1)), (6, 4));
+}
+
 /// A bulk load (COPY, statistics counted once, indexes built after) leaves the index as
 /// upserting the same documents one at a time does: the same hits with the same scores in
 /// every mode, filtered or not. It skips what `upsert` would refuse, keeps a document's
