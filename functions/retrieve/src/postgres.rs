@@ -767,7 +767,9 @@ fn bm25_top_sql(tsquery: &str, words: &str, filter: &str, n: i64, rare_postings:
     };
     let (rare, essential) = (scored("(SELECT tsq FROM pick)"), scored("(SELECT tsq FROM plan)"));
     let (rare_tsquery, essential_tsquery) = (as_tsquery("rare"), as_tsquery("essential"));
-    // A word without a recorded bound (none yet) is bounded by the most any count can give.
+    // A word without a recorded bound is bounded by the most any count can give. The bounds
+    // are read through `to_jsonb`, so a query function deployed before the indexer has run
+    // migration 4 still answers (with that loose bound) instead of failing on the column.
     // The 1e-9 keeps a rounding error in a sum from deciding a tie.
     format!(
         "WITH q AS (SELECT to_tsquery('english', {tsquery}) AS tsq,
@@ -775,10 +777,14 @@ fn bm25_top_sql(tsquery: &str, words: &str, filter: &str, n: i64, rare_postings:
               stats AS (SELECT greatest(chunks, 1)::float8 AS n, greatest(length::float8 / greatest(chunks, 1), 1) AS avgdl
                         FROM {{schema}}.corpus),
               idf AS (SELECT t.lexeme, t.df, ln(1 + (s.n - t.df + 0.5) / (t.df + 0.5)) AS idf,
-                             coalesce(t.max_tf * ({BM25_K1} + 1)
-                                      / (t.max_tf + {BM25_K1} * (1 - {BM25_B} + {BM25_B} * t.min_length / s.avgdl)),
+                             coalesce(b.max_tf * ({BM25_K1} + 1)
+                                      / (b.max_tf + {BM25_K1} * (1 - {BM25_B} + {BM25_B} * b.min_length / s.avgdl)),
                                       {BM25_K1} + 1) AS most
-                      FROM {{schema}}.terms t, q, stats s WHERE t.lexeme = ANY (q.lexemes) AND t.df > 0),
+                      FROM {{schema}}.terms t
+                           CROSS JOIN LATERAL (SELECT (to_jsonb(t) ->> 'max_tf')::float8 AS max_tf,
+                                                      (to_jsonb(t) ->> 'min_length')::float8 AS min_length) b,
+                           q, stats s
+                      WHERE t.lexeme = ANY (q.lexemes) AND t.df > 0),
               split AS (SELECT lexeme, idf * most AS bound,
                                sum(df) OVER w <= {rare_postings} OR row_number() OVER w = 1 AS rare
                         FROM idf WINDOW w AS (ORDER BY df, lexeme)),

@@ -421,9 +421,10 @@ async fn postgres_keyword_top_k_from_rare_words_ranks_as_scoring_every_match() {
 }
 
 /// MaxScore's word bounds follow the chunks. A chunk rewritten to hold a word six times (its
-/// document frequency unchanged) and an index from before the bounds existed (migration 4
-/// computes them from the chunks) both reach the top though the rare word's list lacks them.
-/// A bound left at the word's old count would return the rare word's chunk instead.
+/// document frequency unchanged) reaches the top though the rare word's list lacks it, also
+/// in a schema without the bounds (searched with the loose bound) and after migration 4
+/// computes them from the chunks. A bound left at the word's old count would return the rare
+/// word's chunk instead.
 #[tokio::test]
 async fn postgres_keyword_bounds_follow_rewritten_chunks_and_migrations() {
     use retrieve::postgres::{Connection, PostgresIndex, PostgresSettings};
@@ -459,6 +460,8 @@ async fn postgres_keyword_bounds_follow_rewritten_chunks_and_migrations() {
         ))
         .await
         .unwrap();
+    // As a query function deployed before the indexer has migrated sees it.
+    assert_eq!(ids(&rare_only, &top).await, ["d1"], "before migration 4");
     every_word.migrate().await.unwrap();
     assert_eq!(ids(&rare_only, &top).await, ["d1"], "after migration 4");
     let bounds = client
