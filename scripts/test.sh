@@ -78,6 +78,8 @@ cargo fmt --all --check
 
 step "test modules: every file in a crate's tests/ is declared in its tests/main.rs"
 # Such a crate builds tests/main.rs alone (decision 0035): an undeclared file would not run.
+# A pattern matching nothing expands to nothing (also for the state machines below).
+shopt -s nullglob
 for main in */tests/main.rs */*/tests/main.rs; do
   for file in "$(dirname "$main")"/*.rs; do
     module="$(basename "$file" .rs)"
@@ -131,7 +133,6 @@ step "template: sam validate"
 sam validate --region us-east-1
 
 step "state machines: asl-validator"
-shopt -s nullglob
 machines=(statemachines/*.asl.json)
 if ((${#machines[@]})); then
   # ARNs are ${...} DefinitionSubstitutions until deployed.
