@@ -9,6 +9,7 @@ use seams_contracts::answer::{AnswerRequest, AnswerResponse};
 use seams_contracts::ingest::{DocumentList, DocumentStatus, IngestDocumentRequest, IngestResponse};
 use seams_contracts::retrieve::{RetrieveRequest, RetrieveResponse};
 use seams_contracts::{CorrelationId, ErrorName, Problem};
+use seams_platform::logging::{current_invocation, invocation_scope, Invocation};
 use seams_platform::proxy::{RouteRequest, RouteResponse};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -27,6 +28,10 @@ pub struct Caller {
     pub headers: Vec<(String, String)>,
     /// The HTTP API authorizer's context (JWT claims).
     pub authorizer: Option<Value>,
+    /// The Lambda invocation serving the call. The MCP server runs each tool in a task of its
+    /// own, which would lose the invocation's log fields and X-Ray trace: route calls run in
+    /// it again.
+    pub invocation: Option<Invocation>,
 }
 
 impl Caller {
@@ -39,7 +44,7 @@ impl Caller {
             .filter(|(name, _)| Self::FORWARDED.iter().any(|f| name.eq_ignore_ascii_case(f)))
             .map(|(name, value)| (name.to_ascii_lowercase(), value.to_owned()))
             .collect();
-        Self { headers, authorizer: None }
+        Self { headers, authorizer: None, invocation: None }
     }
 }
 
@@ -86,7 +91,12 @@ impl Seams {
     async fn send<T: DeserializeOwned>(&self, caller: &Caller, mut request: RouteRequest) -> Result<T, Problem> {
         request.headers.extend(caller.headers.iter().cloned());
         request.authorizer = caller.authorizer.clone();
-        let response = self.routes.call(request).await?;
+        let response = match caller.invocation.clone() {
+            Some(invocation) if current_invocation().is_none() => {
+                invocation_scope(invocation, self.routes.call(request)).await?
+            }
+            _ => self.routes.call(request).await?,
+        };
         if !response.is_success() {
             return Err(serde_json::from_slice::<Problem>(&response.body).unwrap_or_else(|_| {
                 let body = String::from_utf8_lossy(&response.body);

@@ -151,6 +151,7 @@ fn to_request(event: ApiGatewayV2httpRequest) -> Result<Request, ServiceError> {
         event.headers.iter().filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?))),
     );
     caller.authorizer = event.request_context.authorizer.as_ref().and_then(|a| serde_json::to_value(a).ok());
+    caller.invocation = seams_platform::logging::current_invocation();
     if !caller.headers.iter().any(|(name, _)| name == CorrelationId::HEADER) {
         if let Some(id) = event.request_context.request_id.as_deref() {
             caller.headers.push((CorrelationId::HEADER.to_owned(), id.to_owned()));

@@ -12,10 +12,12 @@ use seams_contracts::Problem;
 use seams_platform::proxy::{RouteRequest, RouteResponse};
 use serde_json::{json, Value};
 
-/// Answers `POST /retrieve` and `POST /answer` as those functions would, keeping every call.
+/// Answers `POST /retrieve` and `POST /answer` as those functions would, keeping every call
+/// and the X-Ray trace each was made under.
 #[derive(Default)]
 struct Recorded {
     calls: Mutex<Vec<RouteRequest>>,
+    traces: Mutex<Vec<Option<String>>>,
 }
 
 #[async_trait]
@@ -37,6 +39,7 @@ impl Routes for Recorded {
             other => panic!("the gateway called {other}"),
         };
         self.calls.lock().unwrap().push(request);
+        self.traces.lock().unwrap().push(seams_platform::logging::trace_header());
         Ok(RouteResponse { status: 200, headers: vec![], body: body.to_string().into_bytes() })
     }
 }
@@ -81,6 +84,23 @@ async fn an_mcp_search_calls_retrieve_for_the_caller_and_answers_passages() {
     assert_eq!(sent["filters"], json!({"category": "policy"}));
     assert_eq!(calls[0].authorizer.as_ref().unwrap()["jwt"]["claims"]["sub"], "agent-7", "the claims travel on");
     assert!(calls[0].headers.contains(&("x-correlation-id".into(), "corr-sample-0001".into())));
+}
+
+/// rmcp runs each tool call in a task of its own: the route call must still be made inside
+/// the Lambda invocation, so its X-Ray subsegment and log lines belong to it.
+#[tokio::test]
+async fn an_mcp_tool_calls_its_route_inside_the_lambda_invocation() {
+    let trace = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+    let invocation = seams_platform::logging::Invocation {
+        request_id: "req-trace".into(),
+        trace_id: Some(trace.into()),
+        function: "gateway".into(),
+        cold_start: false,
+    };
+    let (status, body, routes) =
+        seams_platform::logging::invocation_scope(invocation, handle("http-mcp-tools-call.json")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(*routes.traces.lock().unwrap(), [Some(trace.to_owned())]);
 }
 
 #[tokio::test]

@@ -65,6 +65,12 @@ tokio::task_local! {
     static CURRENT: Invocation;
 }
 
+/// The invocation this task runs in, to carry into a task spawned for it (which does not
+/// inherit it).
+pub fn current_invocation() -> Option<Invocation> {
+    CURRENT.try_with(Invocation::clone).ok()
+}
+
 /// Whether the current invocation is the process's first (`None` outside an invocation).
 pub fn cold_start() -> Option<bool> {
     CURRENT.try_with(|invocation| invocation.cold_start).ok()
