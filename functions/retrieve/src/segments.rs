@@ -356,7 +356,7 @@ fn open_file(path: &Path, model: &EmbeddingModel, body: Option<&[u8]>) -> Result
         },
     });
     write.map_err(|e| IndexError::Unavailable(format!("segments: {}: {e}", path.display())))?;
-    SqliteIndex::open(path, model.clone())
+    SqliteIndex::open_copy(path, model.clone())
 }
 
 #[async_trait]

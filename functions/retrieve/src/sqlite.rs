@@ -125,6 +125,41 @@ pub struct SqliteIndex {
     idle_readers: Mutex<Vec<Connection>>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    /// The index itself: every commit is synced.
+    Durable,
+    /// A copy of one kept elsewhere: nothing is lost with it.
+    Copy,
+}
+
+/// Creates or upgrades the schema and checks the embedding model, inside the caller's
+/// transaction.
+fn prepare_schema(connection: &Connection, model: &EmbeddingModel, path: &Path) -> Result<(), IndexError> {
+    connection.execute_batch(SCHEMA).map_err(unavailable)?;
+    add_parent_column(connection).map_err(unavailable)?;
+    let stored: Option<String> = connection
+        .query_row("SELECT value FROM meta WHERE key = 'embedding'", [], |r| r.get(0))
+        .optional()
+        .map_err(unavailable)?;
+    let configured = serde_json::to_string(model).map_err(unavailable)?;
+    match stored {
+        None => {
+            connection
+                .execute("INSERT INTO meta (key, value) VALUES ('embedding', ?1)", [&configured])
+                .map_err(unavailable)?;
+        }
+        Some(stored) if stored != configured => {
+            return Err(IndexError::Invalid(format!(
+                "the index at {} holds vectors of {stored}; this function embeds with {configured}",
+                path.display()
+            )))
+        }
+        Some(_) => {}
+    }
+    migrate_keywords(connection).map_err(unavailable)
+}
+
 fn unavailable(error: impl std::fmt::Display) -> IndexError {
     IndexError::Unavailable(format!("sqlite: {error}"))
 }
@@ -137,35 +172,34 @@ impl SqliteIndex {
     /// Opens (creating if needed) the index file. An index built with another embedding
     /// model is refused: its vectors cannot be compared with this model's queries.
     pub fn open(path: &Path, model: EmbeddingModel) -> Result<Self, IndexError> {
+        Self::open_with(path, model, Durability::Durable)
+    }
+
+    /// Opens a disposable copy of an index kept elsewhere (the segmented index's local file,
+    /// rebuilt from the store on every start): its writes are not synced to disk, which a
+    /// cold start would otherwise wait for.
+    pub fn open_copy(path: &Path, model: EmbeddingModel) -> Result<Self, IndexError> {
+        Self::open_with(path, model, Durability::Copy)
+    }
+
+    fn open_with(path: &Path, model: EmbeddingModel, durability: Durability) -> Result<Self, IndexError> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(unavailable)?;
         }
         let connection = Connection::open(path).map_err(unavailable)?;
         // One self-contained file (no WAL beside it): a compaction uploads exactly this file.
         connection.pragma_update(None, "journal_mode", "DELETE").map_err(unavailable)?;
-        connection.busy_timeout(std::time::Duration::from_secs(5)).map_err(unavailable)?;
-        connection.execute_batch(SCHEMA).map_err(unavailable)?;
-        add_parent_column(&connection).map_err(unavailable)?;
-        let stored: Option<String> = connection
-            .query_row("SELECT value FROM meta WHERE key = 'embedding'", [], |r| r.get(0))
-            .optional()
-            .map_err(unavailable)?;
-        let configured = serde_json::to_string(&model).map_err(unavailable)?;
-        match stored {
-            None => {
-                connection
-                    .execute("INSERT INTO meta (key, value) VALUES ('embedding', ?1)", [&configured])
-                    .map_err(unavailable)?;
-            }
-            Some(stored) if stored != configured => {
-                return Err(IndexError::Invalid(format!(
-                    "the index at {} holds vectors of {stored}; this function embeds with {configured}",
-                    path.display()
-                )))
-            }
-            Some(_) => {}
+        if durability == Durability::Copy {
+            connection.pragma_update(None, "synchronous", "OFF").map_err(unavailable)?;
         }
-        migrate_keywords(&connection).map_err(unavailable)?;
+        connection.busy_timeout(std::time::Duration::from_secs(5)).map_err(unavailable)?;
+        // One transaction: a new file syncs its journal once, not once per statement, and a
+        // crash leaves the old schema whole.
+        connection.execute_batch("BEGIN IMMEDIATE").map_err(unavailable)?;
+        let prepared = prepare_schema(&connection, &model, path);
+        let ended = connection.execute_batch(if prepared.is_ok() { "COMMIT" } else { "ROLLBACK" });
+        prepared?;
+        ended.map_err(unavailable)?;
         connection.execute_batch(TOKEN_TABLES).map_err(unavailable)?;
         Ok(Self {
             path: path.to_owned(),
@@ -298,31 +332,27 @@ impl SqliteIndex {
 }
 
 /// Brings the full-text index to [`KEYWORDS_VERSION`], rebuilding it from the chunks when it
-/// was built another way. One transaction: a crash leaves the old index whole.
+/// was built another way. Inside [`prepare_schema`]'s transaction: a crash leaves the old
+/// index whole.
 fn migrate_keywords(connection: &Connection) -> rusqlite::Result<()> {
     let stored: Option<String> =
         connection.query_row("SELECT value FROM meta WHERE key = 'keywords'", [], |r| r.get(0)).optional()?;
     if stored.as_deref() == Some(KEYWORDS_VERSION) {
         return Ok(());
     }
-    connection.execute_batch("BEGIN IMMEDIATE")?;
-    let rebuilt = (|| {
-        connection.execute_batch(VERSION_1_TRIGGERS)?;
-        connection.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('delete-all')", [])?;
-        let mut chunks = connection.prepare("SELECT id, text FROM chunks")?;
-        let rows = chunks.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
-        for row in rows {
-            let (id, text) = row?;
-            index_keywords(connection, id, &text)?;
-        }
-        connection.execute(
-            "INSERT INTO meta (key, value) VALUES ('keywords', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [KEYWORDS_VERSION],
-        )?;
-        Ok(())
-    })();
-    connection.execute_batch(if rebuilt.is_ok() { "COMMIT" } else { "ROLLBACK" })?;
-    rebuilt
+    connection.execute_batch(VERSION_1_TRIGGERS)?;
+    connection.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('delete-all')", [])?;
+    let mut chunks = connection.prepare("SELECT id, text FROM chunks")?;
+    let rows = chunks.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+    for row in rows {
+        let (id, text) = row?;
+        index_keywords(connection, id, &text)?;
+    }
+    connection.execute(
+        "INSERT INTO meta (key, value) VALUES ('keywords', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [KEYWORDS_VERSION],
+    )?;
+    Ok(())
 }
 
 /// Indexes made before hierarchical chunking have no `parent_id` column: add it (empty).
