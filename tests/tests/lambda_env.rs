@@ -3,6 +3,8 @@
 //! it as their `main` builds them work on the resources it made on moto. Ingest takes the
 //! sample document; the answer function runs the sample question through the Express
 //! workflow on moto, whose tasks are served here as `cargo lambda watch` serves them.
+//! The env.json it writes for `sam local invoke --env-vars` is checked the same way, through
+//! the environment SAM CLI's own code gives each function of the template (no Docker needed).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -14,20 +16,42 @@ use seams_tests::invoke_api::{FunctionError, Functions, InvokeApi};
 use seams_tests::stack::Moto;
 use serde_json::Value;
 
-/// Runs scripts/lambda_env.py as `scripts/stack.sh lambda-env` does, and reads what it wrote.
-fn lambda_env(moto: &Moto, region: &str, invoke_port: u16, out: &Path) -> Vec<(String, String)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let python = root.join(".tools/venv/bin/python");
-    let stack = seams_tests::unique("seams-env");
-    let port = invoke_port.to_string();
+fn root() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Runs one of scripts/ with the tools' Python, and returns what it printed.
+fn python_script(script: &str, args: &[&std::ffi::OsStr]) -> String {
+    let python = root().join(".tools/venv/bin/python");
     let ran = std::process::Command::new(&python)
-        .arg(root.join("scripts/lambda_env.py"))
-        .args(["--endpoint", &moto.endpoint, "--region", region, "--stack", &stack, "--invoke-port", &port])
-        .arg("--out")
-        .arg(out)
+        .arg(root().join("scripts").join(script))
+        .args(args)
         .output()
         .unwrap_or_else(|e| panic!("{} (scripts/setup.sh installs it): {e}", python.display()));
-    assert!(ran.status.success(), "lambda_env.py failed: {}", String::from_utf8_lossy(&ran.stderr));
+    assert!(ran.status.success(), "{script} failed: {}", String::from_utf8_lossy(&ran.stderr));
+    String::from_utf8_lossy(&ran.stdout).into_owned()
+}
+
+/// Runs scripts/lambda_env.py as `scripts/stack.sh lambda-env` does, and reads the env file
+/// it wrote to `out` (and SAM's env.json to `sam_out`).
+fn lambda_env(moto: &Moto, region: &str, invoke_port: u16, out: &Path, sam_out: &Path) -> Vec<(String, String)> {
+    let stack = seams_tests::unique("seams-env");
+    let port = invoke_port.to_string();
+    let args = [
+        "--endpoint".as_ref(),
+        moto.endpoint.as_ref(),
+        "--region".as_ref(),
+        region.as_ref(),
+        "--stack".as_ref(),
+        stack.as_ref(),
+        "--invoke-port".as_ref(),
+        port.as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--sam-out".as_ref(),
+        sam_out.as_os_str(),
+    ];
+    python_script("lambda_env.py", &args);
     let text = std::fs::read_to_string(out).unwrap();
     text.lines()
         .map(|line| {
@@ -56,7 +80,7 @@ async fn the_functions_run_on_the_environment_lambda_env_writes() {
     let moto = Moto::isolated().await;
     let region = moto.sdk.region().map(|r| r.to_string()).unwrap_or_default();
     let dir = tempfile::tempdir().unwrap();
-    let pairs = lambda_env(&moto, &region, 9000, &dir.path().join("lambda.env"));
+    let pairs = lambda_env(&moto, &region, 9000, &dir.path().join("lambda.env"), &dir.path().join("env.json"));
 
     // Every function's configuration is complete (none names a missing or bad variable).
     let ingest = ingest::Config::from_env(env(&pairs)).unwrap_or_else(|r| panic!("ingest: {r}"));
@@ -114,4 +138,60 @@ async fn the_functions_run_on_the_environment_lambda_env_writes() {
     let load = serde_json::json!({"session": {"step": "load", "session_id": session}});
     let history = handle(answer.as_ref(), load).await.unwrap();
     assert_eq!(history["turns"].as_array().map(Vec::len), Some(1), "{history}");
+}
+
+/// `sam local invoke --env-vars .tools/run/env.json`: SAM passes a function only the variables
+/// the template declares for it, so each function's configuration must load from what SAM
+/// would give it, and ingest must reach the stack's moto (not AWS) with it.
+#[tokio::test(flavor = "multi_thread")]
+async fn sam_local_invoke_runs_every_function_on_the_env_json_lambda_env_writes() {
+    let moto = Moto::isolated().await;
+    // SAM's own region unless --region is given.
+    let dir = tempfile::tempdir().unwrap();
+    let sam_out = dir.path().join("env.json");
+    lambda_env(&moto, "us-east-1", 9000, &dir.path().join("lambda.env"), &sam_out);
+    let printed = python_script("sam_env.py", &["--env-vars".as_ref(), sam_out.as_os_str()]);
+    let functions: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>> =
+        serde_json::from_str(&printed).unwrap_or_else(|e| panic!("sam_env.py printed {printed}: {e}"));
+    let env_of = |id: &str| {
+        let vars = functions.get(id).unwrap_or_else(|| panic!("{id} is not a function of the template"));
+        Env::from_pairs(vars.clone())
+    };
+    let names: Vec<&str> = functions.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "AnswerFunction",
+            "GatewayFunction",
+            "InferFunction",
+            "InferStreamFunction",
+            "IngestFunction",
+            "OutputFunction",
+            "ProcessFunction",
+            "RetrieveFunction",
+            "RetrieveIndexerFunction"
+        ],
+        "a function was added or renamed: check its configuration here"
+    );
+    let ingest = ingest::Config::from_env(env_of("IngestFunction")).unwrap_or_else(|r| panic!("ingest: {r}"));
+    process::Config::from_env(env_of("ProcessFunction")).unwrap_or_else(|r| panic!("process: {r}"));
+    retrieve::Config::from_env(env_of("RetrieveFunction")).unwrap_or_else(|r| panic!("retrieve: {r}"));
+    retrieve::indexer::Config::from_env(env_of("RetrieveIndexerFunction"))
+        .unwrap_or_else(|r| panic!("retrieve-indexer: {r}"));
+    infer::Config::from_env(env_of("InferFunction")).unwrap_or_else(|r| panic!("infer: {r}"));
+    infer::Config::from_env(env_of("InferStreamFunction")).unwrap_or_else(|r| panic!("infer-stream: {r}"));
+    let output = output::Config::from_env(env_of("OutputFunction")).unwrap_or_else(|r| panic!("output: {r}"));
+    // The signing key by reference, as deployed: the secret lambda_env.py made on moto.
+    assert_eq!(output.settings.webhook_secret, None);
+    let reference = output.settings.webhook_secret_ref.clone().unwrap_or_else(|| panic!("no key: {output:?}"));
+    let key = seams_platform::secrets::secret_string(&sdk(&output.aws).await, &reference).await.unwrap();
+    assert!(key.starts_with("whsec_"), "the signing key on moto: {key}");
+    answer::Config::from_env(env_of("AnswerFunction")).unwrap_or_else(|r| panic!("answer: {r}"));
+    gateway::lambda_routes::Config::from_env(env_of("GatewayFunction")).unwrap_or_else(|r| panic!("gateway: {r}"));
+
+    // Every AWS call goes to the stack's moto, path-style; the sample document is stored.
+    assert_eq!(ingest.aws.endpoint_url.as_deref(), Some(moto.endpoint.as_str()));
+    let service = ingest::Service::from_aws(&ingest, &sdk(&ingest.aws).await);
+    let answered = handle(&service, seams_tests::sample_event("ingest/http-post-documents.json")).await.unwrap();
+    assert_eq!(answered["statusCode"], 202, "{answered}");
 }
