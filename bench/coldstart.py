@@ -10,6 +10,12 @@ starts a function with Lambda's environment, hands it one realistic event, and r
             before the process is stopped; wait4's maxrss would include the harness's own
             memory, copied at fork)
   init rss  the same peak read when the first GET .../next arrives: what init alone took
+  subsegs   X-Ray subsegments the function sent to the daemon address during the run
+
+Tracing is on, as `Tracing: Active` makes it in Lambda: each invocation carries a sampled
+trace header with a parent segment, and AWS_XRAY_DAEMON_ADDRESS names a UDP socket the
+harness reads in the daemon's place. `--untraced` runs each seams target again without the
+daemon address (as with tracing off), named '<name> [untraced]', interleaved.
 
 Targets run round-robin, one cold start each per round, so drift on the machine touches
 every target alike. Usage (bench/run.sh does this):
@@ -35,6 +41,33 @@ import boto3
 
 ROOT = Path(__file__).resolve().parent.parent
 RELEASE = ROOT / "target" / "release"
+# What Lambda hands a function with active tracing: the segment Lambda opened is the parent.
+TRACE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+
+
+class XrayDaemon:
+    """Stands in for the X-Ray daemon: counts the UDP datagrams (one subsegment each)."""
+
+    def __init__(self):
+        import socket
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.socket.bind(("127.0.0.1", 0))
+        self.address = "127.0.0.1:%d" % self.socket.getsockname()[1]
+        self.received = 0
+        self.lock = threading.Lock()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        while True:
+            datagram = self.socket.recv(65536)
+            # The daemon's format: a JSON header line, then the segment document.
+            if datagram.startswith(b'{"format"'):
+                with self.lock:
+                    self.received += 1
+
+    def count(self):
+        with self.lock:
+            return self.received
 
 
 class Invocation:
@@ -93,7 +126,7 @@ class RuntimeApi(BaseHTTPRequestHandler):
         self.send_header("Lambda-Runtime-Aws-Request-Id", invocation.request_id)
         self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 30_000))
         self.send_header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:123456789012:function:bench")
-        self.send_header("Lambda-Runtime-Trace-Id", "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1")
+        self.send_header("Lambda-Runtime-Trace-Id", TRACE_HEADER)
         self.end_headers()
         self.wfile.write(body)
 
@@ -114,7 +147,7 @@ class RuntimeApi(BaseHTTPRequestHandler):
             invocation.done.set()
 
 
-def cold_start(target):
+def cold_start(target, daemon):
     invocation = Invocation(target["event"]())
     server = QuietServer(("127.0.0.1", 0), RuntimeApi)
     server.invocation = invocation
@@ -136,8 +169,10 @@ def cold_start(target):
         "LAMBDA_TASK_ROOT": str(target.get("cwd", ROOT)),
         "_HANDLER": target.get("handler", "bootstrap"),
         "TZ": ":UTC",
+        **({} if target.get("untraced") else {"AWS_XRAY_DAEMON_ADDRESS": daemon.address}),
         **target["env"],
     }
+    received_before = daemon.count()
     started = time.perf_counter()
     process = subprocess.Popen(target["argv"], env=env, cwd=target.get("cwd", ROOT),
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -146,6 +181,8 @@ def cold_start(target):
     peak_kib = high_water_mark(process.pid)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
+    time.sleep(0.005)  # a datagram sent just before the response is still in the socket
+    subsegments = daemon.count() - received_before
     server.shutdown()
     server.server_close()
     stderr = process.stderr.read().decode(errors="replace")[-2000:]
@@ -156,6 +193,7 @@ def cold_start(target):
         "first_response_ms": (invocation.responded_at - started) * 1000,
         "rss_mib": peak_kib / 1024,
         "init_rss_mib": invocation.init_peak_kib / 1024,
+        "subsegments": subsegments,
         "response": invocation.body.decode(errors="replace")[:300],
     }
 
@@ -185,7 +223,7 @@ def targets(moto):
     sqs = boto3.client("sqs", endpoint_url=moto, region_name="us-east-1")
     events = boto3.client("events", endpoint_url=moto, region_name="us-east-1")
     suffix = uuid.uuid4().hex[:8]
-    buckets = {name: f"bench-{name}-{suffix}" for name in ["raw", "records", "index", "index-local", "output"]}
+    buckets = {name: f"bench-{name}-{suffix}" for name in ["raw", "records", "index", "index-local", "output", "sessions"]}
     for bucket in buckets.values():
         s3.create_bucket(Bucket=bucket)
     process_queue = sqs.create_queue(QueueName=f"bench-process-{suffix}")["QueueUrl"]
@@ -257,7 +295,8 @@ def targets(moto):
                  "SEAMS_EVENT_BUS_NAME": bus},
          "event": delivery},
         {"name": "answer", "argv": rust("answer"),
-         "env": {**aws, "SEAMS_ANSWER_STATE_MACHINE_ARN": express["stateMachineArn"]},
+         "env": {**aws, "SEAMS_ANSWER_STATE_MACHINE_ARN": express["stateMachineArn"],
+                 "SEAMS_SESSIONS_BUCKET": buckets["sessions"]},
          "event": lambda: sample("answer/http-answer.json")},
         {"name": "gateway (MCP search)", "argv": rust("gateway"),
          "env": {**aws, "SEAMS_INGEST_FUNCTION": "bench-ingest", "SEAMS_RETRIEVE_FUNCTION": "bench-retrieve",
@@ -285,6 +324,9 @@ def main():
     parser.add_argument("--baseline", type=Path,
                         help="a directory of release binaries built from another commit: each chosen seams "
                              "target runs again from it, named '<name> [baseline]', interleaved")
+    parser.add_argument("--untraced", action="store_true",
+                        help="run each chosen seams target again without the X-Ray daemon address, "
+                             "named '<name> [untraced]', interleaved")
     arguments = parser.parse_args()
     moto = os.environ["SEAMS_TEST_MOTO_ENDPOINT"]
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
@@ -295,12 +337,26 @@ def main():
         chosen += [{**t, "name": f"{t['name']} [baseline]", "argv": [str(arguments.baseline / Path(t["argv"][0]).name)]}
                    for t in chosen
                    if Path(t["argv"][0]).parent == RELEASE and (arguments.baseline / Path(t["argv"][0]).name).exists()]
+    if arguments.untraced:
+        chosen += [{**t, "name": f"{t['name']} [untraced]", "untraced": True}
+                   for t in chosen if Path(t["argv"][0]).parent == RELEASE and "[baseline]" not in t["name"]]
+    # Each variant keeps its own index: the indexer's writes (another format, in a baseline)
+    # are what its retrieve then reads.
+    s3 = boto3.client("s3", endpoint_url=moto, region_name="us-east-1")
+    for target in chosen:
+        variant = target["name"].rpartition(" [")[2].rstrip("]") if target["name"].endswith("]") else None
+        if variant and "SEAMS_INDEX_BUCKET" in target["env"]:
+            bucket = f"{target['env']['SEAMS_INDEX_BUCKET']}-{variant}"
+            if bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
+                s3.create_bucket(Bucket=bucket)
+            target["env"] = {**target["env"], "SEAMS_INDEX_BUCKET": bucket}
+    daemon = XrayDaemon()
     for target in chosen:  # one warm-up each: page cache, moto's first-request costs
-        cold_start(target)
+        cold_start(target, daemon)
     samples = {t["name"]: [] for t in chosen}
     for round_ in range(arguments.runs):
         for target in chosen:
-            samples[target["name"]].append(cold_start(target))
+            samples[target["name"]].append(cold_start(target, daemon))
         print(f"round {round_ + 1}/{arguments.runs}", file=sys.stderr)
 
     results = {}
@@ -311,6 +367,7 @@ def main():
             "first_response_ms": summary([r["first_response_ms"] for r in runs]),
             "rss_mib": summary([r["rss_mib"] for r in runs]),
             "init_rss_mib": summary([r["init_rss_mib"] for r in runs]),
+            "subsegments": summary([r["subsegments"] for r in runs]),
             "sample_response": runs[-1]["response"],
         }
     arguments.out.parent.mkdir(parents=True, exist_ok=True)
@@ -318,7 +375,7 @@ def main():
     for name, result in results.items():
         print(f"{name:40} init {result['init_ms']['median']:7.1f} ms  first response "
               f"{result['first_response_ms']['median']:7.1f} ms  rss {result['rss_mib']['median']:6.1f} MiB  "
-              f"(at init {result['init_rss_mib']['median']:5.1f})")
+              f"(at init {result['init_rss_mib']['median']:5.1f})  subsegments {result['subsegments']['median']:g}")
 
 
 if __name__ == "__main__":
