@@ -169,7 +169,7 @@ def cold_start(target, daemon):
         "LAMBDA_TASK_ROOT": str(target.get("cwd", ROOT)),
         "_HANDLER": target.get("handler", "bootstrap"),
         "TZ": ":UTC",
-        **({} if target.get("untraced") else {"AWS_XRAY_DAEMON_ADDRESS": daemon.address}),
+        **({} if target.get("variant") == "untraced" else {"AWS_XRAY_DAEMON_ADDRESS": daemon.address}),
         **target["env"],
     }
     received_before = daemon.count()
@@ -334,21 +334,19 @@ def main():
 
     chosen = [t for t in targets(moto) if not arguments.only or t["name"] in arguments.only]
     if arguments.baseline:
-        chosen += [{**t, "name": f"{t['name']} [baseline]", "argv": [str(arguments.baseline / Path(t["argv"][0]).name)]}
+        chosen += [{**t, "name": f"{t['name']} [baseline]", "variant": "baseline", "argv": [str(arguments.baseline / Path(t["argv"][0]).name)]}
                    for t in chosen
                    if Path(t["argv"][0]).parent == RELEASE and (arguments.baseline / Path(t["argv"][0]).name).exists()]
     if arguments.untraced:
-        chosen += [{**t, "name": f"{t['name']} [untraced]", "untraced": True}
-                   for t in chosen if Path(t["argv"][0]).parent == RELEASE and "[baseline]" not in t["name"]]
+        chosen += [{**t, "name": f"{t['name']} [untraced]", "variant": "untraced"}
+                   for t in chosen if Path(t["argv"][0]).parent == RELEASE and not t.get("variant")]
     # Each variant keeps its own index: the indexer's writes (another format, in a baseline)
     # are what its retrieve then reads.
     s3 = boto3.client("s3", endpoint_url=moto, region_name="us-east-1")
     for target in chosen:
-        variant = target["name"].rpartition(" [")[2].rstrip("]") if target["name"].endswith("]") else None
-        if variant and "SEAMS_INDEX_BUCKET" in target["env"]:
-            bucket = f"{target['env']['SEAMS_INDEX_BUCKET']}-{variant}"
-            if bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
-                s3.create_bucket(Bucket=bucket)
+        if target.get("variant") and "SEAMS_INDEX_BUCKET" in target["env"]:
+            bucket = f"{target['env']['SEAMS_INDEX_BUCKET']}-{target['variant']}"
+            s3.create_bucket(Bucket=bucket)  # us-east-1: a bucket already ours is not an error
             target["env"] = {**target["env"], "SEAMS_INDEX_BUCKET": bucket}
     daemon = XrayDaemon()
     for target in chosen:  # one warm-up each: page cache, moto's first-request costs

@@ -171,18 +171,17 @@ def main():
         "SEAMS_WEBHOOK_SIGNING_SECRET": "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
     }
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     # Quoted: dotenv parsers (cargo lambda's among them) refuse a bare `=` or `/` in a value.
     write_private(out, "".join(f"{name}={json.dumps(value)}\n" for name, value in env.items()))
     print(f"lambda-env: the functions' resources on {args.endpoint}; their environment in {out}")
     if args.sam_out:
         # The template's signing key is a Secrets Manager secret: the deployed function reads
         # it by reference, and so does this one.
-        signing = f"{stack}-webhook-signing"
+        signing, key = f"{stack}-webhook-signing", env["SEAMS_WEBHOOK_SIGNING_SECRET"]
         try:
-            secretsmanager.create_secret(Name=signing, SecretString=env["SEAMS_WEBHOOK_SIGNING_SECRET"])
+            secretsmanager.create_secret(Name=signing, SecretString=key)
         except secretsmanager.exceptions.ResourceExistsException:
-            secretsmanager.put_secret_value(SecretId=signing, SecretString=env["SEAMS_WEBHOOK_SIGNING_SECRET"])
+            secretsmanager.put_secret_value(SecretId=signing, SecretString=key)
         sam_env = {**env, "SEAMS_S3_FORCE_PATH_STYLE": "true", "SEAMS_WEBHOOK_SIGNING_SECRET_REF": signing}
         functions = sam_environment(template, sam_env)
         write_private(Path(args.sam_out), json.dumps(functions, indent=2) + "\n")

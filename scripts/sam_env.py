@@ -2,7 +2,7 @@
 CLI's own code (the template's intrinsics resolved as SAM resolves them locally, then the
 `--env-vars` file applied), without Docker. Prints one JSON object: logical id -> variables.
 
-    scripts/sam_env.py [--env-vars .tools/run/env.json]
+    .tools/venv/bin/python scripts/sam_env.py [--env-vars .tools/run/env.json]
 
 `tests/tests/lambda_env.rs` loads each function's configuration from it.
 """
