@@ -1,9 +1,11 @@
 //! A directory store that records what is put into and read from it, and fails one put on
-//! request: before the object is stored, or after (the answer is lost on the way back).
+//! request: before the object is stored, or after (the answer is lost on the way back). Its
+//! reads can take a while, as a network store's do, so a test sees how many overlap.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -22,6 +24,9 @@ pub struct RecordingStore {
     attempts: AtomicUsize,
     puts: Mutex<Vec<(String, usize)>>,
     gets: Mutex<Vec<String>>,
+    get_latency: Duration,
+    gets_in_flight: AtomicUsize,
+    most_gets_in_flight: AtomicUsize,
 }
 
 impl RecordingStore {
@@ -32,7 +37,21 @@ impl RecordingStore {
             attempts: AtomicUsize::new(0),
             puts: Mutex::default(),
             gets: Mutex::default(),
+            get_latency: Duration::ZERO,
+            gets_in_flight: AtomicUsize::new(0),
+            most_gets_in_flight: AtomicUsize::new(0),
         }
+    }
+
+    /// Each read waits `latency` before it answers.
+    pub fn with_get_latency(mut self, latency: Duration) -> Self {
+        self.get_latency = latency;
+        self
+    }
+
+    /// The most reads that were waiting at one time.
+    pub fn most_gets_in_flight(&self) -> usize {
+        self.most_gets_in_flight.load(Ordering::SeqCst)
     }
 
     /// Every put tried, failed ones included.
@@ -78,7 +97,14 @@ impl ObjectStore for RecordingStore {
         if let Ok(mut gets) = self.gets.lock() {
             gets.push(key.to_owned());
         }
-        self.inner.get(key).await
+        let in_flight = self.gets_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_gets_in_flight.fetch_max(in_flight, Ordering::SeqCst);
+        if !self.get_latency.is_zero() {
+            tokio::time::sleep(self.get_latency).await;
+        }
+        let object = self.inner.get(key).await;
+        self.gets_in_flight.fetch_sub(1, Ordering::SeqCst);
+        object
     }
 
     async fn head(&self, key: &str) -> Result<ObjectInfo, StoreError> {

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use futures::{stream, StreamExt, TryStreamExt};
 use seams_contracts::process::EmbeddingModel;
 use seams_platform::metrics::{self, Unit};
 use seams_platform::object_store::{ObjectStore, PutOptions, StoreError};
@@ -36,6 +37,9 @@ const WRITE_RETRY: RetryPolicy =
 /// reads the manifest again, at most this many times.
 const CATCH_UP_ATTEMPTS: usize = 3;
 
+/// Objects a catch-up fetches at once.
+const FETCH_CONCURRENCY: usize = 8;
+
 /// Tells apart the files of several indexes in one process (tests, the local runner).
 static INSTANCES: AtomicU64 = AtomicU64::new(0);
 
@@ -44,6 +48,10 @@ struct Local {
     /// The number of the last write the local file holds; `None` when unknown (before the
     /// first catch-up, or after a write whose commit is in doubt), which reloads the base.
     applied: Option<u64>,
+    /// The manifest last read or committed, when `checked_at`. A write within the refresh
+    /// interval starts from it instead of reading it again: the conditional put still
+    /// refuses it if another writer has committed since.
+    known: Option<Current>,
     checked_at: Instant,
     generation: u64,
 }
@@ -61,6 +69,7 @@ pub struct SegmentedIndex {
 }
 
 /// The manifest as read, with the ETag a replacement must match (`None`: none stored yet).
+#[derive(Clone)]
 struct Current {
     manifest: Manifest,
     etag: Option<String>,
@@ -111,7 +120,7 @@ impl SegmentedIndex {
     ) -> Result<Self, IndexError> {
         let name = format!("segmented-{}-{}", std::process::id(), INSTANCES.fetch_add(1, Ordering::Relaxed));
         let index = Arc::new(open_file(&dir.join(format!("{name}-0.sqlite")), &model, None)?);
-        let local = Local { index, applied: None, checked_at: Instant::now(), generation: 0 };
+        let local = Local { index, applied: None, known: None, checked_at: Instant::now(), generation: 0 };
         let segmented =
             Self { store, dir, name, model, refresh, policy: LogPolicy::default(), local: Mutex::new(local) };
         {
@@ -150,7 +159,10 @@ impl SegmentedIndex {
         loop {
             let current = self.read_manifest().await?;
             match self.apply_manifest(local, &current.manifest).await {
-                Ok(()) => return Ok(current),
+                Ok(()) => {
+                    local.known = Some(current.clone());
+                    return Ok(current);
+                }
                 // Freed by a compaction after we read the manifest: the next one names its base.
                 Err(CatchUpError::Gone(key)) if attempt < CATCH_UP_ATTEMPTS => {
                     tracing::info!(%key, "an index object was compacted away; reading the manifest again");
@@ -165,16 +177,29 @@ impl SegmentedIndex {
     }
 
     /// Applies what `manifest` holds that the local copy lacks: the writes after it, or the
-    /// base and the whole log when the base has moved past it.
+    /// base and the whole log when the base has moved past it. The objects are fetched side
+    /// by side, so a cold start after many writes pays about one round trip, not one each.
     async fn apply_manifest(&self, local: &mut Local, manifest: &Manifest) -> Result<(), CatchUpError> {
-        let applied = match local.applied {
-            Some(applied) if (manifest.base_through()..=manifest.through()).contains(&applied) => applied,
-            _ => self.load_base(local, manifest.base.as_ref()).await?,
+        let kept = local.applied.filter(|applied| (manifest.base_through()..=manifest.through()).contains(applied));
+        let base = async {
+            match (kept, &manifest.base) {
+                (None, Some(base)) => self.store.get(&base.key).await.map(|object| Some(object.body)),
+                _ => Ok(None),
+            }
         };
-        for segment in manifest.segments_after(applied) {
-            let object = self.store.get(&segment.key).await?;
-            let writes = manifest::decode(&object.body)
-                .map_err(|e| IndexError::Unavailable(format!("segments: {}: {e}", segment.key)))?;
+        let keys: Vec<String> =
+            manifest.segments_after(kept.unwrap_or(manifest.base_through())).map(|s| s.key.clone()).collect();
+        let segments = stream::iter(keys)
+            .map(|key| async move { self.store.get(&key).await.map(|object| (key, object.body)) })
+            .buffered(FETCH_CONCURRENCY)
+            .try_collect::<Vec<_>>();
+        let (base, segments) = futures::try_join!(base, segments)?;
+        if kept.is_none() {
+            self.load_base(local, manifest.base.as_ref(), base)?;
+        }
+        for (key, body) in segments {
+            let writes =
+                manifest::decode(&body).map_err(|e| IndexError::Unavailable(format!("segments: {key}: {e}")))?;
             for logged in writes {
                 // A merged segment also holds writes the local copy has.
                 if local.applied.is_some_and(|applied| logged.seq <= applied) {
@@ -188,14 +213,10 @@ impl SegmentedIndex {
         Ok(())
     }
 
-    /// Replaces the local file with `base` (an empty index when there is none); the number
-    /// of the base's last write.
-    async fn load_base(&self, local: &mut Local, base: Option<&Base>) -> Result<u64, CatchUpError> {
+    /// Replaces the local file with `base`, whose stored object is `body` (an empty index
+    /// when there is no base).
+    fn load_base(&self, local: &mut Local, base: Option<&Base>, body: Option<Bytes>) -> Result<(), IndexError> {
         local.applied = None;
-        let body = match base {
-            Some(base) => Some(self.store.get(&base.key).await?.body),
-            None => None,
-        };
         let generation = local.generation + 1;
         let path = self.dir.join(format!("{}-{generation}.sqlite", self.name));
         let index = open_file(&path, &self.model, body.as_deref())?;
@@ -204,7 +225,7 @@ impl SegmentedIndex {
         (local.generation, local.applied) = (generation, Some(through));
         // Searches still holding the old file keep it open; unlinking is safe on Unix.
         let _ = std::fs::remove_file(previous.path());
-        Ok(through)
+        Ok(())
     }
 
     /// Applies a write locally, then stores it as a segment and commits it to the manifest,
@@ -215,9 +236,13 @@ impl SegmentedIndex {
             if attempt > 1 {
                 tokio::time::sleep(WRITE_RETRY.random_delay(attempt - 1)).await;
             }
-            let current = self.catch_up(&mut local).await?;
+            let current = match self.known_current(&mut local) {
+                Some(known) if attempt == 1 => known,
+                _ => self.catch_up(&mut local).await?,
+            };
             let outcome = apply(&local.index, &write).await?;
             if outcome == Upserted::Stale {
+                local.known = Some(current);
                 return Ok(outcome);
             }
             // The local copy now holds a write no manifest names: until one does, it is in doubt.
@@ -225,7 +250,8 @@ impl SegmentedIndex {
             match self.commit(&current, &write).await {
                 Ok((seq, committed)) => {
                     local.applied = Some(seq);
-                    self.maintain(&local, committed).await;
+                    local.known = Some(self.maintain(&local, committed).await);
+                    local.checked_at = Instant::now();
                     return Ok(outcome);
                 }
                 Err(StoreError::PreconditionFailed { .. } | StoreError::AlreadyExists { .. }) => {
@@ -235,6 +261,14 @@ impl SegmentedIndex {
             }
         }
         Err(IndexError::Unavailable(format!("segments: lost {} write races in a row", WRITE_RETRY.max_attempts)))
+    }
+
+    /// The manifest the local copy was last brought to, if that was within the refresh
+    /// interval; a write at cold start or in a batch then skips reading it again.
+    fn known_current(&self, local: &mut Local) -> Option<Current> {
+        let known = local.known.take()?;
+        let fresh = local.checked_at.elapsed() < self.refresh;
+        (fresh && local.applied == Some(known.manifest.through())).then_some(known)
     }
 
     /// Stores `write`'s segment, then the manifest that names it; the write's number and the
@@ -264,20 +298,27 @@ impl SegmentedIndex {
         Ok(Current { manifest: next, etag: info.etag })
     }
 
-    /// Merges segments and compacts the log when due. The write is already committed, so a
-    /// failure here is logged and left for the next write to try again.
-    async fn maintain(&self, local: &Local, mut current: Current) {
+    /// Merges segments and compacts the log when due; the manifest as last committed. The
+    /// write is already committed, so a failure here is logged and left for the next write
+    /// to try again.
+    async fn maintain(&self, local: &Local, mut current: Current) -> Current {
         while let Some(range) = current.manifest.merge_due(self.policy.merge_fanout) {
             match self.merge(&current, range).await {
                 Ok(merged) => current = merged,
-                Err(error) => return tracing::warn!(%error, "merging segments failed; the next write tries again"),
+                Err(error) => {
+                    tracing::warn!(%error, "merging segments failed; the next write tries again");
+                    return current;
+                }
             }
         }
         if current.manifest.compaction_due(&self.policy) {
-            if let Err(error) = self.compact(local, &current).await {
-                tracing::warn!(%error, "compacting the index failed; the next write tries again");
+            match self.compact(local, &current).await {
+                Ok(Some(compacted)) => return compacted,
+                Ok(None) => {}
+                Err(error) => tracing::warn!(%error, "compacting the index failed; the next write tries again"),
             }
         }
+        current
     }
 
     /// Replaces the segments in `range` with one holding their writes, in order.
@@ -299,11 +340,12 @@ impl SegmentedIndex {
         Ok(committed)
     }
 
-    /// Stores the local copy (which holds every committed write) as the new base.
-    async fn compact(&self, local: &Local, current: &Current) -> Result<(), IndexError> {
+    /// Stores the local copy (which holds every committed write) as the new base; the
+    /// manifest that names it (`None` when the local copy is behind and nothing was done).
+    async fn compact(&self, local: &Local, current: &Current) -> Result<Option<Current>, IndexError> {
         let through = current.manifest.through();
         if local.applied != Some(through) {
-            return Ok(());
+            return Ok(None);
         }
         let body = local.index.read_file()?;
         let base = Base { key: manifest::base_key(through, &nonce()), through, bytes: body.len() as u64 };
@@ -313,7 +355,7 @@ impl SegmentedIndex {
         let committed = self.replace_manifest(current, current.manifest.compacted(base)).await.map_err(store_error)?;
         tracing::info!(through, "compacted the index into a new base");
         self.free(&current.manifest, &committed.manifest).await;
-        Ok(())
+        Ok(Some(committed))
     }
 
     /// Deletes what `before` named and `after` does not. A reader that still wanted one

@@ -179,3 +179,49 @@ async fn a_write_reports_what_it_uploaded() {
     // The first write into an empty index is folded into a base at once under this policy.
     assert_eq!(document["IndexCompactions"], 1.0, "{document}");
 }
+
+/// A write within the refresh interval starts from the manifest its instance last read or
+/// committed (the first write after a cold start, the next write of a batch) instead of
+/// reading it again. Another writer's commit in between fails its conditional put; it then
+/// catches up and writes, and nothing is lost.
+#[tokio::test]
+async fn a_write_starts_from_the_manifest_it_knows_and_catches_up_when_another_writer_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(RecordingStore::new(&dir.path().join("bucket"), None));
+    let refresh = Duration::from_secs(600);
+    let writer =
+        SegmentedIndex::open(store.clone(), dir.path().join("writer"), support::model(), refresh).await.unwrap();
+    store.take_gets();
+    writer.upsert(&doc(0)).await.unwrap();
+    writer.upsert(&doc(1)).await.unwrap();
+    assert_eq!(store.take_gets(), Vec::<String>::new(), "a write read what its instance knew");
+
+    let other = open(store.clone(), &dir.path().join("other"), LogPolicy::default()).await;
+    other.upsert(&doc(2)).await.unwrap();
+    store.take_gets();
+    writer.upsert(&doc(3)).await.unwrap();
+    let gets = store.take_gets();
+    assert_eq!(gets.first().map(String::as_str), Some(MANIFEST_KEY), "the lost race is not caught up: {gets:?}");
+    assert_eq!(stored_documents(store, &dir.path().join("reader")).await, ["d0", "d1", "d2", "d3"]);
+}
+
+/// A cold start after many writes fetches the log's segments side by side: on S3 each read
+/// is a round trip of tens of milliseconds, and one after another they add up.
+#[tokio::test]
+async fn a_reader_fetches_the_segments_it_lacks_side_by_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = dir.path().join("bucket");
+    let writer =
+        open(Arc::new(RecordingStore::new(&bucket, None)), &dir.path().join("writer"), LogPolicy::default()).await;
+    for i in 0..5 {
+        writer.upsert(&doc(i)).await.unwrap();
+    }
+    let slow = Arc::new(RecordingStore::new(&bucket, None).with_get_latency(Duration::from_millis(20)));
+    let reader = open(slow.clone(), &dir.path().join("reader"), LogPolicy::default()).await;
+    let gets = slow.take_gets();
+    assert_eq!(gets.iter().filter(|key| key.starts_with("index/segments/")).count(), 5, "{gets:?}");
+    assert_eq!(slow.most_gets_in_flight(), 5, "{gets:?}");
+    let mut found = ids(&reader, &query("ledger memo", SearchMode::Keyword, 50, None)).await;
+    found.sort();
+    assert_eq!(found, ["d0", "d1", "d2", "d3", "d4"]);
+}
