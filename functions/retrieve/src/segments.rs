@@ -44,7 +44,8 @@ const FETCH_CONCURRENCY: usize = 8;
 static INSTANCES: AtomicU64 = AtomicU64::new(0);
 
 struct Local {
-    index: Arc<SqliteIndex>,
+    /// The local copy; `None` only before the first catch-up has loaded a base.
+    index: Option<Arc<SqliteIndex>>,
     /// The number of the last write the local file holds; `None` when unknown (before the
     /// first catch-up, or after a write whose commit is in doubt), which reloads the base.
     applied: Option<u64>,
@@ -54,6 +55,12 @@ struct Local {
     known: Option<Current>,
     checked_at: Instant,
     generation: u64,
+}
+
+impl Local {
+    fn index(&self) -> Result<&Arc<SqliteIndex>, IndexError> {
+        self.index.as_ref().ok_or_else(|| IndexError::Unavailable("segments: no local copy loaded".into()))
+    }
 }
 
 pub struct SegmentedIndex {
@@ -119,8 +126,7 @@ impl SegmentedIndex {
         refresh: Duration,
     ) -> Result<Self, IndexError> {
         let name = format!("segmented-{}-{}", std::process::id(), INSTANCES.fetch_add(1, Ordering::Relaxed));
-        let index = Arc::new(open_file(&dir.join(format!("{name}-0.sqlite")), &model, None)?);
-        let local = Local { index, applied: None, known: None, checked_at: Instant::now(), generation: 0 };
+        let local = Local { index: None, applied: None, known: None, checked_at: Instant::now(), generation: 0 };
         let segmented =
             Self { store, dir, name, model, refresh, policy: LogPolicy::default(), local: Mutex::new(local) };
         {
@@ -206,7 +212,7 @@ impl SegmentedIndex {
                     continue;
                 }
                 local.applied = None;
-                apply(&local.index, &logged.write).await?;
+                apply(local.index()?, &logged.write).await?;
                 local.applied = Some(logged.seq);
             }
         }
@@ -220,11 +226,13 @@ impl SegmentedIndex {
         let generation = local.generation + 1;
         let path = self.dir.join(format!("{}-{generation}.sqlite", self.name));
         let index = open_file(&path, &self.model, body.as_deref())?;
-        let previous = std::mem::replace(&mut local.index, Arc::new(index));
+        let previous = local.index.replace(Arc::new(index));
         let through = base.map_or(0, |base| base.through);
         (local.generation, local.applied) = (generation, Some(through));
         // Searches still holding the old file keep it open; unlinking is safe on Unix.
-        let _ = std::fs::remove_file(previous.path());
+        if let Some(previous) = previous {
+            let _ = std::fs::remove_file(previous.path());
+        }
         Ok(())
     }
 
@@ -240,7 +248,7 @@ impl SegmentedIndex {
                 Some(known) if attempt == 1 => known,
                 _ => self.catch_up(&mut local).await?,
             };
-            let outcome = apply(&local.index, &write).await?;
+            let outcome = apply(local.index()?, &write).await?;
             if outcome == Upserted::Stale {
                 local.known = Some(current);
                 return Ok(outcome);
@@ -347,7 +355,7 @@ impl SegmentedIndex {
         if local.applied != Some(through) {
             return Ok(None);
         }
-        let body = local.index.read_file()?;
+        let body = local.index()?.read_file()?;
         let base = Base { key: manifest::base_key(through, &nonce()), through, bytes: body.len() as u64 };
         self.store.put(&base.key, Bytes::from(body), PutOptions::if_absent()).await.map_err(store_error)?;
         uploaded(base.bytes as usize);
@@ -374,7 +382,7 @@ impl SegmentedIndex {
         if local.checked_at.elapsed() >= self.refresh {
             self.catch_up(&mut local).await?;
         }
-        Ok(local.index.clone())
+        local.index().cloned()
     }
 }
 
