@@ -23,6 +23,9 @@ use support::{at, document, ids, query};
 /// a few writes go through every step.
 const EAGER: LogPolicy = LogPolicy { merge_fanout: 2, compact_ratio: 16, compact_min_log_bytes: 1 };
 
+/// A refresh interval no test outlasts: writes start from the manifest their instance knows.
+const LONG_REFRESH: Duration = Duration::from_secs(600);
+
 async fn open(store: Arc<dyn ObjectStore>, scratch: &std::path::Path, policy: LogPolicy) -> SegmentedIndex {
     SegmentedIndex::open(store, scratch.to_owned(), support::model(), Duration::ZERO).await.unwrap().with_policy(policy)
 }
@@ -32,7 +35,8 @@ fn doc(i: usize) -> retrieve::index::IndexedDocument {
 }
 
 /// Six upserts and a delete, each retried on a fresh instance (as a redelivered message
-/// would be) until it succeeds; the number of puts made.
+/// would be) until it succeeds; the number of puts made. Each write starts from the manifest
+/// its instance read when it opened, as within Lambda's refresh interval.
 async fn write_all(store: Arc<RecordingStore>, scratch: &std::path::Path) -> usize {
     for i in 0..7 {
         let mut attempts = 0;
@@ -40,7 +44,7 @@ async fn write_all(store: Arc<RecordingStore>, scratch: &std::path::Path) -> usi
             attempts += 1;
             assert!(attempts <= 2, "write {i} failed twice");
             let index =
-                match SegmentedIndex::open(store.clone(), scratch.to_owned(), support::model(), Duration::ZERO).await {
+                match SegmentedIndex::open(store.clone(), scratch.to_owned(), support::model(), LONG_REFRESH).await {
                     Ok(index) => index.with_policy(EAGER),
                     Err(_) => continue,
                 };
@@ -188,9 +192,8 @@ async fn a_write_reports_what_it_uploaded() {
 async fn a_write_starts_from_the_manifest_it_knows_and_catches_up_when_another_writer_committed() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(RecordingStore::new(&dir.path().join("bucket"), None));
-    let refresh = Duration::from_secs(600);
     let writer =
-        SegmentedIndex::open(store.clone(), dir.path().join("writer"), support::model(), refresh).await.unwrap();
+        SegmentedIndex::open(store.clone(), dir.path().join("writer"), support::model(), LONG_REFRESH).await.unwrap();
     store.take_gets();
     writer.upsert(&doc(0)).await.unwrap();
     writer.upsert(&doc(1)).await.unwrap();
