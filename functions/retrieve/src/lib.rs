@@ -45,6 +45,7 @@ use crate::filter::{Scalar, Test};
 pub use crate::fuse::Fusion;
 use crate::index::Hit;
 pub use crate::index::{IndexError, SearchIndex, SearchQuery};
+use crate::manifest::LogPolicy;
 use crate::postgres::{Connection, PostgresIndex, PostgresSettings};
 pub use crate::rerank::{RerankSettings, Reranker};
 use crate::segments::SegmentedIndex;
@@ -118,6 +119,9 @@ pub struct Settings {
     pub rerank: RerankSettings,
     /// Query functions look for new writes to the embedded index at most this often.
     pub index_refresh: Duration,
+    /// A write to the embedded index of at most this many bytes rides in its manifest (0:
+    /// never; readers older than inline writes cannot read them, decision 0034).
+    pub index_inline_bytes: u64,
     /// Where the embedded index's local copy lives (Lambda's /tmp).
     pub index_dir: PathBuf,
     /// Whose documents an HTTP caller may find (`SEAMS_TENANT_CLAIM`).
@@ -131,6 +135,7 @@ impl Default for Settings {
             feedback: VectorFeedback::OFF,
             rerank: RerankSettings::default(),
             index_refresh: Duration::from_secs(30),
+            index_inline_bytes: LogPolicy::DEFAULT.inline_max_bytes,
             index_dir: std::env::temp_dir().join("seams-index"),
             tenancy: Tenancy::single(),
         }
@@ -185,6 +190,7 @@ impl Settings {
             feedback,
             rerank,
             index_refresh: Duration::from_secs(env.parse_or("SEAMS_INDEX_REFRESH_SECONDS", 30)),
+            index_inline_bytes: env.parse_or("SEAMS_INDEX_INLINE_BYTES", defaults.index_inline_bytes),
             index_dir: env.optional("SEAMS_INDEX_DIR").map_or(defaults.index_dir, PathBuf::from),
             tenancy: Tenancy::from_env(env),
         }
@@ -271,7 +277,9 @@ pub async fn open_index(
         Backend::Sqlite { index_bucket } => {
             let store = Arc::new(S3ObjectStore::new(config.aws.s3(sdk), index_bucket));
             let settings = &config.settings;
-            Arc::new(SegmentedIndex::open(store, settings.index_dir.clone(), model, settings.index_refresh).await?)
+            let policy = LogPolicy { inline_max_bytes: settings.index_inline_bytes, ..LogPolicy::DEFAULT };
+            let index = SegmentedIndex::open(store, settings.index_dir.clone(), model, settings.index_refresh).await?;
+            Arc::new(index.with_policy(policy))
         }
         Backend::Postgres { database, schema, ca_file } => {
             let settings = postgres_settings(sdk, database, schema, ca_file.clone(), config.secret_ttl).await?;
@@ -600,6 +608,15 @@ mod tests {
         assert_eq!(weight(&[]), 0.0, "the hashing embedder's vectors would only add noise");
         assert_eq!(weight(&[("SEAMS_EMBEDDER", "bedrock")]), 1.0);
         assert_eq!(weight(&[("SEAMS_HYBRID_VECTOR_WEIGHT", "0.3")]), 0.3, "an explicit weight wins");
+    }
+
+    #[test]
+    fn small_index_writes_ride_in_the_manifest_unless_turned_off() {
+        let inline = |pairs: &[(&str, &str)]| settings(pairs).map(|s| s.index_inline_bytes);
+        assert_eq!(inline(&[]).unwrap(), 4096);
+        assert_eq!(inline(&[("SEAMS_INDEX_INLINE_BYTES", "0")]).unwrap(), 0, "off while old readers run");
+        let bad = inline(&[("SEAMS_INDEX_INLINE_BYTES", "-1")]).unwrap_err().to_string();
+        assert!(bad.contains("SEAMS_INDEX_INLINE_BYTES"), "{bad}");
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! What the segmented embedded index is made of, free of I/O: a manifest naming a base (a
 //! whole SQLite file, compacted) and the segments written since (each a log of writes as
-//! JSON lines, one sequence number per write). Segments merge size-tiered: eight of a level
+//! JSON lines, one sequence number per write). A small write's segment rides inside the
+//! manifest instead of an object of its own. Segments merge size-tiered: eight of a level
 //! become one of the next by concatenation, so a segment's bytes are uploaded once per level;
-//! the log folds into a new base once it holds a quarter of the base's bytes ([`LogPolicy`]).
-//! Decision 0034.
+//! the log folds into a new base once it holds a quarter of the base's bytes, and a small
+//! index folds instead of merging ([`LogPolicy`]). Decision 0034.
 
 use std::ops::Range;
 
@@ -28,15 +29,34 @@ pub struct LogPolicy {
     pub compact_ratio: u64,
     /// ...and not before it holds this much.
     pub compact_min_log_bytes: u64,
+    /// A write's segment of at most this many bytes rides inside the manifest (0: never), so
+    /// the write is one put and a cold start reads no object for it.
+    pub inline_max_bytes: u64,
+    /// An index whose base and log hold at most this many bytes folds its log into a new base
+    /// where it would merge segments: uploading it whole costs less than the objects a cold
+    /// start would otherwise read.
+    pub small_index_bytes: u64,
 }
 
 impl Default for LogPolicy {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+impl LogPolicy {
     /// Each byte written is uploaded about once per level (three levels up to 512 writes),
     /// then once more in a base four times the log's size. Below 8 MiB of log, a query
-    /// function's start applies it in well under a second.
-    fn default() -> Self {
-        Self { merge_fanout: 8, compact_ratio: 4, compact_min_log_bytes: 8 << 20 }
-    }
+    /// function's start applies it in well under a second. A tombstone or a one-chunk document
+    /// rides in the manifest; at most a fanout's worth (32 KiB) is uploaded again with each
+    /// manifest.
+    pub const DEFAULT: Self = Self {
+        merge_fanout: 8,
+        compact_ratio: 4,
+        compact_min_log_bytes: 8 << 20,
+        inline_max_bytes: 4 << 10,
+        small_index_bytes: 1 << 20,
+    };
 }
 
 /// A compacted index: every write up to `through` is in it.
@@ -47,10 +67,24 @@ pub struct Base {
     pub bytes: u64,
 }
 
+/// Where a segment's lines are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SegmentBody {
+    /// An object of its own.
+    Stored { key: String },
+    /// Inside the manifest: a small write, until a merge or a compaction takes it in.
+    Inline {
+        #[serde(rename = "inline")]
+        lines: String,
+    },
+}
+
 /// A segment: the writes numbered `first..=last`, in order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SegmentRef {
-    pub key: String,
+    #[serde(flatten)]
+    pub body: SegmentBody,
     pub first: u64,
     pub last: u64,
     pub bytes: u64,
@@ -94,26 +128,44 @@ impl Manifest {
     }
 
     /// This manifest with one more write's segment.
-    pub fn appended(&self, key: String, bytes: u64) -> (Self, u64) {
+    pub fn appended(&self, body: SegmentBody, bytes: u64) -> (Self, u64) {
         let seq = self.through() + 1;
         let mut next = self.clone();
-        next.segments.push(SegmentRef { key, first: seq, last: seq, bytes, level: 0 });
+        next.segments.push(SegmentRef { body, first: seq, last: seq, bytes, level: 0 });
         (next, seq)
     }
 
-    /// The newest run of `fanout` segments of one level, if the log has one. Levels never
-    /// rise towards the newest segment, so merging the newest run keeps it that way.
-    pub fn merge_due(&self, fanout: usize) -> Option<Range<usize>> {
-        let level = self.segments.last()?.level;
+    /// Whether the next write's segment, `bytes` long, rides inside the manifest. The
+    /// segments riding in it are bounded too (a fanout's worth), in case merges keep failing.
+    pub fn inlines(&self, bytes: u64, policy: &LogPolicy) -> bool {
+        let inline: u64 = self.segments.iter().filter(|s| s.is_inline()).map(|s| s.bytes).sum();
+        bytes <= policy.inline_max_bytes && inline + bytes <= policy.inline_max_bytes * policy.merge_fanout as u64
+    }
+
+    /// The newest run of `fanout` segments of one level, if the log has one and is not small
+    /// enough to fold instead. Levels never rise towards the newest segment, so merging the
+    /// newest run keeps it that way.
+    pub fn merge_due(&self, policy: &LogPolicy) -> Option<Range<usize>> {
+        let fanout = policy.merge_fanout;
+        (!self.is_small(policy) && self.run_due(fanout)).then(|| self.segments.len() - fanout..self.segments.len())
+    }
+
+    /// Whether the newest segments include `fanout` of one level.
+    fn run_due(&self, fanout: usize) -> bool {
+        let Some(level) = self.segments.last().map(|segment| segment.level) else { return false };
         let run = self.segments.iter().rev().take_while(|segment| segment.level == level).count();
-        (fanout > 1 && run >= fanout).then(|| self.segments.len() - fanout..self.segments.len())
+        fanout > 1 && run >= fanout
+    }
+
+    fn is_small(&self, policy: &LogPolicy) -> bool {
+        self.base.as_ref().map_or(0, |base| base.bytes) + self.log_bytes() <= policy.small_index_bytes
     }
 
     /// This manifest with the segments in `range` replaced by `key`, their concatenation.
     pub fn merged(&self, range: Range<usize>, key: String) -> Self {
         let run = &self.segments[range.clone()];
         let merged = SegmentRef {
-            key,
+            body: SegmentBody::Stored { key },
             first: run.first().map_or(0, |s| s.first),
             last: run.last().map_or(0, |s| s.last),
             bytes: run.iter().map(|s| s.bytes).sum(),
@@ -124,11 +176,13 @@ impl Manifest {
         next
     }
 
-    /// Whether the log is big enough, against the base, to fold into a new one.
+    /// Whether the log is big enough, against the base, to fold into a new one; or the index
+    /// is small and a merge would be due.
     pub fn compaction_due(&self, policy: &LogPolicy) -> bool {
         let base_bytes = self.base.as_ref().map_or(0, |base| base.bytes);
         let log = self.log_bytes();
-        log > 0 && log >= policy.compact_min_log_bytes.max(base_bytes / policy.compact_ratio.max(1))
+        let big_log = log >= policy.compact_min_log_bytes.max(base_bytes / policy.compact_ratio.max(1));
+        log > 0 && (big_log || (self.is_small(policy) && self.run_due(policy.merge_fanout)))
     }
 
     /// This manifest with `base` in place of its base and every segment `base` covers.
@@ -143,9 +197,24 @@ impl Manifest {
         self.keys().into_iter().filter(|key| !named.contains(key)).collect()
     }
 
+    /// The objects this manifest names: its base and its stored segments.
     fn keys(&self) -> Vec<String> {
         let base = self.base.iter().map(|base| base.key.clone());
-        base.chain(self.segments.iter().map(|segment| segment.key.clone())).collect()
+        base.chain(self.segments.iter().filter_map(|segment| segment.key().map(str::to_owned))).collect()
+    }
+}
+
+impl SegmentRef {
+    /// The object holding this segment; `None` when it rides in the manifest.
+    pub fn key(&self) -> Option<&str> {
+        match &self.body {
+            SegmentBody::Stored { key } => Some(key),
+            SegmentBody::Inline { .. } => None,
+        }
+    }
+
+    pub fn is_inline(&self) -> bool {
+        matches!(self.body, SegmentBody::Inline { .. })
     }
 }
 
@@ -172,9 +241,9 @@ pub struct SegmentError {
 }
 
 /// A segment holding one write. Merged segments are these lines concatenated.
-pub fn encode(logged: &LoggedWrite) -> Result<Vec<u8>, serde_json::Error> {
-    let mut line = serde_json::to_vec(logged)?;
-    line.push(b'\n');
+pub fn encode(logged: &LoggedWrite) -> Result<String, serde_json::Error> {
+    let mut line = serde_json::to_string(logged)?;
+    line.push('\n');
     Ok(line)
 }
 
@@ -222,11 +291,18 @@ pub fn base_key(through: u64, nonce: &str) -> String {
 mod tests {
     use super::*;
 
+    /// The default policy, for an index too big to fold its log at each merge.
+    const BIG: LogPolicy = LogPolicy { small_index_bytes: 0, ..LogPolicy::DEFAULT };
+
+    fn stored(key: &str) -> SegmentBody {
+        SegmentBody::Stored { key: key.into() }
+    }
+
     fn with_writes(n: u64, bytes: u64) -> Manifest {
         let mut manifest = Manifest::default();
         for i in 0..n {
-            manifest = manifest.appended(format!("s{i}"), bytes).0;
-            while let Some(range) = manifest.merge_due(LogPolicy::default().merge_fanout) {
+            manifest = manifest.appended(stored(&format!("s{i}")), bytes).0;
+            while let Some(range) = manifest.merge_due(&BIG) {
                 let key = format!("m{}", manifest.through());
                 manifest = manifest.merged(range, key);
             }
@@ -239,10 +315,10 @@ mod tests {
         let mut manifest = Manifest::legacy(100);
         assert_eq!(manifest.through(), 0);
         let seq;
-        (manifest, seq) = manifest.appended("a".into(), 10);
+        (manifest, seq) = manifest.appended(stored("a"), 10);
         assert_eq!((seq, manifest.through()), (1, 1));
         manifest = manifest.compacted(Base { key: "b".into(), through: 1, bytes: 110 });
-        assert_eq!(manifest.appended("c".into(), 5).1, 2);
+        assert_eq!(manifest.appended(stored("c"), 5).1, 2);
     }
 
     #[test]
@@ -264,7 +340,7 @@ mod tests {
     #[test]
     fn a_reader_fetches_only_segments_with_writes_it_lacks() {
         let manifest = with_writes(10, 1);
-        let keys: Vec<&str> = manifest.segments_after(8).map(|s| s.key.as_str()).collect();
+        let keys: Vec<&str> = manifest.segments_after(8).filter_map(SegmentRef::key).collect();
         assert_eq!(keys, ["s8", "s9"]);
         // Inside a merged segment: the whole segment, whose earlier lines the reader skips.
         assert_eq!(manifest.segments_after(3).count(), 3);
@@ -276,21 +352,70 @@ mod tests {
         let big = 400 << 20;
         let mut manifest =
             Manifest { base: Some(Base { key: "b".into(), through: 0, bytes: big }), ..Manifest::default() };
-        manifest = manifest.appended("s".into(), (big / 4) - 1).0;
+        manifest = manifest.appended(stored("s"), (big / 4) - 1).0;
         assert!(!manifest.compaction_due(&policy));
-        manifest = manifest.appended("t".into(), 1).0;
+        manifest = manifest.appended(stored("t"), 1).0;
         assert!(manifest.compaction_due(&policy));
         // A small index waits for the floor.
-        let small = Manifest::default().appended("s".into(), policy.compact_min_log_bytes - 1).0;
+        let small = Manifest::default().appended(stored("s"), policy.compact_min_log_bytes - 1).0;
         assert!(!small.compaction_due(&policy));
         assert!(!Manifest::default().compaction_due(&policy));
+    }
+
+    #[test]
+    fn a_small_index_folds_its_log_where_a_bigger_one_merges() {
+        let policy = LogPolicy::default();
+        let eight = with_writes(7, 1).appended(stored("s7"), 1).0;
+        assert_eq!(eight.merge_due(&policy), None);
+        assert!(eight.compaction_due(&policy));
+        assert_eq!(eight.merge_due(&BIG), Some(0..8));
+        assert!(!eight.compaction_due(&BIG));
+        // Seven writes: neither.
+        assert!(!with_writes(7, 1).compaction_due(&policy));
+        // Over the size, the small index's rule no longer applies.
+        let over = with_writes(7, policy.small_index_bytes / 7).appended(stored("s7"), 8).0;
+        assert_eq!(over.merge_due(&policy), Some(0..8));
+    }
+
+    #[test]
+    fn small_writes_ride_in_the_manifest_a_fanouts_worth_at_most() {
+        let policy = LogPolicy::default();
+        let max = policy.inline_max_bytes;
+        let inline = |manifest: &Manifest| manifest.appended(SegmentBody::Inline { lines: "x".into() }, max).0;
+        let mut manifest = Manifest::default();
+        assert!(manifest.inlines(max, &policy));
+        assert!(!manifest.inlines(max + 1, &policy));
+        for _ in 0..policy.merge_fanout - 1 {
+            manifest = inline(&manifest);
+        }
+        assert!(manifest.inlines(max, &policy));
+        manifest = inline(&manifest);
+        assert!(!manifest.inlines(1, &policy));
+        // A stored segment does not count against them.
+        assert!(with_writes(3, max).inlines(max, &policy));
+        assert!(!Manifest::default().inlines(1, &LogPolicy { inline_max_bytes: 0, ..policy }));
+    }
+
+    #[test]
+    fn inline_segments_round_trip_and_name_no_object() {
+        // A manifest written before inline segments reads as before.
+        let old = r#"{"segments":[{"key":"k","first":1,"last":1,"bytes":3,"level":0}]}"#;
+        let manifest: Manifest = serde_json::from_str(old).unwrap();
+        assert_eq!(manifest.segments[0].key(), Some("k"));
+        let (next, _) = manifest.appended(SegmentBody::Inline { lines: "{}\n".into() }, 3);
+        let json = serde_json::to_string(&next).unwrap();
+        assert!(json.contains(r#""inline":"{}\n""#), "{json}");
+        let read: Manifest = serde_json::from_str(&json).unwrap();
+        assert_eq!(read, next);
+        assert!(read.segments[1].is_inline());
+        assert_eq!(read.replaced_by(&Manifest::default()), ["k"]);
     }
 
     #[test]
     fn compaction_keeps_only_writes_after_the_new_base_and_frees_the_rest() {
         let before = with_writes(3, 1);
         let after = before.compacted(Base { key: "new".into(), through: 2, bytes: 9 });
-        let kept: Vec<&str> = after.segments.iter().map(|s| s.key.as_str()).collect();
+        let kept: Vec<&str> = after.segments.iter().filter_map(SegmentRef::key).collect();
         assert_eq!(kept, ["s2"]);
         assert_eq!(before.replaced_by(&after), ["s0", "s1"]);
         let legacy = Manifest::legacy(1);
@@ -318,8 +443,8 @@ mod tests {
             write: Write::Delete { document_id: id.into(), deleted_at: DateTime::<Utc>::UNIX_EPOCH },
         };
         let mut body = encode(&delete(1, "a")).unwrap();
-        body.extend(encode(&delete(2, "b")).unwrap());
-        assert_eq!(decode(&body).unwrap(), [delete(1, "a"), delete(2, "b")]);
+        body.push_str(&encode(&delete(2, "b")).unwrap());
+        assert_eq!(decode(body.as_bytes()).unwrap(), [delete(1, "a"), delete(2, "b")]);
         let error = decode(b"{\"seq\":1}\nnot json\n").unwrap_err().to_string();
         assert!(error.starts_with("segment line 1:"), "{error}");
     }

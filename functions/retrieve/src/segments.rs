@@ -1,9 +1,10 @@
 //! The embedded index on Lambda, in retrieve's own bucket as segments ([`crate::manifest`]).
-//! A write uploads a segment holding just that write, then the manifest with a conditional
-//! put on the ETag it started from, so two writers can never lose each other's write: the
-//! loser catches up and writes again. Every function keeps a local SQLite copy and fetches
-//! only the segments it lacks; the indexer (reserved concurrency 1) also merges segments and
-//! folds them into a new base once the log is big enough. Decision 0034.
+//! A write uploads a segment holding just that write (unless it is small enough to ride in
+//! the manifest), then the manifest with a conditional put on the ETag it started from, so
+//! two writers can never lose each other's write: the loser catches up and writes again.
+//! Every function keeps a local SQLite copy and fetches only the segments it lacks; the
+//! indexer (reserved concurrency 1) also merges segments and folds them into a new base once
+//! the log is big enough. Decision 0034.
 //!
 //! A crash anywhere leaves the index readable and complete: a segment or base no manifest
 //! names is never read, and the manifest names only objects already stored. What a failed
@@ -25,7 +26,9 @@ use seams_platform::retry::RetryPolicy;
 use tokio::sync::Mutex;
 
 use crate::index::{Hit, IndexError, IndexedDocument, SearchIndex, SearchQuery, Upserted};
-use crate::manifest::{self, Base, LogPolicy, LoggedWrite, Manifest, Write, LEGACY_SNAPSHOT_KEY, MANIFEST_KEY};
+use crate::manifest::{
+    self, Base, LogPolicy, LoggedWrite, Manifest, SegmentBody, SegmentRef, Write, LEGACY_SNAPSHOT_KEY, MANIFEST_KEY,
+};
 use crate::sqlite::SqliteIndex;
 
 /// A write that lost a race waits (exponential backoff, full jitter) and tries again; after
@@ -193,19 +196,23 @@ impl SegmentedIndex {
                 _ => Ok(None),
             }
         };
-        let keys: Vec<String> =
-            manifest.segments_after(kept.unwrap_or(manifest.base_through())).map(|s| s.key.clone()).collect();
-        let segments = stream::iter(keys)
-            .map(|key| async move { self.store.get(&key).await.map(|object| (key, object.body)) })
+        // Owned: a stream over borrowed segments fails async_trait's `Send` bound (higher-ranked
+        // lifetimes).
+        let lacking: Vec<SegmentRef> =
+            manifest.segments_after(kept.unwrap_or(manifest.base_through())).cloned().collect();
+        let segments = stream::iter(lacking)
+            .map(|segment| async move { self.segment_body(&segment).await.map(|body| (segment, body)) })
             .buffered(FETCH_CONCURRENCY)
             .try_collect::<Vec<_>>();
         let (base, segments) = futures::try_join!(base, segments)?;
         if kept.is_none() {
             self.load_base(local, manifest.base.as_ref(), base)?;
         }
-        for (key, body) in segments {
-            let writes =
-                manifest::decode(&body).map_err(|e| IndexError::Unavailable(format!("segments: {key}: {e}")))?;
+        for (segment, body) in segments {
+            let writes = manifest::decode(&body).map_err(|e| {
+                let at = segment.key().unwrap_or(MANIFEST_KEY);
+                IndexError::Unavailable(format!("segments: {at}, writes {}-{}: {e}", segment.first, segment.last))
+            })?;
             for logged in writes {
                 // A merged segment also holds writes the local copy has.
                 if local.applied.is_some_and(|applied| logged.seq <= applied) {
@@ -217,6 +224,14 @@ impl SegmentedIndex {
             }
         }
         Ok(())
+    }
+
+    /// A segment's lines: from the manifest, or fetched.
+    async fn segment_body(&self, segment: &SegmentRef) -> Result<Bytes, StoreError> {
+        match &segment.body {
+            SegmentBody::Inline { lines } => Ok(Bytes::copy_from_slice(lines.as_bytes())),
+            SegmentBody::Stored { key } => self.store.get(key).await.map(|object| object.body),
+        }
     }
 
     /// Replaces the local file with `base`, whose stored object is `body` (an empty index
@@ -279,17 +294,22 @@ impl SegmentedIndex {
         (fresh && local.applied == Some(known.manifest.through())).then_some(known)
     }
 
-    /// Stores `write`'s segment, then the manifest that names it; the write's number and the
-    /// manifest as committed.
+    /// Stores `write`'s segment (unless it rides in the manifest), then the manifest that
+    /// names it; the write's number and the manifest as committed.
     async fn commit(&self, current: &Current, write: &Write) -> Result<(u64, Current), StoreError> {
         let seq = current.manifest.through() + 1;
-        let body = manifest::encode(&LoggedWrite { seq, write: write.clone() })
+        let lines = manifest::encode(&LoggedWrite { seq, write: write.clone() })
             .map_err(|e| StoreError::Refused(format!("segment: {e}")))?;
-        let key = manifest::segment_key(seq, seq, &nonce());
-        let bytes = body.len() as u64;
-        self.store.put(&key, Bytes::from(body), PutOptions::if_absent()).await?;
-        uploaded(bytes as usize);
-        let (next, _) = current.manifest.appended(key, bytes);
+        let bytes = lines.len() as u64;
+        let body = if current.manifest.inlines(bytes, &self.policy) {
+            SegmentBody::Inline { lines }
+        } else {
+            let key = manifest::segment_key(seq, seq, &nonce());
+            self.store.put(&key, Bytes::from(lines), PutOptions::if_absent()).await?;
+            uploaded(bytes as usize);
+            SegmentBody::Stored { key }
+        };
+        let (next, _) = current.manifest.appended(body, bytes);
         let committed = self.replace_manifest(current, next).await?;
         Ok((seq, committed))
     }
@@ -310,7 +330,7 @@ impl SegmentedIndex {
     /// write is already committed, so a failure here is logged and left for the next write
     /// to try again.
     async fn maintain(&self, local: &Local, mut current: Current) -> Current {
-        while let Some(range) = current.manifest.merge_due(self.policy.merge_fanout) {
+        while let Some(range) = current.manifest.merge_due(&self.policy) {
             match self.merge(&current, range).await {
                 Ok(merged) => current = merged,
                 Err(error) => {
@@ -334,7 +354,7 @@ impl SegmentedIndex {
         let run = &current.manifest.segments[range.clone()];
         let mut body = Vec::with_capacity(run.iter().map(|s| s.bytes as usize).sum());
         for segment in run {
-            body.extend_from_slice(&self.store.get(&segment.key).await?.body);
+            body.extend_from_slice(&self.segment_body(segment).await?);
         }
         let (first, last) = (run.first().map_or(0, |s| s.first), run.last().map_or(0, |s| s.last));
         let key = manifest::segment_key(first, last, &nonce());

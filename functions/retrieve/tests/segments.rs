@@ -1,7 +1,7 @@
 //! The segmented embedded index over a directory store: a failed put anywhere (a segment,
 //! the manifest, a merge, a compaction) leaves the index readable and complete after the
-//! retry; a write uploads what it wrote, not the index; readers fetch only what they lack;
-//! an index stored before segments is read as the base.
+//! retry; a write uploads what it wrote, not the index; a small write rides in the manifest;
+//! readers fetch only what they lack; an index stored before segments is read as the base.
 
 use crate::support;
 
@@ -20,8 +20,23 @@ use serde_json::json;
 use support::{at, document, ids, query};
 
 /// Merges every two segments and compacts once the log reaches a sixteenth of the base, so
-/// a few writes go through every step.
-const EAGER: LogPolicy = LogPolicy { merge_fanout: 2, compact_ratio: 16, compact_min_log_bytes: 1 };
+/// a few writes go through every step; a tombstone rides in the manifest, a document does not.
+const EAGER: LogPolicy = LogPolicy {
+    merge_fanout: 2,
+    compact_ratio: 16,
+    compact_min_log_bytes: 1,
+    inline_max_bytes: 1 << 10,
+    small_index_bytes: 0,
+};
+
+/// As a big index writes documents too big to ride in the manifest: each write an object, and
+/// segments merge rather than fold.
+const STORED: LogPolicy = LogPolicy { inline_max_bytes: 0, small_index_bytes: 0, ..LogPolicy::DEFAULT };
+
+/// A segment holding one write (`index/segments/<first>-<last>-<nonce>.jsonl`).
+fn single(key: &str) -> bool {
+    key.starts_with("index/segments/") && key[15..27] == key[28..40]
+}
 
 /// A refresh interval no test outlasts: writes start from the manifest their instance knows.
 const LONG_REFRESH: Duration = Duration::from_secs(600);
@@ -77,8 +92,10 @@ async fn a_failed_put_anywhere_leaves_the_index_readable_and_complete_after_the_
     // puts in turn fails each step.
     let keys: Vec<String> = clean.puts().into_iter().map(|(key, _)| key).collect();
     assert!(keys.iter().any(|k| k.starts_with("index/bases/")), "{keys:?}");
-    let merged = |k: &String| k.starts_with("index/segments/") && k[15..27] != k[28..40];
+    let merged = |k: &String| k.starts_with("index/segments/") && !single(k);
     assert!(keys.iter().any(merged), "{keys:?}");
+    // Six documents stored as objects; the tombstone rode in the manifest.
+    assert_eq!(keys.iter().filter(|k| single(k)).count(), 6, "{keys:?}");
     assert_eq!(stored_documents(clean, &dir.path().join("scratch")).await, expected);
 
     for n in 1..=puts {
@@ -96,7 +113,7 @@ async fn a_failed_put_anywhere_leaves_the_index_readable_and_complete_after_the_
 async fn a_write_uploads_what_it_wrote_not_the_index() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(RecordingStore::new(&dir.path().join("bucket"), None));
-    let index = open(store.clone(), &dir.path().join("scratch"), LogPolicy::default()).await;
+    let index = open(store.clone(), &dir.path().join("scratch"), STORED).await;
     let mut uploaded = Vec::new();
     for i in 0..43 {
         let before = store.puts().len();
@@ -117,7 +134,7 @@ async fn a_write_uploads_what_it_wrote_not_the_index() {
 async fn a_reader_fetches_only_the_writes_it_lacks_and_catches_up_after_a_compaction() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(RecordingStore::new(&dir.path().join("bucket"), None));
-    let writer = open(store.clone(), &dir.path().join("writer"), LogPolicy::default()).await;
+    let writer = open(store.clone(), &dir.path().join("writer"), STORED).await;
     for i in 0..3 {
         writer.upsert(&doc(i)).await.unwrap();
     }
@@ -214,8 +231,7 @@ async fn a_write_starts_from_the_manifest_it_knows_and_catches_up_when_another_w
 async fn a_reader_fetches_the_segments_it_lacks_side_by_side() {
     let dir = tempfile::tempdir().unwrap();
     let bucket = dir.path().join("bucket");
-    let writer =
-        open(Arc::new(RecordingStore::new(&bucket, None)), &dir.path().join("writer"), LogPolicy::default()).await;
+    let writer = open(Arc::new(RecordingStore::new(&bucket, None)), &dir.path().join("writer"), STORED).await;
     for i in 0..5 {
         writer.upsert(&doc(i)).await.unwrap();
     }
@@ -227,4 +243,35 @@ async fn a_reader_fetches_the_segments_it_lacks_side_by_side() {
     let mut found = ids(&reader, &query("ledger memo", SearchMode::Keyword, 50, None)).await;
     found.sort();
     assert_eq!(found, ["d0", "d1", "d2", "d3", "d4"]);
+}
+
+/// A small write (a tombstone, a one-chunk document) rides in the manifest: one put. A small
+/// index folds its log into a new base where a bigger one would merge segments. A cold start
+/// then reads two objects, the manifest and the base, however many writes came before.
+#[tokio::test]
+async fn small_writes_ride_in_the_manifest_and_a_small_index_starts_from_two_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(RecordingStore::new(&dir.path().join("bucket"), None));
+    let writer = open(store.clone(), &dir.path().join("writer"), LogPolicy::default()).await;
+    for i in 0..20 {
+        let before = store.puts().len();
+        writer.upsert(&doc(i)).await.unwrap();
+        let keys: Vec<String> = store.puts()[before..].iter().map(|(key, _)| key.clone()).collect();
+        match i % 8 {
+            // The eighth write folds the log into a base.
+            7 => assert!(keys.iter().any(|k| k.starts_with("index/bases/")), "write {i}: {keys:?}"),
+            _ => assert_eq!(keys, [MANIFEST_KEY], "write {i}"),
+        }
+    }
+    writer.delete("d3", at(100)).await.unwrap();
+
+    store.take_gets();
+    let reader = open(store.clone(), &dir.path().join("reader"), LogPolicy::default()).await;
+    let gets = store.take_gets();
+    assert_eq!(gets.len(), 2, "{gets:?}");
+    assert_eq!(gets[0], MANIFEST_KEY);
+    assert!(gets[1].starts_with("index/bases/"), "{gets:?}");
+    let found = ids(&reader, &query("ledger memo", SearchMode::Keyword, 50, None)).await;
+    assert_eq!(found.len(), 19, "{found:?}");
+    assert!(!found.contains(&"d3".to_string()), "{found:?}");
 }
