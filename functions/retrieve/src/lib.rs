@@ -110,6 +110,10 @@ impl Backend {
     }
 }
 
+/// The largest write that may ride in the embedded index's manifest: each query function
+/// reads the manifest on every refresh, and it carries up to a fanout's worth of them.
+const MAX_INDEX_INLINE_BYTES: u64 = 64 << 10;
+
 /// Search tuning: change it here, never in callers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
@@ -185,12 +189,20 @@ impl Settings {
                 format!("1 to {}, the most one rerank request takes", rerank::MAX_CANDIDATES),
             );
         }
+        let index_inline_bytes = env.parse_or("SEAMS_INDEX_INLINE_BYTES", defaults.index_inline_bytes);
+        if index_inline_bytes > MAX_INDEX_INLINE_BYTES {
+            env.invalid(
+                "SEAMS_INDEX_INLINE_BYTES",
+                &index_inline_bytes.to_string(),
+                format!("at most {MAX_INDEX_INLINE_BYTES}: every manifest carries up to eight such writes"),
+            );
+        }
         Self {
             fusion,
             feedback,
             rerank,
+            index_inline_bytes,
             index_refresh: Duration::from_secs(env.parse_or("SEAMS_INDEX_REFRESH_SECONDS", 30)),
-            index_inline_bytes: env.parse_or("SEAMS_INDEX_INLINE_BYTES", defaults.index_inline_bytes),
             index_dir: env.optional("SEAMS_INDEX_DIR").map_or(defaults.index_dir, PathBuf::from),
             tenancy: Tenancy::from_env(env),
         }
@@ -615,8 +627,11 @@ mod tests {
         let inline = |pairs: &[(&str, &str)]| settings(pairs).map(|s| s.index_inline_bytes);
         assert_eq!(inline(&[]).unwrap(), 4096);
         assert_eq!(inline(&[("SEAMS_INDEX_INLINE_BYTES", "0")]).unwrap(), 0, "off while old readers run");
-        let bad = inline(&[("SEAMS_INDEX_INLINE_BYTES", "-1")]).unwrap_err().to_string();
-        assert!(bad.contains("SEAMS_INDEX_INLINE_BYTES"), "{bad}");
+        for bad in ["-1", "65537"] {
+            let report = inline(&[("SEAMS_INDEX_INLINE_BYTES", bad)]).unwrap_err().to_string();
+            assert!(report.contains("SEAMS_INDEX_INLINE_BYTES"), "{report}");
+        }
+        assert_eq!(inline(&[("SEAMS_INDEX_INLINE_BYTES", "65536")]).unwrap(), 65536);
     }
 
     #[test]
