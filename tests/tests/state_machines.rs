@@ -97,6 +97,26 @@ async fn a_transient_error_is_retried_and_the_answer_still_delivered() {
     assert_eq!(execution.output.unwrap()["answer"]["text"], "Refunds take 14 days [refunds:1:0].");
 }
 
+/// Deliver outlasts more of Lambda's own errors than the other steps: each may follow an
+/// attempt that delivered (output's ledger answers a repeat with the first receipt), and
+/// giving up would leave the answer both delivered and in the failures queue.
+#[tokio::test]
+async fn a_delivery_outlasts_five_lambda_errors_and_is_not_recorded_as_failed() {
+    let mut results = happy_results();
+    let receipt = results.pop().expect("the happy path ends with output's receipt");
+    for _ in 0..5 {
+        results.push(function_error("Lambda.ServiceException", "the function's endpoint answered 500"));
+    }
+    results.push(receipt);
+    let deployment = Deployment::new(&results).await;
+    let execution = deployment.run(&question()).await;
+
+    assert_eq!(execution.status, ExecutionStatus::Succeeded, "{:?} {:?}", execution.error, execution.cause);
+    let outputs = execution.invocations().into_iter().filter(|(f, _)| f == "seams-output").count();
+    assert_eq!(outputs, 6, "five retries");
+    assert!(deployment.messages(&deployment.failures_queue).await.is_empty());
+}
+
 #[tokio::test]
 async fn invalid_input_is_not_retried_and_ends_in_the_failures_queue() {
     let results = [function_error("Seams.InvalidInput", "top_k: must be 1 to 100")];
