@@ -194,7 +194,10 @@ impl Settings {
             env.invalid(
                 "SEAMS_INDEX_INLINE_BYTES",
                 &index_inline_bytes.to_string(),
-                format!("at most {MAX_INDEX_INLINE_BYTES}: every manifest carries up to eight such writes"),
+                format!(
+                    "at most {MAX_INDEX_INLINE_BYTES}: every manifest carries up to {} such writes",
+                    LogPolicy::DEFAULT.merge_fanout
+                ),
             );
         }
         Self {

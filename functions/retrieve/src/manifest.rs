@@ -158,7 +158,11 @@ impl Manifest {
     }
 
     fn is_small(&self, policy: &LogPolicy) -> bool {
-        self.base.as_ref().map_or(0, |base| base.bytes) + self.log_bytes() <= policy.small_index_bytes
+        self.base_bytes() + self.log_bytes() <= policy.small_index_bytes
+    }
+
+    fn base_bytes(&self) -> u64 {
+        self.base.as_ref().map_or(0, |base| base.bytes)
     }
 
     /// This manifest with the segments in `range` replaced by `key`, their concatenation.
@@ -179,9 +183,8 @@ impl Manifest {
     /// Whether the log is big enough, against the base, to fold into a new one; or the index
     /// is small and a merge would be due.
     pub fn compaction_due(&self, policy: &LogPolicy) -> bool {
-        let base_bytes = self.base.as_ref().map_or(0, |base| base.bytes);
         let log = self.log_bytes();
-        let big_log = log >= policy.compact_min_log_bytes.max(base_bytes / policy.compact_ratio.max(1));
+        let big_log = log >= policy.compact_min_log_bytes.max(self.base_bytes() / policy.compact_ratio.max(1));
         log > 0 && (big_log || (self.is_small(policy) && self.run_due(policy.merge_fanout)))
     }
 
