@@ -247,6 +247,16 @@ pub fn database_url() -> String {
     required(DATABASE_VAR)
 }
 
+/// A connection to the pgvector PostgreSQL, for a test to set up or inspect by SQL.
+pub async fn database_client() -> tokio_postgres::Client {
+    let url = database_url();
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {url} is not reachable: {e}. Start it with scripts/stack.sh start"));
+    tokio::spawn(connection);
+    client
+}
+
 /// An SDK configuration sending every service to `endpoint` (a provider stand-in replaying an
 /// AWS API's JSON), in us-east-1, with test credentials and without the SDK's retries, so
 /// a test sees each answer the stand-in gives.

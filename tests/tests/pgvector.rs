@@ -1,14 +1,10 @@
 //! The PostgreSQL the test stack starts has pgvector, so retrieve's backend can rely on it.
 
-use seams_tests::stack::database_url;
+use seams_tests::stack::database_client;
 
 #[tokio::test]
 async fn the_test_database_has_pgvector_with_hnsw() {
-    let url = database_url();
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {url} is not reachable: {e}. Start it with scripts/stack.sh start"));
-    tokio::spawn(connection);
+    let client = database_client().await;
     let schema = seams_tests::unique("pgvector_check").replace('-', "_");
     client
         .batch_execute(&format!(
