@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use retrieve::fuse::Fusion;
-use retrieve::index::{IndexError, IndexedDocument, SearchIndex, Upserted};
+use retrieve::index::{Hit, IndexError, IndexedDocument, SearchIndex, SearchQuery, Upserted};
 use retrieve::segments::SegmentedIndex;
 use seams_contracts::process::{EmbeddingModel, ParentChunk};
 use seams_contracts::retrieve::SearchMode;
@@ -449,9 +449,7 @@ async fn postgres_keyword_bounds_follow_rewritten_chunks_and_migrations() {
     assert_eq!(ids(every_word.as_ref(), &top).await, ["d1"]);
     assert_eq!(ids(&rare_only, &top).await, ["d1"], "after the rewrite");
 
-    let (client, connection) =
-        tokio_postgres::connect(&seams_tests::stack::database_url(), tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(connection);
+    let client = seams_tests::stack::database_client().await;
     let schema = every_word.schema();
     client
         .batch_execute(&format!(
@@ -550,8 +548,7 @@ async fn postgres_replaces_a_connection_left_idle() {
     let name = seams_tests::unique("idle").replace('-', "_");
     let separator = if url.contains('?') { '&' } else { '?' };
     let index = support::postgres_index_at(&format!("{url}{separator}application_name={name}")).await;
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(connection);
+    let client = seams_tests::stack::database_client().await;
     let backends = || async {
         let rows = client.query("SELECT pid FROM pg_stat_activity WHERE application_name = $1", &[&name]).await;
         rows.unwrap().iter().map(|row| row.get::<_, i32>(0)).collect::<Vec<_>>()
@@ -585,9 +582,7 @@ async fn postgres_statistics_are_built_for_an_existing_index() {
     }
     let before = index.search(&query("refund policy", SearchMode::Keyword, 10, None)).await.unwrap();
     // Back to the schema as migration 1 left it, chunks kept.
-    let (client, connection) =
-        tokio_postgres::connect(&seams_tests::stack::database_url(), tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(connection);
+    let client = seams_tests::stack::database_client().await;
     let schema = index.schema();
     client
         .batch_execute(&format!(
@@ -600,6 +595,95 @@ async fn postgres_statistics_are_built_for_an_existing_index() {
     index.migrate().await.unwrap();
     let after = index.search(&query("refund policy", SearchMode::Keyword, 10, None)).await.unwrap();
     assert_eq!(after, before);
+}
+
+/// Migration 5 replaces the vector index of a small existing schema with the denser one over
+/// half precision; a schema over 5,000 chunks keeps its index until `upgrade_vector_index`
+/// (the indexer's timeout could not hold the build). Vector and hybrid searches answer the
+/// same, with exact scores, on either index: before the migration, after it, and after the
+/// upgrade.
+#[tokio::test]
+async fn postgres_migration_5_replaces_the_vector_index_of_a_small_schema_and_the_upgrade_a_big_one() {
+    let index = support::postgres_index().await;
+    let texts = ["refund policy for gift cards", "shipping times by carrier", "warehouse opening hours", "refund desk"];
+    for (i, text) in texts.iter().enumerate() {
+        index.upsert(&document(&format!("d{i}"), 1, at(0), &[text], json!({}))).await.unwrap();
+    }
+    let searches =
+        [query("refund policy", SearchMode::Vector, 3, None), query("refund hours", SearchMode::Hybrid, 3, None)];
+    let mut expected = Vec::new();
+    for search in &searches {
+        expected.push(index.search(search).await.unwrap());
+    }
+    let exact = retrieve::index::normalised(&support::vector("refund policy for gift cards"));
+    let cosine: f32 = exact.iter().zip(searches[0].vector.as_deref().unwrap()).map(|(a, b)| a * b).sum();
+    assert_eq!(expected[0][0].document_id, "d0");
+    assert!((expected[0][0].score - f64::from(cosine)).abs() < 1e-6, "the exact distance, not half precision's");
+    async fn answers_as_expected(index: &dyn SearchIndex, searches: &[SearchQuery], expected: &[Vec<Hit>], when: &str) {
+        for (search, expected) in searches.iter().zip(expected) {
+            assert_eq!(&index.search(search).await.unwrap(), expected, "{when}");
+        }
+    }
+    async fn vector_indexes(client: &tokio_postgres::Client, schema: &str) -> Vec<(String, String)> {
+        let rows = client
+            .query(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1 AND indexname LIKE 'chunks_embedding%'",
+                &[&schema],
+            )
+            .await
+            .unwrap();
+        rows.iter().map(|row| (row.get::<_, String>(0), row.get::<_, String>(1))).collect()
+    }
+
+    let client = seams_tests::stack::database_client().await;
+    let schema = index.schema();
+    let half = |indexes: &[(String, String)]| {
+        indexes.len() == 1
+            && indexes[0].0 == "chunks_embedding_half_idx"
+            && indexes[0].1.contains("halfvec_cosine_ops")
+            && indexes[0].1.contains("m='32'")
+    };
+    // Back to the index migration 1 made.
+    let old_index =
+        format!("CREATE INDEX chunks_embedding_idx ON {schema}.chunks USING hnsw (embedding vector_cosine_ops);");
+    let roll_back =
+        format!("DROP INDEX {schema}.chunks_embedding_half_idx; DELETE FROM {schema}.migrations WHERE version >= 5;");
+    client.batch_execute(&format!("{roll_back} {old_index}")).await.unwrap();
+    assert!(!half(&vector_indexes(&client, schema).await));
+    answers_as_expected(index.as_ref(), &searches, &expected, "before migration 5").await;
+    index.migrate().await.unwrap();
+    assert!(half(&vector_indexes(&client, schema).await), "{:?}", vector_indexes(&client, schema).await);
+    answers_as_expected(index.as_ref(), &searches, &expected, "after migration 5").await;
+    assert!(!index.upgrade_vector_index().await.unwrap(), "nothing left to upgrade");
+
+    // Over 10,000 chunks of random vectors, far from the query (and without document rows).
+    // The old index is built after the rows: it builds faster than it grows row by row.
+    client.batch_execute(&roll_back).await.unwrap();
+    client
+        .batch_execute(&format!(
+            "INSERT INTO {schema}.chunks (chunk_id, document_id, version, ordinal, text, citation, metadata, embedding, length)
+             SELECT 'filler:' || n, 'filler', 1, n, 'zzz', '{{}}', '{{}}',
+                    ARRAY(SELECT random() - 0.5 + n * 0 FROM generate_series(1, vector_dims(c.embedding)))::vector, 1
+             FROM generate_series(1, 5000) n, {schema}.chunks c WHERE c.document_id = 'd2'; {old_index}"
+        ))
+        .await
+        .unwrap();
+    index.migrate().await.unwrap();
+    let kept = vector_indexes(&client, schema).await;
+    assert_eq!(
+        kept.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>(),
+        ["chunks_embedding_idx"],
+        "a big table keeps its index"
+    );
+    let vector_hits = index.search(&searches[0]).await.unwrap();
+    assert_eq!(vector_hits[0].document_id, "d0");
+    assert_eq!(vector_hits[0].score, expected[0][0].score);
+    // The upgrade's build is the same at any size; the fillers go first to keep this test fast.
+    client.batch_execute(&format!("DELETE FROM {schema}.chunks WHERE document_id = 'filler'")).await.unwrap();
+    client.batch_execute(&format!("VACUUM {schema}.chunks")).await.unwrap();
+    assert!(index.upgrade_vector_index().await.unwrap());
+    assert!(half(&vector_indexes(&client, schema).await));
+    answers_as_expected(index.as_ref(), &searches, &expected, "after the upgrade").await;
 }
 
 /// An embedded index built before stop words were left out (full text in FTS5, kept by
