@@ -150,6 +150,15 @@ enum Command {
         #[arg(long)]
         schema: Option<String>,
     },
+    /// Builds the current vector index of a PostgreSQL schema that was too big for the
+    /// indexer to rebuild on upgrade (decision 37). Searches go on meanwhile; writes wait.
+    UpgradeIndex {
+        /// The database: postgres://user:password@host/db.
+        url: String,
+        /// The schema (else SEAMS_DATABASE_SCHEMA, else seams).
+        #[arg(long)]
+        schema: Option<String>,
+    },
     /// Runs one function's handler on a sample event and prints its response: the offline
     /// twin of `sam local invoke -e` and `cargo lambda invoke --data-file`.
     Invoke {
@@ -158,6 +167,11 @@ enum Command {
         /// An event file, e.g. events/ingest/http-post-documents.json.
         event: PathBuf,
     },
+}
+
+/// The PostgreSQL schema a maintenance command works on.
+fn database_schema(given: &Option<String>) -> String {
+    given.clone().or_else(|| std::env::var("SEAMS_DATABASE_SCHEMA").ok()).unwrap_or_else(|| "seams".into())
 }
 
 fn key_value(text: &str) -> Result<(String, String), String> {
@@ -293,8 +307,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Demo => demo(open_stack(&cli, &[]).await?).await,
         Command::CopyIndex { url, schema } => {
-            let schema = schema.clone().or_else(|| std::env::var("SEAMS_DATABASE_SCHEMA").ok());
-            let schema = schema.unwrap_or_else(|| "seams".into());
+            let schema = database_schema(schema);
             let started = std::time::Instant::now();
             let copied = seams::copy_index::copy_index(&cli.data_dir, url, &schema).await?;
             println!(
@@ -303,6 +316,17 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 copied.documents,
                 started.elapsed().as_secs_f64()
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::UpgradeIndex { url, schema } => {
+            let schema = database_schema(schema);
+            let started = std::time::Instant::now();
+            let built = seams::copy_index::upgrade_index(url, &schema).await?;
+            let seconds = started.elapsed().as_secs_f64();
+            match built {
+                true => println!("Built the vector index of schema {schema} in {seconds:.1} s."),
+                false => println!("The vector index of schema {schema} is current; nothing to do."),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Eval { dataset, mode, chunking, json, runs } => {

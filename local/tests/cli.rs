@@ -452,6 +452,54 @@ fn copy_index_moves_the_embedded_index_to_postgres_by_a_bulk_load() {
     assert!(stderr(&again).contains("already holds chunks"), "{}", stderr(&again));
 }
 
+/// `seams upgrade-index` builds the current vector index where a schema still has the one
+/// before it (as migration 5 leaves a big table), and says so when there is nothing to do.
+#[test]
+fn upgrade_index_builds_the_current_vector_index() {
+    let url = seams_tests::stack::database_url();
+    let schema = seams_tests::unique("upgraded").replace('-', "_").to_lowercase();
+    let data = tempfile::tempdir().unwrap();
+    let missing = seams(data.path(), &["upgrade-index", &url, "--schema", &schema]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains(&format!("schema {schema} holds no seams index")), "{}", stderr(&missing));
+
+    let ingested = seams(data.path(), &["ingest", "examples/docs/engineering"]);
+    assert!(ingested.status.success(), "{}", stderr(&ingested));
+    let copied = seams(data.path(), &["copy-index", &url, "--schema", &schema]);
+    assert!(copied.status.success(), "{}", stderr(&copied));
+    let current = seams(data.path(), &["upgrade-index", &url, "--schema", &schema]);
+    assert!(current.status.success(), "{}", stderr(&current));
+    assert!(stdout(&current).contains("is current; nothing to do"), "{}", stdout(&current));
+
+    // Back to the vector index before migration 5.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = seams_tests::stack::database_client().await;
+        client
+            .batch_execute(&format!(
+                "DROP INDEX {schema}.chunks_embedding_half_idx;
+                 CREATE INDEX chunks_embedding_idx ON {schema}.chunks USING hnsw (embedding vector_cosine_ops);"
+            ))
+            .await
+            .unwrap();
+    });
+    let upgraded = seams(data.path(), &["upgrade-index", &url, "--schema", &schema]);
+    assert!(upgraded.status.success(), "{}", stderr(&upgraded));
+    assert!(stdout(&upgraded).contains(&format!("Built the vector index of schema {schema}")), "{}", stdout(&upgraded));
+    let names: Vec<String> = runtime.block_on(async {
+        let client = seams_tests::stack::database_client().await;
+        let rows = client
+            .query(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND indexname LIKE 'chunks_embedding%'",
+                &[&schema],
+            )
+            .await
+            .unwrap();
+        rows.iter().map(|row| row.get(0)).collect()
+    });
+    assert_eq!(names, ["chunks_embedding_half_idx"]);
+}
+
 #[test]
 fn eval_measures_a_beir_collection_through_the_pipeline() {
     let dataset = tempfile::tempdir().unwrap();
