@@ -68,7 +68,8 @@ CREATE TABLE {schema}.chunks (
     tsv tsvector GENERATED ALWAYS AS (to_tsvector('english', text)) STORED
 );
 CREATE INDEX ON {schema}.chunks (document_id);
-CREATE INDEX ON {schema}.chunks USING hnsw (embedding vector_cosine_ops);
+-- Before decision 37 the vector index was made here; migration 5 makes it now, so a model of
+-- more than 2,000 dimensions (HNSW's most over `vector`) can have a schema.
 CREATE INDEX ON {schema}.chunks USING gin (tsv);
 ", "
 -- BM25's statistics, kept by the indexer: a chunk's length in lexemes, each lexeme's
@@ -1023,18 +1024,24 @@ impl SearchIndex for PostgresIndex {
         // recall: at 100k chunks of hashing vectors (near-orthogonal, HNSW's worst case) the
         // bench's recall@10 against exact search is 0.97 at 800 (0.96 filtered) on the
         // `vector_index!` graph, for about 32 ms a query on 2 cores (bench/RESULTS.md, issue 19).
-        // One round trip sets both and finds which vector index the schema has.
+        // Without a filter the vector index always holds the top k, yet below some tens of
+        // thousands of chunks the planner prefers a sequential scan, as it does not count
+        // reading each vector out of line: at 10k chunks that took 120 ms where the index took
+        // 15 (bench/RESULTS.md). With a filter, the scan may be right: it computes distances
+        // for matching rows only, and an index scan can give up before a rare match.
+        // One round trip sets all this and finds which vector index the schema has.
         let ef_search = (candidates * 4).clamp(HNSW_EF_SEARCH, 1000).to_string();
+        let sequential_scan = if query.filter.is_none() && query.mode != SearchMode::Keyword { "off" } else { "on" };
         let half_index = format!("{}.chunks_embedding_half_idx", self.settings.schema);
         let half_precision: bool = tx
             .query_one(
                 "SELECT set_config('hnsw.iterative_scan', 'strict_order', true), set_config('hnsw.ef_search', $1, true),
-                        to_regclass($2) IS NOT NULL",
-                &[&ef_search, &half_index],
+                        set_config('enable_seqscan', $2, true), to_regclass($3) IS NOT NULL",
+                &[&ef_search, &sequential_scan, &half_index],
             )
             .await
             .map_err(database_error)?
-            .get(2);
+            .get(3);
         let order = if half_precision {
             "c.embedding::halfvec({dims}) <=> {q}::vector::halfvec({dims})"
         } else {
@@ -1047,10 +1054,18 @@ impl SearchIndex for PostgresIndex {
         let vector_list = |params: &mut Params| {
             let q = params.add(vector.clone());
             let order = order.replace("{q}", &q);
+            // Twice the candidates come by the index's order, so the exact ranking decides the
+            // cut, not half precision's rounding or which of two equals the graph met first.
+            // The exact distance is taken outside the LIMIT: a sequential scan (a filtered
+            // search) would otherwise compute it for every matching row.
             format!(
-                "SELECT chunk_id, row_number() OVER (ORDER BY distance) AS rank, 1 - distance AS score FROM (
-                    SELECT c.chunk_id, c.embedding <=> {q}::vector AS distance FROM {{schema}}.chunks c
-                    WHERE {filter} ORDER BY {order} LIMIT {}) v",
+                "SELECT chunk_id, rank, score FROM (
+                    SELECT chunk_id, row_number() OVER (ORDER BY distance, chunk_id) AS rank, 1 - distance AS score FROM (
+                        SELECT chunk_id, embedding <=> {q}::vector AS distance FROM (
+                            SELECT c.chunk_id, c.embedding FROM {{schema}}.chunks c
+                            WHERE {filter} ORDER BY {order} LIMIT {}) n) v) r
+                 WHERE rank <= {}",
+                limit(candidates.saturating_mul(2)),
                 limit(candidates)
             )
         };

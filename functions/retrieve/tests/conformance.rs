@@ -643,7 +643,7 @@ async fn postgres_migration_5_replaces_the_vector_index_of_a_small_schema_and_th
             && indexes[0].1.contains("halfvec_cosine_ops")
             && indexes[0].1.contains("m='32'")
     };
-    // Back to the index migration 1 made.
+    // Back to the index migration 1 made before decision 37.
     let old_index =
         format!("CREATE INDEX chunks_embedding_idx ON {schema}.chunks USING hnsw (embedding vector_cosine_ops);");
     let roll_back =
@@ -684,6 +684,39 @@ async fn postgres_migration_5_replaces_the_vector_index_of_a_small_schema_and_th
     assert!(index.upgrade_vector_index().await.unwrap());
     assert!(half(&vector_indexes(&client, schema).await));
     answers_as_expected(index.as_ref(), &searches, &expected, "after the upgrade").await;
+}
+
+/// A model of more than 2,000 dimensions (HNSW's most over `vector`; 3,072 is OpenAI's
+/// text-embedding-3-large) gets a schema with a vector index, and its searches use it.
+#[tokio::test]
+async fn postgres_indexes_vectors_of_3072_dimensions() {
+    use retrieve::postgres::{Connection, PostgresIndex, PostgresSettings};
+    let schema = seams_tests::unique("wide").replace('-', "_").to_lowercase();
+    let connection = Connection::Fixed(seams_tests::stack::database_url().parse().unwrap());
+    let model = EmbeddingModel { model: "wide-3072".into(), dims: 3072 };
+    let index =
+        PostgresIndex::new(PostgresSettings { connection, schema: schema.clone(), ca_file: None }, model.clone())
+            .unwrap();
+    index.migrate().await.unwrap();
+    let axis = |at: usize| (0..3072).map(|i| if i == at { 1.0 } else { 0.0 }).collect::<Vec<f32>>();
+    for (id, dimension) in [("first", 0), ("last", 3071)] {
+        let mut record = document(id, 1, at(0), &[id], json!({}));
+        record.embedding = model.clone();
+        record.chunks[0].embedding = axis(dimension);
+        index.upsert(&record).await.unwrap();
+    }
+    let mut search = query("anything", SearchMode::Vector, 1, None);
+    search.vector = Some(axis(3071));
+    assert_eq!(ids(&index, &search).await, ["last"]);
+    let client = seams_tests::stack::database_client().await;
+    let indexes = client
+        .query(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND indexname LIKE 'chunks_embedding%'",
+            &[&schema],
+        )
+        .await
+        .unwrap();
+    assert_eq!(indexes.len(), 1);
 }
 
 /// An embedded index built before stop words were left out (full text in FTS5, kept by
