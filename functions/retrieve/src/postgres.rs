@@ -1014,6 +1014,10 @@ impl SearchIndex for PostgresIndex {
     }
 
     async fn search(&self, query: &SearchQuery) -> Result<Vec<Hit>, IndexError> {
+        let words = tsquery(&query.text);
+        if query.mode == SearchMode::Keyword && words.is_none() {
+            return Ok(Vec::new());
+        }
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(database_error)?;
         let candidates = match query.mode {
@@ -1050,7 +1054,6 @@ impl SearchIndex for PostgresIndex {
         let mut params = Params::default();
         let filter = query.filter.as_ref().map_or_else(|| "true".to_owned(), |f| filter_sql(f, &mut params));
         let vector = query.vector.as_deref().map(|v| Vector::from(v.to_vec()));
-        let words = tsquery(&query.text);
         let vector_list = |params: &mut Params| {
             let q = params.add(vector.clone());
             let order = order.replace("{q}", &q);
@@ -1078,7 +1081,6 @@ impl SearchIndex for PostgresIndex {
             )
         };
         let sql = match query.mode {
-            SearchMode::Keyword if words.is_none() => return Ok(Vec::new()),
             SearchMode::Vector => format!(
                 "WITH ranked AS ({}) SELECT {COLUMNS}, r.score, r.rank AS vector_rank, NULL::bigint AS keyword_rank
                  FROM ranked r JOIN {{schema}}.chunks c USING (chunk_id) LEFT JOIN {{schema}}.parents p ON p.parent_id = c.parent_id ORDER BY r.rank",
