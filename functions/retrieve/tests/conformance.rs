@@ -686,6 +686,49 @@ async fn postgres_migration_5_replaces_the_vector_index_of_a_small_schema_and_th
     answers_as_expected(index.as_ref(), &searches, &expected, "after the upgrade").await;
 }
 
+/// Two vectors that half precision orders the other way round from the exact distance: the
+/// index's order brings a few more candidates than asked for, and the exact distance decides
+/// the cut (decision 37). Taking only as many as asked would answer the farther one.
+#[tokio::test]
+async fn postgres_ranks_by_the_exact_distance_where_half_precision_reverses_two_vectors() {
+    use retrieve::postgres::{Connection, PostgresIndex, PostgresSettings};
+    let schema = seams_tests::unique("half").replace('-', "_").to_lowercase();
+    let connection = Connection::Fixed(seams_tests::stack::database_url().parse().unwrap());
+    let model = EmbeddingModel { model: "tiny-3".into(), dims: 3 };
+    let index =
+        PostgresIndex::new(PostgresSettings { connection, schema: schema.clone(), ca_file: None }, model.clone())
+            .unwrap();
+    index.migrate().await.unwrap();
+    // Unit vectors found by a search over random pairs. Cosine distance to the first axis:
+    // exact, 0.233358 (nearer) and 0.233498 (farther); in half precision, 0.233471 and 0.233333.
+    let vectors =
+        [("nearer", [0.766_642_4, 0.640_427_35, 0.045_959_387]), ("farther", [0.766_501_8, 0.329_927_86, 0.551_019_6])];
+    for (id, vector) in vectors {
+        let mut record = document(id, 1, at(0), &[id], json!({}));
+        record.embedding = model.clone();
+        record.chunks[0].embedding = vector.to_vec();
+        index.upsert(&record).await.unwrap();
+    }
+    let mut search = query("anything", SearchMode::Vector, 1, None);
+    search.vector = Some(vec![1.0, 0.0, 0.0]);
+    assert_eq!(ids(&index, &search).await, ["nearer"]);
+
+    // The premise: the index's own order puts the farther one first.
+    let client = seams_tests::stack::database_client().await;
+    let first: String = client
+        .query_one(
+            &format!(
+                "SELECT document_id FROM {schema}.chunks
+                 ORDER BY embedding::halfvec(3) <=> '[1,0,0]'::vector::halfvec(3) LIMIT 1"
+            ),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(first, "farther");
+}
+
 /// A model of more than 2,000 dimensions (HNSW's most over `vector`; 3,072 is OpenAI's
 /// text-embedding-3-large) gets a schema with a vector index, and its searches use it.
 #[tokio::test]
