@@ -122,7 +122,10 @@ fi
 cargo_deny_version="0.20.2"
 if [[ "$("$tools/cargo/bin/cargo-deny" --version 2>/dev/null)" != "cargo-deny $cargo_deny_version" ]]; then
   say "installing cargo-deny $cargo_deny_version into .tools/cargo (about 2 minutes)"
-  cargo install --quiet --locked --root "$tools/cargo" cargo-deny --version "$cargo_deny_version"
+  # Its own release profile is fat LTO in one codegen unit, for a tool that runs for seconds
+  # here: the build is what costs (it runs beside clippy in scripts/test.sh).
+  CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_OPT_LEVEL=1 \
+    cargo install --quiet --locked --root "$tools/cargo" cargo-deny --version "$cargo_deny_version"
 fi
 
 install_model
