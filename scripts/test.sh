@@ -95,11 +95,8 @@ if ! $quick; then
   # The check is that every function cross-compiles and packages, not how fast it runs: no
   # optimisation, no LTO and parallel codegen make it several times faster. Deploy builds
   # use the real profile (Cargo.toml). Its target directories (release, aarch64) are not
-  # the tests' (debug), so the two builds do not wait on each other's lock. RUSTFLAGS comes
-  # last on rustc's command line, so it also overrides the packages Cargo.toml builds at
-  # opt-level 3 (no environment variable reaches a `profile.release.package` table); with
-  # `--target` it leaves build scripts alone.
-  RUSTFLAGS="-C opt-level=0" CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=256 \
+  # the tests' (debug), so the two builds do not wait on each other's lock.
+  CARGO_PROFILE_RELEASE_OPT_LEVEL=0 CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=256 \
     in_background sam-build nice -n 19 sam build --beta-features
   sam_build=$!
 fi
