@@ -691,27 +691,19 @@ async fn postgres_migration_5_replaces_the_vector_index_of_a_small_schema_and_th
 /// the cut (decision 37). Taking only as many as asked would answer the farther one.
 #[tokio::test]
 async fn postgres_ranks_by_the_exact_distance_where_half_precision_reverses_two_vectors() {
-    use retrieve::postgres::{Connection, PostgresIndex, PostgresSettings};
-    let schema = seams_tests::unique("half").replace('-', "_").to_lowercase();
-    let connection = Connection::Fixed(seams_tests::stack::database_url().parse().unwrap());
     let model = EmbeddingModel { model: "tiny-3".into(), dims: 3 };
-    let index =
-        PostgresIndex::new(PostgresSettings { connection, schema: schema.clone(), ca_file: None }, model.clone())
-            .unwrap();
-    index.migrate().await.unwrap();
+    let index = support::postgres_index_of(&seams_tests::stack::database_url(), model.clone()).await;
+    let schema = index.schema();
     // Unit vectors found by a search over random pairs. Cosine distance to the first axis:
     // exact, 0.233358 (nearer) and 0.233498 (farther); in half precision, 0.233471 and 0.233333.
     let vectors =
         [("nearer", [0.766_642_4, 0.640_427_35, 0.045_959_387]), ("farther", [0.766_501_8, 0.329_927_86, 0.551_019_6])];
     for (id, vector) in vectors {
-        let mut record = document(id, 1, at(0), &[id], json!({}));
-        record.embedding = model.clone();
-        record.chunks[0].embedding = vector.to_vec();
-        index.upsert(&record).await.unwrap();
+        index.upsert(&support::document_with_vector(id, &model, vector.to_vec())).await.unwrap();
     }
     let mut search = query("anything", SearchMode::Vector, 1, None);
     search.vector = Some(vec![1.0, 0.0, 0.0]);
-    assert_eq!(ids(&index, &search).await, ["nearer"]);
+    assert_eq!(ids(index.as_ref(), &search).await, ["nearer"]);
 
     // The premise: the index's own order puts the farther one first.
     let client = seams_tests::stack::database_client().await;
@@ -733,24 +725,16 @@ async fn postgres_ranks_by_the_exact_distance_where_half_precision_reverses_two_
 /// text-embedding-3-large) gets a schema with a vector index, and its searches use it.
 #[tokio::test]
 async fn postgres_indexes_vectors_of_3072_dimensions() {
-    use retrieve::postgres::{Connection, PostgresIndex, PostgresSettings};
-    let schema = seams_tests::unique("wide").replace('-', "_").to_lowercase();
-    let connection = Connection::Fixed(seams_tests::stack::database_url().parse().unwrap());
     let model = EmbeddingModel { model: "wide-3072".into(), dims: 3072 };
-    let index =
-        PostgresIndex::new(PostgresSettings { connection, schema: schema.clone(), ca_file: None }, model.clone())
-            .unwrap();
-    index.migrate().await.unwrap();
+    let index = support::postgres_index_of(&seams_tests::stack::database_url(), model.clone()).await;
+    let schema = index.schema();
     let axis = |at: usize| (0..3072).map(|i| if i == at { 1.0 } else { 0.0 }).collect::<Vec<f32>>();
     for (id, dimension) in [("first", 0), ("last", 3071)] {
-        let mut record = document(id, 1, at(0), &[id], json!({}));
-        record.embedding = model.clone();
-        record.chunks[0].embedding = axis(dimension);
-        index.upsert(&record).await.unwrap();
+        index.upsert(&support::document_with_vector(id, &model, axis(dimension))).await.unwrap();
     }
     let mut search = query("anything", SearchMode::Vector, 1, None);
     search.vector = Some(axis(3071));
-    assert_eq!(ids(&index, &search).await, ["last"]);
+    assert_eq!(ids(index.as_ref(), &search).await, ["last"]);
     let client = seams_tests::stack::database_client().await;
     let indexes = client
         .query(

@@ -67,6 +67,14 @@ pub fn document(
     }
 }
 
+/// A one-chunk document whose chunk has `embedding`, a vector of `model`.
+pub fn document_with_vector(id: &str, model: &EmbeddingModel, embedding: Vec<f32>) -> IndexedDocument {
+    let mut record = document(id, 1, at(0), &[id], Value::Object(Map::new()));
+    record.embedding = model.clone();
+    record.chunks[0].embedding = embedding;
+    record
+}
+
 pub fn query(text: &str, mode: SearchMode, top_k: usize, filter: Option<Value>) -> SearchQuery {
     let filter = filter.map(|f| Predicate::compile(&serde_json::from_value(f).unwrap(), "filters").unwrap());
     let vector = (mode != SearchMode::Keyword).then(|| retrieve::index::normalised(&vector(text)));
@@ -91,9 +99,14 @@ pub async fn postgres_index() -> Arc<PostgresIndex> {
 
 /// An index in a fresh schema of the database at `url`.
 pub async fn postgres_index_at(url: &str) -> Arc<PostgresIndex> {
+    postgres_index_of(url, model()).await
+}
+
+/// An index of another embedding model in a fresh schema of the database at `url`.
+pub async fn postgres_index_of(url: &str, model: EmbeddingModel) -> Arc<PostgresIndex> {
     let schema = seams_tests::unique("retrieve").replace('-', "_").to_lowercase();
     let settings = PostgresSettings { connection: Connection::Fixed(url.parse().unwrap()), schema, ca_file: None };
-    let index = PostgresIndex::new(settings, model()).unwrap();
+    let index = PostgresIndex::new(settings, model).unwrap();
     index
         .migrate()
         .await
