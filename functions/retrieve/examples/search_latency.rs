@@ -10,6 +10,7 @@
 //! mode, unfiltered and with a filter matching 10% of the chunks. PostgreSQL is built twice,
 //! a document at a time and by one bulk load; `--postgres-builds` runs only those builds,
 //! both recalls and the bulk-loaded index's latencies (`--postgres-bulk`: the bulk load alone).
+//! `SEAMS_BENCH_BEAMS=100,200` then measures the bulk-loaded schema again at those HNSW beams.
 
 #[path = "support/corpus.rs"]
 mod corpus;
@@ -89,9 +90,26 @@ async fn latencies(name: &str, index: &dyn SearchIndex, embedder: &HashingEmbedd
     }
 }
 
+/// `SEAMS_BENCH_BEAMS`: HNSW beams (comma-separated) to measure after the default one on the
+/// bulk-loaded schema.
+fn beams() -> Vec<usize> {
+    std::env::var("SEAMS_BENCH_BEAMS")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|beam| beam.trim().parse().ok())
+        .collect()
+}
+
 /// How many of the first 50 keyword and hybrid queries (filtered or not) `index` answers as
-/// `reference` does: the same chunks in the same order, scores within 1e-9.
-async fn same_ranking(name: &str, index: &dyn SearchIndex, reference: &dyn SearchIndex, embedder: &HashingEmbedder) {
+/// `reference` (described as `reference_is`) does: the same chunks in the same order, scores
+/// within 1e-9.
+async fn same_ranking(
+    name: &str,
+    index: &dyn SearchIndex,
+    reference: &dyn SearchIndex,
+    reference_is: &str,
+    embedder: &HashingEmbedder,
+) {
     for filtered in [false, true] {
         for mode in [SearchMode::Keyword, SearchMode::Hybrid] {
             let queries = queries(embedder, mode, filtered);
@@ -108,7 +126,7 @@ async fn same_ranking(name: &str, index: &dyn SearchIndex, reference: &dyn Searc
                 );
             }
             println!(
-                "{name}: {mode:?}{} ranks as scoring every match for {same} of 50 queries",
+                "{name}: {mode:?}{} ranks as {reference_is} for {same} of 50 queries",
                 if filtered { " filtered(10%)" } else { "" }
             );
         }
@@ -242,7 +260,17 @@ async fn main() {
             let every_match = PostgresIndex::new(settings(format!("{schema}_bulk")), embedder.model().clone())
                 .expect("a valid schema")
                 .with_rare_postings(i64::MAX);
-            same_ranking("postgres, bulk-loaded", &bulk, &every_match, &embedder).await;
+            same_ranking("postgres, bulk-loaded", &bulk, &every_match, "scoring every match", &embedder).await;
+            // Narrower HNSW beams on the same schema, side by side with the default's.
+            for beam in beams() {
+                let narrow = PostgresIndex::new(settings(format!("{schema}_bulk")), embedder.model().clone())
+                    .expect("a valid schema")
+                    .with_ef_search(beam);
+                let name = format!("postgres, bulk-loaded, beam {beam}");
+                recall(&name, &narrow, &documents, &embedder).await;
+                latencies(&name, &narrow, &embedder).await;
+                same_ranking(&name, &narrow, &bulk, "the default beam", &embedder).await;
+            }
             return;
         }
         // The same index scoring every keyword match (a budget that takes every word), as

@@ -77,8 +77,9 @@ impl std::fmt::Debug for DatabaseSource {
 pub enum Backend {
     /// Embedded SQLite; deployed, its base and segments live in retrieve's own bucket.
     Sqlite { index_bucket: String },
-    /// PostgreSQL with pgvector, in `schema`.
-    Postgres { database: DatabaseSource, schema: String, ca_file: Option<PathBuf> },
+    /// PostgreSQL with pgvector, in `schema`; vector searches use an HNSW beam of at least
+    /// `ef_search`.
+    Postgres { database: DatabaseSource, schema: String, ca_file: Option<PathBuf>, ef_search: usize },
 }
 
 impl Backend {
@@ -103,11 +104,26 @@ impl Backend {
                     database,
                     schema,
                     ca_file: env.optional("SEAMS_DATABASE_CA_FILE").map(PathBuf::from),
+                    ef_search: ef_search_from_env(env),
                 }
             }
             _ => Backend::Sqlite { index_bucket: env.required("SEAMS_INDEX_BUCKET") },
         }
     }
+}
+
+/// `SEAMS_HNSW_EF_SEARCH`: the smallest HNSW beam of pgvector searches; a bad value is
+/// recorded in `env`.
+pub fn ef_search_from_env(env: &Env) -> usize {
+    let ef_search = env.parse_or("SEAMS_HNSW_EF_SEARCH", postgres::HNSW_EF_SEARCH);
+    if !(1..=postgres::HNSW_MAX_EF_SEARCH).contains(&ef_search) {
+        env.invalid(
+            "SEAMS_HNSW_EF_SEARCH",
+            &ef_search.to_string(),
+            format!("1 to {}, pgvector's widest beam", postgres::HNSW_MAX_EF_SEARCH),
+        );
+    }
+    ef_search
 }
 
 /// The largest write that may ride in the embedded index's manifest: each query function
@@ -296,9 +312,9 @@ pub async fn open_index(
             let index = SegmentedIndex::open(store, settings.index_dir.clone(), model, settings.index_refresh).await?;
             Arc::new(index.with_policy(policy))
         }
-        Backend::Postgres { database, schema, ca_file } => {
+        Backend::Postgres { database, schema, ca_file, ef_search } => {
             let settings = postgres_settings(sdk, database, schema, ca_file.clone(), config.secret_ttl).await?;
-            let index = PostgresIndex::new(settings, model)?;
+            let index = PostgresIndex::new(settings, model)?.with_ef_search(*ef_search);
             if role == Role::Indexer {
                 index.migrate().await?;
             }
@@ -669,6 +685,25 @@ mod tests {
         assert_eq!(report.to_string(), "invalid configuration: SEAMS_INDEX_BUCKET is not set");
         let config = Config::from_env(Env::from_pairs([("SEAMS_INDEX_BUCKET", "idx")])).unwrap();
         assert_eq!(config.backend, Backend::Sqlite { index_bucket: "idx".into() });
+    }
+
+    #[test]
+    fn the_hnsw_beam_defaults_to_the_wide_one_and_takes_pgvectors_range() {
+        let postgres = |beam: Option<&str>| {
+            let mut pairs = vec![("SEAMS_SEARCH_BACKEND", "postgres"), ("DATABASE_URL", "postgres://db/seams")];
+            pairs.extend(beam.map(|value| ("SEAMS_HNSW_EF_SEARCH", value)));
+            Config::from_env(Env::from_pairs(pairs)).map(|config| config.backend)
+        };
+        let beam = |backend: Backend| match backend {
+            Backend::Postgres { ef_search, .. } => ef_search,
+            Backend::Sqlite { .. } => 0,
+        };
+        assert_eq!(beam(postgres(None).unwrap()), postgres::HNSW_EF_SEARCH);
+        assert_eq!(beam(postgres(Some("100")).unwrap()), 100);
+        for refused in ["0", "1001", "wide"] {
+            let report = postgres(Some(refused)).unwrap_err().to_string();
+            assert!(report.contains("SEAMS_HNSW_EF_SEARCH"), "{refused}: {report}");
+        }
     }
 
     #[test]

@@ -154,8 +154,14 @@ const BM25_B: f64 = 0.75;
 /// Serialises migrations across every schema of one database (CREATE EXTENSION included).
 const MIGRATION_LOCK: i64 = 0x5EA3_5000;
 
-/// The smallest HNSW beam a vector search uses (pgvector's default is 40; its most, 1000).
-const HNSW_EF_SEARCH: usize = 800;
+/// The smallest HNSW beam a vector search uses unless told otherwise
+/// ([`PostgresIndex::with_ef_search`], `SEAMS_HNSW_EF_SEARCH`). pgvector's default is 40. This
+/// is wide for the bench's hashing vectors, HNSW's worst case (bench/RESULTS.md, issue 19);
+/// learned embeddings cluster and reach the same recall at a narrower, faster beam.
+pub const HNSW_EF_SEARCH: usize = 800;
+
+/// pgvector's widest beam.
+pub const HNSW_MAX_EF_SEARCH: usize = 1000;
 
 /// How many more vector candidates than a list needs a search takes by the index's
 /// half-precision order, before it ranks them by the exact distance (bench/RESULTS.md,
@@ -273,6 +279,8 @@ pub struct PostgresIndex {
     /// `maintenance_work_mem` for a bulk load's index builds, in MiB: HNSW builds its graph in
     /// memory while it fits, several times faster than on disk.
     build_memory_mib: u32,
+    /// The smallest HNSW beam (`hnsw.ef_search`) a vector search uses.
+    ef_search: usize,
 }
 
 /// A bulk load's `maintenance_work_mem` unless told otherwise: enough for HNSW's graph of
@@ -331,6 +339,7 @@ impl PostgresIndex {
             client: Mutex::new(None),
             rare_postings: RARE_POSTINGS,
             build_memory_mib: BUILD_MEMORY_MIB,
+            ef_search: HNSW_EF_SEARCH,
         })
     }
 
@@ -356,6 +365,12 @@ impl PostgresIndex {
     /// the same at any budget; only the work differs).
     pub fn with_rare_postings(self, rare_postings: i64) -> Self {
         Self { rare_postings, ..self }
+    }
+
+    /// The same index with another smallest HNSW beam, within pgvector's 1 to 1000: wider
+    /// finds more of the true nearest vectors, narrower answers sooner.
+    pub fn with_ef_search(self, ef_search: usize) -> Self {
+        Self { ef_search: ef_search.clamp(1, HNSW_MAX_EF_SEARCH), ..self }
     }
 
     /// The same index with another `maintenance_work_mem` for bulk loads' index builds (about
@@ -1029,7 +1044,7 @@ impl SearchIndex for PostgresIndex {
             SearchMode::Hybrid => query.fusion.candidates.max(query.top_k),
             _ => query.top_k,
         };
-        // Filtered HNSW scans keep going until enough rows pass. The beam is wide for
+        // Filtered HNSW scans keep going until enough rows pass. The default beam is wide for
         // recall: at 100k chunks of hashing vectors (near-orthogonal, HNSW's worst case) the
         // bench's recall@10 against exact search is 0.97 at 800 (0.96 filtered) on the
         // `vector_index!` graph, for about 32 ms a query on 2 cores (bench/RESULTS.md, issue 19).
@@ -1039,7 +1054,7 @@ impl SearchIndex for PostgresIndex {
         // 15 (bench/RESULTS.md). With a filter, the scan may be right: it computes distances
         // for matching rows only, and an index scan can give up before a rare match.
         // One round trip sets all this and finds which vector index the schema has.
-        let ef_search = (candidates * 4).clamp(HNSW_EF_SEARCH, 1000).to_string();
+        let ef_search = candidates.saturating_mul(4).max(self.ef_search).min(HNSW_MAX_EF_SEARCH).to_string();
         let sequential_scan = if query.filter.is_none() && query.mode != SearchMode::Keyword { "off" } else { "on" };
         let half_index = format!("{}.chunks_embedding_half_idx", self.settings.schema);
         let half_precision: bool = tx
