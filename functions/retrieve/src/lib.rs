@@ -689,7 +689,7 @@ mod tests {
 
     #[test]
     fn the_hnsw_beam_defaults_to_the_wide_one_and_takes_pgvectors_range() {
-        let postgres = |beam: Option<&str>| {
+        let backend_with = |beam: Option<&str>| {
             let mut pairs = vec![("SEAMS_SEARCH_BACKEND", "postgres"), ("DATABASE_URL", "postgres://db/seams")];
             pairs.extend(beam.map(|value| ("SEAMS_HNSW_EF_SEARCH", value)));
             Config::from_env(Env::from_pairs(pairs)).map(|config| config.backend)
@@ -698,10 +698,10 @@ mod tests {
             Backend::Postgres { ef_search, .. } => ef_search,
             Backend::Sqlite { .. } => 0,
         };
-        assert_eq!(beam(postgres(None).unwrap()), postgres::HNSW_EF_SEARCH);
-        assert_eq!(beam(postgres(Some("100")).unwrap()), 100);
+        assert_eq!(beam(backend_with(None).unwrap()), postgres::HNSW_EF_SEARCH);
+        assert_eq!(beam(backend_with(Some("100")).unwrap()), 100);
         for refused in ["0", "1001", "wide"] {
-            let report = postgres(Some(refused)).unwrap_err().to_string();
+            let report = backend_with(Some(refused)).unwrap_err().to_string();
             assert!(report.contains("SEAMS_HNSW_EF_SEARCH"), "{refused}: {report}");
         }
     }
