@@ -8,6 +8,7 @@
 //! `seams up`.
 
 pub mod sessions;
+#[cfg(feature = "aws")]
 pub mod step_functions;
 
 use std::sync::Arc;

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod chat;
+#[cfg(feature = "aws")]
 pub mod lambda_routes;
 pub mod mcp;
 

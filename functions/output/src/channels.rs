@@ -8,7 +8,7 @@ use seams_platform::event_bus::{EventBridgeBus, EventBus};
 use seams_platform::object_store::{ObjectStore, PutOptions};
 use seams_platform::retry::{parse_retry_after, Failure};
 use seams_platform::secrets::SecretCache;
-use seams_platform::xray::{self, Subsegments};
+use seams_platform::xray;
 use seams_platform::ServiceError;
 
 use crate::outbound::InternalAddress;
@@ -54,64 +54,6 @@ pub struct Mail {
 pub trait Mailer: Send + Sync {
     /// Sends and returns the provider's message id.
     async fn send(&self, mail: &Mail) -> Result<String, Failure<ServiceError>>;
-}
-
-/// Amazon SES v2.
-pub struct SesMailer {
-    client: aws_sdk_sesv2::Client,
-}
-
-impl SesMailer {
-    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
-        let config = aws_sdk_sesv2::config::Builder::from(sdk).interceptor(Subsegments::from_env()).build();
-        Self { client: aws_sdk_sesv2::Client::from_conf(config) }
-    }
-}
-
-#[async_trait]
-impl Mailer for SesMailer {
-    async fn send(&self, mail: &Mail) -> Result<String, Failure<ServiceError>> {
-        use aws_sdk_sesv2::error::ProvideErrorMetadata;
-        use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
-        let content = |text: &str| Content::builder().data(text).charset("UTF-8").build();
-        let built = (|| {
-            let message = Message::builder()
-                .subject(content(&mail.subject)?)
-                .body(Body::builder().text(content(&mail.text)?).html(content(&mail.html)?).build())
-                .build();
-            Ok::<_, aws_sdk_sesv2::error::BuildError>(message)
-        })()
-        .map_err(|e| Failure::Permanent(ServiceError::invalid_input("destination", e.to_string())))?;
-        let destination = Destination::builder()
-            .set_to_addresses(Some(mail.to.clone()))
-            .set_cc_addresses(Some(mail.cc.clone()))
-            .build();
-        let sent = self
-            .client
-            .send_email()
-            .from_email_address(&mail.from)
-            .destination(destination)
-            .content(EmailContent::builder().simple(built).build())
-            .send()
-            .await;
-        match sent {
-            Ok(answer) => Ok(answer.message_id().unwrap_or_default().to_owned()),
-            Err(error) => {
-                let code = error.code().unwrap_or_default().to_owned();
-                let detail = format!("ses: {}", aws_sdk_sesv2::error::DisplayErrorContext(&error));
-                let failure = ServiceError::new(seams_contracts::ErrorName::DeliveryFailed, detail);
-                // Throttling and service trouble pass; a refused message does not.
-                match code.as_str() {
-                    "TooManyRequestsException"
-                    | "LimitExceededException"
-                    | "InternalFailure"
-                    | "ServiceUnavailable"
-                    | "" => Err(Failure::transient(failure)),
-                    _ => Err(Failure::Permanent(failure)),
-                }
-            }
-        }
-    }
 }
 
 /// The local runner's mail: one JSON file per message in output's directory.

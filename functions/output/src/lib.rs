@@ -8,6 +8,8 @@
 //! receipt and announce `AnswerDelivered`. A repeat gets the first receipt; a failure goes to
 //! output's DLQ with the request and its cause, and `DeliveryFailed` goes on the bus.
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod channels;
 pub mod config;
 pub mod format;

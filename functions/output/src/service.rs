@@ -11,22 +11,21 @@ use seams_contracts::output::{
     AnswerDelivered, DeliveryFailed, DeliveryReceipt, DeliveryRequest, DeliveryStatus, Destination,
 };
 use seams_contracts::{CorrelationId, ErrorName, V1};
-use seams_platform::event_bus::{EventBridgeBus, EventBus, OutgoingEvent};
+use seams_platform::event_bus::{EventBus, OutgoingEvent};
 use seams_platform::idempotency::{Claimed, Idempotency};
 use seams_platform::metrics::count;
-use seams_platform::object_store::{ObjectStore, PutOptions, S3ObjectStore};
-use seams_platform::queue::{OutgoingMessage, Queue, SqsQueue};
+use seams_platform::object_store::{ObjectStore, PutOptions};
+use seams_platform::queue::{OutgoingMessage, Queue};
 use seams_platform::retry::Failure;
-use seams_platform::secrets::SecretCache;
 use seams_platform::sqs_batch::{correlation_id, process_batch};
 use seams_platform::ServiceError;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::channels::{self, Buses, EventBridgeBuses, Mailer, Secrets, SesMailer};
+use crate::channels::{self, Buses, Mailer, Secrets};
 use crate::prepare::{prepare, Payload};
 use crate::routes::parse_message;
-use crate::{signing, Config, Settings};
+use crate::{signing, Settings};
 
 /// What the channels need to reach destinations.
 pub struct Channels {
@@ -75,21 +74,6 @@ impl Service {
     /// after a crash), so their retries go through at once.
     pub async fn release_abandoned_claims(&self) -> Result<usize, ServiceError> {
         Ok(self.ledger.release_in_progress().await?)
-    }
-
-    pub fn from_aws(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Self, ServiceError> {
-        let channels = Channels {
-            secrets: Arc::new(SecretCache::secrets_manager(sdk, config.secret_ttl)),
-            mailer: Arc::new(SesMailer::new(sdk)),
-            buses: Arc::new(EventBridgeBuses { client: seams_platform::aws::eventbridge(sdk) }),
-        };
-        Self::new(
-            Arc::new(S3ObjectStore::new(config.aws.s3(sdk), &config.output_bucket)),
-            Arc::new(SqsQueue::new(seams_platform::aws::sqs(sdk), &config.dead_letter_queue_url)),
-            Arc::new(EventBridgeBus::new(seams_platform::aws::eventbridge(sdk), &config.event_bus_name)),
-            channels,
-            config.settings.clone(),
-        )
     }
 
     /// One attempt at sending. Returns the provider's message id, if it gives one.
