@@ -25,6 +25,7 @@ use retrieve::sqlite::SqliteIndex;
 use seams_embeddings::config::EmbedderConfig;
 use seams_embeddings::hashing::HashingEmbedder;
 use seams_embeddings::{Embedder, Purpose};
+use seams_platform::aws::{AwsSettings, SdkConfig};
 use seams_platform::config::Env;
 use seams_platform::event_bus::LocalEventBus;
 use seams_platform::function;
@@ -117,6 +118,18 @@ pub fn sqlite_path(data_dir: &Path) -> PathBuf {
 }
 
 /// A connection URL without its password, for messages.
+/// The SDK's configuration, for a configured `choice` that calls AWS.
+#[cfg(feature = "aws")]
+async fn aws_config(settings: &AwsSettings, _choice: &str) -> Result<SdkConfig, String> {
+    Ok(settings.load().await)
+}
+
+/// A build without the `aws` feature (the default for `seams`) cannot call AWS.
+#[cfg(not(feature = "aws"))]
+async fn aws_config(_settings: &AwsSettings, choice: &str) -> Result<SdkConfig, String> {
+    Err(seams_platform::aws::left_out(choice).to_string())
+}
+
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => format!("{}://…{}", &url[..scheme], &url[at..]),
@@ -161,14 +174,20 @@ impl LocalStack {
             settings.output.webhook_secret = Some(webhook_secret::kept_or_new(data_dir)?);
         }
         env.finish().map_err(|e| e.to_string())?;
-        let needs_aws = matches!(embedder, EmbedderConfig::Bedrock { .. })
-            || infer.provider.needs_aws()
-            || settings.retrieve.rerank.model.is_some()
-            || matches!(infer.settings.guardrail.mode, infer::guardrail::GuardrailMode::Bedrock { .. });
-        let sdk = if needs_aws {
-            infer.aws.load().await
-        } else {
-            aws_config::SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest()).build()
+        let aws_choice = [
+            (matches!(embedder, EmbedderConfig::Bedrock { .. }), "SEAMS_EMBEDDER=bedrock"),
+            (infer.provider.needs_aws(), "SEAMS_MODEL_PROVIDER (Bedrock, or a key in Secrets Manager)"),
+            (settings.retrieve.rerank.model.is_some(), "SEAMS_RERANK_MODEL (Bedrock's reranker)"),
+            (
+                matches!(infer.settings.guardrail.mode, infer::guardrail::GuardrailMode::Bedrock { .. }),
+                "SEAMS_GUARDRAIL=bedrock",
+            ),
+        ]
+        .into_iter()
+        .find_map(|(needed, choice)| needed.then_some(choice));
+        let sdk = match aws_choice {
+            Some(choice) => aws_config(&infer.aws, choice).await?,
+            None => seams_platform::aws::empty_config(),
         };
         let built = |purpose| embedder.build(&sdk, purpose).map_err(|e| e.to_string());
         let documents = built(Purpose::Documents)?;
@@ -193,12 +212,16 @@ impl LocalStack {
             other => return Err(format!("{}: {other:?} is neither sqlite nor a postgres:// URL", config::SEARCH_VAR)),
         };
         let provider = infer::build_provider(&infer, &sdk).await.map_err(|e| e.to_string())?;
+        #[cfg(feature = "aws")]
         let reranker =
             settings.retrieve.rerank.model.as_deref().map(|model| {
                 Arc::new(retrieve::rerank::BedrockReranker::new(&sdk, model)) as Arc<dyn retrieve::Reranker>
             });
+        // A reranking model needs AWS, which `aws_config` refused above.
+        #[cfg(not(feature = "aws"))]
+        let reranker = None;
         let stack = Self::with(data_dir, index, documents, queries, provider, settings).map_err(|e| e.to_string())?;
-        let guardrail = Some(infer::build_guardrail(&infer.settings, &sdk));
+        let guardrail = Some(infer::build_guardrail(&infer.settings, &sdk).map_err(|e| e.to_string())?);
         Ok(Self { reranker, guardrail, ..stack })
     }
 

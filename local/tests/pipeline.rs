@@ -81,6 +81,31 @@ async fn the_services_tuning_variables_change_local_behaviour() {
     assert!(error.contains("SEAMS_CHUNK_OVERLAP_PERCENT"), "{error}");
 }
 
+/// Built as the quick start builds it (without the `aws` feature), `seams` refuses a choice
+/// that calls AWS at start, naming the choice and the feature that brings it.
+#[cfg(not(feature = "aws"))]
+#[tokio::test]
+async fn a_choice_that_calls_aws_is_refused_naming_the_feature_that_brings_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let choices: [&[(&str, &str)]; 5] = [
+        &[("SEAMS_EMBEDDER", "bedrock")],
+        &[("SEAMS_MODEL_PROVIDER", "bedrock"), ("SEAMS_MODEL_ID", "amazon.nova-lite-v1:0")],
+        &[
+            ("SEAMS_MODEL_PROVIDER", "openai"),
+            ("SEAMS_MODEL_BASE_URL", "https://api.openai.com/v1"),
+            ("SEAMS_MODEL_ID", "gpt-4o-mini"),
+            ("SEAMS_MODEL_API_KEY_SECRET", "a-secret"),
+        ],
+        &[("SEAMS_RERANK_MODEL", "amazon.rerank-v1:0")],
+        &[("SEAMS_GUARDRAIL", "bedrock"), ("SEAMS_GUARDRAIL_ID", "g1")],
+    ];
+    for choice in choices {
+        let variables = choice.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect();
+        let error = LocalStack::configured(dir.path(), variables).await.err().expect("refused at start");
+        assert!(error.contains(choice[0].0) && error.contains("--features aws"), "{choice:?}: {error}");
+    }
+}
+
 /// SEAMS_CHUNKING through the whole pipeline: with `none` the document is one passage;
 /// with `hierarchical` each search result is a parent, once, naming the child that matched.
 #[tokio::test]

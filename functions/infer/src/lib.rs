@@ -4,6 +4,7 @@
 
 pub mod anthropic;
 pub mod api_key;
+#[cfg(feature = "aws")]
 pub mod bedrock;
 pub mod decompose;
 pub mod guardrail;
@@ -28,6 +29,9 @@ use seams_contracts::implicit_filter::{FiltersInferred, ImplicitFilterInvoke, Im
 use seams_contracts::infer::{ContextItem, InferenceOutput, InferenceRequest, InferenceResponse, Usage};
 use seams_contracts::session::{RewriteInvoke, RewriteRequest, Rewritten};
 use seams_contracts::{CorrelationId, ErrorName, V1};
+#[cfg(not(feature = "aws"))]
+use seams_platform::aws::left_out;
+use seams_platform::aws::SdkConfig;
 use seams_platform::config::{ConfigReport, Env};
 use seams_platform::error::{from_value, parse_json};
 use seams_platform::function::{Function, Named, Reply};
@@ -249,15 +253,15 @@ impl ApiKey {
 }
 
 /// Builds the configured provider once, at init (reading its key from Secrets Manager).
-pub async fn build_provider(
-    config: &Config,
-    sdk: &aws_config::SdkConfig,
-) -> Result<Arc<dyn ModelProvider>, ServiceError> {
+pub async fn build_provider(config: &Config, sdk: &SdkConfig) -> Result<Arc<dyn ModelProvider>, ServiceError> {
     let timeout = config.settings.timeout;
     let secrets = Arc::new(SecretCache::secrets_manager(sdk, config.secret_ttl));
     Ok(match &config.provider {
         ProviderConfig::Offline => Arc::new(offline::OfflineModel),
+        #[cfg(feature = "aws")]
         ProviderConfig::Bedrock => Arc::new(bedrock::BedrockModel::new(sdk, timeout)),
+        #[cfg(not(feature = "aws"))]
+        ProviderConfig::Bedrock => return Err(left_out("SEAMS_MODEL_PROVIDER=bedrock")),
         ProviderConfig::OpenAi { base_url, api_key } => {
             let key = api_key.as_ref().map(|key| key.source(&secrets));
             if let Some(key) = &key {
@@ -275,15 +279,21 @@ pub async fn build_provider(
 
 /// The configured guardrail: Bedrock's when `SEAMS_GUARDRAIL=bedrock`, else the offline one
 /// (which also serves requests that ask for a guardrail where none is on by default).
-pub fn build_guardrail(settings: &Settings, sdk: &aws_config::SdkConfig) -> Arc<dyn Guardrail> {
-    match &settings.guardrail.mode {
+pub fn build_guardrail(settings: &Settings, sdk: &SdkConfig) -> Result<Arc<dyn Guardrail>, ServiceError> {
+    Ok(match &settings.guardrail.mode {
+        #[cfg(feature = "aws")]
         GuardrailMode::Bedrock { id, version } => {
             Arc::new(guardrail::bedrock::BedrockGuardrail::new(sdk, id, version, settings.timeout))
+        }
+        #[cfg(not(feature = "aws"))]
+        GuardrailMode::Bedrock { .. } => {
+            let _ = sdk;
+            return Err(left_out("SEAMS_GUARDRAIL=bedrock"));
         }
         GuardrailMode::Off | GuardrailMode::Offline => {
             Arc::new(guardrail::offline::OfflineGuardrail::new(&settings.guardrail))
         }
-    }
+    })
 }
 
 /// A rewritten question, or a few sub-questions: this bounds what such a call can cost.
@@ -332,9 +342,10 @@ impl Service {
         Self { provider, guardrail, settings }
     }
 
-    pub async fn from_config(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Self, ServiceError> {
+    pub async fn from_config(config: &Config, sdk: &SdkConfig) -> Result<Self, ServiceError> {
         let provider = build_provider(config, sdk).await?;
-        Ok(Self::with_guardrail(provider, build_guardrail(&config.settings, sdk), config.settings.clone()))
+        let guardrail = build_guardrail(&config.settings, sdk)?;
+        Ok(Self::with_guardrail(provider, guardrail, config.settings.clone()))
     }
 
     /// Checks a question or answer with the guardrail (`Seams.GuardrailIntervened` when blocked).

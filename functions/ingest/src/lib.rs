@@ -4,6 +4,8 @@
 //! document version once, and hands it to processing through the queue (a claim check).
 //! It knows nothing of what happens downstream.
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod config;
 pub mod locate;
 pub mod normalise;

@@ -13,17 +13,17 @@ use seams_contracts::ingest::{
     StoredVersion, UploadRequest, UploadTicket,
 };
 use seams_contracts::{AttributeValue, CorrelationId, ObjectRef, V1};
-use seams_platform::event_bus::{EventBridgeBus, EventBus, OutgoingEvent};
+use seams_platform::event_bus::{EventBus, OutgoingEvent};
 use seams_platform::idempotency::{Claimed, Idempotency};
-use seams_platform::object_store::{ObjectStore, PutOptions, S3ObjectStore, StoreError};
-use seams_platform::queue::{OutgoingMessage, Queue, SqsQueue};
+use seams_platform::object_store::{ObjectStore, PutOptions, StoreError};
+use seams_platform::queue::{OutgoingMessage, Queue};
 use seams_platform::tenancy::{refuse_callers_tenant, Tenant, TENANT_ATTRIBUTE};
 use seams_platform::ServiceError;
 
 use crate::prepare::{prepare, Incoming, Prepared};
 use crate::store::{self, DocumentStore, Tombstone};
 use crate::validate::{self, MIB};
-use crate::{locate, Config, Settings};
+use crate::{locate, Settings};
 
 /// The service and the adapters it works through.
 pub struct Service {
@@ -62,22 +62,6 @@ impl Service {
             sources,
             settings,
         }
-    }
-
-    pub fn from_aws(config: &Config, sdk: &aws_config::SdkConfig) -> Self {
-        let s3 = config.aws.s3(sdk);
-        let sources = config
-            .source_buckets
-            .iter()
-            .map(|bucket| (bucket.clone(), Arc::new(S3ObjectStore::new(s3.clone(), bucket)) as Arc<dyn ObjectStore>))
-            .collect();
-        Self::new(
-            Arc::new(S3ObjectStore::new(s3, &config.raw_bucket)),
-            Arc::new(SqsQueue::new(seams_platform::aws::sqs(sdk), &config.process_queue_url)),
-            Arc::new(EventBridgeBus::new(seams_platform::aws::eventbridge(sdk), &config.event_bus_name)),
-            sources,
-            config.settings.clone(),
-        )
     }
 
     /// A document whose bytes the caller holds (the local CLI reads files): the same checks,

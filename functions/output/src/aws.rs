@@ -1,11 +1,11 @@
-//! Output on AWS: SES for mail, and the clients the Lambda function is built from. Behind the
-//! `aws` feature, which the local runner leaves out (it mails to files), so its first build
-//! does not compile the SESv2 SDK.
+//! Output on AWS: SES for mail, EventBridge buses, and the clients the Lambda function is built
+//! from. Behind the `aws` feature, which the local runner leaves out (it mails to files and
+//! has one bus), so its first build does not compile the SDK.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use seams_platform::event_bus::EventBridgeBus;
+use seams_platform::event_bus::{EventBridgeBus, EventBus};
 use seams_platform::object_store::S3ObjectStore;
 use seams_platform::queue::SqsQueue;
 use seams_platform::retry::Failure;
@@ -13,7 +13,7 @@ use seams_platform::secrets::SecretCache;
 use seams_platform::xray::Subsegments;
 use seams_platform::ServiceError;
 
-use crate::channels::{EventBridgeBuses, Mail, Mailer};
+use crate::channels::{Buses, Mail, Mailer};
 use crate::{Channels, Config, Service};
 
 impl Service {
@@ -30,6 +30,17 @@ impl Service {
             channels,
             config.settings.clone(),
         )
+    }
+}
+
+/// EventBridge buses by name: the destination names the bus.
+pub struct EventBridgeBuses {
+    pub client: aws_sdk_eventbridge::Client,
+}
+
+impl Buses for EventBridgeBuses {
+    fn bus(&self, name: &str) -> Arc<dyn EventBus> {
+        Arc::new(EventBridgeBus::new(self.client.clone(), name))
     }
 }
 

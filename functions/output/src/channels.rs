@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use seams_platform::event_bus::{EventBridgeBus, EventBus};
+use seams_platform::event_bus::EventBus;
 use seams_platform::object_store::{ObjectStore, PutOptions};
 use seams_platform::retry::{parse_retry_after, Failure};
 use seams_platform::secrets::SecretCache;
@@ -78,16 +78,6 @@ impl Mailer for FileMailer {
 /// Event buses by name: the destination names the bus.
 pub trait Buses: Send + Sync {
     fn bus(&self, name: &str) -> Arc<dyn EventBus>;
-}
-
-pub struct EventBridgeBuses {
-    pub client: aws_sdk_eventbridge::Client,
-}
-
-impl Buses for EventBridgeBuses {
-    fn bus(&self, name: &str) -> Arc<dyn EventBus> {
-        Arc::new(EventBridgeBus::new(self.client.clone(), name))
-    }
 }
 
 /// The local runner has one bus, whatever its name.

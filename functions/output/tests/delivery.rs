@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
+use output::aws::EventBridgeBuses;
 use output::aws::SesMailer;
-use output::channels::EventBridgeBuses;
 use output::outbound::OutboundPolicy;
 use output::{signing, Channels, Service, Settings};
 use seams_contracts::output::{DeliveryReceipt, DeliveryRequest, DeliveryStatus};

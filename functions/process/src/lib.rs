@@ -3,6 +3,8 @@
 //! bucket, then announces it with `DocumentProcessed`. One bad document fails only its own
 //! message; SQS retries it and, after `maxReceiveCount`, moves it to the dead-letter queue.
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod chunk;
 pub mod clean;
 pub mod corpus;
@@ -23,9 +25,9 @@ use seams_embeddings::config::EmbedderConfig;
 use seams_embeddings::{embed_all, Embedder, TokenCounter};
 use seams_platform::aws::AwsSettings;
 use seams_platform::config::{ConfigReport, Env};
-use seams_platform::event_bus::{EventBridgeBus, EventBus, OutgoingEvent};
+use seams_platform::event_bus::{EventBus, OutgoingEvent};
 use seams_platform::logging::correlation_span;
-use seams_platform::object_store::{ObjectStore, PutOptions, S3ObjectStore, StoreError};
+use seams_platform::object_store::{ObjectStore, PutOptions, StoreError};
 use seams_platform::sqs_batch::{parse_body, process_batch};
 use seams_platform::ServiceError;
 use tracing::Instrument;
@@ -253,17 +255,6 @@ impl Service {
         settings: Settings,
     ) -> Self {
         Self { raw, records, bus, embedder, settings }
-    }
-
-    pub fn from_aws(config: &Config, sdk: &aws_config::SdkConfig, embedder: Arc<dyn Embedder>) -> Self {
-        let s3 = config.aws.s3(sdk);
-        Self::new(
-            Arc::new(S3ObjectStore::new(s3.clone(), &config.raw_bucket)),
-            Arc::new(S3ObjectStore::new(s3, &config.records_bucket)),
-            Arc::new(EventBridgeBus::new(seams_platform::aws::eventbridge(sdk), &config.event_bus_name)),
-            embedder,
-            config.settings,
-        )
     }
 
     pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {

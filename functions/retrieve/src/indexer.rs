@@ -11,13 +11,12 @@ use seams_contracts::ingest::DocumentDeleted;
 use seams_contracts::process::{from_json_lines, DocumentProcessed};
 use seams_platform::config::{ConfigReport, Env};
 use seams_platform::error::from_value;
-use seams_platform::object_store::{ObjectStore, S3ObjectStore};
+use seams_platform::object_store::ObjectStore;
 use seams_platform::sqs_batch::{parse_body, process_batch};
 use seams_platform::ServiceError;
 use serde_json::Value;
 
 use crate::index::{IndexError, IndexedDocument, SearchIndex, Upserted};
-use crate::Role;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -69,13 +68,6 @@ pub struct Indexer {
 impl Indexer {
     pub fn new(index: Arc<dyn SearchIndex>, records: Arc<dyn ObjectStore>) -> Self {
         Self { index, records }
-    }
-
-    /// Builds the indexer from configuration, as `main` does: creates or migrates the index.
-    pub async fn from_config(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Self, ServiceError> {
-        let (_, index) = crate::open_configured(&config.index, sdk, Role::Indexer).await?;
-        let records = Arc::new(S3ObjectStore::new(config.index.aws.s3(sdk), &config.records_bucket));
-        Ok(Self::new(index, records))
     }
 
     pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {

@@ -3,6 +3,8 @@
 //! (`retrieve-indexer`, see [`indexer`]). Callers never learn which backend serves them:
 //! both implement [`SearchIndex`].
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod feedback;
 pub mod filter;
 pub mod fuse;
@@ -28,17 +30,18 @@ use seams_contracts::decompose::{MergeInvoke, MergeRequest, Merged};
 use seams_contracts::retrieve::{RetrieveRequest, RetrieveResponse, RetrievedChunk, SearchMode};
 use seams_contracts::{CorrelationId, V1};
 use seams_embeddings::config::EmbedderConfig;
-use seams_embeddings::{Embedder, Purpose};
-use seams_platform::aws::AwsSettings;
+use seams_embeddings::Embedder;
+use seams_platform::aws::{AwsSettings, SdkConfig};
 use seams_platform::config::{ConfigReport, Env};
 use seams_platform::error::{from_value, parse_json};
 use seams_platform::function::{Function, Named, Reply};
-use seams_platform::object_store::S3ObjectStore;
 use seams_platform::secrets::SecretCache;
 use seams_platform::tenancy::{refuse_callers_tenant, Caller, Tenancy, TENANT_ATTRIBUTE};
 use seams_platform::trigger::Trigger;
 use seams_platform::{http, ServiceError};
 
+#[cfg(feature = "aws")]
+pub use crate::aws::{open_configured, open_index};
 pub use crate::feedback::VectorFeedback;
 pub use crate::filter::Predicate;
 use crate::filter::{Scalar, Test};
@@ -46,9 +49,8 @@ pub use crate::fuse::Fusion;
 use crate::index::Hit;
 pub use crate::index::{IndexError, SearchIndex, SearchQuery};
 use crate::manifest::LogPolicy;
-use crate::postgres::{Connection, PostgresIndex, PostgresSettings};
+use crate::postgres::{Connection, PostgresSettings};
 pub use crate::rerank::{RerankSettings, Reranker};
-use crate::segments::SegmentedIndex;
 
 pub const MAX_TOP_K: u32 = 100;
 
@@ -262,7 +264,7 @@ pub enum Role {
 /// How the index reaches the database. A secret is read once here, so a deployment with a
 /// wrong one fails at init rather than at the first search.
 pub async fn postgres_settings(
-    sdk: &aws_config::SdkConfig,
+    sdk: &SdkConfig,
     database: &DatabaseSource,
     schema: &str,
     ca_file: Option<PathBuf>,
@@ -283,44 +285,6 @@ pub async fn postgres_settings(
         }
     };
     Ok(PostgresSettings { connection, schema: schema.to_owned(), ca_file })
-}
-
-/// The query embedder and the index its vectors search, as one of the two binaries
-/// builds them at init.
-pub async fn open_configured(
-    config: &Config,
-    sdk: &aws_config::SdkConfig,
-    role: Role,
-) -> Result<(Arc<dyn Embedder>, Arc<dyn SearchIndex>), ServiceError> {
-    let embedder = config.embedder.build(sdk, Purpose::Queries)?;
-    let index = open_index(config, sdk, embedder.model().clone(), role).await?;
-    Ok((embedder, index))
-}
-
-/// Opens the configured index for `model`.
-pub async fn open_index(
-    config: &Config,
-    sdk: &aws_config::SdkConfig,
-    model: seams_contracts::process::EmbeddingModel,
-    role: Role,
-) -> Result<Arc<dyn SearchIndex>, ServiceError> {
-    Ok(match &config.backend {
-        Backend::Sqlite { index_bucket } => {
-            let store = Arc::new(S3ObjectStore::new(config.aws.s3(sdk), index_bucket));
-            let settings = &config.settings;
-            let policy = LogPolicy { inline_max_bytes: settings.index_inline_bytes, ..LogPolicy::DEFAULT };
-            let index = SegmentedIndex::open(store, settings.index_dir.clone(), model, settings.index_refresh).await?;
-            Arc::new(index.with_policy(policy))
-        }
-        Backend::Postgres { database, schema, ca_file, ef_search } => {
-            let settings = postgres_settings(sdk, database, schema, ca_file.clone(), config.secret_ttl).await?;
-            let index = PostgresIndex::new(settings, model)?.with_ef_search(*ef_search);
-            if role == Role::Indexer {
-                index.migrate().await?;
-            }
-            Arc::new(index)
-        }
-    })
 }
 
 #[derive(Debug, Clone)]
@@ -409,22 +373,6 @@ impl Service {
     /// what `reranker` runs).
     pub fn with_reranker(self, reranker: Arc<dyn Reranker>, settings: RerankSettings) -> Self {
         Self { reranker: Some(reranker), rerank: settings, ..self }
-    }
-
-    /// Builds the query service from configuration, as `main` does.
-    pub async fn from_config(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Self, ServiceError> {
-        let (embedder, index) = open_configured(config, sdk, Role::Query).await?;
-        let settings = &config.settings;
-        let service = Self::new(index, embedder, settings.fusion)
-            .with_feedback(settings.feedback)
-            .with_tenancy(settings.tenancy.clone());
-        Ok(match &settings.rerank.model {
-            Some(model) => {
-                let reranker = Arc::new(rerank::BedrockReranker::new(sdk, model));
-                service.with_reranker(reranker, settings.rerank.clone())
-            }
-            None => service,
-        })
     }
 
     /// The reranker this request asks for: its own `rerank`, else the deployment's default.

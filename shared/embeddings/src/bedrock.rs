@@ -9,15 +9,11 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use seams_platform::retry::{Failure, RetryPolicy};
 use serde::{Deserialize, Serialize};
 
+use crate::config::is_cohere;
 use crate::{EmbedError, Embedder, EmbeddingModel, Purpose};
-
-pub const DEFAULT_MODEL_ID: &str = "amazon.titan-embed-text-v2:0";
 
 /// Cohere's limit on texts per request.
 const COHERE_MAX_TEXTS: usize = 96;
-
-/// Titan V2's documented sizes.
-pub const TITAN_V2_DIMS: [u32; 3] = [256, 512, 1024];
 
 pub struct BedrockEmbedder {
     client: aws_sdk_bedrockruntime::Client,
@@ -51,11 +47,6 @@ struct CohereRequest<'a> {
 #[derive(Deserialize)]
 struct CohereResponse {
     embeddings: Vec<Vec<f32>>,
-}
-
-/// Whether a model id is Cohere's, which embeds batches and needs to know the purpose.
-pub fn is_cohere(model_id: &str) -> bool {
-    model_id.starts_with("cohere.") || model_id.contains(".cohere.")
 }
 
 impl BedrockEmbedder {

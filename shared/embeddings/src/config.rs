@@ -4,15 +4,28 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(not(feature = "aws"))]
+use seams_platform::aws::left_out;
+use seams_platform::aws::SdkConfig;
 use seams_platform::config::Env;
 
-use crate::bedrock::{is_cohere, BedrockEmbedder, DEFAULT_MODEL_ID, TITAN_V2_DIMS};
 use crate::hashing::{HashingEmbedder, DEFAULT_DIMS};
 use crate::local_model::LocalEmbedder;
 use crate::openai::{OpenAiEmbedder, OpenAiSettings};
 use crate::{EmbedError, Embedder, Purpose};
 
 pub const PROVIDERS: [&str; 4] = ["hashing", "local", "bedrock", "openai"];
+/// Bedrock's default embedding model.
+pub const DEFAULT_MODEL_ID: &str = "amazon.titan-embed-text-v2:0";
+
+/// Titan V2's documented sizes.
+pub const TITAN_V2_DIMS: [u32; 3] = [256, 512, 1024];
+
+/// Whether a model id is Cohere's, which embeds batches and needs to know the purpose.
+pub fn is_cohere(model_id: &str) -> bool {
+    model_id.starts_with("cohere.") || model_id.contains(".cohere.")
+}
+
 /// Where the local model's files are when `SEAMS_MODEL_DIR` is not set: a Lambda layer's.
 pub const DEFAULT_MODEL_DIR: &str = "/opt/models/all-MiniLM-L6-v2";
 
@@ -68,14 +81,20 @@ impl EmbedderConfig {
     }
 
     /// Builds the embedder once, at init. Bedrock needs the function's AWS configuration.
-    pub fn build(&self, sdk: &aws_config::SdkConfig, purpose: Purpose) -> Result<Arc<dyn Embedder>, EmbedError> {
+    pub fn build(&self, sdk: &SdkConfig, purpose: Purpose) -> Result<Arc<dyn Embedder>, EmbedError> {
         Ok(match self {
             EmbedderConfig::Hashing { dims } => Arc::new(HashingEmbedder::new(*dims)),
             EmbedderConfig::Local { dir } => {
                 Arc::new(LocalEmbedder::load(dir).map_err(|e| EmbedError::Invalid(e.to_string()))?)
             }
+            #[cfg(feature = "aws")]
             EmbedderConfig::Bedrock { model_id, dims, normalize } => {
-                Arc::new(BedrockEmbedder::new(sdk, model_id, *dims, *normalize, purpose))
+                Arc::new(crate::bedrock::BedrockEmbedder::new(sdk, model_id, *dims, *normalize, purpose))
+            }
+            #[cfg(not(feature = "aws"))]
+            EmbedderConfig::Bedrock { .. } => {
+                let _ = (sdk, purpose);
+                return Err(EmbedError::Invalid(left_out("SEAMS_EMBEDDER=bedrock").detail));
             }
             EmbedderConfig::OpenAi(settings) => Arc::new(OpenAiEmbedder::new(settings.clone())?),
         })

@@ -2,6 +2,7 @@
 //! both must embed with the same model for vectors to be comparable, so every vector
 //! travels with the [`EmbeddingModel`] that made it.
 
+#[cfg(feature = "aws")]
 pub mod bedrock;
 pub mod config;
 pub mod hashing;

@@ -1,6 +1,7 @@
 //! The `EventBus` seam: EventBridge when deployed, an in-process bus with rules that deliver
 //! to queues locally, in EventBridge's SQS-target envelope.
 
+#[cfg(feature = "aws")]
 mod eventbridge;
 mod local;
 
@@ -9,6 +10,7 @@ use seams_contracts::events::BusEvent;
 use seams_contracts::ErrorName;
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "aws")]
 pub use eventbridge::EventBridgeBus;
 pub use local::LocalEventBus;
 

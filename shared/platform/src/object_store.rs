@@ -1,6 +1,7 @@
 //! The `ObjectStore` seam: a service's own bucket, on S3 or on the local filesystem.
 
 mod fs;
+#[cfg(feature = "aws")]
 mod s3;
 mod upload_url;
 
@@ -11,6 +12,7 @@ use bytes::Bytes;
 use seams_contracts::ErrorName;
 
 pub use fs::FsObjectStore;
+#[cfg(feature = "aws")]
 pub use s3::S3ObjectStore;
 pub use upload_url::{UploadSigner, UploadUrlError, UPLOAD_PATH_PREFIX};
 

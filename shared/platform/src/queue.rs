@@ -3,6 +3,7 @@
 
 mod local;
 pub mod poller;
+#[cfg(feature = "aws")]
 mod sqs;
 
 use std::collections::BTreeMap;
@@ -12,6 +13,7 @@ use async_trait::async_trait;
 use seams_contracts::ErrorName;
 
 pub use local::LocalQueue;
+#[cfg(feature = "aws")]
 pub use sqs::SqsQueue;
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

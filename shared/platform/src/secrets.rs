@@ -2,6 +2,9 @@
 //! (`SEAMS_SECRET_TTL_SECONDS`, default 300), so a rotated secret applies within that time,
 //! without a cold start. Values are never logged; errors name the secret, not its content.
 
+#[cfg(feature = "aws")]
+mod secrets_manager;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,8 +14,12 @@ use seams_contracts::ErrorName;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use crate::aws::SdkConfig;
 use crate::config::Env;
 use crate::ServiceError;
+
+#[cfg(feature = "aws")]
+pub use secrets_manager::{secret_string, SecretsManagerSource};
 
 /// How long a value is kept unless `SEAMS_SECRET_TTL_SECONDS` says otherwise (Powertools'
 /// parameters default too).
@@ -25,46 +32,16 @@ pub trait SecretSource: Send + Sync {
     async fn fetch(&self, secret_id: &str) -> Result<String, ServiceError>;
 }
 
-/// AWS Secrets Manager. Its client is built on the first read, not at init: a function whose
-/// configuration names no secret never pays for it at a cold start.
-pub struct SecretsManagerSource {
-    sdk: aws_config::SdkConfig,
-    client: std::sync::OnceLock<aws_sdk_secretsmanager::Client>,
-}
+/// Without the `aws` feature there is no Secrets Manager: every read is refused.
+#[cfg(not(feature = "aws"))]
+struct LeftOut;
 
-impl SecretsManagerSource {
-    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
-        Self { sdk: sdk.clone(), client: std::sync::OnceLock::new() }
-    }
-}
-
+#[cfg(not(feature = "aws"))]
 #[async_trait]
-impl SecretSource for SecretsManagerSource {
-    /// An unreachable or denied Secrets Manager is `Transient`; a secret without a string is
-    /// `InvalidInput`.
+impl SecretSource for LeftOut {
     async fn fetch(&self, secret_id: &str) -> Result<String, ServiceError> {
-        let client = self.client.get_or_init(|| {
-            let config = aws_sdk_secretsmanager::config::Builder::from(&self.sdk)
-                .interceptor(crate::xray::Subsegments::from_env())
-                .build();
-            aws_sdk_secretsmanager::Client::from_conf(config)
-        });
-        let answer = client.get_secret_value().secret_id(secret_id).send().await.map_err(|e| {
-            ServiceError::transient(format!(
-                "secret {secret_id}: {}",
-                aws_sdk_secretsmanager::error::DisplayErrorContext(e)
-            ))
-        })?;
-        answer
-            .secret_string()
-            .map(|value| value.trim().to_owned())
-            .ok_or_else(|| ServiceError::invalid_input("secret", format!("secret {secret_id} has no string value")))
+        Err(crate::aws::left_out(&format!("secret {secret_id} (Secrets Manager)")))
     }
-}
-
-/// A secret's value read once, for callers that hold what it opens (a database connection).
-pub async fn secret_string(sdk: &aws_config::SdkConfig, secret_id: &str) -> Result<String, ServiceError> {
-    SecretsManagerSource::new(sdk).fetch(secret_id).await
 }
 
 struct Kept {
@@ -88,8 +65,15 @@ impl SecretCache {
     }
 
     /// Secrets Manager's values, kept for `ttl` (`ttl_from_env`).
-    pub fn secrets_manager(sdk: &aws_config::SdkConfig, ttl: Duration) -> Self {
+    #[cfg(feature = "aws")]
+    pub fn secrets_manager(sdk: &SdkConfig, ttl: Duration) -> Self {
         Self::new(Arc::new(SecretsManagerSource::new(sdk)), ttl)
+    }
+
+    /// Secrets Manager's values in a build that leaves AWS out: each read is refused.
+    #[cfg(not(feature = "aws"))]
+    pub fn secrets_manager(_sdk: &SdkConfig, ttl: Duration) -> Self {
+        Self::new(Arc::new(LeftOut), ttl)
     }
 
     pub async fn get(&self, secret_id: &str) -> Result<String, ServiceError> {

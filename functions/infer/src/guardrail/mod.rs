@@ -5,6 +5,7 @@
 //! structured, and turns a block into `Seams.GuardrailIntervened`. Two guardrails: the offline
 //! one (a deny-list and personal data, block or mask) and Amazon Bedrock's `ApplyGuardrail`.
 
+#[cfg(feature = "aws")]
 pub mod bedrock;
 pub mod offline;
 pub mod pii;
