@@ -59,10 +59,11 @@ export AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_
 
 if ! $quick; then
   step "clippy, in the background"
-  # Then the local binary alone, as the quick start builds it: output, gateway and answer
-  # without their `aws` feature, which the workspace build turns on (decision 2).
+  # Then the local binary alone, as the quick start builds it (every crate without its `aws`
+  # feature, which the workspace build turns on), and with `--features aws` (decision 2).
   in_background clippy bash -c 'cargo clippy --workspace --all-targets --locked -- -D warnings &&
-    cargo clippy -p seams --locked -- -D warnings'
+    cargo clippy -p seams --locked -- -D warnings &&
+    cargo clippy -p seams --features aws --locked -- -D warnings'
   clippy=$!
 fi
 

@@ -4,6 +4,7 @@
 
 #[cfg(feature = "aws")]
 pub mod bedrock;
+pub mod bert;
 pub mod config;
 pub mod hashing;
 pub mod local_model;

@@ -14,9 +14,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
 use tokenizers::Tokenizer;
 
+use crate::bert::{BertModel, Config};
 use crate::{EmbedError, Embedder, EmbeddingModel, TokenCounter};
 
 /// `sentence_bert_config.json`'s `max_seq_length`, [CLS] and [SEP] included.
@@ -99,7 +99,7 @@ impl Model {
         let ids = Tensor::from_vec(ids, shape, &Device::Cpu).map_err(failed)?;
         let mask = Tensor::from_vec(mask, shape, &Device::Cpu).map_err(failed)?;
         let types = ids.zeros_like().map_err(failed)?;
-        let hidden = self.bert.forward(&ids, &types, Some(&mask)).map_err(failed)?;
+        let hidden = self.bert.forward(&ids, &types, &mask).map_err(failed)?;
         let mask = mask.to_dtype(DType::F32).map_err(failed)?.unsqueeze(2).map_err(failed)?;
         let summed = hidden.broadcast_mul(&mask).map_err(failed)?.sum(1).map_err(failed)?;
         let counts = mask.sum(1).map_err(failed)?;
