@@ -117,7 +117,6 @@ pub fn sqlite_path(data_dir: &Path) -> PathBuf {
     data_dir.join("retrieve").join("index.sqlite")
 }
 
-/// A connection URL without its password, for messages.
 /// The SDK's configuration, for a configured `choice` that calls AWS.
 #[cfg(feature = "aws")]
 async fn aws_config(settings: &AwsSettings, _choice: &str) -> Result<SdkConfig, String> {
@@ -130,6 +129,7 @@ async fn aws_config(_settings: &AwsSettings, choice: &str) -> Result<SdkConfig, 
     Err(seams_platform::aws::left_out(choice).to_string())
 }
 
+/// A connection URL without its password, for messages.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => format!("{}://…{}", &url[..scheme], &url[at..]),
