@@ -1,15 +1,15 @@
 //! BERT's encoder, as much of it as a sentence-embedding model runs: embeddings, then
-//! self-attention and feed-forward layers, over candle's tensors and layers.
+//! self-attention and feed-forward layers, over plain `f32` matrices ([`crate::matrix`]).
 //!
-//! Ported from candle-transformers 0.9.2 (`models/bert.rs`, MIT or Apache-2.0), whose forward
-//! pass this is, less what inference never runs (dropout, tracing spans, the masked-LM head).
-//! That crate compiles some hundred models to provide this one: carrying the encoder here
-//! takes it out of the local binary's first build (decision 38). The reference-value test
-//! (`tests/local_model.rs`) checks the vectors.
+//! The forward pass follows candle-transformers 0.9.2 (`models/bert.rs`, MIT or Apache-2.0)
+//! less what inference never runs (dropout, the masked-LM head). One text runs at a time, so
+//! there is no padding and no attention mask; callers spread texts over cores. Why not
+//! candle: decision 38. The reference-value test (`tests/local_model.rs`) checks the vectors.
 
-use candle_core::{DType, Module, Result, Tensor, D};
-use candle_nn::{embedding, layer_norm, linear, Embedding, LayerNorm, Linear, VarBuilder};
+use safetensors::{Dtype, SafeTensors};
 use serde::Deserialize;
+
+use crate::matrix::{product, View, ViewMut};
 
 /// The activation of the feed-forward layers (`hidden_act` in config.json).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -34,29 +34,142 @@ pub struct Config {
     pub layer_norm_eps: f64,
 }
 
-struct Embeddings {
-    words: Embedding,
-    positions: Embedding,
-    token_types: Embedding,
-    layer_norm: LayerNorm,
+/// Why a checkpoint or a text cannot go through the encoder.
+#[derive(Debug, thiserror::Error)]
+pub enum BertError {
+    #[error("{0}")]
+    Weights(String),
+    #[error("config.json: hidden_size {hidden} is not a multiple of num_attention_heads {heads}")]
+    Heads { hidden: usize, heads: usize },
+    #[error("word piece {id} is outside the model's vocabulary of {vocab}: tokenizer.json does not match the weights")]
+    UnknownPiece { id: u32, vocab: usize },
+    #[error("{length} word pieces are more than the model's {limit} positions")]
+    TooLong { length: usize, limit: usize },
 }
 
-impl Embeddings {
-    fn load(vb: VarBuilder, config: &Config) -> Result<Self> {
+/// The checkpoint's tensors, read by name with their shapes checked.
+struct Weights<'a>(SafeTensors<'a>);
+
+impl Weights<'_> {
+    /// The tensor `name` as row-major `f32`s, refused unless its shape is `shape`.
+    fn tensor(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, BertError> {
+        let view = self.0.tensor(name).map_err(|e| BertError::Weights(format!("{name}: {e}")))?;
+        if view.dtype() != Dtype::F32 {
+            return Err(BertError::Weights(format!("{name} is {:?}; the encoder reads F32 weights", view.dtype())));
+        }
+        if view.shape() != shape {
+            return Err(BertError::Weights(format!("{name} has shape {:?}, not {shape:?}", view.shape())));
+        }
+        Ok(view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+    }
+}
+
+/// `x · weightᵀ + bias`, the weight stored (outputs × inputs) as PyTorch keeps it.
+struct Linear {
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+    inputs: usize,
+    outputs: usize,
+}
+
+impl Linear {
+    fn load(weights: &Weights, prefix: &str, inputs: usize, outputs: usize) -> Result<Self, BertError> {
         Ok(Self {
-            words: embedding(config.vocab_size, config.hidden_size, vb.pp("word_embeddings"))?,
-            positions: embedding(config.max_position_embeddings, config.hidden_size, vb.pp("position_embeddings"))?,
-            token_types: embedding(config.type_vocab_size, config.hidden_size, vb.pp("token_type_embeddings"))?,
-            layer_norm: layer_norm(config.hidden_size, config.layer_norm_eps, vb.pp("LayerNorm"))?,
+            weight: weights.tensor(&format!("{prefix}.weight"), &[outputs, inputs])?,
+            bias: weights.tensor(&format!("{prefix}.bias"), &[outputs])?,
+            inputs,
+            outputs,
         })
     }
 
-    fn forward(&self, input_ids: &Tensor, token_type_ids: &Tensor) -> Result<Tensor> {
-        let (_, length) = input_ids.dims2()?;
-        let positions = Tensor::arange(0u32, length as u32, input_ids.device())?;
-        let summed = (self.words.forward(input_ids)? + self.token_types.forward(token_type_ids)?)?
-            .broadcast_add(&self.positions.forward(&positions)?)?;
-        self.layer_norm.forward(&summed)
+    /// (rows × inputs) → (rows × outputs).
+    fn forward(&self, xs: &[f32], rows: usize) -> Vec<f32> {
+        let mut out: Vec<f32> = self.bias.iter().copied().cycle().take(rows * self.outputs).collect();
+        product(
+            View::row_major(xs, rows, self.inputs),
+            View::row_major(&self.weight, self.outputs, self.inputs).t(),
+            ViewMut::row_major(&mut out, rows, self.outputs),
+            1.0,
+            true,
+        );
+        out
+    }
+}
+
+struct LayerNorm {
+    gain: Vec<f32>,
+    bias: Vec<f32>,
+    epsilon: f32,
+}
+
+impl LayerNorm {
+    fn load(weights: &Weights, prefix: &str, config: &Config) -> Result<Self, BertError> {
+        Ok(Self {
+            gain: weights.tensor(&format!("{prefix}.weight"), &[config.hidden_size])?,
+            bias: weights.tensor(&format!("{prefix}.bias"), &[config.hidden_size])?,
+            epsilon: config.layer_norm_eps as f32,
+        })
+    }
+
+    /// Normalises each row of `xs` in place.
+    fn forward(&self, xs: &mut [f32]) {
+        let width = self.gain.len();
+        for row in xs.chunks_exact_mut(width) {
+            let mean = row.iter().sum::<f32>() / width as f32;
+            let variance = row.iter().map(|x| (x - mean) * (x - mean)).sum::<f32>() / width as f32;
+            let scale = 1.0 / (variance + self.epsilon).sqrt();
+            for ((x, gain), bias) in row.iter_mut().zip(&self.gain).zip(&self.bias) {
+                *x = (*x - mean) * scale * gain + bias;
+            }
+        }
+    }
+}
+
+struct Embeddings {
+    words: Vec<f32>,
+    positions: Vec<f32>,
+    /// Token type 0's row: every text here is a single segment.
+    first_token_type: Vec<f32>,
+    layer_norm: LayerNorm,
+    vocab: usize,
+    max_positions: usize,
+}
+
+impl Embeddings {
+    fn load(weights: &Weights, config: &Config) -> Result<Self, BertError> {
+        let hidden = config.hidden_size;
+        let token_types =
+            weights.tensor("embeddings.token_type_embeddings.weight", &[config.type_vocab_size, hidden])?;
+        Ok(Self {
+            words: weights.tensor("embeddings.word_embeddings.weight", &[config.vocab_size, hidden])?,
+            positions: weights
+                .tensor("embeddings.position_embeddings.weight", &[config.max_position_embeddings, hidden])?,
+            first_token_type: token_types.get(..hidden).map(<[f32]>::to_vec).ok_or_else(|| {
+                BertError::Weights("embeddings.token_type_embeddings.weight has no token type".into())
+            })?,
+            layer_norm: LayerNorm::load(weights, "embeddings.LayerNorm", config)?,
+            vocab: config.vocab_size,
+            max_positions: config.max_position_embeddings,
+        })
+    }
+
+    /// Word + position + token type, normalised: (length × hidden).
+    fn forward(&self, ids: &[u32]) -> Result<Vec<f32>, BertError> {
+        if ids.len() > self.max_positions {
+            return Err(BertError::TooLong { length: ids.len(), limit: self.max_positions });
+        }
+        let hidden = self.first_token_type.len();
+        let mut xs = Vec::with_capacity(ids.len() * hidden);
+        for (position, &id) in ids.iter().enumerate() {
+            let word = (id as usize)
+                .checked_mul(hidden)
+                .and_then(|start| self.words.get(start..start + hidden))
+                .ok_or(BertError::UnknownPiece { id, vocab: self.vocab })?;
+            let place = &self.positions[position * hidden..(position + 1) * hidden];
+            xs.extend(word.iter().zip(place).zip(&self.first_token_type).map(|((w, p), t)| w + p + t));
+        }
+        self.layer_norm.forward(&mut xs);
+        Ok(xs)
     }
 }
 
@@ -69,31 +182,58 @@ struct SelfAttention {
 }
 
 impl SelfAttention {
-    fn load(vb: VarBuilder, config: &Config) -> Result<Self> {
-        let head_size = config.hidden_size / config.num_attention_heads;
-        let all_heads = config.num_attention_heads * head_size;
+    fn load(weights: &Weights, prefix: &str, config: &Config) -> Result<Self, BertError> {
+        let hidden = config.hidden_size;
         Ok(Self {
-            query: linear(config.hidden_size, all_heads, vb.pp("query"))?,
-            key: linear(config.hidden_size, all_heads, vb.pp("key"))?,
-            value: linear(config.hidden_size, all_heads, vb.pp("value"))?,
+            query: Linear::load(weights, &format!("{prefix}.query"), hidden, hidden)?,
+            key: Linear::load(weights, &format!("{prefix}.key"), hidden, hidden)?,
+            value: Linear::load(weights, &format!("{prefix}.value"), hidden, hidden)?,
             heads: config.num_attention_heads,
-            head_size,
+            head_size: hidden / config.num_attention_heads,
         })
     }
 
-    /// (batch, length, hidden) → (batch, heads, length, head size).
-    fn split_heads(&self, xs: &Tensor) -> Result<Tensor> {
-        let (batch, length, _) = xs.dims3()?;
-        xs.reshape((batch, length, self.heads, self.head_size))?.transpose(1, 2)?.contiguous()
+    /// Each head attends over the whole text; their outputs side by side: (length × hidden).
+    fn forward(&self, hidden: &[f32], length: usize) -> Vec<f32> {
+        let width = self.heads * self.head_size;
+        let (query, key, value) =
+            (self.query.forward(hidden, length), self.key.forward(hidden, length), self.value.forward(hidden, length));
+        let mut context = vec![0.0; length * width];
+        let mut scores = vec![0.0; length * length];
+        let scale = 1.0 / (self.head_size as f32).sqrt();
+        for head in 0..self.heads {
+            let columns = head * self.head_size;
+            product(
+                View::row_major(&query, length, width).columns(columns, self.head_size),
+                View::row_major(&key, length, width).columns(columns, self.head_size).t(),
+                ViewMut::row_major(&mut scores, length, length),
+                scale,
+                false,
+            );
+            for row in scores.chunks_exact_mut(length) {
+                softmax(row);
+            }
+            product(
+                View::row_major(&scores, length, length),
+                View::row_major(&value, length, width).columns(columns, self.head_size),
+                ViewMut::row_major(&mut context, length, width).columns(columns, self.head_size),
+                1.0,
+                false,
+            );
+        }
+        context
     }
+}
 
-    fn forward(&self, hidden: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
-        let query = self.split_heads(&self.query.forward(hidden)?)?;
-        let key = self.split_heads(&self.key.forward(hidden)?)?;
-        let value = self.split_heads(&self.value.forward(hidden)?)?;
-        let scores = (query.matmul(&key.t()?)? / (self.head_size as f64).sqrt())?.broadcast_add(attention_mask)?;
-        let probabilities = candle_nn::ops::softmax(&scores, D::Minus1)?;
-        probabilities.matmul(&value)?.transpose(1, 2)?.contiguous()?.flatten_from(D::Minus2)
+fn softmax(row: &mut [f32]) {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0;
+    for x in row.iter_mut() {
+        *x = (*x - max).exp();
+        sum += *x;
+    }
+    for x in row.iter_mut() {
+        *x /= sum;
     }
 }
 
@@ -104,15 +244,18 @@ struct AddAndNorm {
 }
 
 impl AddAndNorm {
-    fn load(vb: VarBuilder, input_size: usize, config: &Config) -> Result<Self> {
+    fn load(weights: &Weights, prefix: &str, inputs: usize, config: &Config) -> Result<Self, BertError> {
         Ok(Self {
-            dense: linear(input_size, config.hidden_size, vb.pp("dense"))?,
-            layer_norm: layer_norm(config.hidden_size, config.layer_norm_eps, vb.pp("LayerNorm"))?,
+            dense: Linear::load(weights, &format!("{prefix}.dense"), inputs, config.hidden_size)?,
+            layer_norm: LayerNorm::load(weights, &format!("{prefix}.LayerNorm"), config)?,
         })
     }
 
-    fn forward(&self, hidden: &Tensor, residual: &Tensor) -> Result<Tensor> {
-        self.layer_norm.forward(&(self.dense.forward(hidden)? + residual)?)
+    fn forward(&self, xs: &[f32], residual: &[f32], length: usize) -> Vec<f32> {
+        let mut out = self.dense.forward(xs, length);
+        out.iter_mut().zip(residual).for_each(|(x, r)| *x += r);
+        self.layer_norm.forward(&mut out);
+        out
     }
 }
 
@@ -125,59 +268,181 @@ struct Layer {
 }
 
 impl Layer {
-    fn load(vb: VarBuilder, config: &Config) -> Result<Self> {
+    fn load(weights: &Weights, prefix: &str, config: &Config) -> Result<Self, BertError> {
+        let (hidden, intermediate) = (config.hidden_size, config.intermediate_size);
         Ok(Self {
-            attention: SelfAttention::load(vb.pp("attention.self"), config)?,
-            attention_output: AddAndNorm::load(vb.pp("attention.output"), config.hidden_size, config)?,
-            intermediate: linear(config.hidden_size, config.intermediate_size, vb.pp("intermediate.dense"))?,
+            attention: SelfAttention::load(weights, &format!("{prefix}.attention.self"), config)?,
+            attention_output: AddAndNorm::load(weights, &format!("{prefix}.attention.output"), hidden, config)?,
+            intermediate: Linear::load(weights, &format!("{prefix}.intermediate.dense"), hidden, intermediate)?,
             activation: config.hidden_act,
-            output: AddAndNorm::load(vb.pp("output"), config.intermediate_size, config)?,
+            output: AddAndNorm::load(weights, &format!("{prefix}.output"), intermediate, config)?,
         })
     }
 
-    fn forward(&self, hidden: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
-        let attended = self.attention_output.forward(&self.attention.forward(hidden, attention_mask)?, hidden)?;
-        let intermediate = self.intermediate.forward(&attended)?;
-        let activated = match self.activation {
-            HiddenAct::Gelu => intermediate.gelu_erf()?,
-            HiddenAct::GeluApproximate => intermediate.gelu()?,
-            HiddenAct::Relu => intermediate.relu()?,
-        };
-        self.output.forward(&activated, &attended)
+    fn forward(&self, hidden: &[f32], length: usize) -> Vec<f32> {
+        let attended = self.attention_output.forward(&self.attention.forward(hidden, length), hidden, length);
+        let mut intermediate = self.intermediate.forward(&attended, length);
+        intermediate.iter_mut().for_each(|x| *x = activate(self.activation, *x));
+        self.output.forward(&intermediate, &attended, length)
     }
 }
 
-/// The encoder: last hidden states for each token.
+fn activate(activation: HiddenAct, x: f32) -> f32 {
+    match activation {
+        // In f64 as candle computes it: erf in f32 drifts in the tails.
+        HiddenAct::Gelu => {
+            let x = f64::from(x);
+            (0.5 * x * (1.0 + libm::erf(x / std::f64::consts::SQRT_2))) as f32
+        }
+        HiddenAct::GeluApproximate => {
+            let inner = (2.0 / std::f32::consts::PI).sqrt() * (x + 0.044_715 * x * x * x);
+            0.5 * x * (1.0 + inner.tanh())
+        }
+        HiddenAct::Relu => x.max(0.0),
+    }
+}
+
+/// The encoder: last hidden states for each word piece.
 pub struct BertModel {
     embeddings: Embeddings,
     layers: Vec<Layer>,
+    hidden_size: usize,
 }
 
 impl BertModel {
-    pub fn load(vb: VarBuilder, config: &Config) -> Result<Self> {
+    /// The encoder from a safetensors checkpoint's bytes; a missing tensor, a wrong shape or a
+    /// dtype other than F32 is refused, naming the tensor.
+    pub fn load(checkpoint: &[u8], config: &Config) -> Result<Self, BertError> {
+        let (hidden, heads) = (config.hidden_size, config.num_attention_heads);
+        if heads == 0 || hidden % heads != 0 {
+            return Err(BertError::Heads { hidden, heads });
+        }
+        let weights = Weights(SafeTensors::deserialize(checkpoint).map_err(|e| BertError::Weights(e.to_string()))?);
         let layers = (0..config.num_hidden_layers)
-            .map(|index| Layer::load(vb.pp(format!("encoder.layer.{index}")), config))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Self { embeddings: Embeddings::load(vb.pp("embeddings"), config)?, layers })
+            .map(|index| Layer::load(&weights, &format!("encoder.layer.{index}"), config))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { embeddings: Embeddings::load(&weights, config)?, layers, hidden_size: hidden })
     }
 
-    /// (batch, length) ids, token types and a mask of 1 for tokens, 0 for padding →
-    /// (batch, length, hidden).
-    pub fn forward(&self, input_ids: &Tensor, token_type_ids: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
-        let mut hidden = self.embeddings.forward(input_ids, token_type_ids)?;
-        let dtype = hidden.dtype();
-        let mask = additive_mask(attention_mask, dtype)?;
+    pub fn hidden_size(&self) -> usize {
+        self.hidden_size
+    }
+
+    /// One text's word-piece ids → its last hidden states, (length × hidden) row-major.
+    pub fn forward(&self, ids: &[u32]) -> Result<Vec<f32>, BertError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut hidden = self.embeddings.forward(ids)?;
         for layer in &self.layers {
-            hidden = layer.forward(&hidden, &mask)?;
+            hidden = layer.forward(&hidden, ids.len());
         }
         Ok(hidden)
     }
 }
 
-/// 0 where a token may be attended to, the dtype's minimum where it is padding, shaped to
-/// broadcast over (batch, heads, query, key).
-fn additive_mask(attention_mask: &Tensor, dtype: DType) -> Result<Tensor> {
-    let mask = attention_mask.unsqueeze(1)?.unsqueeze(1)?.to_dtype(dtype)?;
-    let minimum = Tensor::new(f32::MIN, mask.device())?.to_dtype(dtype)?;
-    (mask.ones_like()? - &mask)?.broadcast_mul(&minimum)
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use safetensors::tensor::TensorView;
+
+    use super::*;
+
+    /// hidden 4, 2 heads, 1 layer, intermediate 8, 10 word pieces, 6 positions.
+    fn config() -> Config {
+        Config {
+            vocab_size: 10,
+            hidden_size: 4,
+            num_hidden_layers: 1,
+            num_attention_heads: 2,
+            intermediate_size: 8,
+            hidden_act: HiddenAct::Gelu,
+            max_position_embeddings: 6,
+            type_vocab_size: 2,
+            layer_norm_eps: 1e-12,
+        }
+    }
+
+    fn shapes(config: &Config) -> Vec<(String, Vec<usize>)> {
+        let (h, i) = (config.hidden_size, config.intermediate_size);
+        let mut shapes = vec![
+            ("embeddings.word_embeddings.weight".to_owned(), vec![config.vocab_size, h]),
+            ("embeddings.position_embeddings.weight".to_owned(), vec![config.max_position_embeddings, h]),
+            ("embeddings.token_type_embeddings.weight".to_owned(), vec![config.type_vocab_size, h]),
+        ];
+        let mut dense = |name: &str, outputs: usize, inputs: usize| {
+            shapes.push((format!("{name}.weight"), vec![outputs, inputs]));
+            shapes.push((format!("{name}.bias"), vec![outputs]));
+        };
+        dense("embeddings.LayerNorm", h, 0);
+        for part in ["query", "key", "value"] {
+            dense(&format!("encoder.layer.0.attention.self.{part}"), h, h);
+        }
+        dense("encoder.layer.0.attention.output.dense", h, h);
+        dense("encoder.layer.0.attention.output.LayerNorm", h, 0);
+        dense("encoder.layer.0.intermediate.dense", i, h);
+        dense("encoder.layer.0.output.dense", h, i);
+        dense("encoder.layer.0.output.LayerNorm", h, 0);
+        // A layer norm's weight is a vector: the `0` above stands for "no inputs".
+        shapes.into_iter().map(|(name, shape)| (name, shape.into_iter().filter(|&d| d > 0).collect())).collect()
+    }
+
+    /// A checkpoint with every tensor of `shapes`, filled with small varied values.
+    fn checkpoint(shapes: &[(String, Vec<usize>)]) -> Vec<u8> {
+        let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = shapes
+            .iter()
+            .map(|(name, shape)| {
+                let count: usize = shape.iter().product();
+                let data = (0..count).flat_map(|k| (((k * 7 % 13) as f32 - 6.0) / 10.0).to_le_bytes()).collect();
+                (name.clone(), shape.clone(), data)
+            })
+            .collect();
+        let views: Vec<(String, TensorView)> = bytes
+            .iter()
+            .map(|(name, shape, data)| (name.clone(), TensorView::new(Dtype::F32, shape.clone(), data).unwrap()))
+            .collect();
+        safetensors::serialize(views, None::<HashMap<String, String>>).unwrap()
+    }
+
+    #[test]
+    fn a_complete_checkpoint_gives_one_row_of_finite_states_per_word_piece() {
+        let config = config();
+        let model = BertModel::load(&checkpoint(&shapes(&config)), &config).unwrap();
+        let hidden = model.forward(&[1, 5, 9]).unwrap();
+        assert_eq!(hidden.len(), 3 * 4);
+        assert!(hidden.iter().all(|x| x.is_finite()), "{hidden:?}");
+        assert_ne!(hidden[..4], hidden[4..8], "different pieces, different states");
+    }
+
+    #[test]
+    fn a_wrong_or_missing_tensor_is_refused_naming_it() {
+        let config = config();
+        let mut wrong = shapes(&config);
+        wrong[4].1 = vec![3, 4];
+        let error = BertModel::load(&checkpoint(&wrong), &config).err().unwrap().to_string();
+        assert!(error.contains(&wrong[4].0) && error.contains("[3, 4]"), "{error}");
+
+        let mut missing = shapes(&config);
+        let gone = missing.pop().unwrap().0;
+        let error = BertModel::load(&checkpoint(&missing), &config).err().unwrap().to_string();
+        assert!(error.contains(&gone), "{error}");
+
+        let error = BertModel::load(b"not a checkpoint", &config).err().unwrap();
+        assert!(matches!(error, BertError::Weights(_)), "{error}");
+
+        let uneven = Config { num_attention_heads: 3, ..config.clone() };
+        let error = BertModel::load(&checkpoint(&shapes(&config)), &uneven).err().unwrap();
+        assert!(matches!(error, BertError::Heads { hidden: 4, heads: 3 }), "{error}");
+    }
+
+    #[test]
+    fn pieces_outside_the_vocabulary_or_past_the_positions_are_errors_not_panics() {
+        let config = config();
+        let model = BertModel::load(&checkpoint(&shapes(&config)), &config).unwrap();
+        assert!(matches!(model.forward(&[1, 10]), Err(BertError::UnknownPiece { id: 10, vocab: 10 })));
+        assert!(matches!(model.forward(&[u32::MAX]), Err(BertError::UnknownPiece { .. })));
+        assert!(matches!(model.forward(&[1; 7]), Err(BertError::TooLong { length: 7, limit: 6 })));
+        assert_eq!(model.forward(&[]).unwrap(), Vec::<f32>::new());
+    }
 }

