@@ -4,11 +4,9 @@
 
 #[cfg(feature = "aws")]
 pub mod bedrock;
-pub mod bert;
 pub mod config;
 pub mod hashing;
 pub mod local_model;
-pub mod matrix;
 pub mod openai;
 
 use async_trait::async_trait;

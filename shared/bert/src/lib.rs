@@ -4,7 +4,10 @@
 //! The forward pass follows candle-transformers 0.9.2 (`models/bert.rs`, MIT or Apache-2.0)
 //! less what inference never runs (dropout, the masked-LM head). One text runs at a time, so
 //! there is no padding and no attention mask; callers spread texts over cores. Why not
-//! candle: decision 38. The reference-value test (`tests/local_model.rs`) checks the vectors.
+//! candle: decision 38. seams-embeddings' reference-value test (`tests/local_model.rs`) checks
+//! the vectors.
+
+pub mod matrix;
 
 use safetensors::{Dtype, SafeTensors};
 use serde::Deserialize;
