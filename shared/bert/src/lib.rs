@@ -367,6 +367,7 @@ mod tests {
         }
     }
 
+    /// Every tensor the encoder reads, with its shape.
     fn shapes(config: &Config) -> Vec<(String, Vec<usize>)> {
         let (h, i) = (config.hidden_size, config.intermediate_size);
         let mut shapes = vec![
@@ -374,21 +375,21 @@ mod tests {
             ("embeddings.position_embeddings.weight".to_owned(), vec![config.max_position_embeddings, h]),
             ("embeddings.token_type_embeddings.weight".to_owned(), vec![config.type_vocab_size, h]),
         ];
-        let mut dense = |name: &str, outputs: usize, inputs: usize| {
-            shapes.push((format!("{name}.weight"), vec![outputs, inputs]));
-            shapes.push((format!("{name}.bias"), vec![outputs]));
+        // A dense layer's weight is (outputs × inputs); a layer norm's, a vector. Both have a bias.
+        let mut layer = |name: &str, weight: Vec<usize>| {
+            shapes.push((format!("{name}.bias"), vec![weight[0]]));
+            shapes.push((format!("{name}.weight"), weight));
         };
-        dense("embeddings.LayerNorm", h, 0);
+        layer("embeddings.LayerNorm", vec![h]);
         for part in ["query", "key", "value"] {
-            dense(&format!("encoder.layer.0.attention.self.{part}"), h, h);
+            layer(&format!("encoder.layer.0.attention.self.{part}"), vec![h, h]);
         }
-        dense("encoder.layer.0.attention.output.dense", h, h);
-        dense("encoder.layer.0.attention.output.LayerNorm", h, 0);
-        dense("encoder.layer.0.intermediate.dense", i, h);
-        dense("encoder.layer.0.output.dense", h, i);
-        dense("encoder.layer.0.output.LayerNorm", h, 0);
-        // A layer norm's weight is a vector: the `0` above stands for "no inputs".
-        shapes.into_iter().map(|(name, shape)| (name, shape.into_iter().filter(|&d| d > 0).collect())).collect()
+        layer("encoder.layer.0.attention.output.dense", vec![h, h]);
+        layer("encoder.layer.0.attention.output.LayerNorm", vec![h]);
+        layer("encoder.layer.0.intermediate.dense", vec![i, h]);
+        layer("encoder.layer.0.output.dense", vec![h, i]);
+        layer("encoder.layer.0.output.LayerNorm", vec![h]);
+        shapes
     }
 
     /// A checkpoint with every tensor of `shapes`, filled with small varied values.
@@ -421,10 +422,13 @@ mod tests {
     #[test]
     fn a_wrong_or_missing_tensor_is_refused_naming_it() {
         let config = config();
-        let mut wrong = shapes(&config);
-        wrong[4].1 = vec![3, 4];
+        let key = "encoder.layer.0.attention.self.key.weight";
+        let wrong: Vec<_> = shapes(&config)
+            .into_iter()
+            .map(|(name, shape)| if name == key { (name, vec![3, 4]) } else { (name, shape) })
+            .collect();
         let error = BertModel::load(&checkpoint(&wrong), &config).err().unwrap().to_string();
-        assert!(error.contains(&wrong[4].0) && error.contains("[3, 4]"), "{error}");
+        assert!(error.contains(key) && error.contains("[3, 4]"), "{error}");
 
         let mut missing = shapes(&config);
         let gone = missing.pop().unwrap().0;
