@@ -836,14 +836,16 @@ pub fn tsquery(text: &str) -> Option<String> {
 /// holding an essential word are scored. Either way the ranking is BM25's over all matches.
 fn bm25_top_sql(tsquery: &str, words: &str, filter: &str, n: i64, rare_postings: i64) -> String {
     // Term frequencies come from the chunk's `tsvector`: `setweight` marks the query's lexemes
-    // and `ts_filter` keeps only them, so a long chunk is not unnested whole.
+    // and `ts_filter` keeps only them, so a long chunk is not unnested whole. The one-row `q`
+    // and `stats` are read as values, not joined: joined, the planner materialised every
+    // candidate's terms once more (8–19% of the keyword half at 100k, bench/RESULTS.md).
     let scored = |candidates: &str| {
         format!(
             "SELECT c.chunk_id, sum(idf.idf * u.tf * ({BM25_K1} + 1)
-                    / (u.tf + {BM25_K1} * (1 - {BM25_B} + {BM25_B} * c.length / s.avgdl))) AS score
-             FROM {{schema}}.chunks c, q, stats s,
+                    / (u.tf + {BM25_K1} * (1 - {BM25_B} + {BM25_B} * c.length / (SELECT avgdl FROM stats)))) AS score
+             FROM {{schema}}.chunks c,
                   LATERAL (SELECT m.lexeme, coalesce(array_length(m.positions, 1), 1) AS tf
-                           FROM unnest(ts_filter(setweight(c.tsv, 'A', q.lexemes), '{{a}}')) m) u
+                           FROM unnest(ts_filter(setweight(c.tsv, 'A', (SELECT lexemes FROM q)), '{{a}}')) m) u
                   JOIN idf ON idf.lexeme = u.lexeme
              WHERE c.tsv @@ {candidates} AND {filter}
              GROUP BY c.chunk_id ORDER BY score DESC, c.chunk_id LIMIT {n}"
