@@ -49,3 +49,12 @@ impl Server {
         assert!(status.success(), "seams up exits cleanly on Ctrl-C: {status}");
     }
 }
+
+/// A server a test neither stopped nor killed (it returned, or failed) must not outlive it:
+/// dropping a `Child` leaves the process running, on a data directory about to be deleted.
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
