@@ -230,6 +230,11 @@ impl<'a> Cutter<'a> {
                 return Some((start + 1, self.oversized(start)));
             }
             let best = self.breaks[first..=limit].iter().max().copied().unwrap_or(Break::Inside);
+            // After an overlapping start, only a word break will do: cutting inside a word to
+            // keep the overlap would split a word that fits whole without it.
+            if start < covered && best < Break::Word {
+                return None;
+            }
             let end = (first..=limit).rev().find(|i| self.breaks[*i] == best).unwrap_or(limit);
             let Some(span) = self.trimmed(self.bounds[start].end, self.bounds[end].end) else {
                 return Some((end, Vec::new()));
