@@ -84,13 +84,12 @@ fn a_child_after_an_overlap_is_not_cut_inside_a_word() {
         let end = child.char_end as usize;
         assert!(end == chars.len() || chars[end].is_whitespace(), "ends inside a word: {child:?}");
     }
-    let words = |chunks: &[process::chunk::Chunk]| {
-        chunks
-            .iter()
-            .flat_map(|c| c.text.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
-            .collect::<std::collections::BTreeSet<_>>()
-    };
     assert_eq!(words(&children), words(&parents));
+}
+
+/// Every whitespace-separated word of `chunks`, once.
+fn words(chunks: &[process::chunk::Chunk]) -> std::collections::BTreeSet<String> {
+    chunks.iter().flat_map(|c| c.text.split_whitespace().map(str::to_owned)).collect()
 }
 
 proptest! {
@@ -143,7 +142,6 @@ proptest! {
             let parent = child.parent.and_then(|p| parents.get(p as usize));
             prop_assert!(parent.is_some_and(|p| p.char_start <= child.char_start && child.char_end <= p.char_end), "{:?} outside {:?}", child, parent);
         }
-        let words = |chunks: &[process::chunk::Chunk]| chunks.iter().flat_map(|c| c.text.split_whitespace().map(str::to_owned).collect::<Vec<_>>()).collect::<std::collections::BTreeSet<_>>();
         prop_assert_eq!(words(&children), words(&parents), "children hold every word of the parents");
     }
 }
