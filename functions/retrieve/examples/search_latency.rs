@@ -7,10 +7,12 @@
 //! ```
 //! Builds a synthetic corpus of N chunks (384-dim hashing vectors of Zipf-distributed
 //! words), indexes it in SQLite and, given a URL, in PostgreSQL, then runs 200 queries per
-//! mode, unfiltered and with a filter matching 10% of the chunks. PostgreSQL is built twice,
-//! a document at a time and by one bulk load; `--postgres-builds` runs only those builds,
-//! both recalls and the bulk-loaded index's latencies (`--postgres-bulk`: the bulk load alone).
-//! `SEAMS_BENCH_BEAMS=100,200` then measures the bulk-loaded schema again at those HNSW beams.
+//! mode, unfiltered and with a filter matching 10% of the chunks. PostgreSQL is built a
+//! document at a time and by two bulk loads, one building the vector index a bulk load
+//! chooses (IVFFlat from 10k chunks on) and one building HNSW; `--postgres-builds` runs only
+//! those builds, the recalls and the bulk-loaded indexes' latencies (`--postgres-bulk`: the
+//! bulk loads alone; `SEAMS_BENCH_BULK=hnsw,default` swaps their order, `default` runs only
+//! the first). `SEAMS_BENCH_BEAMS=100,200` then measures the HNSW schema again at those beams.
 
 #[path = "support/corpus.rs"]
 mod corpus;
@@ -19,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use retrieve::fuse::Fusion;
 use retrieve::index::{normalised, IndexedDocument, SearchIndex, SearchQuery};
-use retrieve::postgres::{Connection, PostgresIndex, PostgresSettings};
+use retrieve::postgres::{self, Connection, PostgresIndex, PostgresSettings};
 use retrieve::sqlite::SqliteIndex;
 use retrieve::Predicate;
 use seams_contracts::retrieve::SearchMode;
@@ -88,6 +90,27 @@ async fn latencies(name: &str, index: &dyn SearchIndex, embedder: &HashingEmbedd
             );
         }
     }
+}
+
+enum BulkLoad {
+    /// The vector index `bulk_load` chooses.
+    Default,
+    /// HNSW at any size.
+    Hnsw,
+}
+
+/// `SEAMS_BENCH_BULK`: the bulk loads to run, in order (`default,hnsw` unless told; `default`
+/// alone for the slow rounds at 1M chunks).
+fn bulk_loads() -> Vec<BulkLoad> {
+    std::env::var("SEAMS_BENCH_BULK")
+        .unwrap_or_else(|_| "default,hnsw".into())
+        .split(',')
+        .filter_map(|load| match load.trim() {
+            "default" => Some(BulkLoad::Default),
+            "hnsw" => Some(BulkLoad::Hnsw),
+            _ => None,
+        })
+        .collect()
 }
 
 /// `SEAMS_BENCH_BEAMS`: HNSW beams (comma-separated) to measure after the default one on the
@@ -240,36 +263,55 @@ async fn main() {
         }
         // About 2.5 KiB per vector keeps HNSW's graph in memory while it builds.
         let build_memory = u32::try_from(chunks / 400).unwrap_or(u32::MAX).max(1024);
-        let bulk = PostgresIndex::new(settings(format!("{schema}_bulk")), embedder.model().clone())
-            .expect("a valid schema")
-            .with_build_memory_mib(build_memory);
-        bulk.migrate().await.expect("migrations run");
-        let started = Instant::now();
-        let loaded = bulk.bulk_load(&documents).await.expect("the bulk load succeeds");
-        let elapsed = started.elapsed();
-        println!(
-            "postgres, bulk load: {loaded} chunks in {elapsed:.1?} ({:.0} chunks/s)",
-            loaded as f64 / elapsed.as_secs_f64()
-        );
-        recall("postgres, bulk-loaded", &bulk, &documents, &embedder).await;
+        let bulk_index = |suffix: &str, ivfflat_min_chunks: u64| {
+            PostgresIndex::new(settings(format!("{schema}_{suffix}")), embedder.model().clone())
+                .expect("a valid schema")
+                .with_build_memory_mib(build_memory)
+                .with_ivfflat_min_chunks(ivfflat_min_chunks)
+        };
+        // The default bulk load (IVFFlat from `IVFFLAT_MIN_CHUNKS` on) and the alternative, the
+        // same load building HNSW, side by side, in `SEAMS_BENCH_BULK`'s order.
+        let loads: Vec<(&str, PostgresIndex)> = bulk_loads()
+            .into_iter()
+            .map(|load| match load {
+                BulkLoad::Default => ("postgres, bulk-loaded", bulk_index("bulk", postgres::IVFFLAT_MIN_CHUNKS)),
+                BulkLoad::Hnsw => ("postgres, bulk-loaded as HNSW", bulk_index("bulk_hnsw", u64::MAX)),
+            })
+            .collect();
+        for (name, bulk) in &loads {
+            bulk.migrate().await.expect("migrations run");
+            let started = Instant::now();
+            let loaded = bulk.bulk_load(&documents).await.expect("the bulk load succeeds");
+            let elapsed = started.elapsed();
+            println!(
+                "{name}, bulk load: {loaded} chunks in {elapsed:.1?} ({:.0} chunks/s)",
+                loaded as f64 / elapsed.as_secs_f64()
+            );
+            recall(name, bulk, &documents, &embedder).await;
+            if !builds_only {
+                continue;
+            }
+            latencies(name, bulk, &embedder).await;
+            let every_match = PostgresIndex::new(settings(bulk.schema().to_owned()), embedder.model().clone())
+                .expect("a valid schema")
+                .with_rare_postings(i64::MAX);
+            same_ranking(name, bulk, &every_match, "scoring every match", &embedder).await;
+        }
         if builds_only {
             if incremental {
                 recall("postgres", &postgres, &documents, &embedder).await;
             }
-            latencies("postgres, bulk-loaded", &bulk, &embedder).await;
-            let every_match = PostgresIndex::new(settings(format!("{schema}_bulk")), embedder.model().clone())
-                .expect("a valid schema")
-                .with_rare_postings(i64::MAX);
-            same_ranking("postgres, bulk-loaded", &bulk, &every_match, "scoring every match", &embedder).await;
-            // Narrower HNSW beams on the same schema, side by side with the default's.
-            for beam in beams() {
-                let narrow = PostgresIndex::new(settings(format!("{schema}_bulk")), embedder.model().clone())
-                    .expect("a valid schema")
-                    .with_ef_search(beam);
-                let name = format!("postgres, bulk-loaded, beam {beam}");
-                recall(&name, &narrow, &documents, &embedder).await;
-                latencies(&name, &narrow, &embedder).await;
-                same_ranking(&name, &narrow, &bulk, "the default beam", &embedder).await;
+            // Narrower HNSW beams on the HNSW schema, side by side with the default's.
+            if let Some((_, hnsw)) = loads.iter().find(|(name, _)| name.ends_with("HNSW")) {
+                for beam in beams() {
+                    let narrow = PostgresIndex::new(settings(hnsw.schema().to_owned()), embedder.model().clone())
+                        .expect("a valid schema")
+                        .with_ef_search(beam);
+                    let name = format!("postgres, bulk-loaded as HNSW, beam {beam}");
+                    recall(&name, &narrow, &documents, &embedder).await;
+                    latencies(&name, &narrow, &embedder).await;
+                    same_ranking(&name, &narrow, hnsw, "the default beam", &embedder).await;
+                }
             }
             return;
         }

@@ -127,10 +127,11 @@ DROP INDEX IF EXISTS {schema}.chunks_tsv_idx;
 ";
 
 /// After the COPY: the chunks, BM25's statistics in one pass, the indexes (with the memory
-/// [`PostgresIndex::with_build_memory_mib`] gives HNSW's graph), and the planner's
-/// statistics, which autovacuum would otherwise gather only later: without them the first
-/// searches after a load plan badly (bench/RESULTS.md).
-const BULK_COUNT_AND_INDEX: &str = concat!("
+/// [`PostgresIndex::with_build_memory_mib`] gives their builds; `{vector_index}` is
+/// [`bulk_vector_index`]), and the planner's statistics, which autovacuum would otherwise
+/// gather only later: without them the first searches after a load plan badly
+/// (bench/RESULTS.md).
+const BULK_COUNT_AND_INDEX: &str = "
 INSERT INTO {schema}.chunks (chunk_id, document_id, version, ordinal, text, citation, metadata, embedding, parent_id, length)
     SELECT chunk_id, document_id, version, ordinal, text, citation, metadata, embedding, parent_id,
            {schema}.lexeme_count(to_tsvector('english', text))
@@ -142,10 +143,47 @@ INSERT INTO {schema}.terms (lexeme, df, max_tf, min_length)
 UPDATE {schema}.corpus SET chunks = s.chunks, length = s.length
     FROM (SELECT count(*) AS chunks, coalesce(sum(length), 0) AS length FROM {schema}.chunks) s;
 SET LOCAL maintenance_work_mem = '{build_memory}MB';
-", vector_index!(), "
+{vector_index}
 CREATE INDEX chunks_tsv_idx ON {schema}.chunks USING gin (tsv);
 ANALYZE {schema}.chunks, {schema}.terms, {schema}.documents;
-");
+";
+
+/// A bulk load of at least this many chunks builds IVFFlat rather than HNSW, unless told
+/// otherwise ([`PostgresIndex::with_ivfflat_min_chunks`]; decision 40). At 100k chunks of the
+/// bench's hashing vectors IVFFlat built in 4 s where HNSW took about 90, and searched as fast
+/// at the same recall (bench/RESULTS.md, issue 19). Below this, HNSW builds in seconds, and a
+/// schema that starts small and grows by single writes keeps a graph that grows with it.
+pub const IVFFLAT_MIN_CHUNKS: u64 = 10_000;
+
+/// The share of an IVFFlat index's lists a search probes: one in this many. On hashing
+/// vectors a third reached recall@10 0.97 unfiltered, 0.96 with a 10% filter, at 100k chunks;
+/// a quarter 0.94 / 0.93 (bench/RESULTS.md, issue 19).
+const IVFFLAT_LISTS_PER_PROBE: u32 = 3;
+
+/// pgvector's advice for an IVFFlat index's lists: a thousandth of the rows up to 1M rows,
+/// their square root beyond.
+pub fn ivfflat_lists(chunks: u64) -> u64 {
+    if chunks <= 1_000_000 {
+        (chunks / 1000).max(1)
+    } else {
+        chunks.isqrt()
+    }
+}
+
+/// The vector index a bulk load of `chunks` builds: `vector_index!`'s HNSW graph below
+/// `ivfflat_min_chunks`, else IVFFlat over the same expression and under the same name, so
+/// searches and migrations treat both alike. IVFFlat learns its lists from the rows, so it
+/// is only built where there are rows to learn from.
+fn bulk_vector_index(chunks: u64, ivfflat_min_chunks: u64) -> String {
+    if chunks < ivfflat_min_chunks {
+        return vector_index!().to_owned();
+    }
+    format!(
+        "CREATE INDEX chunks_embedding_half_idx ON {{schema}}.chunks
+             USING ivfflat ((embedding::halfvec({{dims}})) halfvec_cosine_ops) WITH (lists = {});",
+        ivfflat_lists(chunks)
+    )
+}
 
 /// BM25's parameters: Lucene's defaults, as FTS5 and bm25s use them.
 const BM25_K1: f64 = 1.2;
@@ -281,6 +319,8 @@ pub struct PostgresIndex {
     build_memory_mib: u32,
     /// The smallest HNSW beam (`hnsw.ef_search`) a vector search uses.
     ef_search: usize,
+    /// The smallest bulk load that builds IVFFlat ([`bulk_vector_index`]).
+    ivfflat_min_chunks: u64,
 }
 
 /// A bulk load's `maintenance_work_mem` unless told otherwise: enough for HNSW's graph of
@@ -340,6 +380,7 @@ impl PostgresIndex {
             rare_postings: RARE_POSTINGS,
             build_memory_mib: BUILD_MEMORY_MIB,
             ef_search: HNSW_EF_SEARCH,
+            ivfflat_min_chunks: IVFFLAT_MIN_CHUNKS,
         })
     }
 
@@ -371,6 +412,12 @@ impl PostgresIndex {
     /// finds more of the true nearest vectors, narrower answers sooner.
     pub fn with_ef_search(self, ef_search: usize) -> Self {
         Self { ef_search: ef_search.clamp(1, HNSW_MAX_EF_SEARCH), ..self }
+    }
+
+    /// The same index with another smallest bulk load that builds IVFFlat rather than HNSW
+    /// (`u64::MAX`: never).
+    pub fn with_ivfflat_min_chunks(self, ivfflat_min_chunks: u64) -> Self {
+        Self { ivfflat_min_chunks, ..self }
     }
 
     /// The same index with another `maintenance_work_mem` for bulk loads' index builds (about
@@ -583,8 +630,11 @@ impl PostgresIndex {
         )
         .await
         .map_err(database_error)?;
-        let count_and_index =
-            self.sql(BULK_COUNT_AND_INDEX).replace("{build_memory}", &self.build_memory_mib.to_string());
+        let count_and_index = self.sql(
+            &BULK_COUNT_AND_INDEX
+                .replace("{build_memory}", &self.build_memory_mib.to_string())
+                .replace("{vector_index}", &bulk_vector_index(chunks, self.ivfflat_min_chunks)),
+        );
         tx.batch_execute(&count_and_index).await.map_err(database_error)?;
         tx.commit().await.map_err(database_error)?;
         Ok(chunks)
@@ -1055,14 +1105,24 @@ impl SearchIndex for PostgresIndex {
         // reading each vector out of line: at 10k chunks that took 120 ms where the index took
         // 15 (bench/RESULTS.md). With a filter, the scan may be right: it computes distances
         // for matching rows only, and an index scan can give up before a rare match.
+        // A bulk-loaded schema's index may be IVFFlat instead (decision 40): a search probes a
+        // share of its lists, read from the index's definition, and its iterative scans can
+        // only be in relaxed order, which the exact cut below puts right.
         // One round trip sets all this and finds which vector index the schema has.
         let ef_search = candidates.saturating_mul(4).max(self.ef_search).min(HNSW_MAX_EF_SEARCH).to_string();
         let sequential_scan = if query.filter.is_none() && query.mode != SearchMode::Keyword { "off" } else { "on" };
         let half_index = format!("{}.chunks_embedding_half_idx", self.settings.schema);
         let half_precision: bool = tx
             .query_one(
-                "SELECT set_config('hnsw.iterative_scan', 'strict_order', true), set_config('hnsw.ef_search', $1, true),
-                        set_config('enable_seqscan', $2, true), to_regclass($3) IS NOT NULL",
+                &format!(
+                    "SELECT set_config('hnsw.iterative_scan', 'strict_order', true), set_config('hnsw.ef_search', $1, true),
+                            set_config('enable_seqscan', $2, true), to_regclass($3) IS NOT NULL,
+                            set_config('ivfflat.iterative_scan', 'relaxed_order', true),
+                            set_config('ivfflat.probes', (
+                                SELECT coalesce(max(ceil(split_part(o, '=', 2)::numeric / {IVFFLAT_LISTS_PER_PROBE})), 1)::int::text
+                                FROM pg_class i, unnest(i.reloptions) o
+                                WHERE i.oid = to_regclass($3) AND o LIKE 'lists=%'), true)"
+                ),
                 &[&ef_search, &sequential_scan, &half_index],
             )
             .await
@@ -1171,6 +1231,23 @@ mod tests {
         for bad in ["", "Seams", "1abc", "a;drop table x", "a-b", &"x".repeat(64)] {
             assert!(!valid_schema(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_bulk_load_builds_ivfflat_from_its_threshold_with_pgvectors_list_count() {
+        assert_eq!(ivfflat_lists(9_999), 9);
+        assert_eq!(ivfflat_lists(100_000), 100);
+        assert_eq!(ivfflat_lists(1_000_000), 1000);
+        assert_eq!(ivfflat_lists(4_000_000), 2000, "the square root beyond 1M rows");
+        assert_eq!(ivfflat_lists(10), 1, "at least one list");
+        let small = bulk_vector_index(IVFFLAT_MIN_CHUNKS - 1, IVFFLAT_MIN_CHUNKS);
+        assert!(small.contains("USING hnsw"), "{small}");
+        let big = bulk_vector_index(250_000, IVFFLAT_MIN_CHUNKS);
+        assert!(big.contains("USING ivfflat") && big.contains("lists = 250"), "{big}");
+        assert!(
+            big.contains("chunks_embedding_half_idx ON {schema}.chunks"),
+            "the name and schema searches look for: {big}"
+        );
     }
 
     #[test]

@@ -471,12 +471,17 @@ async fn postgres_keyword_bounds_follow_rewritten_chunks_and_migrations() {
 
 /// A bulk load (COPY, statistics counted once, indexes built after) leaves the index as
 /// upserting the same documents one at a time does: the same hits with the same scores in
-/// every mode, filtered or not. It skips what `upsert` would refuse, keeps a document's
-/// newest version, and the index takes single writes afterwards. It refuses a non-empty index.
+/// every mode, filtered or not, whether it built HNSW (a small load) or IVFFlat (from
+/// `IVFFLAT_MIN_CHUNKS` on, here lowered; decision 40). It skips what `upsert` would refuse,
+/// keeps a document's newest version, and the index takes single writes afterwards. It
+/// refuses a non-empty index.
 #[tokio::test]
 async fn postgres_bulk_load_indexes_as_upserting_one_at_a_time() {
     let upserted = support::postgres_index().await;
     let loaded = support::postgres_index().await;
+    let url = seams_tests::stack::database_url();
+    let loaded_ivfflat =
+        support::postgres_index_configured(&url, support::model(), |index| index.with_ivfflat_min_chunks(36)).await;
     let topics = ["refund policy window", "shipping times policy", "warehouse hours", "digital refund rules"];
     let mut documents: Vec<IndexedDocument> = (0..12)
         .map(|i| {
@@ -493,12 +498,27 @@ async fn postgres_bulk_load_indexes_as_upserting_one_at_a_time() {
     // An older version given first, and a document deleted after it was processed.
     documents.insert(0, document("d05", 0, at(0), &["an outdated refund draft"], json!({"kind": "notes"})));
     documents.push(document("gone", 1, at(1), &["refund policy that was withdrawn"], json!({})));
-    loaded.delete("gone", at(2)).await.unwrap();
+    for index in [&loaded, &loaded_ivfflat] {
+        index.delete("gone", at(2)).await.unwrap();
+    }
     for document in &documents {
         upserted.upsert(document).await.unwrap();
     }
     upserted.delete("gone", at(2)).await.unwrap();
     assert_eq!(loaded.bulk_load(&documents).await.unwrap(), 36);
+    assert_eq!(loaded_ivfflat.bulk_load(&documents).await.unwrap(), 36);
+    let client = seams_tests::stack::database_client().await;
+    for (index, method) in [(&loaded, "USING hnsw"), (&loaded_ivfflat, "USING ivfflat")] {
+        let definition: String = client
+            .query_one(
+                "SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND indexname = 'chunks_embedding_half_idx'",
+                &[&index.schema()],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert!(definition.contains(method), "{definition}");
+    }
 
     let same = |label: String, got: Vec<retrieve::index::Hit>, expected: Vec<retrieve::index::Hit>| {
         let ranked = |hits: &[retrieve::index::Hit]| -> Vec<(String, f64)> {
@@ -517,8 +537,11 @@ async fn postgres_bulk_load_indexes_as_upserting_one_at_a_time() {
             for mode in [SearchMode::Keyword, SearchMode::Vector, SearchMode::Hybrid] {
                 for filter in [None, Some(json!({"kind": "policy"}))] {
                     let asked = query(text, mode, 10, filter.clone());
-                    let label = format!("{text:?} {mode:?} {filter:?}");
-                    same(label, loaded.search(&asked).await.unwrap(), upserted.search(&asked).await.unwrap());
+                    let expected = upserted.search(&asked).await.unwrap();
+                    for (index, built) in [(&loaded, "hnsw"), (&loaded_ivfflat, "ivfflat")] {
+                        let label = format!("{built}: {text:?} {mode:?} {filter:?}");
+                        same(label, index.search(&asked).await.unwrap(), expected.clone());
+                    }
                 }
             }
         }
@@ -529,7 +552,7 @@ async fn postgres_bulk_load_indexes_as_upserting_one_at_a_time() {
 
     // Single writes go on from the loaded statistics.
     let extra = document("d99", 1, at(50), &["refund policy addendum"], json!({"kind": "policy"}));
-    for index in [&upserted, &loaded] {
+    for index in [&upserted, &loaded, &loaded_ivfflat] {
         index.upsert(&extra).await.unwrap();
         index.delete("d03", at(60)).await.unwrap();
     }
@@ -721,6 +744,56 @@ async fn postgres_ranks_by_the_exact_distance_where_half_precision_reverses_two_
         .unwrap()
         .get(0);
     assert_eq!(first, "farther");
+}
+
+/// On an IVFFlat index (a big bulk load's, decision 40) a search probes a third of the lists,
+/// not pgvector's default of one. Nine lists learned from nine points (twenty copies each, on
+/// a circle 40° apart); then a chunk at 19° joins the 0° list, and a query at 21° has the 40°
+/// list nearest. One probe answers from the 40° list; three find the chunk at 19°.
+#[tokio::test]
+async fn postgres_searches_probe_a_third_of_an_ivfflat_indexs_lists() {
+    let model = EmbeddingModel { model: "tiny-3".into(), dims: 3 };
+    let index = support::postgres_index_of(&seams_tests::stack::database_url(), model.clone()).await;
+    let schema = index.schema();
+    let at_angle = |degrees: f32| vec![degrees.to_radians().cos(), degrees.to_radians().sin(), 0.0];
+    let clustered: Vec<IndexedDocument> = (0..9)
+        .flat_map(|list| (0..20).map(move |copy| (list, copy)))
+        .map(|(list, copy)| {
+            support::document_with_vector(&format!("list{list}-{copy:02}"), &model, at_angle(list as f32 * 40.0))
+        })
+        .collect();
+    assert_eq!(index.bulk_load(&clustered).await.unwrap(), 180);
+    let client = seams_tests::stack::database_client().await;
+    client
+        .batch_execute(&format!(
+            "DROP INDEX {schema}.chunks_embedding_half_idx;
+             CREATE INDEX chunks_embedding_half_idx ON {schema}.chunks
+                 USING ivfflat ((embedding::halfvec(3)) halfvec_cosine_ops) WITH (lists = 9);"
+        ))
+        .await
+        .unwrap();
+    index.upsert(&support::document_with_vector("near", &model, at_angle(19.0))).await.unwrap();
+    let query_vector = at_angle(21.0);
+
+    // The premise: with pgvector's default of one probe, the index's own order misses it.
+    let literal = query_vector.iter().map(f32::to_string).collect::<Vec<_>>().join(",");
+    client.batch_execute("SET enable_seqscan = off; SET ivfflat.probes = 1").await.unwrap();
+    let one_probe: String = client
+        .query_one(
+            &format!(
+                "SELECT document_id FROM {schema}.chunks
+                 ORDER BY embedding::halfvec(3) <=> '[{literal}]'::vector::halfvec(3) LIMIT 1"
+            ),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(one_probe.starts_with("list1-"), "{one_probe}");
+
+    let mut search = query("anything", SearchMode::Vector, 1, None);
+    search.vector = Some(query_vector);
+    assert_eq!(ids(index.as_ref(), &search).await, ["near"]);
 }
 
 /// A model of more than 2,000 dimensions (HNSW's most over `vector`; 3,072 is OpenAI's

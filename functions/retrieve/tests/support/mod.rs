@@ -104,9 +104,18 @@ pub async fn postgres_index_at(url: &str) -> Arc<PostgresIndex> {
 
 /// An index of another embedding model in a fresh schema of the database at `url`.
 pub async fn postgres_index_of(url: &str, model: EmbeddingModel) -> Arc<PostgresIndex> {
+    postgres_index_configured(url, model, |index| index).await
+}
+
+/// An index in a fresh schema of the database at `url`, with settings of its own.
+pub async fn postgres_index_configured(
+    url: &str,
+    model: EmbeddingModel,
+    configure: impl FnOnce(PostgresIndex) -> PostgresIndex,
+) -> Arc<PostgresIndex> {
     let schema = seams_tests::unique("retrieve").replace('-', "_").to_lowercase();
     let settings = PostgresSettings { connection: Connection::Fixed(url.parse().unwrap()), schema, ca_file: None };
-    let index = PostgresIndex::new(settings, model).unwrap();
+    let index = configure(PostgresIndex::new(settings, model).unwrap());
     index
         .migrate()
         .await
