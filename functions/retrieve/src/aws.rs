@@ -41,9 +41,11 @@ pub async fn open_index(
             let index = SegmentedIndex::open(store, settings.index_dir.clone(), model, settings.index_refresh).await?;
             Arc::new(index.with_policy(policy))
         }
-        Backend::Postgres { database, schema, ca_file, ef_search } => {
+        Backend::Postgres { database, schema, ca_file, ef_search, ivfflat_probes_percent } => {
             let settings = postgres_settings(sdk, database, schema, ca_file.clone(), config.secret_ttl).await?;
-            let index = PostgresIndex::new(settings, model)?.with_ef_search(*ef_search);
+            let index = PostgresIndex::new(settings, model)?
+                .with_ef_search(*ef_search)
+                .with_ivfflat_probes_percent(*ivfflat_probes_percent);
             if role == Role::Indexer {
                 index.migrate().await?;
             }

@@ -80,8 +80,14 @@ pub enum Backend {
     /// Embedded SQLite; deployed, its base and segments live in retrieve's own bucket.
     Sqlite { index_bucket: String },
     /// PostgreSQL with pgvector, in `schema`; vector searches use an HNSW beam of at least
-    /// `ef_search`.
-    Postgres { database: DatabaseSource, schema: String, ca_file: Option<PathBuf>, ef_search: usize },
+    /// `ef_search`, or probe `ivfflat_probes_percent` of an IVFFlat index's lists.
+    Postgres {
+        database: DatabaseSource,
+        schema: String,
+        ca_file: Option<PathBuf>,
+        ef_search: usize,
+        ivfflat_probes_percent: u32,
+    },
 }
 
 impl Backend {
@@ -107,6 +113,7 @@ impl Backend {
                     schema,
                     ca_file: env.optional("SEAMS_DATABASE_CA_FILE").map(PathBuf::from),
                     ef_search: ef_search_from_env(env),
+                    ivfflat_probes_percent: ivfflat_probes_percent_from_env(env),
                 }
             }
             _ => Backend::Sqlite { index_bucket: env.required("SEAMS_INDEX_BUCKET") },
@@ -117,15 +124,33 @@ impl Backend {
 /// `SEAMS_HNSW_EF_SEARCH`: the smallest HNSW beam of pgvector searches; a bad value is
 /// recorded in `env`.
 pub fn ef_search_from_env(env: &Env) -> usize {
-    let ef_search = env.parse_or("SEAMS_HNSW_EF_SEARCH", postgres::HNSW_EF_SEARCH);
-    if !(1..=postgres::HNSW_MAX_EF_SEARCH).contains(&ef_search) {
-        env.invalid(
-            "SEAMS_HNSW_EF_SEARCH",
-            &ef_search.to_string(),
-            format!("1 to {}, pgvector's widest beam", postgres::HNSW_MAX_EF_SEARCH),
-        );
+    let most = postgres::HNSW_MAX_EF_SEARCH;
+    in_range_from_env(
+        env,
+        "SEAMS_HNSW_EF_SEARCH",
+        postgres::HNSW_EF_SEARCH,
+        most,
+        &format!("1 to {most}, pgvector's widest beam"),
+    )
+}
+
+/// `SEAMS_IVFFLAT_PROBES_PERCENT`: the share of an IVFFlat index's lists pgvector searches
+/// probe; a bad value is recorded in `env`.
+pub fn ivfflat_probes_percent_from_env(env: &Env) -> u32 {
+    in_range_from_env(env, "SEAMS_IVFFLAT_PROBES_PERCENT", postgres::IVFFLAT_PROBES_PERCENT, 100, "1 to 100")
+}
+
+/// A number from 1 to `most` in `variable`, else `default`; a bad value is recorded in `env`.
+fn in_range_from_env<T>(env: &Env, variable: &str, default: T, most: T, expected: &str) -> T
+where
+    T: std::str::FromStr + PartialOrd + From<u8> + std::fmt::Display + Copy,
+    T::Err: std::fmt::Display,
+{
+    let value = env.parse_or(variable, default);
+    if value < T::from(1) || value > most {
+        env.invalid(variable, &value.to_string(), expected.to_owned());
     }
-    ef_search
+    value
 }
 
 /// The largest write that may ride in the embedded index's manifest: each query function
@@ -636,21 +661,34 @@ mod tests {
     }
 
     #[test]
-    fn the_hnsw_beam_defaults_to_the_wide_one_and_takes_pgvectors_range() {
-        let backend_with = |beam: Option<&str>| {
-            let mut pairs = vec![("SEAMS_SEARCH_BACKEND", "postgres"), ("DATABASE_URL", "postgres://db/seams")];
-            pairs.extend(beam.map(|value| ("SEAMS_HNSW_EF_SEARCH", value)));
-            Config::from_env(Env::from_pairs(pairs)).map(|config| config.backend)
-        };
-        let beam = |backend: Backend| match backend {
-            Backend::Postgres { ef_search, .. } => ef_search,
-            Backend::Sqlite { .. } => 0,
-        };
-        assert_eq!(beam(backend_with(None).unwrap()), postgres::HNSW_EF_SEARCH);
-        assert_eq!(beam(backend_with(Some("100")).unwrap()), 100);
-        for refused in ["0", "1001", "wide"] {
-            let report = backend_with(Some(refused)).unwrap_err().to_string();
-            assert!(report.contains("SEAMS_HNSW_EF_SEARCH"), "{refused}: {report}");
+    fn pgvectors_search_widths_have_defaults_and_take_pgvectors_ranges() {
+        // (variable, the default, a value taken, values refused)
+        let widths = [
+            ("SEAMS_HNSW_EF_SEARCH", postgres::HNSW_EF_SEARCH, 100, ["0", "1001", "-5", "wide"]),
+            (
+                "SEAMS_IVFFLAT_PROBES_PERCENT",
+                postgres::IVFFLAT_PROBES_PERCENT as usize,
+                10,
+                ["0", "101", "-5", "a third"],
+            ),
+        ];
+        for (variable, default, taken, refused) in widths {
+            let backend_with = |value: Option<&str>| {
+                let mut pairs = vec![("SEAMS_SEARCH_BACKEND", "postgres"), ("DATABASE_URL", "postgres://db/seams")];
+                pairs.extend(value.map(|value| (variable, value)));
+                Config::from_env(Env::from_pairs(pairs)).map(|config| config.backend)
+            };
+            let width = |backend: Backend| match backend {
+                Backend::Postgres { ef_search, .. } if variable == "SEAMS_HNSW_EF_SEARCH" => ef_search,
+                Backend::Postgres { ivfflat_probes_percent, .. } => ivfflat_probes_percent as usize,
+                Backend::Sqlite { .. } => 0,
+            };
+            assert_eq!(width(backend_with(None).unwrap()), default, "{variable}");
+            assert_eq!(width(backend_with(Some(&taken.to_string())).unwrap()), taken, "{variable}");
+            for refused in refused {
+                let report = backend_with(Some(refused)).unwrap_err().to_string();
+                assert!(report.contains(variable), "{variable}={refused}: {report}");
+            }
         }
     }
 

@@ -155,10 +155,12 @@ ANALYZE {schema}.chunks, {schema}.terms, {schema}.documents;
 /// schema that starts small and grows by single writes keeps a graph that grows with it.
 pub const IVFFLAT_MIN_CHUNKS: u64 = 10_000;
 
-/// The share of an IVFFlat index's lists a search probes: one in this many. On hashing
-/// vectors a third reached recall@10 0.97 unfiltered, 0.96 with a 10% filter, at 100k chunks;
-/// a quarter 0.94 / 0.93 (bench/RESULTS.md, issue 19).
-const IVFFLAT_LISTS_PER_PROBE: u32 = 3;
+/// The share of an IVFFlat index's lists a search probes, in percent, unless told otherwise
+/// ([`PostgresIndex::with_ivfflat_probes_percent`], `SEAMS_IVFFLAT_PROBES_PERCENT`). On the
+/// bench's hashing vectors a third reached recall@10 0.97 unfiltered, 0.96 with a 10% filter,
+/// at 100k chunks; a quarter 0.94 / 0.93 (bench/RESULTS.md, issue 19). Learned embeddings
+/// cluster and reach the same recall probing fewer.
+pub const IVFFLAT_PROBES_PERCENT: u32 = 34;
 
 /// pgvector's advice for an IVFFlat index's lists: a thousandth of the rows up to 1M rows,
 /// their square root beyond.
@@ -321,6 +323,8 @@ pub struct PostgresIndex {
     ef_search: usize,
     /// The smallest bulk load that builds IVFFlat ([`bulk_vector_index`]).
     ivfflat_min_chunks: u64,
+    /// The share of an IVFFlat index's lists a vector search probes, 1 to 100 percent.
+    ivfflat_probes_percent: u32,
 }
 
 /// A bulk load's `maintenance_work_mem` unless told otherwise: enough for HNSW's graph of
@@ -381,6 +385,7 @@ impl PostgresIndex {
             build_memory_mib: BUILD_MEMORY_MIB,
             ef_search: HNSW_EF_SEARCH,
             ivfflat_min_chunks: IVFFLAT_MIN_CHUNKS,
+            ivfflat_probes_percent: IVFFLAT_PROBES_PERCENT,
         })
     }
 
@@ -412,6 +417,12 @@ impl PostgresIndex {
     /// finds more of the true nearest vectors, narrower answers sooner.
     pub fn with_ef_search(self, ef_search: usize) -> Self {
         Self { ef_search: ef_search.clamp(1, HNSW_MAX_EF_SEARCH), ..self }
+    }
+
+    /// The same index probing another share of an IVFFlat index's lists, 1 to 100 percent:
+    /// more finds more of the true nearest vectors, fewer answers sooner.
+    pub fn with_ivfflat_probes_percent(self, ivfflat_probes_percent: u32) -> Self {
+        Self { ivfflat_probes_percent: ivfflat_probes_percent.clamp(1, 100), ..self }
     }
 
     /// The same index with another smallest bulk load that builds IVFFlat rather than HNSW
@@ -1106,24 +1117,23 @@ impl SearchIndex for PostgresIndex {
         // 15 (bench/RESULTS.md). With a filter, the scan may be right: it computes distances
         // for matching rows only, and an index scan can give up before a rare match.
         // A bulk-loaded schema's index may be IVFFlat instead (decision 40): a search probes a
-        // share of its lists, read from the index's definition, and its iterative scans can
+        // share of its lists, counted from the index's definition, and its iterative scans can
         // only be in relaxed order, which the exact cut below puts right.
         // One round trip sets all this and finds which vector index the schema has.
         let ef_search = candidates.saturating_mul(4).max(self.ef_search).min(HNSW_MAX_EF_SEARCH).to_string();
         let sequential_scan = if query.filter.is_none() && query.mode != SearchMode::Keyword { "off" } else { "on" };
         let half_index = format!("{}.chunks_embedding_half_idx", self.settings.schema);
+        let probes_percent = i32::try_from(self.ivfflat_probes_percent).unwrap_or(100);
         let half_precision: bool = tx
             .query_one(
-                &format!(
-                    "SELECT set_config('hnsw.iterative_scan', 'strict_order', true), set_config('hnsw.ef_search', $1, true),
-                            set_config('enable_seqscan', $2, true), to_regclass($3) IS NOT NULL,
-                            set_config('ivfflat.iterative_scan', 'relaxed_order', true),
-                            set_config('ivfflat.probes', (
-                                SELECT coalesce(max(ceil(split_part(o, '=', 2)::numeric / {IVFFLAT_LISTS_PER_PROBE})), 1)::int::text
-                                FROM pg_class i, unnest(i.reloptions) o
-                                WHERE i.oid = to_regclass($3) AND o LIKE 'lists=%'), true)"
-                ),
-                &[&ef_search, &sequential_scan, &half_index],
+                "SELECT set_config('hnsw.iterative_scan', 'strict_order', true), set_config('hnsw.ef_search', $1, true),
+                        set_config('enable_seqscan', $2, true), to_regclass($3) IS NOT NULL,
+                        set_config('ivfflat.iterative_scan', 'relaxed_order', true),
+                        set_config('ivfflat.probes', (
+                            SELECT coalesce(max(ceil(split_part(o, '=', 2)::numeric * $4::int4 / 100)), 1)::int::text
+                            FROM pg_class i, unnest(i.reloptions) o
+                            WHERE i.oid = to_regclass($3) AND o LIKE 'lists=%'), true)",
+                &[&ef_search, &sequential_scan, &half_index, &probes_percent],
             )
             .await
             .map_err(database_error)?

@@ -746,10 +746,11 @@ async fn postgres_ranks_by_the_exact_distance_where_half_precision_reverses_two_
     assert_eq!(first, "farther");
 }
 
-/// On an IVFFlat index (a big bulk load's, decision 40) a search probes a third of the lists,
-/// not pgvector's default of one. Nine lists learned from nine points (twenty copies each, on
+/// On an IVFFlat index (a big bulk load's, decision 40) a search probes a third of the lists
+/// (`SEAMS_IVFFLAT_PROBES_PERCENT`'s default), not pgvector's default of one. Nine lists learned from nine points (twenty copies each, on
 /// a circle 40° apart); then a chunk at 19° joins the 0° list, and a query at 21° has the 40°
-/// list nearest. One probe answers from the 40° list; three find the chunk at 19°.
+/// list nearest. One probe answers from the 40° list; a third of them (four) find the chunk
+/// at 19°.
 #[tokio::test]
 async fn postgres_searches_probe_a_third_of_an_ivfflat_indexs_lists() {
     let model = EmbeddingModel { model: "tiny-3".into(), dims: 3 };
@@ -794,6 +795,14 @@ async fn postgres_searches_probe_a_third_of_an_ivfflat_indexs_lists() {
     let mut search = query("anything", SearchMode::Vector, 1, None);
     search.vector = Some(query_vector);
     assert_eq!(ids(index.as_ref(), &search).await, ["near"]);
+
+    // The share is a setting: at 1% of nine lists a search probes one, and misses it too.
+    use retrieve::postgres::{Connection, PostgresIndex, PostgresSettings};
+    let connection = Connection::Fixed(seams_tests::stack::database_url().parse().unwrap());
+    let settings = PostgresSettings { connection, schema: schema.into(), ca_file: None };
+    let narrow = PostgresIndex::new(settings, model).unwrap().with_ivfflat_probes_percent(1);
+    let found = ids(&narrow, &search).await;
+    assert!(found.len() == 1 && found[0].starts_with("list1-"), "{found:?}");
 }
 
 /// A model of more than 2,000 dimensions (HNSW's most over `vector`; 3,072 is OpenAI's
