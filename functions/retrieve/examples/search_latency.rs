@@ -9,7 +9,7 @@
 //! words), indexes it in SQLite and, given a URL, in PostgreSQL, then runs 200 queries per
 //! mode, unfiltered and with a filter matching 10% of the chunks. PostgreSQL is built a
 //! document at a time and by two bulk loads, one building the vector index a bulk load
-//! chooses (IVFFlat from 10k chunks on) and one building HNSW; `--postgres-builds` runs only
+//! chooses (IVFFlat from 100k chunks on) and one building HNSW; `--postgres-builds` runs only
 //! those builds, the recalls and the bulk-loaded indexes' latencies (`--postgres-bulk`: the
 //! bulk loads alone; `SEAMS_BENCH_BULK=hnsw,default` swaps their order, `default` runs only
 //! the first). `SEAMS_BENCH_BEAMS=100,200` then measures the HNSW schema again at those beams.
@@ -92,23 +92,17 @@ async fn latencies(name: &str, index: &dyn SearchIndex, embedder: &HashingEmbedd
     }
 }
 
-enum BulkLoad {
-    /// The vector index `bulk_load` chooses.
-    Default,
-    /// HNSW at any size.
-    Hnsw,
-}
-
 /// `SEAMS_BENCH_BULK`: the bulk loads to run, in order (`default,hnsw` unless told; `default`
-/// alone for the slow rounds at 1M chunks).
-fn bulk_loads() -> Vec<BulkLoad> {
+/// alone for the slow rounds at 1M chunks), each as (name, schema suffix, the smallest load
+/// that builds IVFFlat): `default` as `bulk_load` chooses, `hnsw` HNSW at any size.
+fn bulk_loads() -> Vec<(&'static str, &'static str, u64)> {
     std::env::var("SEAMS_BENCH_BULK")
         .unwrap_or_else(|_| "default,hnsw".into())
         .split(',')
-        .filter_map(|load| match load.trim() {
-            "default" => Some(BulkLoad::Default),
-            "hnsw" => Some(BulkLoad::Hnsw),
-            _ => None,
+        .map(|load| match load.trim() {
+            "default" => ("postgres, bulk-loaded", "bulk", postgres::IVFFLAT_MIN_CHUNKS),
+            "hnsw" => ("postgres, bulk-loaded as HNSW", "bulk_hnsw", u64::MAX),
+            other => panic!("SEAMS_BENCH_BULK: {other:?} is neither default nor hnsw"),
         })
         .collect()
 }
@@ -263,19 +257,16 @@ async fn main() {
         }
         // About 2.5 KiB per vector keeps HNSW's graph in memory while it builds.
         let build_memory = u32::try_from(chunks / 400).unwrap_or(u32::MAX).max(1024);
-        let bulk_index = |suffix: &str, ivfflat_min_chunks: u64| {
-            PostgresIndex::new(settings(format!("{schema}_{suffix}")), embedder.model().clone())
-                .expect("a valid schema")
-                .with_build_memory_mib(build_memory)
-                .with_ivfflat_min_chunks(ivfflat_min_chunks)
-        };
         // The default bulk load (IVFFlat from `IVFFLAT_MIN_CHUNKS` on) and the alternative, the
         // same load building HNSW, side by side, in `SEAMS_BENCH_BULK`'s order.
         let loads: Vec<(&str, PostgresIndex)> = bulk_loads()
             .into_iter()
-            .map(|load| match load {
-                BulkLoad::Default => ("postgres, bulk-loaded", bulk_index("bulk", postgres::IVFFLAT_MIN_CHUNKS)),
-                BulkLoad::Hnsw => ("postgres, bulk-loaded as HNSW", bulk_index("bulk_hnsw", u64::MAX)),
+            .map(|(name, suffix, ivfflat_min_chunks)| {
+                let index = PostgresIndex::new(settings(format!("{schema}_{suffix}")), embedder.model().clone())
+                    .expect("a valid schema")
+                    .with_build_memory_mib(build_memory)
+                    .with_ivfflat_min_chunks(ivfflat_min_chunks);
+                (name, index)
             })
             .collect();
         for (name, bulk) in &loads {

@@ -86,7 +86,7 @@ pub enum Backend {
         schema: String,
         ca_file: Option<PathBuf>,
         ef_search: usize,
-        ivfflat_probes_percent: u32,
+        ivfflat_probes_percent: usize,
     },
 }
 
@@ -125,29 +125,20 @@ impl Backend {
 /// recorded in `env`.
 pub fn ef_search_from_env(env: &Env) -> usize {
     let most = postgres::HNSW_MAX_EF_SEARCH;
-    in_range_from_env(
-        env,
-        "SEAMS_HNSW_EF_SEARCH",
-        postgres::HNSW_EF_SEARCH,
-        most,
-        &format!("1 to {most}, pgvector's widest beam"),
-    )
+    let expected = format!("1 to {most}, pgvector's widest beam");
+    one_to_most_from_env(env, "SEAMS_HNSW_EF_SEARCH", postgres::HNSW_EF_SEARCH, most, &expected)
 }
 
 /// `SEAMS_IVFFLAT_PROBES_PERCENT`: the share of an IVFFlat index's lists pgvector searches
 /// probe; a bad value is recorded in `env`.
-pub fn ivfflat_probes_percent_from_env(env: &Env) -> u32 {
-    in_range_from_env(env, "SEAMS_IVFFLAT_PROBES_PERCENT", postgres::IVFFLAT_PROBES_PERCENT, 100, "1 to 100")
+pub fn ivfflat_probes_percent_from_env(env: &Env) -> usize {
+    one_to_most_from_env(env, "SEAMS_IVFFLAT_PROBES_PERCENT", postgres::IVFFLAT_PROBES_PERCENT, 100, "1 to 100")
 }
 
 /// A number from 1 to `most` in `variable`, else `default`; a bad value is recorded in `env`.
-fn in_range_from_env<T>(env: &Env, variable: &str, default: T, most: T, expected: &str) -> T
-where
-    T: std::str::FromStr + PartialOrd + From<u8> + std::fmt::Display + Copy,
-    T::Err: std::fmt::Display,
-{
+fn one_to_most_from_env(env: &Env, variable: &str, default: usize, most: usize, expected: &str) -> usize {
     let value = env.parse_or(variable, default);
-    if value < T::from(1) || value > most {
+    if !(1..=most).contains(&value) {
         env.invalid(variable, &value.to_string(), expected.to_owned());
     }
     value
@@ -665,12 +656,7 @@ mod tests {
         // (variable, the default, a value taken, values refused)
         let widths = [
             ("SEAMS_HNSW_EF_SEARCH", postgres::HNSW_EF_SEARCH, 100, ["0", "1001", "-5", "wide"]),
-            (
-                "SEAMS_IVFFLAT_PROBES_PERCENT",
-                postgres::IVFFLAT_PROBES_PERCENT as usize,
-                10,
-                ["0", "101", "-5", "a third"],
-            ),
+            ("SEAMS_IVFFLAT_PROBES_PERCENT", postgres::IVFFLAT_PROBES_PERCENT, 10, ["0", "101", "-5", "a third"]),
         ];
         for (variable, default, taken, refused) in widths {
             let backend_with = |value: Option<&str>| {
@@ -680,7 +666,7 @@ mod tests {
             };
             let width = |backend: Backend| match backend {
                 Backend::Postgres { ef_search, .. } if variable == "SEAMS_HNSW_EF_SEARCH" => ef_search,
-                Backend::Postgres { ivfflat_probes_percent, .. } => ivfflat_probes_percent as usize,
+                Backend::Postgres { ivfflat_probes_percent, .. } => ivfflat_probes_percent,
                 Backend::Sqlite { .. } => 0,
             };
             assert_eq!(width(backend_with(None).unwrap()), default, "{variable}");

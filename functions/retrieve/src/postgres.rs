@@ -150,17 +150,17 @@ ANALYZE {schema}.chunks, {schema}.terms, {schema}.documents;
 
 /// A bulk load of at least this many chunks builds IVFFlat rather than HNSW, unless told
 /// otherwise ([`PostgresIndex::with_ivfflat_min_chunks`]; decision 40). At 100k chunks of the
-/// bench's hashing vectors IVFFlat built in 4 s where HNSW took about 90, and searched as fast
-/// at the same recall (bench/RESULTS.md, issue 19). Below this, HNSW builds in seconds, and a
-/// schema that starts small and grows by single writes keeps a graph that grows with it.
-pub const IVFFLAT_MIN_CHUNKS: u64 = 10_000;
+/// bench's hashing vectors IVFFlat built in seconds where HNSW took about 90, and searched as
+/// fast at the same recall. Smaller, with fewer lists, it lost recall (0.92 filtered at 50k,
+/// where HNSW kept 0.97) while HNSW builds in under a minute (bench/RESULTS.md, issue 19).
+pub const IVFFLAT_MIN_CHUNKS: u64 = 100_000;
 
 /// The share of an IVFFlat index's lists a search probes, in percent, unless told otherwise
 /// ([`PostgresIndex::with_ivfflat_probes_percent`], `SEAMS_IVFFLAT_PROBES_PERCENT`). On the
 /// bench's hashing vectors a third reached recall@10 0.97 unfiltered, 0.96 with a 10% filter,
 /// at 100k chunks; a quarter 0.94 / 0.93 (bench/RESULTS.md, issue 19). Learned embeddings
 /// cluster and reach the same recall probing fewer.
-pub const IVFFLAT_PROBES_PERCENT: u32 = 34;
+pub const IVFFLAT_PROBES_PERCENT: usize = 34;
 
 /// pgvector's advice for an IVFFlat index's lists: a thousandth of the rows up to 1M rows,
 /// their square root beyond.
@@ -324,7 +324,7 @@ pub struct PostgresIndex {
     /// The smallest bulk load that builds IVFFlat ([`bulk_vector_index`]).
     ivfflat_min_chunks: u64,
     /// The share of an IVFFlat index's lists a vector search probes, 1 to 100 percent.
-    ivfflat_probes_percent: u32,
+    ivfflat_probes_percent: usize,
 }
 
 /// A bulk load's `maintenance_work_mem` unless told otherwise: enough for HNSW's graph of
@@ -421,7 +421,7 @@ impl PostgresIndex {
 
     /// The same index probing another share of an IVFFlat index's lists, 1 to 100 percent:
     /// more finds more of the true nearest vectors, fewer answers sooner.
-    pub fn with_ivfflat_probes_percent(self, ivfflat_probes_percent: u32) -> Self {
+    pub fn with_ivfflat_probes_percent(self, ivfflat_probes_percent: usize) -> Self {
         Self { ivfflat_probes_percent: ivfflat_probes_percent.clamp(1, 100), ..self }
     }
 

@@ -747,8 +747,8 @@ async fn postgres_ranks_by_the_exact_distance_where_half_precision_reverses_two_
 }
 
 /// On an IVFFlat index (a big bulk load's, decision 40) a search probes a third of the lists
-/// (`SEAMS_IVFFLAT_PROBES_PERCENT`'s default), not pgvector's default of one. Nine lists learned from nine points (twenty copies each, on
-/// a circle 40° apart); then a chunk at 19° joins the 0° list, and a query at 21° has the 40°
+/// (`SEAMS_IVFFLAT_PROBES_PERCENT`'s default), not pgvector's default of one. Nine lists
+/// learned from nine points (twenty copies each, on a circle 40° apart); then a chunk at 19° joins the 0° list, and a query at 21° has the 40°
 /// list nearest. One probe answers from the 40° list; a third of them (four) find the chunk
 /// at 19°.
 #[tokio::test]
