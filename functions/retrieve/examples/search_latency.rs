@@ -12,7 +12,8 @@
 //! chooses (IVFFlat from 100k chunks on) and one building HNSW; `--postgres-builds` runs only
 //! those builds, the recalls and the bulk-loaded indexes' latencies (`--postgres-bulk`: the
 //! bulk loads alone; `SEAMS_BENCH_BULK=hnsw,default` swaps their order, `default` runs only
-//! the first). `SEAMS_BENCH_BEAMS=100,200` then measures the HNSW schema again at those beams.
+//! the first). `SEAMS_BENCH_BEAMS=100,200` then measures the HNSW schema again at those beams,
+//! `SEAMS_BENCH_PROBES=40,50` the default schema at those shares of IVFFlat's lists.
 
 #[path = "support/corpus.rs"]
 mod corpus;
@@ -107,14 +108,11 @@ fn bulk_loads() -> Vec<(&'static str, &'static str, u64)> {
         .collect()
 }
 
-/// `SEAMS_BENCH_BEAMS`: HNSW beams (comma-separated) to measure after the default one on the
-/// bulk-loaded schema.
-fn beams() -> Vec<usize> {
-    std::env::var("SEAMS_BENCH_BEAMS")
-        .unwrap_or_default()
-        .split(',')
-        .filter_map(|beam| beam.trim().parse().ok())
-        .collect()
+/// The comma-separated numbers in environment variable `name`: `SEAMS_BENCH_BEAMS`, HNSW
+/// beams to measure after the default one on the HNSW schema; `SEAMS_BENCH_PROBES`, shares of
+/// IVFFlat's lists (percent) to measure after the default one on the default schema.
+fn numbers(name: &str) -> Vec<usize> {
+    std::env::var(name).unwrap_or_default().split(',').filter_map(|n| n.trim().parse().ok()).collect()
 }
 
 /// How many of the first 50 keyword and hybrid queries (filtered or not) `index` answers as
@@ -130,8 +128,9 @@ async fn same_ranking(
     for filtered in [false, true] {
         for mode in [SearchMode::Keyword, SearchMode::Hybrid] {
             let queries = queries(embedder, mode, filtered);
+            let compared = queries.len().min(50);
             let mut same = 0;
-            for query in queries.iter().take(50) {
+            for query in &queries[..compared] {
                 let got = index.search(query).await.expect("search succeeds");
                 let expected = reference.search(query).await.expect("search succeeds");
                 same += usize::from(
@@ -143,7 +142,7 @@ async fn same_ranking(
                 );
             }
             println!(
-                "{name}: {mode:?}{} ranks as {reference_is} for {same} of 50 queries",
+                "{name}: {mode:?}{} ranks as {reference_is} for {same} of {compared} queries",
                 if filtered { " filtered(10%)" } else { "" }
             );
         }
@@ -292,16 +291,24 @@ async fn main() {
             if incremental {
                 recall("postgres", &postgres, &documents, &embedder).await;
             }
-            // Narrower HNSW beams on the HNSW schema, side by side with the default's.
-            if let Some((_, hnsw)) = loads.iter().find(|(name, _)| name.ends_with("HNSW")) {
-                for beam in beams() {
-                    let narrow = PostgresIndex::new(settings(hnsw.schema().to_owned()), embedder.model().clone())
-                        .expect("a valid schema")
-                        .with_ef_search(beam);
-                    let name = format!("postgres, bulk-loaded as HNSW, beam {beam}");
-                    recall(&name, &narrow, &documents, &embedder).await;
-                    latencies(&name, &narrow, &embedder).await;
-                    same_ranking(&name, &narrow, hnsw, "the default beam", &embedder).await;
+            // Other settings on the same schemas, side by side with the defaults: HNSW beams
+            // on the HNSW load, shares of IVFFlat's lists on the default one (IVFFlat from
+            // its size on).
+            for (name, load) in &loads {
+                let hnsw = name.ends_with("HNSW");
+                for value in numbers(if hnsw { "SEAMS_BENCH_BEAMS" } else { "SEAMS_BENCH_PROBES" }) {
+                    let index = PostgresIndex::new(settings(load.schema().to_owned()), embedder.model().clone())
+                        .expect("a valid schema");
+                    let (other, name) = match hnsw {
+                        true => (index.with_ef_search(value), format!("{name}, beam {value}")),
+                        false => (
+                            index.with_ivfflat_probes_percent(value),
+                            format!("{name}, {value}% of IVFFlat's lists probed"),
+                        ),
+                    };
+                    recall(&name, &other, &documents, &embedder).await;
+                    latencies(&name, &other, &embedder).await;
+                    same_ranking(&name, &other, load, "the default setting", &embedder).await;
                 }
             }
             return;
