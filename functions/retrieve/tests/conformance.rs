@@ -746,13 +746,13 @@ async fn postgres_ranks_by_the_exact_distance_where_half_precision_reverses_two_
     assert_eq!(first, "farther");
 }
 
-/// On an IVFFlat index (a big bulk load's, decision 40) a search probes a third of the lists
+/// On an IVFFlat index (a big bulk load's, decision 40) a search probes 40% of the lists
 /// (`SEAMS_IVFFLAT_PROBES_PERCENT`'s default), not pgvector's default of one. Nine lists
-/// learned from nine points (twenty copies each, on a circle 40° apart); then a chunk at 19° joins the 0° list, and a query at 21° has the 40°
-/// list nearest. One probe answers from the 40° list; a third of them (four) find the chunk
-/// at 19°.
+/// learned from nine points (twenty copies each, on a circle 40° apart); then a chunk at 19°
+/// joins the 0° list, and a query at 21° has the 40° list nearest. One probe answers from the
+/// 40° list; 40% of them (four) find the chunk at 19°.
 #[tokio::test]
-async fn postgres_searches_probe_a_third_of_an_ivfflat_indexs_lists() {
+async fn postgres_searches_probe_40_percent_of_an_ivfflat_indexs_lists() {
     let model = EmbeddingModel { model: "tiny-3".into(), dims: 3 };
     let index = support::postgres_index_of(&seams_tests::stack::database_url(), model.clone()).await;
     let schema = index.schema();
