@@ -338,13 +338,20 @@ fn unavailable(error: impl std::fmt::Display) -> IndexError {
 }
 
 fn database_error(error: tokio_postgres::Error) -> IndexError {
+    // The server's words: the client's own text for its errors is only "db error". Not its
+    // detail, which may quote a row's values. Callers never see either (a problem's detail
+    // stays private); logs and dead-letter causes do.
+    let cause = match error.as_db_error() {
+        Some(refusal) => format!("{} {}: {}", refusal.severity(), refusal.code().code(), refusal.message()),
+        None => error.to_string(),
+    };
     // A query the database refuses as ill-typed (say, a vector of another size) is not
     // going to succeed on retry; everything else (connection, timeout) might.
     match error.code().map(|c| c.code()) {
         Some(code) if code.starts_with("22") || code.starts_with("42") => {
-            IndexError::Invalid(format!("postgres: {error}"))
+            IndexError::Invalid(format!("postgres: {cause}"))
         }
-        _ => unavailable(error),
+        _ => unavailable(cause),
     }
 }
 

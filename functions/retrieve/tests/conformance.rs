@@ -595,6 +595,26 @@ async fn postgres_replaces_a_connection_left_idle() {
     );
 }
 
+/// A write the database refuses says why, in the server's words, where the client alone would
+/// say "db error": the cause an operator reads in the logs and the dead-letter queue.
+#[tokio::test]
+async fn postgres_refusals_name_their_cause() {
+    let index = support::postgres_index().await;
+    let client = seams_tests::stack::database_client().await;
+    let schema = index.schema();
+    index.upsert(&document("d0", 1, at(0), &["refund policy"], json!({}))).await.unwrap();
+    client
+        .batch_execute(&format!(
+            "ALTER TABLE {schema}.chunks ADD CONSTRAINT no_secrets CHECK (text NOT LIKE '%secret%')"
+        ))
+        .await
+        .unwrap();
+    let refused = index.upsert(&document("d1", 1, at(0), &["the secret plan"], json!({}))).await.unwrap_err();
+    let message = refused.to_string();
+    assert!(message.contains("23514") && message.contains("violates check constraint \"no_secrets\""), "{message}");
+    assert!(!message.contains("the secret plan"), "no row values: {message}");
+}
+
 /// Migration 2 adds BM25's statistics to an index built before it, from the chunks it holds
 /// (and migration 3, parents, keeps them).
 #[tokio::test]
