@@ -14,6 +14,7 @@
 //! bulk loads alone; `SEAMS_BENCH_BULK=hnsw,default` swaps their order, `default` runs only
 //! the first). `SEAMS_BENCH_BEAMS=100,200` then measures the HNSW schema again at those beams,
 //! `SEAMS_BENCH_PROBES=40,50` the default schema at those shares of IVFFlat's lists.
+//! `SEAMS_BENCH_SPLIT=1` also runs each bulk load's hybrid queries as two searches at once.
 
 #[path = "support/corpus.rs"]
 mod corpus;
@@ -55,6 +56,17 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
+/// Prints the p50 and p99 of `samples`, what `name` measured as `what`.
+fn report(name: &str, what: &str, filtered: bool, mut samples: Vec<Duration>) {
+    samples.sort();
+    println!(
+        "{name}: {what}{} p50 {:.2?} p99 {:.2?}",
+        if filtered { " filtered(10%)" } else { "" },
+        percentile(&samples, 0.5),
+        percentile(&samples, 0.99)
+    );
+}
+
 async fn build(name: &str, index: &dyn SearchIndex, documents: &[IndexedDocument]) {
     let started = Instant::now();
     for document in documents {
@@ -82,14 +94,31 @@ async fn latencies(name: &str, index: &dyn SearchIndex, embedder: &HashingEmbedd
                 index.search(query).await.expect("search succeeds");
                 samples.push(started.elapsed());
             }
-            samples.sort();
-            println!(
-                "{name}: {mode:?}{} p50 {:.2?} p99 {:.2?}",
-                if filtered { " filtered(10%)" } else { "" },
-                percentile(&samples, 0.5),
-                percentile(&samples, 0.99)
-            );
+            report(name, &format!("{mode:?}"), filtered, samples);
         }
+    }
+}
+
+/// The alternative to hybrid as one statement: its two lists as two searches at once, each
+/// on a connection of its own, fused here as retrieve fuses the embedded index's lists.
+/// Measured when `SEAMS_BENCH_SPLIT` is set; the hits are whole rows, 50 a list.
+async fn split_hybrid(name: &str, vectors: &PostgresIndex, keywords: &PostgresIndex, embedder: &HashingEmbedder) {
+    for filtered in [false, true] {
+        let queries = queries(embedder, SearchMode::Hybrid, filtered);
+        let mut samples = Vec::with_capacity(queries.len());
+        for query in &queries {
+            let list = |mode| SearchQuery { mode, top_k: query.fusion.candidates, ..query.clone() };
+            let (vector, keyword) = (list(SearchMode::Vector), list(SearchMode::Keyword));
+            let started = Instant::now();
+            let (vector_hits, keyword_hits) = tokio::join!(vectors.search(&vector), keywords.search(&keyword));
+            let ids = |hits: Vec<retrieve::index::Hit>| hits.into_iter().map(|h| h.chunk.chunk_id).collect::<Vec<_>>();
+            let fused = query
+                .fusion
+                .fuse(&ids(vector_hits.expect("search succeeds")), &ids(keyword_hits.expect("search succeeds")));
+            std::hint::black_box(fused.into_iter().take(query.top_k).count());
+            samples.push(started.elapsed());
+        }
+        report(name, "Hybrid as two searches at once", filtered, samples);
     }
 }
 
@@ -282,6 +311,11 @@ async fn main() {
                 continue;
             }
             latencies(name, bulk, &embedder).await;
+            if std::env::var_os("SEAMS_BENCH_SPLIT").is_some() {
+                let second = PostgresIndex::new(settings(bulk.schema().to_owned()), embedder.model().clone())
+                    .expect("a valid schema");
+                split_hybrid(name, bulk, &second, &embedder).await;
+            }
             let every_match = PostgresIndex::new(settings(bulk.schema().to_owned()), embedder.model().clone())
                 .expect("a valid schema")
                 .with_rare_postings(i64::MAX);
