@@ -909,10 +909,18 @@ fn bm25_top_sql(tsquery: &str, words: &str, filter: &str, n: i64, rare_postings:
     // and `ts_filter` keeps only them, so a long chunk is not unnested whole. The one-row `q`
     // and `stats` are read as values, not joined: joined, the planner materialised every
     // candidate's terms once more (8–19% of the keyword half at 100k, bench/RESULTS.md).
+    // Each word's part is rounded to a multiple of 2^-36 before the sum. A part is under 2^6
+    // (an idf under 29 in any corpus under 10^12 chunks, times 2.2), so it has at most 42
+    // significant bits, and sums of up to 2,048 of them are exact in a double: any order of the words gives the same sum, so two chunks
+    // of equal scores tie exactly, and the tie goes by chunk id. Unrounded, the order the
+    // plan's join gave the words could change the last bit and rank a tie either way
+    // (bench/RESULTS.md). A fixed order (`ORDER BY` in the aggregate) cost a sort of every
+    // candidate's words; integer sums, a numeric aggregate.
     let scored = |candidates: &str| {
         format!(
-            "SELECT c.chunk_id, sum(idf.idf * u.tf * ({BM25_K1} + 1)
-                    / (u.tf + {BM25_K1} * (1 - {BM25_B} + {BM25_B} * c.length / (SELECT avgdl FROM stats)))) AS score
+            "SELECT c.chunk_id, sum(round(idf.idf * u.tf * ({BM25_K1} + 1)
+                    / (u.tf + {BM25_K1} * (1 - {BM25_B} + {BM25_B} * c.length / (SELECT avgdl FROM stats)))
+                    * {EXACT_UNITS}) / {EXACT_UNITS}) AS score
              FROM {{schema}}.chunks c,
                   LATERAL (SELECT m.lexeme, coalesce(array_length(m.positions, 1), 1) AS tf
                            FROM unnest(ts_filter(setweight(c.tsv, 'A', (SELECT lexemes FROM q)), '{{a}}')) m) u
@@ -962,6 +970,9 @@ fn bm25_top_sql(tsquery: &str, words: &str, filter: &str, n: i64, rare_postings:
          SELECT chunk_id, score FROM ({essential}) essential WHERE NOT (SELECT rare_suffice FROM plan)"
     )
 }
+
+/// 2^36: BM25's parts are summed in these units ([`bm25_top_sql`]).
+const EXACT_UNITS: &str = "68719476736::float8";
 
 /// The default budget of [`PostgresIndex`]'s keyword candidates: postings (chunks holding a
 /// word, counted per word) of the query's rarest words.

@@ -2,6 +2,9 @@
 //! dependencies are linked once rather than once per file (decision 0035).
 
 mod support;
+// The benches' synthetic corpus, for a test that needs its size.
+#[path = "../examples/support/corpus.rs"]
+mod corpus;
 
 mod conformance;
 mod http;
