@@ -911,11 +911,11 @@ fn bm25_top_sql(tsquery: &str, words: &str, filter: &str, n: i64, rare_postings:
     // candidate's terms once more (8–19% of the keyword half at 100k, bench/RESULTS.md).
     // Each word's part is rounded to a multiple of 2^-36 before the sum. A part is under 2^6
     // (an idf under 29 in any corpus under 10^12 chunks, times 2.2), so it has at most 42
-    // significant bits, and sums of up to 2,048 of them are exact in a double: any order of the words gives the same sum, so two chunks
-    // of equal scores tie exactly, and the tie goes by chunk id. Unrounded, the order the
-    // plan's join gave the words could change the last bit and rank a tie either way
-    // (bench/RESULTS.md). A fixed order (`ORDER BY` in the aggregate) cost a sort of every
-    // candidate's words; integer sums, a numeric aggregate.
+    // significant bits, and sums of up to 2,048 of them are exact in a double: any order of
+    // the words gives the same sum, so two chunks of equal scores tie exactly, and the tie
+    // goes by chunk id. Unrounded, the order the plan's join gave the words could change the
+    // last bit and rank a tie either way (bench/RESULTS.md). A fixed order (`ORDER BY` in the
+    // aggregate) cost a sort of every candidate's words; integer sums, a numeric aggregate.
     let scored = |candidates: &str| {
         format!(
             "SELECT c.chunk_id, sum(round(idf.idf * u.tf * ({BM25_K1} + 1)
