@@ -903,7 +903,13 @@ pub fn tsquery(text: &str) -> Option<String> {
 ///    a chunk that has none of the others into the top `n`; the others are essential.
 ///
 /// If every essential word is a rare one, step 1's list is the answer. Otherwise the chunks
-/// holding an essential word are scored. Either way the ranking is BM25's over all matches.
+/// to score are those holding an essential word and a set of words whose bounds reach θ: a
+/// chunk's score is at most the sum of its words' bounds. The sets are spelled out as a
+/// tsquery, so the GIN index leaves out the rest before any row is read. Words in more than
+/// half the chunks, and any past the eight of largest bounds, are not spelled: they are
+/// counted as held by every chunk (their long postings would cost the index more than they
+/// narrow, and eight words make at most 255 sets). Either way the ranking is BM25's over all
+/// matches.
 fn bm25_top_sql(tsquery: &str, words: &str, filter: &str, n: i64, rare_postings: i64) -> String {
     // Term frequencies come from the chunk's `tsvector`: `setweight` marks the query's lexemes
     // and `ts_filter` keeps only them, so a long chunk is not unnested whole. The one-row `q`
@@ -929,17 +935,19 @@ fn bm25_top_sql(tsquery: &str, words: &str, filter: &str, n: i64, rare_postings:
              GROUP BY c.chunk_id ORDER BY score DESC, c.chunk_id LIMIT {n}"
         )
     };
-    let as_tsquery = |condition: &str| {
-        format!("string_agg('''' || replace(lexeme, '''', '''''') || '''', ' | ') FILTER (WHERE {condition})::tsquery")
-    };
+    let quoted = |lexeme: &str| format!("'''' || replace({lexeme}, '''', '''''') || ''''");
+    let as_tsquery =
+        |condition: &str| format!("string_agg({}, ' | ') FILTER (WHERE {condition})::tsquery", quoted("lexeme"));
+    let (quoted_word, quoted_set_word) = (quoted("lexeme"), quoted("w.lexeme"));
     let (rare, essential) = (scored("(SELECT tsq FROM pick)"), scored("(SELECT tsq FROM plan)"));
     let (rare_tsquery, essential_tsquery) = (as_tsquery("rare"), as_tsquery("essential"));
     // A word without a recorded bound is bounded by the most any count can give. The bounds
     // are read through `to_jsonb`, so a query function deployed before the indexer has run
     // migration 4 still answers (with that loose bound) instead of failing on the column.
-    // The 1e-9 keeps a rounding error in a sum from deciding a tie.
+    // The 1e-9 keeps a rounding error in a sum from deciding a tie. `sets` grows each set by
+    // a word of smaller bound until its bounds, with the unspelled words', reach θ.
     format!(
-        "WITH q AS (SELECT to_tsquery('english', {tsquery}) AS tsq,
+        "WITH RECURSIVE q AS (SELECT to_tsquery('english', {tsquery}) AS tsq,
                            tsvector_to_array(to_tsvector('english', {words})) AS lexemes),
               stats AS (SELECT greatest(chunks, 1)::float8 AS n, greatest(length::float8 / greatest(chunks, 1), 1) AS avgdl
                         FROM {{schema}}.corpus),
@@ -952,7 +960,7 @@ fn bm25_top_sql(tsquery: &str, words: &str, filter: &str, n: i64, rare_postings:
                                                       (to_jsonb(t) ->> 'min_length')::float8 AS min_length) b,
                            q, stats s
                       WHERE t.lexeme = ANY (q.lexemes) AND t.df > 0),
-              split AS (SELECT lexeme, idf * most AS bound,
+              split AS (SELECT lexeme, df, idf * most AS bound,
                                sum(df) OVER w <= {rare_postings} OR row_number() OVER w = 1 AS rare
                         FROM idf WINDOW w AS (ORDER BY df, lexeme)),
               pick AS (SELECT {rare_tsquery} AS tsq FROM split),
@@ -962,14 +970,30 @@ fn bm25_top_sql(tsquery: &str, words: &str, filter: &str, n: i64, rare_postings:
                                f.theta IS NULL
                                OR sum(s.bound) OVER (ORDER BY s.rare, s.bound, s.lexeme) * (1 + 1e-9) >= f.theta AS essential
                         FROM split s, threshold f),
+              spelled AS (SELECT lexeme, bound, row_number() OVER (ORDER BY bound DESC, lexeme) AS at
+                          FROM split WHERE df * 2 <= (SELECT n FROM stats)
+                          ORDER BY bound DESC, lexeme LIMIT {THRESHOLD_WORDS}),
+              assumed AS (SELECT (SELECT sum(bound) FROM split) - coalesce((SELECT sum(bound) FROM spelled), 0) AS bound),
+              sets AS (SELECT at, bound AS total, {quoted_word} AS words FROM spelled
+                       UNION ALL
+                       SELECT w.at, s.total + w.bound, s.words || ' & ' || {quoted_set_word}
+                       FROM sets s JOIN spelled w ON w.at > s.at, assumed a, threshold f
+                       WHERE (s.total + a.bound) * (1 + 1e-9) < f.theta),
+              enough AS (SELECT string_agg('(' || s.words || ')', ' | ')::tsquery AS tsq
+                         FROM sets s, assumed a, threshold f
+                         WHERE (s.total + a.bound) * (1 + 1e-9) >= f.theta),
               plan AS (SELECT coalesce(bool_and(rare) FILTER (WHERE essential), true) AS rare_suffice,
-                              {essential_tsquery} AS tsq
+                              {essential_tsquery} && coalesce((SELECT tsq FROM enough), {essential_tsquery}) AS tsq
                        FROM reach)
          SELECT chunk_id, score FROM from_rare WHERE (SELECT rare_suffice FROM plan)
          UNION ALL
          SELECT chunk_id, score FROM ({essential}) essential WHERE NOT (SELECT rare_suffice FROM plan)"
     )
 }
+
+/// The most words [`bm25_top_sql`] spells out as sets whose bounds reach θ (at most 255 sets).
+/// At 100k chunks these sets cut the chunks a long-tailed query scores by 3–15×.
+const THRESHOLD_WORDS: i64 = 8;
 
 /// 2^36: BM25's parts are summed in these units ([`bm25_top_sql`]).
 const EXACT_UNITS: &str = "68719476736::float8";

@@ -455,6 +455,50 @@ async fn postgres_ties_rank_alike_on_every_keyword_path() {
     }
 }
 
+/// Keyword candidates narrowed to the chunks whose words' bounds can reach θ rank as scoring
+/// every match, on the bench's corpus at 3,000 chunks with the rare words' budget scaled to
+/// it (5,000 postings at 100k). Words in more than half the chunks, and those past the eight
+/// of largest bounds, are left out of the sets and counted as if every chunk held them;
+/// counted as held by none, the sets lose chunks that reach the top only with their help.
+#[tokio::test]
+async fn postgres_keyword_candidates_whose_bounds_reach_theta_rank_as_every_match() {
+    use retrieve::postgres::{Connection, PostgresIndex, PostgresSettings};
+    use seams_embeddings::{hashing::HashingEmbedder, Embedder};
+    let embedder = HashingEmbedder::default();
+    let all_words = support::postgres_index_of(&seams_tests::stack::database_url(), embedder.model().clone()).await;
+    all_words.bulk_load(&crate::corpus::corpus(3_000, &embedder)).await.unwrap();
+    let settings = PostgresSettings {
+        connection: Connection::Fixed(seams_tests::stack::database_url().parse().unwrap()),
+        schema: all_words.schema().to_owned(),
+        ca_file: None,
+    };
+    let every_match =
+        PostgresIndex::new(settings.clone(), embedder.model().clone()).unwrap().with_rare_postings(i64::MAX);
+    let narrowed = PostgresIndex::new(settings, embedder.model().clone()).unwrap().with_rare_postings(150);
+    let ranked = |hits: Vec<retrieve::index::Hit>| -> Vec<(String, f64)> {
+        hits.into_iter().map(|hit| (hit.chunk.chunk_id, hit.score)).collect()
+    };
+    let mut words = crate::corpus::Words(0xC0FFEE);
+    for asked in 0..40 {
+        // Every fourth query has more words than the sets spell out.
+        let text = words.text(if asked % 4 == 3 { 12 } else { 6 });
+        for (mode, filter) in [
+            (SearchMode::Keyword, None),
+            (SearchMode::Hybrid, None),
+            (SearchMode::Keyword, Some(json!({"category": "policy"}))),
+        ] {
+            let asked = query(&text, mode, 10, filter);
+            let got = ranked(narrowed.search(&asked).await.unwrap());
+            let expected = ranked(every_match.search(&asked).await.unwrap());
+            assert_eq!(got.len(), expected.len(), "{text:?} {mode:?}");
+            for ((id, score), (expected_id, expected_score)) in got.iter().zip(&expected) {
+                assert_eq!(id, expected_id, "{text:?} {mode:?}: {got:?} against {expected:?}");
+                assert!((score - expected_score).abs() < 1e-9, "{text:?} {mode:?}: {got:?} against {expected:?}");
+            }
+        }
+    }
+}
+
 /// MaxScore's word bounds follow the chunks. A chunk rewritten to hold a word six times (its
 /// document frequency unchanged) reaches the top though the rare word's list lacks it, also
 /// in a schema without the bounds (searched with the loose bound) and after migration 4
