@@ -15,6 +15,9 @@
 //! the first). `SEAMS_BENCH_BEAMS=100,200` then measures the HNSW schema again at those beams,
 //! `SEAMS_BENCH_PROBES=40,50` the default schema at those shares of IVFFlat's lists.
 //! `SEAMS_BENCH_SPLIT=1` also runs each bulk load's hybrid queries as two searches at once.
+//! `SEAMS_BENCH_SCHEMA=bench_123` measures the schemas an earlier run of the same size left
+//! (`bench_123_bulk`, …) without loading them again: two builds of the search, side by side
+//! on the same index.
 
 #[path = "support/corpus.rs"]
 mod corpus;
@@ -277,10 +280,11 @@ async fn main() {
             schema,
             ca_file: None,
         };
-        let schema = format!("bench_{}", std::process::id());
+        let reused = std::env::var("SEAMS_BENCH_SCHEMA").ok();
+        let schema = reused.clone().unwrap_or_else(|| format!("bench_{}", std::process::id()));
         let postgres = PostgresIndex::new(settings(schema.clone()), embedder.model().clone()).expect("a valid schema");
         postgres.migrate().await.expect("migrations run");
-        if incremental {
+        if incremental && reused.is_none() {
             build("postgres", &postgres, &documents).await;
         }
         // About 2.5 KiB per vector keeps HNSW's graph in memory while it builds.
@@ -299,13 +303,15 @@ async fn main() {
             .collect();
         for (name, bulk) in &loads {
             bulk.migrate().await.expect("migrations run");
-            let started = Instant::now();
-            let loaded = bulk.bulk_load(&documents).await.expect("the bulk load succeeds");
-            let elapsed = started.elapsed();
-            println!(
-                "{name}, bulk load: {loaded} chunks in {elapsed:.1?} ({:.0} chunks/s)",
-                loaded as f64 / elapsed.as_secs_f64()
-            );
+            if reused.is_none() {
+                let started = Instant::now();
+                let loaded = bulk.bulk_load(&documents).await.expect("the bulk load succeeds");
+                let elapsed = started.elapsed();
+                println!(
+                    "{name}, bulk load: {loaded} chunks in {elapsed:.1?} ({:.0} chunks/s)",
+                    loaded as f64 / elapsed.as_secs_f64()
+                );
+            }
             recall(name, bulk, &documents, &embedder).await;
             if !builds_only {
                 continue;
