@@ -391,9 +391,6 @@ async fn postgres_keyword_top_k_from_rare_words_ranks_as_scoring_every_match() {
         ca_file: None,
     };
     let rare_only = PostgresIndex::new(settings, support::model()).unwrap().with_rare_postings(5);
-    let ranked = |hits: Vec<retrieve::index::Hit>| -> Vec<(String, f64)> {
-        hits.into_iter().map(|hit| (hit.chunk.chunk_id, hit.score)).collect()
-    };
     for text in [
         "refund policy",
         "refund shipping",
@@ -404,17 +401,7 @@ async fn postgres_keyword_top_k_from_rare_words_ranks_as_scoring_every_match() {
     ] {
         for top_k in [1, 2, 3, 10] {
             for mode in [SearchMode::Keyword, SearchMode::Hybrid] {
-                let asked = query(text, mode, top_k, None);
-                let expected = ranked(every_word.search(&asked).await.unwrap());
-                let got = ranked(rare_only.search(&asked).await.unwrap());
-                assert_eq!(got.len(), expected.len(), "{text:?} top {top_k} {mode:?}");
-                for ((id, score), (expected_id, expected_score)) in got.iter().zip(&expected) {
-                    assert_eq!(id, expected_id, "{text:?} top {top_k} {mode:?}: {got:?} against {expected:?}");
-                    assert!(
-                        (score - expected_score).abs() < 1e-9,
-                        "{text:?} top {top_k}: {got:?} against {expected:?}"
-                    );
-                }
+                assert_ranks_alike(&rare_only, every_word.as_ref(), &query(text, mode, top_k, None)).await;
             }
         }
     }
@@ -426,32 +413,12 @@ async fn postgres_keyword_top_k_from_rare_words_ranks_as_scoring_every_match() {
 /// corpus at 3,000 chunks, for one of these twenty filtered queries.
 #[tokio::test]
 async fn postgres_ties_rank_alike_on_every_keyword_path() {
-    use retrieve::postgres::{Connection, PostgresIndex, PostgresSettings};
-    use seams_embeddings::{hashing::HashingEmbedder, Embedder};
-    let embedder = HashingEmbedder::default();
-    let rare_words = support::postgres_index_of(&seams_tests::stack::database_url(), embedder.model().clone()).await;
-    rare_words.bulk_load(&crate::corpus::corpus(3_000, &embedder)).await.unwrap();
-    let settings = PostgresSettings {
-        connection: Connection::Fixed(seams_tests::stack::database_url().parse().unwrap()),
-        schema: rare_words.schema().to_owned(),
-        ca_file: None,
-    };
-    let every_match = PostgresIndex::new(settings, embedder.model().clone()).unwrap().with_rare_postings(i64::MAX);
-    let policies =
-        retrieve::Predicate::compile(&serde_json::from_value(json!({"category": "policy"})).unwrap(), "filters")
-            .unwrap();
+    let (rare_words, with_budget) = bench_corpus_in_postgres().await;
+    let every_match = with_budget(i64::MAX);
     let mut words = crate::corpus::Words(0xC0FFEE);
     for _ in 0..20 {
-        let mut asked = query(&words.text(6), SearchMode::Keyword, 10, None);
-        asked.filter = Some(policies.clone());
-        let ranked = |hits: Vec<retrieve::index::Hit>| -> Vec<(String, f64)> {
-            hits.into_iter().map(|hit| (hit.chunk.chunk_id, hit.score)).collect()
-        };
-        let got = ranked(rare_words.search(&asked).await.unwrap());
-        let expected = ranked(every_match.search(&asked).await.unwrap());
-        let ids = |ranked: &[(String, f64)]| ranked.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>();
-        assert_eq!(ids(&got), ids(&expected), "{:?}: {got:?} against {expected:?}", asked.text);
-        assert!(got.iter().zip(&expected).all(|(a, b)| (a.1 - b.1).abs() < 1e-9), "{got:?} against {expected:?}");
+        let asked = query(&words.text(6), SearchMode::Keyword, 10, Some(json!({"category": "policy"})));
+        assert_ranks_alike(rare_words.as_ref(), &every_match, &asked).await;
     }
 }
 
@@ -462,22 +429,8 @@ async fn postgres_ties_rank_alike_on_every_keyword_path() {
 /// counted as held by none, the sets lose chunks that reach the top only with their help.
 #[tokio::test]
 async fn postgres_keyword_candidates_whose_bounds_reach_theta_rank_as_every_match() {
-    use retrieve::postgres::{Connection, PostgresIndex, PostgresSettings};
-    use seams_embeddings::{hashing::HashingEmbedder, Embedder};
-    let embedder = HashingEmbedder::default();
-    let all_words = support::postgres_index_of(&seams_tests::stack::database_url(), embedder.model().clone()).await;
-    all_words.bulk_load(&crate::corpus::corpus(3_000, &embedder)).await.unwrap();
-    let settings = PostgresSettings {
-        connection: Connection::Fixed(seams_tests::stack::database_url().parse().unwrap()),
-        schema: all_words.schema().to_owned(),
-        ca_file: None,
-    };
-    let every_match =
-        PostgresIndex::new(settings.clone(), embedder.model().clone()).unwrap().with_rare_postings(i64::MAX);
-    let narrowed = PostgresIndex::new(settings, embedder.model().clone()).unwrap().with_rare_postings(150);
-    let ranked = |hits: Vec<retrieve::index::Hit>| -> Vec<(String, f64)> {
-        hits.into_iter().map(|hit| (hit.chunk.chunk_id, hit.score)).collect()
-    };
+    let (_, with_budget) = bench_corpus_in_postgres().await;
+    let (narrowed, every_match) = (with_budget(150), with_budget(i64::MAX));
     let mut words = crate::corpus::Words(0xC0FFEE);
     for asked in 0..40 {
         // Every fourth query has more words than the sets spell out.
@@ -487,16 +440,42 @@ async fn postgres_keyword_candidates_whose_bounds_reach_theta_rank_as_every_matc
             (SearchMode::Hybrid, None),
             (SearchMode::Keyword, Some(json!({"category": "policy"}))),
         ] {
-            let asked = query(&text, mode, 10, filter);
-            let got = ranked(narrowed.search(&asked).await.unwrap());
-            let expected = ranked(every_match.search(&asked).await.unwrap());
-            assert_eq!(got.len(), expected.len(), "{text:?} {mode:?}");
-            for ((id, score), (expected_id, expected_score)) in got.iter().zip(&expected) {
-                assert_eq!(id, expected_id, "{text:?} {mode:?}: {got:?} against {expected:?}");
-                assert!((score - expected_score).abs() < 1e-9, "{text:?} {mode:?}: {got:?} against {expected:?}");
-            }
+            assert_ranks_alike(&narrowed, &every_match, &query(&text, mode, 10, filter)).await;
         }
     }
+}
+
+/// The bench's corpus at 3,000 chunks, bulk-loaded into a fresh schema: the index that loaded
+/// it, and that schema searched with a rare words' budget of its own (`i64::MAX`: every word
+/// is rare, so every match is scored).
+async fn bench_corpus_in_postgres(
+) -> (Arc<retrieve::postgres::PostgresIndex>, impl Fn(i64) -> retrieve::postgres::PostgresIndex) {
+    use retrieve::postgres::{Connection, PostgresIndex, PostgresSettings};
+    use seams_embeddings::{hashing::HashingEmbedder, Embedder};
+    let embedder = HashingEmbedder::default();
+    let loaded = support::postgres_index_of(&seams_tests::stack::database_url(), embedder.model().clone()).await;
+    loaded.bulk_load(&crate::corpus::corpus(3_000, &embedder)).await.unwrap();
+    let settings = PostgresSettings {
+        connection: Connection::Fixed(seams_tests::stack::database_url().parse().unwrap()),
+        schema: loaded.schema().to_owned(),
+        ca_file: None,
+    };
+    let with_budget = move |budget| {
+        PostgresIndex::new(settings.clone(), embedder.model().clone()).unwrap().with_rare_postings(budget)
+    };
+    (loaded, with_budget)
+}
+
+/// `index` answers `asked` as `reference` does: the same chunks in the same order, with scores
+/// within 1e-9.
+async fn assert_ranks_alike(index: &dyn SearchIndex, reference: &dyn SearchIndex, asked: &SearchQuery) {
+    let ranked = |hits: Vec<Hit>| hits.into_iter().map(|hit| (hit.chunk.chunk_id, hit.score)).collect::<Vec<_>>();
+    let got = ranked(index.search(asked).await.unwrap());
+    let expected = ranked(reference.search(asked).await.unwrap());
+    let context = format!("{:?} {:?} top {}: {got:?} against {expected:?}", asked.text, asked.mode, asked.top_k);
+    let ids = |ranked: &[(String, f64)]| ranked.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&got), ids(&expected), "{context}");
+    assert!(got.iter().zip(&expected).all(|(a, b)| (a.1 - b.1).abs() < 1e-9), "{context}");
 }
 
 /// MaxScore's word bounds follow the chunks. A chunk rewritten to hold a word six times (its
