@@ -169,6 +169,7 @@ impl LocalStack {
         let schema = env.optional("SEAMS_DATABASE_SCHEMA").unwrap_or_else(|| "seams".into());
         let ef_search = retrieve::ef_search_from_env(&env);
         let ivfflat_probes_percent = retrieve::ivfflat_probes_percent_from_env(&env);
+        let hybrid_lists_at_once = retrieve::hybrid_lists_at_once_from_env(&env);
         let infer = infer::Config::from_env(Env::from_pairs(variables)).map_err(|e| e.to_string())?;
         let mut settings = Settings::from_env(&env, &embedder, infer.settings.clone());
         if settings.output.webhook_secret.is_none() && settings.output.webhook_secret_ref.is_none() {
@@ -207,7 +208,8 @@ impl LocalStack {
                 let index = retrieve::postgres::PostgresIndex::new(settings, model)
                     .map_err(|e| e.to_string())?
                     .with_ef_search(ef_search)
-                    .with_ivfflat_probes_percent(ivfflat_probes_percent);
+                    .with_ivfflat_probes_percent(ivfflat_probes_percent)
+                    .with_hybrid_lists_at_once(hybrid_lists_at_once);
                 index.migrate().await.map_err(|e| format!("PostgreSQL at {}: {e}", redact(url)))?;
                 Arc::new(index)
             }

@@ -41,11 +41,12 @@ pub async fn open_index(
             let index = SegmentedIndex::open(store, settings.index_dir.clone(), model, settings.index_refresh).await?;
             Arc::new(index.with_policy(policy))
         }
-        Backend::Postgres { database, schema, ca_file, ef_search, ivfflat_probes_percent } => {
+        Backend::Postgres { database, schema, ca_file, ef_search, ivfflat_probes_percent, hybrid_lists_at_once } => {
             let settings = postgres_settings(sdk, database, schema, ca_file.clone(), config.secret_ttl).await?;
             let index = PostgresIndex::new(settings, model)?
                 .with_ef_search(*ef_search)
-                .with_ivfflat_probes_percent(*ivfflat_probes_percent);
+                .with_ivfflat_probes_percent(*ivfflat_probes_percent)
+                .with_hybrid_lists_at_once(*hybrid_lists_at_once);
             if role == Role::Indexer {
                 index.migrate().await?;
             }

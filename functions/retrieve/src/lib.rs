@@ -80,13 +80,15 @@ pub enum Backend {
     /// Embedded SQLite; deployed, its base and segments live in retrieve's own bucket.
     Sqlite { index_bucket: String },
     /// PostgreSQL with pgvector, in `schema`; vector searches use an HNSW beam of at least
-    /// `ef_search`, or probe `ivfflat_probes_percent` of an IVFFlat index's lists.
+    /// `ef_search`, or probe `ivfflat_probes_percent` of an IVFFlat index's lists; hybrid
+    /// searches rank their two lists at once on two connections if `hybrid_lists_at_once`.
     Postgres {
         database: DatabaseSource,
         schema: String,
         ca_file: Option<PathBuf>,
         ef_search: usize,
         ivfflat_probes_percent: usize,
+        hybrid_lists_at_once: bool,
     },
 }
 
@@ -114,6 +116,7 @@ impl Backend {
                     ca_file: env.optional("SEAMS_DATABASE_CA_FILE").map(PathBuf::from),
                     ef_search: ef_search_from_env(env),
                     ivfflat_probes_percent: ivfflat_probes_percent_from_env(env),
+                    hybrid_lists_at_once: hybrid_lists_at_once_from_env(env),
                 }
             }
             _ => Backend::Sqlite { index_bucket: env.required("SEAMS_INDEX_BUCKET") },
@@ -133,6 +136,12 @@ pub fn ef_search_from_env(env: &Env) -> usize {
 /// probe; a bad value is recorded in `env`.
 pub fn ivfflat_probes_percent_from_env(env: &Env) -> usize {
     one_to_most_from_env(env, "SEAMS_IVFFLAT_PROBES_PERCENT", postgres::IVFFLAT_PROBES_PERCENT, 100, "1 to 100")
+}
+
+/// `SEAMS_POSTGRES_HYBRID_AT_ONCE`: whether pgvector hybrid searches rank their vector and
+/// keyword lists at once, on two connections (decision 41); a bad value is recorded in `env`.
+pub fn hybrid_lists_at_once_from_env(env: &Env) -> bool {
+    env.flag("SEAMS_POSTGRES_HYBRID_AT_ONCE", false)
 }
 
 /// A number from 1 to `most` in `variable`, else `default`; a bad value is recorded in `env`.
@@ -649,6 +658,24 @@ mod tests {
         assert_eq!(report.to_string(), "invalid configuration: SEAMS_INDEX_BUCKET is not set");
         let config = Config::from_env(Env::from_pairs([("SEAMS_INDEX_BUCKET", "idx")])).unwrap();
         assert_eq!(config.backend, Backend::Sqlite { index_bucket: "idx".into() });
+    }
+
+    #[test]
+    fn hybrid_lists_at_once_is_off_unless_asked_and_refuses_what_is_not_a_flag() {
+        let backend_with = |value: Option<&str>| {
+            let mut pairs = vec![("SEAMS_SEARCH_BACKEND", "postgres"), ("DATABASE_URL", "postgres://db/seams")];
+            pairs.extend(value.map(|value| ("SEAMS_POSTGRES_HYBRID_AT_ONCE", value)));
+            Config::from_env(Env::from_pairs(pairs)).map(|config| config.backend)
+        };
+        let at_once = |value| match backend_with(value).unwrap() {
+            Backend::Postgres { hybrid_lists_at_once, .. } => hybrid_lists_at_once,
+            Backend::Sqlite { .. } => unreachable!("asked for postgres"),
+        };
+        assert!(!at_once(None));
+        assert!(at_once(Some("true")));
+        assert!(!at_once(Some("false")));
+        let report = backend_with(Some("twice")).unwrap_err().to_string();
+        assert!(report.contains("SEAMS_POSTGRES_HYBRID_AT_ONCE"), "{report}");
     }
 
     #[test]

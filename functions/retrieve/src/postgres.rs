@@ -315,6 +315,11 @@ pub struct PostgresIndex {
     /// One connection per function instance (Lambda serves one request at a time), with when
     /// it was last used; reopened when the server or a proxy closed it, or it sat idle.
     client: Mutex<Option<(Client, Instant)>>,
+    /// A second connection, for hybrid's keyword list while the first ranks by vector: only
+    /// opened with [`PostgresIndex::with_hybrid_lists_at_once`].
+    keyword_client: Mutex<Option<(Client, Instant)>>,
+    /// Hybrid as its two lists at once, on two connections, fused here; else one statement.
+    hybrid_lists_at_once: bool,
     /// Keyword candidates come from the query's rarest words while their postings stay
     /// under this many ([`bm25_top_sql`]).
     rare_postings: i64,
@@ -390,6 +395,8 @@ impl PostgresIndex {
             tls,
             model,
             client: Mutex::new(None),
+            keyword_client: Mutex::new(None),
+            hybrid_lists_at_once: false,
             rare_postings: RARE_POSTINGS,
             build_memory_mib: BUILD_MEMORY_MIB,
             ef_search: HNSW_EF_SEARCH,
@@ -434,6 +441,14 @@ impl PostgresIndex {
         Self { ivfflat_probes_percent: ivfflat_probes_percent.clamp(1, 100), ..self }
     }
 
+    /// The same index ranking a hybrid query's two lists at once, each on a connection of its
+    /// own, and fusing them here (`true`), or in one statement on one connection (`false`, the
+    /// default). At once answers sooner while the database has a core to spare for each list,
+    /// and holds two connections per function instance (decision 41).
+    pub fn with_hybrid_lists_at_once(self, hybrid_lists_at_once: bool) -> Self {
+        Self { hybrid_lists_at_once, ..self }
+    }
+
     /// The same index with another smallest bulk load that builds IVFFlat rather than HNSW
     /// (`u64::MAX`: never).
     pub fn with_ivfflat_min_chunks(self, ivfflat_min_chunks: u64) -> Self {
@@ -447,7 +462,14 @@ impl PostgresIndex {
     }
 
     async fn client(&self) -> Result<tokio::sync::MappedMutexGuard<'_, Client>, IndexError> {
-        let mut slot = self.client.lock().await;
+        self.connection(&self.client).await
+    }
+
+    async fn connection<'a>(
+        &'a self,
+        slot: &'a Mutex<Option<(Client, Instant)>>,
+    ) -> Result<tokio::sync::MappedMutexGuard<'a, Client>, IndexError> {
+        let mut slot = slot.lock().await;
         let usable = |(client, used): &(Client, Instant)| !client.is_closed() && used.elapsed() < IDLE_RECONNECT;
         if !slot.as_ref().is_some_and(usable) {
             let config = self.settings.connection.config().await?;
@@ -1041,6 +1063,184 @@ fn limit(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+impl PostgresIndex {
+    /// A search's rows, on the connection in `slot`: whole hits, or (a vector or keyword list)
+    /// only its chunk ids, best first.
+    async fn ranked(
+        &self,
+        slot: &Mutex<Option<(Client, Instant)>>,
+        query: &SearchQuery,
+        words: Option<String>,
+        returned: Returned,
+    ) -> Result<Vec<Row>, IndexError> {
+        let mut client = self.connection(slot).await?;
+        let tx = client.transaction().await.map_err(database_error)?;
+        let candidates = match query.mode {
+            SearchMode::Hybrid => query.fusion.candidates.max(query.top_k),
+            _ => query.top_k,
+        };
+        // Filtered HNSW scans keep going until enough rows pass. The default beam is wide for
+        // recall: at 100k chunks of hashing vectors (near-orthogonal, HNSW's worst case) the
+        // bench's recall@10 against exact search is 0.97 at 800 (0.96 filtered) on the
+        // `vector_index!` graph, for about 32 ms a query on 2 cores (bench/RESULTS.md, issue 19).
+        // Without a filter the vector index always holds the top k, yet below some tens of
+        // thousands of chunks the planner prefers a sequential scan, as it does not count
+        // reading each vector out of line: at 10k chunks that took 120 ms where the index took
+        // 15 (bench/RESULTS.md). With a filter, the scan may be right: it computes distances
+        // for matching rows only, and an index scan can give up before a rare match.
+        // A bulk-loaded schema's index may be IVFFlat instead (decision 40): a search probes a
+        // share of its lists, counted from the index's definition, and its iterative scans can
+        // only be in relaxed order, which the exact cut below puts right.
+        // One round trip sets all this and finds which vector index the schema has.
+        let ef_search = candidates.saturating_mul(4).max(self.ef_search).min(HNSW_MAX_EF_SEARCH).to_string();
+        let sequential_scan = if query.filter.is_none() && query.mode != SearchMode::Keyword { "off" } else { "on" };
+        let half_index = format!("{}.chunks_embedding_half_idx", self.settings.schema);
+        let probes_percent = i32::try_from(self.ivfflat_probes_percent).unwrap_or(100);
+        let half_precision: bool = tx
+            .query_one(
+                "SELECT set_config('hnsw.iterative_scan', 'strict_order', true), set_config('hnsw.ef_search', $1, true),
+                        set_config('enable_seqscan', $2, true), to_regclass($3) IS NOT NULL,
+                        set_config('ivfflat.iterative_scan', 'relaxed_order', true),
+                        set_config('ivfflat.probes', (
+                            SELECT coalesce(max(ceil(split_part(o, '=', 2)::numeric * $4::int4 / 100)), 1)::int::text
+                            FROM pg_class i, unnest(i.reloptions) o
+                            WHERE i.oid = to_regclass($3) AND o LIKE 'lists=%'), true)",
+                &[&ef_search, &sequential_scan, &half_index, &probes_percent],
+            )
+            .await
+            .map_err(database_error)?
+            .get(3);
+        let order = if half_precision {
+            "c.embedding::halfvec({dims}) <=> {q}::vector::halfvec({dims})"
+        } else {
+            "c.embedding <=> {q}::vector"
+        };
+        let mut params = Params::default();
+        let filter = query.filter.as_ref().map_or_else(|| "true".to_owned(), |f| filter_sql(f, &mut params));
+        let vector = query.vector.as_deref().map(|v| Vector::from(v.to_vec()));
+        let vector_list = |params: &mut Params| {
+            let q = params.add(vector.clone());
+            let order = order.replace("{q}", &q);
+            // A few more candidates than needed come by the index's order, so the exact ranking
+            // decides the cut, not half precision's rounding or which of two equals the graph
+            // met first. The margin is fixed, not a multiple: a filtered HNSW scan reads on
+            // until that many rows pass the filter, about ten index entries for each one at a
+            // 10% filter.
+            // The exact distance is taken outside the LIMIT: a sequential scan (a filtered
+            // search) would otherwise compute it for every matching row.
+            format!(
+                "SELECT chunk_id, rank, score FROM (
+                    SELECT chunk_id, row_number() OVER (ORDER BY distance, chunk_id) AS rank, 1 - distance AS score FROM (
+                        SELECT chunk_id, embedding <=> {q}::vector AS distance FROM (
+                            SELECT c.chunk_id, c.embedding FROM {{schema}}.chunks c
+                            WHERE {filter} ORDER BY {order} LIMIT {}) n) v) r
+                 WHERE rank <= {}",
+                limit(candidates.saturating_add(EXACT_CUT_MARGIN)),
+                limit(candidates)
+            )
+        };
+        let keyword_list = |params: &mut Params| {
+            let tsquery = params.add(words.clone().unwrap_or_default());
+            let words = params.add(words.clone().unwrap_or_default().replace(" | ", " "));
+            format!(
+                "SELECT chunk_id, row_number() OVER (ORDER BY score DESC, chunk_id) AS rank, score FROM ({}) k",
+                bm25_top_sql(&tsquery, &words, &filter, limit(candidates), self.rare_postings)
+            )
+        };
+        let sql = match query.mode {
+            SearchMode::Vector | SearchMode::Keyword if returned == Returned::Ids => format!(
+                "WITH ranked AS ({}) SELECT r.chunk_id FROM ranked r ORDER BY r.rank",
+                if query.mode == SearchMode::Vector { vector_list(&mut params) } else { keyword_list(&mut params) }
+            ),
+            SearchMode::Vector => format!(
+                "WITH ranked AS ({}) SELECT {COLUMNS}, r.score, r.rank AS vector_rank, NULL::bigint AS keyword_rank
+                 FROM ranked r JOIN {{schema}}.chunks c USING (chunk_id) LEFT JOIN {{schema}}.parents p ON p.parent_id = c.parent_id ORDER BY r.rank",
+                vector_list(&mut params)
+            ),
+            SearchMode::Keyword => format!(
+                "WITH ranked AS ({}) SELECT {COLUMNS}, r.score, NULL::bigint AS vector_rank, r.rank AS keyword_rank
+                 FROM ranked r JOIN {{schema}}.chunks c USING (chunk_id) LEFT JOIN {{schema}}.parents p ON p.parent_id = c.parent_id ORDER BY r.rank",
+                keyword_list(&mut params)
+            ),
+            SearchMode::Hybrid => {
+                let vector_cte = vector_list(&mut params);
+                let keyword_cte = if words.is_some() {
+                    keyword_list(&mut params)
+                } else {
+                    "SELECT NULL::text AS chunk_id, NULL::bigint AS rank WHERE false".into()
+                };
+                let (k, wv, wk) = (
+                    params.add(query.fusion.k),
+                    params.add(query.fusion.vector_weight),
+                    params.add(query.fusion.keyword_weight),
+                );
+                // Ties break as the in-process fusion breaks them: vector list order first.
+                format!(
+                    "WITH vector AS ({vector_cte}), keyword AS ({keyword_cte}),
+                     fused AS (
+                        SELECT coalesce(v.chunk_id, k.chunk_id) AS chunk_id, v.rank AS vector_rank, k.rank AS keyword_rank,
+                               coalesce({wv}::float8 / ({k}::float8 + v.rank), 0) + coalesce({wk}::float8 / ({k}::float8 + k.rank), 0) AS score
+                        FROM vector v FULL OUTER JOIN keyword k ON v.chunk_id = k.chunk_id)
+                     SELECT {COLUMNS}, f.score, f.vector_rank, f.keyword_rank FROM fused f JOIN {{schema}}.chunks c USING (chunk_id) LEFT JOIN {{schema}}.parents p ON p.parent_id = c.parent_id
+                     ORDER BY f.score DESC, f.vector_rank NULLS LAST, f.keyword_rank LIMIT {}",
+                    limit(query.top_k)
+                )
+            }
+        };
+        let sql = self.sql(&sql);
+        let rows = match tx.query(&sql, &params.refs()).await {
+            Ok(rows) => rows,
+            // Nothing indexed yet: the indexer creates the schema with its first write.
+            Err(error) if error.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => {
+                return Ok(Vec::new())
+            }
+            Err(error) => return Err(database_error(error)),
+        };
+        tx.commit().await.map_err(database_error)?;
+        Ok(rows)
+    }
+
+    /// Hybrid as its vector and keyword lists at once, each on a connection of its own, fused
+    /// here as the one statement fuses them (ties by vector rank, then keyword rank); then the
+    /// fused top k's rows.
+    async fn hybrid_lists_at_once(&self, query: &SearchQuery) -> Result<Vec<Hit>, IndexError> {
+        let list = |mode| SearchQuery { mode, top_k: query.fusion.candidates.max(query.top_k), ..query.clone() };
+        let (vector, keyword) = (list(SearchMode::Vector), list(SearchMode::Keyword));
+        let (vector, keyword) = tokio::try_join!(
+            self.ranked(&self.client, &vector, None, Returned::Ids),
+            self.ranked(&self.keyword_client, &keyword, tsquery(&query.text), Returned::Ids),
+        )?;
+        let ids = |rows: Vec<Row>| rows.iter().map(|row| row.try_get::<_, String>(0)).collect::<Result<Vec<_>, _>>();
+        let mut fused = query.fusion.fuse(&ids(vector).map_err(unavailable)?, &ids(keyword).map_err(unavailable)?);
+        fused.truncate(query.top_k);
+        if fused.is_empty() {
+            return Ok(Vec::new()); // nothing matched, or nothing is indexed yet (no table)
+        }
+        let wanted: Vec<&str> = fused.iter().map(|(id, _, _)| id.as_str()).collect();
+        let sql = self.sql(&format!(
+            "SELECT {COLUMNS} FROM {{schema}}.chunks c LEFT JOIN {{schema}}.parents p ON p.parent_id = c.parent_id
+             WHERE c.chunk_id = ANY ($1)"
+        ));
+        let rows = self.client().await?.query(&sql, &[&wanted]).await.map_err(database_error)?;
+        let mut rows: HashMap<String, Row> = rows
+            .into_iter()
+            .map(|row| Ok((row.try_get("chunk_id").map_err(unavailable)?, row)))
+            .collect::<Result<_, IndexError>>()?;
+        // A chunk deleted since its list was ranked is left out, as a search a moment later would.
+        fused
+            .into_iter()
+            .filter_map(|(id, ranks, score)| rows.remove(&id).map(|row| read_hit(&row, score, ranks)))
+            .collect()
+    }
+}
+
+/// What [`PostgresIndex::ranked`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Returned {
+    Hits,
+    Ids,
+}
+
 #[async_trait]
 impl SearchIndex for PostgresIndex {
     fn model(&self) -> &EmbeddingModel {
@@ -1145,127 +1345,12 @@ impl SearchIndex for PostgresIndex {
         if query.mode == SearchMode::Keyword && words.is_none() {
             return Ok(Vec::new());
         }
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(database_error)?;
-        let candidates = match query.mode {
-            SearchMode::Hybrid => query.fusion.candidates.max(query.top_k),
-            _ => query.top_k,
-        };
-        // Filtered HNSW scans keep going until enough rows pass. The default beam is wide for
-        // recall: at 100k chunks of hashing vectors (near-orthogonal, HNSW's worst case) the
-        // bench's recall@10 against exact search is 0.97 at 800 (0.96 filtered) on the
-        // `vector_index!` graph, for about 32 ms a query on 2 cores (bench/RESULTS.md, issue 19).
-        // Without a filter the vector index always holds the top k, yet below some tens of
-        // thousands of chunks the planner prefers a sequential scan, as it does not count
-        // reading each vector out of line: at 10k chunks that took 120 ms where the index took
-        // 15 (bench/RESULTS.md). With a filter, the scan may be right: it computes distances
-        // for matching rows only, and an index scan can give up before a rare match.
-        // A bulk-loaded schema's index may be IVFFlat instead (decision 40): a search probes a
-        // share of its lists, counted from the index's definition, and its iterative scans can
-        // only be in relaxed order, which the exact cut below puts right.
-        // One round trip sets all this and finds which vector index the schema has.
-        let ef_search = candidates.saturating_mul(4).max(self.ef_search).min(HNSW_MAX_EF_SEARCH).to_string();
-        let sequential_scan = if query.filter.is_none() && query.mode != SearchMode::Keyword { "off" } else { "on" };
-        let half_index = format!("{}.chunks_embedding_half_idx", self.settings.schema);
-        let probes_percent = i32::try_from(self.ivfflat_probes_percent).unwrap_or(100);
-        let half_precision: bool = tx
-            .query_one(
-                "SELECT set_config('hnsw.iterative_scan', 'strict_order', true), set_config('hnsw.ef_search', $1, true),
-                        set_config('enable_seqscan', $2, true), to_regclass($3) IS NOT NULL,
-                        set_config('ivfflat.iterative_scan', 'relaxed_order', true),
-                        set_config('ivfflat.probes', (
-                            SELECT coalesce(max(ceil(split_part(o, '=', 2)::numeric * $4::int4 / 100)), 1)::int::text
-                            FROM pg_class i, unnest(i.reloptions) o
-                            WHERE i.oid = to_regclass($3) AND o LIKE 'lists=%'), true)",
-                &[&ef_search, &sequential_scan, &half_index, &probes_percent],
-            )
-            .await
-            .map_err(database_error)?
-            .get(3);
-        let order = if half_precision {
-            "c.embedding::halfvec({dims}) <=> {q}::vector::halfvec({dims})"
-        } else {
-            "c.embedding <=> {q}::vector"
-        };
-        let mut params = Params::default();
-        let filter = query.filter.as_ref().map_or_else(|| "true".to_owned(), |f| filter_sql(f, &mut params));
-        let vector = query.vector.as_deref().map(|v| Vector::from(v.to_vec()));
-        let vector_list = |params: &mut Params| {
-            let q = params.add(vector.clone());
-            let order = order.replace("{q}", &q);
-            // A few more candidates than needed come by the index's order, so the exact ranking
-            // decides the cut, not half precision's rounding or which of two equals the graph
-            // met first. The margin is fixed, not a multiple: a filtered HNSW scan reads on
-            // until that many rows pass the filter, about ten index entries for each one at a
-            // 10% filter.
-            // The exact distance is taken outside the LIMIT: a sequential scan (a filtered
-            // search) would otherwise compute it for every matching row.
-            format!(
-                "SELECT chunk_id, rank, score FROM (
-                    SELECT chunk_id, row_number() OVER (ORDER BY distance, chunk_id) AS rank, 1 - distance AS score FROM (
-                        SELECT chunk_id, embedding <=> {q}::vector AS distance FROM (
-                            SELECT c.chunk_id, c.embedding FROM {{schema}}.chunks c
-                            WHERE {filter} ORDER BY {order} LIMIT {}) n) v) r
-                 WHERE rank <= {}",
-                limit(candidates.saturating_add(EXACT_CUT_MARGIN)),
-                limit(candidates)
-            )
-        };
-        let keyword_list = |params: &mut Params| {
-            let tsquery = params.add(words.clone().unwrap_or_default());
-            let words = params.add(words.clone().unwrap_or_default().replace(" | ", " "));
-            format!(
-                "SELECT chunk_id, row_number() OVER (ORDER BY score DESC, chunk_id) AS rank, score FROM ({}) k",
-                bm25_top_sql(&tsquery, &words, &filter, limit(candidates), self.rare_postings)
-            )
-        };
-        let sql = match query.mode {
-            SearchMode::Vector => format!(
-                "WITH ranked AS ({}) SELECT {COLUMNS}, r.score, r.rank AS vector_rank, NULL::bigint AS keyword_rank
-                 FROM ranked r JOIN {{schema}}.chunks c USING (chunk_id) LEFT JOIN {{schema}}.parents p ON p.parent_id = c.parent_id ORDER BY r.rank",
-                vector_list(&mut params)
-            ),
-            SearchMode::Keyword => format!(
-                "WITH ranked AS ({}) SELECT {COLUMNS}, r.score, NULL::bigint AS vector_rank, r.rank AS keyword_rank
-                 FROM ranked r JOIN {{schema}}.chunks c USING (chunk_id) LEFT JOIN {{schema}}.parents p ON p.parent_id = c.parent_id ORDER BY r.rank",
-                keyword_list(&mut params)
-            ),
-            SearchMode::Hybrid => {
-                let vector_cte = vector_list(&mut params);
-                let keyword_cte = if words.is_some() {
-                    keyword_list(&mut params)
-                } else {
-                    "SELECT NULL::text AS chunk_id, NULL::bigint AS rank WHERE false".into()
-                };
-                let (k, wv, wk) = (
-                    params.add(query.fusion.k),
-                    params.add(query.fusion.vector_weight),
-                    params.add(query.fusion.keyword_weight),
-                );
-                // Ties break as the in-process fusion breaks them: vector list order first.
-                format!(
-                    "WITH vector AS ({vector_cte}), keyword AS ({keyword_cte}),
-                     fused AS (
-                        SELECT coalesce(v.chunk_id, k.chunk_id) AS chunk_id, v.rank AS vector_rank, k.rank AS keyword_rank,
-                               coalesce({wv}::float8 / ({k}::float8 + v.rank), 0) + coalesce({wk}::float8 / ({k}::float8 + k.rank), 0) AS score
-                        FROM vector v FULL OUTER JOIN keyword k ON v.chunk_id = k.chunk_id)
-                     SELECT {COLUMNS}, f.score, f.vector_rank, f.keyword_rank FROM fused f JOIN {{schema}}.chunks c USING (chunk_id) LEFT JOIN {{schema}}.parents p ON p.parent_id = c.parent_id
-                     ORDER BY f.score DESC, f.vector_rank NULLS LAST, f.keyword_rank LIMIT {}",
-                    limit(query.top_k)
-                )
-            }
-        };
-        let sql = self.sql(&sql);
-        let rows = match tx.query(&sql, &params.refs()).await {
-            Ok(rows) => rows,
-            // Nothing indexed yet: the indexer creates the schema with its first write.
-            Err(error) if error.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => {
-                return Ok(Vec::new())
-            }
-            Err(error) => return Err(database_error(error)),
-        };
-        tx.commit().await.map_err(database_error)?;
-        rows.iter()
+        if query.mode == SearchMode::Hybrid && self.hybrid_lists_at_once && words.is_some() && query.vector.is_some() {
+            return self.hybrid_lists_at_once(query).await;
+        }
+        self.ranked(&self.client, query, words, Returned::Hits)
+            .await?
+            .iter()
             .map(|row| {
                 let ranks = Ranks { vector: rank_of(row, "vector_rank")?, keyword: rank_of(row, "keyword_rank")? };
                 read_hit(row, row.try_get("score").map_err(unavailable)?, ranks)

@@ -445,6 +445,37 @@ async fn postgres_keyword_candidates_whose_bounds_reach_theta_rank_as_every_matc
     }
 }
 
+/// Hybrid as its two lists at once, on two connections and fused in retrieve, answers as the
+/// one statement does: the same chunks in the same order with the same scores, with and
+/// without a filter, at several depths. A schema with nothing indexed yet answers nothing.
+#[tokio::test]
+async fn postgres_hybrid_lists_at_once_rank_as_one_statement() {
+    use seams_embeddings::Embedder;
+    let (_, with_budget) = bench_corpus_in_postgres().await;
+    let (one_statement, at_once) = (with_budget(150), with_budget(150).with_hybrid_lists_at_once(true));
+    let mut words = crate::corpus::Words(0xC0FFEE);
+    for asked in 0..20 {
+        let text = words.text(6);
+        let filter = (asked % 2 == 1).then(|| json!({"category": "policy"}));
+        for top_k in [1, 3, 10] {
+            assert_ranks_alike(&at_once, &one_statement, &query(&text, SearchMode::Hybrid, top_k, filter.clone()))
+                .await;
+        }
+    }
+    let settings = retrieve::postgres::PostgresSettings {
+        connection: retrieve::postgres::Connection::Fixed(seams_tests::stack::database_url().parse().unwrap()),
+        schema: format!("seams_empty_{}", std::process::id()),
+        ca_file: None,
+    };
+    let empty = retrieve::postgres::PostgresIndex::new(
+        settings,
+        seams_embeddings::hashing::HashingEmbedder::default().model().clone(),
+    )
+    .unwrap()
+    .with_hybrid_lists_at_once(true);
+    assert!(empty.search(&query("w1 w2", SearchMode::Hybrid, 10, None)).await.unwrap().is_empty());
+}
+
 /// The bench's corpus at 3,000 chunks, bulk-loaded into a fresh schema: the index that loaded
 /// it, and that schema searched with a rare words' budget of its own (`i64::MAX`: every word
 /// is rare, so every match is scored).
