@@ -14,7 +14,8 @@
 //! bulk loads alone; `SEAMS_BENCH_BULK=hnsw,default` swaps their order, `default` runs only
 //! the first). `SEAMS_BENCH_BEAMS=100,200` then measures the HNSW schema again at those beams,
 //! `SEAMS_BENCH_PROBES=40,50` the default schema at those shares of IVFFlat's lists.
-//! `SEAMS_BENCH_SPLIT=1` also runs each bulk load's hybrid queries as two searches at once.
+//! `SEAMS_BENCH_SPLIT=1` also runs each bulk load's hybrid queries as two lists at once, on two
+//! connections, side by side with one statement.
 //! `SEAMS_BENCH_SCHEMA=bench_123` measures the schemas an earlier run of the same size left
 //! (`bench_123_bulk`, …) without loading them again: two builds of the search, side by side
 //! on the same index.
@@ -102,27 +103,50 @@ async fn latencies(name: &str, index: &dyn SearchIndex, embedder: &HashingEmbedd
     }
 }
 
-/// The alternative to hybrid as one statement: its two lists as two searches at once, each
-/// on a connection of its own, fused here as retrieve fuses the embedded index's lists.
-/// Measured when `SEAMS_BENCH_SPLIT` is set; the hits are whole rows, 50 a list.
-async fn split_hybrid(name: &str, vectors: &PostgresIndex, keywords: &PostgresIndex, embedder: &HashingEmbedder) {
+/// The alternative to hybrid as one statement: its two lists at once, each on a connection of
+/// its own, fused in retrieve (`with_hybrid_lists_at_once`). Measured when `SEAMS_BENCH_SPLIT`
+/// is set: each query both ways, back to back, the first way alternating, and the answers
+/// compared (the same chunks in the same order, scores within 1e-9).
+async fn split_hybrid(name: &str, one_statement: &PostgresIndex, at_once: &PostgresIndex, embedder: &HashingEmbedder) {
     for filtered in [false, true] {
         let queries = queries(embedder, SearchMode::Hybrid, filtered);
-        let mut samples = Vec::with_capacity(queries.len());
-        for query in &queries {
-            let list = |mode| SearchQuery { mode, top_k: query.fusion.candidates, ..query.clone() };
-            let (vector, keyword) = (list(SearchMode::Vector), list(SearchMode::Keyword));
-            let started = Instant::now();
-            let (vector_hits, keyword_hits) = tokio::join!(vectors.search(&vector), keywords.search(&keyword));
-            let ids = |hits: Vec<retrieve::index::Hit>| hits.into_iter().map(|h| h.chunk.chunk_id).collect::<Vec<_>>();
-            let fused = query
-                .fusion
-                .fuse(&ids(vector_hits.expect("search succeeds")), &ids(keyword_hits.expect("search succeeds")));
-            std::hint::black_box(fused.into_iter().take(query.top_k).count());
-            samples.push(started.elapsed());
+        at_once.search(&queries[0]).await.expect("search succeeds"); // opens the second connection
+        let (mut one, mut two, mut same) = (Vec::new(), Vec::new(), 0);
+        for (i, query) in queries.iter().enumerate() {
+            let ((one_took, expected), (two_took, got)) = if i % 2 == 0 {
+                let first = timed(one_statement, query).await;
+                (first, timed(at_once, query).await)
+            } else {
+                let second = timed(at_once, query).await;
+                (timed(one_statement, query).await, second)
+            };
+            one.push(one_took);
+            two.push(two_took);
+            same += usize::from(same_answer(&got, &expected));
         }
-        report(name, "Hybrid as two searches at once", filtered, samples);
+        report(name, "Hybrid as one statement (side by side)", filtered, one);
+        report(name, "Hybrid as two lists at once", filtered, two);
+        println!(
+            "{name}: Hybrid as two lists at once{} ranks as one statement for {same} of {} queries",
+            if filtered { " filtered(10%)" } else { "" },
+            queries.len()
+        );
     }
+}
+
+/// The same chunks in the same order, scores within 1e-9.
+fn same_answer(got: &[retrieve::index::Hit], expected: &[retrieve::index::Hit]) -> bool {
+    got.len() == expected.len()
+        && got
+            .iter()
+            .zip(expected)
+            .all(|(a, b)| a.chunk.chunk_id == b.chunk.chunk_id && (a.score - b.score).abs() < 1e-9)
+}
+
+async fn timed(index: &PostgresIndex, query: &SearchQuery) -> (Duration, Vec<retrieve::index::Hit>) {
+    let started = Instant::now();
+    let hits = index.search(query).await.expect("search succeeds");
+    (started.elapsed(), hits)
 }
 
 /// `SEAMS_BENCH_BULK`: the bulk loads to run, in order (`default,hnsw` unless told; `default`
@@ -165,13 +189,7 @@ async fn same_ranking(
             for query in &queries[..compared] {
                 let got = index.search(query).await.expect("search succeeds");
                 let expected = reference.search(query).await.expect("search succeeds");
-                same += usize::from(
-                    got.len() == expected.len()
-                        && got
-                            .iter()
-                            .zip(&expected)
-                            .all(|(a, b)| a.chunk.chunk_id == b.chunk.chunk_id && (a.score - b.score).abs() < 1e-9),
-                );
+                same += usize::from(same_answer(&got, &expected));
             }
             println!(
                 "{name}: {mode:?}{} ranks as {reference_is} for {same} of {compared} queries",
@@ -318,9 +336,10 @@ async fn main() {
             }
             latencies(name, bulk, &embedder).await;
             if std::env::var_os("SEAMS_BENCH_SPLIT").is_some() {
-                let second = PostgresIndex::new(settings(bulk.schema().to_owned()), embedder.model().clone())
-                    .expect("a valid schema");
-                split_hybrid(name, bulk, &second, &embedder).await;
+                let at_once = PostgresIndex::new(settings(bulk.schema().to_owned()), embedder.model().clone())
+                    .expect("a valid schema")
+                    .with_hybrid_lists_at_once(true);
+                split_hybrid(name, bulk, &at_once, &embedder).await;
             }
             let every_match = PostgresIndex::new(settings(bulk.schema().to_owned()), embedder.model().clone())
                 .expect("a valid schema")
