@@ -1064,16 +1064,14 @@ fn limit(n: usize) -> i64 {
 }
 
 impl PostgresIndex {
-    /// A search's rows, on the connection in `slot`: whole hits, or (a vector or keyword list)
-    /// only its chunk ids, best first.
+    /// A search's rows: whole hits, or (a vector or keyword list) only its chunk ids, best first.
     async fn ranked(
         &self,
-        slot: &Mutex<Option<(Client, Instant)>>,
+        client: &mut Client,
         query: &SearchQuery,
         words: Option<String>,
         returned: Returned,
     ) -> Result<Vec<Row>, IndexError> {
-        let mut client = self.connection(slot).await?;
         let tx = client.transaction().await.map_err(database_error)?;
         let candidates = match query.mode {
             SearchMode::Hybrid => query.fusion.candidates.max(query.top_k),
@@ -1203,12 +1201,17 @@ impl PostgresIndex {
     /// Hybrid as its vector and keyword lists at once, each on a connection of its own, fused
     /// here as the one statement fuses them (ties by vector rank, then keyword rank); then the
     /// fused top k's rows.
-    async fn hybrid_lists_at_once(&self, query: &SearchQuery) -> Result<Vec<Hit>, IndexError> {
+    async fn hybrid_lists_at_once(
+        &self,
+        client: &mut Client,
+        keyword_client: &mut Client,
+        query: &SearchQuery,
+    ) -> Result<Vec<Hit>, IndexError> {
         let list = |mode| SearchQuery { mode, top_k: query.fusion.candidates.max(query.top_k), ..query.clone() };
         let (vector, keyword) = (list(SearchMode::Vector), list(SearchMode::Keyword));
         let (vector, keyword) = tokio::try_join!(
-            self.ranked(&self.client, &vector, None, Returned::Ids),
-            self.ranked(&self.keyword_client, &keyword, tsquery(&query.text), Returned::Ids),
+            self.ranked(client, &vector, None, Returned::Ids),
+            self.ranked(keyword_client, &keyword, tsquery(&query.text), Returned::Ids),
         )?;
         let ids = |rows: Vec<Row>| rows.iter().map(|row| row.try_get::<_, String>(0)).collect::<Result<Vec<_>, _>>();
         let mut fused = query.fusion.fuse(&ids(vector).map_err(unavailable)?, &ids(keyword).map_err(unavailable)?);
@@ -1221,7 +1224,7 @@ impl PostgresIndex {
             "SELECT {COLUMNS} FROM {{schema}}.chunks c LEFT JOIN {{schema}}.parents p ON p.parent_id = c.parent_id
              WHERE c.chunk_id = ANY ($1)"
         ));
-        let rows = self.client().await?.query(&sql, &[&wanted]).await.map_err(database_error)?;
+        let rows = client.query(&sql, &[&wanted]).await.map_err(database_error)?;
         let mut rows: HashMap<String, Row> = rows
             .into_iter()
             .map(|row| Ok((row.try_get("chunk_id").map_err(unavailable)?, row)))
@@ -1345,10 +1348,17 @@ impl SearchIndex for PostgresIndex {
         if query.mode == SearchMode::Keyword && words.is_none() {
             return Ok(Vec::new());
         }
+        let mut client = self.client().await?;
         if query.mode == SearchMode::Hybrid && self.hybrid_lists_at_once && words.is_some() && query.vector.is_some() {
-            return self.hybrid_lists_at_once(query).await;
+            match self.connection(&self.keyword_client).await {
+                Ok(mut keyword_client) => {
+                    return self.hybrid_lists_at_once(&mut client, &mut keyword_client, query).await
+                }
+                // Say the role's or the server's connection limit: one statement still answers.
+                Err(error) => tracing::warn!(%error, "no second connection for hybrid's lists; one statement instead"),
+            }
         }
-        self.ranked(&self.client, query, words, Returned::Hits)
+        self.ranked(&mut client, query, words, Returned::Hits)
             .await?
             .iter()
             .map(|row| {

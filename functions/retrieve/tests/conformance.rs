@@ -476,6 +476,36 @@ async fn postgres_hybrid_lists_at_once_rank_as_one_statement() {
     assert!(empty.search(&query("w1 w2", SearchMode::Hybrid, 10, None)).await.unwrap().is_empty());
 }
 
+/// With no second connection to be had (here a role allowed one), hybrid lists at once fall
+/// back to one statement: the same answer, not an error.
+#[tokio::test]
+async fn postgres_hybrid_lists_at_once_without_a_second_connection_answer_as_one_statement() {
+    use retrieve::postgres::{Connection, PostgresIndex, PostgresSettings};
+    use seams_embeddings::Embedder;
+    let (loaded, with_budget) = bench_corpus_in_postgres().await;
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let (schema, role) = (loaded.schema().to_owned(), format!("seams_one_connection_{}_{nanos}", std::process::id()));
+    let admin = seams_tests::stack::database_client().await;
+    admin
+        .batch_execute(&format!(
+            "CREATE ROLE {role} LOGIN CONNECTION LIMIT 1;
+             GRANT USAGE ON SCHEMA {schema} TO {role}; GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role};"
+        ))
+        .await
+        .unwrap();
+    let mut url: tokio_postgres::Config = seams_tests::stack::database_url().parse().unwrap();
+    url.user(&role);
+    let settings = PostgresSettings { connection: Connection::Fixed(url), schema, ca_file: None };
+    let model = seams_embeddings::hashing::HashingEmbedder::default().model().clone();
+    let at_once = PostgresIndex::new(settings, model).unwrap().with_rare_postings(150).with_hybrid_lists_at_once(true);
+    let mut words = crate::corpus::Words(0xC0FFEE);
+    for _ in 0..3 {
+        assert_ranks_alike(&at_once, &with_budget(150), &query(&words.text(6), SearchMode::Hybrid, 10, None)).await;
+    }
+    drop(at_once); // its connection, before the role goes
+    admin.batch_execute(&format!("DROP OWNED BY {role}; DROP ROLE {role};")).await.unwrap();
+}
+
 /// The bench's corpus at 3,000 chunks, bulk-loaded into a fresh schema: the index that loaded
 /// it, and that schema searched with a rare words' budget of its own (`i64::MAX`: every word
 /// is rare, so every match is scored).
