@@ -961,13 +961,19 @@ fn bm25_top_sql(tsquery: &str, words: &str, filter: &str, n: i64, rare_postings:
     let as_tsquery =
         |condition: &str| format!("string_agg({}, ' | ') FILTER (WHERE {condition})::tsquery", quoted("lexeme"));
     let (quoted_word, quoted_set_word) = (quoted("lexeme"), quoted("w.lexeme"));
-    let (rare, essential) = (scored("(SELECT tsq FROM pick)"), scored("(SELECT tsq FROM plan)"));
+    let (rare, pair, essential) =
+        (scored("(SELECT tsq FROM pick)"), scored("(SELECT tsq FROM pair)"), scored("(SELECT tsq FROM plan)"));
     let (rare_tsquery, essential_tsquery) = (as_tsquery("rare"), as_tsquery("essential"));
     // A word without a recorded bound is bounded by the most any count can give. The bounds
     // are read through `to_jsonb`, so a query function deployed before the indexer has run
     // migration 4 still answers (with that loose bound) instead of failing on the column.
     // The 1e-9 keeps a rounding error in a sum from deciding a tie. `sets` grows each set by
     // a word of smaller bound until its bounds, with the unspelled words', reach θ.
+    // When even the rarest word is over the budget (a query of common words only), θ comes
+    // from the chunks holding the two rarest words together, if at least `n` do: any `n`
+    // chunks' scores bound the `n`-th best from below, and these are fewer to score. They are
+    // not every chunk holding the rarest word, so the rare words alone never suffice then.
+    // At 100k chunks this halved keyword p99 (bench/RESULTS.md).
     format!(
         "WITH RECURSIVE q AS (SELECT to_tsquery('english', {tsquery}) AS tsq,
                            tsvector_to_array(to_tsvector('english', {words})) AS lexemes),
@@ -986,7 +992,15 @@ fn bm25_top_sql(tsquery: &str, words: &str, filter: &str, n: i64, rare_postings:
                                sum(df) OVER w <= {rare_postings} OR row_number() OVER w = 1 AS rare
                         FROM idf WINDOW w AS (ORDER BY df, lexeme)),
               pick AS (SELECT {rare_tsquery} AS tsq FROM split),
-              from_rare AS ({rare}),
+              pair AS (SELECT CASE WHEN min(df) > {rare_postings} AND count(*) >= 2
+                                   THEN (SELECT string_agg({quoted_word}, ' & ') FROM (SELECT lexeme FROM split ORDER BY df, lexeme LIMIT 2) w)::tsquery
+                              END AS tsq
+                       FROM split),
+              from_pair AS ({pair}),
+              paired AS (SELECT count(*) >= {n} AS used FROM from_pair),
+              from_rare AS (SELECT chunk_id, score FROM from_pair WHERE (SELECT used FROM paired)
+                            UNION ALL
+                            SELECT chunk_id, score FROM ({rare}) r WHERE NOT (SELECT used FROM paired)),
               threshold AS (SELECT CASE WHEN count(*) >= {n} THEN min(score) END AS theta FROM from_rare),
               reach AS (SELECT s.lexeme, s.rare,
                                f.theta IS NULL
@@ -1004,7 +1018,7 @@ fn bm25_top_sql(tsquery: &str, words: &str, filter: &str, n: i64, rare_postings:
               enough AS (SELECT string_agg('(' || s.words || ')', ' | ')::tsquery AS tsq
                          FROM sets s, assumed a, threshold f
                          WHERE (s.total + a.bound) * (1 + 1e-9) >= f.theta),
-              plan AS (SELECT coalesce(bool_and(rare) FILTER (WHERE essential), true) AS rare_suffice,
+              plan AS (SELECT coalesce(bool_and(rare) FILTER (WHERE essential), true) AND NOT (SELECT used FROM paired) AS rare_suffice,
                               {essential_tsquery} && coalesce((SELECT tsq FROM enough), {essential_tsquery}) AS tsq
                        FROM reach)
          SELECT chunk_id, score FROM from_rare WHERE (SELECT rare_suffice FROM plan)

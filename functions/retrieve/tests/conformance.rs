@@ -539,6 +539,32 @@ async fn assert_ranks_alike(index: &dyn SearchIndex, reference: &dyn SearchIndex
     assert!(got.iter().zip(&expected).all(|(a, b)| (a.1 - b.1).abs() < 1e-9), "{context}");
 }
 
+/// When even the rarest word is over the budget, θ comes from the chunks holding the two
+/// rarest words together. Those are not all the chunks holding the rarest word, so they never
+/// answer alone: here a chunk holding alpha six times, and no beta, outscores every chunk
+/// holding both, and only alpha can reach θ.
+#[tokio::test]
+async fn postgres_keyword_threshold_from_two_common_words_still_finds_a_chunk_holding_one() {
+    use retrieve::postgres::{Connection, PostgresIndex, PostgresSettings};
+    let every_word = support::postgres_index().await;
+    let mut texts = vec!["alpha alpha alpha alpha alpha alpha filler filler"];
+    texts.extend(["alpha beta filler filler filler filler filler filler"; 2]);
+    texts.extend(["beta filler filler filler filler filler filler filler"; 4]);
+    texts.extend(["filler filler filler filler filler filler filler filler"; 3]);
+    for (i, text) in texts.iter().enumerate() {
+        every_word.upsert(&document(&format!("d{i}"), 1, at(0), &[text], json!({}))).await.unwrap();
+    }
+    let settings = PostgresSettings {
+        connection: Connection::Fixed(seams_tests::stack::database_url().parse().unwrap()),
+        schema: every_word.schema().to_owned(),
+        ca_file: None,
+    };
+    let over_budget = PostgresIndex::new(settings, support::model()).unwrap().with_rare_postings(1);
+    let top = query("alpha beta", SearchMode::Keyword, 1, None);
+    assert_eq!(ids(every_word.as_ref(), &top).await, ["d0"], "BM25's best");
+    assert_eq!(ids(&over_budget, &top).await, ["d0"]);
+}
+
 /// MaxScore's word bounds follow the chunks. A chunk rewritten to hold a word six times (its
 /// document frequency unchanged) reaches the top though the rare word's list lacks it, also
 /// in a schema without the bounds (searched with the loose bound) and after migration 4
