@@ -539,18 +539,14 @@ async fn assert_ranks_alike(index: &dyn SearchIndex, reference: &dyn SearchIndex
     assert!(got.iter().zip(&expected).all(|(a, b)| (a.1 - b.1).abs() < 1e-9), "{context}");
 }
 
-/// When even the rarest word is over the budget, θ comes from the chunks holding the two
-/// rarest words together. Those are not all the chunks holding the rarest word, so they never
-/// answer alone: here a chunk holding alpha six times, and no beta, outscores every chunk
-/// holding both, and only alpha can reach θ.
-#[tokio::test]
-async fn postgres_keyword_threshold_from_two_common_words_still_finds_a_chunk_holding_one() {
+/// Each text as document `d{i}` in a fresh schema: the index that wrote them (with the
+/// default budget, every word of so few chunks is rare), and that schema searched with a rare
+/// words' budget of its own.
+async fn texts_in_postgres(
+    texts: &[&str],
+) -> (Arc<retrieve::postgres::PostgresIndex>, impl Fn(i64) -> retrieve::postgres::PostgresIndex) {
     use retrieve::postgres::{Connection, PostgresIndex, PostgresSettings};
     let every_word = support::postgres_index().await;
-    let mut texts = vec!["alpha alpha alpha alpha alpha alpha filler filler"];
-    texts.extend(["alpha beta filler filler filler filler filler filler"; 2]);
-    texts.extend(["beta filler filler filler filler filler filler filler"; 4]);
-    texts.extend(["filler filler filler filler filler filler filler filler"; 3]);
     for (i, text) in texts.iter().enumerate() {
         every_word.upsert(&document(&format!("d{i}"), 1, at(0), &[text], json!({}))).await.unwrap();
     }
@@ -559,7 +555,23 @@ async fn postgres_keyword_threshold_from_two_common_words_still_finds_a_chunk_ho
         schema: every_word.schema().to_owned(),
         ca_file: None,
     };
-    let over_budget = PostgresIndex::new(settings, support::model()).unwrap().with_rare_postings(1);
+    let with_budget =
+        move |budget| PostgresIndex::new(settings.clone(), support::model()).unwrap().with_rare_postings(budget);
+    (every_word, with_budget)
+}
+
+/// When even the rarest word is over the budget, θ comes from the chunks holding the two
+/// rarest words together. Those are not all the chunks holding the rarest word, so they never
+/// answer alone: here a chunk holding alpha six times, and no beta, outscores every chunk
+/// holding both, and only alpha can reach θ.
+#[tokio::test]
+async fn postgres_keyword_threshold_from_two_common_words_still_finds_a_chunk_holding_one() {
+    let mut texts = vec!["alpha alpha alpha alpha alpha alpha filler filler"];
+    texts.extend(["alpha beta filler filler filler filler filler filler"; 2]);
+    texts.extend(["beta filler filler filler filler filler filler filler"; 4]);
+    texts.extend(["filler filler filler filler filler filler filler filler"; 3]);
+    let (every_word, with_budget) = texts_in_postgres(&texts).await;
+    let over_budget = with_budget(1);
     let top = query("alpha beta", SearchMode::Keyword, 1, None);
     assert_eq!(ids(every_word.as_ref(), &top).await, ["d0"], "BM25's best");
     assert_eq!(ids(&over_budget, &top).await, ["d0"]);
@@ -572,21 +584,12 @@ async fn postgres_keyword_threshold_from_two_common_words_still_finds_a_chunk_ho
 /// word's chunk instead.
 #[tokio::test]
 async fn postgres_keyword_bounds_follow_rewritten_chunks_and_migrations() {
-    use retrieve::postgres::{Connection, PostgresIndex, PostgresSettings};
-    let every_word = support::postgres_index().await;
     let mut texts = vec!["omega filler filler filler filler filler filler filler filler"];
     texts.extend(["alpha filler filler filler"; 3]);
     texts.extend(["filler filler filler filler"; 4]);
-    for (i, text) in texts.iter().enumerate() {
-        every_word.upsert(&document(&format!("d{i}"), 1, at(0), &[text], json!({}))).await.unwrap();
-    }
-    let settings = PostgresSettings {
-        connection: Connection::Fixed(seams_tests::stack::database_url().parse().unwrap()),
-        schema: every_word.schema().to_owned(),
-        ca_file: None,
-    };
+    let (every_word, with_budget) = texts_in_postgres(&texts).await;
     // Only omega is rare: alpha's chunks are found only if alpha's bound says they may win.
-    let rare_only = PostgresIndex::new(settings, support::model()).unwrap().with_rare_postings(1);
+    let rare_only = with_budget(1);
     let top = query("omega alpha", SearchMode::Keyword, 1, None);
     assert_eq!(ids(&rare_only, &top).await, ["d0"]);
 
