@@ -15,7 +15,7 @@
 //! the first). `SEAMS_BENCH_BEAMS=100,200` then measures the HNSW schema again at those beams,
 //! `SEAMS_BENCH_PROBES=40,50` the default schema at those shares of IVFFlat's lists.
 //! `SEAMS_BENCH_SPLIT=1` also runs each bulk load's hybrid queries as two lists at once, on two
-//! connections, side by side with one statement.
+//! connections, side by side with one statement, alone and with 2 and 8 clients at once.
 //! `SEAMS_BENCH_SCHEMA=bench_123` measures the schemas an earlier run of the same size left
 //! (`bench_123_bulk`, …) without loading them again: two builds of the search, side by side
 //! on the same index.
@@ -131,6 +131,53 @@ async fn split_hybrid(name: &str, one_statement: &PostgresIndex, at_once: &Postg
             if filtered { " filtered(10%)" } else { "" },
             queries.len()
         );
+    }
+}
+
+/// Hybrid under load, as one statement and with its lists at once: 2 and 8 clients at once,
+/// each with an index (and connections) of its own, as function instances have, each asking
+/// 400 / clients queries (at least 25). Measured when `SEAMS_BENCH_SPLIT` is set.
+fn loaded_hybrid(
+    name: &str,
+    index_with_lists_at_once: &(dyn Fn(bool) -> PostgresIndex + Sync),
+    embedder: &HashingEmbedder,
+) {
+    let queries = queries(embedder, SearchMode::Hybrid, false);
+    for clients in [2, 8] {
+        for at_once in [false, true] {
+            let started = Instant::now();
+            let mut samples: Vec<Duration> = std::thread::scope(|scope| {
+                let workers: Vec<_> = (0..clients)
+                    .map(|client| {
+                        let queries = &queries;
+                        scope.spawn(move || {
+                            let runtime =
+                                tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+                            let index = index_with_lists_at_once(at_once);
+                            runtime.block_on(index.search(&queries[0])).expect("search succeeds"); // connects
+                            (0..(400 / clients).max(25))
+                                .map(|i| {
+                                    let query = &queries[(client * 37 + i) % queries.len()];
+                                    let asked = Instant::now();
+                                    runtime.block_on(index.search(query)).expect("search succeeds");
+                                    asked.elapsed()
+                                })
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                workers.into_iter().flat_map(|w| w.join().expect("a client finishes")).collect()
+            });
+            let elapsed = started.elapsed();
+            samples.sort();
+            println!(
+                "{name}: Hybrid {} with {clients} clients, an index each, p50 {:.2?} p99 {:.2?}, {:.0} queries/s",
+                if at_once { "as two lists at once" } else { "as one statement" },
+                percentile(&samples, 0.5),
+                percentile(&samples, 0.99),
+                samples.len() as f64 / elapsed.as_secs_f64()
+            );
+        }
     }
 }
 
@@ -340,6 +387,12 @@ async fn main() {
                     .expect("a valid schema")
                     .with_hybrid_lists_at_once(true);
                 split_hybrid(name, bulk, &at_once, &embedder).await;
+                let index_with_lists_at_once = |at_once| {
+                    PostgresIndex::new(settings(bulk.schema().to_owned()), embedder.model().clone())
+                        .expect("a valid schema")
+                        .with_hybrid_lists_at_once(at_once)
+                };
+                loaded_hybrid(name, &index_with_lists_at_once, &embedder);
             }
             let every_match = PostgresIndex::new(settings(bulk.schema().to_owned()), embedder.model().clone())
                 .expect("a valid schema")
