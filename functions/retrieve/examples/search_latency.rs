@@ -145,37 +145,13 @@ fn loaded_hybrid(
     let queries = queries(embedder, SearchMode::Hybrid, false);
     for clients in [2, 8] {
         for at_once in [false, true] {
-            let started = Instant::now();
-            let mut samples: Vec<Duration> = std::thread::scope(|scope| {
-                let workers: Vec<_> = (0..clients)
-                    .map(|client| {
-                        let queries = &queries;
-                        scope.spawn(move || {
-                            let runtime =
-                                tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
-                            let index = index_with_lists_at_once(at_once);
-                            runtime.block_on(index.search(&queries[0])).expect("search succeeds"); // connects
-                            (0..(400 / clients).max(25))
-                                .map(|i| {
-                                    let query = &queries[(client * 37 + i) % queries.len()];
-                                    let asked = Instant::now();
-                                    runtime.block_on(index.search(query)).expect("search succeeds");
-                                    asked.elapsed()
-                                })
-                                .collect::<Vec<_>>()
-                        })
-                    })
-                    .collect();
-                workers.into_iter().flat_map(|w| w.join().expect("a client finishes")).collect()
-            });
-            let elapsed = started.elapsed();
-            samples.sort();
+            let indexes: Vec<PostgresIndex> = (0..clients).map(|_| index_with_lists_at_once(at_once)).collect();
+            let (samples, per_second) = clients_at_once(clients, &queries, &|client| &indexes[client]);
             println!(
-                "{name}: Hybrid {} with {clients} clients, an index each, p50 {:.2?} p99 {:.2?}, {:.0} queries/s",
+                "{name}: Hybrid {} with {clients} clients, an index each, p50 {:.2?} p99 {:.2?}, {per_second:.0} queries/s",
                 if at_once { "as two lists at once" } else { "as one statement" },
                 percentile(&samples, 0.5),
                 percentile(&samples, 0.99),
-                samples.len() as f64 / elapsed.as_secs_f64()
             );
         }
     }
@@ -251,36 +227,48 @@ async fn same_ranking(
 fn concurrency(name: &str, index: &(dyn SearchIndex + Sync), embedder: &HashingEmbedder) {
     let queries = queries(embedder, SearchMode::Hybrid, false);
     for clients in [1, 8, 32] {
-        let started = Instant::now();
-        let mut samples: Vec<Duration> = std::thread::scope(|scope| {
-            let workers: Vec<_> = (0..clients)
-                .map(|client| {
-                    let queries = &queries;
-                    scope.spawn(move || {
-                        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
-                        // Each client asks 400 / clients queries (at least 25), its own slice first.
-                        (0..(400 / clients).max(25))
-                            .map(|i| {
-                                let query = &queries[(client * 37 + i) % queries.len()];
-                                let asked = Instant::now();
-                                runtime.block_on(index.search(query)).expect("search succeeds");
-                                asked.elapsed()
-                            })
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            workers.into_iter().flat_map(|w| w.join().expect("a client finishes")).collect()
-        });
-        let elapsed = started.elapsed();
-        samples.sort();
+        let (samples, per_second) = clients_at_once(clients, &queries, &|_| index);
         println!(
-            "{name}: Hybrid with {clients} concurrent clients p50 {:.2?} p99 {:.2?}, {:.0} queries/s",
+            "{name}: Hybrid with {clients} concurrent clients p50 {:.2?} p99 {:.2?}, {per_second:.0} queries/s",
             percentile(&samples, 0.5),
             percentile(&samples, 0.99),
-            samples.len() as f64 / elapsed.as_secs_f64()
         );
     }
+}
+
+/// `clients` threads at once, each with a runtime of its own and the index `index_of` gives it:
+/// one query first (it connects), then 400 / clients queries (at least 25), its own slice of
+/// `queries` first. The latencies as the clients saw them, sorted, and queries per second.
+fn clients_at_once<'a>(
+    clients: usize,
+    queries: &[SearchQuery],
+    index_of: &(dyn Fn(usize) -> &'a (dyn SearchIndex + Sync) + Sync),
+) -> (Vec<Duration>, f64) {
+    let started = Instant::now();
+    let mut samples: Vec<Duration> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..clients)
+            .map(|client| {
+                scope.spawn(move || {
+                    let runtime =
+                        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+                    let index = index_of(client);
+                    runtime.block_on(index.search(&queries[0])).expect("search succeeds");
+                    (0..(400 / clients).max(25))
+                        .map(|i| {
+                            let query = &queries[(client * 37 + i) % queries.len()];
+                            let asked = Instant::now();
+                            runtime.block_on(index.search(query)).expect("search succeeds");
+                            asked.elapsed()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().expect("a client finishes")).collect()
+    });
+    let per_second = samples.len() as f64 / started.elapsed().as_secs_f64();
+    samples.sort();
+    (samples, per_second)
 }
 
 /// The exact top 10 by cosine similarity, ties by chunk id: every chunk scored.

@@ -1220,12 +1220,13 @@ impl PostgresIndex {
         client: &mut Client,
         keyword_client: &mut Client,
         query: &SearchQuery,
+        words: Option<String>,
     ) -> Result<Vec<Hit>, IndexError> {
         let list = |mode| SearchQuery { mode, top_k: query.fusion.candidates.max(query.top_k), ..query.clone() };
         let (vector, keyword) = (list(SearchMode::Vector), list(SearchMode::Keyword));
         let (vector, keyword) = tokio::try_join!(
             self.ranked(client, &vector, None, Returned::Ids),
-            self.ranked(keyword_client, &keyword, tsquery(&query.text), Returned::Ids),
+            self.ranked(keyword_client, &keyword, words, Returned::Ids),
         )?;
         let ids = |rows: Vec<Row>| rows.iter().map(|row| row.try_get::<_, String>(0)).collect::<Result<Vec<_>, _>>();
         let mut fused = query.fusion.fuse(&ids(vector).map_err(unavailable)?, &ids(keyword).map_err(unavailable)?);
@@ -1366,7 +1367,7 @@ impl SearchIndex for PostgresIndex {
         if query.mode == SearchMode::Hybrid && self.hybrid_lists_at_once && words.is_some() && query.vector.is_some() {
             match self.connection(&self.keyword_client).await {
                 Ok(mut keyword_client) => {
-                    return self.hybrid_lists_at_once(&mut client, &mut keyword_client, query).await
+                    return self.hybrid_lists_at_once(&mut client, &mut keyword_client, query, words).await
                 }
                 // Say the role's or the server's connection limit: one statement still answers.
                 Err(error) => tracing::warn!(%error, "no second connection for hybrid's lists; one statement instead"),
