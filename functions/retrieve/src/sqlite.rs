@@ -5,8 +5,13 @@
 //! scan of every row ([`crate::quantised`]) picks candidates, which exact cosine re-scores.
 //! Filters apply in the scan, before the cut, so they never hide a match (recall against the
 //! exact scan: bench/RESULTS.md). Decision 22.
+//!
+//! This file holds the index, its connections and its writes; `schema` holds the file's
+//! tables and their upgrades, `matrix` what a search holds in memory and how it ranks.
 
-use std::collections::HashMap;
+mod matrix;
+mod schema;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
@@ -14,103 +19,15 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use seams_contracts::process::{EmbeddingModel, ParentChunk};
-use seams_contracts::retrieve::{Ranks, SearchMode};
-use serde_json::{Map, Value};
+
+pub use matrix::{fts_query, rank};
 
 use crate::index::{
     check_model, normalised, Hit, IndexError, IndexedChunk, IndexedDocument, SearchIndex, SearchQuery, Upserted,
 };
 use crate::keywords;
-use crate::postings::{Postings, PostingsBuilder};
-use crate::quantised::Codes;
-
-/// The full-text index's tokenizer, which the scratch table that tokenizes queries shares.
-macro_rules! tokenizer {
-    () => {
-        "porter unicode61 remove_diacritics 2"
-    };
-}
-
-const SCHEMA: &str = concat!(
-    "
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS documents (
-    document_id TEXT PRIMARY KEY,
-    version INTEGER NOT NULL,
-    processed_at INTEGER NOT NULL,
-    deleted_at INTEGER
-);
-CREATE TABLE IF NOT EXISTS chunks (
-    id INTEGER PRIMARY KEY,
-    chunk_id TEXT NOT NULL UNIQUE,
-    document_id TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    ordinal INTEGER NOT NULL,
-    text TEXT NOT NULL,
-    citation TEXT NOT NULL,
-    metadata TEXT NOT NULL,
-    embedding BLOB NOT NULL,
-    parent_id TEXT
-);
-CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks (document_id);
-CREATE TABLE IF NOT EXISTS parents (
-    parent_id TEXT PRIMARY KEY,
-    document_id TEXT NOT NULL,
-    text TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS parents_by_document ON parents (document_id);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-    text, content = 'chunks', content_rowid = 'id', tokenize = '",
-    tokenizer!(),
-    "'
-);
-"
-);
-
-/// What the full-text index holds for each chunk, recorded in `meta` so an index built
-/// another way is rebuilt on open. Version 1 indexed the whole text through triggers;
-/// version 2 indexes [`keywords::indexed_text`] (Snowball's English stop words left out),
-/// written and removed by the index's code.
-const KEYWORDS_VERSION: &str = "2: snowball english stop words removed";
-
-/// Indexes built before version 2 keep the text in FTS5 through triggers.
-const VERSION_1_TRIGGERS: &str = "
-DROP TRIGGER IF EXISTS chunks_fts_insert;
-DROP TRIGGER IF EXISTS chunks_fts_delete;
-";
-
-/// FTS5's view of its own index (every token with its row), and a scratch full-text table
-/// whose view tells how FTS5 tokenizes a query's words. Per connection, in `temp`.
-const TOKEN_TABLES: &str = concat!(
-    "
-CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunks_fts_tokens USING fts5vocab(main, chunks_fts, instance);
-CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_words USING fts5(word, tokenize = '",
-    tokenizer!(),
-    "');
-CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_tokens USING fts5vocab(temp, query_words, instance);
-"
-);
-
-/// Each vector scan re-scores this many candidates per result exactly (bench/RESULTS.md:
-/// recall@10 against the exact scan).
-const CANDIDATES_PER_RESULT: usize = 4;
-const MIN_CANDIDATES: usize = 40;
-
-/// What a search needs in memory: each row's identity and metadata, its vector (exact, and
-/// as codes for the scan), and the keyword postings. Row `i` is the chunk of rowid `ids[i]`.
-#[derive(Default)]
-struct Matrix {
-    dims: usize,
-    ids: Vec<i64>,
-    chunk_ids: Vec<String>,
-    /// Row-major, unit length: row `i` is `vectors[i * dims..(i + 1) * dims]`. Re-scoring
-    /// from here rather than from the file keeps hybrid's 200 candidates under a millisecond.
-    vectors: Vec<f32>,
-    codes: Codes,
-    postings: Postings,
-    metadata: Vec<Map<String, Value>>,
-    position: HashMap<i64, usize>,
-}
+use matrix::{from_blob, load_matrix, read_hit, to_blob, Matrix};
+use schema::{prepare_schema, TOKEN_TABLES};
 
 /// Searches run side by side, each on a connection of its own; a write waits for them and
 /// they for it, so a search's matrix always describes the file it reads.
@@ -131,33 +48,6 @@ enum Durability {
     Durable,
     /// A copy of one kept elsewhere: nothing is lost with it.
     Copy,
-}
-
-/// Creates or upgrades the schema and checks the embedding model, inside the caller's
-/// transaction.
-fn prepare_schema(connection: &Connection, model: &EmbeddingModel, path: &Path) -> Result<(), IndexError> {
-    connection.execute_batch(SCHEMA).map_err(unavailable)?;
-    add_parent_column(connection).map_err(unavailable)?;
-    let stored: Option<String> = connection
-        .query_row("SELECT value FROM meta WHERE key = 'embedding'", [], |r| r.get(0))
-        .optional()
-        .map_err(unavailable)?;
-    let configured = serde_json::to_string(model).map_err(unavailable)?;
-    match stored {
-        None => {
-            connection
-                .execute("INSERT INTO meta (key, value) VALUES ('embedding', ?1)", [&configured])
-                .map_err(unavailable)?;
-        }
-        Some(stored) if stored != configured => {
-            return Err(IndexError::Invalid(format!(
-                "the index at {} holds vectors of {stored}; this function embeds with {configured}",
-                path.display()
-            )))
-        }
-        Some(_) => {}
-    }
-    migrate_keywords(connection).map_err(unavailable)
 }
 
 fn unavailable(error: impl std::fmt::Display) -> IndexError {
@@ -331,44 +221,8 @@ impl SqliteIndex {
     }
 }
 
-/// Brings the full-text index to [`KEYWORDS_VERSION`], rebuilding it from the chunks when it
-/// was built another way. Inside [`prepare_schema`]'s transaction: a crash leaves the old
-/// index whole.
-fn migrate_keywords(connection: &Connection) -> rusqlite::Result<()> {
-    let stored: Option<String> =
-        connection.query_row("SELECT value FROM meta WHERE key = 'keywords'", [], |r| r.get(0)).optional()?;
-    if stored.as_deref() == Some(KEYWORDS_VERSION) {
-        return Ok(());
-    }
-    connection.execute_batch(VERSION_1_TRIGGERS)?;
-    connection.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('delete-all')", [])?;
-    let mut chunks = connection.prepare("SELECT id, text FROM chunks")?;
-    let rows = chunks.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
-    for row in rows {
-        let (id, text) = row?;
-        index_keywords(connection, id, &text)?;
-    }
-    connection.execute(
-        "INSERT INTO meta (key, value) VALUES ('keywords', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        [KEYWORDS_VERSION],
-    )?;
-    Ok(())
-}
-
-/// Indexes made before hierarchical chunking have no `parent_id` column: add it (empty).
-fn add_parent_column(connection: &Connection) -> rusqlite::Result<()> {
-    let has: bool = connection.query_row(
-        "SELECT count(*) > 0 FROM pragma_table_info('chunks') WHERE name = 'parent_id'",
-        [],
-        |r| r.get(0),
-    )?;
-    if !has {
-        connection.execute_batch("ALTER TABLE chunks ADD COLUMN parent_id TEXT")?;
-    }
-    Ok(())
-}
-
-fn index_keywords(connection: &Connection, id: i64, text: &str) -> rusqlite::Result<()> {
+/// Adds a chunk's words to the full-text index.
+pub(super) fn index_keywords(connection: &Connection, id: i64, text: &str) -> rusqlite::Result<()> {
     connection
         .prepare_cached("INSERT INTO chunks_fts (rowid, text) VALUES (?1, ?2)")?
         .execute(params![id, keywords::indexed_text(text)])
@@ -393,212 +247,6 @@ fn remove_chunks(connection: &Connection, document_id: &str) -> rusqlite::Result
 
 fn micros(at: DateTime<Utc>) -> i64 {
     at.timestamp_micros()
-}
-
-fn to_blob(vector: &[f32]) -> Vec<u8> {
-    vector.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-fn from_blob(blob: &[u8]) -> impl Iterator<Item = f32> + '_ {
-    blob.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-}
-
-fn load_matrix(connection: &Connection, dims: usize) -> rusqlite::Result<Matrix> {
-    let mut matrix = Matrix { dims, codes: Codes::new(dims), ..Matrix::default() };
-    let mut statement = connection.prepare("SELECT id, chunk_id, metadata, embedding FROM chunks ORDER BY id")?;
-    let mut rows = statement.query([])?;
-    while let Some(row) = rows.next()? {
-        let id: i64 = row.get(0)?;
-        let metadata: String = row.get(2)?;
-        matrix.position.insert(id, matrix.ids.len());
-        matrix.ids.push(id);
-        matrix.chunk_ids.push(row.get(1)?);
-        matrix.metadata.push(serde_json::from_str(&metadata).unwrap_or_default());
-        let before = matrix.vectors.len();
-        matrix.vectors.extend(from_blob(row.get_ref(3)?.as_blob()?).take(dims));
-        // A short blob cannot come from this index's writes; pad rather than shift rows.
-        matrix.vectors.resize(before + dims, 0.0);
-        matrix.codes.push(&matrix.vectors[before..]);
-    }
-    matrix.postings = load_postings(connection, &matrix.position)?;
-    Ok(matrix)
-}
-
-/// The keyword postings, from every token FTS5 holds (so both agree on every word's stem).
-/// The vocabulary table lists tokens grouped by term, which the builder takes fastest.
-fn load_postings(connection: &Connection, position: &HashMap<i64, usize>) -> rusqlite::Result<Postings> {
-    let mut postings = PostingsBuilder::new(position.len());
-    let mut statement = connection.prepare("SELECT term, doc FROM temp.chunks_fts_tokens")?;
-    let mut rows = statement.query([])?;
-    while let Some(row) = rows.next()? {
-        let term = row.get_ref(0)?.as_str()?;
-        if let Some(&row) = position.get(&row.get::<_, i64>(1)?) {
-            postings.add(term, row);
-        }
-    }
-    Ok(postings.build())
-}
-
-/// The query's words as FTS5 tokenizes them, one term each, or `None` when a word is more
-/// than one token (FTS5 reads it as a phrase, which the postings, without positions, cannot
-/// match: FTS5 ranks that query itself).
-fn query_terms(connection: &Connection, words: &[String]) -> rusqlite::Result<Option<Vec<String>>> {
-    connection.execute("DELETE FROM temp.query_words", [])?;
-    let mut insert = connection.prepare_cached("INSERT INTO temp.query_words (rowid, word) VALUES (?1, ?2)")?;
-    for (i, word) in words.iter().enumerate() {
-        insert.execute(params![i as i64, word])?;
-    }
-    let mut tokens = connection.prepare_cached("SELECT doc, term FROM temp.query_tokens ORDER BY doc, offset")?;
-    let tokens: Vec<(i64, String)> =
-        tokens.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
-    let one_each = tokens.len() == words.len() && tokens.iter().enumerate().all(|(i, (doc, _))| *doc == i as i64);
-    Ok(one_each.then(|| tokens.into_iter().map(|(_, term)| term).collect()))
-}
-
-/// The user's words as an FTS5 query: each word quoted (so no word is read as FTS syntax),
-/// any of them may match; BM25 rewards chunks that match more and rarer ones.
-pub fn fts_query(text: &str) -> Option<String> {
-    let words: Vec<String> = crate::keywords::query_words(text).iter().map(|w| format!("\"{w}\"")).collect();
-    (!words.is_empty()).then(|| words.join(" OR "))
-}
-
-impl Matrix {
-    fn passes(&self, row: usize, query: &SearchQuery) -> bool {
-        query.filter.as_ref().is_none_or(|f| self.metadata.get(row).is_some_and(|m| f.matches(m)))
-    }
-
-    fn by_chunk_id(&self, a: usize, b: usize) -> std::cmp::Ordering {
-        self.chunk_ids[a].cmp(&self.chunk_ids[b])
-    }
-
-    fn vector(&self, row: usize) -> &[f32] {
-        &self.vectors[row * self.dims..(row + 1) * self.dims]
-    }
-
-    /// Rows by cosine similarity, best first (ties by chunk id), filtered, at most `limit`:
-    /// the int8 scan's best candidates, re-scored exactly.
-    fn vector_ranking(&self, query: &SearchQuery, vector: &[f32], limit: usize) -> Vec<(usize, f64)> {
-        let candidates = (limit * CANDIDATES_PER_RESULT).max(MIN_CANDIDATES);
-        let mut scored: Vec<(usize, f32)> = self
-            .codes
-            .nearest(vector, candidates, |row| self.passes(row, query))
-            .into_iter()
-            .map(|row| (row, self.vector(row).iter().zip(vector).map(|(a, b)| a * b).sum::<f32>()))
-            .collect();
-        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| self.by_chunk_id(a.0, b.0)));
-        scored.truncate(limit);
-        scored.into_iter().map(|(row, score)| (row, f64::from(score))).collect()
-    }
-
-    /// Rows by BM25, best first (ties by chunk id), filtered, at most `limit`.
-    fn keyword_ranking(
-        &self,
-        connection: &Connection,
-        query: &SearchQuery,
-        limit: usize,
-    ) -> rusqlite::Result<Vec<(usize, f64)>> {
-        let words = keywords::query_words(&query.text);
-        if words.is_empty() {
-            return Ok(Vec::new());
-        }
-        let Some(terms) = query_terms(connection, &words)? else {
-            return self.fts5_keyword_ranking(connection, query, limit);
-        };
-        let terms: Vec<&str> = terms.iter().map(String::as_str).collect();
-        Ok(self.postings.top(&terms, limit, |a, b| self.by_chunk_id(a, b), |row| self.passes(row, query)))
-    }
-
-    /// FTS5's own ranking: every matching row scored and sorted. For queries the postings
-    /// cannot answer, and the reference the postings are tested against.
-    fn fts5_keyword_ranking(
-        &self,
-        connection: &Connection,
-        query: &SearchQuery,
-        limit: usize,
-    ) -> rusqlite::Result<Vec<(usize, f64)>> {
-        let Some(fts) = fts_query(&query.text) else { return Ok(Vec::new()) };
-        let mut statement = connection.prepare_cached(
-            "SELECT s.id, s.score FROM (SELECT rowid AS id, bm25(chunks_fts) AS score FROM chunks_fts WHERE chunks_fts MATCH ?1) s
-             JOIN chunks c ON c.id = s.id ORDER BY s.score, c.chunk_id",
-        )?;
-        let mut rows = statement.query([fts])?;
-        let mut ranked = Vec::new();
-        while ranked.len() < limit {
-            let Some(row) = rows.next()? else { break };
-            let Some(&position) = self.position.get(&row.get::<_, i64>(0)?) else { continue };
-            if self.passes(position, query) {
-                // SQLite's bm25() is lower-is-better; the response's scores are higher-is-better.
-                ranked.push((position, -row.get::<_, f64>(1)?));
-            }
-        }
-        Ok(ranked)
-    }
-}
-
-fn read_hit(connection: &Connection, matrix: &Matrix, row: usize, score: f64, ranks: Ranks) -> rusqlite::Result<Hit> {
-    let mut statement = connection.prepare_cached(
-        "SELECT c.chunk_id, c.document_id, c.version, c.ordinal, c.text, c.citation, p.parent_id, p.text
-         FROM chunks c LEFT JOIN parents p ON p.parent_id = c.parent_id WHERE c.id = ?1",
-    )?;
-    statement.query_row([matrix.ids[row]], |r| {
-        let citation: String = r.get(5)?;
-        let parent = match (r.get::<_, Option<String>>(6)?, r.get::<_, Option<String>>(7)?) {
-            (Some(chunk_id), Some(text)) => Some(ParentChunk { chunk_id, text }),
-            _ => None,
-        };
-        Ok(Hit {
-            document_id: r.get(1)?,
-            version: r.get(2)?,
-            chunk: IndexedChunk {
-                chunk_id: r.get(0)?,
-                ordinal: r.get(3)?,
-                text: r.get(4)?,
-                citation: serde_json::from_str(&citation).unwrap_or_else(|_| empty_citation()),
-                metadata: matrix.metadata[row].clone(),
-                embedding: matrix.vector(row).to_vec(),
-                parent,
-            },
-            score,
-            ranks,
-        })
-    })
-}
-
-fn empty_citation() -> seams_contracts::retrieve::Citation {
-    seams_contracts::retrieve::Citation { source_uri: None, title: None, heading_path: Vec::new(), page: None }
-}
-
-/// The rows a search returns, with their scores and ranks, best first.
-pub fn rank(
-    query: &SearchQuery,
-    vector: impl FnOnce(usize) -> Vec<(usize, f64)>,
-    keyword: impl FnOnce(usize) -> Result<Vec<(usize, f64)>, IndexError>,
-) -> Result<Vec<(usize, f64, Ranks)>, IndexError> {
-    let with_rank = |list: Vec<(usize, f64)>, keyword: bool| -> Vec<(usize, f64, Ranks)> {
-        list.into_iter()
-            .enumerate()
-            .map(|(i, (row, score))| {
-                let r = Some(u32::try_from(i + 1).unwrap_or(u32::MAX));
-                (
-                    row,
-                    score,
-                    if keyword { Ranks { vector: None, keyword: r } } else { Ranks { vector: r, keyword: None } },
-                )
-            })
-            .collect()
-    };
-    Ok(match query.mode {
-        SearchMode::Vector => with_rank(vector(query.top_k), false),
-        SearchMode::Keyword => with_rank(keyword(query.top_k)?, true),
-        SearchMode::Hybrid => {
-            let limit = query.fusion.candidates.max(query.top_k);
-            let vector: Vec<usize> = vector(limit).into_iter().map(|(row, _)| row).collect();
-            let keyword: Vec<usize> = keyword(limit)?.into_iter().map(|(row, _)| row).collect();
-            let mut fused = query.fusion.fuse(&vector, &keyword);
-            fused.truncate(query.top_k);
-            fused.into_iter().map(|(row, ranks, score)| (row, score, ranks)).collect()
-        }
-    })
 }
 
 #[async_trait]
@@ -693,6 +341,11 @@ impl SearchIndex for SqliteIndex {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{Map, Value};
+
+    use seams_contracts::retrieve::SearchMode;
+
+    use super::matrix::{empty_citation, query_terms};
     use super::*;
     use crate::filter::Predicate;
 

@@ -1,0 +1,247 @@
+//! What a search holds in memory (each row's vector, codes and metadata, and the keyword
+//! postings), loaded from the file, and the rankings it answers.
+
+use std::collections::HashMap;
+
+use rusqlite::{params, Connection};
+use seams_contracts::process::ParentChunk;
+use seams_contracts::retrieve::{Ranks, SearchMode};
+use serde_json::{Map, Value};
+
+use crate::index::{Hit, IndexError, IndexedChunk, SearchQuery};
+use crate::keywords;
+use crate::postings::{Postings, PostingsBuilder};
+use crate::quantised::Codes;
+
+/// Each vector scan re-scores this many candidates per result exactly (bench/RESULTS.md:
+/// recall@10 against the exact scan).
+const CANDIDATES_PER_RESULT: usize = 4;
+const MIN_CANDIDATES: usize = 40;
+
+/// What a search needs in memory: each row's identity and metadata, its vector (exact, and
+/// as codes for the scan), and the keyword postings. Row `i` is the chunk of rowid `ids[i]`.
+#[derive(Default)]
+pub(super) struct Matrix {
+    dims: usize,
+    ids: Vec<i64>,
+    chunk_ids: Vec<String>,
+    /// Row-major, unit length: row `i` is `vectors[i * dims..(i + 1) * dims]`. Re-scoring
+    /// from here rather than from the file keeps hybrid's 200 candidates under a millisecond.
+    vectors: Vec<f32>,
+    codes: Codes,
+    postings: Postings,
+    metadata: Vec<Map<String, Value>>,
+    position: HashMap<i64, usize>,
+}
+
+pub(super) fn to_blob(vector: &[f32]) -> Vec<u8> {
+    vector.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+pub(super) fn from_blob(blob: &[u8]) -> impl Iterator<Item = f32> + '_ {
+    blob.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+pub(super) fn load_matrix(connection: &Connection, dims: usize) -> rusqlite::Result<Matrix> {
+    let mut matrix = Matrix { dims, codes: Codes::new(dims), ..Matrix::default() };
+    let mut statement = connection.prepare("SELECT id, chunk_id, metadata, embedding FROM chunks ORDER BY id")?;
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        let id: i64 = row.get(0)?;
+        let metadata: String = row.get(2)?;
+        matrix.position.insert(id, matrix.ids.len());
+        matrix.ids.push(id);
+        matrix.chunk_ids.push(row.get(1)?);
+        matrix.metadata.push(serde_json::from_str(&metadata).unwrap_or_default());
+        let before = matrix.vectors.len();
+        matrix.vectors.extend(from_blob(row.get_ref(3)?.as_blob()?).take(dims));
+        // A short blob cannot come from this index's writes; pad rather than shift rows.
+        matrix.vectors.resize(before + dims, 0.0);
+        matrix.codes.push(&matrix.vectors[before..]);
+    }
+    matrix.postings = load_postings(connection, &matrix.position)?;
+    Ok(matrix)
+}
+
+/// The keyword postings, from every token FTS5 holds (so both agree on every word's stem).
+/// The vocabulary table lists tokens grouped by term, which the builder takes fastest.
+pub(super) fn load_postings(connection: &Connection, position: &HashMap<i64, usize>) -> rusqlite::Result<Postings> {
+    let mut postings = PostingsBuilder::new(position.len());
+    let mut statement = connection.prepare("SELECT term, doc FROM temp.chunks_fts_tokens")?;
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        let term = row.get_ref(0)?.as_str()?;
+        if let Some(&row) = position.get(&row.get::<_, i64>(1)?) {
+            postings.add(term, row);
+        }
+    }
+    Ok(postings.build())
+}
+
+/// The query's words as FTS5 tokenizes them, one term each, or `None` when a word is more
+/// than one token (FTS5 reads it as a phrase, which the postings, without positions, cannot
+/// match: FTS5 ranks that query itself).
+pub(super) fn query_terms(connection: &Connection, words: &[String]) -> rusqlite::Result<Option<Vec<String>>> {
+    connection.execute("DELETE FROM temp.query_words", [])?;
+    let mut insert = connection.prepare_cached("INSERT INTO temp.query_words (rowid, word) VALUES (?1, ?2)")?;
+    for (i, word) in words.iter().enumerate() {
+        insert.execute(params![i as i64, word])?;
+    }
+    let mut tokens = connection.prepare_cached("SELECT doc, term FROM temp.query_tokens ORDER BY doc, offset")?;
+    let tokens: Vec<(i64, String)> =
+        tokens.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+    let one_each = tokens.len() == words.len() && tokens.iter().enumerate().all(|(i, (doc, _))| *doc == i as i64);
+    Ok(one_each.then(|| tokens.into_iter().map(|(_, term)| term).collect()))
+}
+
+/// The user's words as an FTS5 query: each word quoted (so no word is read as FTS syntax),
+/// any of them may match; BM25 rewards chunks that match more and rarer ones.
+pub fn fts_query(text: &str) -> Option<String> {
+    let words: Vec<String> = crate::keywords::query_words(text).iter().map(|w| format!("\"{w}\"")).collect();
+    (!words.is_empty()).then(|| words.join(" OR "))
+}
+
+impl Matrix {
+    fn passes(&self, row: usize, query: &SearchQuery) -> bool {
+        query.filter.as_ref().is_none_or(|f| self.metadata.get(row).is_some_and(|m| f.matches(m)))
+    }
+
+    fn by_chunk_id(&self, a: usize, b: usize) -> std::cmp::Ordering {
+        self.chunk_ids[a].cmp(&self.chunk_ids[b])
+    }
+
+    pub(super) fn vector(&self, row: usize) -> &[f32] {
+        &self.vectors[row * self.dims..(row + 1) * self.dims]
+    }
+
+    /// Rows by cosine similarity, best first (ties by chunk id), filtered, at most `limit`:
+    /// the int8 scan's best candidates, re-scored exactly.
+    pub(super) fn vector_ranking(&self, query: &SearchQuery, vector: &[f32], limit: usize) -> Vec<(usize, f64)> {
+        let candidates = (limit * CANDIDATES_PER_RESULT).max(MIN_CANDIDATES);
+        let mut scored: Vec<(usize, f32)> = self
+            .codes
+            .nearest(vector, candidates, |row| self.passes(row, query))
+            .into_iter()
+            .map(|row| (row, self.vector(row).iter().zip(vector).map(|(a, b)| a * b).sum::<f32>()))
+            .collect();
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| self.by_chunk_id(a.0, b.0)));
+        scored.truncate(limit);
+        scored.into_iter().map(|(row, score)| (row, f64::from(score))).collect()
+    }
+
+    /// Rows by BM25, best first (ties by chunk id), filtered, at most `limit`.
+    pub(super) fn keyword_ranking(
+        &self,
+        connection: &Connection,
+        query: &SearchQuery,
+        limit: usize,
+    ) -> rusqlite::Result<Vec<(usize, f64)>> {
+        let words = keywords::query_words(&query.text);
+        if words.is_empty() {
+            return Ok(Vec::new());
+        }
+        let Some(terms) = query_terms(connection, &words)? else {
+            return self.fts5_keyword_ranking(connection, query, limit);
+        };
+        let terms: Vec<&str> = terms.iter().map(String::as_str).collect();
+        Ok(self.postings.top(&terms, limit, |a, b| self.by_chunk_id(a, b), |row| self.passes(row, query)))
+    }
+
+    /// FTS5's own ranking: every matching row scored and sorted. For queries the postings
+    /// cannot answer, and the reference the postings are tested against.
+    pub(super) fn fts5_keyword_ranking(
+        &self,
+        connection: &Connection,
+        query: &SearchQuery,
+        limit: usize,
+    ) -> rusqlite::Result<Vec<(usize, f64)>> {
+        let Some(fts) = fts_query(&query.text) else { return Ok(Vec::new()) };
+        let mut statement = connection.prepare_cached(
+            "SELECT s.id, s.score FROM (SELECT rowid AS id, bm25(chunks_fts) AS score FROM chunks_fts WHERE chunks_fts MATCH ?1) s
+             JOIN chunks c ON c.id = s.id ORDER BY s.score, c.chunk_id",
+        )?;
+        let mut rows = statement.query([fts])?;
+        let mut ranked = Vec::new();
+        while ranked.len() < limit {
+            let Some(row) = rows.next()? else { break };
+            let Some(&position) = self.position.get(&row.get::<_, i64>(0)?) else { continue };
+            if self.passes(position, query) {
+                // SQLite's bm25() is lower-is-better; the response's scores are higher-is-better.
+                ranked.push((position, -row.get::<_, f64>(1)?));
+            }
+        }
+        Ok(ranked)
+    }
+}
+
+pub(super) fn read_hit(
+    connection: &Connection,
+    matrix: &Matrix,
+    row: usize,
+    score: f64,
+    ranks: Ranks,
+) -> rusqlite::Result<Hit> {
+    let mut statement = connection.prepare_cached(
+        "SELECT c.chunk_id, c.document_id, c.version, c.ordinal, c.text, c.citation, p.parent_id, p.text
+         FROM chunks c LEFT JOIN parents p ON p.parent_id = c.parent_id WHERE c.id = ?1",
+    )?;
+    statement.query_row([matrix.ids[row]], |r| {
+        let citation: String = r.get(5)?;
+        let parent = match (r.get::<_, Option<String>>(6)?, r.get::<_, Option<String>>(7)?) {
+            (Some(chunk_id), Some(text)) => Some(ParentChunk { chunk_id, text }),
+            _ => None,
+        };
+        Ok(Hit {
+            document_id: r.get(1)?,
+            version: r.get(2)?,
+            chunk: IndexedChunk {
+                chunk_id: r.get(0)?,
+                ordinal: r.get(3)?,
+                text: r.get(4)?,
+                citation: serde_json::from_str(&citation).unwrap_or_else(|_| empty_citation()),
+                metadata: matrix.metadata[row].clone(),
+                embedding: matrix.vector(row).to_vec(),
+                parent,
+            },
+            score,
+            ranks,
+        })
+    })
+}
+
+pub(super) fn empty_citation() -> seams_contracts::retrieve::Citation {
+    seams_contracts::retrieve::Citation { source_uri: None, title: None, heading_path: Vec::new(), page: None }
+}
+
+/// The rows a search returns, with their scores and ranks, best first.
+pub fn rank(
+    query: &SearchQuery,
+    vector: impl FnOnce(usize) -> Vec<(usize, f64)>,
+    keyword: impl FnOnce(usize) -> Result<Vec<(usize, f64)>, IndexError>,
+) -> Result<Vec<(usize, f64, Ranks)>, IndexError> {
+    let with_rank = |list: Vec<(usize, f64)>, keyword: bool| -> Vec<(usize, f64, Ranks)> {
+        list.into_iter()
+            .enumerate()
+            .map(|(i, (row, score))| {
+                let r = Some(u32::try_from(i + 1).unwrap_or(u32::MAX));
+                (
+                    row,
+                    score,
+                    if keyword { Ranks { vector: None, keyword: r } } else { Ranks { vector: r, keyword: None } },
+                )
+            })
+            .collect()
+    };
+    Ok(match query.mode {
+        SearchMode::Vector => with_rank(vector(query.top_k), false),
+        SearchMode::Keyword => with_rank(keyword(query.top_k)?, true),
+        SearchMode::Hybrid => {
+            let limit = query.fusion.candidates.max(query.top_k);
+            let vector: Vec<usize> = vector(limit).into_iter().map(|(row, _)| row).collect();
+            let keyword: Vec<usize> = keyword(limit)?.into_iter().map(|(row, _)| row).collect();
+            let mut fused = query.fusion.fuse(&vector, &keyword);
+            fused.truncate(query.top_k);
+            fused.into_iter().map(|(row, ranks, score)| (row, score, ranks)).collect()
+        }
+    })
+}
