@@ -90,7 +90,7 @@ impl Codes {
 
     /// Every row `accept` lets through, with its approximate dot product with `query`. On
     /// x86-64 the scan runs as compiled for AVX2 where the CPU has it: at 100k chunks a
-    /// vector search took 3.8–4.0 ms so against 10.3–10.5 ms as compiled for the baseline,
+    /// vector search took 3.7–4.0 ms against 9.7–10.4 ms as compiled for the baseline,
     /// which may only assume SSE2 (bench/RESULTS.md, issue 19).
     fn scores(&self, query: &[i8], accept: impl Fn(usize) -> bool) -> Vec<(usize, f32)> {
         #[cfg(target_arch = "x86_64")]
