@@ -29,8 +29,6 @@ use seams_contracts::implicit_filter::{FiltersInferred, ImplicitFilterInvoke, Im
 use seams_contracts::infer::{ContextItem, InferenceOutput, InferenceRequest, InferenceResponse, Usage};
 use seams_contracts::session::{RewriteInvoke, RewriteRequest, Rewritten};
 use seams_contracts::{CorrelationId, ErrorName, V1};
-#[cfg(not(feature = "aws"))]
-use seams_platform::aws::left_out;
 use seams_platform::aws::SdkConfig;
 use seams_platform::error::{from_value, parse_json};
 use seams_platform::function::{Function, Named, Reply};
