@@ -69,6 +69,20 @@ fn scan_avx2(
     scan(codes, scales, dims, query, accept)
 }
 
+/// [`scan`] compiled for the Arm dot product instructions (`sdot`), which Graviton has: four
+/// int8 products summed into each 32-bit lane in one instruction.
+#[cfg(target_arch = "aarch64")]
+#[target_feature(enable = "dotprod")]
+fn scan_dotprod(
+    codes: &[i8],
+    scales: &[f32],
+    dims: usize,
+    query: &[i8],
+    accept: impl Fn(usize) -> bool,
+) -> Vec<(usize, f32)> {
+    scan(codes, scales, dims, query, accept)
+}
+
 impl Codes {
     pub fn new(dims: usize) -> Self {
         Self { dims, ..Self::default() }
@@ -91,12 +105,19 @@ impl Codes {
     /// Every row `accept` lets through, with its approximate dot product with `query`. On
     /// x86-64 the scan runs as compiled for AVX2 where the CPU has it: at 100k chunks a
     /// vector search took 3.7–4.0 ms against 9.7–10.4 ms as compiled for the baseline,
-    /// which may only assume SSE2 (bench/RESULTS.md, issue 19).
+    /// which may only assume SSE2 (bench/RESULTS.md, issue 19). On arm64 (Lambda) it runs
+    /// as compiled for the dot product instructions where the CPU has them (decision 42).
     fn scores(&self, query: &[i8], accept: impl Fn(usize) -> bool) -> Vec<(usize, f32)> {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: `scan_avx2` needs AVX2, and the CPU has it (checked just above).
             return unsafe { scan_avx2(&self.codes, &self.scales, self.dims, query, accept) };
+        }
+        #[cfg(target_arch = "aarch64")]
+        if std::arch::is_aarch64_feature_detected!("dotprod") {
+            // SAFETY: `scan_dotprod` needs the dot product instructions, and the CPU has them
+            // (checked just above).
+            return unsafe { scan_dotprod(&self.codes, &self.scales, self.dims, query, accept) };
         }
         scan(&self.codes, &self.scales, self.dims, query, accept)
     }
@@ -181,8 +202,8 @@ mod tests {
 
     #[test]
     fn the_scan_scores_every_accepted_row_as_the_baseline_build_does() {
-        // On a CPU with AVX2 `scores` runs the AVX2 build: it must score exactly as the
-        // baseline build (integer dot products), and the row order must not depend on it.
+        // On a CPU with AVX2 (or Arm's dot product) `scores` runs that build: it must score
+        // exactly as the baseline build (integer dot products), and the row order must not depend on it.
         let dims = 384;
         let mut codes = Codes::new(dims);
         for i in 0..500 {
