@@ -502,6 +502,53 @@ mod tests {
         assert_eq!(query_terms(&connection, &words).unwrap(), Some(vec!["refund".to_owned(), "cafe".to_owned()]));
     }
 
+    /// Chunks with equal metadata share one copy in memory, and a filter, decided once per
+    /// copy, still lets through exactly the rows whose metadata matches, in every mode.
+    #[tokio::test]
+    async fn equal_metadata_is_held_once_and_filters_still_choose_row_by_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let index =
+            SqliteIndex::open(&dir.path().join("index.sqlite"), EmbeddingModel { model: "test".into(), dims: 4 })
+                .unwrap();
+        // Shelf = the id's length mod 3: "a" and "dddd" on shelf 1, "bb" on 2, "ccc" on 0.
+        for id in ["a", "bb", "ccc", "dddd"] {
+            let texts: Vec<String> = (0..3).map(|i| format!("refund policy {id} part {i}")).collect();
+            index.upsert(&document(id, 1, &texts)).await.unwrap();
+        }
+        {
+            let connection = index.lock_writer().unwrap();
+            let matrix = load_matrix(&connection, 4).unwrap();
+            assert_eq!(matrix.metadata_copies(), 3, "one copy per distinct metadata, not per chunk");
+        }
+        let shelf =
+            Predicate::compile(&serde_json::from_value(serde_json::json!({"shelf": 1})).unwrap(), "filters").unwrap();
+        for mode in [SearchMode::Vector, SearchMode::Keyword, SearchMode::Hybrid] {
+            for filter in [None, Some(shelf.clone())] {
+                let query = SearchQuery {
+                    text: "refund policy".into(),
+                    vector: Some(vec![0.3, 0.4, 1.0, 0.5]),
+                    mode,
+                    top_k: 50,
+                    filter: filter.clone(),
+                    fusion: crate::fuse::Fusion::default(),
+                };
+                let hits = index.search(&query).await.unwrap();
+                let mut documents: Vec<&str> = hits.iter().map(|h| h.document_id.as_str()).collect();
+                documents.sort_unstable();
+                let expected: &[&str] = if filter.is_some() {
+                    &["a", "a", "a", "dddd", "dddd", "dddd"]
+                } else {
+                    &["a", "a", "a", "bb", "bb", "bb", "ccc", "ccc", "ccc", "dddd", "dddd", "dddd"]
+                };
+                assert_eq!(documents, expected, "{mode:?}, filtered: {}", filter.is_some());
+                for hit in &hits {
+                    let shelf = hit.chunk.metadata.get("shelf").and_then(Value::as_u64);
+                    assert_eq!(shelf, Some(hit.document_id.len() as u64 % 3), "{}'s metadata", hit.chunk.chunk_id);
+                }
+            }
+        }
+    }
+
     /// Searches on several threads while documents are replaced: every search succeeds and
     /// sees each document whole, at one version (a search never reads rows of a write that
     /// began after its matrix was loaded).

@@ -20,6 +20,8 @@ const MIN_CANDIDATES: usize = 40;
 
 /// What a search needs in memory: each row's identity and metadata, its vector (exact, and
 /// as codes for the scan), and the keyword postings. Row `i` is the chunk of rowid `ids[i]`.
+/// Rows with equal metadata share one copy: a document's chunks carry its metadata, so there
+/// are far fewer copies than rows, and a filter is tested once per copy, not once per row.
 #[derive(Default)]
 pub(super) struct Matrix {
     dims: usize,
@@ -30,8 +32,24 @@ pub(super) struct Matrix {
     vectors: Vec<f32>,
     codes: Codes,
     postings: Postings,
+    /// The distinct metadata objects; row `i`'s is `metadata[metadata_of[i]]`.
     metadata: Vec<Map<String, Value>>,
+    metadata_of: Vec<u32>,
     position: HashMap<i64, usize>,
+}
+
+/// Which rows a query's filter lets through, decided once per distinct metadata object.
+struct RowFilter<'a> {
+    metadata_of: &'a [u32],
+    /// `None` without a filter: every row passes.
+    accepted: Option<Vec<bool>>,
+}
+
+impl RowFilter<'_> {
+    fn passes(&self, row: usize) -> bool {
+        let Some(accepted) = &self.accepted else { return true };
+        self.metadata_of.get(row).and_then(|&m| accepted.get(m as usize)).is_some_and(|&pass| pass)
+    }
 }
 
 pub(super) fn to_blob(vector: &[f32]) -> Vec<u8> {
@@ -44,15 +62,28 @@ pub(super) fn from_blob(blob: &[u8]) -> impl Iterator<Item = f32> + '_ {
 
 pub(super) fn load_matrix(connection: &Connection, dims: usize) -> rusqlite::Result<Matrix> {
     let mut matrix = Matrix { dims, codes: Codes::new(dims), ..Matrix::default() };
+    // Each distinct metadata text, parsed once. Writes store what serde_json writes for a map
+    // (keys sorted), so equal objects have equal text; were they to differ, the object would
+    // only be held twice.
+    let mut distinct: HashMap<String, u32> = HashMap::new();
     let mut statement = connection.prepare("SELECT id, chunk_id, metadata, embedding FROM chunks ORDER BY id")?;
     let mut rows = statement.query([])?;
     while let Some(row) = rows.next()? {
         let id: i64 = row.get(0)?;
-        let metadata: String = row.get(2)?;
+        let metadata = row.get_ref(2)?.as_str()?;
         matrix.position.insert(id, matrix.ids.len());
         matrix.ids.push(id);
         matrix.chunk_ids.push(row.get(1)?);
-        matrix.metadata.push(serde_json::from_str(&metadata).unwrap_or_default());
+        let copy = match distinct.get(metadata) {
+            Some(&copy) => copy,
+            None => {
+                let copy = u32::try_from(matrix.metadata.len()).unwrap_or(u32::MAX);
+                matrix.metadata.push(serde_json::from_str(metadata).unwrap_or_default());
+                distinct.insert(metadata.to_owned(), copy);
+                copy
+            }
+        };
+        matrix.metadata_of.push(copy);
         let before = matrix.vectors.len();
         matrix.vectors.extend(from_blob(row.get_ref(3)?.as_blob()?).take(dims));
         // A short blob cannot come from this index's writes; pad rather than shift rows.
@@ -102,8 +133,21 @@ pub fn fts_query(text: &str) -> Option<String> {
 }
 
 impl Matrix {
-    fn passes(&self, row: usize, query: &SearchQuery) -> bool {
-        query.filter.as_ref().is_none_or(|f| self.metadata.get(row).is_some_and(|m| f.matches(m)))
+    fn row_filter(&self, query: &SearchQuery) -> RowFilter<'_> {
+        let accepted = query.filter.as_ref().map(|f| self.metadata.iter().map(|m| f.matches(m)).collect());
+        RowFilter { metadata_of: &self.metadata_of, accepted }
+    }
+
+    /// How many distinct metadata objects the rows share.
+    #[cfg(test)]
+    pub(super) fn metadata_copies(&self) -> usize {
+        self.metadata.len()
+    }
+
+    /// Row `row`'s metadata (empty for a row out of range).
+    pub(super) fn metadata(&self, row: usize) -> Map<String, Value> {
+        let copy = self.metadata_of.get(row).and_then(|&m| self.metadata.get(m as usize));
+        copy.cloned().unwrap_or_default()
     }
 
     fn by_chunk_id(&self, a: usize, b: usize) -> std::cmp::Ordering {
@@ -118,9 +162,10 @@ impl Matrix {
     /// the int8 scan's best candidates, re-scored exactly.
     pub(super) fn vector_ranking(&self, query: &SearchQuery, vector: &[f32], limit: usize) -> Vec<(usize, f64)> {
         let candidates = (limit * CANDIDATES_PER_RESULT).max(MIN_CANDIDATES);
+        let filter = self.row_filter(query);
         let mut scored: Vec<(usize, f32)> = self
             .codes
-            .nearest(vector, candidates, |row| self.passes(row, query))
+            .nearest(vector, candidates, |row| filter.passes(row))
             .into_iter()
             .map(|row| (row, self.vector(row).iter().zip(vector).map(|(a, b)| a * b).sum::<f32>()))
             .collect();
@@ -144,7 +189,8 @@ impl Matrix {
             return self.fts5_keyword_ranking(connection, query, limit);
         };
         let terms: Vec<&str> = terms.iter().map(String::as_str).collect();
-        Ok(self.postings.top(&terms, limit, |a, b| self.by_chunk_id(a, b), |row| self.passes(row, query)))
+        let filter = self.row_filter(query);
+        Ok(self.postings.top(&terms, limit, |a, b| self.by_chunk_id(a, b), |row| filter.passes(row)))
     }
 
     /// FTS5's own ranking: every matching row scored and sorted. For queries the postings
@@ -161,11 +207,12 @@ impl Matrix {
              JOIN chunks c ON c.id = s.id ORDER BY s.score, c.chunk_id",
         )?;
         let mut rows = statement.query([fts])?;
+        let filter = self.row_filter(query);
         let mut ranked = Vec::new();
         while ranked.len() < limit {
             let Some(row) = rows.next()? else { break };
             let Some(&position) = self.position.get(&row.get::<_, i64>(0)?) else { continue };
-            if self.passes(position, query) {
+            if filter.passes(position) {
                 // SQLite's bm25() is lower-is-better; the response's scores are higher-is-better.
                 ranked.push((position, -row.get::<_, f64>(1)?));
             }
@@ -199,7 +246,7 @@ pub(super) fn read_hit(
                 ordinal: r.get(3)?,
                 text: r.get(4)?,
                 citation: serde_json::from_str(&citation).unwrap_or_else(|_| empty_citation()),
-                metadata: matrix.metadata[row].clone(),
+                metadata: matrix.metadata(row),
                 embedding: matrix.vector(row).to_vec(),
                 parent,
             },
