@@ -56,32 +56,34 @@ fn scan(codes: &[i8], scales: &[f32], dims: usize, query: &[i8], accept: impl Fn
     scored
 }
 
-/// [`scan`] compiled for AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn scan_avx2(
-    codes: &[i8],
-    scales: &[f32],
-    dims: usize,
-    query: &[i8],
-    accept: impl Fn(usize) -> bool,
-) -> Vec<(usize, f32)> {
-    scan(codes, scales, dims, query, accept)
+/// Defines `$name`: [`scan`] compiled for the instructions of `$feature`, which the caller
+/// must check the CPU has.
+macro_rules! scan_compiled_for {
+    ($(#[$doc:meta])* $name:ident, $arch:literal, $feature:literal) => {
+        $(#[$doc])*
+        #[cfg(target_arch = $arch)]
+        #[target_feature(enable = $feature)]
+        fn $name(
+            codes: &[i8],
+            scales: &[f32],
+            dims: usize,
+            query: &[i8],
+            accept: impl Fn(usize) -> bool,
+        ) -> Vec<(usize, f32)> {
+            scan(codes, scales, dims, query, accept)
+        }
+    };
 }
 
-/// [`scan`] compiled for the Arm dot product instructions (`sdot`), which Graviton has: four
-/// int8 products summed into each 32-bit lane in one instruction.
-#[cfg(target_arch = "aarch64")]
-#[target_feature(enable = "dotprod")]
-fn scan_dotprod(
-    codes: &[i8],
-    scales: &[f32],
-    dims: usize,
-    query: &[i8],
-    accept: impl Fn(usize) -> bool,
-) -> Vec<(usize, f32)> {
-    scan(codes, scales, dims, query, accept)
-}
+scan_compiled_for!(
+    /// [`scan`] compiled for AVX2.
+    scan_avx2, "x86_64", "avx2"
+);
+scan_compiled_for!(
+    /// [`scan`] compiled for the Arm dot product instructions (`sdot`), which Graviton has:
+    /// four int8 products summed into each 32-bit lane in one instruction.
+    scan_dotprod, "aarch64", "dotprod"
+);
 
 impl Codes {
     pub fn new(dims: usize) -> Self {
