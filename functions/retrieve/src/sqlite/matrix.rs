@@ -1,6 +1,7 @@
 //! What a search holds in memory (each row's vector, codes and metadata, and the keyword
 //! postings), loaded from the file, and the rankings it answers.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 
 use rusqlite::{params, Connection};
@@ -8,6 +9,7 @@ use seams_contracts::process::ParentChunk;
 use seams_contracts::retrieve::{Ranks, SearchMode};
 use serde_json::{Map, Value};
 
+use crate::filter::Predicate;
 use crate::index::{Hit, IndexError, IndexedChunk, SearchQuery};
 use crate::keywords;
 use crate::postings::{Postings, PostingsBuilder};
@@ -21,7 +23,7 @@ const MIN_CANDIDATES: usize = 40;
 /// What a search needs in memory: each row's identity and metadata, its vector (exact, and
 /// as codes for the scan), and the keyword postings. Row `i` is the chunk of rowid `ids[i]`.
 /// Rows with equal metadata share one copy: a document's chunks carry its metadata, so there
-/// are far fewer copies than rows, and a filter is tested once per copy, not once per row.
+/// are far fewer copies than rows, and a filter is tested at most once per copy.
 #[derive(Default)]
 pub(super) struct Matrix {
     dims: usize,
@@ -38,17 +40,31 @@ pub(super) struct Matrix {
     position: HashMap<i64, usize>,
 }
 
-/// Which rows a query's filter lets through, decided once per distinct metadata object.
+/// Which rows a query's filter lets through, decided once per distinct metadata object, when
+/// a row holding it is first asked about: a vector scan asks about every row, a keyword
+/// search only about its candidates.
 struct RowFilter<'a> {
-    metadata_of: &'a [u32],
+    matrix: &'a Matrix,
     /// `None` without a filter: every row passes.
-    accepted: Option<Vec<bool>>,
+    filter: Option<&'a Predicate>,
+    /// Per metadata object: not yet decided, or its answer.
+    decided: Vec<Cell<Option<bool>>>,
 }
 
 impl RowFilter<'_> {
     fn passes(&self, row: usize) -> bool {
-        let Some(accepted) = &self.accepted else { return true };
-        self.metadata_of.get(row).and_then(|&m| accepted.get(m as usize)).is_some_and(|&pass| pass)
+        let Some(filter) = self.filter else { return true };
+        let Some(&copy) = self.matrix.metadata_of.get(row) else { return false };
+        let (Some(decided), Some(metadata)) =
+            (self.decided.get(copy as usize), self.matrix.metadata.get(copy as usize))
+        else {
+            return false;
+        };
+        decided.get().unwrap_or_else(|| {
+            let pass = filter.matches(metadata);
+            decided.set(Some(pass));
+            pass
+        })
     }
 }
 
@@ -133,9 +149,9 @@ pub fn fts_query(text: &str) -> Option<String> {
 }
 
 impl Matrix {
-    fn row_filter(&self, query: &SearchQuery) -> RowFilter<'_> {
-        let accepted = query.filter.as_ref().map(|f| self.metadata.iter().map(|m| f.matches(m)).collect());
-        RowFilter { metadata_of: &self.metadata_of, accepted }
+    fn row_filter<'a>(&'a self, query: &'a SearchQuery) -> RowFilter<'a> {
+        let decided = if query.filter.is_some() { vec![Cell::new(None); self.metadata.len()] } else { Vec::new() };
+        RowFilter { matrix: self, filter: query.filter.as_ref(), decided }
     }
 
     /// How many distinct metadata objects the rows share.
