@@ -4,6 +4,10 @@
 //! holds the query's common words cannot enter them, so those words' postings are skipped
 //! rather than read, and a query's cost follows its rare words. Pure: the caller supplies
 //! the tokens (FTS5's own, so both agree on what a word is).
+//!
+//! Rows can be added and removed after the build, so a write does not cost a rebuild: a
+//! removed row stays in its terms' postings but leaves the statistics and every answer, and
+//! IDFs and bounds are computed per query from the live statistics.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -17,10 +21,11 @@ const B: f64 = 0.75;
 struct TermPostings {
     rows: Vec<u32>,
     frequencies: Vec<u32>,
-    /// Inverse document frequency, as FTS5 computes it.
-    idf: f64,
-    /// The best score this term alone gives any row: MaxScore's bound.
-    bound: f64,
+    /// How many rows not removed hold the term: its IDF's document count.
+    holding: usize,
+    /// The best BM25 term-frequency part of any of its rows, at the reference length: with
+    /// the IDF, MaxScore's bound.
+    best_frequency_part: f64,
 }
 
 /// The inverted index: every term's postings and every row's length in tokens.
@@ -28,7 +33,13 @@ struct TermPostings {
 pub struct Postings {
     terms: HashMap<String, TermPostings>,
     lengths: Vec<u32>,
+    /// Rows removed since the build (empty while none is).
+    removed: Vec<bool>,
+    live_rows: usize,
+    live_length: u64,
     average_length: f64,
+    /// The average length at the build, which `best_frequency_part` is computed at.
+    reference_length: f64,
 }
 
 /// Collects tokens into [`Postings`]. Tokens may come in any order; they come fastest
@@ -82,18 +93,21 @@ impl PostingsBuilder {
 
     pub fn build(mut self) -> Postings {
         self.flush();
-        let rows = self.lengths.len();
-        let total: u64 = self.lengths.iter().map(|&l| u64::from(l)).sum();
-        let average_length = if rows == 0 { 0.0 } else { total as f64 / rows as f64 };
-        let mut postings = Postings { terms: self.terms, lengths: self.lengths, average_length };
+        let mut postings = Postings {
+            terms: self.terms,
+            live_rows: self.lengths.len(),
+            live_length: self.lengths.iter().map(|&l| u64::from(l)).sum(),
+            lengths: self.lengths,
+            ..Postings::default()
+        };
+        postings.average_length = postings.live_average_length();
+        postings.reference_length = postings.average_length;
+        let (lengths, reference) = (&postings.lengths, postings.reference_length);
         for term in postings.terms.values_mut() {
             sort_and_merge(term);
-        }
-        let lengths = &postings.lengths;
-        for term in postings.terms.values_mut() {
-            term.idf = idf(rows, term.rows.len());
-            term.bound = (0..term.rows.len())
-                .map(|i| term_score(term.idf, term.frequencies[i], lengths[term.rows[i] as usize], average_length))
+            term.holding = term.rows.len();
+            term.best_frequency_part = (0..term.rows.len())
+                .map(|i| frequency_part(term.frequencies[i], lengths[term.rows[i] as usize], reference))
                 .fold(0.0, f64::max);
         }
         postings
@@ -133,13 +147,22 @@ fn idf(rows: usize, holding: usize) -> f64 {
 }
 
 fn term_score(idf: f64, frequency: u32, length: u32, average_length: f64) -> f64 {
-    let frequency = f64::from(frequency);
-    idf * ((frequency * (K1 + 1.0)) / (frequency + K1 * (1.0 - B + B * f64::from(length) / average_length)))
+    idf * frequency_part(frequency, length, average_length)
 }
 
-/// A query term's place in its postings.
+/// BM25's term-frequency part. Below `K1 + 1` always; and at an average length `s` times
+/// another, at most `max(s, 1)` times what it was there (the denominator shrinks by at most
+/// `s`), which keeps a bound computed at the build an upper bound after writes.
+fn frequency_part(frequency: u32, length: u32, average_length: f64) -> f64 {
+    let frequency = f64::from(frequency);
+    (frequency * (K1 + 1.0)) / (frequency + K1 * (1.0 - B + B * f64::from(length) / average_length))
+}
+
+/// A query term's place in its postings, with its IDF and bound at the live statistics.
 struct Cursor<'a> {
     term: &'a TermPostings,
+    idf: f64,
+    bound: f64,
     at: usize,
 }
 
@@ -202,8 +225,99 @@ impl<F: Fn(usize, usize) -> Ordering> Best<F> {
 }
 
 impl Postings {
+    /// Rows ever held, removed ones included: the next added row's number.
     pub fn rows(&self) -> usize {
         self.lengths.len()
+    }
+
+    pub fn is_removed(&self, row: usize) -> bool {
+        self.removed.get(row).copied().unwrap_or(false)
+    }
+
+    /// Per row, whether it was removed; empty while none has been.
+    pub fn removed(&self) -> &[bool] {
+        &self.removed
+    }
+
+    fn live_average_length(&self) -> f64 {
+        if self.live_rows == 0 {
+            0.0
+        } else {
+            self.live_length as f64 / self.live_rows as f64
+        }
+    }
+
+    fn idf(&self, term: &TermPostings) -> f64 {
+        idf(self.live_rows, term.holding)
+    }
+
+    /// The most `term` alone adds to a row's score now: its best frequency part, scaled for
+    /// the average length's change since the build ([`frequency_part`]), capped at `K1 + 1`.
+    fn bound(&self, term: &TermPostings) -> f64 {
+        let scale = if self.reference_length > 0.0 {
+            (self.average_length / self.reference_length).max(1.0)
+        } else {
+            f64::INFINITY
+        };
+        self.idf(term) * (term.best_frequency_part * scale).min(K1 + 1.0)
+    }
+
+    /// Adds a row holding `tokens` (one entry per occurrence) after every row held; returns
+    /// its number.
+    pub fn add_row(&mut self, tokens: &[&str]) -> usize {
+        let row = self.lengths.len();
+        let length = u32::try_from(tokens.len()).unwrap_or(u32::MAX);
+        self.lengths.push(length);
+        if !self.removed.is_empty() {
+            self.removed.push(false);
+        }
+        self.live_rows += 1;
+        self.live_length += u64::from(length);
+        self.average_length = self.live_average_length();
+        // Rows past u32's range count, but hold no postings (as in the builder).
+        let Ok(row_number) = u32::try_from(row) else { return row };
+        let mut counts: Vec<(&str, u32)> = Vec::new();
+        let mut sorted = tokens.to_vec();
+        sorted.sort_unstable();
+        for token in sorted {
+            match counts.last_mut() {
+                Some((term, count)) if *term == token => *count += 1,
+                _ => counts.push((token, 1)),
+            }
+        }
+        for (term, frequency) in counts {
+            let postings = self.terms.entry(term.to_owned()).or_default();
+            postings.rows.push(row_number);
+            postings.frequencies.push(frequency);
+            postings.holding += 1;
+            postings.best_frequency_part =
+                postings.best_frequency_part.max(frequency_part(frequency, length, self.reference_length));
+        }
+        row
+    }
+
+    /// Removes `row`, which held `tokens` (its terms, in any order and repeats allowed): it
+    /// no longer counts in any statistic or answer. A term not in its postings is skipped.
+    pub fn remove_row(&mut self, row: usize, tokens: &[&str]) {
+        let (Some(&length), Ok(wanted)) = (self.lengths.get(row), u32::try_from(row)) else { return };
+        if self.is_removed(row) {
+            return;
+        }
+        let mut distinct = tokens.to_vec();
+        distinct.sort_unstable();
+        distinct.dedup();
+        for term in distinct {
+            if let Some(postings) = self.terms.get_mut(term) {
+                if postings.rows.binary_search(&wanted).is_ok() {
+                    postings.holding = postings.holding.saturating_sub(1);
+                }
+            }
+        }
+        self.removed.resize(self.lengths.len(), false);
+        self.removed[row] = true;
+        self.live_rows = self.live_rows.saturating_sub(1);
+        self.live_length = self.live_length.saturating_sub(u64::from(length));
+        self.average_length = self.live_average_length();
     }
 
     /// The BM25 score of `row` for `terms`, summed in the query's order (as FTS5 sums).
@@ -214,13 +328,13 @@ impl Postings {
             .filter_map(|term| self.terms.get(*term))
             .filter_map(|term| {
                 let i = term.rows.binary_search(&wanted).ok()?;
-                Some(term_score(term.idf, term.frequencies[i], self.lengths[row], self.average_length))
+                Some(term_score(self.idf(term), term.frequencies[i], self.lengths[row], self.average_length))
             })
             .sum()
     }
 
-    /// The `limit` best rows holding any of `terms` that `accept` lets through, best first;
-    /// equal scores in `tie` order. A term given twice counts twice, as in FTS5. `accept`
+    /// The `limit` best rows holding any of `terms` that `accept` lets through (never a
+    /// removed one), best first; equal scores in `tie` order. A term given twice counts twice, as in FTS5. `accept`
     /// is asked only about rows good enough to enter.
     pub fn top(
         &self,
@@ -243,14 +357,17 @@ impl Postings {
         if limit == 0 {
             return (Vec::new(), 0);
         }
-        let mut cursors: Vec<Cursor<'_>> =
-            terms.iter().filter_map(|term| self.terms.get(*term)).map(|term| Cursor { term, at: 0 }).collect();
-        cursors.sort_by(|a, b| a.term.bound.total_cmp(&b.term.bound));
+        let mut cursors: Vec<Cursor<'_>> = terms
+            .iter()
+            .filter_map(|term| self.terms.get(*term))
+            .map(|term| Cursor { term, idf: self.idf(term), bound: self.bound(term), at: 0 })
+            .collect();
+        cursors.sort_by(|a, b| a.bound.total_cmp(&b.bound));
         // bound_through[i]: the most the terms 0..=i together can add to a row's score.
         let bound_through: Vec<f64> = cursors
             .iter()
             .scan(0.0, |sum, cursor| {
-                *sum += cursor.term.bound;
+                *sum += cursor.bound;
                 Some(*sum)
             })
             .collect();
@@ -279,7 +396,7 @@ impl Postings {
                 }
             }
             let row = row as usize;
-            if best.enters(row, score) && accept(row) {
+            if best.enters(row, score) && !self.is_removed(row) && accept(row) {
                 best.push(row, score);
                 while essential < cursors.len() && !best.reachable(bound_through[essential]) {
                     essential += 1;
@@ -294,8 +411,7 @@ impl Postings {
     }
 
     fn term_score_at(&self, cursor: &Cursor<'_>, row: u32) -> f64 {
-        let term = cursor.term;
-        term_score(term.idf, term.frequencies[cursor.at], self.lengths[row as usize], self.average_length)
+        term_score(cursor.idf, cursor.term.frequencies[cursor.at], self.lengths[row as usize], self.average_length)
     }
 }
 
@@ -373,6 +489,81 @@ mod tests {
                 assert_eq!(found, exhaustive(&index, &query, limit, |row| row % 10 == 3), "{query:?} filtered");
             }
         }
+    }
+
+    /// Rows added and removed after the build rank as a build of the rows left would: the
+    /// same rows in the same order with the same scores, for common and rare words, filtered
+    /// or not. The bounds stay bounds though the average length moved both ways.
+    #[test]
+    fn rows_added_and_removed_rank_as_a_fresh_build() {
+        let mut state = 3u64;
+        let mut next = move |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        fn text(next: &mut impl FnMut(u64) -> u64, words: u64) -> String {
+            (0..1 + next(words))
+                .map(|_| format!("w{}", (200f64.powf(next(10_000) as f64 / 10_000.0)) as u32))
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
+        let mut rows: Vec<String> = (0..1500).map(|_| text(&mut next, 10)).collect();
+        let mut index = postings(&rows.iter().map(String::as_str).collect::<Vec<_>>());
+        // Which row of `index` each row of `rows` is; removed rows leave both.
+        let mut held: Vec<usize> = (0..rows.len()).collect();
+        for round in 0..300u64 {
+            if round % 3 == 0 && rows.len() > 1 {
+                let at = next(rows.len() as u64) as usize;
+                let removed = rows.remove(at);
+                index.remove_row(held.remove(at), &removed.split_whitespace().collect::<Vec<_>>());
+            } else {
+                // Longer rows than the build's, then shorter: the average moves up, then down.
+                let added = text(&mut next, if round < 150 { 40 } else { 3 });
+                held.push(index.add_row(&added.split_whitespace().collect::<Vec<_>>()));
+                rows.push(added);
+            }
+        }
+        assert_eq!(index.rows() - rows.len(), 100, "the 100 removed rows are still held");
+        let fresh = postings(&rows.iter().map(String::as_str).collect::<Vec<_>>());
+        let in_fresh = |row: usize| held.iter().position(|&h| h == row).expect("a removed row was returned");
+        for query in [vec!["w1", "w2", "w150"], vec!["w199", "w1"], vec!["w3", "w3"], vec!["w40", "w7", "w2", "w90"]] {
+            for limit in [1, 10, 50] {
+                let tie = |a: usize, b: usize| a.cmp(&b);
+                let found: Vec<(usize, f64)> =
+                    index.top(&query, limit, tie, |_| true).into_iter().map(|(row, s)| (in_fresh(row), s)).collect();
+                assert_eq!(found, fresh.top(&query, limit, tie, |_| true), "{query:?} top {limit}");
+                let found: Vec<(usize, f64)> = index
+                    .top(&query, limit, tie, |row| in_fresh(row) % 10 == 3)
+                    .into_iter()
+                    .map(|(row, s)| (in_fresh(row), s))
+                    .collect();
+                assert_eq!(found, fresh.top(&query, limit, tie, |row| row % 10 == 3), "{query:?} filtered");
+            }
+        }
+    }
+
+    /// A row's term-frequency part grows when added rows lengthen the average: "t t" in a
+    /// ten-token row is worth little among one-token rows and a lot among forty-token ones.
+    /// Its term's bound from the build must grow with it, or MaxScore drops "t" once an "x" row
+    /// fills the top 1, and never finds the row.
+    #[test]
+    fn a_bound_grows_when_added_rows_lengthen_the_average() {
+        let mut rows: Vec<String> = vec!["x".to_owned(); 5];
+        rows.push("t t b b b b b b b b".to_owned());
+        rows.extend((0..200).map(|i| format!("a{i}")));
+        let mut index = postings(&rows.iter().map(String::as_str).collect::<Vec<_>>());
+        let long = ["c"; 40];
+        for _ in 0..200 {
+            index.add_row(&long);
+            rows.push(long.join(" "));
+        }
+        let fresh = postings(&rows.iter().map(String::as_str).collect::<Vec<_>>());
+        let tie = |a: usize, b: usize| a.cmp(&b);
+        let expected = fresh.top(&["t", "x"], 1, tie, |_| true);
+        assert_eq!(expected.first().map(|r| r.0), Some(5), "the row holding t twice ranks first");
+        assert_eq!(index.top(&["t", "x"], 1, tie, |_| true), expected);
     }
 
     #[test]
