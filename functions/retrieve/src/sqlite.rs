@@ -1,5 +1,5 @@
-//! The embedded index: one SQLite file, and in memory, loaded on the first search after a
-//! write, what searching it needs. Keywords: FTS5 tokenizes and stores; the search walks an
+//! The embedded index: one SQLite file, and in memory what searching it needs: loaded by
+//! the first search, kept up by small writes, loaded again after big ones. Keywords: FTS5 tokenizes and stores; the search walks an
 //! inverted index built from FTS5's own tokens with MaxScore ([`crate::postings`]), scoring
 //! as FTS5's `bm25()` does, so its cost follows the query's rare words. Vectors: an int8
 //! scan of every row ([`crate::quantised`]) picks candidates, which exact cosine re-scores.
@@ -26,7 +26,7 @@ use crate::index::{
     check_model, normalised, Hit, IndexError, IndexedChunk, IndexedDocument, SearchIndex, SearchQuery, Upserted,
 };
 use crate::keywords;
-use matrix::{from_blob, load_matrix, read_hit, to_blob, Matrix};
+use matrix::{from_blob, load_matrix, read_hit, to_blob, AddedRow, Matrix, RowChanges};
 use schema::{prepare_schema, TOKEN_TABLES};
 
 /// Searches run side by side, each on a connection of its own; a write waits for them and
@@ -36,7 +36,8 @@ pub struct SqliteIndex {
     model: EmbeddingModel,
     /// The one connection that writes, and loads the matrix.
     writer: Mutex<Connection>,
-    /// Dropped by every write (which holds it exclusively), rebuilt by the next search.
+    /// Followed by small writes (which hold it exclusively), dropped by big ones and loaded
+    /// again by the next search.
     matrix: RwLock<Option<Matrix>>,
     /// Connections no search is using.
     idle_readers: Mutex<Vec<Connection>>,
@@ -119,15 +120,31 @@ impl SqliteIndex {
         self.writer.lock().map_err(poisoned)
     }
 
-    /// Runs `write` in one transaction and drops the matrix; returns what `write` returned.
-    fn write<T>(&self, write: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>) -> Result<T, IndexError> {
+    /// Runs `write` in one transaction, then has the matrix follow the rows it changed, or
+    /// drops it when the change is too big to follow; returns what `write` returned.
+    fn write<T>(
+        &self,
+        write: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<(T, RowChanges)>,
+    ) -> Result<T, IndexError> {
         let mut matrix = self.matrix.write().map_err(poisoned)?;
         let mut writer = self.lock_writer()?;
         let transaction = writer.transaction().map_err(unavailable)?;
-        let result = write(&transaction).map_err(unavailable)?;
+        let (result, changes) = write(&transaction).map_err(unavailable)?;
         transaction.commit().map_err(unavailable)?;
-        *matrix = None;
+        let followed = match matrix.as_mut() {
+            Some(held) if held.can_follow(&changes) => held.follow(&writer, &changes).is_ok(),
+            _ => false,
+        };
+        if !followed {
+            *matrix = None;
+        }
         Ok(result)
+    }
+
+    /// Whether a search would use the matrix in memory rather than load it.
+    #[cfg(test)]
+    fn holds_matrix(&self) -> bool {
+        self.matrix.read().is_ok_and(|matrix| matrix.is_some())
     }
 
     /// The file's bytes as of the last committed write (nothing is in flight while this
@@ -230,19 +247,19 @@ pub(super) fn index_keywords(connection: &Connection, id: i64, text: &str) -> ru
 }
 
 /// Deletes the document's chunks and their keywords (an external-content FTS5 table is
-/// told exactly what it indexed).
-fn remove_chunks(connection: &Connection, document_id: &str) -> rusqlite::Result<()> {
+/// told exactly what it indexed); returns each removed chunk's rowid and text.
+fn remove_chunks(connection: &Connection, document_id: &str) -> rusqlite::Result<Vec<(i64, String)>> {
     let mut chunks = connection.prepare_cached("SELECT id, text FROM chunks WHERE document_id = ?1")?;
     let rows: Vec<(i64, String)> =
         chunks.query_map([document_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
     let mut unindex =
         connection.prepare_cached("INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', ?1, ?2)")?;
-    for (id, text) in rows {
-        unindex.execute(params![id, keywords::indexed_text(&text)])?;
+    for (id, text) in &rows {
+        unindex.execute(params![id, keywords::indexed_text(text)])?;
     }
     connection.execute("DELETE FROM chunks WHERE document_id = ?1", [document_id])?;
     connection.execute("DELETE FROM parents WHERE document_id = ?1", [document_id])?;
-    Ok(())
+    Ok(rows)
 }
 
 fn micros(at: DateTime<Utc>) -> i64 {
@@ -261,7 +278,7 @@ impl SearchIndex for SqliteIndex {
         for chunk in &document.chunks {
             let citation = serde_json::to_string(&chunk.citation).map_err(|e| IndexError::Invalid(e.to_string()))?;
             let metadata = serde_json::to_string(&chunk.metadata).map_err(|e| IndexError::Invalid(e.to_string()))?;
-            rows.push((chunk, citation, metadata, to_blob(&normalised(&chunk.embedding))));
+            rows.push((chunk, citation, metadata, normalised(&chunk.embedding)));
         }
         self.write(|tx| {
             let held: Option<(u32, Option<i64>)> = tx
@@ -271,10 +288,10 @@ impl SearchIndex for SqliteIndex {
                 .optional()?;
             if let Some((version, deleted_at)) = held {
                 if version > document.version || deleted_at.is_some_and(|d| d > micros(document.processed_at)) {
-                    return Ok(Upserted::Stale);
+                    return Ok((Upserted::Stale, RowChanges::default()));
                 }
             }
-            remove_chunks(tx, &document.document_id)?;
+            let mut changes = RowChanges { removed: remove_chunks(tx, &document.document_id)?, added: Vec::new() };
             let mut insert = tx.prepare_cached(
                 "INSERT INTO chunks (chunk_id, document_id, version, ordinal, text, citation, metadata, embedding, parent_id)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -282,7 +299,7 @@ impl SearchIndex for SqliteIndex {
             let mut insert_parent = tx.prepare_cached(
                 "INSERT INTO parents (parent_id, document_id, text) VALUES (?1, ?2, ?3) ON CONFLICT (parent_id) DO NOTHING",
             )?;
-            for (chunk, citation, metadata, blob) in &rows {
+            for (chunk, citation, metadata, vector) in rows {
                 let parent_id = chunk.parent.as_ref().map(|p| &p.chunk_id);
                 if let Some(parent) = &chunk.parent {
                     insert_parent.execute(params![parent.chunk_id, document.document_id, parent.text])?;
@@ -295,29 +312,32 @@ impl SearchIndex for SqliteIndex {
                     chunk.text,
                     citation,
                     metadata,
-                    blob,
+                    to_blob(&vector),
                     parent_id
                 ])?;
-                index_keywords(tx, tx.last_insert_rowid(), &chunk.text)?;
+                let id = tx.last_insert_rowid();
+                index_keywords(tx, id, &chunk.text)?;
+                let (chunk_id, text) = (chunk.chunk_id.clone(), chunk.text.clone());
+                changes.added.push(AddedRow { id, chunk_id, metadata, vector, text });
             }
             tx.execute(
                 "INSERT INTO documents (document_id, version, processed_at, deleted_at) VALUES (?1, ?2, ?3, NULL)
                  ON CONFLICT (document_id) DO UPDATE SET version = excluded.version, processed_at = excluded.processed_at, deleted_at = NULL",
                 params![document.document_id, document.version, micros(document.processed_at)],
             )?;
-            Ok(Upserted::Replaced)
+            Ok((Upserted::Replaced, changes))
         })
     }
 
     async fn delete(&self, document_id: &str, deleted_at: DateTime<Utc>) -> Result<(), IndexError> {
         self.write(|tx| {
-            remove_chunks(tx, document_id)?;
+            let removed = remove_chunks(tx, document_id)?;
             tx.execute(
                 "INSERT INTO documents (document_id, version, processed_at, deleted_at) VALUES (?1, 0, 0, ?2)
                  ON CONFLICT (document_id) DO UPDATE SET deleted_at = max(coalesce(deleted_at, 0), excluded.deleted_at)",
                 params![document_id, micros(deleted_at)],
             )?;
-            Ok(())
+            Ok(((), RowChanges { removed, added: Vec::new() }))
         })
     }
 
@@ -401,6 +421,17 @@ mod tests {
         }
     }
 
+    /// A seeded xorshift: each call a number below the one given.
+    fn below(seed: u64) -> impl FnMut(usize) -> usize {
+        let mut state = seed;
+        move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        }
+    }
+
     /// The postings' ranking is FTS5's: the same rows, order and scores for every query,
     /// filtered or not, after replacements and deletions changed the statistics. Words that
     /// stem alike, accents, digits and a word FTS5 splits in two are among them.
@@ -429,13 +460,7 @@ mod tests {
             "drag",
             "हिन्दी",
         ];
-        let mut state = 11u64;
-        let mut next = move |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n as u64) as usize
-        };
+        let mut next = below(11);
         let dir = tempfile::tempdir().unwrap();
         let index =
             SqliteIndex::open(&dir.path().join("index.sqlite"), EmbeddingModel { model: "test".into(), dims: 4 })
@@ -500,6 +525,93 @@ mod tests {
         assert_eq!(query_terms(&connection, &words).unwrap(), None, "a word FTS5 splits is a phrase");
         let words = keywords::query_words("Refunds CAFÉ");
         assert_eq!(query_terms(&connection, &words).unwrap(), Some(vec!["refund".to_owned(), "cafe".to_owned()]));
+    }
+
+    /// Small writes after a search are followed in memory, not loaded again, and the index
+    /// then answers exactly as one that loads the file: the same chunks, order, scores, ranks
+    /// and metadata in every mode, filtered or not, though the statistics moved (words that
+    /// stem alike, accents and a stop word included). A write too big to follow drops what it
+    /// held.
+    #[tokio::test]
+    async fn small_writes_are_followed_in_memory_and_answer_as_a_fresh_load() {
+        let words = ["refund", "the", "refunds", "policy", "café", "naïve", "2", "wing", "lift", "drag", "carrier"];
+        let mut next = below(5);
+        let mut document = |id: usize, version: u32| {
+            let mut metadata = Map::new();
+            metadata.insert("shelf".into(), Value::from(next(3)));
+            IndexedDocument {
+                document_id: format!("d{id}"),
+                version,
+                processed_at: chrono::TimeZone::timestamp_opt(&Utc, 1_700_000_000 + i64::from(version), 0).unwrap(),
+                embedding: EmbeddingModel { model: "test".into(), dims: 4 },
+                chunks: (0..1 + next(3))
+                    .map(|i| {
+                        let length = 1 + next(15);
+                        let text: Vec<&str> = (0..length)
+                            .map(|_| {
+                                // Skewed towards the list's first words, as word use is.
+                                let within = next(words.len()) + 1;
+                                words[next(within)]
+                            })
+                            .collect();
+                        let vector = (0..4).map(|_| next(2001) as f32 / 1000.0 - 1.0).collect();
+                        chunk(&format!("d{id}:{version}:{i}"), &text.join(" "), vector, metadata.clone())
+                    })
+                    .collect(),
+            }
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.sqlite");
+        let index = SqliteIndex::open(&path, EmbeddingModel { model: "test".into(), dims: 4 }).unwrap();
+        for d in 0..200 {
+            index.upsert(&document(d, 1)).await.unwrap();
+        }
+        let query = |text: &str, mode, filter: Option<Predicate>| SearchQuery {
+            text: text.into(),
+            vector: Some(vec![0.3, -0.4, 0.8, 0.1]),
+            mode,
+            top_k: 20,
+            filter,
+            fusion: crate::fuse::Fusion::default(),
+        };
+        assert!(!index.search(&query("refund", SearchMode::Hybrid, None)).await.unwrap().is_empty());
+        assert!(index.holds_matrix());
+        for d in (0..200).step_by(20) {
+            index.upsert(&document(d, 2)).await.unwrap();
+        }
+        for d in 200..205 {
+            index.upsert(&document(d, 1)).await.unwrap();
+        }
+        for d in (5..200).step_by(25) {
+            index.delete(&format!("d{d}"), Utc::now()).await.unwrap();
+        }
+        assert!(index.holds_matrix(), "these writes are small beside 200 documents: followed in memory");
+        let shelf =
+            Predicate::compile(&serde_json::from_value(serde_json::json!({"shelf": 1})).unwrap(), "filters").unwrap();
+        let compare = |index: &SqliteIndex, loaded: &SqliteIndex| {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let mut compared = 0;
+            for text in ["refund", "refunds policy", "cafe naïve 2", "wing lift drag carrier", "absent"] {
+                for mode in [SearchMode::Vector, SearchMode::Keyword, SearchMode::Hybrid] {
+                    for filter in [None, Some(shelf.clone())] {
+                        let query = query(text, mode, filter);
+                        let hits = runtime.block_on(index.search(&query)).unwrap();
+                        let expected = runtime.block_on(loaded.search(&query)).unwrap();
+                        assert_eq!(hits, expected, "{text:?} {mode:?} filtered: {}", query.filter.is_some());
+                        compared += hits.len();
+                    }
+                }
+            }
+            assert!(compared > 300, "too little to compare: {compared}");
+        };
+        let loaded = SqliteIndex::open(&path, EmbeddingModel { model: "test".into(), dims: 4 }).unwrap();
+        std::thread::scope(|scope| scope.spawn(|| compare(&index, &loaded)).join().unwrap());
+        for d in 0..100 {
+            index.upsert(&document(d, 3)).await.unwrap();
+        }
+        assert!(!index.holds_matrix(), "half the documents replaced: the next search loads the file again");
+        let loaded = SqliteIndex::open(&path, EmbeddingModel { model: "test".into(), dims: 4 }).unwrap();
+        std::thread::scope(|scope| scope.spawn(|| compare(&index, &loaded)).join().unwrap());
     }
 
     /// Chunks with equal metadata share one copy in memory, and a filter, decided once per

@@ -1,5 +1,6 @@
 //! What a search holds in memory (each row's vector, codes and metadata, and the keyword
-//! postings), loaded from the file, and the rankings it answers.
+//! postings), loaded from the file and kept up with small writes, and the rankings it
+//! answers.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -37,22 +38,55 @@ pub(super) struct Matrix {
     /// The distinct metadata objects; row `i`'s is `metadata[metadata_of[i]]`.
     metadata: Vec<Map<String, Value>>,
     metadata_of: Vec<u32>,
+    /// Live rows by rowid (a removed row is in no ranking: the postings mark it).
     position: HashMap<i64, usize>,
+    /// Rows at the load, and rows added or removed since: past a share of the load, the next
+    /// search loads the file again rather than carry the removed rows.
+    loaded_rows: usize,
+    changed_rows: usize,
 }
+
+/// What a committed write did to the rows, for the matrix to follow it.
+#[derive(Default)]
+pub(super) struct RowChanges {
+    /// Each removed row's rowid and text.
+    pub removed: Vec<(i64, String)>,
+    pub added: Vec<AddedRow>,
+}
+
+pub(super) struct AddedRow {
+    pub id: i64,
+    pub chunk_id: String,
+    /// As stored: serde_json's text of the map.
+    pub metadata: String,
+    /// Unit length, as stored.
+    pub vector: Vec<f32>,
+    pub text: String,
+}
+
+/// Rows changed since the load that the matrix follows in place, as a share of the rows
+/// loaded (bench/RESULTS.md: the first search after a write).
+const FOLLOWED_SHARE: usize = 4;
 
 /// Which rows a query's filter lets through, decided once per distinct metadata object, when
 /// a row holding it is first asked about: a vector scan asks about every row, a keyword
 /// search only about its candidates.
 struct RowFilter<'a> {
     matrix: &'a Matrix,
-    /// `None` without a filter: every row passes.
+    /// `None` without a filter: every row passes, but removed ones.
     filter: Option<&'a Predicate>,
+    /// Per row, whether a write removed it (empty while none has): held here, not looked up
+    /// through the matrix, since the scan asks about every row.
+    removed: &'a [bool],
     /// Per metadata object: not yet decided, or its answer.
     decided: Vec<Cell<Option<bool>>>,
 }
 
 impl RowFilter<'_> {
     fn passes(&self, row: usize) -> bool {
+        if self.removed.get(row).copied().unwrap_or(false) {
+            return false;
+        }
         let Some(filter) = self.filter else { return true };
         let Some(&copy) = self.matrix.metadata_of.get(row) else { return false };
         let (Some(decided), Some(metadata)) =
@@ -78,36 +112,38 @@ pub(super) fn from_blob(blob: &[u8]) -> impl Iterator<Item = f32> + '_ {
 
 pub(super) fn load_matrix(connection: &Connection, dims: usize) -> rusqlite::Result<Matrix> {
     let mut matrix = Matrix { dims, codes: Codes::new(dims), ..Matrix::default() };
-    // Each distinct metadata text, parsed once. Writes store what serde_json writes for a map
-    // (keys sorted), so equal objects have equal text; were they to differ, the object would
-    // only be held twice.
-    let mut distinct: HashMap<String, u32> = HashMap::new();
+    let mut distinct = HashMap::new();
     let mut statement = connection.prepare("SELECT id, chunk_id, metadata, embedding FROM chunks ORDER BY id")?;
     let mut rows = statement.query([])?;
     while let Some(row) = rows.next()? {
-        let id: i64 = row.get(0)?;
-        let metadata = row.get_ref(2)?.as_str()?;
-        matrix.position.insert(id, matrix.ids.len());
-        matrix.ids.push(id);
-        matrix.chunk_ids.push(row.get(1)?);
-        let copy = match distinct.get(metadata) {
-            Some(&copy) => copy,
-            None => {
-                let copy = u32::try_from(matrix.metadata.len()).unwrap_or(u32::MAX);
-                matrix.metadata.push(serde_json::from_str(metadata).unwrap_or_default());
-                distinct.insert(metadata.to_owned(), copy);
-                copy
-            }
-        };
-        matrix.metadata_of.push(copy);
-        let before = matrix.vectors.len();
-        matrix.vectors.extend(from_blob(row.get_ref(3)?.as_blob()?).take(dims));
-        // A short blob cannot come from this index's writes; pad rather than shift rows.
-        matrix.vectors.resize(before + dims, 0.0);
-        matrix.codes.push(&matrix.vectors[before..]);
+        let copy = matrix.metadata_copy(&mut distinct, row.get_ref(2)?.as_str()?);
+        matrix.push_row(row.get(0)?, row.get(1)?, copy, from_blob(row.get_ref(3)?.as_blob()?));
     }
     matrix.postings = load_postings(connection, &matrix.position)?;
+    matrix.loaded_rows = matrix.ids.len();
     Ok(matrix)
+}
+
+/// Each text's tokens as FTS5 indexes the chunk holding it, one entry per occurrence.
+fn indexed_tokens<'a>(
+    connection: &Connection,
+    texts: impl Iterator<Item = &'a str>,
+) -> rusqlite::Result<Vec<Vec<String>>> {
+    connection.execute("INSERT INTO temp.written_texts (written_texts) VALUES ('delete-all')", [])?;
+    let mut insert = connection.prepare_cached("INSERT INTO temp.written_texts (rowid, text) VALUES (?1, ?2)")?;
+    let mut tokens = Vec::new();
+    for (i, text) in texts.enumerate() {
+        insert.execute(params![i as i64, keywords::indexed_text(text)])?;
+        tokens.push(Vec::new());
+    }
+    let mut statement = connection.prepare_cached("SELECT doc, term FROM temp.written_tokens")?;
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        if let Some(text) = usize::try_from(row.get::<_, i64>(0)?).ok().and_then(|doc| tokens.get_mut(doc)) {
+            text.push(row.get(1)?);
+        }
+    }
+    Ok(tokens)
 }
 
 /// The keyword postings, from every token FTS5 holds (so both agree on every word's stem).
@@ -149,9 +185,61 @@ pub fn fts_query(text: &str) -> Option<String> {
 }
 
 impl Matrix {
+    /// The metadata object stored as `text`, parsed the first time it is met. Writes store
+    /// what serde_json writes for a map (keys sorted), so equal objects have equal text; were
+    /// they to differ, the object would only be held twice.
+    fn metadata_copy(&mut self, distinct: &mut HashMap<String, u32>, text: &str) -> u32 {
+        if let Some(&copy) = distinct.get(text) {
+            return copy;
+        }
+        let copy = u32::try_from(self.metadata.len()).unwrap_or(u32::MAX);
+        self.metadata.push(serde_json::from_str(text).unwrap_or_default());
+        distinct.insert(text.to_owned(), copy);
+        copy
+    }
+
+    fn push_row(&mut self, id: i64, chunk_id: String, metadata_copy: u32, vector: impl Iterator<Item = f32>) {
+        self.position.insert(id, self.ids.len());
+        self.ids.push(id);
+        self.chunk_ids.push(chunk_id);
+        self.metadata_of.push(metadata_copy);
+        let before = self.vectors.len();
+        self.vectors.extend(vector.take(self.dims));
+        // A short vector cannot come from this index's writes; pad rather than shift rows.
+        self.vectors.resize(before + self.dims, 0.0);
+        self.codes.push(&self.vectors[before..]);
+    }
+
+    /// Whether following `changes` in place keeps the rows changed since the load within
+    /// their share. An empty load is always loaded again: it has no lengths to bound by.
+    pub(super) fn can_follow(&self, changes: &RowChanges) -> bool {
+        let changed = self.changed_rows + changes.removed.len() + changes.added.len();
+        self.loaded_rows > 0 && changed <= self.loaded_rows / FOLLOWED_SHARE
+    }
+
+    /// Takes in a committed write, so the next search need not load the file again: removed
+    /// rows leave every ranking, added rows join at the end. Fails before changing anything.
+    pub(super) fn follow(&mut self, connection: &Connection, changes: &RowChanges) -> rusqlite::Result<()> {
+        let removed_tokens = indexed_tokens(connection, changes.removed.iter().map(|(_, text)| text.as_str()))?;
+        let added_tokens = indexed_tokens(connection, changes.added.iter().map(|row| row.text.as_str()))?;
+        for ((id, _), tokens) in changes.removed.iter().zip(&removed_tokens) {
+            if let Some(row) = self.position.remove(id) {
+                self.postings.remove_row(row, &tokens.iter().map(String::as_str).collect::<Vec<_>>());
+            }
+        }
+        let mut distinct = HashMap::new();
+        for (added, tokens) in changes.added.iter().zip(&added_tokens) {
+            let copy = self.metadata_copy(&mut distinct, &added.metadata);
+            self.push_row(added.id, added.chunk_id.clone(), copy, added.vector.iter().copied());
+            self.postings.add_row(&tokens.iter().map(String::as_str).collect::<Vec<_>>());
+        }
+        self.changed_rows += changes.removed.len() + changes.added.len();
+        Ok(())
+    }
+
     fn row_filter<'a>(&'a self, query: &'a SearchQuery) -> RowFilter<'a> {
         let decided = if query.filter.is_some() { vec![Cell::new(None); self.metadata.len()] } else { Vec::new() };
-        RowFilter { matrix: self, filter: query.filter.as_ref(), decided }
+        RowFilter { matrix: self, filter: query.filter.as_ref(), removed: self.postings.removed(), decided }
     }
 
     /// How many distinct metadata objects the rows share.
