@@ -1,5 +1,6 @@
-//! Query latency per mode and backend, index build rate, the embedded index's load time, and
-//! both backends' vector recall@10 against an exact scan done here. Not a test: figures go
+//! Query latency per mode and backend, index build rate, the embedded index's load time and
+//! its first search after a write, and both backends' vector recall@10 against an exact scan
+//! done here. Not a test: figures go
 //! to bench/RESULTS.md.
 //!
 //! ```text
@@ -101,6 +102,31 @@ async fn latencies(name: &str, index: &dyn SearchIndex, embedder: &HashingEmbedd
             report(name, &format!("{mode:?}"), filtered, samples);
         }
     }
+}
+
+/// What a write costs the searches after it: 20 indexer batches, each a document of the corpus
+/// replaced by a new version, each timed, then the hybrid search right after it (the embedded
+/// index follows a small write in memory; the first search after the build shows what loading
+/// it again costs).
+async fn after_writes(name: &str, index: &dyn SearchIndex, documents: &[IndexedDocument], embedder: &HashingEmbedder) {
+    let queries = queries(embedder, SearchMode::Hybrid, false);
+    let (mut writes, mut searches) = (Vec::new(), Vec::new());
+    for (round, (document, query)) in documents.iter().zip(queries.iter().cycle()).take(20).enumerate() {
+        let mut next = document.clone();
+        next.version += 1 + round as u32;
+        for chunk in &mut next.chunks {
+            chunk.chunk_id = format!("{}:{}:{}", next.document_id, next.version, chunk.ordinal);
+        }
+        let started = Instant::now();
+        index.upsert(&next).await.expect("indexing succeeds");
+        writes.push(started.elapsed());
+        let started = Instant::now();
+        index.search(query).await.expect("search succeeds");
+        searches.push(started.elapsed());
+    }
+    let chunks = documents.first().map_or(0, |d| d.chunks.len());
+    report(name, &format!("write of a document ({chunks} chunks) replaced"), false, writes);
+    report(name, "Hybrid, the first search after that write", false, searches);
 }
 
 /// The alternative to hybrid as one statement: its two lists at once, each on a connection of
@@ -323,6 +349,7 @@ async fn main() {
         latencies("sqlite", &sqlite, &embedder).await;
         recall("sqlite", &sqlite, &documents, &embedder).await;
         concurrency("sqlite", &sqlite, &embedder);
+        after_writes("sqlite", &sqlite, &documents, &embedder).await;
         let size = std::fs::metadata(sqlite.path()).map(|m| m.len()).unwrap_or_default();
         println!("sqlite: file {:.1} MiB", size as f64 / 1_048_576.0);
     }
