@@ -230,7 +230,7 @@ impl Postings {
         self.lengths.len()
     }
 
-    pub fn is_removed(&self, row: usize) -> bool {
+    fn is_removed(&self, row: usize) -> bool {
         self.removed.get(row).copied().unwrap_or(false)
     }
 

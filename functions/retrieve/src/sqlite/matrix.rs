@@ -126,19 +126,17 @@ pub(super) fn load_matrix(connection: &Connection, dims: usize) -> rusqlite::Res
     Ok(matrix)
 }
 
-/// Each text's tokens as FTS5 indexes the chunk holding it, one entry per occurrence.
-fn indexed_tokens<'a>(
-    connection: &Connection,
-    texts: impl Iterator<Item = &'a str>,
-) -> rusqlite::Result<Vec<Vec<String>>> {
-    connection.execute("INSERT INTO temp.written_texts (written_texts) VALUES ('delete-all')", [])?;
-    let mut insert = connection.prepare_cached("INSERT INTO temp.written_texts (rowid, text) VALUES (?1, ?2)")?;
+/// Each text's tokens as the index's tokenizer makes them, one entry per occurrence, through
+/// the scratch table (contentless: emptying it does not tokenize its texts again).
+fn tokens<'a>(connection: &Connection, texts: impl Iterator<Item = &'a str>) -> rusqlite::Result<Vec<Vec<String>>> {
+    connection.execute("INSERT INTO temp.scratch_texts (scratch_texts) VALUES ('delete-all')", [])?;
+    let mut insert = connection.prepare_cached("INSERT INTO temp.scratch_texts (rowid, text) VALUES (?1, ?2)")?;
     let mut tokens = Vec::new();
     for (i, text) in texts.enumerate() {
-        insert.execute(params![i as i64, keywords::indexed_text(text)])?;
+        insert.execute(params![i as i64, text])?;
         tokens.push(Vec::new());
     }
-    let mut statement = connection.prepare_cached("SELECT doc, term FROM temp.written_tokens")?;
+    let mut statement = connection.prepare_cached("SELECT doc, term FROM temp.scratch_tokens")?;
     let mut rows = statement.query([])?;
     while let Some(row) = rows.next()? {
         if let Some(text) = usize::try_from(row.get::<_, i64>(0)?).ok().and_then(|doc| tokens.get_mut(doc)) {
@@ -146,6 +144,15 @@ fn indexed_tokens<'a>(
         }
     }
     Ok(tokens)
+}
+
+/// Each chunk text's tokens as FTS5 indexed them (stop words dropped first, as on a write).
+fn indexed_tokens<'a>(
+    connection: &Connection,
+    texts: impl Iterator<Item = &'a str>,
+) -> rusqlite::Result<Vec<Vec<String>>> {
+    let indexed: Vec<String> = texts.map(keywords::indexed_text).collect();
+    tokens(connection, indexed.iter().map(String::as_str))
 }
 
 /// The keyword postings, from every token FTS5 holds (so both agree on every word's stem).
@@ -167,16 +174,9 @@ pub(super) fn load_postings(connection: &Connection, position: &HashMap<i64, usi
 /// than one token (FTS5 reads it as a phrase, which the postings, without positions, cannot
 /// match: FTS5 ranks that query itself).
 pub(super) fn query_terms(connection: &Connection, words: &[String]) -> rusqlite::Result<Option<Vec<String>>> {
-    connection.execute("DELETE FROM temp.query_words", [])?;
-    let mut insert = connection.prepare_cached("INSERT INTO temp.query_words (rowid, word) VALUES (?1, ?2)")?;
-    for (i, word) in words.iter().enumerate() {
-        insert.execute(params![i as i64, word])?;
-    }
-    let mut tokens = connection.prepare_cached("SELECT doc, term FROM temp.query_tokens ORDER BY doc, offset")?;
-    let tokens: Vec<(i64, String)> =
-        tokens.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
-    let one_each = tokens.len() == words.len() && tokens.iter().enumerate().all(|(i, (doc, _))| *doc == i as i64);
-    Ok(one_each.then(|| tokens.into_iter().map(|(_, term)| term).collect()))
+    let tokens = tokens(connection, words.iter().map(String::as_str))?;
+    let one_each = tokens.iter().all(|word| word.len() == 1);
+    Ok(one_each.then(|| tokens.into_iter().flatten().collect()))
 }
 
 /// The user's words as an FTS5 query: each word quoted (so no word is read as FTS syntax),

@@ -63,20 +63,16 @@ DROP TRIGGER IF EXISTS chunks_fts_insert;
 DROP TRIGGER IF EXISTS chunks_fts_delete;
 ";
 
-/// FTS5's view of its own index (every token with its row), and scratch full-text tables
-/// whose views tell how FTS5 tokenizes a query's words and a write's texts (contentless, so
-/// emptying it does not tokenize them again). Per connection, in `temp`.
+/// FTS5's view of its own index (every token with its row), and a scratch full-text table
+/// whose view tells how FTS5 tokenizes a text: a query's words, a write's chunks. Contentless,
+/// so emptying it does not tokenize its texts again. Per connection, in `temp`.
 pub(super) const TOKEN_TABLES: &str = concat!(
     "
 CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunks_fts_tokens USING fts5vocab(main, chunks_fts, instance);
-CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_words USING fts5(word, tokenize = '",
+CREATE VIRTUAL TABLE IF NOT EXISTS temp.scratch_texts USING fts5(text, content = '', tokenize = '",
     tokenizer!(),
     "');
-CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_tokens USING fts5vocab(temp, query_words, instance);
-CREATE VIRTUAL TABLE IF NOT EXISTS temp.written_texts USING fts5(text, content = '', tokenize = '",
-    tokenizer!(),
-    "');
-CREATE VIRTUAL TABLE IF NOT EXISTS temp.written_tokens USING fts5vocab(temp, written_texts, instance);
+CREATE VIRTUAL TABLE IF NOT EXISTS temp.scratch_tokens USING fts5vocab(temp, scratch_texts, instance);
 "
 );
 
