@@ -1,7 +1,6 @@
 //! Query latency per mode and backend, index build rate, the embedded index's load time and
 //! its first search after a write, and both backends' vector recall@10 against an exact scan
-//! done here. Not a test: figures go
-//! to bench/RESULTS.md.
+//! done here. Not a test: figures go to bench/RESULTS.md.
 //!
 //! ```text
 //! cargo run --release -p retrieve --example search_latency -- 10000 [postgres-url [--postgres-builds|--postgres-bulk]]
