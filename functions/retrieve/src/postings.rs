@@ -5,9 +5,12 @@
 //! rather than read, and a query's cost follows its rare words. Pure: the caller supplies
 //! the tokens (FTS5's own, so both agree on what a word is).
 //!
-//! Rows can be added and removed after the build, so a write does not cost a rebuild: a
-//! removed row stays in its terms' postings but leaves the statistics and every answer, and
-//! IDFs and bounds are computed per query from the live statistics.
+//! It starts from the rows' lengths alone and takes in a term's postings when a query first
+//! needs them, so loading reads no more of the full-text index than the queries do.
+//!
+//! Rows can be added and removed afterwards, so a write does not cost a reload: a removed row
+//! stays in its terms' postings but leaves the statistics and every answer, and IDFs and
+//! bounds are computed per query from the live statistics.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -28,93 +31,21 @@ struct TermPostings {
     best_frequency_part: f64,
 }
 
-/// The inverted index: every term's postings and every row's length in tokens.
+/// The inverted index: every row's length in tokens, and the postings of the terms taken in.
 #[derive(Debug, Default)]
 pub struct Postings {
     terms: HashMap<String, TermPostings>,
     lengths: Vec<u32>,
-    /// Rows removed since the build (empty while none is).
+    /// Rows removed since the start (empty while none is).
     removed: Vec<bool>,
     live_rows: usize,
     live_length: u64,
     average_length: f64,
-    /// The average length at the build, which `best_frequency_part` is computed at.
+    /// The average length at the start, which `best_frequency_part` is computed at.
     reference_length: f64,
 }
 
-/// Collects tokens into [`Postings`]. Tokens may come in any order; they come fastest
-/// grouped by term with rows ascending, as FTS5's vocabulary table lists them.
-pub struct PostingsBuilder {
-    terms: HashMap<String, TermPostings>,
-    lengths: Vec<u32>,
-    current: String,
-    current_postings: TermPostings,
-}
-
-impl PostingsBuilder {
-    /// For rows `0..rows`; a row with no token still counts in the corpus size.
-    pub fn new(rows: usize) -> Self {
-        Self {
-            terms: HashMap::new(),
-            lengths: vec![0; rows],
-            current: String::new(),
-            current_postings: TermPostings::default(),
-        }
-    }
-
-    /// Records one occurrence of `term` in `row`; a row past the declared ones is ignored.
-    pub fn add(&mut self, term: &str, row: usize) {
-        let (Some(length), Ok(row)) = (self.lengths.get_mut(row), u32::try_from(row)) else { return };
-        *length += 1;
-        if term != self.current {
-            self.flush();
-            self.current = term.to_owned();
-            self.current_postings = self.terms.remove(term).unwrap_or_default();
-        }
-        let postings = &mut self.current_postings;
-        match postings.rows.last() {
-            Some(&last) if last == row => {
-                if let Some(frequency) = postings.frequencies.last_mut() {
-                    *frequency += 1;
-                }
-            }
-            _ => {
-                postings.rows.push(row);
-                postings.frequencies.push(1);
-            }
-        }
-    }
-
-    fn flush(&mut self) {
-        if !self.current.is_empty() {
-            self.terms.insert(std::mem::take(&mut self.current), std::mem::take(&mut self.current_postings));
-        }
-    }
-
-    pub fn build(mut self) -> Postings {
-        self.flush();
-        let mut postings = Postings {
-            terms: self.terms,
-            live_rows: self.lengths.len(),
-            live_length: self.lengths.iter().map(|&l| u64::from(l)).sum(),
-            lengths: self.lengths,
-            ..Postings::default()
-        };
-        postings.average_length = postings.live_average_length();
-        postings.reference_length = postings.average_length;
-        let (lengths, reference) = (&postings.lengths, postings.reference_length);
-        for term in postings.terms.values_mut() {
-            sort_and_merge(term);
-            term.holding = term.rows.len();
-            term.best_frequency_part = (0..term.rows.len())
-                .map(|i| frequency_part(term.frequencies[i], lengths[term.rows[i] as usize], reference))
-                .fold(0.0, f64::max);
-        }
-        postings
-    }
-}
-
-/// Rows out of order (tokens not grouped by term) are put in order, repeats merged.
+/// Rows out of order are put in order, repeats merged.
 fn sort_and_merge(term: &mut TermPostings) {
     if term.rows.windows(2).all(|w| w[0] < w[1]) {
         return;
@@ -152,7 +83,7 @@ fn term_score(idf: f64, frequency: u32, length: u32, average_length: f64) -> f64
 
 /// BM25's term-frequency part. Below `K1 + 1` always; and at an average length `s` times
 /// another, at most `max(s, 1)` times what it was there (the denominator shrinks by at most
-/// `s`), which keeps a bound computed at the build an upper bound after writes.
+/// `s`), which keeps a bound computed at the start an upper bound after writes.
 fn frequency_part(frequency: u32, length: u32, average_length: f64) -> f64 {
     let frequency = f64::from(frequency);
     (frequency * (K1 + 1.0)) / (frequency + K1 * (1.0 - B + B * f64::from(length) / average_length))
@@ -225,6 +156,45 @@ impl<F: Fn(usize, usize) -> Ordering> Best<F> {
 }
 
 impl Postings {
+    /// Rows `0..lengths.len()`, row `i` `lengths[i]` tokens long, with no term's postings yet.
+    pub fn new(lengths: Vec<u32>) -> Self {
+        let mut postings = Postings {
+            live_rows: lengths.len(),
+            live_length: lengths.iter().map(|&l| u64::from(l)).sum(),
+            lengths,
+            ..Postings::default()
+        };
+        postings.average_length = postings.live_average_length();
+        postings.reference_length = postings.average_length;
+        postings
+    }
+
+    /// Whether `term`'s postings are held: taken in, and followed through every write since.
+    pub fn holds(&self, term: &str) -> bool {
+        self.terms.contains_key(term)
+    }
+
+    /// Takes in `term`'s postings, replacing any held: `occurrences` holds, for each time a
+    /// row holds the term, that row, in any order. Only live rows may be given (a removed row
+    /// would count); rows past those held are ignored.
+    pub fn load_term(&mut self, term: &str, occurrences: impl IntoIterator<Item = usize>) {
+        let mut postings = TermPostings::default();
+        for row in occurrences {
+            let Ok(row) = u32::try_from(row) else { continue };
+            if (row as usize) < self.lengths.len() {
+                postings.rows.push(row);
+                postings.frequencies.push(1);
+            }
+        }
+        sort_and_merge(&mut postings);
+        postings.holding = postings.rows.len();
+        let (lengths, reference) = (&self.lengths, self.reference_length);
+        postings.best_frequency_part = (0..postings.rows.len())
+            .map(|i| frequency_part(postings.frequencies[i], lengths[postings.rows[i] as usize], reference))
+            .fold(0.0, f64::max);
+        self.terms.insert(term.to_owned(), postings);
+    }
+
     /// Rows ever held, removed ones included: the next added row's number.
     pub fn rows(&self) -> usize {
         self.lengths.len()
@@ -252,7 +222,7 @@ impl Postings {
     }
 
     /// The most `term` alone adds to a row's score now: its best frequency part, scaled for
-    /// the average length's change since the build ([`frequency_part`]), capped at `K1 + 1`.
+    /// the average length's change since the start ([`frequency_part`]), capped at `K1 + 1`.
     fn bound(&self, term: &TermPostings) -> f64 {
         let scale = if self.reference_length > 0.0 {
             (self.average_length / self.reference_length).max(1.0)
@@ -263,7 +233,8 @@ impl Postings {
     }
 
     /// Adds a row holding `tokens` (one entry per occurrence) after every row held; returns
-    /// its number.
+    /// its number. It joins the postings of the terms held; a term not held takes it in when
+    /// its postings are loaded.
     pub fn add_row(&mut self, tokens: &[&str]) -> usize {
         let row = self.lengths.len();
         let length = u32::try_from(tokens.len()).unwrap_or(u32::MAX);
@@ -274,7 +245,7 @@ impl Postings {
         self.live_rows += 1;
         self.live_length += u64::from(length);
         self.average_length = self.live_average_length();
-        // Rows past u32's range count, but hold no postings (as in the builder).
+        // Rows past u32's range count, but hold no postings (as when loaded).
         let Ok(row_number) = u32::try_from(row) else { return row };
         let mut counts: Vec<(&str, u32)> = Vec::new();
         let mut sorted = tokens.to_vec();
@@ -286,7 +257,7 @@ impl Postings {
             }
         }
         for (term, frequency) in counts {
-            let postings = self.terms.entry(term.to_owned()).or_default();
+            let Some(postings) = self.terms.get_mut(term) else { continue };
             postings.rows.push(row_number);
             postings.frequencies.push(frequency);
             postings.holding += 1;
@@ -419,14 +390,25 @@ impl Postings {
 mod tests {
     use super::*;
 
+    /// Postings of `rows` (texts of words) with every term taken in.
     fn postings(rows: &[&str]) -> Postings {
-        let mut builder = PostingsBuilder::new(rows.len());
-        for (row, text) in rows.iter().enumerate() {
-            for word in text.split_whitespace() {
-                builder.add(word, row);
-            }
+        let mut index = Postings::new(rows.iter().map(|text| text.split_whitespace().count() as u32).collect());
+        let mut terms: Vec<&str> = rows.iter().flat_map(|text| text.split_whitespace()).collect();
+        terms.sort_unstable();
+        terms.dedup();
+        let live: Vec<(usize, &str)> = rows.iter().copied().enumerate().collect();
+        for term in terms {
+            load(&mut index, &live, term);
         }
-        builder.build()
+        index
+    }
+
+    /// Takes in `term` from `live`, each row's number in `index` and its text: what the
+    /// embedded index reads from FTS5 when a query first needs a term.
+    fn load(index: &mut Postings, live: &[(usize, &str)], term: &str) {
+        let occurrences =
+            live.iter().flat_map(|&(row, text)| text.split_whitespace().filter(|&word| word == term).map(move |_| row));
+        index.load_term(term, occurrences.collect::<Vec<_>>());
     }
 
     /// Every row scored, sorted: what `top` must equal.
@@ -491,11 +473,12 @@ mod tests {
         }
     }
 
-    /// Rows added and removed after the build rank as a build of the rows left would: the
+    /// Rows added and removed after the start rank as postings of the rows left would: the
     /// same rows in the same order with the same scores, for common and rare words, filtered
-    /// or not. The bounds stay bounds though the average length moved both ways.
+    /// or not, whether a term was taken in before the writes or after. The bounds stay bounds
+    /// though the average length moved both ways.
     #[test]
-    fn rows_added_and_removed_rank_as_a_fresh_build() {
+    fn rows_added_and_removed_rank_as_fresh_postings() {
         let mut state = 3u64;
         let mut next = move |n: u64| {
             state ^= state << 13;
@@ -509,8 +492,15 @@ mod tests {
                 .collect::<Vec<_>>()
                 .join(" ")
         }
+        let queries = [vec!["w1", "w2", "w150"], vec!["w199", "w1"], vec!["w3", "w3"], vec!["w40", "w7", "w2", "w90"]];
         let mut rows: Vec<String> = (0..1500).map(|_| text(&mut next, 10)).collect();
-        let mut index = postings(&rows.iter().map(String::as_str).collect::<Vec<_>>());
+        // Half the query terms are taken in before the writes and followed through them; the
+        // others only after, from the rows then live.
+        let mut index = Postings::new(rows.iter().map(|text| text.split_whitespace().count() as u32).collect());
+        let live: Vec<(usize, &str)> = rows.iter().map(String::as_str).enumerate().collect();
+        for term in ["w1", "w150", "w3", "w7", "w90"] {
+            load(&mut index, &live, term);
+        }
         // Which row of `index` each row of `rows` is; removed rows leave both.
         let mut held: Vec<usize> = (0..rows.len()).collect();
         for round in 0..300u64 {
@@ -519,16 +509,23 @@ mod tests {
                 let removed = rows.remove(at);
                 index.remove_row(held.remove(at), &removed.split_whitespace().collect::<Vec<_>>());
             } else {
-                // Longer rows than the build's, then shorter: the average moves up, then down.
+                // Longer rows than the first ones, then shorter: the average moves up, then down.
                 let added = text(&mut next, if round < 150 { 40 } else { 3 });
                 held.push(index.add_row(&added.split_whitespace().collect::<Vec<_>>()));
                 rows.push(added);
             }
         }
         assert_eq!(index.rows() - rows.len(), 100, "the 100 removed rows are still held");
+        assert!(!index.holds("w2") && index.holds("w1"), "writes take no term in");
+        let live: Vec<(usize, &str)> = held.iter().copied().zip(rows.iter().map(String::as_str)).collect();
+        for term in queries.iter().flatten() {
+            if !index.holds(term) {
+                load(&mut index, &live, term);
+            }
+        }
         let fresh = postings(&rows.iter().map(String::as_str).collect::<Vec<_>>());
         let in_fresh = |row: usize| held.iter().position(|&h| h == row).expect("a removed row was returned");
-        for query in [vec!["w1", "w2", "w150"], vec!["w199", "w1"], vec!["w3", "w3"], vec!["w40", "w7", "w2", "w90"]] {
+        for query in queries {
             for limit in [1, 10, 50] {
                 let tie = |a: usize, b: usize| a.cmp(&b);
                 let found: Vec<(usize, f64)> =
@@ -546,7 +543,7 @@ mod tests {
 
     /// A row's term-frequency part grows when added rows lengthen the average: "t t" in a
     /// ten-token row is worth little among one-token rows and a lot among forty-token ones.
-    /// Its term's bound from the build must grow with it, or MaxScore drops "t" once an "x" row
+    /// Its term's bound from the start must grow with it, or MaxScore drops "t" once an "x" row
     /// fills the top 1, and never finds the row.
     #[test]
     fn a_bound_grows_when_added_rows_lengthen_the_average() {
@@ -580,14 +577,11 @@ mod tests {
     }
 
     #[test]
-    fn ties_follow_the_given_order_and_tokens_may_come_in_any_order() {
-        let mut builder = PostingsBuilder::new(3);
-        for (term, row) in [("b", 2), ("a", 1), ("b", 0), ("a", 2), ("a", 1)] {
-            builder.add(term, row);
-        }
-        builder.add("ignored", 99);
-        let index = builder.build();
-        assert_eq!(index.terms["a"].rows, [1, 2]);
+    fn ties_follow_the_given_order_and_occurrences_may_come_in_any_order() {
+        let mut index = Postings::new(vec![1, 3, 2]);
+        index.load_term("a", [1, 2, 1, 99]);
+        assert_eq!(index.terms["a"].rows, [1, 2], "row 99 is past the rows held");
+        assert_eq!(index.terms["a"].holding, 2);
         assert_eq!(index.terms["a"].frequencies, [2, 1]);
         let equal = postings(&["x", "x", "x y"]);
         let reversed = equal.top(&["x"], 2, |a, b| b.cmp(&a), |_| true);

@@ -27,7 +27,7 @@ use crate::index::{
     check_model, normalised, Hit, IndexError, IndexedChunk, IndexedDocument, SearchIndex, SearchQuery, Upserted,
 };
 use crate::keywords;
-use matrix::{from_blob, load_matrix, read_hit, to_blob, AddedRow, Matrix, RowChanges};
+use matrix::{from_blob, keyword_terms, load_matrix, read_hit, to_blob, AddedRow, Matrix, RowChanges};
 use schema::{prepare_schema, TOKEN_TABLES};
 
 /// Searches run side by side, each on a connection of its own; a write waits for them and
@@ -203,19 +203,28 @@ impl SqliteIndex {
         Ok(documents)
     }
 
-    /// The matrix, loaded if a write dropped it, held so no write starts until the search
-    /// ends.
-    fn loaded_matrix(&self) -> Result<RwLockReadGuard<'_, Option<Matrix>>, IndexError> {
+    /// The matrix, loaded if a write dropped it, with the postings of `terms` taken in, held
+    /// so no write starts until the search ends. `reader` is the search's connection.
+    fn loaded_matrix(
+        &self,
+        reader: &Connection,
+        terms: &[String],
+    ) -> Result<RwLockReadGuard<'_, Option<Matrix>>, IndexError> {
         loop {
             let matrix = self.matrix.read().map_err(poisoned)?;
-            if matrix.is_some() {
-                return Ok(matrix);
+            if let Some(held) = matrix.as_ref() {
+                if !held.lacks_terms(reader, terms).map_err(unavailable)? {
+                    return Ok(matrix);
+                }
             }
             drop(matrix);
             let mut matrix = self.matrix.write().map_err(poisoned)?;
+            let writer = self.lock_writer()?;
             if matrix.is_none() {
-                let writer = self.lock_writer()?;
                 *matrix = Some(load_matrix(&writer, self.model.dims as usize).map_err(unavailable)?);
+            }
+            if let Some(held) = matrix.as_mut() {
+                held.load_terms(&writer, terms).map_err(unavailable)?;
             }
         }
     }
@@ -343,14 +352,15 @@ impl SearchIndex for SqliteIndex {
     }
 
     async fn search(&self, query: &SearchQuery) -> Result<Vec<Hit>, IndexError> {
-        let loaded = self.loaded_matrix()?;
-        let Some(matrix) = loaded.as_ref() else { return Ok(Vec::new()) };
         let vector = query.vector.as_deref().unwrap_or_default();
         self.with_reader(|connection| {
+            let terms = keyword_terms(connection, query).map_err(unavailable)?;
+            let loaded = self.loaded_matrix(connection, terms.as_deref().unwrap_or_default())?;
+            let Some(matrix) = loaded.as_ref() else { return Ok(Vec::new()) };
             let ranked = rank(
                 query,
                 |limit| matrix.vector_ranking(query, vector, limit),
-                |limit| matrix.keyword_ranking(connection, query, limit).map_err(unavailable),
+                |limit| matrix.keyword_ranking(connection, query, terms.as_deref(), limit).map_err(unavailable),
             )?;
             ranked
                 .into_iter()
@@ -366,7 +376,7 @@ mod tests {
 
     use seams_contracts::retrieve::SearchMode;
 
-    use super::matrix::{empty_citation, query_terms};
+    use super::matrix::{empty_citation, query_terms, row_lengths};
     use super::*;
     use crate::filter::Predicate;
 
@@ -490,7 +500,7 @@ mod tests {
         let shelf =
             Predicate::compile(&serde_json::from_value(serde_json::json!({"shelf": 1})).unwrap(), "filters").unwrap();
         let connection = index.lock_writer().unwrap();
-        let matrix = load_matrix(&connection, 4).unwrap();
+        let mut matrix = load_matrix(&connection, 4).unwrap();
         let mut compared = 0;
         for text in [
             "refund",
@@ -511,7 +521,9 @@ mod tests {
                     filter,
                     fusion: crate::fuse::Fusion::default(),
                 };
-                let found = matrix.keyword_ranking(&connection, &query, limit).unwrap();
+                let terms = keyword_terms(&connection, &query).unwrap();
+                matrix.load_terms(&connection, terms.as_deref().unwrap_or_default()).unwrap();
+                let found = matrix.keyword_ranking(&connection, &query, terms.as_deref(), limit).unwrap();
                 let expected = matrix.fts5_keyword_ranking(&connection, &query, limit).unwrap();
                 let rows = |ranking: &[(usize, f64)]| ranking.iter().map(|r| r.0).collect::<Vec<_>>();
                 assert_eq!(rows(&found), rows(&expected), "{text:?} top {limit}");
@@ -528,11 +540,37 @@ mod tests {
         assert_eq!(query_terms(&connection, &words).unwrap(), Some(vec!["refund".to_owned(), "cafe".to_owned()]));
     }
 
+    /// Row lengths come from FTS5's docsize table, as `bm25()` reads them: FTS5's token
+    /// counts, at lengths written in one, two and three bytes.
+    #[tokio::test]
+    async fn row_lengths_are_fts5s_token_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let index =
+            SqliteIndex::open(&dir.path().join("index.sqlite"), EmbeddingModel { model: "test".into(), dims: 4 })
+                .unwrap();
+        let lengths = [1, 127, 128, 300, 20_000];
+        let texts: Vec<String> =
+            lengths.iter().map(|&n| (0..n).map(|i| format!("w{}", i % 50)).collect::<Vec<_>>().join(" ")).collect();
+        index.upsert(&document("d", 1, &texts)).await.unwrap();
+        let connection = index.lock_writer().unwrap();
+        let mut statement = connection.prepare("SELECT id FROM chunks ORDER BY id").unwrap();
+        let mut ids: Vec<i64> = statement.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap();
+        assert_eq!(row_lengths(&connection, &ids).unwrap(), lengths);
+        ids.insert(0, 0);
+        ids.push(1_000_000);
+        assert_eq!(
+            row_lengths(&connection, &ids).unwrap(),
+            [0, 1, 127, 128, 300, 20_000, 0],
+            "rows FTS5 lacks are empty"
+        );
+    }
+
     /// Small writes after a search are followed in memory, not loaded again, and the index
     /// then answers exactly as one that loads the file: the same chunks, order, scores, ranks
     /// and metadata in every mode, filtered or not, though the statistics moved (words that
-    /// stem alike, accents and a stop word included). A write too big to follow drops what it
-    /// held.
+    /// stem alike, accents and a stop word included), for words whose postings it took in
+    /// before the writes, after them, and one no row held when first searched for. A write too
+    /// big to follow drops what it held.
     #[tokio::test]
     async fn small_writes_are_followed_in_memory_and_answer_as_a_fresh_load() {
         let words = ["refund", "the", "refunds", "policy", "café", "naïve", "2", "wing", "lift", "drag", "carrier"];
@@ -576,6 +614,7 @@ mod tests {
             fusion: crate::fuse::Fusion::default(),
         };
         assert!(!index.search(&query("refund", SearchMode::Hybrid, None)).await.unwrap().is_empty());
+        assert!(index.search(&query("zephyr", SearchMode::Keyword, None)).await.unwrap().is_empty());
         assert!(index.holds_matrix());
         for d in (0..200).step_by(20) {
             index.upsert(&document(d, 2)).await.unwrap();
@@ -583,6 +622,10 @@ mod tests {
         for d in 200..205 {
             index.upsert(&document(d, 1)).await.unwrap();
         }
+        // A word searched for before any row held it.
+        let mut zephyr = document(205, 1);
+        zephyr.chunks[0].text = "zephyr refund".into();
+        index.upsert(&zephyr).await.unwrap();
         for d in (5..200).step_by(25) {
             index.delete(&format!("d{d}"), Utc::now()).await.unwrap();
         }
@@ -592,7 +635,7 @@ mod tests {
         let compare = |index: &SqliteIndex, loaded: &SqliteIndex| {
             let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
             let mut compared = 0;
-            for text in ["refund", "refunds policy", "cafe naïve 2", "wing lift drag carrier", "absent"] {
+            for text in ["refund", "refunds policy", "cafe naïve 2", "wing lift drag carrier", "zephyr", "absent"] {
                 for mode in [SearchMode::Vector, SearchMode::Keyword, SearchMode::Hybrid] {
                     for filter in [None, Some(shelf.clone())] {
                         let query = query(text, mode, filter);

@@ -1,6 +1,6 @@
 //! What a search holds in memory (each row's vector, codes and metadata, and the keyword
-//! postings), loaded from the file and kept up with small writes, and the rankings it
-//! answers.
+//! postings of the terms searched for so far), loaded from the file and kept up with small
+//! writes, and the rankings it answers.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use crate::filter::Predicate;
 use crate::index::{Hit, IndexError, IndexedChunk, SearchQuery};
 use crate::keywords;
-use crate::postings::{Postings, PostingsBuilder};
+use crate::postings::Postings;
 use crate::quantised::Codes;
 
 /// Each vector scan re-scores this many candidates per result exactly (bench/RESULTS.md:
@@ -22,7 +22,9 @@ const CANDIDATES_PER_RESULT: usize = 4;
 const MIN_CANDIDATES: usize = 40;
 
 /// What a search needs in memory: each row's identity and metadata, its vector (exact, and
-/// as codes for the scan), and the keyword postings. Row `i` is the chunk of rowid `ids[i]`.
+/// as codes for the scan), and the keyword postings: every row's length, and each term's rows
+/// from the first search for it (a load reads none, so it costs what the rows cost). Row `i`
+/// is the chunk of rowid `ids[i]`.
 /// Rows with equal metadata share one copy: a document's chunks carry its metadata, so there
 /// are far fewer copies than rows, and a filter is tested at most once per copy.
 #[derive(Default)]
@@ -121,7 +123,7 @@ pub(super) fn load_matrix(connection: &Connection, dims: usize) -> rusqlite::Res
         let copy = matrix.metadata_copy(&mut distinct, row.get_ref(2)?.as_str()?);
         matrix.push_row(row.get(0)?, row.get(1)?, copy, from_blob(row.get_ref(3)?.as_blob()?));
     }
-    matrix.postings = load_postings(connection, &matrix.position)?;
+    matrix.postings = Postings::new(row_lengths(connection, &matrix.ids)?);
     matrix.loaded_rows = matrix.ids.len();
     Ok(matrix)
 }
@@ -155,19 +157,50 @@ fn indexed_tokens<'a>(
     tokens(connection, indexed.iter().map(String::as_str))
 }
 
-/// The keyword postings, from every token FTS5 holds (so both agree on every word's stem).
-/// The vocabulary table lists tokens grouped by term, which the builder takes fastest.
-pub(super) fn load_postings(connection: &Connection, position: &HashMap<i64, usize>) -> rusqlite::Result<Postings> {
-    let mut postings = PostingsBuilder::new(position.len());
-    let mut statement = connection.prepare("SELECT term, doc FROM temp.chunks_fts_tokens")?;
+/// Each row's length in tokens, as FTS5 counted it for `bm25()`: its docsize table holds a
+/// varint per column for each row (one column here). `ids` ascending, as loaded.
+pub(super) fn row_lengths(connection: &Connection, ids: &[i64]) -> rusqlite::Result<Vec<u32>> {
+    let mut lengths = vec![0; ids.len()];
+    let mut statement = connection.prepare("SELECT id, sz FROM chunks_fts_docsize ORDER BY id")?;
     let mut rows = statement.query([])?;
+    let mut at = 0;
     while let Some(row) = rows.next()? {
-        let term = row.get_ref(0)?.as_str()?;
-        if let Some(&row) = position.get(&row.get::<_, i64>(1)?) {
-            postings.add(term, row);
+        let id: i64 = row.get(0)?;
+        at += ids[at..].partition_point(|&held| held < id);
+        if let (Some(length), Some(&held)) = (lengths.get_mut(at), ids.get(at)) {
+            if held == id {
+                let size = row.get_ref(1)?.as_blob().ok().and_then(first_varint).unwrap_or(0);
+                *length = u32::try_from(size).unwrap_or(u32::MAX);
+            }
         }
     }
-    Ok(postings.build())
+    Ok(lengths)
+}
+
+/// The first of SQLite's varints in `bytes` (FTS5 writes its sizes so): big-endian, seven
+/// bits a byte while the top bit is set, all eight bits of a ninth.
+fn first_varint(bytes: &[u8]) -> Option<u64> {
+    let mut value = 0u64;
+    for (i, &byte) in bytes.iter().enumerate().take(9) {
+        if i == 8 {
+            return Some((value << 8) | u64::from(byte));
+        }
+        value = (value << 7) | u64::from(byte & 0x7f);
+        if byte & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+/// The terms a search ranks keywords by (none in vector mode, or for a query without
+/// words), or `None` when FTS5 must rank the query itself.
+pub(super) fn keyword_terms(connection: &Connection, query: &SearchQuery) -> rusqlite::Result<Option<Vec<String>>> {
+    let words = keywords::query_words(&query.text);
+    if query.mode == SearchMode::Vector || words.is_empty() {
+        return Ok(Some(Vec::new()));
+    }
+    query_terms(connection, &words)
 }
 
 /// The query's words as FTS5 tokenizes them, one term each, or `None` when a word is more
@@ -239,6 +272,41 @@ impl Matrix {
         Ok(())
     }
 
+    /// Whether searching `terms` needs postings not held: those of a term FTS5 holds that
+    /// no search has taken in yet. Asked on a reader, while no write can commit.
+    pub(super) fn lacks_terms(&self, connection: &Connection, terms: &[String]) -> rusqlite::Result<bool> {
+        let mut indexed =
+            connection.prepare_cached("SELECT EXISTS (SELECT 1 FROM temp.chunks_fts_tokens WHERE term = ?1)")?;
+        for term in terms {
+            if !self.postings.holds(term) && indexed.query_row([term], |r| r.get::<_, bool>(0))? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Takes in the postings of `terms` not held, from FTS5's index (a word in no row stays
+    /// out: the postings of every word ever searched for would grow without end).
+    pub(super) fn load_terms(&mut self, connection: &Connection, terms: &[String]) -> rusqlite::Result<()> {
+        let mut occurrences = connection.prepare_cached("SELECT doc FROM temp.chunks_fts_tokens WHERE term = ?1")?;
+        for term in terms {
+            if self.postings.holds(term) {
+                continue;
+            }
+            let mut rows = Vec::new();
+            let mut found = occurrences.query([term])?;
+            while let Some(row) = found.next()? {
+                if let Some(&position) = self.position.get(&row.get::<_, i64>(0)?) {
+                    rows.push(position);
+                }
+            }
+            if !rows.is_empty() {
+                self.postings.load_term(term, rows);
+            }
+        }
+        Ok(())
+    }
+
     fn row_filter<'a>(&'a self, query: &'a SearchQuery) -> RowFilter<'a> {
         let decided = if query.filter.is_some() { vec![Cell::new(None); self.metadata.len()] } else { Vec::new() };
         RowFilter { matrix: self, filter: query.filter.as_ref(), removed: self.postings.removed(), decided }
@@ -280,18 +348,16 @@ impl Matrix {
         scored.into_iter().map(|(row, score)| (row, f64::from(score))).collect()
     }
 
-    /// Rows by BM25, best first (ties by chunk id), filtered, at most `limit`.
+    /// Rows by BM25 for `terms` ([`keyword_terms`], their postings loaded), best first (ties
+    /// by chunk id), filtered, at most `limit`.
     pub(super) fn keyword_ranking(
         &self,
         connection: &Connection,
         query: &SearchQuery,
+        terms: Option<&[String]>,
         limit: usize,
     ) -> rusqlite::Result<Vec<(usize, f64)>> {
-        let words = keywords::query_words(&query.text);
-        if words.is_empty() {
-            return Ok(Vec::new());
-        }
-        let Some(terms) = query_terms(connection, &words)? else {
+        let Some(terms) = terms else {
             return self.fts5_keyword_ranking(connection, query, limit);
         };
         let terms: Vec<&str> = terms.iter().map(String::as_str).collect();
