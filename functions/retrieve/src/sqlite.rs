@@ -2,9 +2,10 @@
 //! the first search, kept up by small writes, loaded again after big ones. Keywords: FTS5
 //! tokenizes and stores; the search walks an inverted index of FTS5's own tokens, each
 //! word's read when a search first asks for it, with MaxScore ([`crate::postings`]), scoring
-//! as FTS5's `bm25()` does, so its cost follows the query's rare words. Vectors: an int8 scan of every row ([`crate::quantised`]) picks
-//! candidates, which exact cosine re-scores. Filters apply in the scan, before the cut, so
-//! they never hide a match (recall against the exact scan: bench/RESULTS.md). Decision 22.
+//! as FTS5's `bm25()` does, so its cost follows the query's rare words. Vectors: an int8
+//! scan of every row ([`crate::quantised`]) picks candidates, which exact cosine re-scores.
+//! Filters apply in the scan, before the cut, so they never hide a match (recall against the
+//! exact scan: bench/RESULTS.md). Decision 22.
 //!
 //! This file holds the index, its connections and its writes; `schema` holds the file's
 //! tables and their upgrades, `matrix` what a search holds in memory, how it follows a write

@@ -275,10 +275,10 @@ impl Matrix {
     /// Whether searching `terms` needs postings not held: those of a term FTS5 holds that
     /// no search has taken in yet. Asked on a reader, while no write can commit.
     pub(super) fn lacks_terms(&self, connection: &Connection, terms: &[String]) -> rusqlite::Result<bool> {
-        let mut indexed =
-            connection.prepare_cached("SELECT EXISTS (SELECT 1 FROM temp.chunks_fts_tokens WHERE term = ?1)")?;
-        for term in terms {
-            if !self.postings.holds(term) && indexed.query_row([term], |r| r.get::<_, bool>(0))? {
+        for term in terms.iter().filter(|term| !self.postings.holds(term)) {
+            let mut indexed =
+                connection.prepare_cached("SELECT EXISTS (SELECT 1 FROM temp.chunks_fts_tokens WHERE term = ?1)")?;
+            if indexed.query_row([term], |r| r.get::<_, bool>(0))? {
                 return Ok(true);
             }
         }
