@@ -433,6 +433,16 @@ mod tests {
         }
     }
 
+    /// An empty index of 4-dimension vectors in a directory of its own, removed when the
+    /// directory is dropped.
+    fn test_index() -> (tempfile::TempDir, SqliteIndex) {
+        let dir = tempfile::tempdir().unwrap();
+        let index =
+            SqliteIndex::open(&dir.path().join("index.sqlite"), EmbeddingModel { model: "test".into(), dims: 4 })
+                .unwrap();
+        (dir, index)
+    }
+
     /// A seeded xorshift: each call a number below the one given.
     fn below(seed: u64) -> impl FnMut(usize) -> usize {
         let mut state = seed;
@@ -473,10 +483,7 @@ mod tests {
             "हिन्दी",
         ];
         let mut next = below(11);
-        let dir = tempfile::tempdir().unwrap();
-        let index =
-            SqliteIndex::open(&dir.path().join("index.sqlite"), EmbeddingModel { model: "test".into(), dims: 4 })
-                .unwrap();
+        let (_dir, index) = test_index();
         for d in 0..60 {
             let texts: Vec<String> = (0..1 + next(4))
                 .map(|_| {
@@ -545,10 +552,7 @@ mod tests {
     /// counts, at lengths written in one, two and three bytes.
     #[tokio::test]
     async fn row_lengths_are_fts5s_token_counts() {
-        let dir = tempfile::tempdir().unwrap();
-        let index =
-            SqliteIndex::open(&dir.path().join("index.sqlite"), EmbeddingModel { model: "test".into(), dims: 4 })
-                .unwrap();
+        let (_dir, index) = test_index();
         let lengths = [1, 127, 128, 300, 20_000];
         let texts: Vec<String> =
             lengths.iter().map(|&n| (0..n).map(|i| format!("w{}", i % 50)).collect::<Vec<_>>().join(" ")).collect();
@@ -663,10 +667,7 @@ mod tests {
     /// copy, still lets through exactly the rows whose metadata matches, in every mode.
     #[tokio::test]
     async fn equal_metadata_is_held_once_and_filters_still_choose_row_by_row() {
-        let dir = tempfile::tempdir().unwrap();
-        let index =
-            SqliteIndex::open(&dir.path().join("index.sqlite"), EmbeddingModel { model: "test".into(), dims: 4 })
-                .unwrap();
+        let (_dir, index) = test_index();
         // Shelf = the id's length mod 3: "a" and "dddd" on shelf 1, "bb" on 2, "ccc" on 0.
         for id in ["a", "bb", "ccc", "dddd"] {
             let texts: Vec<String> = (0..3).map(|i| format!("refund policy {id} part {i}")).collect();
@@ -711,10 +712,7 @@ mod tests {
     /// began after its matrix was loaded).
     #[test]
     fn searches_run_side_by_side_with_writes() {
-        let dir = tempfile::tempdir().unwrap();
-        let index =
-            SqliteIndex::open(&dir.path().join("index.sqlite"), EmbeddingModel { model: "test".into(), dims: 4 })
-                .unwrap();
+        let (_dir, index) = test_index();
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let texts =
             |version: u32| vec![format!("refund policy version {version}"), format!("refund desk version {version}")];
