@@ -181,9 +181,16 @@ impl Postings {
         let mut postings = TermPostings::default();
         for row in occurrences {
             let Ok(row) = u32::try_from(row) else { continue };
-            if (row as usize) < self.lengths.len() {
-                postings.rows.push(row);
-                postings.frequencies.push(1);
+            if (row as usize) >= self.lengths.len() {
+                continue;
+            }
+            // FTS5 lists a row's occurrences one after another: count them in place.
+            match (postings.rows.last(), postings.frequencies.last_mut()) {
+                (Some(&last), Some(frequency)) if last == row => *frequency += 1,
+                _ => {
+                    postings.rows.push(row);
+                    postings.frequencies.push(1);
+                }
             }
         }
         sort_and_merge(&mut postings);

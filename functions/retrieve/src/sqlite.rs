@@ -249,24 +249,24 @@ impl SqliteIndex {
     }
 }
 
-/// Adds a chunk's words to the full-text index.
-pub(super) fn index_keywords(connection: &Connection, id: i64, text: &str) -> rusqlite::Result<()> {
-    connection
-        .prepare_cached("INSERT INTO chunks_fts (rowid, text) VALUES (?1, ?2)")?
-        .execute(params![id, keywords::indexed_text(text)])
-        .map(drop)
+/// Adds a chunk's words to the full-text index; returns the text it indexed.
+pub(super) fn index_keywords(connection: &Connection, id: i64, text: &str) -> rusqlite::Result<String> {
+    let indexed = keywords::indexed_text(text);
+    connection.prepare_cached("INSERT INTO chunks_fts (rowid, text) VALUES (?1, ?2)")?.execute(params![id, indexed])?;
+    Ok(indexed)
 }
 
 /// Deletes the document's chunks and their keywords (an external-content FTS5 table is
-/// told exactly what it indexed); returns each removed chunk's rowid and text.
+/// told exactly what it indexed); returns each removed chunk's rowid and indexed text.
 fn remove_chunks(connection: &Connection, document_id: &str) -> rusqlite::Result<Vec<(i64, String)>> {
     let mut chunks = connection.prepare_cached("SELECT id, text FROM chunks WHERE document_id = ?1")?;
-    let rows: Vec<(i64, String)> =
-        chunks.query_map([document_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+    let rows: Vec<(i64, String)> = chunks
+        .query_map([document_id], |r| Ok((r.get(0)?, keywords::indexed_text(&r.get::<_, String>(1)?))))?
+        .collect::<rusqlite::Result<_>>()?;
     let mut unindex =
         connection.prepare_cached("INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', ?1, ?2)")?;
-    for (id, text) in &rows {
-        unindex.execute(params![id, keywords::indexed_text(text)])?;
+    for (id, indexed) in &rows {
+        unindex.execute(params![id, indexed])?;
     }
     connection.execute("DELETE FROM chunks WHERE document_id = ?1", [document_id])?;
     connection.execute("DELETE FROM parents WHERE document_id = ?1", [document_id])?;
@@ -327,9 +327,9 @@ impl SearchIndex for SqliteIndex {
                     parent_id
                 ])?;
                 let id = tx.last_insert_rowid();
-                index_keywords(tx, id, &chunk.text)?;
-                let (chunk_id, text) = (chunk.chunk_id.clone(), chunk.text.clone());
-                changes.added.push(AddedRow { id, chunk_id, metadata, vector, text });
+                let indexed_text = index_keywords(tx, id, &chunk.text)?;
+                let chunk_id = chunk.chunk_id.clone();
+                changes.added.push(AddedRow { id, chunk_id, metadata, vector, indexed_text });
             }
             tx.execute(
                 "INSERT INTO documents (document_id, version, processed_at, deleted_at) VALUES (?1, ?2, ?3, NULL)
@@ -661,6 +661,40 @@ mod tests {
         assert!(!index.holds_matrix(), "half the documents replaced: the next search loads the file again");
         let loaded = SqliteIndex::open(&path, EmbeddingModel { model: "test".into(), dims: 4 }).unwrap();
         std::thread::scope(|scope| scope.spawn(|| compare(&index, &loaded)).join().unwrap());
+    }
+
+    /// A word FTS5 holds only for a row the index does not (a file another program wrote to)
+    /// is taken in with no rows, once: the search answers, and the next one does not ask again.
+    #[test]
+    fn a_word_held_only_by_a_row_outside_the_index_is_taken_in_empty() {
+        let (_dir, index) = test_index();
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        runtime.block_on(index.upsert(&document("d", 1, &["refund policy".to_owned()]))).unwrap();
+        index
+            .lock_writer()
+            .unwrap()
+            .execute("INSERT INTO chunks_fts (rowid, text) VALUES (999999, 'orphan refund')", [])
+            .unwrap();
+        let query = SearchQuery {
+            text: "orphan refund".into(),
+            vector: None,
+            mode: SearchMode::Keyword,
+            top_k: 10,
+            filter: None,
+            fusion: crate::fuse::Fusion::default(),
+        };
+        // On a thread of its own, so a search that never ends fails the test, not hangs it.
+        let index = std::sync::Arc::new(index);
+        let (searcher, sent) = (std::sync::Arc::clone(&index), std::sync::mpsc::channel());
+        std::thread::spawn(move || {
+            for _ in 0..2 {
+                let _ = sent.0.send(runtime.block_on(searcher.search(&query)));
+            }
+        });
+        for _ in 0..2 {
+            let hits = sent.1.recv_timeout(std::time::Duration::from_secs(20)).expect("the search ends").unwrap();
+            assert_eq!(hits.iter().map(|h| h.document_id.as_str()).collect::<Vec<_>>(), ["d"]);
+        }
     }
 
     /// Chunks with equal metadata share one copy in memory, and a filter, decided once per

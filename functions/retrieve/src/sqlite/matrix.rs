@@ -51,7 +51,7 @@ pub(super) struct Matrix {
 /// What a committed write did to the rows, for the matrix to follow it.
 #[derive(Default)]
 pub(super) struct RowChanges {
-    /// Each removed row's rowid and text.
+    /// Each removed row's rowid and the text FTS5 indexed for it.
     pub removed: Vec<(i64, String)>,
     pub added: Vec<AddedRow>,
 }
@@ -63,7 +63,8 @@ pub(super) struct AddedRow {
     pub metadata: String,
     /// Unit length, as stored.
     pub vector: Vec<f32>,
-    pub text: String,
+    /// What FTS5 indexed ([`keywords::indexed_text`]).
+    pub indexed_text: String,
 }
 
 /// Rows changed since the load that the matrix follows in place, as a share of the rows
@@ -146,15 +147,6 @@ fn tokens<'a>(connection: &Connection, texts: impl Iterator<Item = &'a str>) -> 
         }
     }
     Ok(tokens)
-}
-
-/// Each chunk text's tokens as FTS5 indexed them (stop words dropped first, as on a write).
-fn indexed_tokens<'a>(
-    connection: &Connection,
-    texts: impl Iterator<Item = &'a str>,
-) -> rusqlite::Result<Vec<Vec<String>>> {
-    let indexed: Vec<String> = texts.map(keywords::indexed_text).collect();
-    tokens(connection, indexed.iter().map(String::as_str))
 }
 
 /// Each row's length in tokens, as FTS5 counted it for `bm25()`: its docsize table holds a
@@ -255,8 +247,8 @@ impl Matrix {
     /// Takes in a committed write, so the next search need not load the file again: removed
     /// rows leave every ranking, added rows join at the end. Fails before changing anything.
     pub(super) fn follow(&mut self, connection: &Connection, changes: &RowChanges) -> rusqlite::Result<()> {
-        let removed_tokens = indexed_tokens(connection, changes.removed.iter().map(|(_, text)| text.as_str()))?;
-        let added_tokens = indexed_tokens(connection, changes.added.iter().map(|row| row.text.as_str()))?;
+        let removed_tokens = tokens(connection, changes.removed.iter().map(|(_, text)| text.as_str()))?;
+        let added_tokens = tokens(connection, changes.added.iter().map(|row| row.indexed_text.as_str()))?;
         for ((id, _), tokens) in changes.removed.iter().zip(&removed_tokens) {
             if let Some(row) = self.position.remove(id) {
                 self.postings.remove_row(row, &tokens.iter().map(String::as_str).collect::<Vec<_>>());
@@ -285,22 +277,24 @@ impl Matrix {
         Ok(false)
     }
 
-    /// Takes in the postings of `terms` not held, from FTS5's index (a word in no row stays
-    /// out: the postings of every word ever searched for would grow without end).
+    /// Takes in the postings of `terms` not held, from FTS5's index. A word FTS5 does not hold
+    /// stays out (the postings of every word ever searched for would grow without end); one it
+    /// holds is taken in even if none of its rows is the matrix's, or searches would ask again.
     pub(super) fn load_terms(&mut self, connection: &Connection, terms: &[String]) -> rusqlite::Result<()> {
         let mut occurrences = connection.prepare_cached("SELECT doc FROM temp.chunks_fts_tokens WHERE term = ?1")?;
         for term in terms {
             if self.postings.holds(term) {
                 continue;
             }
-            let mut rows = Vec::new();
+            let (mut rows, mut indexed) = (Vec::new(), false);
             let mut found = occurrences.query([term])?;
             while let Some(row) = found.next()? {
+                indexed = true;
                 if let Some(&position) = self.position.get(&row.get::<_, i64>(0)?) {
                     rows.push(position);
                 }
             }
-            if !rows.is_empty() {
+            if indexed {
                 self.postings.load_term(term, rows);
             }
         }
