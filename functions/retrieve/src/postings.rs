@@ -312,8 +312,8 @@ impl Postings {
     }
 
     /// The `limit` best rows holding any of `terms` that `accept` lets through (never a
-    /// removed one), best first; equal scores in `tie` order. A term given twice counts twice, as in FTS5. `accept`
-    /// is asked only about rows good enough to enter.
+    /// removed one), best first; equal scores in `tie` order. A term given twice counts
+    /// twice, as in FTS5. `accept` is asked only about rows that may enter.
     pub fn top(
         &self,
         terms: &[&str],
@@ -374,18 +374,21 @@ impl Postings {
                 }
             }
             let row = row as usize;
-            if best.enters(row, score) && !self.is_removed(row) && accept(row) {
+            if !best.reachable(score) || self.is_removed(row) || !accept(row) {
+                continue;
+            }
+            // Summed again in the query's order, as FTS5 sums: summed in the cursors' order,
+            // two equal scores can differ in their last bits, and a tie at the cut go to the
+            // wrong row.
+            let score = self.score(terms, row);
+            if best.enters(row, score) {
                 best.push(row, score);
                 while essential < cursors.len() && !best.reachable(bound_through[essential]) {
                     essential += 1;
                 }
             }
         }
-        // Summed in the query's order, as FTS5 sums, so scores agree to the last bit.
-        let mut found: Vec<(usize, f64)> =
-            best.into_sorted().into_iter().map(|(row, _)| (row, self.score(terms, row))).collect();
-        found.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| tie(a.0, b.0)));
-        (found, scored)
+        (best.into_sorted(), scored)
     }
 
     fn term_score_at(&self, cursor: &Cursor<'_>, row: u32) -> f64 {
@@ -418,15 +421,22 @@ mod tests {
         index.load_term(term, occurrences.collect::<Vec<_>>());
     }
 
-    /// Every row scored, sorted: what `top` must equal.
-    fn exhaustive(index: &Postings, terms: &[&str], limit: usize, accept: impl Fn(usize) -> bool) -> Vec<(usize, f64)> {
+    /// Every row scored, sorted (ties by row, or with `reversed` against it): what `top`
+    /// must equal.
+    fn exhaustive(
+        index: &Postings,
+        terms: &[&str],
+        limit: usize,
+        reversed: bool,
+        accept: impl Fn(usize) -> bool,
+    ) -> Vec<(usize, f64)> {
         let mut all: Vec<(usize, f64)> = (0..index.rows())
             .filter(|&row| {
                 accept(row) && terms.iter().any(|t| index.terms.get(*t).is_some_and(|p| p.rows.contains(&(row as u32))))
             })
             .map(|row| (row, index.score(terms, row)))
             .collect();
-        all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        all.sort_by(|a, b| b.1.total_cmp(&a.1).then(if reversed { b.0.cmp(&a.0) } else { a.0.cmp(&b.0) }));
         all.truncate(limit);
         all
     }
@@ -470,12 +480,15 @@ mod tests {
             vec!["w40", "w7", "w2", "w90", "w1"],
             vec!["nothing"],
         ] {
-            for limit in [1, 10, 50] {
-                let by_row = |a: usize, b: usize| a.cmp(&b);
-                let found = index.top(&query, limit, by_row, |_| true);
-                assert_eq!(found, exhaustive(&index, &query, limit, |_| true), "{query:?} top {limit}");
-                let found = index.top(&query, limit, by_row, |row| row % 10 == 3);
-                assert_eq!(found, exhaustive(&index, &query, limit, |row| row % 10 == 3), "{query:?} filtered");
+            // Every row is 12 words long, so ties abound: in the rows' order and against it.
+            for (limit, reversed) in [1, 10, 50].into_iter().flat_map(|limit| [(limit, false), (limit, true)]) {
+                let tie = |a: usize, b: usize| if reversed { b.cmp(&a) } else { a.cmp(&b) };
+                let found = index.top(&query, limit, tie, |_| true);
+                let expected = exhaustive(&index, &query, limit, reversed, |_| true);
+                assert_eq!(found, expected, "{query:?} top {limit}, reversed: {reversed}");
+                let found = index.top(&query, limit, tie, |row| row % 10 == 3);
+                let expected = exhaustive(&index, &query, limit, reversed, |row| row % 10 == 3);
+                assert_eq!(found, expected, "{query:?} filtered, reversed: {reversed}");
             }
         }
     }
@@ -581,6 +594,35 @@ mod tests {
         assert_eq!(scored, 6, "rows 0 to 5, then nothing: the common word's other 994 rows are skipped");
         let (_, scored) = index.top_counting(&["common"], 2, |a, b| a.cmp(&b), |_| true);
         assert_eq!(scored, 1000, "a query of common words alone has to look at them");
+    }
+
+    /// Rows 3 and 5 score alike but for the last bits, which depend on the order the terms
+    /// are summed in. The cut at five goes by the scores reported (summed in the query's
+    /// order), not by the order the search happened to sum them in.
+    #[test]
+    fn a_near_tie_at_the_cut_goes_by_the_scores_reported() {
+        let index = postings(&[
+            "e a b a c",
+            "d a a e a c",
+            "e d d b",
+            "b c a",
+            "b e c c b c",
+            "d b a",
+            "b d d",
+            "c e",
+            "b e b b a",
+            "a b e c e a",
+            "d a a e c b",
+            "c",
+            "d d b c c c",
+            "c e d b",
+            "d",
+        ]);
+        let query = ["c", "b", "a", "d"];
+        let found = index.top(&query, 5, |a, b| b.cmp(&a), |_| true);
+        assert_eq!(found.iter().map(|r| r.0).collect::<Vec<_>>(), [1, 0, 10, 9, 3]);
+        assert_eq!(found, exhaustive(&index, &query, 5, true, |_| true));
+        assert!(index.score(&query, 3) > index.score(&query, 5), "row 3's score is the higher one, reported");
     }
 
     #[test]

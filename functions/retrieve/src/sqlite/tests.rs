@@ -1,5 +1,6 @@
 //! The embedded index against FTS5's own ranking and against a fresh load of its file.
 
+use proptest::prelude::*;
 use serde_json::{Map, Value};
 
 use seams_contracts::retrieve::SearchMode;
@@ -400,4 +401,189 @@ fn searches_run_side_by_side_with_writes() {
             }
         });
     });
+}
+
+/// Words for the random documents: some stem alike, one is a stop word, one FTS5 splits in
+/// two (a query holding it is ranked by FTS5 itself), and the first are the commonest.
+const WORDS: [&str; 14] = [
+    "refund",
+    "the",
+    "policy",
+    "refunds",
+    "wing",
+    "café",
+    "cafe",
+    "naïve",
+    "2",
+    "lift",
+    "drag",
+    "carrier",
+    "zephyr",
+    "हिन्दी",
+];
+
+/// A word index, skewed towards the list's first words, as word use is.
+fn word() -> impl Strategy<Value = usize> {
+    prop_oneof![3 => 0..4usize, 1 => 0..WORDS.len()]
+}
+
+/// A chunk: its words and its vector.
+fn random_chunk() -> impl Strategy<Value = (Vec<usize>, [i8; 4])> {
+    (prop::collection::vec(word(), 1..12), any::<[i8; 4]>())
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    /// Document `doc` at a newer version, on shelf `shelf`; or, if `stale`, an older version,
+    /// which must change nothing.
+    Upsert {
+        doc: usize,
+        chunks: Vec<(Vec<usize>, [i8; 4])>,
+        shelf: u8,
+        stale: bool,
+    },
+    Delete {
+        doc: usize,
+    },
+    /// These words in every mode, unfiltered or on shelf 1.
+    Search {
+        words: Vec<usize>,
+        filtered: bool,
+        top_k: usize,
+    },
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        3 => (0..24usize, prop::collection::vec(random_chunk(), 1..4), 0..3u8, prop::bool::weighted(0.1))
+            .prop_map(|(doc, chunks, shelf, stale)| Step::Upsert { doc, chunks, shelf, stale }),
+        1 => (0..24usize).prop_map(|doc| Step::Delete { doc }),
+        3 => (prop::collection::vec(word(), 1..4), any::<bool>(), 1..15usize)
+            .prop_map(|(words, filtered, top_k)| Step::Search { words, filtered, top_k }),
+    ]
+}
+
+/// Runs the steps on one index, each write at a later time than the one before; at every
+/// search, compares it with a fresh load of the file and its keyword ranking with FTS5's.
+fn run_steps(first: &[Vec<(Vec<usize>, [i8; 4])>], steps: &[Step]) -> Result<(), TestCaseError> {
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().build().map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let (dir, index) = test_index();
+    let path = dir.path().join("index.sqlite");
+    let model = EmbeddingModel { model: "test".into(), dims: 4 };
+    // Each write's time, a second after the one before.
+    let clock = std::cell::Cell::new(0i64);
+    let tick = || {
+        clock.set(clock.get() + 1);
+        clock.get()
+    };
+    let upsert = |doc: usize, chunks: &[(Vec<usize>, [i8; 4])], shelf: u8, stale: bool| {
+        let clock = tick();
+        let at = chrono::TimeZone::timestamp_opt(&Utc, 1_700_000_000 + if stale { 0 } else { clock }, 0).unwrap();
+        let mut metadata = Map::new();
+        metadata.insert("shelf".into(), Value::from(shelf));
+        let document = IndexedDocument {
+            document_id: format!("d{doc}"),
+            version: if stale { 0 } else { clock as u32 },
+            processed_at: at,
+            embedding: model.clone(),
+            chunks: chunks
+                .iter()
+                .enumerate()
+                .map(|(i, (words, vector))| {
+                    let text: Vec<&str> = words.iter().map(|&w| WORDS[w]).collect();
+                    let vector = vector.iter().map(|&x| f32::from(x) / 64.0 + 0.01).collect();
+                    chunk(&format!("d{doc}:{clock}:{i}"), &text.join(" "), vector, metadata.clone())
+                })
+                .collect(),
+        };
+        runtime.block_on(index.upsert(&document)).unwrap()
+    };
+    // Documents written at a version after the first (or deleted): an older one is stale.
+    let mut written = std::collections::HashSet::new();
+    for (doc, chunks) in first.iter().enumerate() {
+        upsert(doc, chunks, (doc % 3) as u8, false);
+        written.insert(doc);
+    }
+    for step in steps {
+        match step {
+            Step::Upsert { doc, chunks, shelf, stale } => {
+                let upserted = upsert(*doc, chunks, *shelf, *stale);
+                prop_assert_eq!(upserted == Upserted::Stale, *stale && written.contains(doc));
+                if !stale {
+                    written.insert(*doc);
+                }
+            }
+            Step::Delete { doc } => {
+                let at = chrono::TimeZone::timestamp_opt(&Utc, 1_700_000_000 + tick(), 0).unwrap();
+                runtime.block_on(index.delete(&format!("d{doc}"), at)).unwrap();
+                written.insert(*doc);
+            }
+            Step::Search { words, filtered, top_k } => {
+                let shelf =
+                    Predicate::compile(&serde_json::from_value(serde_json::json!({"shelf": 1})).unwrap(), "filters")
+                        .unwrap();
+                let loaded = SqliteIndex::open(&path, model.clone()).unwrap();
+                for mode in [SearchMode::Keyword, SearchMode::Vector, SearchMode::Hybrid] {
+                    let query = SearchQuery {
+                        text: words.iter().map(|&w| WORDS[w]).collect::<Vec<_>>().join(" "),
+                        vector: Some(vec![0.3, -0.4, 0.8, 0.1]),
+                        mode,
+                        top_k: *top_k,
+                        filter: filtered.then(|| shelf.clone()),
+                        fusion: crate::fuse::Fusion::default(),
+                    };
+                    let hits = runtime.block_on(index.search(&query)).unwrap();
+                    let expected = runtime.block_on(loaded.search(&query)).unwrap();
+                    prop_assert_eq!(&hits, &expected, "{:?}", query);
+                    if mode == SearchMode::Keyword {
+                        let matrix = index.matrix.read().unwrap();
+                        let connection = index.lock_writer().unwrap();
+                        let (Some(matrix), Some(terms)) =
+                            (matrix.as_ref(), keyword_terms(&connection, &query).unwrap())
+                        else {
+                            continue;
+                        };
+                        let found = matrix.keyword_ranking(&connection, &query, Some(&terms), *top_k).unwrap();
+                        let fts5 = matrix.fts5_keyword_ranking(&connection, &query, *top_k).unwrap();
+                        let rows = |ranking: &[(usize, f64)]| ranking.iter().map(|r| r.0).collect::<Vec<_>>();
+                        prop_assert_eq!(
+                            rows(&found),
+                            rows(&fts5),
+                            "{:?}: {:?} against FTS5's {:?}",
+                            query,
+                            found,
+                            fts5
+                        );
+                        for (a, b) in found.iter().zip(&fts5) {
+                            prop_assert!(
+                                (a.1 - b.1).abs() <= 1e-9 * b.1.abs().max(1.0),
+                                "{:?}: {:?} against {:?}",
+                                query,
+                                a,
+                                b
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Any writes and searches, in any order: the index that took the writes in (following
+    /// them in memory, or loading the file again after big ones, each word's postings read
+    /// when first searched for) answers every search as a fresh load of its file does, and
+    /// ranks keywords as FTS5's `bm25()` does.
+    #[test]
+    fn any_writes_and_searches_answer_as_a_fresh_load_and_as_fts5(
+        first in prop::collection::vec(prop::collection::vec(random_chunk(), 1..4), 4..24),
+        steps in prop::collection::vec(step(), 1..40),
+    ) {
+        run_steps(&first, &steps)?;
+    }
 }
