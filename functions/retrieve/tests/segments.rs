@@ -1,7 +1,8 @@
 //! The segmented embedded index over a directory store: a failed put anywhere (a segment,
 //! the manifest, a merge, a compaction) leaves the index readable and complete after the
 //! retry; a write uploads what it wrote, not the index; a small write rides in the manifest;
-//! readers fetch only what they lack; an index stored before segments is read as the base.
+//! readers fetch only what they lack; an index stored before segments is read as the base;
+//! and any writes by two writers, one put failing anywhere, read back as the live documents.
 
 use crate::support;
 
@@ -9,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use proptest::prelude::*;
 use retrieve::manifest::{LogPolicy, Manifest, LEGACY_SNAPSHOT_KEY, MANIFEST_KEY};
 use retrieve::segments::SegmentedIndex;
 use retrieve::sqlite::SqliteIndex;
@@ -274,4 +276,120 @@ async fn small_writes_ride_in_the_manifest_and_a_small_index_starts_from_two_obj
     let found = ids(&reader, &query("ledger memo", SearchMode::Keyword, 50, None)).await;
     assert_eq!(found.len(), 19, "{found:?}");
     assert!(!found.contains(&"d3".to_string()), "{found:?}");
+}
+
+/// Words for the property test's documents; the first are the commonest.
+const WORDS: [&str; 8] = ["ledger", "memo", "the", "refund", "refunds", "policy", "café", "zephyr"];
+
+#[derive(Debug, Clone)]
+enum Step {
+    /// Document `doc` at a newer version (one chunk per text), written by writer `writer`.
+    Upsert {
+        writer: usize,
+        doc: usize,
+        texts: Vec<Vec<usize>>,
+    },
+    Delete {
+        writer: usize,
+        doc: usize,
+    },
+    /// The same search of the long-lived reader and of a fresh index of the live documents.
+    Search {
+        words: Vec<usize>,
+        mode: SearchMode,
+        top_k: usize,
+    },
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    let word = || prop_oneof![3 => 0..3usize, 1 => 0..WORDS.len()];
+    let mode = prop::sample::select(vec![SearchMode::Keyword, SearchMode::Vector, SearchMode::Hybrid]);
+    prop_oneof![
+        3 => (0..2usize, 0..12usize, prop::collection::vec(prop::collection::vec(word(), 1..8), 1..4))
+            .prop_map(|(writer, doc, texts)| Step::Upsert { writer, doc, texts }),
+        1 => (0..2usize, 0..12usize).prop_map(|(writer, doc)| Step::Delete { writer, doc }),
+        2 => (prop::collection::vec(word(), 1..4), mode, 1..40usize)
+            .prop_map(|(words, mode, top_k)| Step::Search { words, mode, top_k }),
+    ]
+}
+
+/// Runs the steps through two writers (each starting from the manifest it knows, as within
+/// the refresh interval) over a store whose `fault` put fails once, retrying a failed write
+/// on a fresh instance as a redelivered message would be; at every search, compares a reader
+/// that followed every write with a fresh index of the documents that should be live.
+async fn run_steps(policy: LogPolicy, fault: Option<PutFault>, steps: &[Step]) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(RecordingStore::new(&dir.path().join("bucket"), fault));
+    let scratch = dir.path().join("scratch");
+    let writer = |n: usize| {
+        let store = store.clone();
+        let scratch = scratch.join(format!("writer{n}"));
+        async move {
+            SegmentedIndex::open(store, scratch, support::model(), LONG_REFRESH).await.map(|w| w.with_policy(policy))
+        }
+    };
+    let mut writers = Vec::new();
+    for n in 0..2 {
+        writers.push(writer(n).await.unwrap());
+    }
+    let reader = open(store.clone(), &scratch.join("reader"), LogPolicy::default()).await;
+    let mut live = std::collections::BTreeMap::new();
+    for (clock, step) in (1..).zip(steps) {
+        let (n, write) = match step {
+            Step::Upsert { writer, doc, texts } => {
+                let texts: Vec<String> =
+                    texts.iter().map(|text| text.iter().map(|&w| WORDS[w]).collect::<Vec<_>>().join(" ")).collect();
+                let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+                let document = document(&format!("d{doc}"), clock, at(i64::from(clock)), &texts, json!({}));
+                live.insert(*doc, document.clone());
+                (*writer, Ok(document))
+            }
+            Step::Delete { writer, doc } => {
+                live.remove(doc);
+                (*writer, Err(format!("d{doc}")))
+            }
+            Step::Search { words, mode, top_k } => {
+                let text = words.iter().map(|&w| WORDS[w]).collect::<Vec<_>>().join(" ");
+                let query = query(&text, *mode, *top_k, None);
+                let fresh =
+                    SqliteIndex::open_copy(&dir.path().join(format!("fresh{clock}.sqlite")), support::model()).unwrap();
+                for document in live.values() {
+                    fresh.upsert(document).await.unwrap();
+                }
+                let expected = fresh.search(&query).await.unwrap();
+                assert_eq!(reader.search(&query).await.unwrap(), expected, "{query:?} after {steps:?}");
+                continue;
+            }
+        };
+        for attempt in 1..=2 {
+            let written = match &write {
+                Ok(document) => writers[n].upsert(document).await.map(drop),
+                Err(id) => writers[n].delete(id, at(i64::from(clock))).await,
+            };
+            match written {
+                Ok(()) => break,
+                Err(error) => {
+                    assert!(attempt == 1 && fault.is_some(), "write {clock} failed: {error}");
+                    writers[n] = writer(n).await.unwrap();
+                }
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Any writes, by two writers, through merges, compactions and manifests that carry small
+    /// writes, with one put failing anywhere: a reader that followed them finds what a fresh
+    /// index of the live documents finds, in every mode.
+    #[test]
+    fn any_writes_read_back_as_a_fresh_index_of_the_live_documents(
+        policy in prop::sample::select(vec![EAGER, STORED, LogPolicy::default()]),
+        fault in prop::option::of((1..60usize, any::<bool>()).prop_map(|(at, stored)| PutFault { at, stored })),
+        steps in prop::collection::vec(step(), 1..30),
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(run_steps(policy, fault, &steps));
+    }
 }
