@@ -1082,3 +1082,136 @@ async fn an_embedded_index_without_parents_gains_them_on_open() {
     assert_eq!(found.len(), 2);
     assert!(found.contains(&("old", None)) && found.contains(&("new", Some("all about walrus pups"))), "{found:?}");
 }
+
+/// Metadata of every type a filter meets, with the edges where SQL and Rust could part:
+/// integer and fractional numbers, large ones, numbers as strings, empty strings and lists,
+/// nested lists, nulls, objects, LIKE's wildcard characters, accents. A number is a double,
+/// as a caller's attribute is (`AttributeValue::Number`), so 2^53 + 2 but not 2^53 + 1.
+fn metadata_edges() -> Vec<serde_json::Value> {
+    let values = [
+        json!(2),
+        json!(2.0),
+        json!(2.5),
+        json!(-1),
+        json!(0),
+        json!(9_007_199_254_740_994.0),
+        json!(1e300),
+        json!("2"),
+        json!(""),
+        json!("ab"),
+        json!("a%b_c"),
+        json!("Äb"),
+        json!(true),
+        json!(false),
+        json!(null),
+        json!([]),
+        json!([2, "ab", true]),
+        json!(["ab", "cd"]),
+        json!([["ab"], 2.0]),
+        json!({"ab": 2}),
+    ];
+    let mut edges = vec![json!({})];
+    for (i, value) in values.iter().enumerate() {
+        edges.push(json!({ "k": value }));
+        // And beside another attribute, so groups of tests meet two keys.
+        edges.push(json!({ "k": value, "j": values[(i * 7 + 3) % values.len()] }));
+    }
+    edges
+}
+
+fn filter_predicate() -> impl proptest::strategy::Strategy<Value = retrieve::Predicate> {
+    use proptest::prelude::*;
+    use retrieve::filter::{Comparison, Predicate, Scalar, Test};
+    let scalar = prop::sample::select(vec![
+        Scalar::Number(2.0),
+        Scalar::Number(2.5),
+        Scalar::Number(-1.0),
+        Scalar::Number(0.0),
+        Scalar::Number(-0.0),
+        Scalar::Number(9_007_199_254_740_992.0),
+        Scalar::Number(9_007_199_254_740_994.0),
+        Scalar::Number(1e300),
+        Scalar::String("2".into()),
+        Scalar::String(String::new()),
+        Scalar::String("ab".into()),
+        Scalar::String("a%b_c".into()),
+        Scalar::String("Äb".into()),
+        Scalar::Bool(true),
+        Scalar::Bool(false),
+    ]);
+    let text = prop::sample::select(vec!["", "a", "ab", "b", "%", "_", "Ä", "2", "abc"]).prop_map(String::from);
+    let comparison = prop::sample::select(vec![
+        Comparison::Greater,
+        Comparison::GreaterOrEqual,
+        Comparison::Less,
+        Comparison::LessOrEqual,
+    ]);
+    let number = prop::sample::select(vec![2.0, 2.5, -1.0, 0.0, 9_007_199_254_740_994.0, 1e300]);
+    let test = prop_oneof![
+        scalar.clone().prop_map(Test::Equals),
+        scalar.clone().prop_map(Test::NotEquals),
+        (comparison, number).prop_map(|(c, n)| Test::Compare(c, n)),
+        prop::collection::vec(scalar.clone(), 1..4).prop_map(Test::In),
+        prop::collection::vec(scalar.clone(), 1..4).prop_map(Test::NotIn),
+        text.clone().prop_map(Test::StartsWith),
+        scalar.prop_map(Test::ListContains),
+        text.prop_map(Test::StringContains),
+    ];
+    let key = prop::sample::select(vec!["k", "j", "missing"]).prop_map(String::from);
+    let leaf = (key, test).prop_map(|(key, test)| Predicate::Attribute { key, test });
+    leaf.prop_recursive(2, 8, 3, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 1..3).prop_map(Predicate::All),
+            prop::collection::vec(inner, 1..3).prop_map(Predicate::Any),
+        ]
+    })
+}
+
+/// Any filter selects in PostgreSQL (its SQL condition on `jsonb`) exactly the chunks the
+/// embedded index's filter selects, over metadata of every type, in the vector and keyword
+/// lists alike.
+#[test]
+fn postgres_filters_select_what_the_embedded_filter_selects() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let edges = metadata_edges();
+    let index = runtime.block_on(async {
+        let index = support::postgres_index().await;
+        for (i, attributes) in edges.iter().enumerate() {
+            let record = document(&format!("m{i}"), 1, at(0), &[&format!("notes about m{i}")], attributes.clone());
+            index.upsert(&record).await.unwrap();
+        }
+        index
+    });
+    let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
+        cases: 200,
+        ..proptest::test_runner::Config::default()
+    });
+    let result = runner.run(&filter_predicate(), |predicate| {
+        let expected: BTreeSet<String> = edges
+            .iter()
+            .enumerate()
+            .filter(|(_, attributes)| {
+                let mut metadata = attributes.as_object().cloned().unwrap_or_default();
+                metadata.insert("document_id".into(), json!("m"));
+                predicate.matches(&metadata)
+            })
+            .map(|(i, _)| format!("m{i}"))
+            .collect();
+        for mode in [SearchMode::Vector, SearchMode::Keyword] {
+            let asked = SearchQuery {
+                text: "notes".into(),
+                vector: (mode == SearchMode::Vector).then(|| retrieve::index::normalised(&support::vector("notes"))),
+                mode,
+                top_k: 100,
+                filter: Some(predicate.clone()),
+                fusion: Fusion::default(),
+            };
+            let found: BTreeSet<String> = runtime.block_on(ids(index.as_ref(), &asked)).into_iter().collect();
+            proptest::prop_assert_eq!(&found, &expected, "{:?} in {:?}", predicate, mode);
+        }
+        Ok(())
+    });
+    if let Err(failure) = result {
+        panic!("{failure}");
+    }
+}
