@@ -577,6 +577,20 @@ async fn postgres_keyword_threshold_from_two_common_words_still_finds_a_chunk_ho
     assert_eq!(ids(&over_budget, &top).await, ["d0"]);
 }
 
+/// Words in more than half the chunks are not spelled out in the sets whose bounds reach θ:
+/// they are counted as held by every chunk. When their bounds alone reach θ, a chunk holding
+/// none of the spelled words can still win, and is scored: here ledger, in three chunks of
+/// five, five times in a short one that outscores the one chunk holding memo.
+#[tokio::test]
+async fn postgres_keyword_a_chunk_holding_only_unspelled_words_is_scored_when_they_reach_theta() {
+    let long = format!("memo ledger {}", ["filler"; 198].join(" "));
+    let texts = [long.as_str(), "ledger ledger ledger ledger ledger", "ledger filler", "filler", "filler"];
+    let (every_word, with_budget) = texts_in_postgres(&texts).await;
+    let top = query("memo ledger", SearchMode::Keyword, 1, None);
+    assert_eq!(ids(every_word.as_ref(), &top).await, ["d1"], "BM25's best");
+    assert_ranks_alike(&with_budget(1), every_word.as_ref(), &top).await;
+}
+
 /// MaxScore's word bounds follow the chunks. A chunk rewritten to hold a word six times (its
 /// document frequency unchanged) reaches the top though the rare word's list lacks it, also
 /// in a schema without the bounds (searched with the loose bound) and after migration 4
@@ -1209,6 +1223,83 @@ fn postgres_filters_select_what_the_embedded_filter_selects() {
             let found: BTreeSet<String> = runtime.block_on(ids(index.as_ref(), &asked)).into_iter().collect();
             proptest::prop_assert_eq!(&found, &expected, "{:?} in {:?}", predicate, mode);
         }
+        Ok(())
+    });
+    if let Err(failure) = result {
+        panic!("{failure}");
+    }
+}
+
+/// A write for [`postgres_statistics_and_bounds_follow_any_writes`]: document `doc`'s new
+/// version (texts of word numbers), or its deletion.
+#[derive(Debug, Clone)]
+enum PostgresWrite {
+    Upsert { doc: usize, texts: Vec<Vec<usize>> },
+    Delete { doc: usize },
+}
+
+const POSTGRES_WORDS: [&str; 8] = ["ledger", "memo", "the", "refund", "refunds", "policy", "omega", "zephyr"];
+
+/// Texts of `words`' numbers, as written.
+fn postgres_texts(texts: &[Vec<usize>]) -> Vec<String> {
+    texts.iter().map(|text| text.iter().map(|&w| POSTGRES_WORDS[w]).collect::<Vec<_>>().join(" ")).collect()
+}
+
+/// Any sequence of writes keeps PostgreSQL's keyword statistics and MaxScore's bounds true:
+/// after every write, keyword and hybrid searches with a budget of one posting (so that the
+/// bounds decide which chunks are scored) rank as scoring every match; and at the end every
+/// mode answers as a fresh schema holding only the live documents, written once each.
+#[test]
+fn postgres_statistics_and_bounds_follow_any_writes() {
+    use proptest::prelude::*;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let word = || prop_oneof![3 => 0..3usize, 1 => 0..POSTGRES_WORDS.len()];
+    let write = prop_oneof![
+        4 => (0..8usize, prop::collection::vec(prop::collection::vec(word(), 1..10), 1..3))
+            .prop_map(|(doc, texts)| PostgresWrite::Upsert { doc, texts }),
+        1 => (0..8usize).prop_map(|doc| PostgresWrite::Delete { doc }),
+    ];
+    let cases = (prop::collection::vec(write, 1..16), prop::collection::vec(prop::collection::vec(word(), 1..4), 3));
+    let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
+        cases: 12,
+        ..proptest::test_runner::Config::default()
+    });
+    let result = runner.run(&cases, |(writes, queries)| {
+        runtime.block_on(async {
+            let (written, with_budget) = texts_in_postgres(&[]).await;
+            let (bounded, every_match) = (with_budget(1), with_budget(i64::MAX));
+            let queries: Vec<String> = postgres_texts(&queries);
+            let mut live = std::collections::BTreeMap::new();
+            for (clock, write) in (1..).zip(&writes) {
+                match write {
+                    PostgresWrite::Upsert { doc, texts } => {
+                        let texts = postgres_texts(texts);
+                        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+                        let record = document(&format!("p{doc}"), clock, at(i64::from(clock)), &texts, json!({}));
+                        written.upsert(&record).await.unwrap();
+                        live.insert(*doc, record);
+                    }
+                    PostgresWrite::Delete { doc } => {
+                        written.delete(&format!("p{doc}"), at(i64::from(clock))).await.unwrap();
+                        live.remove(doc);
+                    }
+                }
+                for text in &queries {
+                    for mode in [SearchMode::Keyword, SearchMode::Hybrid] {
+                        assert_ranks_alike(&bounded, &every_match, &query(text, mode, 3, None)).await;
+                    }
+                }
+            }
+            let (fresh, _) = texts_in_postgres(&[]).await;
+            for record in live.values() {
+                fresh.upsert(record).await.unwrap();
+            }
+            for text in &queries {
+                for mode in [SearchMode::Keyword, SearchMode::Vector, SearchMode::Hybrid] {
+                    assert_ranks_alike(written.as_ref(), fresh.as_ref(), &query(text, mode, 20, None)).await;
+                }
+            }
+        });
         Ok(())
     });
     if let Err(failure) = result {

@@ -67,7 +67,9 @@ pub(super) fn bm25_top_sql(tsquery: &str, words: &str, filter: &str, n: i64, rar
     // are read through `to_jsonb`, so a query function deployed before the indexer has run
     // migration 4 still answers (with that loose bound) instead of failing on the column.
     // The 1e-9 keeps a rounding error in a sum from deciding a tie. `sets` grows each set by
-    // a word of smaller bound until its bounds, with the unspelled words', reach θ.
+    // a word of smaller bound until its bounds, with the unspelled words', reach θ. If the
+    // unspelled words' bounds reach θ alone, a chunk holding none of the spelled words may
+    // win (one holding a common word many times): then no set narrows the essential words.
     // When even the rarest word is over the budget (a query of common words only), θ comes
     // from the chunks holding the two rarest words together, if at least `n` do: any `n`
     // chunks' scores bound the `n`-th best from below, and these are fewer to score. They are
@@ -118,7 +120,9 @@ pub(super) fn bm25_top_sql(tsquery: &str, words: &str, filter: &str, n: i64, rar
                          FROM sets s, assumed a, threshold f
                          WHERE (s.total + a.bound) * (1 + 1e-9) >= f.theta),
               plan AS (SELECT coalesce(bool_and(rare) FILTER (WHERE essential), true) AND NOT (SELECT used FROM paired) AS rare_suffice,
-                              {essential_tsquery} && coalesce((SELECT tsq FROM enough), {essential_tsquery}) AS tsq
+                              {essential_tsquery} && CASE WHEN (SELECT bound FROM assumed) * (1 + 1e-9) >= (SELECT theta FROM threshold)
+                                                          THEN {essential_tsquery}
+                                                          ELSE coalesce((SELECT tsq FROM enough), {essential_tsquery}) END AS tsq
                        FROM reach)
          SELECT chunk_id, score FROM from_rare WHERE (SELECT rare_suffice FROM plan)
          UNION ALL
