@@ -1247,8 +1247,9 @@ fn postgres_texts(texts: &[Vec<usize>]) -> Vec<String> {
 
 /// Any sequence of writes keeps PostgreSQL's keyword statistics and MaxScore's bounds true:
 /// after every write, keyword and hybrid searches with a budget of one posting (so that the
-/// bounds decide which chunks are scored) rank as scoring every match; and at the end every
-/// mode answers as a fresh schema holding only the live documents, written once each.
+/// bounds decide which chunks are scored) rank as scoring every match, filtered or not; and
+/// at the end every mode answers as a fresh schema holding only the live documents, written
+/// once each.
 #[test]
 fn postgres_statistics_and_bounds_follow_any_writes() {
     use proptest::prelude::*;
@@ -1275,7 +1276,8 @@ fn postgres_statistics_and_bounds_follow_any_writes() {
                     PostgresWrite::Upsert { doc, texts } => {
                         let texts = postgres_texts(texts);
                         let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
-                        let record = document(&format!("p{doc}"), clock, at(i64::from(clock)), &texts, json!({}));
+                        let shelf = json!({ "shelf": (*doc + clock as usize) % 3 });
+                        let record = document(&format!("p{doc}"), clock, at(i64::from(clock)), &texts, shelf);
                         written.upsert(&record).await.unwrap();
                         live.insert(*doc, record);
                     }
@@ -1285,8 +1287,11 @@ fn postgres_statistics_and_bounds_follow_any_writes() {
                     }
                 }
                 for text in &queries {
-                    for mode in [SearchMode::Keyword, SearchMode::Hybrid] {
-                        assert_ranks_alike(&bounded, &every_match, &query(text, mode, 3, None)).await;
+                    for (mode, filter) in [SearchMode::Keyword, SearchMode::Hybrid]
+                        .into_iter()
+                        .flat_map(|mode| [(mode, None), (mode, Some(json!({"shelf": 1})))])
+                    {
+                        assert_ranks_alike(&bounded, &every_match, &query(text, mode, 3, filter)).await;
                     }
                 }
             }
@@ -1296,7 +1301,9 @@ fn postgres_statistics_and_bounds_follow_any_writes() {
             }
             for text in &queries {
                 for mode in [SearchMode::Keyword, SearchMode::Vector, SearchMode::Hybrid] {
-                    assert_ranks_alike(written.as_ref(), fresh.as_ref(), &query(text, mode, 20, None)).await;
+                    for filter in [None, Some(json!({"shelf": 1}))] {
+                        assert_ranks_alike(written.as_ref(), fresh.as_ref(), &query(text, mode, 20, filter)).await;
+                    }
                 }
             }
         });
