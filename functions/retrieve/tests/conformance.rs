@@ -1238,13 +1238,6 @@ enum PostgresWrite {
     Delete { doc: usize },
 }
 
-const POSTGRES_WORDS: [&str; 8] = ["ledger", "memo", "the", "refund", "refunds", "policy", "omega", "zephyr"];
-
-/// Texts of `words`' numbers, as written.
-fn postgres_texts(texts: &[Vec<usize>]) -> Vec<String> {
-    texts.iter().map(|text| text.iter().map(|&w| POSTGRES_WORDS[w]).collect::<Vec<_>>().join(" ")).collect()
-}
-
 /// Any sequence of writes keeps PostgreSQL's keyword statistics and MaxScore's bounds true:
 /// after every write, keyword and hybrid searches with a budget of one posting (so that the
 /// bounds decide which chunks are scored) rank as scoring every match, filtered or not; and
@@ -1254,7 +1247,7 @@ fn postgres_texts(texts: &[Vec<usize>]) -> Vec<String> {
 fn postgres_statistics_and_bounds_follow_any_writes() {
     use proptest::prelude::*;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let word = || prop_oneof![3 => 0..3usize, 1 => 0..POSTGRES_WORDS.len()];
+    use support::word;
     let write = prop_oneof![
         4 => (0..8usize, prop::collection::vec(prop::collection::vec(word(), 1..10), 1..3))
             .prop_map(|(doc, texts)| PostgresWrite::Upsert { doc, texts }),
@@ -1269,12 +1262,12 @@ fn postgres_statistics_and_bounds_follow_any_writes() {
         runtime.block_on(async {
             let (written, with_budget) = texts_in_postgres(&[]).await;
             let (bounded, every_match) = (with_budget(1), with_budget(i64::MAX));
-            let queries: Vec<String> = postgres_texts(&queries);
+            let queries: Vec<String> = support::texts(&queries);
             let mut live = std::collections::BTreeMap::new();
             for (clock, write) in (1..).zip(&writes) {
                 match write {
                     PostgresWrite::Upsert { doc, texts } => {
-                        let texts = postgres_texts(texts);
+                        let texts = support::texts(texts);
                         let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
                         let shelf = json!({ "shelf": (*doc + clock as usize) % 3 });
                         let record = document(&format!("p{doc}"), clock, at(i64::from(clock)), &texts, shelf);

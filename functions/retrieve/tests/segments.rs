@@ -278,9 +278,6 @@ async fn small_writes_ride_in_the_manifest_and_a_small_index_starts_from_two_obj
     assert!(!found.contains(&"d3".to_string()), "{found:?}");
 }
 
-/// Words for the property test's documents; the first are the commonest.
-const WORDS: [&str; 8] = ["ledger", "memo", "the", "refund", "refunds", "policy", "café", "zephyr"];
-
 #[derive(Debug, Clone)]
 enum Step {
     /// Document `doc` at a newer version (one chunk per text), written by writer `writer`.
@@ -302,7 +299,7 @@ enum Step {
 }
 
 fn step() -> impl Strategy<Value = Step> {
-    let word = || prop_oneof![3 => 0..3usize, 1 => 0..WORDS.len()];
+    use support::word;
     let mode = prop::sample::select(vec![SearchMode::Keyword, SearchMode::Vector, SearchMode::Hybrid]);
     prop_oneof![
         3 => (0..2usize, 0..12usize, prop::collection::vec(prop::collection::vec(word(), 1..8), 1..4))
@@ -337,8 +334,7 @@ async fn run_steps(policy: LogPolicy, fault: Option<PutFault>, steps: &[Step]) {
     for (clock, step) in (1..).zip(steps) {
         let (n, write) = match step {
             Step::Upsert { writer, doc, texts } => {
-                let texts: Vec<String> =
-                    texts.iter().map(|text| text.iter().map(|&w| WORDS[w]).collect::<Vec<_>>().join(" ")).collect();
+                let texts = support::texts(texts);
                 let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
                 let document = document(&format!("d{doc}"), clock, at(i64::from(clock)), &texts, json!({}));
                 live.insert(*doc, document.clone());
@@ -349,7 +345,7 @@ async fn run_steps(policy: LogPolicy, fault: Option<PutFault>, steps: &[Step]) {
                 (*writer, Err(format!("d{doc}")))
             }
             Step::Search { words, mode, top_k } => {
-                let text = words.iter().map(|&w| WORDS[w]).collect::<Vec<_>>().join(" ");
+                let text = support::text(words);
                 let query = query(&text, *mode, *top_k, None);
                 let fresh =
                     SqliteIndex::open_copy(&dir.path().join(format!("fresh{clock}.sqlite")), support::model()).unwrap();

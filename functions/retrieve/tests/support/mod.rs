@@ -122,3 +122,23 @@ pub async fn postgres_index_configured(
         .unwrap_or_else(|e| panic!("PostgreSQL at {url} is not usable: {e}. Start it with scripts/stack.sh start"));
     Arc::new(index)
 }
+
+/// Words for the property tests' documents and queries: some stem alike, one is a stop
+/// word, one has an accent.
+pub const WORDS: [&str; 9] = ["ledger", "memo", "the", "refund", "refunds", "policy", "café", "omega", "zephyr"];
+
+/// A word's number in [`WORDS`], skewed towards the first three, as word use is.
+pub fn word() -> impl proptest::strategy::Strategy<Value = usize> {
+    use proptest::prelude::*;
+    prop_oneof![3 => 0..3usize, 1 => 0..WORDS.len()]
+}
+
+/// Word numbers as the text they spell.
+pub fn text(word_numbers: &[usize]) -> String {
+    word_numbers.iter().map(|&w| WORDS[w]).collect::<Vec<_>>().join(" ")
+}
+
+/// Each list of word numbers as its text.
+pub fn texts(word_numbers: &[Vec<usize>]) -> Vec<String> {
+    word_numbers.iter().map(|numbers| text(numbers)).collect()
+}
