@@ -1,13 +1,17 @@
-//! Formatting answers with minijinja: built-in templates for plain text, Markdown, HTML and
-//! Slack, and caller templates run sandboxed (no file or network access in minijinja, a
-//! size limit on the template, a fuel limit on its work, a size limit on what it makes).
+//! Formatting answers with minijinja: built-in templates for plain text, Markdown and HTML,
+//! and caller templates run sandboxed (no file or network access in minijinja, a size limit
+//! on the template, a fuel limit on its work, a size limit on what it makes). Values are
+//! escaped for where the text is shown (`escape`): the HTML template by minijinja's HTML
+//! auto-escape, a caller's Slack template by Slack's (`render_mrkdwn`).
 
-use minijinja::value::Serde;
-use minijinja::{context, Environment, UndefinedBehavior};
+use minijinja::value::{Serde, Value as TemplateValue};
+use minijinja::{context, default_auto_escape_callback, escape_formatter, AutoEscape, Environment, UndefinedBehavior};
 use seams_contracts::infer::{InferenceOutput, InferenceResponse};
 use seams_contracts::output::{CitedSource, OutputFormat};
 use serde::Serialize;
 use serde_json::Value;
+
+use crate::escape;
 
 pub const MAX_TEMPLATE_CHARS: usize = 10_000;
 /// Instructions a template may run; a loop over a large range runs out.
@@ -20,29 +24,30 @@ Sources:
 {% for c in citations %}[{{ c.id }}]{% if c.title %} {{ c.title }}{% endif %}{% if c.source_uri %} — {{ c.source_uri }}{% endif %}
 {% endfor %}{% endif %}";
 
+/// A source is a link only if its URI is a web address; its title and any other URI are text.
 const MARKDOWN: &str = "{{ answer }}
 {% if citations %}
 **Sources**
 {% for c in citations %}
-- `{{ c.id }}`{% if c.title %} {% if c.source_uri %}[{{ c.title }}]({{ c.source_uri }}){% else %}{{ c.title }}{% endif %}{% elif c.source_uri %} <{{ c.source_uri }}>{% endif %}{% endfor %}
+- {{ c.id | markdown_code }}{% if c.source_uri is web_link %} {% if c.title %}[{{ c.title | markdown_text }}]({{ c.source_uri | markdown_destination }}){% else %}<{{ c.source_uri }}>{% endif %}{% else %}{% if c.title %} {{ c.title | markdown_text }}{% endif %}{% if c.source_uri %} — {{ c.source_uri | markdown_text }}{% endif %}{% endif %}{% endfor %}
 {% endif %}";
 
+/// Rendered as `HTML_NAME`, so every value is HTML-escaped; the answer's line breaks (any of
+/// `\r\n`, `\r`, `\n`) become `<br>` after escaping.
 const HTML: &str = "<div class=\"seams-answer\">
-<p>{{ answer | e | replace(\"\\n\", \"<br>\") }}</p>
+<p>{{ answer | replace(\"\\r\\n\", \"\\n\") | replace(\"\\r\", \"\\n\") | e | replace(\"\\n\", \"<br>\" | safe) }}</p>
 {% if citations %}<h4>Sources</h4>
 <ol>{% for c in citations %}
-<li><code>{{ c.id }}</code>{% if c.title %} {% if c.source_uri %}<a href=\"{{ c.source_uri }}\">{{ c.title }}</a>{% else %}{{ c.title }}{% endif %}{% endif %}</li>{% endfor %}
+<li><code>{{ c.id }}</code>{% if c.source_uri is web_link %} <a href=\"{{ c.source_uri }}\">{{ c.title or c.source_uri }}</a>{% else %}{% if c.title %} {{ c.title }}{% endif %}{% if c.source_uri %} — {{ c.source_uri }}{% endif %}{% endif %}</li>{% endfor %}
 </ol>{% endif %}
 </div>";
 
-/// Slack Block Kit: the answer as mrkdwn, its sources as a context block.
-const SLACK: &str = r#"{"text": {{ answer | tojson }},
- "blocks": [
-  {"type": "section", "text": {"type": "mrkdwn", "text": {{ answer | tojson }}}}{% if citations %},
-  {"type": "context", "elements": [{% for c in citations %}{"type": "mrkdwn", "text": {{ (("<" ~ c.source_uri ~ "|" ~ (c.title or c.id) ~ ">") if c.source_uri else ("`" ~ c.id ~ "`" ~ ((" " ~ c.title) if c.title else ""))) | tojson }}}{% if not loop.last %}, {% endif %}{% endfor %}]}{% endif %}
- ]}"#;
+/// Template names choose how values are escaped: minijinja escapes HTML for `.html`, and
+/// `environment` escapes Slack's control characters for `.mrkdwn`. Anything else is text.
+const HTML_NAME: &str = "answer.html";
+const MRKDWN_NAME: &str = "message.mrkdwn";
+const MRKDWN: &str = "mrkdwn";
 
-/// What every template sees.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Answer {
     pub request_id: String,
@@ -117,16 +122,42 @@ fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_fuel(Some(TEMPLATE_FUEL));
     env.set_undefined_behavior(UndefinedBehavior::Chainable);
+    env.add_test("web_link", |uri: TemplateValue| uri.as_str().is_some_and(escape::is_web_link));
+    env.add_filter("markdown_text", |text: String| escape::markdown_text(&text));
+    env.add_filter("markdown_code", |text: String| escape::markdown_code(&text));
+    env.add_filter("markdown_destination", |uri: String| escape::markdown_destination(&uri));
+    env.set_auto_escape_callback(|name| match name.ends_with(".mrkdwn") {
+        true => AutoEscape::Custom(MRKDWN.into()),
+        false => default_auto_escape_callback(name),
+    });
+    env.set_formatter(|out, state, value| match state.auto_escape() {
+        AutoEscape::Custom(name) if name == MRKDWN && !value.is_safe() => {
+            if !value.is_undefined() {
+                out.write_str(&escape::mrkdwn(&value.to_string()))?;
+            }
+            Ok(())
+        }
+        _ => escape_formatter(out, state, value),
+    });
     env
 }
 
-/// Renders `template` (a caller's or a built-in) with the answer.
+/// Renders `template` (a caller's or a built-in) with the answer, as text.
 pub fn render(template: &str, answer: &Answer) -> Result<String, TemplateError> {
-    if template.chars().count() > MAX_TEMPLATE_CHARS {
-        return Err(TemplateError(format!("the template is longer than {MAX_TEMPLATE_CHARS} characters")));
-    }
+    render_named("<string>", template, answer)
+}
+
+/// Renders a caller's template for Slack: its own text is mrkdwn as written, every value it
+/// shows is escaped (`escape::mrkdwn`).
+pub fn render_mrkdwn(template: &str, answer: &Answer) -> Result<String, TemplateError> {
+    render_named(MRKDWN_NAME, template, answer)
+}
+
+fn render_named(name: &str, template: &str, answer: &Answer) -> Result<String, TemplateError> {
+    check_size(template)?;
     let env = environment();
-    let compiled = env.template_from_str(template).map_err(|e| TemplateError(format!("template error: {e}")))?;
+    let compiled =
+        env.template_from_named_str(name, template).map_err(|e| TemplateError(format!("template error: {e}")))?;
     let out = compiled
         .render(context! { request_id => &answer.request_id, answer => &answer.answer, json => Serde(&answer.json),
         citations => Serde(&answer.citations), model => Serde(&answer.model), provider => Serde(&answer.provider),
@@ -138,132 +169,30 @@ pub fn render(template: &str, answer: &Answer) -> Result<String, TemplateError> 
     Ok(out)
 }
 
-/// Checks a caller template without an answer: syntax and size.
-pub fn check(template: &str) -> Result<(), TemplateError> {
+fn check_size(template: &str) -> Result<(), TemplateError> {
     if template.chars().count() > MAX_TEMPLATE_CHARS {
         return Err(TemplateError(format!("the template is longer than {MAX_TEMPLATE_CHARS} characters")));
     }
+    Ok(())
+}
+
+/// Checks a caller template without an answer: syntax and size.
+pub fn check(template: &str) -> Result<(), TemplateError> {
+    check_size(template)?;
     environment().template_from_str(template).map(|_| ()).map_err(|e| TemplateError(format!("template error: {e}")))
 }
 
-/// The built-in template of a format (`json` has none: the record itself is the body).
-pub fn builtin(format: OutputFormat) -> &'static str {
-    match format {
-        OutputFormat::Text | OutputFormat::Json => TEXT,
-        OutputFormat::Markdown => MARKDOWN,
-        OutputFormat::Html => HTML,
-    }
-}
-
-/// The message text: the caller's template, else the format's built-in.
+/// The message text: the caller's template, else the format's built-in (`json` has none:
+/// the record itself is the body, and its message is plain text).
 pub fn message(template: Option<&str>, format: OutputFormat, answer: &Answer) -> Result<String, TemplateError> {
-    render(template.unwrap_or(builtin(format)), answer).map(|s| s.trim().to_owned())
-}
-
-/// Slack's payload: the caller's template (rendered as the message text) or the built-in
-/// Block Kit message.
-pub fn slack(template: Option<&str>, answer: &Answer) -> Result<Value, TemplateError> {
-    match template {
-        Some(template) => Ok(serde_json::json!({"text": render(template, answer)?.trim()})),
-        None => serde_json::from_str(&render(SLACK, answer)?).map_err(|e| TemplateError(format!("slack blocks: {e}"))),
-    }
+    let rendered = match (template, format) {
+        (Some(template), _) => render(template, answer),
+        (None, OutputFormat::Text | OutputFormat::Json) => render(TEXT, answer),
+        (None, OutputFormat::Markdown) => render(MARKDOWN, answer),
+        (None, OutputFormat::Html) => render_named(HTML_NAME, HTML, answer),
+    };
+    rendered.map(|s| s.trim().to_owned())
 }
 
 #[cfg(test)]
-mod tests {
-    use seams_contracts::infer::{FinishReason, Usage};
-    use seams_contracts::output::TextSpan;
-    use serde_json::json;
-
-    use super::*;
-
-    fn answer() -> Answer {
-        let metadata =
-            json!({"sources": {"refunds:1:0": {"title": "Refund policy", "source_uri": "https://intra/refunds"}}});
-        Answer::new("req-1", &result(), metadata.as_object().unwrap())
-    }
-
-    fn result() -> InferenceResponse {
-        InferenceResponse {
-            schema_version: Default::default(),
-            request_id: "req-1".into(),
-            output: InferenceOutput::Text("Refunds take 14 days [refunds:1:0].".into()),
-            citations: vec!["refunds:1:0".into(), "ctx-2".into()],
-            model: "m".into(),
-            provider: "offline".into(),
-            usage: Usage::default(),
-            finish_reason: FinishReason::Stop,
-            latency_ms: 1,
-            truncated_context: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn sources_may_be_retrieves_results_as_they_are() {
-        let metadata = json!({"sources": [
-            {"chunk_id": "other:1:0", "document_id": "other", "citation": {"title": "Other"}},
-            {"chunk_id": "refunds:1:0", "document_id": "refunds", "text": "…",
-             "citation": {"title": "Refund policy", "source_uri": "https://intra/refunds", "heading_path": []}}
-        ]});
-        let answer = Answer::new("req-1", &result(), metadata.as_object().unwrap());
-        assert_eq!(
-            answer.citations,
-            vec![
-                CitedSource {
-                    id: "refunds:1:0".into(),
-                    document_id: Some("refunds".into()),
-                    title: Some("Refund policy".into()),
-                    source_uri: Some("https://intra/refunds".into()),
-                    spans: vec![TextSpan { start: 0, end: 35 }],
-                },
-                CitedSource { id: "ctx-2".into(), document_id: None, title: None, source_uri: None, spans: Vec::new() },
-            ]
-        );
-    }
-
-    #[test]
-    fn built_in_formats_carry_the_answer_and_its_sources() {
-        let a = answer();
-        let text = message(None, OutputFormat::Text, &a).unwrap();
-        assert_eq!(text, "Refunds take 14 days [refunds:1:0].\n\nSources:\n[refunds:1:0] Refund policy — https://intra/refunds\n[ctx-2]");
-        let markdown = message(None, OutputFormat::Markdown, &a).unwrap();
-        assert!(markdown.contains("- `refunds:1:0` [Refund policy](https://intra/refunds)"), "{markdown}");
-        let html = message(None, OutputFormat::Html, &a).unwrap();
-        assert!(
-            html.contains("<a href=\"https://intra/refunds\">Refund policy</a>") && html.contains("<code>ctx-2</code>"),
-            "{html}"
-        );
-    }
-
-    #[test]
-    fn html_escapes_the_answer() {
-        let mut a = answer();
-        a.answer = "<script>alert(1)</script>".into();
-        let html = message(None, OutputFormat::Html, &a).unwrap();
-        assert!(html.contains("&lt;script&gt;") && !html.contains("<script>"), "{html}");
-    }
-
-    #[test]
-    fn slack_gets_block_kit_with_linked_sources() {
-        let blocks = slack(None, &answer()).unwrap();
-        assert_eq!(blocks["blocks"][0]["text"]["type"], "mrkdwn");
-        assert_eq!(blocks["blocks"][0]["text"]["text"], "Refunds take 14 days [refunds:1:0].");
-        assert_eq!(blocks["blocks"][1]["elements"][0]["text"], "<https://intra/refunds|Refund policy>");
-        assert_eq!(blocks["blocks"][1]["elements"][1]["text"], "`ctx-2`");
-    }
-
-    #[test]
-    fn caller_templates_are_checked_and_bounded() {
-        let a = answer();
-        assert_eq!(
-            message(Some("{{ request_id }}: {{ answer }}"), OutputFormat::Text, &a).unwrap(),
-            "req-1: Refunds take 14 days [refunds:1:0]."
-        );
-        assert!(check("{% for x in %}").unwrap_err().0.contains("template error"));
-        assert!(check(&"x".repeat(MAX_TEMPLATE_CHARS + 1)).is_err());
-        let endless = render("{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}", &a);
-        assert!(endless.unwrap_err().0.contains("fuel"), "runs out of fuel");
-        assert!(render("{{ 'x' * 300000 }}", &a).is_err());
-        assert!(render("{% include 'secrets.txt' %}", &a).is_err(), "no file access");
-    }
-}
+pub(crate) mod tests;

@@ -12,12 +12,14 @@
 pub mod aws;
 pub mod channels;
 pub mod config;
+pub mod escape;
 pub mod format;
 pub mod outbound;
 pub mod prepare;
 pub mod routes;
 pub mod service;
 pub mod signing;
+pub mod slack;
 pub mod spans;
 
 pub use crate::config::{Config, Settings};

@@ -121,7 +121,7 @@ async fn slack(
     let url = settings.outbound.check_url(&raw).map_err(|e| {
         ServiceError::invalid_input("destination.webhook_secret_ref", format!("the secret's URL is refused: {}", e.0))
     })?;
-    let blocks = format::slack(rendering.template(), &rendering.answer)
+    let blocks = crate::slack::message(rendering.template(), &rendering.answer)
         .map_err(|e| ServiceError::invalid_input("template", e.0))?;
     Ok(Payload::Slack { url, body: encode(&blocks)? })
 }
