@@ -78,6 +78,8 @@ fn attribute(
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     fn spans_of(text: &str, cited: &[&str]) -> Vec<Vec<String>> {
@@ -141,5 +143,62 @@ mod tests {
             [vec![TextSpan { start: 11, end: 26 }]],
             "no sentence before: its own"
         );
+    }
+
+    /// Pieces of answers: marks, ids, sentence ends, line breaks, spaces of several kinds
+    /// (no-break, ideographic, next-line) and characters of several byte lengths.
+    const PIECES: &[&str] = &[
+        "[",
+        "]",
+        ", ",
+        ";",
+        " ",
+        ". ",
+        "! ",
+        "?",
+        "\n",
+        "\r\n",
+        "\u{a0}",
+        "\u{3000}",
+        "\u{85}",
+        "\u{2029}",
+        "é",
+        "€",
+        "語",
+        "👍",
+        "a:1:0",
+        "b",
+        "É",
+        "Mr. ",
+        "3.5",
+        "[a:1:0]",
+        "[b, é]",
+        "[ a:1:0 ;b ]",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        /// Any answer: no panic, and every span is a non-empty stretch of the text, trimmed,
+        /// for an id that some mark in the text names.
+        #[test]
+        fn any_answer_gets_spans_inside_its_text(
+            parts in prop::collection::vec(prop::sample::select(PIECES), 0..60),
+            cited in prop::collection::vec(prop::sample::select(&["a:1:0", "b", "é", "c"][..]), 0..4),
+        ) {
+            let text = parts.concat();
+            let cited: Vec<String> = cited.into_iter().map(str::to_owned).collect();
+            let chars: Vec<char> = text.chars().collect();
+            let spans = citation_spans(&text, &cited);
+            prop_assert_eq!(spans.len(), cited.len());
+            for (id, spans) in cited.iter().zip(&spans) {
+                prop_assert!(spans.is_empty() || citation_marks(&text).iter().any(|m| m.ids.contains(&id.as_str())));
+                for span in spans {
+                    prop_assert!(span.start < span.end && span.end <= chars.len(), "{:?} in {:?}", span, text);
+                    let covered: String = chars[span.start..span.end].iter().collect();
+                    prop_assert_eq!(covered.trim(), covered.as_str());
+                }
+            }
+        }
     }
 }
