@@ -15,6 +15,15 @@ use serde_json::Value;
 /// `andAll` / `orAll` may nest this deep; deeper filters are refused.
 pub const MAX_DEPTH: usize = 5;
 
+/// Attribute tests in one filter, at most. Each is a condition PostgreSQL plans and every
+/// candidate chunk evaluates, with two bind parameters: past 32,767 tests a query cannot be
+/// sent at all, and long before that a search takes seconds. A long list of values is one
+/// `in` test.
+pub const MAX_TESTS: usize = 100;
+
+/// Values in one `in` / `notIn` list, at most.
+pub const MAX_VALUES: usize = 1_000;
+
 /// A value an attribute is compared with.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Scalar {
@@ -116,7 +125,7 @@ fn refuse(field: String, reason: impl Into<String>) -> FilterError {
 impl Predicate {
     /// Checks a request's filter. `field` is where it sits in the request (`filters`).
     pub fn compile(filter: &Filter, field: &str) -> Result<Self, FilterError> {
-        match filter {
+        let predicate = match filter {
             Filter::Equality(pairs) => pairs
                 .iter()
                 .map(|(key, value)| {
@@ -135,6 +144,24 @@ impl Predicate {
                 .collect::<Result<_, _>>()
                 .map(Predicate::All),
             Filter::Expression(expression) => compile_expression(expression, field, 0),
+        }?;
+        let tests = predicate.tests();
+        if tests > MAX_TESTS {
+            return Err(refuse(
+                field.to_owned(),
+                format!(
+                    "{tests} attribute tests; a filter holds at most {MAX_TESTS} (a list of values is one `in` test)"
+                ),
+            ));
+        }
+        Ok(predicate)
+    }
+
+    /// How many attribute tests the predicate holds.
+    pub fn tests(&self) -> usize {
+        match self {
+            Predicate::All(parts) | Predicate::Any(parts) => parts.iter().map(Predicate::tests).sum(),
+            Predicate::Attribute { .. } => 1,
         }
     }
 
@@ -235,6 +262,9 @@ fn scalars(value: &Value, field: &str) -> Result<Vec<Scalar>, FilterError> {
     if list.is_empty() {
         return Err(refuse(field.to_owned(), "expected a non-empty list"));
     }
+    if list.len() > MAX_VALUES {
+        return Err(refuse(field.to_owned(), format!("{} values; a list holds at most {MAX_VALUES}", list.len())));
+    }
     list.iter().enumerate().map(|(i, v)| scalar(v, &format!("{field}[{i}]"))).collect()
 }
 
@@ -322,5 +352,25 @@ mod tests {
         assert!(compile(filter.clone()).is_ok());
         let error = compile(json!({"orAll": [filter]})).unwrap_err();
         assert!(error.reason.contains("at most 5 levels"), "{error}");
+    }
+
+    #[test]
+    fn size_is_bounded() {
+        let equals = |i: usize| json!({"equals": {"key": format!("k{i}"), "value": i}});
+        let most: Vec<Value> = (0..MAX_TESTS).map(equals).collect();
+        assert_eq!(compile(json!({"orAll": most.clone()})).unwrap().tests(), MAX_TESTS);
+        let nested = json!({"andAll": [{"orAll": most}, {"notIn": {"key": "x", "value": [1]}}]});
+        let error = compile(nested).unwrap_err();
+        assert_eq!(error.field, "filters");
+        assert!(error.reason.contains("101 attribute tests; a filter holds at most 100"), "{error}");
+        let shorthand: serde_json::Map<String, Value> = (0..=MAX_TESTS).map(|i| (format!("k{i}"), json!(i))).collect();
+        assert!(compile(Value::Object(shorthand)).unwrap_err().reason.contains("at most 100"));
+        let values: Vec<usize> = (0..=MAX_VALUES).collect();
+        let error = compile(json!({"in": {"key": "id", "value": values}})).unwrap_err();
+        assert_eq!(
+            (error.field.as_str(), error.reason.as_str()),
+            ("filters.in.value", "1001 values; a list holds at most 1000")
+        );
+        assert!(compile(json!({"notIn": {"key": "id", "value": values[1..]}})).is_ok());
     }
 }
