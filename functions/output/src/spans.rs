@@ -35,6 +35,7 @@ pub fn citation_spans(text: &str, cited: &[String]) -> Vec<Vec<TextSpan>> {
         blanked.replace_range(mark.range.clone(), &" ".repeat(mark.range.len()));
     }
     let mut spans: Vec<Vec<TextSpan>> = vec![Vec::new(); cited.len()];
+    let mut offsets = CharOffsets { text, byte: 0, chars: 0 };
     // Sentences of this paragraph not yet covered by a mark: the next mark covers them too.
     let mut unmarked: Vec<(usize, usize)> = Vec::new();
     for (start, sentence) in blanked.split_sentence_bound_indices() {
@@ -42,13 +43,16 @@ pub fn citation_spans(text: &str, cited: &[String]) -> Vec<Vec<TextSpan>> {
         let lead = sentence.len() - sentence.trim_start().len();
         let span = (start + lead, start + sentence.trim_end().len());
         if span.0 < span.1 {
-            let in_sentence: Vec<&CitationMark> =
-                marks.iter().filter(|m| (start..end).contains(&m.range.start)).collect();
+            // Marks come in text order: the sentence's are a slice of them.
+            let first = marks.partition_point(|m| m.range.start < start);
+            let past = marks.partition_point(|m| m.range.start < end);
+            let in_sentence = &marks[first..past];
             if in_sentence.is_empty() {
                 unmarked.push(span);
             } else {
-                for covered in unmarked.drain(..).chain([span]) {
-                    in_sentence.iter().for_each(|mark| attribute(&mut spans, cited, mark, covered, text));
+                for (from, to) in unmarked.drain(..).chain([span]) {
+                    let covered = TextSpan { start: offsets.at(from), end: offsets.at(to) };
+                    in_sentence.iter().for_each(|mark| attribute(&mut spans, cited, mark, covered));
                 }
             }
         }
@@ -59,17 +63,31 @@ pub fn citation_spans(text: &str, cited: &[String]) -> Vec<Vec<TextSpan>> {
     spans
 }
 
-fn attribute(
-    spans: &mut [Vec<TextSpan>],
-    cited: &[String],
-    mark: &CitationMark,
-    (start, end): (usize, usize),
-    text: &str,
-) {
-    let span = TextSpan { start: text[..start].chars().count(), end: text[..end].chars().count() };
+/// Byte offsets of a text as offsets in characters, counted on from the last one asked:
+/// spans are asked for in text order, so the text is counted once, not once a span.
+struct CharOffsets<'a> {
+    text: &'a str,
+    byte: usize,
+    chars: usize,
+}
+
+impl CharOffsets<'_> {
+    fn at(&mut self, byte: usize) -> usize {
+        if byte < self.byte {
+            (self.byte, self.chars) = (0, 0);
+        }
+        self.chars += self.text[self.byte..byte].chars().count();
+        self.byte = byte;
+        self.chars
+    }
+}
+
+/// Gives `span` to each cited id `mark` names. A span reaches an id again only from another
+/// mark of the same sentence, right after its first time.
+fn attribute(spans: &mut [Vec<TextSpan>], cited: &[String], mark: &CitationMark, span: TextSpan) {
     for id in &mark.ids {
         if let Some(i) = cited.iter().position(|c| c == id) {
-            if !spans[i].contains(&span) {
+            if spans[i].last() != Some(&span) {
                 spans[i].push(span);
             }
         }
