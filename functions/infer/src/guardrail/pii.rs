@@ -2,6 +2,7 @@
 //! and IBANs (mod-97-checked). Pure: finds ranges, masks them. The checksums keep ordinary
 //! numbers (order numbers, dates, amounts) from being taken for cards or accounts.
 
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::LazyLock;
 
@@ -62,10 +63,14 @@ fn pattern(source: &str) -> Regex {
 /// Every finding in `text`, in order, none overlapping: the checksummed kinds win over a
 /// phone number on the same digits.
 pub fn find(text: &str) -> Vec<Finding> {
-    let mut findings: Vec<Finding> = Vec::new();
+    // By start. Findings never overlap, so their ends are in order too: of those starting
+    // before a range ends, only the last can reach into it. (Comparing with every finding
+    // took 0.75 s for a text of 50,000 addresses.)
+    let mut findings: BTreeMap<usize, Finding> = BTreeMap::new();
     let mut add = |kind: PiiKind, range: Range<usize>| {
-        if !findings.iter().any(|f| f.range.start < range.end && range.start < f.range.end) {
-            findings.push(Finding { kind, range });
+        let overlaps = findings.range(..range.end).next_back().is_some_and(|(_, f)| f.range.end > range.start);
+        if !overlaps {
+            findings.insert(range.start, Finding { kind, range });
         }
     };
     for m in EMAIL.find_iter(text) {
@@ -89,8 +94,7 @@ pub fn find(text: &str) -> Vec<Finding> {
             add(PiiKind::Phone, m.range());
         }
     }
-    findings.sort_by_key(|f| f.range.start);
-    findings
+    findings.into_values().collect()
 }
 
 /// `text` with each finding replaced by its placeholder.
