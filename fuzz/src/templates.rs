@@ -1,6 +1,7 @@
 //! Delivery templates: a caller's minijinja template rendered with an answer.
 
-use output::format::{check, render as render_answer, slack, Answer, MAX_OUTPUT_BYTES};
+use output::format::{check, render as render_answer, Answer, MAX_OUTPUT_BYTES};
+use output::slack;
 use seams_contracts::infer::InferenceResponse;
 use serde_json::json;
 
@@ -16,7 +17,7 @@ pub fn render(data: &[u8]) {
     if let Ok(text) = rendered {
         assert!(text.len() <= MAX_OUTPUT_BYTES, "{} bytes rendered", text.len());
     }
-    let _ = slack(Some(template), &answer);
+    let _ = slack::message(Some(template), &answer);
 }
 
 fn sample_answer() -> Answer {
