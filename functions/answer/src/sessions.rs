@@ -57,7 +57,8 @@ impl Sessions {
         Self { now, ..self }
     }
 
-    /// The session's turns, oldest first; `Seams.NotFound` when it is unknown or expired.
+    /// The session's latest turns, oldest first, cut as a history carries them
+    /// (`SessionHistory::latest`); `Seams.NotFound` when it is unknown or expired.
     pub async fn load(&self, session_id: &str, tenant: Option<&str>) -> Result<SessionHistory, ServiceError> {
         let key = key(session_id, tenant)?;
         match self.read(&key).await? {
@@ -153,7 +154,7 @@ fn key(session_id: &str, tenant: Option<&str>) -> Result<String, ServiceError> {
 }
 
 fn history(stored: Stored) -> SessionHistory {
-    SessionHistory { session_id: stored.session_id, turns: stored.turns }
+    SessionHistory::latest(stored.session_id, &stored.turns)
 }
 
 fn unknown(session_id: &str) -> ServiceError {
@@ -169,6 +170,7 @@ mod tests {
     use std::sync::atomic::{AtomicU64, Ordering};
 
     use seams_contracts::infer::InferenceOutput;
+    use seams_contracts::session::{HISTORY_CITED, HISTORY_TEXT_CHARS, HISTORY_TURNS};
     use seams_contracts::ErrorName;
     use seams_platform::object_store::FsObjectStore;
 
@@ -186,7 +188,16 @@ mod tests {
     struct Fixture {
         sessions: Sessions,
         clock: Arc<AtomicU64>,
-        _dir: tempfile::TempDir,
+        dir: tempfile::TempDir,
+    }
+
+    impl Fixture {
+        /// The questions of the turns the store holds for untenanted session `id`.
+        fn stored_questions(&self, id: &str) -> Vec<String> {
+            let body = std::fs::read(self.dir.path().join(format!("sessions/untenanted/{id}.json"))).unwrap();
+            let stored: Stored = serde_json::from_slice(&body).unwrap();
+            stored.turns.into_iter().map(|t| t.question).collect()
+        }
     }
 
     fn fixture(ttl_seconds: u64) -> Fixture {
@@ -195,7 +206,7 @@ mod tests {
         let now = clock.clone();
         let sessions = Sessions::new(Arc::new(FsObjectStore::new(dir.path())), Duration::from_secs(ttl_seconds))
             .with_clock(Arc::new(move || now.load(Ordering::SeqCst)));
-        Fixture { sessions, clock, _dir: dir }
+        Fixture { sessions, clock, dir }
     }
 
     #[tokio::test]
@@ -243,9 +254,37 @@ mod tests {
         for i in 1..=KEPT_TURNS {
             f.sessions.record("s1", None, false, turn(&format!("q{i}"))).await.unwrap();
         }
-        let turns = f.sessions.load("s1", None).await.unwrap().turns;
-        assert_eq!(turns.len(), KEPT_TURNS);
-        assert_eq!(turns[0].question, "q1");
+        let stored = f.stored_questions("s1");
+        assert_eq!(stored.len(), KEPT_TURNS);
+        assert_eq!(stored[0], "q1");
+        let loaded: Vec<String> =
+            f.sessions.load("s1", None).await.unwrap().turns.into_iter().map(|t| t.question).collect();
+        assert_eq!(loaded, stored[KEPT_TURNS - HISTORY_TURNS..], "a history holds the latest turns");
+    }
+
+    #[tokio::test]
+    async fn a_history_of_the_longest_turns_fits_a_workflow_state_beside_its_passages() {
+        let f = fixture(60);
+        // 8,192 tokens of answer (infer's most) and long questions, in three-byte characters.
+        let long = |c: char, n: usize| std::iter::repeat_n(c, n).collect::<String>();
+        let heavy = |i: usize| Turn {
+            question: long('問', 20_000),
+            standalone_question: long('問', 20_000),
+            answer: InferenceOutput::Text(format!("{i}{}", long('答', 40_000))),
+            cited: (0..100).map(|c| format!("document-{c:0>100}:1:{c}")).collect(),
+        };
+        f.sessions.record("s1", None, true, heavy(0)).await.unwrap();
+        for i in 1..KEPT_TURNS {
+            let recorded = f.sessions.record("s1", None, false, heavy(i)).await.unwrap();
+            assert!(serde_json::to_vec(&recorded).unwrap().len() <= 64 * 1024, "recording turn {i} answers too much");
+        }
+        let loaded = f.sessions.load("s1", None).await.unwrap();
+        assert!(serde_json::to_vec(&loaded).unwrap().len() <= 64 * 1024, "a quarter of a state at most");
+        let newest = loaded.turns.last().unwrap();
+        let InferenceOutput::Text(answer) = &newest.answer else { panic!("a text answer") };
+        assert!(answer.starts_with(&format!("{}答", KEPT_TURNS - 1)) && answer.chars().count() == HISTORY_TEXT_CHARS);
+        assert_eq!((newest.question.chars().count(), newest.cited.len()), (HISTORY_TEXT_CHARS, HISTORY_CITED));
+        assert_eq!(f.stored_questions("s1").len(), KEPT_TURNS, "the store keeps the turns whole");
     }
 
     #[tokio::test]
@@ -259,7 +298,7 @@ mod tests {
         for writer in writers.collect::<Vec<_>>() {
             writer.await.unwrap().unwrap();
         }
-        let turns = f.sessions.load("s1", None).await.unwrap().turns;
-        assert_eq!(turns.len(), 9, "{turns:?}");
+        let stored = f.stored_questions("s1");
+        assert_eq!(stored.len(), 9, "{stored:?}");
     }
 }

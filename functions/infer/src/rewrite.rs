@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use seams_contracts::session::Turn;
+use seams_contracts::session::{Turn, HISTORY_TURNS};
 use unicode_segmentation::UnicodeSegmentation;
 
 use crate::offline;
@@ -17,8 +17,6 @@ without the conversation. Resolve what it refers to (pronouns, \"and for …?\",
 the earlier turns. Keep its meaning and language; add nothing the conversation does not say. \
 If it already stands on its own, repeat it unchanged. Reply with the question only.";
 
-/// The turns the model sees: the latest few are what a follow-up refers to.
-const TURNS_SHOWN: usize = 5;
 /// An answer is cut to this many characters in the rewrite prompt.
 const ANSWER_CHARS: usize = 600;
 /// The previous question's terms the offline rewrite carries, at most.
@@ -69,7 +67,7 @@ pub fn carry_terms(question: &str, history: &[Turn]) -> String {
 
 /// The prompt a model provider rewrites from: the latest turns, then the question.
 pub fn prompt(question: &str, history: &[Turn]) -> Prompt {
-    let shown = &history[history.len().saturating_sub(TURNS_SHOWN)..];
+    let shown = &history[history.len().saturating_sub(HISTORY_TURNS)..];
     let mut user = String::from("<conversation>\n");
     for turn in shown {
         let answer = match &turn.answer {

@@ -66,11 +66,51 @@ pub struct SessionInvoke {
     pub session: SessionStep,
 }
 
-/// A session step's result: the session's id and its turns (after the step).
+/// A session step's result: the session's id and its latest turns (after the step), as
+/// [`SessionHistory::latest`] cuts them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SessionHistory {
     pub session_id: String,
     pub turns: Vec<Turn>,
+}
+
+/// Turns a history holds, the newest: what a follow-up is rewritten from.
+pub const HISTORY_TURNS: usize = 5;
+/// Characters a history holds of each text of a turn (the question, the rewritten question,
+/// the answer, a structured answer as JSON text).
+pub const HISTORY_TEXT_CHARS: usize = 1_000;
+/// Cited chunk ids a history holds of each turn.
+pub const HISTORY_CITED: usize = 10;
+
+impl SessionHistory {
+    /// The part of a session a question carries through the answer workflow. Step Functions
+    /// bounds a state at 256 KiB with everything else the question carries (its passages, its
+    /// answer); with every turn whole, eight answers of 8,192 tokens passed that, and every
+    /// later question of the session failed.
+    pub fn latest(session_id: String, turns: &[Turn]) -> Self {
+        let latest = &turns[turns.len().saturating_sub(HISTORY_TURNS)..];
+        Self { session_id, turns: latest.iter().map(Turn::cut).collect() }
+    }
+}
+
+impl Turn {
+    /// This turn within [`HISTORY_TEXT_CHARS`] and [`HISTORY_CITED`].
+    fn cut(&self) -> Turn {
+        let cut = |text: &str| text.chars().take(HISTORY_TEXT_CHARS).collect::<String>();
+        let answer = match &self.answer {
+            InferenceOutput::Text(text) => InferenceOutput::Text(cut(text)),
+            InferenceOutput::Json(value) => match value.to_string() {
+                json if json.chars().count() <= HISTORY_TEXT_CHARS => InferenceOutput::Json(value.clone()),
+                json => InferenceOutput::Text(cut(&json)),
+            },
+        };
+        Turn {
+            question: cut(&self.question),
+            standalone_question: cut(&self.standalone_question),
+            answer,
+            cited: self.cited.iter().take(HISTORY_CITED).cloned().collect(),
+        }
+    }
 }
 
 /// A follow-up to rewrite into a question that stands on its own, with the turns before it.
