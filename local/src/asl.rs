@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::Value;
 
-pub use self::runner::Runner;
+pub use self::runner::{Runner, MAX_PAYLOAD_BYTES};
 
 /// An error as Step Functions names it (`Seams.Transient`, `States.Timeout`, …) with its cause.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use seams::asl::{Runner, StateError, Tasks, Transition};
+use seams::asl::{Runner, StateError, Tasks, Transition, MAX_PAYLOAD_BYTES};
 use seams_tests::answer_scenarios::{self, function_error_cause, Scenario};
 use seams_tests::step_functions::Deployment;
 use serde_json::{json, Value};
@@ -364,6 +364,55 @@ async fn a_definition_that_never_ends_fails_at_step_functions_history_limit() {
     let error = execution.output.unwrap_err();
     assert_eq!(error.error, "States.Runtime");
     assert!(error.cause.contains("25000"), "{}", error.cause);
+}
+
+#[tokio::test]
+async fn past_256_kib_a_state_fails_with_data_limit_exceeded_which_no_states_all_catches() {
+    let definition = json!({"StartAt": "Call", "States": {
+        "Call": task("Done", json!({"Retry": [{"ErrorEquals": ["States.ALL"], "MaxAttempts": 2}],
+            "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}]})),
+        "Done": {"Type": "Succeed"},
+        "Caught": {"Type": "Succeed"}}});
+    let within = "x".repeat(200 * 1024);
+    let past = "x".repeat(MAX_PAYLOAD_BYTES);
+    let execution = runner(Queued::new(vec![json!(within)])).run(&definition, json!({})).await.unwrap();
+    assert!(execution.output.is_ok(), "200 KiB is within the bound");
+
+    let tasks = Queued::new(vec![json!(past.clone())]);
+    let execution = runner(tasks.clone()).run(&definition, json!({})).await.unwrap();
+    let error = execution.output.unwrap_err();
+    assert_eq!(error.error, "States.DataLimitExceeded");
+    assert!(error.cause.contains("the task's result"), "{}", error.cause);
+    assert_eq!(tasks.calls().len(), 1, "not retried, not caught");
+
+    let execution = runner(Queued::new(vec![json!({})])).run(&definition, json!({"big": past.clone()})).await.unwrap();
+    assert!(execution.output.unwrap_err().cause.contains("the state's input"));
+
+    let growing = json!({"StartAt": "Grow", "States": {
+        "Grow": {"Type": "Pass", "Parameters": {"a.$": "$.half", "b.$": "$.half"}, "End": true}}});
+    let half = "y".repeat(MAX_PAYLOAD_BYTES / 2 + 1);
+    let execution = runner(Queued::new(vec![])).run(&growing, json!({"half": half})).await.unwrap();
+    assert!(execution.output.unwrap_err().cause.contains("the state's output"));
+}
+
+#[tokio::test]
+async fn an_answer_whose_retrieval_passes_256_kib_fails_through_the_failures_queue() {
+    let functions = [
+        "arn:aws:lambda:us-east-1:1:function:retrieve",
+        "arn:aws:lambda:us-east-1:1:function:infer",
+        "arn:aws:lambda:us-east-1:1:function:output",
+        "arn:aws:lambda:us-east-1:1:function:answer",
+    ];
+    let text = answer_scenarios::answer_definition(functions, "https://sqs.us-east-1.amazonaws.com/1/failures", "bus");
+    let definition: Value = serde_json::from_str(&text).unwrap();
+    let long = "Refunds take 14 days. ".repeat(MAX_PAYLOAD_BYTES / 22 + 1);
+    let big = answer_scenarios::chunk("refunds:1:0", "refunds", "Refund policy", "https://intra/refunds", &long);
+    let tasks = Queued::new(vec![answer_scenarios::retrieved(vec![big])]);
+    let execution = runner(tasks.clone()).run(&definition, answer_scenarios::question()).await.unwrap();
+    let error = execution.output.unwrap_err();
+    assert_eq!(error.error, "States.DataLimitExceeded", "{}", error.cause);
+    let queued = tasks.calls().into_iter().filter(|(resource, _)| resource.contains("sqs:sendMessage")).count();
+    assert_eq!(queued, 1, "the failure is queued, as every other failure is");
 }
 
 #[tokio::test]

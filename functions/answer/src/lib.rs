@@ -189,12 +189,20 @@ pub fn reply(outcome: Outcome) -> Result<Reply, ServiceError> {
 /// `States.Timeout`, is transient), the step the cause names, and the step's own message
 /// when the cause carries a function's error payload.
 pub fn failure(error: &str, cause: &str) -> ServiceError {
-    let name: Option<ErrorName> = serde_json::from_value(json!(error)).ok();
+    let mut name: Option<ErrorName> = serde_json::from_value(json!(error)).ok();
     let (step, reason) = match cause.split_once(" failed: ") {
         Some((step, reason)) => (Some(step), reason),
         None => (None, cause),
     };
-    let reason = function_error_message(reason).unwrap_or_else(|| reason.to_owned());
+    let mut reason = function_error_message(reason).unwrap_or_else(|| reason.to_owned());
+    if error == DATA_LIMIT_EXCEEDED {
+        // What the request asked for does not fit a workflow's state: asked again, it fails
+        // again.
+        name = Some(ErrorName::InvalidInput);
+        reason = format!(
+            "{DATA_LIMIT_EXCEEDED}: the step's data passed Step Functions' 256 KiB; ask for fewer passages (top_k)"
+        );
+    }
     let reason = if reason.trim().is_empty() { error.to_owned() } else { reason };
     let detail = match (step, name) {
         (Some(step), Some(_)) => format!("{step} failed: {reason}"),
@@ -208,6 +216,9 @@ pub fn failure(error: &str, cause: &str) -> ServiceError {
         None => failure,
     }
 }
+
+/// Step Functions' error for a state's data past its 256 KiB bound.
+const DATA_LIMIT_EXCEEDED: &str = "States.DataLimitExceeded";
 
 /// `errorMessage` of a Lambda error payload (`{"errorType": …, "errorMessage": …}`), which
 /// Step Functions passes on as a task's cause.
@@ -224,6 +235,16 @@ mod tests {
     fn a_succeeded_execution_is_its_output() {
         let output = json!({"answer": "30 days", "citations": []});
         assert_eq!(reply(Outcome::Succeeded(output.clone())).unwrap(), Reply::ok(output));
+    }
+
+    #[test]
+    fn data_past_step_functions_bound_is_the_requests_to_change() {
+        let error = failure("States.DataLimitExceeded", "Retrieve failed: The state returned a result too large");
+        assert_eq!((error.name, error.step.as_deref()), (ErrorName::InvalidInput, Some("Retrieve")));
+        assert_eq!(
+            error.detail,
+            "Retrieve failed: States.DataLimitExceeded: the step's data passed Step Functions' 256 KiB; ask for fewer passages (top_k)"
+        );
     }
 
     #[test]

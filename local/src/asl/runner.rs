@@ -36,6 +36,40 @@ const MAX_HISTORY_EVENTS: usize = 25_000;
 /// The longest wait between retries: Step Functions' largest MaxDelaySeconds.
 const MAX_RETRY_DELAY_SECONDS: f64 = 31_622_400.0;
 
+/// Step Functions' bound on a state's input and output and on a task's result: 256 KiB of
+/// JSON text. Past it the state fails with `States.DataLimitExceeded`, which `States.ALL`
+/// does not catch; a workflow that passes it locally would fail the same way when deployed.
+pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+
+/// Fails with `States.DataLimitExceeded` when `value`, as JSON text, is over
+/// [`MAX_PAYLOAD_BYTES`]; `what` names it in the cause.
+fn within_payload_limit(what: &str, value: &Value) -> Result<(), StateError> {
+    let mut counter = ByteCount(0);
+    // Writing to a counter cannot fail but for a value serde cannot write, which a Value is not.
+    let _ = serde_json::to_writer(&mut counter, value);
+    if counter.0 > MAX_PAYLOAD_BYTES {
+        return Err(StateError::new(
+            "States.DataLimitExceeded",
+            format!("{what} is {} bytes; Step Functions takes at most {MAX_PAYLOAD_BYTES}", counter.0),
+        ));
+    }
+    Ok(())
+}
+
+/// Counts the bytes written to it.
+struct ByteCount(usize);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 += bytes.len();
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 impl Run {
     fn record(&self, transition: Transition) {
         if let Some(observer) = &self.observer {
@@ -122,7 +156,11 @@ impl Runner {
                 if let Some(item) = &map_item {
                     context["Map"] = json!({"Item": item});
                 }
-                match self.state(run, &name, state, input.clone(), &context).await {
+                let outcome = match within_payload_limit("the state's input", &input) {
+                    Ok(()) => self.state(run, &name, state, input.clone(), &context).await,
+                    Err(error) => Err(error),
+                };
+                match outcome {
                     Ok((output, chosen)) => {
                         run.record(Transition::Exited { state: name.clone() });
                         match chosen.or_else(|| state.next().map(str::to_owned)) {
@@ -192,7 +230,9 @@ impl Runner {
             State::Succeed(_) => effective,
             State::Fail(fail) => return Err(failure(fail, &effective, context)?),
         };
-        Ok((select(state.output_path(), &output, context)?, None))
+        let output = select(state.output_path(), &output, context)?;
+        within_payload_limit("the state's output", &output)?;
+        Ok((output, None))
     }
 
     /// The state's work, retried as its Retry rules say.
@@ -249,6 +289,7 @@ impl Runner {
         match work {
             Work::Task(task) => {
                 let parameters = parameters(task.parameters.as_ref(), effective, context)?;
+                within_payload_limit("the task's parameters", &parameters)?;
                 let call = self.tasks.call(&task.resource, parameters);
                 let outcome = match task.timeout_seconds {
                     Some(seconds) => {
@@ -262,6 +303,7 @@ impl Runner {
                     Ok(result) => run.record(Transition::TaskSucceeded { state: name.into(), result: result.clone() }),
                     Err(error) => run.record(Transition::TaskFailed { state: name.into(), error: error.clone() }),
                 }
+                within_payload_limit("the task's result", outcome.as_ref().unwrap_or(&Value::Null))?;
                 outcome
             }
             Work::Parallel(branches) => {
