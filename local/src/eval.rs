@@ -152,6 +152,7 @@ pub async fn run(
                 rerank: None,
                 correlation_id: None,
                 tenant: None,
+                max_bytes: None,
             };
             let asked = Instant::now();
             let response = retrieve.retrieve(&request).await.map_err(|e| format!("query {}: {e}", query.id))?;

@@ -14,6 +14,7 @@ mod metrics;
 mod openapi;
 mod pipeline;
 mod sessions;
+mod state_limits;
 mod statuses;
 mod tenants;
 mod understanding;

@@ -290,6 +290,7 @@ impl SeamsMcp {
             correlation_id: None,
             // The route decides from the caller's token.
             tenant: None,
+            max_bytes: None,
         };
         let outcome = self.seams.retrieve(&self.caller(&context), &request).await.map(search_output);
         Ok(reply(outcome, |output| passages_text(&output.passages)))

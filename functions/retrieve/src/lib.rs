@@ -99,6 +99,25 @@ pub fn check(request: &RetrieveRequest) -> Result<Option<Predicate>, ServiceErro
     })
 }
 
+/// The best-ranked `results` whose JSON fits in `max_bytes` (all when unset), and how many
+/// were left out. A prefix: a lower-ranked result never takes the place of a higher one.
+pub fn within_bytes(results: Vec<RetrievedChunk>, max_bytes: Option<u32>) -> (Vec<RetrievedChunk>, u32) {
+    let Some(max_bytes) = max_bytes else { return (results, 0) };
+    // `[`, then each result and the `,` or `]` after it.
+    let mut used = 1usize;
+    let fitting = results
+        .iter()
+        .take_while(|result| {
+            used += serde_json::to_vec(result).map_or(usize::MAX, |json| json.len()).saturating_add(1);
+            used <= max_bytes as usize
+        })
+        .count();
+    let left_out = u32::try_from(results.len() - fitting).unwrap_or(u32::MAX);
+    let mut results = results;
+    results.truncate(fitting);
+    (results, left_out)
+}
+
 pub struct Service {
     index: Arc<dyn SearchIndex>,
     embedder: Arc<dyn Embedder>,
@@ -211,12 +230,14 @@ impl Service {
                 embedding: request.include_embeddings.then_some(hit.chunk.embedding),
             })
             .collect();
+        let (results, left_out) = within_bytes(results, request.max_bytes);
         Ok(RetrieveResponse {
             schema_version: V1,
             results,
             search_mode: request.search_mode,
             embedding_model: self.embedder.model().model.clone(),
             rerank_model: reranker.map(|reranker| reranker.model().to_owned()),
+            left_out,
         })
     }
 
@@ -337,6 +358,28 @@ impl Function for Service {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn results_within_bytes_are_the_longest_prefix_that_fits() {
+        let result = |id: &str, size: usize| -> RetrievedChunk {
+            serde_json::from_value(serde_json::json!({"document_id": "d", "version": 1, "chunk_id": id,
+                "text": "é".repeat(size), "score": 0.5, "ranks": {}, "metadata": {}, "citation": {}}))
+            .unwrap()
+        };
+        let results = vec![result("a", 50), result("b", 400), result("c", 10), result("d", 200)];
+        let json_len = |kept: &[RetrievedChunk]| serde_json::to_vec(kept).unwrap().len();
+        assert_eq!(within_bytes(results.clone(), None), (results.clone(), 0));
+        for max_bytes in 0..=2_000u32 {
+            let (kept, left_out) = within_bytes(results.clone(), Some(max_bytes));
+            assert_eq!(kept[..], results[..kept.len()], "a prefix");
+            assert_eq!(kept.len() + left_out as usize, results.len());
+            assert!(kept.is_empty() || json_len(&kept) <= max_bytes as usize, "{max_bytes}");
+            if let Some(next) = results.get(kept.len()) {
+                let one_more = [kept.clone(), vec![next.clone()]].concat();
+                assert!(json_len(&one_more) > max_bytes as usize, "{max_bytes}: the next one would have fitted");
+            }
+        }
+    }
 
     #[test]
     fn requests_are_checked_field_by_field() {

@@ -48,6 +48,11 @@ pub struct RetrieveRequest {
     /// tenant's question. Over HTTP the caller's token decides and a body may not set it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
+    /// The most bytes the results may take as JSON: the best-ranked results that fit are
+    /// returned, the rest counted in the response's `left_out`. The answer workflow sets it,
+    /// since Step Functions holds at most 256 KiB in a state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<u32>,
 }
 
 pub const DEFAULT_TOP_K: u32 = 5;
@@ -200,6 +205,13 @@ pub struct RetrieveResponse {
     /// The model that reordered the results, when they were reranked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rerank_model: Option<String>,
+    /// Results left out to keep within the request's `max_bytes`, the lowest-ranked.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub left_out: u32,
+}
+
+fn is_zero(count: &u32) -> bool {
+    *count == 0
 }
 
 #[cfg(test)]
