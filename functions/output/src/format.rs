@@ -48,6 +48,7 @@ const HTML_NAME: &str = "answer.html";
 const MRKDWN_NAME: &str = "message.mrkdwn";
 const MRKDWN: &str = "mrkdwn";
 
+/// What every template sees.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Answer {
     pub request_id: String,
