@@ -386,7 +386,7 @@ async fn past_256_kib_a_state_fails_with_data_limit_exceeded_which_no_states_all
     assert_eq!(tasks.calls().len(), 1, "not retried, not caught");
 
     let execution = runner(Queued::new(vec![json!({})])).run(&definition, json!({"big": past.clone()})).await.unwrap();
-    assert!(execution.output.unwrap_err().cause.contains("the state's input"));
+    assert!(execution.output.unwrap_err().cause.contains("the execution's input"));
 
     let growing = json!({"StartAt": "Grow", "States": {
         "Grow": {"Type": "Pass", "Parameters": {"a.$": "$.half", "b.$": "$.half"}, "End": true}}});

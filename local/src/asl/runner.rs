@@ -130,7 +130,11 @@ impl Runner {
             transitions: Mutex::new(Vec::new()),
             observer: self.observer.clone(),
         };
-        let output = self.machine(&run, &machine, input, None).await;
+        // Every later state's input is an earlier one's output, checked where it is made.
+        let output = match within_payload_limit("the execution's input", &input) {
+            Ok(()) => self.machine(&run, &machine, input, None).await,
+            Err(error) => Err(error),
+        };
         let transitions = run.transitions.into_inner().unwrap_or_default();
         Ok(Execution { name, output, transitions })
     }
@@ -156,11 +160,7 @@ impl Runner {
                 if let Some(item) = &map_item {
                     context["Map"] = json!({"Item": item});
                 }
-                let outcome = match within_payload_limit("the state's input", &input) {
-                    Ok(()) => self.state(run, &name, state, input.clone(), &context).await,
-                    Err(error) => Err(error),
-                };
-                match outcome {
+                match self.state(run, &name, state, input.clone(), &context).await {
                     Ok((output, chosen)) => {
                         run.record(Transition::Exited { state: name.clone() });
                         match chosen.or_else(|| state.next().map(str::to_owned)) {
@@ -179,6 +179,7 @@ impl Runner {
                         });
                         let error_output = json!({"Error": error.error, "Cause": error.cause});
                         input = result_path(&catcher.result_path, input, error_output)?;
+                        within_payload_limit("the catcher's output", &input)?;
                         name = catcher.next.clone();
                     }
                 }
