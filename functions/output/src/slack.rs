@@ -20,12 +20,22 @@ pub const MAX_BLOCKS: usize = 50;
 pub const BLOCKS_CHARS: usize = 12_000;
 /// A message's `text`: Slack shows this much.
 pub const TEXT_CHARS: usize = 40_000;
+/// The built-in message's text for an answer of blanks: Slack refuses a message or a section
+/// with nothing in it (`no_text`, `invalid_blocks`), and the delivery would fail.
+pub const NO_ANSWER: &str = "_The answer was empty._";
 
 /// Slack's payload: the caller's template rendered as the message text, or the built-in
 /// Block Kit message.
 pub fn message(template: Option<&str>, answer: &Answer) -> Result<Value, TemplateError> {
     match template {
-        Some(template) => Ok(json!({"text": cut(format::render_mrkdwn(template, answer)?.trim())})),
+        Some(template) => {
+            let text = format::render_mrkdwn(template, answer)?;
+            if text.trim().is_empty() {
+                let refused = "the template rendered no text for this answer; Slack refuses an empty message";
+                return Err(TemplateError(refused.into()));
+            }
+            Ok(json!({"text": cut(text.trim())}))
+        }
         None => Ok(built_in(answer)),
     }
 }
@@ -33,9 +43,14 @@ pub fn message(template: Option<&str>, answer: &Answer) -> Result<Value, Templat
 /// The answer in sections and its sources in context blocks; an answer too long for blocks
 /// goes as the message's text with its sources after it.
 fn built_in(answer: &Answer) -> Value {
-    let text = escape::mrkdwn(&answer.answer);
+    let text = match answer.answer.trim() {
+        "" => NO_ANSWER.to_owned(),
+        said => escape::mrkdwn(said),
+    };
     let sources: Vec<String> = answer.citations.iter().map(source).collect();
-    let sections = pieces(&text, SECTION_CHARS);
+    // A long run of blanks can fill a whole piece: it would show nothing, and Block Kit
+    // asks for a section's text to hold something.
+    let sections: Vec<&str> = pieces(&text, SECTION_CHARS).into_iter().filter(|p| !p.trim().is_empty()).collect();
     let contexts: Vec<&[String]> = sources.chunks(CONTEXT_ELEMENTS).collect();
     let chars = text.chars().count() + sources.iter().map(|s| s.chars().count()).sum::<usize>();
     let fits = sections.len() + contexts.len() <= MAX_BLOCKS

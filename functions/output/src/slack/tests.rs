@@ -62,7 +62,9 @@ fn a_long_answer_is_split_into_sections_at_line_breaks() {
     let blocks = message(None, &answer_with(paragraph.repeat(3), Vec::new())).unwrap();
     let sections = blocks["blocks"].as_array().unwrap();
     assert_eq!(sections.len(), 3, "{blocks}");
-    assert!(sections.iter().all(|s| s["text"]["text"].as_str().unwrap().ends_with("&amp; \n")), "{blocks}");
+    let texts: Vec<&str> = sections.iter().map(|s| s["text"]["text"].as_str().unwrap()).collect();
+    assert!(texts[..2].iter().all(|t| t.ends_with("&amp; \n")), "{blocks}");
+    assert!(texts[2].ends_with("word &amp;"), "the answer is trimmed: {blocks}");
 }
 
 #[test]
@@ -82,6 +84,32 @@ fn an_answer_too_long_for_blocks_goes_as_text_with_its_sources() {
     let longest = "y".repeat(TEXT_CHARS + 10);
     let blocks = message(None, &answer_with(longest, Vec::new())).unwrap();
     assert_eq!(blocks["text"], format!("{}… (cut at {TEXT_CHARS} characters)", "y".repeat(TEXT_CHARS)));
+}
+
+#[test]
+fn an_answer_of_blanks_still_makes_a_message() {
+    for said in ["", " \n\t "] {
+        let alone = message(None, &answer_with(said.into(), Vec::new())).unwrap();
+        assert_eq!(alone["blocks"][0]["text"]["text"], NO_ANSWER, "{alone}");
+        assert_eq!(alone["text"], NO_ANSWER);
+        let cited = message(None, &answer_with(said.into(), vec![("c".into(), None, None)])).unwrap();
+        assert_eq!(cited["blocks"][0]["text"]["text"], NO_ANSWER, "{cited}");
+        assert_eq!(cited["blocks"][1]["elements"][0]["text"], "`c`");
+    }
+    let gap = format!("first{}last", " ".repeat(2 * SECTION_CHARS));
+    let blocks = message(None, &answer_with(gap, Vec::new())).unwrap();
+    let sections: Vec<&str> =
+        blocks["blocks"].as_array().unwrap().iter().map(|b| b["text"]["text"].as_str().unwrap()).collect();
+    assert_eq!(sections.len(), 2, "the piece of blanks between is left out");
+    assert!(sections[0].starts_with("first") && sections[1].ends_with("last"), "{sections:?}");
+}
+
+#[test]
+fn a_callers_template_that_renders_nothing_is_refused() {
+    let a = answer_with(" ".into(), Vec::new());
+    let refused = message(Some("{{ answer }}"), &a).unwrap_err();
+    assert!(refused.0.contains("rendered no text"), "{}", refused.0);
+    assert_eq!(message(Some("Answer: {{ answer }}"), &a).unwrap()["text"], "Answer:");
 }
 
 #[test]
@@ -122,10 +150,13 @@ proptest! {
         prop_assert!(blocks.len() <= MAX_BLOCKS);
         let sections: Vec<&str> = blocks.iter().filter(|b| b["type"] == "section").map(|b| b["text"]["text"].as_str().unwrap()).collect();
         for section in &sections {
-            prop_assert!(!section.is_empty() && section.chars().count() <= SECTION_CHARS);
+            prop_assert!(!section.trim().is_empty() && section.chars().count() <= SECTION_CHARS);
             prop_assert!(!section.contains(['<', '>']) && entities_whole(section), "{}", section);
         }
-        prop_assert_eq!(unescape(&sections.concat()), a.answer.clone());
+        match a.answer.trim() {
+            "" => prop_assert_eq!(sections, vec![NO_ANSWER]),
+            said => prop_assert_eq!(unescape(&sections.concat()), said),
+        }
         let elements: Vec<&str> = blocks.iter().filter(|b| b["type"] == "context")
             .flat_map(|b| b["elements"].as_array().unwrap()).map(|e| e["text"].as_str().unwrap()).collect();
         prop_assert_eq!(elements.len(), a.citations.len());
