@@ -101,3 +101,16 @@ async fn an_inferred_filter_narrows_the_callers_and_never_widens_them() {
     // policies and products at once: nothing is both.
     assert_eq!(retrieved_categories(&stack, question).await, Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn an_inferred_filter_that_would_pass_retrieves_limits_is_dropped_not_fatal() {
+    let (_data, stack) = ingested(&[("SEAMS_FILTER_ATTRIBUTES", CATEGORIES)]).await;
+    // The caller's filter at retrieve's most tests: joined with the proposal it would hold one
+    // more, which retrieve refuses. Each key is missing from every chunk, so nothing matches.
+    let filters =
+        (0..seams_contracts::retrieve::MAX_FILTER_TESTS).map(|i| (format!("absent{i}"), "x".to_owned())).collect();
+    let question = Question { text: ASKED.into(), filters, ..Question::default() };
+    let execution = commands::ask(stack.clone(), &question).await.unwrap();
+    assert!(execution.output.is_ok(), "{:?}", execution.output);
+    assert!(commands::retrieved_chunks(&execution).is_empty());
+}

@@ -1,12 +1,15 @@
 //! Filters inferred from the question over the attributes the operator declares
 //! (`SEAMS_FILTER_ATTRIBUTES`). A model provider proposes a `RetrievalFilter`; offline, a
 //! declared value the question names is proposed. A proposal is checked against the
-//! declaration before use, dropped (and logged) when it does not hold, and joined with the
-//! caller's own filters by `andAll`: it can narrow what the caller asked for, never widen it.
+//! declaration before use, dropped (and logged) when it does not hold or when joining it would
+//! pass retrieve's filter limits, and joined with the caller's own filters by `andAll`: it can
+//! narrow what the caller asked for, never widen it.
 
 use std::collections::BTreeSet;
 
-use seams_contracts::retrieve::{Filter, FilterAttribute, RetrievalFilter};
+use seams_contracts::retrieve::{
+    Filter, FilterAttribute, RetrievalFilter, MAX_FILTER_DEPTH, MAX_FILTER_TESTS, MAX_FILTER_VALUES,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -47,6 +50,8 @@ pub enum Refused {
     Value { attribute: String, value: String },
     #[error("not a filter: {0}")]
     Grammar(String),
+    #[error("too large: {0}")]
+    Limits(String),
 }
 
 /// Checks a proposal against the declaration: every attribute declared, every operator one
@@ -84,6 +89,12 @@ pub fn check(filter: &RetrievalFilter, declared: &[DeclaredAttribute]) -> Result
         return Err(Refused::Operator { operator, attribute: leaf.key.clone(), kind: attribute.kind });
     }
     let values: Vec<&Value> = match (operator, &leaf.value) {
+        ("in" | "notIn", Value::Array(values)) if values.len() > MAX_FILTER_VALUES => {
+            return Err(Refused::Limits(format!(
+                "{operator} lists {} values, at most {MAX_FILTER_VALUES}",
+                values.len()
+            )))
+        }
         ("in" | "notIn", Value::Array(values)) if !values.is_empty() => values.iter().collect(),
         ("in" | "notIn", _) => return Err(Refused::Grammar(format!("{operator} takes a non-empty list"))),
         (_, value) => vec![value],
@@ -163,30 +174,42 @@ pub fn from_reply(reply: &str) -> Result<Option<RetrievalFilter>, Refused> {
 }
 
 /// The caller's filters with the proposal joined by `andAll` (either alone when the other
-/// is absent).
-pub fn join(callers: Option<Filter>, proposal: Option<RetrievalFilter>) -> Option<Filter> {
-    let Some(proposal) = proposal else { return callers };
-    let callers = match callers {
-        None => return Some(Filter::Expression(proposal)),
-        Some(Filter::Expression(expression)) => expression,
-        Some(Filter::Equality(pairs)) => {
-            let mut equals: Vec<RetrievalFilter> = pairs
-                .into_iter()
-                .map(|(key, value)| {
-                    RetrievalFilter::Equals(FilterAttribute {
-                        key,
-                        value: serde_json::to_value(value).unwrap_or_default(),
+/// is absent). An `andAll` on either side is opened into the join rather than nested in it,
+/// so joining adds no level. Refused when the join would pass retrieve's limits, which would
+/// fail the whole question rather than just the proposal.
+pub fn join(callers: Option<Filter>, proposal: Option<RetrievalFilter>) -> Result<Option<Filter>, Refused> {
+    let Some(proposal) = proposal else { return Ok(callers) };
+    let joined = match callers {
+        None => Filter::Expression(proposal),
+        Some(callers) => {
+            let mut parts = match callers {
+                Filter::Expression(RetrievalFilter::AndAll(parts)) => parts,
+                Filter::Expression(expression) => vec![expression],
+                Filter::Equality(pairs) => pairs
+                    .into_iter()
+                    .map(|(key, value)| {
+                        RetrievalFilter::Equals(FilterAttribute {
+                            key,
+                            value: serde_json::to_value(value).unwrap_or_default(),
+                        })
                     })
-                })
-                .collect();
-            if equals.len() == 1 {
-                equals.remove(0)
-            } else {
-                RetrievalFilter::AndAll(equals)
+                    .collect(),
+            };
+            match proposal {
+                RetrievalFilter::AndAll(proposed) => parts.extend(proposed),
+                proposal => parts.push(proposal),
             }
+            Filter::Expression(RetrievalFilter::AndAll(parts))
         }
     };
-    Some(Filter::Expression(RetrievalFilter::AndAll(vec![callers, proposal])))
+    let (tests, depth) = (joined.tests(), joined.depth());
+    if tests > MAX_FILTER_TESTS || depth > MAX_FILTER_DEPTH {
+        return Err(Refused::Limits(format!(
+            "with the caller's filters it makes {tests} attribute tests nested {depth} levels deep; \
+             retrieve takes at most {MAX_FILTER_TESTS} tests and {MAX_FILTER_DEPTH} levels"
+        )));
+    }
+    Ok(Some(joined))
 }
 
 #[cfg(test)]
@@ -262,14 +285,55 @@ mod tests {
     #[test]
     fn the_proposal_narrows_the_callers_filters() {
         let proposal = filter(json!({"equals": {"key": "category", "value": "policies"}}));
-        assert_eq!(join(None, None), None);
-        assert_eq!(join(None, Some(proposal.clone())), Some(Filter::Expression(proposal.clone())));
+        assert_eq!(join(None, None), Ok(None));
+        assert_eq!(join(None, Some(proposal.clone())), Ok(Some(Filter::Expression(proposal.clone()))));
         let callers: Filter = serde_json::from_value(json!({"year": 2026})).unwrap();
-        let joined = serde_json::to_value(join(Some(callers.clone()), Some(proposal))).unwrap();
+        let joined = serde_json::to_value(join(Some(callers.clone()), Some(proposal)).unwrap()).unwrap();
         assert_eq!(
             joined,
             json!({"andAll": [{"equals": {"key": "year", "value": 2026.0}}, {"equals": {"key": "category", "value": "policies"}}]})
         );
-        assert_eq!(join(Some(callers.clone()), None), Some(callers));
+        assert_eq!(join(Some(callers.clone()), None), Ok(Some(callers)));
+    }
+
+    /// `levels` of `orAll` around one test, with `tests` tests in all.
+    fn nested(levels: usize, tests: usize) -> RetrievalFilter {
+        let leaf = |i: usize| json!({"equals": {"key": format!("k{i}"), "value": i}});
+        let mut value = json!({"orAll": (0..tests).map(leaf).collect::<Vec<_>>()});
+        for _ in 1..levels {
+            value = json!({"orAll": [value]});
+        }
+        filter(value)
+    }
+
+    #[test]
+    fn joining_opens_an_and_all_rather_than_nesting_it() {
+        let callers =
+            filter(json!({"andAll": [{"equals": {"key": "a", "value": 1}}, {"equals": {"key": "b", "value": 2}}]}));
+        let proposal =
+            filter(json!({"andAll": [{"equals": {"key": "c", "value": 3}}, {"equals": {"key": "d", "value": 4}}]}));
+        let joined = join(Some(Filter::Expression(callers)), Some(proposal)).unwrap().unwrap();
+        assert_eq!((joined.tests(), joined.depth()), (4, 1));
+        let deepest = Filter::Expression(RetrievalFilter::AndAll(vec![nested(MAX_FILTER_DEPTH - 1, 1)]));
+        let joined = join(Some(deepest), Some(filter(json!({"equals": {"key": "c", "value": 3}}))));
+        assert_eq!(joined.map(|f| f.map(|f| f.depth())), Ok(Some(MAX_FILTER_DEPTH)));
+    }
+
+    #[test]
+    fn a_proposal_that_would_pass_retrieves_limits_is_refused() {
+        let proposal = filter(json!({"equals": {"key": "category", "value": "policies"}}));
+        let full = Filter::Expression(nested(1, MAX_FILTER_TESTS));
+        assert!(matches!(join(Some(full), Some(proposal.clone())), Err(Refused::Limits(_))));
+        let almost = Filter::Expression(nested(1, MAX_FILTER_TESTS - 1));
+        assert_eq!(join(Some(almost), Some(proposal.clone())).unwrap().map(|f| f.tests()), Some(MAX_FILTER_TESTS));
+        let deepest = Filter::Expression(nested(MAX_FILTER_DEPTH, 1));
+        let refused = join(Some(deepest), Some(proposal)).unwrap_err().to_string();
+        assert!(refused.contains("nested 6 levels deep"), "{refused}");
+        let alone = join(None, Some(nested(MAX_FILTER_DEPTH + 1, 1)));
+        assert!(matches!(alone, Err(Refused::Limits(_))), "a proposal too deep on its own");
+        let years: Vec<usize> = (0..=MAX_FILTER_VALUES).collect();
+        let long = filter(json!({"in": {"key": "year", "value": years}}));
+        assert!(matches!(check(&long, &declared()), Err(Refused::Limits(_))));
+        assert_eq!(check(&filter(json!({"in": {"key": "year", "value": years[1..]}})), &declared()), Ok(()));
     }
 }

@@ -153,19 +153,19 @@ impl Service {
             let completion = self.provider.complete(&prompt, &self.short_answer_params(), None).await?;
             implicit_filter::from_reply(&completion.text)
         };
-        let checked = proposal.and_then(|p| match p {
-            Some(filter) => implicit_filter::check(&filter, declared).map(|()| Some(filter)),
-            None => Ok(None),
+        let joined = proposal.and_then(|p| match p {
+            Some(filter) => implicit_filter::check(&filter, declared)
+                .and_then(|()| implicit_filter::join(request.filters.clone(), Some(filter.clone())))
+                .map(|filters| (filters, Some(filter))),
+            None => Ok((request.filters.clone(), None)),
         });
-        let (proposed, dropped) = match checked {
-            Ok(proposed) => (proposed, None),
+        Ok(match joined {
+            Ok((filters, proposed)) => FiltersInferred { filters, proposed, dropped: None },
             Err(refused) => {
                 tracing::warn!(reason = %refused, "the inferred filter was dropped");
-                (None, Some(refused.to_string()))
+                FiltersInferred { filters: request.filters.clone(), proposed: None, dropped: Some(refused.to_string()) }
             }
-        };
-        let filters = implicit_filter::join(request.filters.clone(), proposed.clone());
-        Ok(FiltersInferred { filters, proposed, dropped })
+        })
     }
 
     /// The parameters of the workflow's small model calls (rewrite, decompose): the default

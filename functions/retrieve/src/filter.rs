@@ -9,20 +9,11 @@
 //! string attribute containing the value, or a list with such a member.
 
 use seams_contracts::retrieve::{FilterAttribute, RetrievalFilter};
+pub use seams_contracts::retrieve::{
+    MAX_FILTER_DEPTH as MAX_DEPTH, MAX_FILTER_TESTS as MAX_TESTS, MAX_FILTER_VALUES as MAX_VALUES,
+};
 use seams_contracts::{retrieve::Filter, AttributeValue};
 use serde_json::Value;
-
-/// `andAll` / `orAll` may nest this deep; deeper filters are refused.
-pub const MAX_DEPTH: usize = 5;
-
-/// Attribute tests in one filter, at most. Each is a condition PostgreSQL plans and every
-/// candidate chunk evaluates, with two bind parameters: past 32,767 tests a query cannot be
-/// sent at all, and long before that a search takes seconds. A long list of values is one
-/// `in` test.
-pub const MAX_TESTS: usize = 100;
-
-/// Values in one `in` / `notIn` list, at most.
-pub const MAX_VALUES: usize = 1_000;
 
 /// A value an attribute is compared with.
 #[derive(Debug, Clone, PartialEq)]
@@ -145,7 +136,7 @@ impl Predicate {
                 .map(Predicate::All),
             Filter::Expression(expression) => compile_expression(expression, field, 0),
         }?;
-        let tests = predicate.tests();
+        let tests = filter.tests();
         if tests > MAX_TESTS {
             return Err(refuse(
                 field.to_owned(),
@@ -155,14 +146,6 @@ impl Predicate {
             ));
         }
         Ok(predicate)
-    }
-
-    /// How many attribute tests the predicate holds.
-    pub fn tests(&self) -> usize {
-        match self {
-            Predicate::All(parts) | Predicate::Any(parts) => parts.iter().map(Predicate::tests).sum(),
-            Predicate::Attribute { .. } => 1,
-        }
     }
 
     /// Whether a chunk whose metadata is `metadata` (a JSON object) passes.
@@ -358,7 +341,8 @@ mod tests {
     fn size_is_bounded() {
         let equals = |i: usize| json!({"equals": {"key": format!("k{i}"), "value": i}});
         let most: Vec<Value> = (0..MAX_TESTS).map(equals).collect();
-        assert_eq!(compile(json!({"orAll": most.clone()})).unwrap().tests(), MAX_TESTS);
+        let Predicate::Any(tests) = compile(json!({"orAll": most.clone()})).unwrap() else { panic!("an orAll") };
+        assert_eq!(tests.len(), MAX_TESTS);
         let nested = json!({"andAll": [{"orAll": most}, {"notIn": {"key": "x", "value": [1]}}]});
         let error = compile(nested).unwrap_err();
         assert_eq!(error.field, "filters");

@@ -75,6 +75,18 @@ where
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
+/// `andAll` / `orAll` may nest this deep; retrieve refuses deeper filters.
+pub const MAX_FILTER_DEPTH: usize = 5;
+
+/// Attribute tests in one filter, at most. Each is a condition PostgreSQL plans and every
+/// candidate chunk evaluates, with two bind parameters: past 32,767 tests a query cannot be
+/// sent at all, and long before that a search takes seconds. A long list of values is one
+/// `in` test.
+pub const MAX_FILTER_TESTS: usize = 100;
+
+/// Values in one `in` / `notIn` list, at most.
+pub const MAX_FILTER_VALUES: usize = 1_000;
+
 /// A filter over chunk metadata and document attributes, in either of two forms:
 /// the seed's shorthand (`{"category": "policy"}`, equality on every key) or Bedrock
 /// Knowledge Bases' `RetrievalFilter` (`{"equals": {"key": "category", "value": "policy"}}`).
@@ -104,7 +116,44 @@ pub enum RetrievalFilter {
     OrAll(Vec<RetrievalFilter>),
 }
 
+impl Filter {
+    /// How many attribute tests it holds (a shorthand's keys are one each), for
+    /// [`MAX_FILTER_TESTS`].
+    pub fn tests(&self) -> usize {
+        match self {
+            Filter::Expression(expression) => expression.tests(),
+            Filter::Equality(pairs) => pairs.len(),
+        }
+    }
+
+    /// How many levels of `andAll` / `orAll` it nests, for [`MAX_FILTER_DEPTH`].
+    pub fn depth(&self) -> usize {
+        match self {
+            Filter::Expression(expression) => expression.depth(),
+            Filter::Equality(_) => 0,
+        }
+    }
+}
+
 impl RetrievalFilter {
+    /// How many attribute tests it holds.
+    pub fn tests(&self) -> usize {
+        match self {
+            RetrievalFilter::AndAll(parts) | RetrievalFilter::OrAll(parts) => parts.iter().map(Self::tests).sum(),
+            _ => 1,
+        }
+    }
+
+    /// How many levels of `andAll` / `orAll` it nests.
+    pub fn depth(&self) -> usize {
+        match self {
+            RetrievalFilter::AndAll(parts) | RetrievalFilter::OrAll(parts) => {
+                1 + parts.iter().map(Self::depth).max().unwrap_or(0)
+            }
+            _ => 0,
+        }
+    }
+
     /// The operator names of the expression form: an object with one of these as its only
     /// key is read as an expression (and must be a valid one), anything else as shorthand.
     pub const OPERATORS: [&'static str; 13] = [
