@@ -99,23 +99,44 @@ pub fn check(request: &RetrieveRequest) -> Result<Option<Predicate>, ServiceErro
     })
 }
 
-/// The best-ranked `results` whose JSON fits in `max_bytes` (all when unset), and how many
-/// were left out. A prefix: a lower-ranked result never takes the place of a higher one.
-pub fn within_bytes(results: Vec<RetrievedChunk>, max_bytes: Option<u32>) -> (Vec<RetrievedChunk>, u32) {
-    let Some(max_bytes) = max_bytes else { return (results, 0) };
+/// The results a response carries within the request's `max_bytes`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WithinBytes {
+    pub results: Vec<RetrievedChunk>,
+    /// The lowest-ranked, which did not fit.
+    pub left_out: u32,
+    /// Results kept without their metadata, which did not fit with it.
+    pub metadata_left_out: u32,
+}
+
+/// The best-ranked `results` whose JSON fits in `max_bytes` (all when unset). A prefix: a
+/// lower-ranked result never takes the place of a higher one. A result that fits only
+/// without its metadata is kept without it: the passage is what an answer needs, and a
+/// document may carry tens of KB of attributes, more than the whole budget.
+pub fn within_bytes(results: Vec<RetrievedChunk>, max_bytes: Option<u32>) -> WithinBytes {
+    let Some(max_bytes) = max_bytes else { return WithinBytes { results, left_out: 0, metadata_left_out: 0 } };
     // `[`, then each result and the `,` or `]` after it.
-    let mut used = 1usize;
-    let fitting = results
-        .iter()
-        .take_while(|result| {
-            used += serde_json::to_vec(result).map_or(usize::MAX, |json| json.len()).saturating_add(1);
-            used <= max_bytes as usize
-        })
-        .count();
-    let left_out = u32::try_from(results.len() - fitting).unwrap_or(u32::MAX);
-    let mut results = results;
-    results.truncate(fitting);
-    (results, left_out)
+    let bytes =
+        |result: &RetrievedChunk| serde_json::to_vec(result).map_or(usize::MAX, |json| json.len().saturating_add(1));
+    let fits = |used: usize, result: &RetrievedChunk| used.saturating_add(bytes(result)) <= max_bytes as usize;
+    let total = results.len();
+    let (mut used, mut kept, mut metadata_left_out) = (1usize, Vec::new(), 0u32);
+    for mut result in results {
+        if !fits(used, &result) {
+            if result.metadata.is_empty() {
+                break;
+            }
+            result.metadata.clear();
+            if !fits(used, &result) {
+                break;
+            }
+            metadata_left_out += 1;
+        }
+        used += bytes(&result);
+        kept.push(result);
+    }
+    let left_out = u32::try_from(total - kept.len()).unwrap_or(u32::MAX);
+    WithinBytes { results: kept, left_out, metadata_left_out }
 }
 
 pub struct Service {
@@ -230,7 +251,7 @@ impl Service {
                 embedding: request.include_embeddings.then_some(hit.chunk.embedding),
             })
             .collect();
-        let (results, left_out) = within_bytes(results, request.max_bytes);
+        let WithinBytes { results, left_out, metadata_left_out } = within_bytes(results, request.max_bytes);
         Ok(RetrieveResponse {
             schema_version: V1,
             results,
@@ -238,6 +259,7 @@ impl Service {
             embedding_model: self.embedder.model().model.clone(),
             rerank_model: reranker.map(|reranker| reranker.model().to_owned()),
             left_out,
+            metadata_left_out,
         })
     }
 
@@ -359,26 +381,49 @@ impl Function for Service {
 mod tests {
     use super::*;
 
+    fn result(id: &str, size: usize, metadata: usize) -> RetrievedChunk {
+        serde_json::from_value(serde_json::json!({"document_id": "d", "version": 1, "chunk_id": id,
+            "text": "é".repeat(size), "score": 0.5, "ranks": {},
+            "metadata": if metadata > 0 { serde_json::json!({"notes": "m".repeat(metadata)}) } else { serde_json::json!({}) },
+            "citation": {}}))
+        .unwrap()
+    }
+
+    fn json_len(kept: &[RetrievedChunk]) -> usize {
+        serde_json::to_vec(kept).unwrap().len()
+    }
+
     #[test]
     fn results_within_bytes_are_the_longest_prefix_that_fits() {
-        let result = |id: &str, size: usize| -> RetrievedChunk {
-            serde_json::from_value(serde_json::json!({"document_id": "d", "version": 1, "chunk_id": id,
-                "text": "é".repeat(size), "score": 0.5, "ranks": {}, "metadata": {}, "citation": {}}))
-            .unwrap()
-        };
-        let results = vec![result("a", 50), result("b", 400), result("c", 10), result("d", 200)];
-        let json_len = |kept: &[RetrievedChunk]| serde_json::to_vec(kept).unwrap().len();
-        assert_eq!(within_bytes(results.clone(), None), (results.clone(), 0));
+        let results = vec![result("a", 50, 0), result("b", 400, 0), result("c", 10, 0), result("d", 200, 0)];
+        let all = within_bytes(results.clone(), None);
+        assert_eq!((all.results, all.left_out), (results.clone(), 0));
         for max_bytes in 0..=2_000u32 {
-            let (kept, left_out) = within_bytes(results.clone(), Some(max_bytes));
+            let WithinBytes { results: kept, left_out, metadata_left_out } =
+                within_bytes(results.clone(), Some(max_bytes));
             assert_eq!(kept[..], results[..kept.len()], "a prefix");
-            assert_eq!(kept.len() + left_out as usize, results.len());
+            assert_eq!((kept.len() + left_out as usize, metadata_left_out), (results.len(), 0));
             assert!(kept.is_empty() || json_len(&kept) <= max_bytes as usize, "{max_bytes}");
             if let Some(next) = results.get(kept.len()) {
                 let one_more = [kept.clone(), vec![next.clone()]].concat();
                 assert!(json_len(&one_more) > max_bytes as usize, "{max_bytes}: the next one would have fitted");
             }
         }
+    }
+
+    #[test]
+    fn a_result_too_large_with_its_metadata_is_kept_without_it() {
+        let results = vec![result("a", 50, 5_000), result("b", 50, 20), result("c", 50, 5_000)];
+        let fitted = within_bytes(results.clone(), Some(1_000));
+        let ids: Vec<&str> = fitted.results.iter().map(|r| r.chunk_id.as_str()).collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        assert_eq!((fitted.left_out, fitted.metadata_left_out), (0, 2));
+        assert!(fitted.results[0].metadata.is_empty() && fitted.results[2].metadata.is_empty());
+        assert_eq!(fitted.results[1], results[1], "a result that fits keeps its metadata");
+        assert!(json_len(&fitted.results) <= 1_000);
+        // Without metadata the first no longer fits either: nothing after it takes its place.
+        let fitted = within_bytes(results.clone(), Some(100));
+        assert_eq!((fitted.results.len(), fitted.left_out, fitted.metadata_left_out), (0, 3, 0));
     }
 
     #[test]

@@ -49,8 +49,9 @@ pub struct RetrieveRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
     /// The most bytes the results may take as JSON: the best-ranked results that fit are
-    /// returned, the rest counted in the response's `left_out`. The answer workflow sets it,
-    /// since Step Functions holds at most 256 KiB in a state.
+    /// returned, the rest counted in the response's `left_out`; a result that fits only
+    /// without its metadata comes without it (`metadata_left_out`). The answer workflow sets
+    /// it, since Step Functions holds at most 256 KiB in a state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_bytes: Option<u32>,
 }
@@ -257,6 +258,9 @@ pub struct RetrieveResponse {
     /// Results left out to keep within the request's `max_bytes`, the lowest-ranked.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub left_out: u32,
+    /// Results returned without their metadata to keep within `max_bytes`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub metadata_left_out: u32,
 }
 
 fn is_zero(count: &u32) -> bool {
