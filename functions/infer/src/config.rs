@@ -205,7 +205,7 @@ impl Config {
             require_context: env.flag("SEAMS_REQUIRE_CONTEXT", false),
             timeout: Duration::from_secs(env.parse_or("SEAMS_MODEL_TIMEOUT_SECONDS", 25)),
             guardrail: guardrail_settings(&env),
-            max_sub_questions: env.parse_or("SEAMS_MAX_SUB_QUESTIONS", defaults.max_sub_questions),
+            max_sub_questions: max_sub_questions(&env, defaults.max_sub_questions),
             filter_attributes: filter_attributes(&env),
         };
         let config = Self {
@@ -216,6 +216,17 @@ impl Config {
         };
         env.finish().map(|()| config)
     }
+}
+
+fn max_sub_questions(env: &Env, default: usize) -> usize {
+    let most = crate::decompose::MOST_SUB_QUESTIONS;
+    let parts = env.parse_or("SEAMS_MAX_SUB_QUESTIONS", default);
+    if !(1..=most).contains(&parts) {
+        let reason =
+            format!("must be 1 to {most}: the answer workflow holds every part's results in one 256 KiB state");
+        env.invalid("SEAMS_MAX_SUB_QUESTIONS", &parts.to_string(), reason);
+    }
+    parts
 }
 
 impl ApiKey {
@@ -286,6 +297,11 @@ mod tests {
         assert!(report(vec![("SEAMS_MODEL_ALIASES", "fast")]).contains("SEAMS_MODEL_ALIASES"));
         let undeclared_type = r#"[{"name": "year", "type": "date", "description": "d"}]"#;
         assert!(report(vec![("SEAMS_FILTER_ATTRIBUTES", undeclared_type)]).contains("SEAMS_FILTER_ATTRIBUTES"));
+        for parts in ["0", "5"] {
+            assert!(report(vec![("SEAMS_MAX_SUB_QUESTIONS", parts)]).contains("must be 1 to 4"), "{parts}");
+        }
+        let most = Config::from_env(Env::from_pairs([("SEAMS_MAX_SUB_QUESTIONS", "4")])).unwrap();
+        assert_eq!(most.settings.max_sub_questions, 4);
         let config = Config::from_env(Env::from_pairs([
             ("SEAMS_MODEL_PROVIDER", "anthropic"),
             ("SEAMS_MODEL_ID", "claude"),

@@ -7,6 +7,11 @@ use unicode_segmentation::UnicodeSegmentation;
 
 use crate::prompt::Prompt;
 
+/// `SEAMS_MAX_SUB_QUESTIONS` at most. The answer workflow holds every part's results (16 KiB
+/// each) and their merge in one Step Functions state of 256 KiB, beside the question, the
+/// session and an answer of up to 8,192 tokens: four parts leave room for all of it.
+pub const MOST_SUB_QUESTIONS: usize = 4;
+
 /// How the model is asked to split.
 pub fn rules(max_questions: usize) -> String {
     format!(
