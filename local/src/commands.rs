@@ -317,7 +317,8 @@ pub fn describe_answer(question: &Question, execution: &Execution) -> String {
                 text(&output["session_id"])
             ));
         }
-        Err(error) => out.push_str(&format!("failed: {}: {}\n", error.error, error.cause)),
+        // As `POST /answer` reports it: the step and its function's own message.
+        Err(error) => out.push_str(&format!("failed: {}\n", answer::failure(&error.error, &error.cause))),
     }
     out
 }

@@ -204,6 +204,17 @@ fn bad_input_gets_one_clear_line_and_a_failing_exit() {
     assert!(out.contains("ingested 1, duplicates 0, rejected 2"), "{out}");
     assert!(out.contains("image.bin: not a type ingest reads"), "{out}");
     assert!(out.contains("no/such/file.md: no such file or directory"), "{out}");
+
+    // A question the workflow refuses says which step refused it and why, as POST /answer
+    // does, not the function's raw error payload.
+    let asked = seams(data.path(), &["ask", " \t "]);
+    let out = stdout(&asked);
+    assert_eq!(asked.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("failed: Seams.InvalidInput: Retrieve failed: Seams.InvalidInput: query: the query is empty"),
+        "{out}"
+    );
+    assert!(!out.contains("errorType"), "{out}");
 }
 
 fn body_of(event: &str) -> String {

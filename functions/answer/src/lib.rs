@@ -123,6 +123,9 @@ impl Function for Service {
         let body = seams_platform::http::body_bytes(request)?;
         // Refuses what the workflow would refuse, naming the field, before an execution starts.
         let asked: AnswerRequest = from_value(parse_json(&body)?)?;
+        if asked.question.trim().is_empty() {
+            return Err(ServiceError::invalid_input("question", "the question is empty"));
+        }
         if asked.tenant.is_some() {
             return Err(refuse_callers_tenant("tenant"));
         }
@@ -307,6 +310,25 @@ mod tests {
         }
         assert!(input["correlation_id"].is_string(), "the request's correlation id: {input}");
         assert_eq!(input["question"], "Refunds?");
+    }
+
+    /// A blank question used to start an execution that ran the guardrail and the rewrite
+    /// before retrieve refused it.
+    #[tokio::test]
+    async fn a_blank_question_is_refused_before_an_execution_starts() {
+        let workflow = Arc::new(Kept::default());
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(seams_platform::object_store::FsObjectStore::new(dir.path()));
+        let service = Service::new(workflow.clone(), Sessions::new(store, Duration::from_secs(60)));
+        let body = json!({"question": " \n\t", "destination": {"type": "http_response"}});
+        let event = json!({"version": "2.0", "routeKey": "POST /answer", "rawPath": "/answer",
+            "headers": {"content-type": "application/json"}, "requestContext": {"http": {"method": "POST",
+            "path": "/answer"}, "requestId": "req-1"}, "body": body.to_string(), "isBase64Encoded": false});
+        let response = seams_platform::function::handle(&service, event).await.unwrap();
+        assert_eq!(response["statusCode"], 400, "{response}");
+        let problem: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+        assert_eq!((&problem["field"], &problem["detail"]), (&json!("question"), &json!("the question is empty")));
+        assert!(workflow.0.lock().unwrap().is_none(), "no execution started");
     }
 
     #[test]
