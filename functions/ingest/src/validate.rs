@@ -152,16 +152,18 @@ pub fn attributes(attributes: &Attributes, limits: &Limits) -> Result<(), Servic
             let detail = format!("keys are 1 to {} letters, digits or _-.:", limits.max_attribute_key_chars);
             return Err(ServiceError::invalid_input(field, detail));
         }
-        let too_long = |s: &String| s.chars().count() > limits.max_attribute_value_chars;
+        // PostgreSQL cannot store a NUL: such a document would fail in its indexer, after the 202.
+        let string_ok = |s: &String| s.chars().count() <= limits.max_attribute_value_chars && !s.contains('\0');
         let value_ok = match value {
             AttributeValue::Bool(_) => true,
             AttributeValue::Number(n) => n.is_finite(),
-            AttributeValue::String(s) => !too_long(s),
-            AttributeValue::StringList(items) => items.len() <= limits.max_attributes && !items.iter().any(too_long),
+            AttributeValue::String(s) => string_ok(s),
+            AttributeValue::StringList(items) => items.len() <= limits.max_attributes && items.iter().all(string_ok),
         };
         if !value_ok {
             let detail = format!(
-                "values are booleans, finite numbers, strings of at most {} characters, or lists of at most {} such strings",
+                "values are booleans, finite numbers, strings of at most {} characters without NUL (U+0000), \
+                 or lists of at most {} such strings",
                 limits.max_attribute_value_chars, limits.max_attributes
             );
             return Err(ServiceError::invalid_input(field, detail));
@@ -227,5 +229,12 @@ mod tests {
         assert_eq!(field(attributes(&many, &limits)), "attributes");
         let nan: Attributes = [("n".to_owned(), AttributeValue::Number(f64::NAN))].into();
         assert_eq!(field(attributes(&nan, &limits)), "attributes.n");
+        let nul: Attributes = [("team".to_owned(), AttributeValue::String("ops\0".into()))].into();
+        assert_eq!(field(attributes(&nul, &limits)), "attributes.team");
+        let nul_item: Attributes =
+            [("tags".to_owned(), AttributeValue::StringList(vec!["a".into(), "\0".into()]))].into();
+        assert_eq!(field(attributes(&nul_item, &limits)), "attributes.tags");
+        let controls: Attributes = [("note".to_owned(), AttributeValue::String("tab\tand line\n".into()))].into();
+        assert!(attributes(&controls, &limits).is_ok(), "other control characters are stored as given");
     }
 }

@@ -4,6 +4,19 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+/// `text` without control characters but line breaks and tabs, as ingest leaves the text
+/// formats it normalises. Extraction can make them where ingest saw none: a PDF's glyphs
+/// without a character (`\000`), a JSON string's `\u0000`. PostgreSQL cannot store a NUL, so
+/// such a document would fail in the indexer on every retry.
+pub fn without_controls(text: &str) -> Cow<'_, str> {
+    let kept = |c: char| !c.is_control() || matches!(c, '\n' | '\r' | '\t');
+    if text.chars().all(kept) {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(text.chars().filter(|&c| kept(c)).collect())
+    }
+}
+
 /// Spaces and tabs within a line collapse to one space, lines lose trailing whitespace,
 /// runs of blank lines become one, and words hyphenated across a line break are joined.
 ///

@@ -13,6 +13,7 @@ pub mod record;
 pub mod strategy;
 pub mod tokenizer;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
@@ -143,8 +144,13 @@ pub struct Cleaned {
 /// Extract and clean. Pure. Refuses (as `InvalidInput`) what cannot be extracted and what
 /// has no text.
 pub fn clean_document(content_type: &str, bytes: &[u8]) -> Result<Cleaned, ServiceError> {
-    let extracted = extract::extract(content_type, bytes)
+    let mut extracted = extract::extract(content_type, bytes)
         .map_err(|e| ServiceError::invalid_input("content_type", e.to_string()))?;
+    for text in extracted.pages.iter_mut().chain(extracted.title.as_mut()) {
+        if let Cow::Owned(cleaned) = clean::without_controls(text) {
+            *text = cleaned;
+        }
+    }
     let pages = if extracted.paged { clean::strip_page_furniture(&extracted.pages) } else { extracted.pages };
     let (text, page_starts) = clean::clean_pages(&pages);
     if text.trim().is_empty() {
@@ -418,6 +424,25 @@ mod tests {
     use seams_contracts::error::ErrorName;
 
     use super::*;
+
+    /// A PDF's glyphs without a character came out as NUL, which PostgreSQL refuses: the
+    /// document failed in the indexer on every retry.
+    #[test]
+    fn extracted_text_and_titles_hold_no_control_characters() {
+        let controls = |text: &str| text.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'));
+        // The corpus PDF with its header's glyphs partly NUL and U+0001, the file's length kept.
+        let pdf = String::from_utf8(corpus::pdf(100)).unwrap();
+        let pdf = pdf.replacen("(Company handbook) Tj", "(C\\000y han\\001ok) Tj", 1);
+        let json = r#"{"title": "Re\u0000funds\u0007", "days": "14\u0000"}"#;
+        for (content_type, bytes) in [("application/pdf", pdf.as_bytes()), ("application/json", json.as_bytes())] {
+            let extracted = extract::extract(content_type, bytes).unwrap();
+            assert!(extracted.pages.iter().any(|page| controls(page)), "{content_type}: the extractor makes them");
+            let cleaned = clean_document(content_type, bytes).unwrap();
+            assert!(!controls(&cleaned.text), "{content_type}: {:?}", cleaned.text);
+            assert!(!cleaned.title.as_deref().is_some_and(controls), "{content_type}: {:?}", cleaned.title);
+        }
+        assert_eq!(clean_document("application/json", json.as_bytes()).unwrap().title.as_deref(), Some("days: 14"));
+    }
 
     #[test]
     fn a_document_over_the_chunk_limit_is_refused_naming_the_limit() {

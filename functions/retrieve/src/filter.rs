@@ -125,7 +125,10 @@ impl Predicate {
                     let scalar = match value {
                         AttributeValue::Bool(b) => Scalar::Bool(*b),
                         AttributeValue::Number(n) => Scalar::Number(*n),
-                        AttributeValue::String(s) => Scalar::String(s.clone()),
+                        AttributeValue::String(s) => {
+                            check_text(s, &at)?;
+                            Scalar::String(s.clone())
+                        }
                         AttributeValue::StringList(_) => {
                             return Err(refuse(at, "the shorthand compares one value per key; use `in` for a list"))
                         }
@@ -184,6 +187,15 @@ fn check_key(key: &str, field: &str) -> Result<(), FilterError> {
     if key.trim().is_empty() {
         return Err(refuse(field.to_owned(), "the attribute key is empty"));
     }
+    check_text(key, field)
+}
+
+/// No attribute holds a NUL (ingest refuses one, process removes it), and PostgreSQL refuses
+/// one in a query: refused here, the same on both backends.
+fn check_text(text: &str, field: &str) -> Result<(), FilterError> {
+    if text.contains('\0') {
+        return Err(refuse(field.to_owned(), "contains NUL (U+0000), which no attribute holds"));
+    }
     Ok(())
 }
 
@@ -229,7 +241,12 @@ fn group(name: &str, parts: &[RetrievalFilter], field: &str, depth: usize) -> Re
 }
 
 fn scalar(value: &Value, field: &str) -> Result<Scalar, FilterError> {
-    Scalar::from_json(value).ok_or_else(|| refuse(field.to_owned(), "expected a string, number or boolean"))
+    let scalar =
+        Scalar::from_json(value).ok_or_else(|| refuse(field.to_owned(), "expected a string, number or boolean"))?;
+    if let Scalar::String(text) = &scalar {
+        check_text(text, field)?;
+    }
+    Ok(scalar)
 }
 
 fn number(value: &Value, field: &str) -> Result<f64, FilterError> {
@@ -237,7 +254,9 @@ fn number(value: &Value, field: &str) -> Result<f64, FilterError> {
 }
 
 fn string(value: &Value, field: &str) -> Result<String, FilterError> {
-    value.as_str().map(str::to_owned).ok_or_else(|| refuse(field.to_owned(), "expected a string"))
+    let text = value.as_str().ok_or_else(|| refuse(field.to_owned(), "expected a string"))?;
+    check_text(text, field)?;
+    Ok(text.to_owned())
 }
 
 fn scalars(value: &Value, field: &str) -> Result<Vec<Scalar>, FilterError> {
@@ -320,6 +339,10 @@ mod tests {
             (json!({"equals": {"key": " ", "value": 1}}), "filters.equals.key"),
             (json!({"andAll": []}), "filters.andAll"),
             (json!({"tags": ["a", "b"]}), "filters.tags"),
+            (json!({"equals": {"key": "a\0", "value": 1}}), "filters.equals.key"),
+            (json!({"in": {"key": "a", "value": ["x", "y\0"]}}), "filters.in.value[1]"),
+            (json!({"startsWith": {"key": "a", "value": "\0"}}), "filters.startsWith.value"),
+            (json!({"team": "ops\0"}), "filters.team"),
         ];
         for (filter, field) in cases {
             assert_eq!(compile(filter.clone()).unwrap_err().field, field, "{filter}");
