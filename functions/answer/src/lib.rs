@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
-use seams_contracts::answer::AnswerRequest;
+use seams_contracts::answer::{AnswerRequest, MAX_QUESTION_CHARS};
 use seams_contracts::session::{SessionInvoke, SessionStep};
 use seams_contracts::{CorrelationId, ErrorName};
 use seams_platform::config::{ConfigReport, Env};
@@ -126,6 +126,10 @@ impl Function for Service {
         if asked.question.trim().is_empty() {
             return Err(ServiceError::invalid_input("question", "the question is empty"));
         }
+        if asked.question.chars().count() > MAX_QUESTION_CHARS {
+            let detail = format!("the question is longer than {MAX_QUESTION_CHARS} characters");
+            return Err(ServiceError::invalid_input("question", detail));
+        }
         if asked.tenant.is_some() {
             return Err(refuse_callers_tenant("tenant"));
         }
@@ -203,7 +207,8 @@ pub fn failure(error: &str, cause: &str) -> ServiceError {
         // again.
         name = Some(ErrorName::InvalidInput);
         reason = format!(
-            "{DATA_LIMIT_EXCEEDED}: the step's data passed Step Functions' 256 KiB; ask for fewer passages (top_k)"
+            "{DATA_LIMIT_EXCEEDED}: the step's data passed Step Functions' 256 KiB; ask for fewer passages (top_k), \
+             or send a shorter question or instructions"
         );
     }
     let reason = if reason.trim().is_empty() { error.to_owned() } else { reason };
@@ -246,7 +251,8 @@ mod tests {
         assert_eq!((error.name, error.step.as_deref()), (ErrorName::InvalidInput, Some("Retrieve")));
         assert_eq!(
             error.detail,
-            "Retrieve failed: States.DataLimitExceeded: the step's data passed Step Functions' 256 KiB; ask for fewer passages (top_k)"
+            "Retrieve failed: States.DataLimitExceeded: the step's data passed Step Functions' 256 KiB; \
+             ask for fewer passages (top_k), or send a shorter question or instructions"
         );
     }
 
@@ -290,21 +296,36 @@ mod tests {
         }
     }
 
-    /// The workflow's JSON merge keeps a given `null` over its default: a `null` request id
-    /// reached Deliver as `null`, which output refused.
-    #[tokio::test]
-    async fn fields_given_as_null_are_left_for_the_workflows_defaults() {
+    /// `POST /answer` with `body`, served by a service over a workflow that keeps its input:
+    /// the response, and the input an execution was started with, if one was.
+    async fn post_answer(body: Value) -> (Value, Option<Value>) {
         let workflow = Arc::new(Kept::default());
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(seams_platform::object_store::FsObjectStore::new(dir.path()));
         let service = Service::new(workflow.clone(), Sessions::new(store, Duration::from_secs(60)));
-        let body = json!({"question": "Refunds?", "destination": {"type": "http_response"},
-            "request_id": null, "correlation_id": null, "top_k": null, "search_mode": null});
         let event = json!({"version": "2.0", "routeKey": "POST /answer", "rawPath": "/answer",
             "headers": {"content-type": "application/json"}, "requestContext": {"http": {"method": "POST",
             "path": "/answer"}, "requestId": "req-1"}, "body": body.to_string(), "isBase64Encoded": false});
-        seams_platform::function::handle(&service, event).await.unwrap();
-        let input = workflow.0.lock().unwrap().clone().unwrap();
+        let response = seams_platform::function::handle(&service, event).await.unwrap();
+        let started = workflow.0.lock().unwrap().clone();
+        (response, started)
+    }
+
+    /// The problem a refused `POST /answer` answered with; no execution may have started.
+    async fn refused(body: Value) -> Value {
+        let (response, started) = post_answer(body).await;
+        assert_eq!(response["statusCode"], 400, "{response}");
+        assert!(started.is_none(), "no execution started: {started:?}");
+        serde_json::from_str(response["body"].as_str().unwrap()).unwrap()
+    }
+
+    /// The workflow's JSON merge keeps a given `null` over its default: a `null` request id
+    /// reached Deliver as `null`, which output refused.
+    #[tokio::test]
+    async fn fields_given_as_null_are_left_for_the_workflows_defaults() {
+        let body = json!({"question": "Refunds?", "destination": {"type": "http_response"},
+            "request_id": null, "correlation_id": null, "top_k": null, "search_mode": null});
+        let input = post_answer(body).await.1.unwrap();
         for unset in ["request_id", "top_k", "search_mode"] {
             assert!(input.get(unset).is_none(), "{unset} in {input}");
         }
@@ -312,23 +333,18 @@ mod tests {
         assert_eq!(input["question"], "Refunds?");
     }
 
-    /// A blank question used to start an execution that ran the guardrail and the rewrite
-    /// before retrieve refused it.
+    /// A blank question started an execution that ran the guardrail and the rewrite before
+    /// retrieve refused it; a question of 270 KB failed inside the workflow as a state too
+    /// large, blamed on top_k.
     #[tokio::test]
-    async fn a_blank_question_is_refused_before_an_execution_starts() {
-        let workflow = Arc::new(Kept::default());
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(seams_platform::object_store::FsObjectStore::new(dir.path()));
-        let service = Service::new(workflow.clone(), Sessions::new(store, Duration::from_secs(60)));
-        let body = json!({"question": " \n\t", "destination": {"type": "http_response"}});
-        let event = json!({"version": "2.0", "routeKey": "POST /answer", "rawPath": "/answer",
-            "headers": {"content-type": "application/json"}, "requestContext": {"http": {"method": "POST",
-            "path": "/answer"}, "requestId": "req-1"}, "body": body.to_string(), "isBase64Encoded": false});
-        let response = seams_platform::function::handle(&service, event).await.unwrap();
-        assert_eq!(response["statusCode"], 400, "{response}");
-        let problem: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
-        assert_eq!((&problem["field"], &problem["detail"]), (&json!("question"), &json!("the question is empty")));
-        assert!(workflow.0.lock().unwrap().is_none(), "no execution started");
+    async fn a_blank_or_overlong_question_is_refused_before_an_execution_starts() {
+        let blank = refused(json!({"question": " \n\t", "destination": {"type": "http_response"}})).await;
+        assert_eq!((&blank["field"], &blank["detail"]), (&json!("question"), &json!("the question is empty")));
+        let long = "é".repeat(MAX_QUESTION_CHARS + 1);
+        let overlong = refused(json!({"question": long, "destination": {"type": "http_response"}})).await;
+        assert_eq!(overlong["field"], "question", "{overlong}");
+        let longest = json!({"question": "é".repeat(MAX_QUESTION_CHARS), "destination": {"type": "http_response"}});
+        assert!(post_answer(longest).await.1.is_some(), "the longest question starts an execution");
     }
 
     #[test]

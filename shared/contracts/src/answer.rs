@@ -8,6 +8,11 @@ use crate::output::{CitedSource, DeliveryReceipt, Destination};
 use crate::retrieve::{Filter, SearchMode};
 use crate::{CorrelationId, ErrorName, V1};
 
+/// A question's most characters, as Bedrock's `RetrieveAndGenerate` takes. The workflow's
+/// state holds a question several times (as asked, standing alone, its parts) within
+/// Step Functions' 256 KiB.
+pub const MAX_QUESTION_CHARS: usize = 20_000;
+
 /// `POST /answer` and the answer state machine's execution input.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -18,7 +23,7 @@ pub struct AnswerRequest {
     pub request_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<CorrelationId>,
-    #[schemars(pattern(crate::common::NOT_BLANK_PATTERN))]
+    #[schemars(pattern(crate::common::NOT_BLANK_PATTERN), length(max = 20_000))]
     pub question: String,
     /// Continue this conversation: the question may be a follow-up ("and for digital ones?").
     /// Left out, the answer starts a new session and returns its id.
