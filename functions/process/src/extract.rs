@@ -3,6 +3,7 @@
 
 mod html_tree;
 mod pdf_pages;
+mod pdf_streams;
 
 use serde_json::Value;
 
@@ -12,6 +13,8 @@ pub enum ExtractError {
     Unsupported(String),
     #[error("the document is not valid {format}: {reason}")]
     Malformed { format: &'static str, reason: String },
+    #[error("the document is too large to extract: {0}")]
+    TooLarge(String),
 }
 
 /// What extraction found.
@@ -56,7 +59,10 @@ fn pdf(bytes: &[u8]) -> Result<Extracted, ExtractError> {
     let malformed = |reason: String| ExtractError::Malformed { format: "PDF", reason };
     let extracted = std::panic::catch_unwind(|| pdf_pages::pages(bytes))
         .map_err(|_| malformed("the PDF parser gave up on it".into()))?
-        .map_err(|e| malformed(e.to_string()))?;
+        .map_err(|e| match e {
+            pdf_pages::PdfError::Inflated(inflated) => ExtractError::TooLarge(inflated.to_string()),
+            other => malformed(other.to_string()),
+        })?;
     let title = extracted.iter().find_map(|page| first_line(page));
     Ok(Extracted { pages: extracted, paged: true, title })
 }

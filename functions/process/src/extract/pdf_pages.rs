@@ -9,12 +9,16 @@ use std::rc::Rc;
 
 use pdf_extract::{Document, MediaBox, OutputDev, OutputError, PlainTextOutput, Transform};
 
+use super::pdf_streams::{self, Budget, Inflated};
+
 #[derive(Debug, thiserror::Error)]
 pub enum PdfError {
     #[error(transparent)]
     Output(#[from] OutputError),
     #[error("page {page}'s chain of /Parent page nodes loops")]
     ParentLoop { page: u32 },
+    #[error(transparent)]
+    Inflated(#[from] Inflated),
 }
 
 impl From<pdf_extract::Error> for PdfError {
@@ -26,10 +30,12 @@ impl From<pdf_extract::Error> for PdfError {
 /// The text of every page of `bytes`, in order. Errors (and panics, which the caller
 /// catches) are pdf-extract's, but for a page tree pdf-extract would walk for ever.
 pub fn pages(bytes: &[u8]) -> Result<Vec<String>, PdfError> {
+    pdf_streams::check_file(bytes, Budget::DEFAULT)?;
     let mut document = Document::load_mem(bytes)?;
     if document.is_encrypted() {
         // As pdf-extract does: many PDFs are encrypted with an empty user password.
         document.decrypt("").map_err(OutputError::from)?;
+        pdf_streams::check_document(&document, Budget::DEFAULT)?;
     }
     refuse_parent_loops(&document)?;
     let mut pages = Pages::default();
