@@ -27,9 +27,8 @@ impl HashingEmbedder {
         Self { model: EmbeddingModel { model: format!("{MODEL_ID}-{dims}"), dims: dims.max(1) } }
     }
 
-    /// One text's vector; `None` when the text has no word characters at all. Features are
-    /// hashed straight from reused buffers: the text is read once, nothing is allocated per
-    /// word.
+    /// One text's vector; `None` when the text is blank. Features are hashed straight from
+    /// reused buffers: the text is read once, nothing is allocated per word.
     pub fn vector(&self, text: &str) -> Option<Vec<f32>> {
         let dims = self.model.dims as usize;
         let mut vector = vec![0.0f32; dims];
@@ -44,7 +43,12 @@ impl HashingEmbedder {
         let (mut word, mut previous, mut words) = (String::new(), String::new(), 0usize);
         // Added after the words' features, in the order vectors were always summed in.
         let mut bigrams = Vec::new();
-        for raw in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+        // A text without a word character ("|---|---|", "🙂🙂") is read as its runs between
+        // blanks: a document's chunk may be all table rules, art or emoji, and refusing its
+        // vector failed the whole document.
+        let separator: fn(char) -> bool =
+            if text.chars().any(char::is_alphanumeric) { |c| !c.is_alphanumeric() } else { char::is_whitespace };
+        for raw in text.split(separator).filter(|w| !w.is_empty()) {
             lowercase_into(raw, &mut word);
             add(fnv1a_from(WORD, word.as_bytes()), UNIGRAM_WEIGHT);
             // Character trigrams of " word ".
@@ -137,9 +141,7 @@ impl Embedder for HashingEmbedder {
         texts
             .iter()
             .enumerate()
-            .map(|(i, text)| {
-                self.vector(text).ok_or_else(|| EmbedError::Invalid(format!("text {i} has no words to embed")))
-            })
+            .map(|(i, text)| self.vector(text).ok_or_else(|| EmbedError::Invalid(format!("text {i} is blank"))))
             .collect()
     }
 }
@@ -180,8 +182,10 @@ mod tests {
     /// it, so today's must equal it.
     fn reference_vector(dims: usize, text: &str) -> Option<Vec<f32>> {
         let mut vector = vec![0.0f32; dims];
-        let words: Vec<String> =
-            text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect();
+        // Texts without a word character were refused (None) until 2026-12-07.
+        let separator: fn(char) -> bool =
+            if text.chars().any(char::is_alphanumeric) { |c| !c.is_alphanumeric() } else { char::is_whitespace };
+        let words: Vec<String> = text.split(separator).filter(|w| !w.is_empty()).map(str::to_lowercase).collect();
         if words.is_empty() {
             return None;
         }
@@ -213,6 +217,8 @@ mod tests {
             "a",
             "ΟΔΟΣ Σοφίας, İstanbul'da ǅemal; naïve CAFÉ ß 日本語のテキスト 🎉 x2 ÀÉ",
             "   --  ",
+            "|---|---| 🙂",
+            " \n ",
             "one\ttwo\nthree  four",
         ] {
             assert_eq!(embedder.vector(text), reference_vector(384, text), "{text}");
@@ -225,8 +231,21 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn text_without_words_is_refused() {
-        let error = HashingEmbedder::default().embed(&["ok", " -- "]).await.unwrap_err();
-        assert_eq!(error, EmbedError::Invalid("text 1 has no words to embed".into()));
+    async fn blank_text_is_refused() {
+        let error = HashingEmbedder::default().embed(&["ok", " \n\t "]).await.unwrap_err();
+        assert_eq!(error, EmbedError::Invalid("text 1 is blank".into()));
+    }
+
+    /// A chunk of table rules failed its whole document.
+    #[test]
+    fn text_without_words_embeds_its_symbols() {
+        let embedder = HashingEmbedder::default();
+        let rules = embedder.vector("|---|---|\n|---|---|").unwrap();
+        let cosine = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+        assert!((cosine(&rules, &rules) - 1.0).abs() < 1e-5, "unit length");
+        assert!(cosine(&rules, &embedder.vector("|---|---|").unwrap()) > 0.9, "alike symbols are near");
+        assert!(cosine(&rules, &embedder.vector("👍🏽 👍🏽").unwrap()) < 0.5, "other symbols are not");
+        // A word anywhere and the symbols are separators, as before.
+        assert_eq!(embedder.vector("-- ok --"), embedder.vector("ok"));
     }
 }
