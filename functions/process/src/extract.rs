@@ -1,6 +1,7 @@
 //! Text out of each supported format, as Markdown where the source has structure, so the
 //! chunker can follow headings. Pure: no I/O.
 
+mod html_source;
 mod html_tree;
 mod pdf_pages;
 mod pdf_streams;
@@ -68,6 +69,7 @@ fn pdf(bytes: &[u8]) -> Result<Extracted, ExtractError> {
 }
 
 fn html(source: &str) -> Result<Extracted, ExtractError> {
+    html_source::check(source).map_err(ExtractError::TooLarge)?;
     let converter = htmd::HtmlToMarkdown::builder().skip_tags(SKIPPED_HTML_TAGS.to_vec()).build();
     let tree = converter
         .html_to_tree(source)
