@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use seams_contracts::infer::{FinishReason, Usage};
-use seams_platform::retry::parse_retry_after;
+use seams_platform::retry::Refusal;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -174,15 +174,11 @@ pub async fn read_json<T: serde::de::DeserializeOwned>(
 }
 
 pub async fn check_status(response: reqwest::Response, provider: &str) -> Result<reqwest::Response, ProviderError> {
-    let status = response.status().as_u16();
-    if (200..300).contains(&status) {
+    if response.status().is_success() {
         return Ok(response);
     }
-    let retry_after = response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
-    let body = response.text().await.unwrap_or_default();
-    Err(ProviderError::from_status(status, error_detail(provider, status, &body), retry_after))
+    // A provider's error is a small JSON object; an HTML page from a proxy is cut.
+    let refusal = Refusal::read(response, 16 * 1024).await;
+    let detail = error_detail(provider, refusal.status, &refusal.body);
+    Err(ProviderError::from_status(refusal.status, detail, refusal.retry_after))
 }

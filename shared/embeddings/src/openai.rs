@@ -2,10 +2,10 @@
 //! vLLM, Hugging Face TEI. One request per batch; throttling and server errors retried with
 //! backoff, honouring `Retry-After`.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use seams_platform::retry::{parse_retry_after, Failure, RetryPolicy};
+use seams_platform::retry::{Failure, Refusal, RetryPolicy};
 use serde::{Deserialize, Serialize};
 
 use crate::{EmbedError, Embedder, EmbeddingModel};
@@ -76,15 +76,11 @@ impl OpenAiEmbedder {
         let response = seams_platform::xray::send(request)
             .await
             .map_err(|e| Failure::transient(EmbedError::Transient(format!("{url}: {e}"))))?;
-        let status = response.status().as_u16();
-        if !(200..300).contains(&status) {
-            let retry_after = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| parse_retry_after(v, SystemTime::now()));
-            let detail = format!("{url} answered {status}: {}", response.text().await.unwrap_or_default());
-            return Err(match status {
+        if !response.status().is_success() {
+            let refusal = Refusal::read(response, 1024).await;
+            let detail = format!("{url} answered {}: {}", refusal.status, refusal.body_start(300));
+            let retry_after = refusal.retry_after;
+            return Err(match refusal.status {
                 408 | 429 | 500..=599 => Failure::Transient { error: EmbedError::Transient(detail), retry_after },
                 _ => Failure::Permanent(EmbedError::Invalid(detail)),
             });

@@ -98,6 +98,44 @@ impl RetryPolicy {
     }
 }
 
+/// What a peer's refusal (an answer outside 2xx) says: when to ask again, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: u16,
+    /// Its `Retry-After`, when it gave one.
+    pub retry_after: Option<Duration>,
+    /// The start of its body, lossily UTF-8.
+    pub body: String,
+}
+
+impl Refusal {
+    /// Reads `response`, and at most about `max_bytes` of its body: the peer chooses the body,
+    /// and reading it whole held all of it in memory, or waited out the timeout on one that
+    /// never ends.
+    pub async fn read(mut response: reqwest::Response, max_bytes: usize) -> Self {
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let mut body = Vec::new();
+        while body.len() < max_bytes {
+            match response.chunk().await {
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        body.truncate(max_bytes);
+        Refusal { status, retry_after, body: String::from_utf8_lossy(&body).into_owned() }
+    }
+
+    /// The body's first `chars` characters, for an error's detail.
+    pub fn body_start(&self, chars: usize) -> String {
+        self.body.chars().take(chars).collect()
+    }
+}
+
 /// Reads a `Retry-After` header: delay-seconds or an HTTP date.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
@@ -111,6 +149,7 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 
 #[cfg(test)]
 mod tests {
+    use std::io::{Read, Write};
     use std::sync::atomic::{AtomicU32, Ordering};
 
     use rand::rngs::StdRng;
@@ -191,5 +230,34 @@ mod tests {
             .await;
         assert_eq!(result.unwrap_err().attempts, 1);
         assert!(Instant::now() - started < Duration::from_secs(1));
+    }
+
+    /// A peer that answers 503 (`Retry-After: 7`) with a body that never ends.
+    fn endless_refusal() -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let Ok((mut stream, _)) = listener.accept() else { return };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let head = "HTTP/1.1 503 Service Unavailable\r\nretry-after: 7\r\ntransfer-encoding: chunked\r\n\r\n";
+            let chunk = format!("1000\r\n{}\r\n", "x".repeat(0x1000));
+            if stream.write_all(head.as_bytes()).is_ok() {
+                while stream.write_all(chunk.as_bytes()).is_ok() {}
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn a_refusal_is_read_no_further_than_its_start() {
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
+        let response = client.post(endless_refusal()).body("{}").send().await.unwrap();
+        let started = std::time::Instant::now();
+        let refusal = Refusal::read(response, 1024).await;
+        assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+        assert_eq!((refusal.status, refusal.retry_after), (503, Some(Duration::from_secs(7))));
+        assert_eq!(refusal.body, "x".repeat(1024));
+        assert_eq!(refusal.body_start(300), "x".repeat(300));
     }
 }
