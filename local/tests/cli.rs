@@ -302,18 +302,26 @@ async fn up_serves_the_http_api_and_keeps_its_data_across_restarts() {
     );
     assert_eq!(verified, Ok(()));
 
-    // The workflow refuses an empty question in its Validate step; the problem names the step.
-    let empty = json!({"question": "", "destination": {"type": "http_response"}});
-    let refused = client.post(format!("{base}/answer")).json(&empty).send().await.unwrap();
+    // A step of the workflow that refuses the request is named in the problem: here retrieve,
+    // for a filter past its 100 tests.
+    let tests: Vec<Value> = (0..101).map(|i| json!({"equals": {"key": format!("k{i}"), "value": i}})).collect();
+    let filtered =
+        json!({"question": "refunds", "filters": {"orAll": tests}, "destination": {"type": "http_response"}});
+    let refused = client.post(format!("{base}/answer")).json(&filtered).send().await.unwrap();
     assert_eq!(refused.status(), 400);
     assert_eq!(refused.headers()["content-type"], "application/problem+json");
     let problem: Value = refused.json().await.unwrap();
     assert_eq!(problem["type"], "urn:seams:problem:invalid-input");
-    assert_eq!(problem["step"], "Validate", "{problem}");
+    assert_eq!(problem["step"], "Retrieve", "{problem}");
     // A request the contract refuses never reaches the workflow: the field is named instead.
-    let refused = client.post(format!("{base}/answer")).json(&json!({"question": "x"})).send().await.unwrap();
-    let problem: Value = refused.json().await.unwrap();
-    assert_eq!((problem["field"].as_str(), problem.get("step")), (Some("destination"), None), "{problem}");
+    for (body, field) in [
+        (json!({"question": "x"}), "destination"),
+        (json!({"question": "", "destination": {"type": "http_response"}}), "question"),
+    ] {
+        let refused = client.post(format!("{base}/answer")).json(&body).send().await.unwrap();
+        let problem: Value = refused.json().await.unwrap();
+        assert_eq!((problem["field"].as_str(), problem.get("step")), (Some(field), None), "{problem}");
+    }
 
     // `rerank` travels through the workflow to retrieve, which has no reranking model here.
     let rerank = json!({"question": "x", "rerank": true, "destination": {"type": "http_response"}});

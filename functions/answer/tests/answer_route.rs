@@ -104,10 +104,10 @@ async fn a_request_the_contract_refuses_starts_no_execution() {
     assert_eq!(problem["field"], "destination");
     assert!(problem.get("step").is_none(), "refused before the workflow: {problem}");
 
-    // An empty question passes the contract and is refused by the workflow's Validate step.
-    let body = json!({"question": "", "destination": {"type": "http_response"}});
+    // A blank question too (the workflow's Validate step refuses it from upstream events).
+    let body = json!({"question": " ", "destination": {"type": "http_response"}});
     let (status, _, problem) = answer(&deployment, sample_request(Some(body))).await;
-    assert_eq!((status, problem["step"].as_str()), (400, Some("Validate")), "{problem}");
+    assert_eq!((status, problem["field"].as_str(), problem.get("step")), (400, Some("question"), None), "{problem}");
 }
 
 #[tokio::test]
