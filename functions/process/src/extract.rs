@@ -92,25 +92,46 @@ fn html_title(source: &str) -> Option<String> {
 
 /// JSON flattened to one `path: value` line per leaf, which reads well and keeps keys
 /// searchable.
+/// Flattened JSON's text at most, in bytes. Every leaf repeats its whole path, so a small file
+/// of long keys nested deep over many leaves flattens to gigabytes: 219 KB (100 levels of
+/// 1,000-character keys over 10,000 leaves) held 3 GB and ran past two minutes. Real files
+/// flatten to a few times their size; ingest takes at most 50 MiB.
+pub const MAX_JSON_TEXT_BYTES: usize = 64 << 20;
+
 fn json(source: &str) -> Result<Extracted, ExtractError> {
     let value: Value =
         serde_json::from_str(source).map_err(|e| ExtractError::Malformed { format: "JSON", reason: e.to_string() })?;
-    let mut lines = Vec::new();
-    flatten(&value, String::new(), &mut lines);
-    let text = lines.join("\n");
+    let mut text = String::new();
+    flatten(&value, "", &mut text).map_err(|()| {
+        ExtractError::TooLarge(format!("the JSON flattens to more than {} MiB of text", MAX_JSON_TEXT_BYTES >> 20))
+    })?;
     Ok(Extracted::single(text.clone(), first_line(&text)))
 }
 
-fn flatten(value: &Value, path: String, lines: &mut Vec<String>) {
+/// Appends a line `path: value` to `text` for each leaf under `value`, or fails once `text`
+/// would pass [`MAX_JSON_TEXT_BYTES`].
+fn flatten(value: &Value, path: &str, text: &mut String) -> Result<(), ()> {
     let child = |key: &str| if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") };
-    match value {
-        Value::Object(map) => map.iter().for_each(|(key, value)| flatten(value, child(key), lines)),
-        Value::Array(items) => {
-            items.iter().enumerate().for_each(|(i, value)| flatten(value, format!("{path}[{i}]"), lines))
+    let leaf = |text: &mut String, shown: &str| {
+        if !text.is_empty() {
+            text.push('\n');
         }
-        Value::String(text) => lines.push(format!("{path}: {text}")),
-        Value::Null => {}
-        other => lines.push(format!("{path}: {other}")),
+        text.push_str(path);
+        text.push_str(": ");
+        text.push_str(shown);
+        if text.len() > MAX_JSON_TEXT_BYTES {
+            return Err(());
+        }
+        Ok(())
+    };
+    match value {
+        Value::Object(map) => map.iter().try_for_each(|(key, value)| flatten(value, &child(key), text)),
+        Value::Array(items) => {
+            items.iter().enumerate().try_for_each(|(i, value)| flatten(value, &format!("{path}[{i}]"), text))
+        }
+        Value::String(string) => leaf(text, string),
+        Value::Null => Ok(()),
+        other => leaf(text, &other.to_string()),
     }
 }
 
@@ -164,6 +185,22 @@ mod tests {
         let extracted = extract("application/json", json).unwrap();
         assert_eq!(extracted.pages, ["policy.days: 14\npolicy.name: Refunds\npolicy.tags[0]: digital"]);
         assert!(matches!(extract("application/json", b"{"), Err(ExtractError::Malformed { format: "JSON", .. })));
+    }
+
+    #[test]
+    fn json_that_flattens_past_the_bound_is_refused() {
+        // 40 levels of 1,000-character keys over 2,000 leaves: 96 KB flattening to about 80 MB.
+        let key = "k".repeat(1_000);
+        let leaves: Vec<String> = (0..2_000).map(|i| format!("\"a{i}\": 1")).collect();
+        let mut json = format!("{{{}}}", leaves.join(","));
+        for _ in 0..40 {
+            json = format!("{{\"{key}\": {json}}}");
+        }
+        assert!(json.len() < 100_000, "{}", json.len());
+        let refused = extract("application/json", json.as_bytes()).unwrap_err().to_string();
+        assert_eq!(refused, "the document is too large to extract: the JSON flattens to more than 64 MiB of text");
+        let within = format!("{{\"{key}\": {{{}}}}}", leaves.join(","));
+        assert_eq!(extract("application/json", within.as_bytes()).unwrap().pages[0].lines().count(), 2_000);
     }
 
     #[test]
