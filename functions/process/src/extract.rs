@@ -71,9 +71,7 @@ fn pdf(bytes: &[u8]) -> Result<Extracted, ExtractError> {
 fn html(source: &str) -> Result<Extracted, ExtractError> {
     html_source::check(source).map_err(ExtractError::TooLarge)?;
     let converter = htmd::HtmlToMarkdown::builder().skip_tags(SKIPPED_HTML_TAGS.to_vec()).build();
-    let tree = converter
-        .html_to_tree(source)
-        .map_err(|e| ExtractError::Malformed { format: "HTML", reason: e.to_string() })?;
+    let tree = html_source::parse(source, html_source::PARSE_BUDGET).map_err(ExtractError::TooLarge)?;
     html_tree::bound(&tree, &SKIPPED_HTML_TAGS);
     let markdown = converter.tree_to_markdown(&tree);
     let title = html_title(source).or_else(|| first_heading(&markdown)).or_else(|| first_line(&markdown));

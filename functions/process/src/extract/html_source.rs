@@ -1,7 +1,50 @@
-//! Bounds on HTML source before html5ever parses it. html5ever checks each attribute of a tag
-//! against the ones before it for a duplicate, so one tag's attributes cost the square of
-//! their number: 20,000 took 6.9 s and 100,000 minutes, past a process function's timeout on
-//! every retry. Real elements carry a handful.
+//! Parsing HTML within bounds: a page's tags' attributes counted before html5ever parses it,
+//! and the parse timed as it goes. html5ever checks each attribute of a tag against the ones
+//! before it for a duplicate, so one tag's attributes cost the square of their number: 20,000
+//! took 6.9 s and 100,000 minutes, past a process function's timeout on every retry. Real
+//! elements carry a handful.
+
+use std::time::{Duration, Instant};
+
+use html5ever::tendril::{StrTendril, TendrilSink};
+use html5ever::tree_builder::TreeBuilderOpts;
+use html5ever::ParseOpts;
+use markup5ever_rcdom::{Handle, RcDom};
+
+/// The longest html5ever may spend on one page. Its tree builder walks its stack of open
+/// elements for some tags (a `<li>`, a `<p>`), so 20,000 nested `<div>`s and as many list
+/// items (300 KB) took 51 s, and twice that over two minutes: a cost no scan before parsing
+/// can bound without following the parser's every context. Real pages of 5 MiB parse in
+/// about two seconds.
+pub const PARSE_BUDGET: Duration = Duration::from_secs(20);
+
+/// Bytes fed to the parser between looks at the clock.
+const PIECE_BYTES: usize = 64 * 1024;
+
+/// Parses `source` as html5ever does in one go (scripting on, as htmd parses), fed in pieces
+/// so that a page the parser takes longer than `budget` over is refused.
+pub fn parse(source: &str, budget: Duration) -> Result<Handle, String> {
+    let options = ParseOpts {
+        tree_builder: TreeBuilderOpts { scripting_enabled: true, ..Default::default() },
+        ..Default::default()
+    };
+    let mut parser = html5ever::parse_document(RcDom::default(), options);
+    let started = Instant::now();
+    let mut rest = source;
+    while !rest.is_empty() {
+        let mut end = rest.len().min(PIECE_BYTES);
+        while !rest.is_char_boundary(end) {
+            end += 1;
+        }
+        let (piece, after) = rest.split_at(end);
+        parser.process(StrTendril::from_slice(piece));
+        if started.elapsed() > budget {
+            return Err(format!("the HTML took more than {} s to parse", budget.as_secs()));
+        }
+        rest = after;
+    }
+    Ok(parser.finish().document)
+}
 
 /// Attributes one tag may carry; a page with a tag carrying more is refused. Within it a
 /// 5 MiB page of such tags costs html5ever about 10^9 comparisons, a second or two.

@@ -1,5 +1,5 @@
 use html5ever::tendril::TendrilSink;
-use markup5ever_rcdom::{NodeData, RcDom};
+use markup5ever_rcdom::NodeData;
 use proptest::prelude::*;
 
 use super::*;
@@ -66,6 +66,28 @@ fn attributes_hidden_behind_another_context_are_still_counted() {
         assert!(html5ever_most(&page) > MAX_ATTRIBUTES, "the page is a bomb: {page:.60}");
         assert!(check(&page).is_err(), "{page:.60}");
     }
+}
+
+#[test]
+fn a_page_parsed_in_pieces_is_the_page_parsed_at_once() {
+    // Several pieces, multi-byte characters across their boundaries.
+    let page: String =
+        (0..8_000).map(|i| format!("<p class=c{i}>Paragraph {i}: café — 日本語 <b>bold</b></p>")).collect();
+    assert!(page.len() > 4 * PIECE_BYTES, "{}", page.len());
+    let converter = htmd::HtmlToMarkdown::new();
+    let pieces = converter.tree_to_markdown(&parse(&page, PARSE_BUDGET).unwrap());
+    assert_eq!(pieces, converter.convert(&page).unwrap());
+}
+
+#[test]
+fn a_page_the_parser_takes_too_long_over_is_refused() {
+    // The tree builder walks 5,000 open elements for each list item.
+    let page = format!("{}{}", "<div>".repeat(5_000), "<li>x</li>".repeat(5_000));
+    let started = std::time::Instant::now();
+    let refused = parse(&page, Duration::from_millis(1)).unwrap_err();
+    assert_eq!(refused, "the HTML took more than 0 s to parse");
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(parse(&page, Duration::from_secs(600)).is_ok());
 }
 
 fn fragment() -> impl Strategy<Value = &'static str> {
