@@ -3,6 +3,7 @@
 
 mod html_source;
 mod html_tree;
+mod pdf_drawing;
 mod pdf_pages;
 mod pdf_streams;
 

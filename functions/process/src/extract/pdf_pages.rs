@@ -9,6 +9,7 @@ use std::rc::Rc;
 
 use pdf_extract::{Document, MediaBox, OutputDev, OutputError, PlainTextOutput, Transform};
 
+use super::pdf_drawing;
 use super::pdf_streams::{self, Budget, Inflated};
 
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +20,8 @@ pub enum PdfError {
     ParentLoop { page: u32 },
     #[error(transparent)]
     Inflated(#[from] Inflated),
+    #[error(transparent)]
+    Drawing(#[from] pdf_drawing::Drawing),
 }
 
 impl From<pdf_extract::Error> for PdfError {
@@ -38,6 +41,7 @@ pub fn pages(bytes: &[u8]) -> Result<Vec<String>, PdfError> {
         pdf_streams::check_document(&document, Budget::DEFAULT)?;
     }
     refuse_parent_loops(&document)?;
+    pdf_drawing::check(&document)?;
     let mut pages = Pages::default();
     pdf_extract::output_doc(&document, &mut pages)?;
     Ok(pages.done)

@@ -2,7 +2,7 @@
 //! Flate stream can inflate a thousandfold: a 1 MB PDF of one content stream of blanks took
 //! 2.3 GB to extract, past what a process function has (1,024 MB), so the function died
 //! on every retry, and `seams up` with it. lopdf inflates a stream whole, with no bound, as
-//! it loads (object streams) and as pdf-extract reads a page.
+//! it loads (object streams) and as pdf-extract reads a page and every XObject it draws.
 
 use std::io::Read;
 
@@ -33,33 +33,33 @@ pub enum Inflated {
 }
 
 /// Checks the streams of the file as written, before lopdf loads it: the data after each
-/// stream dictionary that inflates as zlib, images aside (extraction never inflates them).
+/// stream dictionary that inflates as zlib. Images count too: pdf-extract reads every XObject a
+/// page draws (`Do`) as content, inflating it.
 pub fn check_file(bytes: &[u8], budget: Budget) -> Result<(), Inflated> {
     let mut total = 0;
     let mut from = 0;
     while let Some(at) = find(&bytes[from..], b"stream").map(|i| from + i) {
         from = at + b"stream".len();
-        let Some(dictionary) = dictionary_before(bytes, at) else { continue };
+        if !follows_a_dictionary(bytes, at) {
+            continue;
+        }
         let data = match &bytes[from..] {
             [b'\r', b'\n', data @ ..] | [b'\n', data @ ..] => data,
             _ => continue,
         };
-        if !names_image(dictionary) {
-            total = add(total, inflated(data, budget)?, budget)?;
-        }
+        total = add(total, inflated(data, budget)?, budget)?;
     }
     Ok(())
 }
 
 /// Checks the streams of a loaded document, whose decryption the file's bytes hid from
-/// [`check_file`]: those whose first filter is Flate, images aside.
+/// [`check_file`]: those whose first filter is Flate.
 pub fn check_document(document: &Document, budget: Budget) -> Result<(), Inflated> {
     let mut total = 0;
     for object in document.objects.values() {
         let Object::Stream(stream) = object else { continue };
         let flate_first = stream.filters().ok().and_then(|filters| filters.first().copied()) == Some(b"FlateDecode");
-        let image = stream.dict.get(b"Subtype").and_then(Object::as_name).ok() == Some(b"Image".as_slice());
-        if flate_first && !image {
+        if flate_first {
             total = add(total, inflated(&stream.content, budget)?, budget)?;
         }
     }
@@ -89,32 +89,14 @@ fn inflated(data: &[u8], budget: Budget) -> Result<u64, Inflated> {
     Ok(bytes)
 }
 
-/// The dictionary text that ends just before `stream` at `at` (`<< … >>`, whitespace
-/// between), when there is one: `endstream` and the word inside data have none.
-fn dictionary_before(bytes: &[u8], at: usize) -> Option<&[u8]> {
-    let head = bytes[..at].trim_ascii_end();
-    if !head.ends_with(b">>") {
-        return None;
-    }
-    // The object's own start: a stream's dictionary follows `N G obj`.
-    let window = &head[head.len().saturating_sub(4096)..];
-    let start = rfind(window, b"obj").map_or(0, |i| i + 3);
-    Some(&window[start..])
-}
-
-/// Whether a stream dictionary says `/Subtype /Image`.
-fn names_image(dictionary: &[u8]) -> bool {
-    let Some(at) = find(dictionary, b"/Subtype") else { return false };
-    let value = dictionary[at + b"/Subtype".len()..].trim_ascii_start();
-    value.strip_prefix(b"/Image").is_some_and(|rest| rest.first().is_none_or(|b| !b.is_ascii_alphanumeric()))
+/// Whether `stream` at `at` ends a stream dictionary (`<< … >>`, whitespace between):
+/// `endstream` and the word inside data do not.
+fn follows_a_dictionary(bytes: &[u8], at: usize) -> bool {
+    bytes[..at].trim_ascii_end().ends_with(b">>")
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|window| window == needle)
-}
-
-fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).rposition(|window| window == needle)
 }
 
 #[cfg(test)]
