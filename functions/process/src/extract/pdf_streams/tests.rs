@@ -40,22 +40,7 @@ fn pdf(content: &[u8], extra: &[(&str, &[u8])]) -> Vec<u8> {
         stream("", content),
     ];
     objects.extend(extra.iter().map(|(entries, data)| stream(entries, data)));
-    let mut out = b"%PDF-1.4\n".to_vec();
-    let mut offsets = Vec::new();
-    for (i, object) in objects.iter().enumerate() {
-        offsets.push(out.len());
-        out.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
-        out.extend_from_slice(object);
-        out.extend_from_slice(b"\nendobj\n");
-    }
-    let xref = out.len();
-    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
-    for offset in offsets {
-        out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
-    }
-    let trailer = format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1);
-    out.extend_from_slice(trailer.as_bytes());
-    out
+    crate::corpus::pdf_file(objects)
 }
 
 fn budget(stream: usize, total: usize) -> Budget {
