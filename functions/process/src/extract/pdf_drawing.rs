@@ -49,6 +49,9 @@ pub fn check(document: &Document) -> Result<(), Drawing> {
     for page in document.page_iter() {
         let Ok(page_dictionary) = document.get_dictionary(page) else { continue };
         let resources = inherited_resources(document, page_dictionary).unwrap_or(&empty);
+        if resources.get(b"XObject").is_err() {
+            continue;
+        }
         let content = document.get_page_content(page).unwrap_or_default();
         for drawn in drawn_by(document, &content, resources) {
             depth(document, drawn, &mut depths)?;
@@ -107,12 +110,13 @@ fn children<'a>(document: &'a Document, drawing: Drawn<'a>) -> Vec<Drawn<'a>> {
     drawn_by(document, &content, own.unwrap_or(drawing.resources))
 }
 
-/// The XObjects `content` draws (`/Name Do`), looked up in `resources`.
+/// The XObjects `content` draws (`/Name Do`), looked up in `resources`. Content is decoded
+/// only where the resources name XObjects, so most text pages cost a lookup.
 fn drawn_by<'a>(document: &'a Document, content: &[u8], resources: &'a Dictionary) -> Vec<Drawn<'a>> {
-    let Ok(content) = pdf_extract::content::Content::decode(content) else { return Vec::new() };
     let Some(xobjects) = resources.get(b"XObject").ok().and_then(|x| deref(document, x).as_dict().ok()) else {
         return Vec::new();
     };
+    let Ok(content) = pdf_extract::content::Content::decode(content) else { return Vec::new() };
     content
         .operations
         .iter()
