@@ -173,12 +173,11 @@ pub fn from_reply(reply: &str) -> Result<Option<RetrievalFilter>, Refused> {
     serde_json::from_value(value).map(Some).map_err(|e| Refused::Grammar(e.to_string()))
 }
 
-/// The caller's filters with the proposal joined by `andAll` (either alone when the other
-/// is absent). An `andAll` on either side is opened into the join rather than nested in it,
-/// so joining adds no level. Refused when the join would pass retrieve's limits, which would
-/// fail the whole question rather than just the proposal.
-pub fn join(callers: Option<Filter>, proposal: Option<RetrievalFilter>) -> Result<Option<Filter>, Refused> {
-    let Some(proposal) = proposal else { return Ok(callers) };
+/// The caller's filters with the proposal joined by `andAll` (the proposal alone when the
+/// caller gave none). An `andAll` on either side is opened into the join rather than nested
+/// in it, so joining adds no level. Refused when the join would pass retrieve's limits, which
+/// would fail the whole question rather than just the proposal.
+pub fn join(callers: Option<Filter>, proposal: RetrievalFilter) -> Result<Filter, Refused> {
     let joined = match callers {
         None => Filter::Expression(proposal),
         Some(callers) => {
@@ -209,7 +208,7 @@ pub fn join(callers: Option<Filter>, proposal: Option<RetrievalFilter>) -> Resul
              retrieve takes at most {MAX_FILTER_TESTS} tests and {MAX_FILTER_DEPTH} levels"
         )));
     }
-    Ok(Some(joined))
+    Ok(joined)
 }
 
 #[cfg(test)]
@@ -285,15 +284,13 @@ mod tests {
     #[test]
     fn the_proposal_narrows_the_callers_filters() {
         let proposal = filter(json!({"equals": {"key": "category", "value": "policies"}}));
-        assert_eq!(join(None, None), Ok(None));
-        assert_eq!(join(None, Some(proposal.clone())), Ok(Some(Filter::Expression(proposal.clone()))));
+        assert_eq!(join(None, proposal.clone()), Ok(Filter::Expression(proposal.clone())));
         let callers: Filter = serde_json::from_value(json!({"year": 2026})).unwrap();
-        let joined = serde_json::to_value(join(Some(callers.clone()), Some(proposal)).unwrap()).unwrap();
+        let joined = serde_json::to_value(join(Some(callers), proposal).unwrap()).unwrap();
         assert_eq!(
             joined,
             json!({"andAll": [{"equals": {"key": "year", "value": 2026.0}}, {"equals": {"key": "category", "value": "policies"}}]})
         );
-        assert_eq!(join(Some(callers.clone()), None), Ok(Some(callers)));
     }
 
     /// `levels` of `orAll` around one test, with `tests` tests in all.
@@ -312,24 +309,24 @@ mod tests {
             filter(json!({"andAll": [{"equals": {"key": "a", "value": 1}}, {"equals": {"key": "b", "value": 2}}]}));
         let proposal =
             filter(json!({"andAll": [{"equals": {"key": "c", "value": 3}}, {"equals": {"key": "d", "value": 4}}]}));
-        let joined = join(Some(Filter::Expression(callers)), Some(proposal)).unwrap().unwrap();
+        let joined = join(Some(Filter::Expression(callers)), proposal).unwrap();
         assert_eq!((joined.tests(), joined.depth()), (4, 1));
         let deepest = Filter::Expression(RetrievalFilter::AndAll(vec![nested(MAX_FILTER_DEPTH - 1, 1)]));
-        let joined = join(Some(deepest), Some(filter(json!({"equals": {"key": "c", "value": 3}}))));
-        assert_eq!(joined.map(|f| f.map(|f| f.depth())), Ok(Some(MAX_FILTER_DEPTH)));
+        let joined = join(Some(deepest), filter(json!({"equals": {"key": "c", "value": 3}})));
+        assert_eq!(joined.map(|f| f.depth()), Ok(MAX_FILTER_DEPTH));
     }
 
     #[test]
     fn a_proposal_that_would_pass_retrieves_limits_is_refused() {
         let proposal = filter(json!({"equals": {"key": "category", "value": "policies"}}));
         let full = Filter::Expression(nested(1, MAX_FILTER_TESTS));
-        assert!(matches!(join(Some(full), Some(proposal.clone())), Err(Refused::Limits(_))));
+        assert!(matches!(join(Some(full), proposal.clone()), Err(Refused::Limits(_))));
         let almost = Filter::Expression(nested(1, MAX_FILTER_TESTS - 1));
-        assert_eq!(join(Some(almost), Some(proposal.clone())).unwrap().map(|f| f.tests()), Some(MAX_FILTER_TESTS));
+        assert_eq!(join(Some(almost), proposal.clone()).map(|f| f.tests()), Ok(MAX_FILTER_TESTS));
         let deepest = Filter::Expression(nested(MAX_FILTER_DEPTH, 1));
-        let refused = join(Some(deepest), Some(proposal)).unwrap_err().to_string();
+        let refused = join(Some(deepest), proposal).unwrap_err().to_string();
         assert!(refused.contains("nested 6 levels deep"), "{refused}");
-        let alone = join(None, Some(nested(MAX_FILTER_DEPTH + 1, 1)));
+        let alone = join(None, nested(MAX_FILTER_DEPTH + 1, 1));
         assert!(matches!(alone, Err(Refused::Limits(_))), "a proposal too deep on its own");
         let years: Vec<usize> = (0..=MAX_FILTER_VALUES).collect();
         let long = filter(json!({"in": {"key": "year", "value": years}}));

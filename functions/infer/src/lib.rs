@@ -155,8 +155,8 @@ impl Service {
         };
         let joined = proposal.and_then(|p| match p {
             Some(filter) => implicit_filter::check(&filter, declared)
-                .and_then(|()| implicit_filter::join(request.filters.clone(), Some(filter.clone())))
-                .map(|filters| (filters, Some(filter))),
+                .and_then(|()| implicit_filter::join(request.filters.clone(), filter.clone()))
+                .map(|filters| (Some(filters), Some(filter))),
             None => Ok((request.filters.clone(), None)),
         });
         Ok(match joined {

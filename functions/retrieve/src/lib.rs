@@ -116,23 +116,26 @@ pub struct WithinBytes {
 pub fn within_bytes(results: Vec<RetrievedChunk>, max_bytes: Option<u32>) -> WithinBytes {
     let Some(max_bytes) = max_bytes else { return WithinBytes { results, left_out: 0, metadata_left_out: 0 } };
     // `[`, then each result and the `,` or `]` after it.
+    // Each result's JSON and the `,` or `]` after it.
     let bytes =
         |result: &RetrievedChunk| serde_json::to_vec(result).map_or(usize::MAX, |json| json.len().saturating_add(1));
-    let fits = |used: usize, result: &RetrievedChunk| used.saturating_add(bytes(result)) <= max_bytes as usize;
     let total = results.len();
+    // `[`, then the results kept.
     let (mut used, mut kept, mut metadata_left_out) = (1usize, Vec::new(), 0u32);
     for mut result in results {
-        if !fits(used, &result) {
+        let mut size = bytes(&result);
+        if used.saturating_add(size) > max_bytes as usize {
             if result.metadata.is_empty() {
                 break;
             }
             result.metadata.clear();
-            if !fits(used, &result) {
+            size = bytes(&result);
+            if used.saturating_add(size) > max_bytes as usize {
                 break;
             }
             metadata_left_out += 1;
         }
-        used += bytes(&result);
+        used += size;
         kept.push(result);
     }
     let left_out = u32::try_from(total - kept.len()).unwrap_or(u32::MAX);

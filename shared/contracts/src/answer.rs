@@ -23,7 +23,7 @@ pub struct AnswerRequest {
     pub request_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<CorrelationId>,
-    #[schemars(pattern(crate::common::NOT_BLANK_PATTERN), length(max = 20_000))]
+    #[schemars(pattern(crate::common::NOT_BLANK_PATTERN), length(max = MAX_QUESTION_CHARS))]
     pub question: String,
     /// Continue this conversation: the question may be a follow-up ("and for digital ones?").
     /// Left out, the answer starts a new session and returns its id.
