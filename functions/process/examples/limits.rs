@@ -3,7 +3,8 @@
 //! deployed defaults (`SEAMS_MAX_CHUNKS` 20,000): time, outcome and peak RSS, to check the
 //! template's timeout and memory. One document per run, so the peak is its own:
 //!
-//! `cargo run --release -p process --example limits -- <markdown|pdf> <MiB> [strategy]`
+//! `cargo run --release -p process --example limits -- <markdown|pdf> <MiB> [strategy]`, or
+//! `-- file <path> [strategy]` for a document of your own (its type from its extension).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -27,15 +28,27 @@ fn peak_rss_mib() -> u64 {
     kib / 1024
 }
 
+fn content_type_of(path: &str) -> &'static str {
+    match path.rsplit('.').next() {
+        Some("pdf") => "application/pdf",
+        Some("html" | "htm") => "text/html",
+        Some("json") => "application/json",
+        Some("txt") => "text/plain",
+        _ => "text/markdown",
+    }
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut arguments = std::env::args().skip(1);
     let format = arguments.next().unwrap_or_else(|| "markdown".into());
-    let mib: usize = arguments.next().and_then(|a| a.parse().ok()).unwrap_or(1);
+    let size = arguments.next().unwrap_or_else(|| "1".into());
     let strategy = arguments.next();
+    let mib = || size.parse::<usize>().unwrap_or(1) * 1024 * 1024;
     let (content_type, body) = match format.as_str() {
-        "pdf" => ("application/pdf", corpus::pdf(mib * 1024 * 1024)),
-        _ => ("text/markdown", corpus::markdown(mib * 1024 * 1024).into_bytes()),
+        "pdf" => ("application/pdf", corpus::pdf(mib())),
+        "file" => (content_type_of(&size), std::fs::read(&size)?),
+        _ => ("text/markdown", corpus::markdown(mib()).into_bytes()),
     };
     let dir = tempfile::tempdir()?;
     let raw = Arc::new(FsObjectStore::new(dir.path().join("raw")));
