@@ -33,12 +33,14 @@ impl From<pdf_extract::Error> for PdfError {
 /// The text of every page of `bytes`, in order. Errors (and panics, which the caller
 /// catches) are pdf-extract's, but for a page tree pdf-extract would walk for ever.
 pub fn pages(bytes: &[u8]) -> Result<Vec<String>, PdfError> {
-    pdf_streams::check_file(bytes, Budget::DEFAULT)?;
+    let file = pdf_streams::check_file(bytes, Budget::DEFAULT)?;
     let mut document = Document::load_mem(bytes)?;
     if document.is_encrypted() {
         // As pdf-extract does: many PDFs are encrypted with an empty user password.
         document.decrypt("").map_err(OutputError::from)?;
-        pdf_streams::check_document(&document, Budget::DEFAULT)?;
+        pdf_streams::check_document(&document, Budget::DEFAULT, None)?;
+    } else {
+        pdf_streams::check_document(&document, Budget::DEFAULT, Some(file))?;
     }
     refuse_parent_loops(&document)?;
     pdf_drawing::check(&document)?;
