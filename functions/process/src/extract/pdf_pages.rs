@@ -9,8 +9,8 @@ use std::rc::Rc;
 
 use pdf_extract::{Document, MediaBox, OutputDev, OutputError, PlainTextOutput, Transform};
 
-use super::pdf_drawing;
 use super::pdf_streams::{self, Budget, Inflated};
+use super::{pdf_drawing, pdf_fonts};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PdfError {
@@ -22,6 +22,8 @@ pub enum PdfError {
     Inflated(#[from] Inflated),
     #[error(transparent)]
     Drawing(#[from] pdf_drawing::Drawing),
+    #[error(transparent)]
+    Fonts(#[from] pdf_fonts::TooManyCodes),
 }
 
 impl From<pdf_extract::Error> for PdfError {
@@ -44,6 +46,7 @@ pub fn pages(bytes: &[u8]) -> Result<Vec<String>, PdfError> {
     }
     refuse_parent_loops(&document)?;
     pdf_drawing::check(&document)?;
+    pdf_fonts::check(&document)?;
     let mut pages = Pages::default();
     pdf_extract::output_doc(&document, &mut pages)?;
     Ok(pages.done)
