@@ -5,6 +5,8 @@ mod html_source;
 mod html_tree;
 mod pdf_drawing;
 mod pdf_fonts;
+mod pdf_names;
+mod pdf_objects;
 mod pdf_pages;
 mod pdf_streams;
 
@@ -65,6 +67,7 @@ fn pdf(bytes: &[u8]) -> Result<Extracted, ExtractError> {
         .map_err(|e| match e {
             pdf_pages::PdfError::Inflated(inflated) => ExtractError::TooLarge(inflated.to_string()),
             pdf_pages::PdfError::Fonts(codes) => ExtractError::TooLarge(codes.to_string()),
+            pdf_pages::PdfError::Entries(entries) => ExtractError::TooLarge(entries.to_string()),
             other => malformed(other.to_string()),
         })?;
     let title = extracted.iter().find_map(|page| first_line(page));

@@ -54,11 +54,9 @@ fn mapped(cmap: &[u8]) -> u64 {
         match operator.as_str() {
             "beginbfchar" => {
                 for _ in 0..count {
-                    let (Some(Value::LiteralString(_)), Some(Value::LiteralString(_))) =
-                        (tokens.get(at), tokens.get(at + 1))
-                    else {
+                    if two_strings(&tokens, at).is_none() {
                         return inserted;
-                    };
+                    }
                     inserted += 1;
                     at += 2;
                 }
@@ -66,11 +64,7 @@ fn mapped(cmap: &[u8]) -> u64 {
             }
             "beginbfrange" => {
                 for _ in 0..count {
-                    let (Some(Value::LiteralString(low)), Some(Value::LiteralString(high))) =
-                        (tokens.get(at), tokens.get(at + 1))
-                    else {
-                        return inserted;
-                    };
+                    let Some((low, high)) = two_strings(&tokens, at) else { return inserted };
                     let (low, high) = (code(low), code(high));
                     let range = if high >= low { u64::from(high - low) + 1 } else { 0 };
                     match tokens.get(at + 2) {
@@ -86,6 +80,14 @@ fn mapped(cmap: &[u8]) -> u64 {
         }
     }
     inserted
+}
+
+/// The two hexadecimal strings at `at` (a code and what it maps to, or a range's ends).
+fn two_strings(tokens: &[Value], at: usize) -> Option<(&[u8], &[u8])> {
+    match (tokens.get(at)?, tokens.get(at + 1)?) {
+        (Value::LiteralString(first), Value::LiteralString(second)) => Some((first, second)),
+        _ => None,
+    }
 }
 
 /// A code's bytes, big-endian, as adobe-cmap-parser reads them (bits past 32 shifted out).

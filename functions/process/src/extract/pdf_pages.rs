@@ -10,7 +10,7 @@ use std::rc::Rc;
 use pdf_extract::{Document, MediaBox, OutputDev, OutputError, PlainTextOutput, Transform};
 
 use super::pdf_streams::{self, Budget, Inflated};
-use super::{pdf_drawing, pdf_fonts};
+use super::{pdf_drawing, pdf_fonts, pdf_objects};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PdfError {
@@ -24,6 +24,8 @@ pub enum PdfError {
     Drawing(#[from] pdf_drawing::Drawing),
     #[error(transparent)]
     Fonts(#[from] pdf_fonts::TooManyCodes),
+    #[error(transparent)]
+    Entries(#[from] pdf_objects::TooManyEntries),
 }
 
 impl From<pdf_extract::Error> for PdfError {
@@ -36,7 +38,8 @@ impl From<pdf_extract::Error> for PdfError {
 /// catches) are pdf-extract's, but for a page tree pdf-extract would walk for ever.
 pub fn pages(bytes: &[u8]) -> Result<Vec<String>, PdfError> {
     let file = pdf_streams::check_file(bytes, Budget::DEFAULT)?;
-    let mut document = Document::load_mem(bytes)?;
+    pdf_objects::check_entries(bytes)?;
+    let mut document = pdf_objects::load(bytes)?;
     if document.is_encrypted() {
         // As pdf-extract does: many PDFs are encrypted with an empty user password.
         document.decrypt("").map_err(OutputError::from)?;
