@@ -3,6 +3,7 @@
 
 mod html_source;
 mod html_tree;
+mod pdf_content;
 mod pdf_drawing;
 mod pdf_fonts;
 mod pdf_names;
@@ -68,6 +69,7 @@ fn pdf(bytes: &[u8]) -> Result<Extracted, ExtractError> {
             pdf_pages::PdfError::Inflated(inflated) => ExtractError::TooLarge(inflated.to_string()),
             pdf_pages::PdfError::Fonts(codes) => ExtractError::TooLarge(codes.to_string()),
             pdf_pages::PdfError::Entries(entries) => ExtractError::TooLarge(entries.to_string()),
+            pdf_pages::PdfError::Content(content) => ExtractError::TooLarge(content.to_string()),
             other => malformed(other.to_string()),
         })?;
     let title = extracted.iter().find_map(|page| first_line(page));

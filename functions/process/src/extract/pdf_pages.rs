@@ -10,7 +10,7 @@ use std::rc::Rc;
 use pdf_extract::{Document, MediaBox, OutputDev, OutputError, PlainTextOutput, Transform};
 
 use super::pdf_streams::{self, Budget, Inflated};
-use super::{pdf_drawing, pdf_fonts, pdf_objects};
+use super::{pdf_content, pdf_drawing, pdf_fonts, pdf_objects};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PdfError {
@@ -26,6 +26,8 @@ pub enum PdfError {
     Fonts(#[from] pdf_fonts::TooManyCodes),
     #[error(transparent)]
     Entries(#[from] pdf_objects::TooManyEntries),
+    #[error(transparent)]
+    Content(#[from] pdf_content::TooMuchContent),
 }
 
 impl From<pdf_extract::Error> for PdfError {
@@ -50,6 +52,7 @@ pub fn pages(bytes: &[u8]) -> Result<Vec<String>, PdfError> {
     refuse_parent_loops(&document)?;
     pdf_drawing::check(&document)?;
     pdf_fonts::check(&document)?;
+    pdf_content::check(&document)?;
     let mut pages = Pages::default();
     pdf_extract::output_doc(&document, &mut pages)?;
     Ok(pages.done)
