@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use pdf_extract::{Document, Object, ObjectId};
+use pdf_extract::{Document, Object, ObjectId, Stream};
 
 /// Operands and operators one page's content, or one XObject, may hold: up to about 300 MB
 /// extracting (`q Q` repeated costs most, about 1.1 KB an operation). A page of dense text
@@ -29,94 +29,138 @@ pub enum TooMuchContent {
 /// page's content (its streams joined, each as often as named) past the bounds. Each stream
 /// is decoded as pdf-extract decodes it; its size is within the stream budget already.
 pub fn check(document: &Document) -> Result<(), TooMuchContent> {
-    let mut counted: HashMap<ObjectId, (u64, u64)> = HashMap::new();
+    let mut sizes: HashMap<ObjectId, u64> = HashMap::new();
     for (&id, object) in &document.objects {
         let Object::Stream(stream) = object else { continue };
-        let content = stream.decompressed_content().unwrap_or_else(|_| stream.content.clone());
-        let tokens = tokens(&content);
-        if tokens > MAX_TOKENS {
+        let content = decoded(stream);
+        if tokens(&content) > MAX_TOKENS {
             return Err(TooMuchContent::Stream);
         }
-        counted.insert(id, (content.len() as u64, tokens));
+        sizes.insert(id, content.len() as u64);
     }
     for (page, id) in (1..).zip(document.page_iter()) {
-        let (mut bytes, mut tokens) = (0u64, 0u64);
-        for stream in document.get_page_contents(id) {
-            let (stream_bytes, stream_tokens) = counted.get(&stream).copied().unwrap_or_default();
-            bytes = bytes.saturating_add(stream_bytes + 1);
-            tokens = tokens.saturating_add(stream_tokens);
-            if bytes > MAX_PAGE_BYTES {
-                return Err(TooMuchContent::PageBytes(page));
-            }
-            if tokens > MAX_TOKENS {
-                return Err(TooMuchContent::PageTokens(page));
-            }
+        let streams = document.get_page_contents(id);
+        let bytes =
+            streams.iter().map(|stream| sizes.get(stream).map_or(0, |size| size + 1)).fold(0u64, u64::saturating_add);
+        if bytes > MAX_PAGE_BYTES {
+            return Err(TooMuchContent::PageBytes(page));
+        }
+        // Joined as pdf-extract reads them: what one stream leaves open goes on in the next.
+        let mut joined = Vec::new();
+        for stream in streams.iter().filter_map(|stream| document.get_object(*stream).and_then(Object::as_stream).ok())
+        {
+            joined.extend_from_slice(&decoded(stream));
+            joined.push(b'\n');
+        }
+        if tokens(&joined) > MAX_TOKENS {
+            return Err(TooMuchContent::PageTokens(page));
         }
     }
     Ok(())
 }
 
-/// The tokens of `content` up to where lopdf's content parser stops (a byte no operand or
-/// operator begins with, such as a picture's first byte past ASCII): at least as many as the
-/// operands and operators it makes. An inline image's data, `ID` to `EI`, is passed over.
+/// A stream's content as pdf-extract reads it (`get_contents`, `get_page_content`).
+fn decoded(stream: &Stream) -> Vec<u8> {
+    stream.decompressed_content().unwrap_or_else(|_| stream.content.clone())
+}
+
+/// The operands and operators lopdf's content parser could make of `content`, at least.
+/// Until an inline image (`BI`) the tokens are counted up to where the parser stops (a byte
+/// no operand or operator begins with, such as a picture's first byte past ASCII). Where it
+/// goes on after an image depends on the image's dictionary, so from there every place a
+/// token could begin is counted, to the end.
 pub fn tokens(content: &[u8]) -> u64 {
+    let (count, image) = lexed(content);
+    count + image.map_or(0, |at| starts(&content[at..]))
+}
+
+/// The tokens of `content` up to where lopdf's parser stops or an inline image begins (and
+/// where that is).
+fn lexed(content: &[u8]) -> (u64, Option<usize>) {
     let mut count = 0;
     let mut at = 0;
     while let Some(&byte) = content.get(at) {
-        at = match byte {
-            byte if blank(byte) => at + 1,
-            b']' => at + 1,
-            b'%' => {
-                at + content[at..].iter().position(|&byte| byte == b'\n' || byte == b'\r').unwrap_or(content.len() - at)
-            }
-            b'>' if content.get(at + 1) == Some(&b'>') => at + 2,
+        if blank(byte) {
+            // A picture of zeros is blanks to lopdf: pass them in one step.
+            at += content[at..].iter().take_while(|&&byte| blank(byte)).count();
+            continue;
+        }
+        let token = match byte {
+            b']' => false,
+            b'>' if content.get(at + 1) == Some(&b'>') => false,
+            b'%' => false,
             // An array or a dictionary is an object of its own, beside its elements.
-            b'[' => {
-                count += 1;
-                at + 1
-            }
-            b'<' if content.get(at + 1) == Some(&b'<') => {
-                count += 1;
-                at + 2
-            }
-            b'(' | b'<' | b'/' | b'0'..=b'9' | b'+' | b'-' | b'.' => {
-                count += 1;
-                match byte {
-                    b'(' => past_string(content, at),
-                    b'<' => {
-                        at + 1
-                            + content[at + 1..]
-                                .iter()
-                                .position(|&byte| byte == b'>')
-                                .map_or(content.len(), |end| end + 1)
-                    }
-                    b'/' => at + 1 + content[at + 1..].iter().take_while(|&&byte| regular(byte)).count(),
-                    // A number ends where its digits do: `1Q` is a number and an operator.
-                    _ => {
-                        at + 1
-                            + content[at + 1..]
-                                .iter()
-                                .take_while(|&&byte| byte.is_ascii_digit() || byte == b'.')
-                                .count()
-                    }
-                }
-            }
-            byte if byte.is_ascii_alphabetic() || b"*'\"".contains(&byte) => {
-                count += 1;
-                let word = content[at..]
-                    .iter()
-                    .take_while(|&&byte| byte.is_ascii_alphabetic() || b"*'\"".contains(&byte))
-                    .count();
-                if &content[at..at + word] == b"ID" {
-                    past_image_data(content, at + word)
-                } else {
-                    at + word
-                }
-            }
-            _ => break,
+            b'[' | b'(' | b'<' | b'/' | b'0'..=b'9' | b'+' | b'-' | b'.' => true,
+            byte if operator(byte) => true,
+            _ => return (count, None),
         };
+        let end = past_token(content, at);
+        if token {
+            count += 1;
+        }
+        if &content[at..end] == b"BI" {
+            return (count, Some(end));
+        }
+        at = end;
+    }
+    (count, None)
+}
+
+/// Where the token (or blank, or comment) at `at` ends.
+fn past_token(content: &[u8], at: usize) -> usize {
+    let rest = &content[at + 1..];
+    let run = |goes_on: fn(u8) -> bool| at + 1 + rest.iter().take_while(|&&byte| goes_on(byte)).count();
+    match content[at] {
+        b'%' => {
+            at + rest.iter().position(|&byte| byte == b'\n' || byte == b'\r').map_or(content.len() - at, |end| end + 1)
+        }
+        b'<' | b'>' if rest.first() == Some(&content[at]) => at + 2,
+        b'<' => rest.iter().position(|&byte| byte == b'>').map_or(content.len(), |end| at + 1 + end + 1),
+        b'(' => past_string(content, at),
+        b'/' => run(|byte| !blank(byte) && !b"()<>[]{}/%".contains(&byte)),
+        b'0'..=b'9' | b'+' | b'-' | b'.' => past_number(content, at),
+        byte if operator(byte) => run(operator),
+        _ => at + 1,
+    }
+}
+
+/// Where the number at `at` ends, as lopdf reads it: a sign, digits, one point, digits.
+/// `1.2.3` is two numbers, `1Q` a number and an operator.
+fn past_number(content: &[u8], at: usize) -> usize {
+    let mut end = at + usize::from(matches!(content[at], b'+' | b'-'));
+    let digits = |from: usize| content[from..].iter().take_while(|byte| byte.is_ascii_digit()).count();
+    end += digits(end);
+    if content.get(end) == Some(&b'.') {
+        end += 1 + digits(end + 1);
+    }
+    end.max(at + 1)
+}
+
+/// Every place in `content` an operand or operator could begin: each `.`, sign and opening
+/// delimiter, and each change between digits, an operator's letters and anything else
+/// (`1.2.3` is two numbers, `1Q` a number and an operator).
+fn starts(content: &[u8]) -> u64 {
+    let class = |byte: u8| match byte {
+        b'0'..=b'9' => 1,
+        byte if operator(byte) => 2,
+        b'.' | b'+' | b'-' | b'/' | b'(' | b'<' | b'[' => 3,
+        _ => 0,
+    };
+    let mut count = 0;
+    let mut previous = 0;
+    for &byte in content {
+        let this = class(byte);
+        if this != 0 && (this != previous || this == 3) {
+            count += 1;
+        }
+        previous = this;
     }
     count
+}
+
+/// A byte of an operator (or of `true`, `false`, `null`).
+fn operator(byte: u8) -> bool {
+    byte.is_ascii_alphabetic() || b"*'\"".contains(&byte)
 }
 
 /// Past the literal string opening at `at`: parentheses balance, a backslash escapes.
@@ -137,18 +181,6 @@ fn past_string(content: &[u8], mut at: usize) -> usize {
         at += 1;
     }
     content.len()
-}
-
-/// Past an inline image's data from `at` (after `ID`): the first `EI` after a blank, as
-/// lopdf looks for it.
-fn past_image_data(content: &[u8], at: usize) -> usize {
-    let end = content[at..].windows(3).position(|window| blank(window[0]) && &window[1..] == b"EI");
-    end.map_or(content.len(), |end| at + end + 3)
-}
-
-/// A byte that goes on a name.
-fn regular(byte: u8) -> bool {
-    !blank(byte) && !b"()<>[]{}/%".contains(&byte)
 }
 
 /// lopdf's white space.

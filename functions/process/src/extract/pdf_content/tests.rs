@@ -21,7 +21,7 @@ fn the_count_is_at_least_what_lopdf_makes() {
     let contents: [&[u8]; 8] = [
         b"BT /F1 10 Tf 50 780 Td (Hello (nested) \\) world) Tj ET",
         b"q 1 0 0 1 50 50 cm 0 0 m 10 10 l S Q",
-        b"1Q1Q1Q1Q-2.5 .5+3 re f",
+        b"1Q1Q1Q1Q-2.5 .5+3 re f 0.0.0.0.0 m",
         b"[(A) -120 (B) <0041>] TJ /P <</MCID 3 /Alt (x)>> BDC EMC",
         b"BI /W 2 /H 2 /BPC 8 /CS /G ID \x80\x81\x82\x83 EI q Q q Q",
         b"% a comment\nq Q /Name#20x Do",
@@ -36,6 +36,18 @@ fn the_count_is_at_least_what_lopdf_makes() {
 }
 
 /// A picture's bytes stop lopdf's parser at once, and the count with it.
+/// After an inline image lopdf goes on where the image's dictionary says its data ends, so
+/// every place a token could begin counts: data holding ` EI` and a byte past ASCII early
+/// cannot hide the operations after it.
+#[test]
+fn after_an_inline_image_every_place_a_token_could_begin_counts() {
+    let ops = b"q Q ".repeat(1000);
+    let hidden = [&b"BI /W 1 /H 1 /BPC 8 /CS /G /L 100 ID  EI \x80"[..], &[b'x'; 90], b" EI ", &ops].concat();
+    assert!(tokens(&hidden) >= 2000, "{}", tokens(&hidden));
+    // 1 . 2 . 3, 1 Q 1 Q, / Ab, ( x y: a string's words count too.
+    assert_eq!(starts(b"1.2.3 1Q1Q /Ab (x y)"), 14);
+}
+
 #[test]
 fn the_count_stops_where_lopdf_stops() {
     assert_eq!(tokens(b"\x80\x81q Q q Q"), 0);
@@ -73,6 +85,14 @@ fn a_stream_or_a_page_past_the_bounds_is_refused() {
     let blanks = vec![b' '; MAX_PAGE_BYTES as usize / 2];
     let joined = Document::load_mem(&pdf("[5 0 R 6 0 R 6 0 R]", &[text, &blanks])).unwrap();
     assert_eq!(check(&joined), Err(TooMuchContent::PageBytes(1)));
+    let rest = [&b"\x80 EI "[..], &b"q Q ".repeat(MAX_TOKENS as usize / 2 + 1)].concat();
+    assert_eq!(tokens(&rest), 0, "alone, the stream stops at its first byte");
+    let split = Document::load_mem(&pdf("[5 0 R 6 0 R]", &[b"BI /W 1 /H 1 /CS /G /BPC 8 ID", &rest])).unwrap();
+    assert_eq!(
+        check(&split),
+        Err(TooMuchContent::PageTokens(1)),
+        "an inline image opened in one stream goes on in the next"
+    );
     let within = Document::load_mem(&pdf("[5 0 R 6 0 R 6 0 R]", &[text, &half[..half.len() / 2]])).unwrap();
     assert_eq!(check(&within), Ok(()));
     assert_eq!(check(&Document::load_mem(&crate::corpus::pdf(20_000)).unwrap()), Ok(()));
