@@ -88,6 +88,11 @@ pub fn pdf(bytes: usize) -> Vec<u8> {
     pdf_file(objects.into_iter().map(String::into_bytes))
 }
 
+/// A PDF stream object: its dictionary's `entries` besides its length, then `data`.
+pub fn pdf_stream(entries: &str, data: &[u8]) -> Vec<u8> {
+    [format!("<< /Length {} {entries} >>\nstream\n", data.len()).as_bytes(), data, b"\nendstream"].concat()
+}
+
 /// A PDF file of `objects`, numbered from 1, the first its catalog: each object's offset in
 /// the cross-reference table and the trailer after them.
 pub fn pdf_file(objects: impl IntoIterator<Item = Vec<u8>>) -> Vec<u8> {

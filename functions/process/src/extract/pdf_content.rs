@@ -7,6 +7,8 @@ use std::collections::HashMap;
 
 use pdf_extract::{Document, Object, ObjectId, Stream};
 
+use super::pdf_names::{blank, ends_name};
+
 /// Operands and operators one page's content, or one XObject, may hold: up to about 300 MB
 /// extracting (`q Q` repeated costs most, about 1.1 KB an operation). A page of dense text
 /// holds some thousands; a detailed drawing can hold more and is refused.
@@ -117,7 +119,7 @@ fn past_token(content: &[u8], at: usize) -> usize {
         b'<' | b'>' if rest.first() == Some(&content[at]) => at + 2,
         b'<' => rest.iter().position(|&byte| byte == b'>').map_or(content.len(), |end| at + 1 + end + 1),
         b'(' => past_string(content, at),
-        b'/' => run(|byte| !blank(byte) && !b"()<>[]{}/%".contains(&byte)),
+        b'/' => run(|byte| !ends_name(byte)),
         b'0'..=b'9' | b'+' | b'-' | b'.' => past_number(content, at),
         byte if operator(byte) => run(operator),
         _ => at + 1,
@@ -181,11 +183,6 @@ fn past_string(content: &[u8], mut at: usize) -> usize {
         at += 1;
     }
     content.len()
-}
-
-/// lopdf's white space.
-fn blank(byte: u8) -> bool {
-    b" \t\n\r\0\x0C".contains(&byte)
 }
 
 #[cfg(test)]

@@ -49,7 +49,7 @@ fn name(bytes: &[u8], mut at: usize) -> (Vec<u8>, usize) {
             let Some(decoded) = hex.and_then(|hex| u8::from_str_radix(hex, 16).ok()) else { break };
             name.push(decoded);
             at += 3;
-        } else if blank(byte) || b"()<>[]{}/%".contains(&byte) {
+        } else if ends_name(byte) {
             break;
         } else {
             name.push(byte);
@@ -71,8 +71,13 @@ fn past_blanks(bytes: &[u8], mut at: usize) -> Option<usize> {
 }
 
 /// lopdf's white space.
-fn blank(byte: u8) -> bool {
+pub fn blank(byte: u8) -> bool {
     b" \t\n\r\0\x0C".contains(&byte)
+}
+
+/// A blank or a delimiter: where lopdf ends a name.
+pub fn ends_name(byte: u8) -> bool {
+    blank(byte) || b"()<>[]{}/%".contains(&byte)
 }
 
 #[cfg(test)]

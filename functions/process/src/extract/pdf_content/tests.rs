@@ -56,10 +56,6 @@ fn the_count_stops_where_lopdf_stops() {
     assert!(tokens(&pixels) < 100, "{}", tokens(&pixels));
 }
 
-fn stream(data: &[u8]) -> Vec<u8> {
-    [format!("<< /Length {} >>\nstream\n", data.len()).as_bytes(), data, b"\nendstream"].concat()
-}
-
 /// A one-page PDF whose page's `/Contents` is `contents` (objects 5 on are `streams`).
 fn pdf(contents: &str, streams: &[&[u8]]) -> Vec<u8> {
     let mut objects = vec![
@@ -69,7 +65,7 @@ fn pdf(contents: &str, streams: &[&[u8]]) -> Vec<u8> {
         format!("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents {contents} >>")
             .into_bytes(),
     ];
-    objects.extend(streams.iter().map(|data| stream(data)));
+    objects.extend(streams.iter().map(|data| crate::corpus::pdf_stream("", data)));
     crate::corpus::pdf_file(objects)
 }
 

@@ -50,8 +50,7 @@ fn pdf(fonts: &[usize], maps: &[Vec<u8>]) -> Vec<u8> {
     let names: String = (0..fonts.len()).map(|i| format!("/F{i} {} 0 R ", first_font + i)).collect();
     let text: String =
         (0..fonts.len()).map(|i| format!("BT /F{i} 10 Tf 50 {} Td (Hello fonts) Tj ET\n", 700 - 20 * i)).collect();
-    let stream =
-        |data: &[u8]| [format!("<< /Length {} >>\nstream\n", data.len()).as_bytes(), data, b"\nendstream"].concat();
+    let stream = |data: &[u8]| crate::corpus::pdf_stream("", data);
     let mut objects = vec![
         b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
         b"<< /Type /Pages /Kids [4 0 R] /Count 1 >>".to_vec(),

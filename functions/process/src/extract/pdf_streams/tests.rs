@@ -90,11 +90,7 @@ fn content(blanks: usize) -> Vec<u8> {
 /// dictionary entries).
 fn pdf(content: Encoded, extra: Vec<(&str, Encoded)>) -> Vec<u8> {
     let stream = |entries: &str, stream: Encoded| {
-        let mut object =
-            format!("<< /Length {} {} {entries} >>\nstream\n", stream.data.len(), stream.entries).into_bytes();
-        object.extend_from_slice(&stream.data);
-        object.extend_from_slice(b"\nendstream");
-        object
+        crate::corpus::pdf_stream(&format!("{} {entries}", stream.entries), &stream.data)
     };
     let mut objects: Vec<Vec<u8>> = vec![
         b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
