@@ -15,8 +15,9 @@
 //! bulk loads alone; `SEAMS_BENCH_BULK=hnsw,default` swaps their order, `default` runs only
 //! the first). `SEAMS_BENCH_BEAMS=100,200` then measures the HNSW schema again at those beams,
 //! `SEAMS_BENCH_PROBES=40,50` the default schema at those shares of IVFFlat's lists.
-//! `SEAMS_BENCH_SPLIT=1` also runs each bulk load's hybrid queries as two lists at once, on two
-//! connections, side by side with one statement, alone and with 2 and 8 clients at once.
+//! `SEAMS_BENCH_SPLIT=1` also runs each bulk load's hybrid queries with their lists at once, on
+//! two connections (one per part of a vector index in parts, else one per list), side by side
+//! with one statement, alone and with 2 and 8 clients at once.
 //! `SEAMS_BENCH_SCHEMA=bench_123` measures the schemas an earlier run of the same size left
 //! (`bench_123_bulk`, …) without loading them again: two builds of the search, side by side
 //! on the same index.
@@ -138,14 +139,15 @@ async fn after_writes(name: &str, index: &dyn SearchIndex, documents: &[IndexedD
     report(name, "Hybrid, the first search after that write", false, searches);
 }
 
-/// The alternative to hybrid as one statement: its two lists at once, each on a connection of
-/// its own, fused in retrieve (`with_hybrid_lists_at_once`). Measured when `SEAMS_BENCH_SPLIT`
+/// The alternative to hybrid as one statement: its lists at once, on connections of their own,
+/// fused in retrieve (`with_hybrid_lists_at_once`). Measured when `SEAMS_BENCH_SPLIT`
 /// is set: each query both ways, back to back, the first way alternating, and the answers
 /// compared (the same chunks in the same order, scores within 1e-9).
 async fn split_hybrid(name: &str, one_statement: &PostgresIndex, at_once: &PostgresIndex, embedder: &HashingEmbedder) {
     for filtered in [false, true] {
         let queries = queries(embedder, SearchMode::Hybrid, filtered);
-        at_once.search(&queries[0]).await.expect("search succeeds"); // opens the second connection
+        // Opens the other connections and finds the vector index's parts.
+        at_once.search(&queries[0]).await.expect("search succeeds");
         let (mut one, mut two, mut same) = (Vec::new(), Vec::new(), 0);
         for (i, query) in queries.iter().enumerate() {
             let ((one_took, expected), (two_took, got)) = if i % 2 == 0 {
@@ -160,9 +162,9 @@ async fn split_hybrid(name: &str, one_statement: &PostgresIndex, at_once: &Postg
             same += usize::from(same_answer(&got, &expected));
         }
         report(name, "Hybrid as one statement (side by side)", filtered, one);
-        report(name, "Hybrid as two lists at once", filtered, two);
+        report(name, "Hybrid with its lists at once", filtered, two);
         println!(
-            "{name}: Hybrid as two lists at once{} ranks as one statement for {same} of {} queries",
+            "{name}: Hybrid with its lists at once{} ranks as one statement for {same} of {} queries",
             if filtered { " filtered(10%)" } else { "" },
             queries.len()
         );
@@ -184,7 +186,7 @@ fn loaded_hybrid(
             let (samples, per_second) = clients_at_once(clients, &queries, &|client| &indexes[client]);
             println!(
                 "{name}: Hybrid {} with {clients} clients, an index each, p50 {:.2?} p99 {:.2?}, {per_second:.0} queries/s",
-                if at_once { "as two lists at once" } else { "as one statement" },
+                if at_once { "with its lists at once" } else { "as one statement" },
                 percentile(&samples, 0.5),
                 percentile(&samples, 0.99),
             );

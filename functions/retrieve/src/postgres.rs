@@ -11,17 +11,22 @@
 //!
 //! This file holds the index and its connections; the rest, one question each:
 //! `connect` (settings, secret, TLS), `schema` (migrations), `write` (one document), `bulk`
-//! (many at once), `filter_sql`, `keyword_sql` (BM25 top-k) and `search`.
+//! (many at once), `filter_sql`, `keyword_sql` (BM25 top-k), `search`, `at_once` (hybrid's
+//! lists on several connections) and `vector_parts` (a vector index in parts).
 
 #[macro_use]
 mod schema;
+mod at_once;
 mod bulk;
 mod connect;
 mod filter_sql;
 mod keyword_sql;
 mod search;
+mod vector_parts;
 mod write;
 
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -29,13 +34,14 @@ use chrono::{DateTime, Utc};
 use seams_contracts::process::EmbeddingModel;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
-use tokio_postgres::Client;
+use tokio_postgres::{Client, GenericClient, Statement};
 
 pub use bulk::{ivfflat_lists, IVFFLAT_MIN_CHUNKS};
 pub use connect::{valid_schema, Connection, PostgresSettings};
 pub use filter_sql::filter_condition;
 pub use keyword_sql::tsquery;
 pub use search::{HNSW_EF_SEARCH, HNSW_MAX_EF_SEARCH, IVFFLAT_PROBES_PERCENT};
+pub use vector_parts::IVFFLAT_PARTS;
 
 use crate::index::{Hit, IndexError, IndexedDocument, SearchIndex, SearchQuery, Upserted};
 
@@ -45,6 +51,54 @@ use crate::index::{Hit, IndexError, IndexedDocument, SearchIndex, SearchQuery, U
 /// never meets a connection the server has already closed.
 const IDLE_RECONNECT: Duration = Duration::from_secs(50);
 
+/// The most vector index parts hybrid's lists at once rank on connections of their own; a
+/// schema with more is searched in one statement.
+const MAX_PARTS_AT_ONCE: u64 = 4;
+
+/// A connection, when it was last used, and the statements prepared on it.
+struct Session {
+    client: Client,
+    used: Instant,
+    /// Named statements by their SQL: only hybrid's lists at once prepare them
+    /// ([`PostgresIndex::with_hybrid_lists_at_once`]), as RDS Proxy pins a connection that
+    /// does. At most [`MAX_PREPARED`]; past that, all are closed and prepared again as used.
+    prepared: HashMap<String, Statement>,
+}
+
+/// The most statements a connection keeps prepared: each filter's shape is a statement.
+const MAX_PREPARED: usize = 64;
+
+/// The statement prepared for `sql` on the connection `cache` belongs to, prepared now (by
+/// `client`, that connection or a transaction on it) if it is not yet.
+async fn prepared(
+    cache: &mut HashMap<String, Statement>,
+    client: &impl GenericClient,
+    sql: &str,
+) -> Result<Statement, tokio_postgres::Error> {
+    if let Some(statement) = cache.get(sql) {
+        return Ok(statement.clone());
+    }
+    let statement = client.prepare(sql).await?;
+    if cache.len() >= MAX_PREPARED {
+        cache.clear(); // dropping a statement closes it on the server
+    }
+    cache.insert(sql.to_owned(), statement.clone());
+    Ok(statement)
+}
+
+impl std::ops::Deref for Session {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl std::ops::DerefMut for Session {
+    fn deref_mut(&mut self) -> &mut Client {
+        &mut self.client
+    }
+}
+
 /// A search index in one schema of a PostgreSQL database with pgvector.
 pub struct PostgresIndex {
     settings: PostgresSettings,
@@ -52,10 +106,14 @@ pub struct PostgresIndex {
     model: EmbeddingModel,
     /// One connection per function instance (Lambda serves one request at a time), with when
     /// it was last used; reopened when the server or a proxy closed it, or it sat idle.
-    client: Mutex<Option<(Client, Instant)>>,
-    /// A second connection, for hybrid's keyword list while the first ranks by vector: only
-    /// opened with [`PostgresIndex::with_hybrid_lists_at_once`].
-    keyword_client: Mutex<Option<(Client, Instant)>>,
+    client: Mutex<Option<Session>>,
+    /// More connections, for hybrid's lists at once while the first ranks a list too: one for
+    /// the keyword list, or one for each later part of a vector index in parts. Only opened
+    /// with [`PostgresIndex::with_hybrid_lists_at_once`], and only as many as a search uses.
+    more_clients: Vec<Mutex<Option<Session>>>,
+    /// How many parts the schema's vector index had at the last search (0: not searched
+    /// yet), for hybrid's lists at once to know how many lists to start.
+    vector_parts: AtomicU64,
     /// Hybrid as its two lists at once, on two connections, fused here; else one statement.
     hybrid_lists_at_once: bool,
     /// Keyword candidates come from the query's rarest words while their postings stay
@@ -106,7 +164,8 @@ impl PostgresIndex {
             tls,
             model,
             client: Mutex::new(None),
-            keyword_client: Mutex::new(None),
+            more_clients: (1..MAX_PARTS_AT_ONCE).map(|_| Mutex::new(None)).collect(),
+            vector_parts: AtomicU64::new(0),
             hybrid_lists_at_once: false,
             rare_postings: keyword_sql::RARE_POSTINGS,
             build_memory_mib: bulk::BUILD_MEMORY_MIB,
@@ -172,16 +231,16 @@ impl PostgresIndex {
         Self { build_memory_mib: build_memory_mib.max(64), ..self }
     }
 
-    async fn client(&self) -> Result<tokio::sync::MappedMutexGuard<'_, Client>, IndexError> {
+    async fn client(&self) -> Result<tokio::sync::MappedMutexGuard<'_, Session>, IndexError> {
         self.connection(&self.client).await
     }
 
     async fn connection<'a>(
         &'a self,
-        slot: &'a Mutex<Option<(Client, Instant)>>,
-    ) -> Result<tokio::sync::MappedMutexGuard<'a, Client>, IndexError> {
+        slot: &'a Mutex<Option<Session>>,
+    ) -> Result<tokio::sync::MappedMutexGuard<'a, Session>, IndexError> {
         let mut slot = slot.lock().await;
-        let usable = |(client, used): &(Client, Instant)| !client.is_closed() && used.elapsed() < IDLE_RECONNECT;
+        let usable = |session: &Session| !session.client.is_closed() && session.used.elapsed() < IDLE_RECONNECT;
         if !slot.as_ref().is_some_and(usable) {
             let config = self.settings.connection.config().await?;
             let (client, connection) = config.connect(self.tls.clone()).await.map_err(unavailable)?;
@@ -190,13 +249,12 @@ impl PostgresIndex {
                     tracing::warn!(%error, "postgres connection closed");
                 }
             });
-            *slot = Some((client, Instant::now()));
+            *slot = Some(Session { client, used: Instant::now(), prepared: HashMap::new() });
         }
         tokio::sync::MutexGuard::try_map(slot, |slot| {
-            slot.as_mut().map(|(client, used)| {
-                *used = Instant::now();
-                client
-            })
+            let session = slot.as_mut()?;
+            session.used = Instant::now();
+            Some(session)
         })
         .map_err(|_| unavailable("no connection"))
     }

@@ -413,7 +413,7 @@ async fn postgres_keyword_top_k_from_rare_words_ranks_as_scoring_every_match() {
 /// corpus at 3,000 chunks, for one of these twenty filtered queries.
 #[tokio::test]
 async fn postgres_ties_rank_alike_on_every_keyword_path() {
-    let (rare_words, with_budget) = bench_corpus_in_postgres().await;
+    let (rare_words, with_budget) = bench_corpus_in_postgres(u64::MAX).await;
     let every_match = with_budget(i64::MAX);
     let mut words = crate::corpus::Words(0xC0FFEE);
     for _ in 0..20 {
@@ -429,7 +429,7 @@ async fn postgres_ties_rank_alike_on_every_keyword_path() {
 /// counted as held by none, the sets lose chunks that reach the top only with their help.
 #[tokio::test]
 async fn postgres_keyword_candidates_whose_bounds_reach_theta_rank_as_every_match() {
-    let (_, with_budget) = bench_corpus_in_postgres().await;
+    let (_, with_budget) = bench_corpus_in_postgres(u64::MAX).await;
     let (narrowed, every_match) = (with_budget(150), with_budget(i64::MAX));
     let mut words = crate::corpus::Words(0xC0FFEE);
     for asked in 0..40 {
@@ -445,21 +445,38 @@ async fn postgres_keyword_candidates_whose_bounds_reach_theta_rank_as_every_matc
     }
 }
 
-/// Hybrid as its two lists at once, on two connections and fused in retrieve, answers as the
-/// one statement does: the same chunks in the same order with the same scores, with and
-/// without a filter, at several depths. A schema with nothing indexed yet answers nothing.
+/// Hybrid as lists ranked at once, on connections of their own and fused in retrieve,
+/// answers as the one statement does: the same chunks in the same order with the same scores,
+/// with and without a filter, at several depths. So it does over a vector index in parts,
+/// where each part's lists are merged first (decision 46): its first search, not knowing the
+/// parts yet, ranks the two lists whole; the others one statement per part. A schema with
+/// nothing indexed yet answers nothing.
 #[tokio::test]
 async fn postgres_hybrid_lists_at_once_rank_as_one_statement() {
     use seams_embeddings::Embedder;
-    let (_, with_budget) = bench_corpus_in_postgres().await;
-    let (one_statement, at_once) = (with_budget(150), with_budget(150).with_hybrid_lists_at_once(true));
-    let mut words = crate::corpus::Words(0xC0FFEE);
-    for asked in 0..20 {
-        let text = words.text(6);
-        let filter = (asked % 2 == 1).then(|| json!({"category": "policy"}));
-        for top_k in [1, 3, 10] {
-            assert_ranks_alike(&at_once, &one_statement, &query(&text, SearchMode::Hybrid, top_k, filter.clone()))
-                .await;
+    // HNSW, and IVFFlat in two parts of one list each (a search probes it: exact).
+    for ivfflat_min_chunks in [u64::MAX, 1_000] {
+        let (loaded, with_budget) = bench_corpus_in_postgres(ivfflat_min_chunks).await;
+        let part_indexes: i64 = seams_tests::stack::database_client()
+            .await
+            .query_one(
+                "SELECT count(*) FROM pg_indexes WHERE schemaname = $1 AND indexname ~ '^chunks_(embedding_half|tsv)_idx_[0-9]+$'",
+                &[&loaded.schema()],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        let in_parts = ivfflat_min_chunks < 3_000;
+        assert_eq!(part_indexes, if in_parts { 3 } else { 0 }, "part 0's vector index keeps its name");
+        let (one_statement, at_once) = (with_budget(150), with_budget(150).with_hybrid_lists_at_once(true));
+        let mut words = crate::corpus::Words(0xC0FFEE);
+        for asked in 0..20 {
+            let text = words.text(6);
+            let filter = (asked % 2 == 1).then(|| json!({"category": "policy"}));
+            for top_k in [1, 3, 10] {
+                let asked = query(&text, SearchMode::Hybrid, top_k, filter.clone());
+                assert_ranks_alike(&at_once, &one_statement, &asked).await;
+            }
         }
     }
     let settings = retrieve::postgres::PostgresSettings {
@@ -482,7 +499,7 @@ async fn postgres_hybrid_lists_at_once_rank_as_one_statement() {
 async fn postgres_hybrid_lists_at_once_without_a_second_connection_answer_as_one_statement() {
     use retrieve::postgres::{Connection, PostgresIndex, PostgresSettings};
     use seams_embeddings::Embedder;
-    let (loaded, with_budget) = bench_corpus_in_postgres().await;
+    let (loaded, with_budget) = bench_corpus_in_postgres(u64::MAX).await;
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
     let (schema, role) = (loaded.schema().to_owned(), format!("seams_one_connection_{}_{nanos}", std::process::id()));
     let admin = seams_tests::stack::database_client().await;
@@ -506,15 +523,20 @@ async fn postgres_hybrid_lists_at_once_without_a_second_connection_answer_as_one
     admin.batch_execute(&format!("DROP OWNED BY {role}; DROP ROLE {role};")).await.unwrap();
 }
 
-/// The bench's corpus at 3,000 chunks, bulk-loaded into a fresh schema: the index that loaded
-/// it, and that schema searched with a rare words' budget of its own (`i64::MAX`: every word
-/// is rare, so every match is scored).
+/// The bench's corpus at 3,000 chunks, bulk-loaded into a fresh schema (IVFFlat in parts from
+/// `ivfflat_min_chunks` on, else HNSW): the index that loaded it, and that schema searched with
+/// a rare words' budget of its own (`i64::MAX`: every word is rare, so every match is scored).
 async fn bench_corpus_in_postgres(
+    ivfflat_min_chunks: u64,
 ) -> (Arc<retrieve::postgres::PostgresIndex>, impl Fn(i64) -> retrieve::postgres::PostgresIndex) {
     use retrieve::postgres::{Connection, PostgresIndex, PostgresSettings};
     use seams_embeddings::{hashing::HashingEmbedder, Embedder};
     let embedder = HashingEmbedder::default();
-    let loaded = support::postgres_index_of(&seams_tests::stack::database_url(), embedder.model().clone()).await;
+    let loaded =
+        support::postgres_index_configured(&seams_tests::stack::database_url(), embedder.model().clone(), |index| {
+            index.with_ivfflat_min_chunks(ivfflat_min_chunks)
+        })
+        .await;
     loaded.bulk_load(&crate::corpus::corpus(3_000, &embedder)).await.unwrap();
     let settings = PostgresSettings {
         connection: Connection::Fixed(seams_tests::stack::database_url().parse().unwrap()),
@@ -722,6 +744,52 @@ async fn postgres_bulk_load_indexes_as_upserting_one_at_a_time() {
 
     let refused = loaded.bulk_load(&documents).await;
     assert!(matches!(refused, Err(IndexError::Invalid(_))), "{refused:?}");
+
+    // IVFFlat comes in parts (decision 46). Emptied, the schema takes another bulk load, which
+    // builds the parts' indexes again (it would fail on those of the first); back to HNSW by
+    // `seams upgrade-index`, no part's index is left. A search that last saw two parts still
+    // finds every chunk, as one statement does.
+    use retrieve::postgres::{Connection, PostgresIndex, PostgresSettings};
+    let schema = loaded_ivfflat.schema().to_owned();
+    let part_indexes = || async {
+        let rows = client
+            .query(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND indexname ~ '^chunks_(embedding_half|tsv)_idx_[0-9]+$'
+                 ORDER BY indexname",
+                &[&schema],
+            )
+            .await
+            .unwrap();
+        rows.iter().map(|row| row.get::<_, String>(0)).collect::<Vec<_>>()
+    };
+    let parts = ["chunks_embedding_half_idx_1", "chunks_tsv_idx_0", "chunks_tsv_idx_1"];
+    assert_eq!(part_indexes().await, parts);
+    let on_schema = || {
+        let connection = Connection::Fixed(url.parse().unwrap());
+        PostgresIndex::new(PostgresSettings { connection, schema: schema.clone(), ca_file: None }, support::model())
+            .unwrap()
+    };
+    let (at_once, whole) = (on_schema().with_hybrid_lists_at_once(true), on_schema());
+    let asked = query("refund policy", SearchMode::Hybrid, 10, None);
+    for _ in 0..2 {
+        same("at once, in parts".into(), at_once.search(&asked).await.unwrap(), upserted.search(&asked).await.unwrap());
+    }
+    for document in documents.iter().chain([&extra]) {
+        loaded_ivfflat.delete(&document.document_id, at(70)).await.unwrap();
+    }
+    let reloaded: Vec<IndexedDocument> = topics
+        .iter()
+        .enumerate()
+        .map(|(i, topic)| document(&format!("r{i}"), 1, at(80), &[topic], json!({})))
+        .collect();
+    assert_eq!(on_schema().with_ivfflat_min_chunks(4).bulk_load(&reloaded).await.unwrap(), 4);
+    assert_eq!(part_indexes().await, parts);
+    same("at once, reloaded".into(), at_once.search(&asked).await.unwrap(), whole.search(&asked).await.unwrap());
+    client.batch_execute(&format!("DROP INDEX {schema}.chunks_embedding_half_idx")).await.unwrap();
+    assert!(whole.upgrade_vector_index().await.unwrap());
+    assert!(part_indexes().await.is_empty(), "{:?}", part_indexes().await);
+    same("at once, parts gone".into(), at_once.search(&asked).await.unwrap(), whole.search(&asked).await.unwrap());
+    assert_eq!(at_once.search(&asked).await.unwrap().len(), 4, "the vector list holds every chunk");
 }
 
 /// A connection idle long enough for the server to have closed it (the Aurora option closes

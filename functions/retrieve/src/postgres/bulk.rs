@@ -6,6 +6,9 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 
+use super::vector_parts::{
+    part_condition, part_index_name, part_keyword_index_name, DROP_PART_ONLY_INDEXES, IVFFLAT_PARTS,
+};
 use super::write::ChunkColumns;
 use super::{database_error, PostgresIndex};
 use crate::index::{check_model, IndexError, IndexedDocument};
@@ -66,18 +69,29 @@ pub fn ivfflat_lists(chunks: u64) -> u64 {
 }
 
 /// The vector index a bulk load of `chunks` builds: `vector_index!`'s HNSW graph below
-/// `ivfflat_min_chunks`, else IVFFlat over the same expression and under the same name, so
-/// searches and migrations treat both alike. IVFFlat learns its lists from the rows, so it
-/// is only built where there are rows to learn from.
+/// `ivfflat_min_chunks`, else IVFFlat over the same expression in [`IVFFLAT_PARTS`] parts,
+/// the first under the same name, so searches and migrations treat both alike; each part has
+/// the lists pgvector advises for its share of the rows, and a keyword index of its own (the
+/// whole keyword index, built after, serves every other search). IVFFlat learns its lists
+/// from the rows, so it is only built where there are rows to learn from.
 fn bulk_vector_index(chunks: u64, ivfflat_min_chunks: u64) -> String {
     if chunks < ivfflat_min_chunks {
         return vector_index!().to_owned();
     }
-    format!(
-        "CREATE INDEX chunks_embedding_half_idx ON {{schema}}.chunks
-             USING ivfflat ((embedding::halfvec({{dims}})) halfvec_cosine_ops) WITH (lists = {});",
-        ivfflat_lists(chunks)
-    )
+    let lists = ivfflat_lists(chunks / IVFFLAT_PARTS);
+    (0..IVFFLAT_PARTS)
+        .map(|part| {
+            let condition = part_condition("chunk_id", part, IVFFLAT_PARTS);
+            format!(
+                "CREATE INDEX {} ON {{schema}}.chunks
+                     USING ivfflat ((embedding::halfvec({{dims}})) halfvec_cosine_ops) WITH (lists = {lists})
+                     WHERE {condition};
+                 CREATE INDEX {} ON {{schema}}.chunks USING gin (tsv) WHERE {condition};\n",
+                part_index_name(part),
+                part_keyword_index_name(part),
+            )
+        })
+        .collect()
 }
 
 /// A bulk load's `maintenance_work_mem` unless told otherwise: enough for HNSW's graph of
@@ -118,7 +132,9 @@ impl PostgresIndex {
             )));
         }
         let documents = self.loadable(&tx, documents).await?;
-        tx.batch_execute(&self.sql(BULK_DROP_INDEXES)).await.map_err(database_error)?;
+        tx.batch_execute(&self.sql(&format!("{BULK_DROP_INDEXES}{DROP_PART_ONLY_INDEXES}")))
+            .await
+            .map_err(database_error)?;
         tx.batch_execute(BULK_STAGING).await.map_err(database_error)?;
         // pgvector's type has no fixed OID: ask the server for it.
         let vector_type = tx.prepare("SELECT $1::vector").await.map_err(database_error)?.params()[0].clone();
@@ -255,7 +271,9 @@ mod tests {
         let small = bulk_vector_index(IVFFLAT_MIN_CHUNKS - 1, IVFFLAT_MIN_CHUNKS);
         assert!(small.contains("USING hnsw"), "{small}");
         let big = bulk_vector_index(250_000, IVFFLAT_MIN_CHUNKS);
-        assert!(big.contains("USING ivfflat") && big.contains("lists = 250"), "{big}");
+        assert!(big.contains("USING ivfflat") && big.contains("lists = 125"), "each part's share: {big}");
+        assert_eq!(big.matches("USING ivfflat").count(), 2, "{big}");
+        assert_eq!(big.matches("USING gin").count(), 2, "a keyword index for each part: {big}");
         assert!(
             big.contains("chunks_embedding_half_idx ON {schema}.chunks"),
             "the name and schema searches look for: {big}"

@@ -53,7 +53,7 @@ pub(super) fn bm25_top_sql(tsquery: &str, words: &str, filter: &str, n: i64, rar
                            FROM unnest(ts_filter(setweight(c.tsv, 'A', (SELECT lexemes FROM q)), '{{a}}')) m) u
                   JOIN idf ON idf.lexeme = u.lexeme
              WHERE c.tsv @@ {candidates} AND {filter}
-             GROUP BY c.chunk_id ORDER BY score DESC, c.chunk_id LIMIT {n}"
+             GROUP BY c.chunk_id ORDER BY score DESC, c.chunk_id COLLATE \"C\" LIMIT {n}"
         )
     };
     let quoted = |lexeme: &str| format!("'''' || replace({lexeme}, '''', '''''') || ''''");

@@ -1,5 +1,6 @@
 //! The schema: its migrations, and the vector index searches order by.
 
+use super::vector_parts::DROP_PART_ONLY_INDEXES;
 use super::{database_error, unavailable, PostgresIndex};
 use crate::index::IndexError;
 
@@ -149,7 +150,13 @@ impl PostgresIndex {
         if current {
             return Ok(false);
         }
-        let build = format!("SET LOCAL maintenance_work_mem = '{}MB'; {}", self.build_memory_mib, vector_index!());
+        // Part 0's index of a vector index in parts dropped (to go back to HNSW), the other
+        // parts' indexes go too.
+        let build = format!(
+            "SET LOCAL maintenance_work_mem = '{}MB'; {} {DROP_PART_ONLY_INDEXES}",
+            self.build_memory_mib,
+            vector_index!()
+        );
         tx.batch_execute(&self.sql(&build)).await.map_err(database_error)?;
         tx.commit().await.map_err(database_error)?;
         Ok(true)

@@ -1,17 +1,19 @@
-//! Searching: the vector and keyword lists as SQL, hybrid's fusion in one statement or of two
-//! lists ranked at once, and rows read back as hits.
+//! Searching: the vector and keyword lists as SQL, hybrid's fusion in one statement (or its
+//! lists for `at_once` to fuse), and rows read back as hits.
 
-use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 
 use pgvector::Vector;
 use seams_contracts::process::ParentChunk;
 use seams_contracts::retrieve::{Citation, Ranks, SearchMode};
 use serde_json::{Map, Value};
-use tokio_postgres::{Client, Row};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
 
 use super::filter_sql::{filter_sql, Params};
 use super::keyword_sql::{bm25_top_sql, tsquery};
-use super::{database_error, unavailable, PostgresIndex};
+use super::vector_parts::{part_condition, PartsSearched, LATER_PARTS_PATTERN};
+use super::{database_error, prepared, unavailable, PostgresIndex, Session};
 use crate::index::{Hit, IndexError, IndexedChunk, SearchQuery};
 
 /// The share of an IVFFlat index's lists a search probes, in percent, unless told otherwise
@@ -37,9 +39,9 @@ pub const HNSW_MAX_EF_SEARCH: usize = 1000;
 /// issue 19: at 100k chunks 10 gave the same answers as twice the candidates).
 const EXACT_CUT_MARGIN: usize = 10;
 
-const COLUMNS: &str = "c.chunk_id, c.document_id, c.version, c.ordinal, c.text, c.citation, c.metadata, c.embedding, p.parent_id, p.text AS parent_text";
+pub(super) const COLUMNS: &str = "c.chunk_id, c.document_id, c.version, c.ordinal, c.text, c.citation, c.metadata, c.embedding, p.parent_id, p.text AS parent_text";
 
-fn read_hit(row: &Row, score: f64, ranks: Ranks) -> Result<Hit, IndexError> {
+pub(super) fn read_hit(row: &Row, score: f64, ranks: Ranks) -> Result<Hit, IndexError> {
     let citation: Value = row.try_get("citation").map_err(unavailable)?;
     let metadata: Value = row.try_get("metadata").map_err(unavailable)?;
     let embedding: Vector = row.try_get("embedding").map_err(unavailable)?;
@@ -85,15 +87,11 @@ impl PostgresIndex {
         }
         let mut client = self.client().await?;
         if query.mode == SearchMode::Hybrid && self.hybrid_lists_at_once && words.is_some() && query.vector.is_some() {
-            match self.connection(&self.keyword_client).await {
-                Ok(mut keyword_client) => {
-                    return self.hybrid_lists_at_once(&mut client, &mut keyword_client, query, words).await
-                }
-                // Say the role's or the server's connection limit: one statement still answers.
-                Err(error) => tracing::warn!(%error, "no second connection for hybrid's lists; one statement instead"),
+            if let Some(hits) = self.hybrid_lists_at_once(&mut client, query, &words).await? {
+                return Ok(hits);
             }
         }
-        self.ranked(&mut client, query, words, Returned::Hits)
+        self.ranked(&mut client, query, words, Returned::Hits, PartsSearched::Every)
             .await?
             .iter()
             .map(|row| {
@@ -103,14 +101,21 @@ impl PostgresIndex {
             .collect()
     }
 
-    /// A search's rows: whole hits, or (a vector or keyword list) only its chunk ids, best first.
-    async fn ranked(
+    /// A search's rows: whole hits, best first, or ([`Returned::Lists`]) its vector list, its
+    /// keyword list or both. `parts` says which parts of a vector index in parts it ranks:
+    /// one part's lists rank that part's chunks, by vector and by keyword.
+    pub(super) async fn ranked(
         &self,
-        client: &mut Client,
+        session: &mut Session,
         query: &SearchQuery,
         words: Option<String>,
         returned: Returned,
+        parts: PartsSearched,
     ) -> Result<Vec<Row>, IndexError> {
+        // Hybrid's lists at once prepare their statements once on each connection: planning the
+        // keyword list took 2–5 ms of each (bench/RESULTS.md, decision 46).
+        let prepare = returned == Returned::Lists;
+        let Session { client, prepared: cache, .. } = session;
         let tx = client.transaction().await.map_err(database_error)?;
         let candidates = match query.mode {
             SearchMode::Hybrid => query.fusion.candidates.max(query.top_k),
@@ -133,20 +138,32 @@ impl PostgresIndex {
         let sequential_scan = if query.filter.is_none() && query.mode != SearchMode::Keyword { "off" } else { "on" };
         let half_index = format!("{}.chunks_embedding_half_idx", self.settings.schema);
         let probes_percent = i32::try_from(self.ivfflat_probes_percent).unwrap_or(100);
-        let half_precision: bool = tx
-            .query_one(
-                "SELECT set_config('hnsw.iterative_scan', 'strict_order', true), set_config('hnsw.ef_search', $1, true),
+        let settings_sql =
+            "SELECT set_config('hnsw.iterative_scan', 'strict_order', true), set_config('hnsw.ef_search', $1, true),
                         set_config('enable_seqscan', $2, true), to_regclass($3) IS NOT NULL,
                         set_config('ivfflat.iterative_scan', 'relaxed_order', true),
                         set_config('ivfflat.probes', (
                             SELECT coalesce(max(ceil(split_part(o, '=', 2)::numeric * $4::int4 / 100)), 1)::int::text
                             FROM pg_class i, unnest(i.reloptions) o
-                            WHERE i.oid = to_regclass($3) AND o LIKE 'lists=%'), true)",
-                &[&ef_search, &sequential_scan, &half_index, &probes_percent],
-            )
-            .await
-            .map_err(database_error)?
-            .get(3);
+                            WHERE i.oid = to_regclass($3) AND o LIKE 'lists=%'), true),
+                        (SELECT 1 + count(*) FROM pg_class
+                         WHERE relnamespace = to_regnamespace($5) AND relkind = 'i' AND relname ~ $6)";
+        let settings_params: [&(dyn ToSql + Sync); 6] =
+            [&ef_search, &sequential_scan, &half_index, &probes_percent, &self.settings.schema, &LATER_PARTS_PATTERN];
+        let settings = if prepare {
+            let statement = prepared(cache, &tx, settings_sql).await.map_err(database_error)?;
+            tx.query_one(&statement, &settings_params).await
+        } else {
+            tx.query_one(settings_sql, &settings_params).await
+        }
+        .map_err(database_error)?;
+        let half_precision: bool = settings.get(3);
+        let held_parts = u64::try_from(settings.get::<_, i64>(6)).unwrap_or(1).max(1);
+        self.vector_parts.store(held_parts, Ordering::Relaxed);
+        let searched_parts = parts.parts(held_parts);
+        if searched_parts.is_empty() {
+            return Ok(Vec::new()); // other statements search this schema's parts
+        }
         let order = if half_precision {
             "c.embedding::halfvec({dims}) <=> {q}::vector::halfvec({dims})"
         } else {
@@ -158,6 +175,22 @@ impl PostgresIndex {
         let vector_list = |params: &mut Params| {
             let q = params.add(vector.clone());
             let order = order.replace("{q}", &q);
+            let margin = limit(candidates.saturating_add(EXACT_CUT_MARGIN));
+            // One candidate list per part searched, each from its part's index (a schema of
+            // one part has no condition to meet).
+            let part_lists: Vec<String> = searched_parts
+                .clone()
+                .map(|part| {
+                    let part = if held_parts > 1 {
+                        format!(" AND {}", part_condition("c.chunk_id", part, held_parts))
+                    } else {
+                        String::new()
+                    };
+                    format!(
+                        "(SELECT c.chunk_id, c.embedding FROM {{schema}}.chunks c WHERE {filter}{part} ORDER BY {order} LIMIT {margin})"
+                    )
+                })
+                .collect();
             // A few more candidates than needed come by the index's order, so the exact ranking
             // decides the cut, not half precision's rounding or which of two equals the graph
             // met first. The margin is fixed, not a multiple: a filtered HNSW scan reads on
@@ -165,29 +198,42 @@ impl PostgresIndex {
             // 10% filter.
             // The exact distance is taken outside the LIMIT: a sequential scan (a filtered
             // search) would otherwise compute it for every matching row.
+            // Ties by chunk id in bytes, as hybrid's lists at once merge the parts' lists.
             format!(
-                "SELECT chunk_id, rank, score FROM (
-                    SELECT chunk_id, row_number() OVER (ORDER BY distance, chunk_id) AS rank, 1 - distance AS score FROM (
-                        SELECT chunk_id, embedding <=> {q}::vector AS distance FROM (
-                            SELECT c.chunk_id, c.embedding FROM {{schema}}.chunks c
-                            WHERE {filter} ORDER BY {order} LIMIT {}) n) v) r
+                "SELECT chunk_id, rank, score, distance FROM (
+                    SELECT chunk_id, row_number() OVER (ORDER BY distance, chunk_id COLLATE \"C\") AS rank, 1 - distance AS score, distance FROM (
+                        SELECT chunk_id, embedding <=> {q}::vector AS distance FROM ({}) n) v) r
                  WHERE rank <= {}",
-                limit(candidates.saturating_add(EXACT_CUT_MARGIN)),
+                part_lists.join(" UNION ALL "),
                 limit(candidates)
             )
+        };
+        // A list of one part of several ranks that part's chunks by keyword too.
+        let keyword_filter = match searched_parts.clone().collect::<Vec<_>>()[..] {
+            [part] if held_parts > 1 => format!("{filter} AND {}", part_condition("c.chunk_id", part, held_parts)),
+            _ => filter.clone(),
         };
         let keyword_list = |params: &mut Params| {
             let tsquery = params.add(words.clone().unwrap_or_default());
             let words = params.add(words.clone().unwrap_or_default().replace(" | ", " "));
             format!(
-                "SELECT chunk_id, row_number() OVER (ORDER BY score DESC, chunk_id) AS rank, score FROM ({}) k",
-                bm25_top_sql(&tsquery, &words, &filter, limit(candidates), self.rare_postings)
+                "SELECT chunk_id, row_number() OVER (ORDER BY score DESC, chunk_id COLLATE \"C\") AS rank, score FROM ({}) k",
+                bm25_top_sql(&tsquery, &words, &keyword_filter, limit(candidates), self.rare_postings)
             )
         };
         let sql = match query.mode {
-            SearchMode::Vector | SearchMode::Keyword if returned == Returned::Ids => format!(
-                "WITH ranked AS ({}) SELECT r.chunk_id FROM ranked r ORDER BY r.rank",
-                if query.mode == SearchMode::Vector { vector_list(&mut params) } else { keyword_list(&mut params) }
+            // A list's rows: which list, the chunk, and a key that orders the list ascending.
+            SearchMode::Vector if returned == Returned::Lists => {
+                format!("WITH v AS ({}) SELECT {VECTOR_LIST}, chunk_id, distance AS key FROM v", vector_list(&mut params))
+            }
+            SearchMode::Keyword if returned == Returned::Lists => {
+                format!("WITH k AS ({}) SELECT {KEYWORD_LIST}, chunk_id, -score AS key FROM k", keyword_list(&mut params))
+            }
+            SearchMode::Hybrid if returned == Returned::Lists => format!(
+                "WITH v AS ({}), k AS ({})
+                 SELECT {VECTOR_LIST}, chunk_id, distance AS key FROM v UNION ALL SELECT {KEYWORD_LIST}, chunk_id, -score FROM k",
+                vector_list(&mut params),
+                keyword_list(&mut params)
             ),
             SearchMode::Vector => format!(
                 "WITH ranked AS ({}) SELECT {COLUMNS}, r.score, r.rank AS vector_rank, NULL::bigint AS keyword_rank
@@ -225,7 +271,15 @@ impl PostgresIndex {
             }
         };
         let sql = self.sql(&sql);
-        let rows = match tx.query(&sql, &params.refs()).await {
+        let rows = if prepare {
+            match prepared(cache, &tx, &sql).await {
+                Ok(statement) => tx.query(&statement, &params.refs()).await,
+                Err(error) => Err(error),
+            }
+        } else {
+            tx.query(&sql, &params.refs()).await
+        };
+        let rows = match rows {
             Ok(rows) => rows,
             // Nothing indexed yet: the indexer creates the schema with its first write.
             Err(error) if error.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => {
@@ -236,50 +290,18 @@ impl PostgresIndex {
         tx.commit().await.map_err(database_error)?;
         Ok(rows)
     }
-
-    /// Hybrid as its vector and keyword lists at once, each on a connection of its own, fused
-    /// here as the one statement fuses them (ties by vector rank, then keyword rank); then the
-    /// fused top k's rows.
-    async fn hybrid_lists_at_once(
-        &self,
-        client: &mut Client,
-        keyword_client: &mut Client,
-        query: &SearchQuery,
-        words: Option<String>,
-    ) -> Result<Vec<Hit>, IndexError> {
-        let list = |mode| SearchQuery { mode, top_k: query.fusion.candidates.max(query.top_k), ..query.clone() };
-        let (vector, keyword) = (list(SearchMode::Vector), list(SearchMode::Keyword));
-        let (vector, keyword) = tokio::try_join!(
-            self.ranked(client, &vector, None, Returned::Ids),
-            self.ranked(keyword_client, &keyword, words, Returned::Ids),
-        )?;
-        let ids = |rows: Vec<Row>| rows.iter().map(|row| row.try_get::<_, String>(0)).collect::<Result<Vec<_>, _>>();
-        let mut fused = query.fusion.fuse(&ids(vector).map_err(unavailable)?, &ids(keyword).map_err(unavailable)?);
-        fused.truncate(query.top_k);
-        if fused.is_empty() {
-            return Ok(Vec::new()); // nothing matched, or nothing is indexed yet (no table)
-        }
-        let wanted: Vec<&str> = fused.iter().map(|(id, _, _)| id.as_str()).collect();
-        let sql = self.sql(&format!(
-            "SELECT {COLUMNS} FROM {{schema}}.chunks c LEFT JOIN {{schema}}.parents p ON p.parent_id = c.parent_id
-             WHERE c.chunk_id = ANY ($1)"
-        ));
-        let rows = client.query(&sql, &[&wanted]).await.map_err(database_error)?;
-        let mut rows: HashMap<String, Row> = rows
-            .into_iter()
-            .map(|row| Ok((row.try_get("chunk_id").map_err(unavailable)?, row)))
-            .collect::<Result<_, IndexError>>()?;
-        // A chunk deleted since its list was ranked is left out, as a search a moment later would.
-        fused
-            .into_iter()
-            .filter_map(|(id, ranks, score)| rows.remove(&id).map(|row| read_hit(&row, score, ranks)))
-            .collect()
-    }
 }
 
 /// What [`PostgresIndex::ranked`] returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Returned {
+pub(super) enum Returned {
+    /// Whole hits, best first.
     Hits,
-    Ids,
+    /// The vector or keyword list, or both, of rows (list, chunk id, key): each list's
+    /// order is its keys' ascending, ties by chunk id.
+    Lists,
 }
+
+/// Which list a row of [`Returned::Lists`] belongs to.
+pub(super) const VECTOR_LIST: i32 = 0;
+const KEYWORD_LIST: i32 = 1;

@@ -1,0 +1,115 @@
+//! Hybrid's lists ranked at once, each on a connection of its own (decisions 41 and 46): the
+//! statements started, their lists merged and fused here, and the fused top k's rows read.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+
+use seams_contracts::retrieve::SearchMode;
+use tokio_postgres::Row;
+
+use super::search::{read_hit, Returned, COLUMNS, VECTOR_LIST};
+use super::vector_parts::PartsSearched;
+use super::{database_error, prepared, unavailable, PostgresIndex, Session, MAX_PARTS_AT_ONCE};
+use crate::index::{Hit, IndexError, SearchQuery};
+
+impl PostgresIndex {
+    /// Hybrid as lists ranked at once, each on a connection of its own, merged and fused here
+    /// as the one statement fuses them (ties by vector rank, then keyword rank); then the
+    /// fused top k's rows. A vector index in parts (decision 46) gives one statement per part,
+    /// ranking both lists over that part's chunks; else the vector list and the keyword list
+    /// are the two. `None` when there is no second connection (say, the role's or the
+    /// server's limit): one statement answers instead.
+    pub(super) async fn hybrid_lists_at_once(
+        &self,
+        client: &mut Session,
+        query: &SearchQuery,
+        words: &Option<String>,
+    ) -> Result<Option<Vec<Hit>>, IndexError> {
+        // As many parts as the last search found; until one has, two lists.
+        let parts = match self.vector_parts.load(Ordering::Relaxed) {
+            parts @ 2..=MAX_PARTS_AT_ONCE => parts,
+            _ => 1,
+        };
+        let mut others = Vec::new();
+        for slot in self.more_clients.iter().take(usize::try_from(parts.max(2) - 1).unwrap_or(1)) {
+            match self.connection(slot).await {
+                Ok(other) => others.push(other),
+                Err(error) => {
+                    tracing::warn!(%error, "no connection for one of hybrid's lists");
+                    break;
+                }
+            }
+        }
+        let depth = query.fusion.candidates.max(query.top_k);
+        let list = |mode| SearchQuery { mode, top_k: depth, ..query.clone() };
+        let rows: Vec<Row> = match others.len() {
+            0 => return Ok(None),
+            found if parts > 1 && found + 1 == usize::try_from(parts).unwrap_or(0) => {
+                let hybrid = list(SearchMode::Hybrid);
+                let statements = std::iter::once(&mut *client).chain(others.iter_mut().map(|c| &mut **c)).zip(0..).map(
+                    |(client, part)| {
+                        self.ranked(
+                            client,
+                            &hybrid,
+                            words.clone(),
+                            Returned::Lists,
+                            PartsSearched::One { part, of: parts },
+                        )
+                    },
+                );
+                futures::future::try_join_all(statements).await?.into_iter().flatten().collect()
+            }
+            _ => {
+                let (vector, keyword) = (list(SearchMode::Vector), list(SearchMode::Keyword));
+                let (vector, keyword) = tokio::try_join!(
+                    self.ranked(client, &vector, None, Returned::Lists, PartsSearched::Every),
+                    self.ranked(&mut others[0], &keyword, words.clone(), Returned::Lists, PartsSearched::Every),
+                )?;
+                vector.into_iter().chain(keyword).collect()
+            }
+        };
+        drop(others);
+        let (vector, keyword) = merged_lists(rows, depth)?;
+        let mut fused = query.fusion.fuse(&vector, &keyword);
+        fused.truncate(query.top_k);
+        if fused.is_empty() {
+            return Ok(Some(Vec::new())); // nothing matched, or nothing is indexed yet (no table)
+        }
+        let wanted: Vec<&str> = fused.iter().map(|(id, _, _)| id.as_str()).collect();
+        let sql = self.sql(&format!(
+            "SELECT {COLUMNS} FROM {{schema}}.chunks c LEFT JOIN {{schema}}.parents p ON p.parent_id = c.parent_id
+             WHERE c.chunk_id = ANY ($1)"
+        ));
+        let statement = prepared(&mut client.prepared, &client.client, &sql).await.map_err(database_error)?;
+        let rows = client.client.query(&statement, &[&wanted]).await.map_err(database_error)?;
+        let mut rows: HashMap<String, Row> = rows
+            .into_iter()
+            .map(|row| Ok((row.try_get("chunk_id").map_err(unavailable)?, row)))
+            .collect::<Result<_, IndexError>>()?;
+        // A chunk deleted since its list was ranked is left out, as a search a moment later would.
+        fused
+            .into_iter()
+            .filter_map(|(id, ranks, score)| rows.remove(&id).map(|row| read_hit(&row, score, ranks)))
+            .collect::<Result<_, _>>()
+            .map(Some)
+    }
+}
+
+/// The vector and keyword lists in [`Returned::Lists`]' rows from one or more statements,
+/// each cut to `depth`: as one list over every part ranks them.
+fn merged_lists(rows: Vec<Row>, depth: usize) -> Result<(Vec<String>, Vec<String>), IndexError> {
+    let (mut vector, mut keyword) = (Vec::new(), Vec::new());
+    for row in rows {
+        let (list, chunk_id, key): (i32, String, f64) = (
+            row.try_get(0).map_err(unavailable)?,
+            row.try_get(1).map_err(unavailable)?,
+            row.try_get(2).map_err(unavailable)?,
+        );
+        if list == VECTOR_LIST { &mut vector } else { &mut keyword }.push((key, chunk_id));
+    }
+    let ranked = |mut list: Vec<(f64, String)>| {
+        list.sort_by(|(a, a_id), (b, b_id)| a.total_cmp(b).then_with(|| a_id.cmp(b_id)));
+        list.into_iter().take(depth).map(|(_, id)| id).collect()
+    };
+    Ok((ranked(vector), ranked(keyword)))
+}
