@@ -46,7 +46,7 @@ pub enum Backend {
     Sqlite { index_bucket: String },
     /// PostgreSQL with pgvector, in `schema`; vector searches use an HNSW beam of at least
     /// `ef_search`, or probe `ivfflat_probes_percent` of an IVFFlat index's lists; hybrid
-    /// searches rank their two lists at once on two connections if `hybrid_lists_at_once`.
+    /// searches rank their lists at once on two connections if `hybrid_lists_at_once`.
     Postgres {
         database: DatabaseSource,
         schema: String,

@@ -114,7 +114,7 @@ pub struct PostgresIndex {
     /// How many parts the schema's vector index had at the last search (0: not searched
     /// yet), for hybrid's lists at once to know how many lists to start.
     vector_parts: AtomicU64,
-    /// Hybrid as its two lists at once, on two connections, fused here; else one statement.
+    /// Hybrid as its lists at once, on two connections, fused here; else one statement.
     hybrid_lists_at_once: bool,
     /// Keyword candidates come from the query's rarest words while their postings stay
     /// under this many ([`keyword_sql::bm25_top_sql`]).
@@ -211,10 +211,12 @@ impl PostgresIndex {
         Self { ivfflat_probes_percent: ivfflat_probes_percent.clamp(1, 100), ..self }
     }
 
-    /// The same index ranking a hybrid query's two lists at once, each on a connection of its
-    /// own, and fusing them here (`true`), or in one statement on one connection (`false`, the
-    /// default). At once answers sooner while the database has a core to spare for each list,
-    /// and holds two connections per function instance (decision 41).
+    /// The same index ranking a hybrid query's lists at once on two connections, one part of a
+    /// vector index in parts on each (else the vector list on one, the keyword list on the
+    /// other), and fusing them here (`true`), or in one statement on one connection (`false`,
+    /// the default). At once answers sooner while the database has a core to spare for each
+    /// connection, holds two connections per function instance and prepares its statements on
+    /// them (decisions 41, 46).
     pub fn with_hybrid_lists_at_once(self, hybrid_lists_at_once: bool) -> Self {
         Self { hybrid_lists_at_once, ..self }
     }

@@ -79,7 +79,7 @@ fn limit(n: usize) -> i64 {
 }
 
 impl PostgresIndex {
-    /// The query's hits: one statement, or hybrid's two lists at once when so configured.
+    /// The query's hits: one statement, or hybrid's lists at once when so configured.
     pub(super) async fn search_chunks(&self, query: &SearchQuery) -> Result<Vec<Hit>, IndexError> {
         let words = tsquery(&query.text);
         if query.mode == SearchMode::Keyword && words.is_none() {
