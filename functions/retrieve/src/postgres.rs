@@ -41,7 +41,6 @@ pub use connect::{valid_schema, Connection, PostgresSettings};
 pub use filter_sql::filter_condition;
 pub use keyword_sql::tsquery;
 pub use search::{HNSW_EF_SEARCH, HNSW_MAX_EF_SEARCH, IVFFLAT_PROBES_PERCENT};
-pub use vector_parts::IVFFLAT_PARTS;
 
 use crate::index::{Hit, IndexError, IndexedDocument, SearchIndex, SearchQuery, Upserted};
 
@@ -52,7 +51,7 @@ use crate::index::{Hit, IndexError, IndexedDocument, SearchIndex, SearchQuery, U
 const IDLE_RECONNECT: Duration = Duration::from_secs(50);
 
 /// The most vector index parts hybrid's lists at once rank on connections of their own; a
-/// schema with more is searched in one statement.
+/// schema with more has its vector and keyword lists ranked whole, one on each of two.
 const MAX_PARTS_AT_ONCE: u64 = 4;
 
 /// A connection, when it was last used, and the statements prepared on it.

@@ -209,9 +209,10 @@ impl PostgresIndex {
             )
         };
         // A list of one part of several ranks that part's chunks by keyword too.
-        let keyword_filter = match searched_parts.clone().collect::<Vec<_>>()[..] {
-            [part] if held_parts > 1 => format!("{filter} AND {}", part_condition("c.chunk_id", part, held_parts)),
-            _ => filter.clone(),
+        let keyword_filter = if held_parts > 1 && searched_parts.end - searched_parts.start == 1 {
+            format!("{filter} AND {}", part_condition("c.chunk_id", searched_parts.start, held_parts))
+        } else {
+            filter.clone()
         };
         let keyword_list = |params: &mut Params| {
             let tsquery = params.add(words.clone().unwrap_or_default());

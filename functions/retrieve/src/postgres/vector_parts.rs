@@ -7,7 +7,7 @@
 /// How many parts an IVFFlat bulk load builds: one per core of the database the bench runs
 /// on (2). Searches count the parts a schema holds, so a schema built with another count is
 /// searched as it was built.
-pub const IVFFLAT_PARTS: u64 = 2;
+pub(super) const IVFFLAT_PARTS: u64 = 2;
 
 /// The name of part `part`'s index. Part 0 keeps the name of the one vector index, which
 /// migrations and `seams upgrade-index` look for.
