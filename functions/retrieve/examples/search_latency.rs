@@ -14,7 +14,9 @@
 //! those builds, the recalls and the bulk-loaded indexes' latencies (`--postgres-bulk`: the
 //! bulk loads alone; `SEAMS_BENCH_BULK=hnsw,default` swaps their order, `default` runs only
 //! the first). `SEAMS_BENCH_BEAMS=100,200` then measures the HNSW schema again at those beams,
-//! `SEAMS_BENCH_PROBES=40,50` the default schema at those shares of IVFFlat's lists.
+//! `SEAMS_BENCH_PROBES=40,50` the default schema at those shares of IVFFlat's lists, and
+//! `SEAMS_BENCH_BUDGETS=5000` every schema with that budget of keyword candidates' postings,
+//! with a filter or without (the defaults differ).
 //! `SEAMS_BENCH_SPLIT=1` also runs each bulk load's hybrid queries with their lists at once, on
 //! two connections (one per part of a vector index in parts, else one per list), side by side
 //! with one statement, alone and with 2 and 8 clients at once.
@@ -447,6 +449,23 @@ async fn main() {
                     recall(&name, &other, &documents, &embedder).await;
                     latencies(&name, &other, &embedder).await;
                     same_ranking(&name, &other, load, "the default setting", &embedder).await;
+                }
+                // One budget of keyword candidates with a filter or without, against the
+                // defaults' two, on every load.
+                for budget in numbers("SEAMS_BENCH_BUDGETS") {
+                    let with_budget = |at_once| {
+                        PostgresIndex::new(settings(load.schema().to_owned()), embedder.model().clone())
+                            .expect("a valid schema")
+                            .with_rare_postings(i64::try_from(budget).unwrap_or(i64::MAX))
+                            .with_hybrid_lists_at_once(at_once)
+                    };
+                    let name = format!("{name}, a budget of {budget} postings with a filter or without");
+                    let one_statement = with_budget(false);
+                    latencies(&name, &one_statement, &embedder).await;
+                    if std::env::var_os("SEAMS_BENCH_SPLIT").is_some() {
+                        split_hybrid(&name, &one_statement, &with_budget(true), &embedder).await;
+                    }
+                    same_ranking(&name, &one_statement, load, "the default budgets", &embedder).await;
                 }
             }
             return;

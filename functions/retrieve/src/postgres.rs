@@ -116,8 +116,8 @@ pub struct PostgresIndex {
     /// Hybrid as its lists at once, on two connections, fused here; else one statement.
     hybrid_lists_at_once: bool,
     /// Keyword candidates come from the query's rarest words while their postings stay
-    /// under this many ([`keyword_sql::bm25_top_sql`]).
-    rare_postings: i64,
+    /// under this many ([`keyword_sql::bm25_top_sql`]), with a filter or without.
+    rare_postings: keyword_sql::RarePostings,
     /// `maintenance_work_mem` for a bulk load's index builds, in MiB: HNSW builds its graph in
     /// memory while it fits, several times faster than on disk.
     build_memory_mib: u32,
@@ -166,7 +166,7 @@ impl PostgresIndex {
             more_clients: (1..MAX_PARTS_AT_ONCE).map(|_| Mutex::new(None)).collect(),
             vector_parts: AtomicU64::new(0),
             hybrid_lists_at_once: false,
-            rare_postings: keyword_sql::RARE_POSTINGS,
+            rare_postings: keyword_sql::RarePostings::default(),
             build_memory_mib: bulk::BUILD_MEMORY_MIB,
             ef_search: HNSW_EF_SEARCH,
             ivfflat_min_chunks: IVFFLAT_MIN_CHUNKS,
@@ -192,9 +192,10 @@ impl PostgresIndex {
         Ok(Self { model, ..index })
     }
 
-    /// The same index with another budget of postings for keyword candidates (the ranking is
-    /// the same at any budget; only the work differs).
+    /// The same index with another budget of postings for keyword candidates, with a filter
+    /// or without (the ranking is the same at any budget; only the work differs).
     pub fn with_rare_postings(self, rare_postings: i64) -> Self {
+        let rare_postings = keyword_sql::RarePostings { unfiltered: rare_postings, filtered: rare_postings };
         Self { rare_postings, ..self }
     }
 

@@ -138,12 +138,45 @@ const THRESHOLD_WORDS: i64 = 8;
 const EXACT_UNITS: &str = "68719476736::float8";
 
 /// The default budget of [`super::PostgresIndex`]'s keyword candidates: postings (chunks holding a
-/// word, counted per word) of the query's rarest words.
-pub(super) const RARE_POSTINGS: i64 = 5_000;
+/// word, counted per word) of the query's rarest words, by whether a filter narrows them.
+///
+/// Without a filter each of those chunks is a candidate, and 2,000 postings give a θ that
+/// leaves little to score after; 5,000 scored more for the same θ (at 100k chunks, keyword
+/// p50 12.8 against 18.5 ms, hybrid 38.6 against 42.7). A filter passes only a share of
+/// them, so fewer reach the `n` a θ needs: with a filter of 10%, 2,000 made searches slower
+/// and 10,000 no faster than 5,000 (bench/RESULTS.md, issue 19).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct RarePostings {
+    pub(super) unfiltered: i64,
+    pub(super) filtered: i64,
+}
+
+impl Default for RarePostings {
+    fn default() -> Self {
+        Self { unfiltered: 2_000, filtered: 5_000 }
+    }
+}
+
+impl RarePostings {
+    /// The budget for a search with a filter (`filtered`) or without.
+    pub(super) fn of_search(self, filtered: bool) -> i64 {
+        if filtered {
+            self.filtered
+        } else {
+            self.unfiltered
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_filtered_search_takes_the_larger_budget() {
+        let budget = RarePostings::default();
+        assert_eq!((budget.of_search(false), budget.of_search(true)), (2_000, 5_000));
+    }
 
     #[test]
     fn user_words_never_become_tsquery_syntax() {

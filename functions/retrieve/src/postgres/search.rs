@@ -214,12 +214,13 @@ impl PostgresIndex {
         } else {
             filter.clone()
         };
+        let rare_postings = self.rare_postings.of_search(query.filter.is_some());
         let keyword_list = |params: &mut Params| {
             let tsquery = params.add(words.clone().unwrap_or_default());
             let words = params.add(words.clone().unwrap_or_default().replace(" | ", " "));
             format!(
                 "SELECT chunk_id, row_number() OVER (ORDER BY score DESC, chunk_id COLLATE \"C\") AS rank, score FROM ({}) k",
-                bm25_top_sql(&tsquery, &words, &keyword_filter, limit(candidates), self.rare_postings)
+                bm25_top_sql(&tsquery, &words, &keyword_filter, limit(candidates), rare_postings)
             )
         };
         let sql = match query.mode {
