@@ -7,7 +7,7 @@ use pgvector::Vector;
 use seams_contracts::process::ParentChunk;
 use seams_contracts::retrieve::{Citation, Ranks, SearchMode};
 use serde_json::{Map, Value};
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Row;
 
 use super::filter_sql::{filter_sql, Params};
@@ -148,13 +148,21 @@ impl PostgresIndex {
                             WHERE i.oid = to_regclass($3) AND o LIKE 'lists=%'), true),
                         (SELECT 1 + count(*) FROM pg_class
                          WHERE relnamespace = to_regnamespace($5) AND relkind = 'i' AND relname ~ $6)";
-        let settings_params: [&(dyn ToSql + Sync); 6] =
-            [&ef_search, &sequential_scan, &half_index, &probes_percent, &self.settings.schema, &LATER_PARTS_PATTERN];
+        let settings_params: [(&(dyn ToSql + Sync), Type); 6] = [
+            (&ef_search, Type::TEXT),
+            (&sequential_scan, Type::TEXT),
+            (&half_index, Type::TEXT),
+            (&probes_percent, Type::INT4),
+            (&self.settings.schema, Type::TEXT),
+            (&LATER_PARTS_PATTERN, Type::TEXT),
+        ];
         let settings = if prepare {
             let statement = prepared(cache, &tx, settings_sql).await.map_err(database_error)?;
-            tx.query_one(&statement, &settings_params).await
+            let values: Vec<&(dyn ToSql + Sync)> = settings_params.iter().map(|(value, _)| *value).collect();
+            tx.query_one(&statement, &values).await
         } else {
-            tx.query_one(settings_sql, &settings_params).await
+            // Typed, so one round trip: an untyped statement is prepared in one and run in another.
+            tx.query_typed_one(settings_sql, &settings_params).await
         }
         .map_err(database_error)?;
         let half_precision: bool = settings.get(3);
