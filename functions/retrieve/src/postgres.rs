@@ -6,8 +6,8 @@
 //! selective filter still returns `top_k`.
 //!
 //! Everything lives in one schema (`SEAMS_DATABASE_SCHEMA`, default `seams`), created by
-//! migrations the indexer runs. Statements are unnamed and settings are `SET LOCAL`, so
-//! RDS Proxy can multiplex connections.
+//! migrations the indexer runs. Settings are `SET LOCAL` and statements stay prepared only
+//! with hybrid's lists at once, so RDS Proxy can otherwise multiplex connections.
 //!
 //! This file holds the index and its connections; the rest, one question each:
 //! `connect` (settings, secret, TLS), `schema` (migrations), `write` (one document), `bulk`
