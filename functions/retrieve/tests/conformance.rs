@@ -424,9 +424,10 @@ async fn postgres_ties_rank_alike_on_every_keyword_path() {
 
 /// Keyword candidates narrowed to the chunks whose words' bounds can reach θ rank as scoring
 /// every match, on the bench's corpus at 3,000 chunks with the rare words' budget scaled to
-/// it (5,000 postings at 100k, the default with a filter). Words in more than half the chunks, and those past the eight
-/// of largest bounds, are left out of the sets and counted as if every chunk held them;
-/// counted as held by none, the sets lose chunks that reach the top only with their help.
+/// it (5,000 postings at 100k, the default with a filter). Words in more than half the
+/// chunks, and those past the eight of largest bounds, are left out of the sets and counted
+/// as if every chunk held them; counted as held by none, the sets lose chunks that reach the
+/// top only with their help.
 #[tokio::test]
 async fn postgres_keyword_candidates_whose_bounds_reach_theta_rank_as_every_match() {
     let (_, with_budget) = bench_corpus_in_postgres(u64::MAX).await;

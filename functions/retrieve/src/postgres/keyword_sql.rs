@@ -142,7 +142,7 @@ const EXACT_UNITS: &str = "68719476736::float8";
 ///
 /// Without a filter each of those chunks is a candidate, and 2,000 postings give a θ that
 /// leaves little to score after; 5,000 scored more for the same θ (at 100k chunks, keyword
-/// p50 12.5–13.6 against 18.5–20.6 ms, hybrid 38.6–42.5 against 42.7–47.1). A filter passes
+/// p50 12.5–13.6 against 18.5–23.9 ms, hybrid 38.6–42.5 against 42.7–47.9). A filter passes
 /// only a share of them, so fewer reach the `n` a θ needs: with a filter of 10%, both 2,000
 /// and 10,000 made searches slower than 5,000 (bench/RESULTS.md, issue 19).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
