@@ -16,7 +16,7 @@ use crate::feedback::VectorFeedback;
 use crate::fuse::Fusion;
 use crate::index::IndexError;
 use crate::manifest::LogPolicy;
-use crate::postgres::{self, Connection, PostgresSettings};
+use crate::postgres::{self, Connection, ListsAtOnce, PostgresSettings};
 use crate::rerank::{self, RerankSettings};
 
 /// Where the PostgreSQL connection comes from.
@@ -46,14 +46,14 @@ pub enum Backend {
     Sqlite { index_bucket: String },
     /// PostgreSQL with pgvector, in `schema`; vector searches use an HNSW beam of at least
     /// `ef_search`, or probe `ivfflat_probes_percent` of an IVFFlat index's lists; hybrid
-    /// searches rank their lists at once on two connections if `hybrid_lists_at_once`.
+    /// searches rank their lists at once on two connections as `hybrid_lists_at_once` says.
     Postgres {
         database: DatabaseSource,
         schema: String,
         ca_file: Option<PathBuf>,
         ef_search: usize,
         ivfflat_probes_percent: usize,
-        hybrid_lists_at_once: bool,
+        hybrid_lists_at_once: ListsAtOnce,
     },
 }
 
@@ -104,9 +104,20 @@ pub fn ivfflat_probes_percent_from_env(env: &Env) -> usize {
 }
 
 /// `SEAMS_POSTGRES_HYBRID_AT_ONCE`: whether pgvector hybrid searches rank their vector and
-/// keyword lists at once, on two connections (decision 41); a bad value is recorded in `env`.
-pub fn hybrid_lists_at_once_from_env(env: &Env) -> bool {
-    env.flag("SEAMS_POSTGRES_HYBRID_AT_ONCE", false)
+/// keyword lists at once, on two connections (decision 41): `true` while the database runs
+/// no other query of the role (decision 47), `always`, or `false` (the default); a bad value
+/// is recorded in `env`.
+pub fn hybrid_lists_at_once_from_env(env: &Env) -> ListsAtOnce {
+    const NAME: &str = "SEAMS_POSTGRES_HYBRID_AT_ONCE";
+    match env.optional(NAME).map(|value| value.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("false" | "0" | "no") => ListsAtOnce::Never,
+        Some("true" | "1" | "yes") => ListsAtOnce::WhileIdle,
+        Some("always") => ListsAtOnce::Always,
+        Some(other) => {
+            env.invalid(NAME, other, "expected true, false or always".into());
+            ListsAtOnce::Never
+        }
+    }
 }
 
 /// A number from 1 to `most` in `variable`, else `default`; a bad value is recorded in `env`.
@@ -343,7 +354,7 @@ mod tests {
     }
 
     #[test]
-    fn hybrid_lists_at_once_is_off_unless_asked_and_refuses_what_is_not_a_flag() {
+    fn hybrid_lists_at_once_is_off_unless_asked_and_refuses_what_is_not_a_choice() {
         let backend_with = |value: Option<&str>| {
             let mut pairs = vec![("SEAMS_SEARCH_BACKEND", "postgres"), ("DATABASE_URL", "postgres://db/seams")];
             pairs.extend(value.map(|value| ("SEAMS_POSTGRES_HYBRID_AT_ONCE", value)));
@@ -353,11 +364,13 @@ mod tests {
             Backend::Postgres { hybrid_lists_at_once, .. } => hybrid_lists_at_once,
             Backend::Sqlite { .. } => unreachable!("asked for postgres"),
         };
-        assert!(!at_once(None));
-        assert!(at_once(Some("true")));
-        assert!(!at_once(Some("false")));
+        assert_eq!(at_once(None), ListsAtOnce::Never);
+        assert_eq!(at_once(Some("true")), ListsAtOnce::WhileIdle);
+        assert_eq!(at_once(Some("always")), ListsAtOnce::Always);
+        assert_eq!(at_once(Some("false")), ListsAtOnce::Never);
         let report = backend_with(Some("twice")).unwrap_err().to_string();
         assert!(report.contains("SEAMS_POSTGRES_HYBRID_AT_ONCE"), "{report}");
+        assert!(report.contains("expected true, false or always"), "{report}");
     }
 
     #[test]

@@ -26,7 +26,7 @@ mod vector_parts;
 mod write;
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -36,6 +36,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 use tokio_postgres::{Client, GenericClient, Statement};
 
+pub use at_once::ListsAtOnce;
 pub use bulk::{ivfflat_lists, IVFFLAT_MIN_CHUNKS};
 pub use connect::{valid_schema, Connection, PostgresSettings};
 pub use filter_sql::filter_condition;
@@ -98,6 +99,9 @@ impl std::ops::DerefMut for Session {
     }
 }
 
+/// [`PostgresIndex::others_running`] before any search has looked.
+const NOT_SEEN: u64 = u64::MAX;
+
 /// A search index in one schema of a PostgreSQL database with pgvector.
 pub struct PostgresIndex {
     settings: PostgresSettings,
@@ -113,8 +117,11 @@ pub struct PostgresIndex {
     /// How many parts the schema's vector index had at the last search (0: not searched
     /// yet), for hybrid's lists at once to know how many lists to start.
     vector_parts: AtomicU64,
-    /// Hybrid as its lists at once, on two connections, fused here; else one statement.
-    hybrid_lists_at_once: bool,
+    /// When hybrid ranks its lists at once, on two connections, fused here; else one statement.
+    hybrid_lists_at_once: ListsAtOnce,
+    /// How many other queries of the database role the last search saw running
+    /// ([`NOT_SEEN`] before one has looked), for [`ListsAtOnce::WhileIdle`].
+    others_running: AtomicU64,
     /// Keyword candidates come from the query's rarest words while their postings stay
     /// under this many ([`keyword_sql::bm25_top_sql`]), with a filter or without.
     rare_postings: keyword_sql::RarePostings,
@@ -165,7 +172,8 @@ impl PostgresIndex {
             client: Mutex::new(None),
             more_clients: (1..MAX_PARTS_AT_ONCE).map(|_| Mutex::new(None)).collect(),
             vector_parts: AtomicU64::new(0),
-            hybrid_lists_at_once: false,
+            hybrid_lists_at_once: ListsAtOnce::Never,
+            others_running: AtomicU64::new(NOT_SEEN),
             rare_postings: keyword_sql::RarePostings::default(),
             build_memory_mib: bulk::BUILD_MEMORY_MIB,
             ef_search: HNSW_EF_SEARCH,
@@ -213,12 +221,22 @@ impl PostgresIndex {
 
     /// The same index ranking a hybrid query's lists at once on two connections, one part of a
     /// vector index in parts on each (else the vector list on one, the keyword list on the
-    /// other), and fusing them here (`true`), or in one statement on one connection (`false`,
-    /// the default). At once answers sooner while the database has a core to spare for each
-    /// connection, holds two connections per function instance and prepares its statements on
-    /// them (decisions 41, 46).
-    pub fn with_hybrid_lists_at_once(self, hybrid_lists_at_once: bool) -> Self {
+    /// other), and fusing them here, when `hybrid_lists_at_once` says; else in one statement on
+    /// one connection (the default). At once answers sooner while the database has a core to
+    /// spare for each connection, holds two connections per function instance and prepares its
+    /// statements on them (decisions 41, 46, 47).
+    pub fn with_hybrid_lists_at_once(self, hybrid_lists_at_once: ListsAtOnce) -> Self {
         Self { hybrid_lists_at_once, ..self }
+    }
+
+    /// How many other queries of the database role the last search saw running, if one has looked.
+    pub fn others_running(&self) -> Option<u64> {
+        Some(self.others_running.load(Ordering::Relaxed)).filter(|&seen| seen != NOT_SEEN)
+    }
+
+    fn saw_others_running(&self, others_running: i64) {
+        let seen = u64::try_from(others_running).unwrap_or(0).min(NOT_SEEN - 1);
+        self.others_running.store(seen, Ordering::Relaxed);
     }
 
     /// The same index with another smallest bulk load that builds IVFFlat rather than HNSW

@@ -461,7 +461,8 @@ async fn postgres_hybrid_lists_at_once_rank_as_one_statement() {
         let in_parts = ivfflat_min_chunks < 3_000;
         let parts = part_indexes(loaded.schema()).await;
         assert_eq!(parts.len(), if in_parts { 3 } else { 0 }, "part 0's vector index keeps its name: {parts:?}");
-        let (one_statement, at_once) = (with_budget(150), with_budget(150).with_hybrid_lists_at_once(true));
+        let (one_statement, at_once) =
+            (with_budget(150), with_budget(150).with_hybrid_lists_at_once(retrieve::postgres::ListsAtOnce::Always));
         let mut words = crate::corpus::Words(0xC0FFEE);
         for asked in 0..20 {
             let text = words.text(6);
@@ -482,7 +483,7 @@ async fn postgres_hybrid_lists_at_once_rank_as_one_statement() {
         seams_embeddings::hashing::HashingEmbedder::default().model().clone(),
     )
     .unwrap()
-    .with_hybrid_lists_at_once(true);
+    .with_hybrid_lists_at_once(retrieve::postgres::ListsAtOnce::Always);
     assert!(empty.search(&query("w1 w2", SearchMode::Hybrid, 10, None)).await.unwrap().is_empty());
 }
 
@@ -507,12 +508,69 @@ async fn postgres_hybrid_lists_at_once_without_a_second_connection_answer_as_one
     url.user(&role);
     let settings = PostgresSettings { connection: Connection::Fixed(url), schema, ca_file: None };
     let model = seams_embeddings::hashing::HashingEmbedder::default().model().clone();
-    let at_once = PostgresIndex::new(settings, model).unwrap().with_rare_postings(150).with_hybrid_lists_at_once(true);
+    let at_once = PostgresIndex::new(settings, model)
+        .unwrap()
+        .with_rare_postings(150)
+        .with_hybrid_lists_at_once(retrieve::postgres::ListsAtOnce::Always);
     let mut words = crate::corpus::Words(0xC0FFEE);
     for _ in 0..3 {
         assert_ranks_alike(&at_once, &with_budget(150), &query(&words.text(6), SearchMode::Hybrid, 10, None)).await;
     }
     drop(at_once); // its connection, before the role goes
+    admin.batch_execute(&format!("DROP OWNED BY {role}; DROP ROLE {role};")).await.unwrap();
+}
+
+/// Hybrid lists at once while idle (`SEAMS_POSTGRES_HYBRID_AT_ONCE=true`) rank as one
+/// statement, on one connection, while another query of the database role runs, and at once,
+/// on a second connection, once a search has seen nothing else running (decision 47). The
+/// role is the test's own, so other tests' queries do not count.
+#[tokio::test]
+async fn postgres_hybrid_lists_at_once_while_idle_wait_for_the_role_to_be_idle() {
+    use retrieve::postgres::{Connection, ListsAtOnce, PostgresIndex, PostgresSettings};
+    use seams_embeddings::Embedder;
+    let (loaded, with_budget) = bench_corpus_in_postgres(u64::MAX).await;
+    let name = seams_tests::unique("at_once_idle").replace('-', "_");
+    let (schema, role) = (loaded.schema().to_owned(), format!("seams_{name}"));
+    let admin = seams_tests::stack::database_client().await;
+    admin
+        .batch_execute(&format!(
+            "CREATE ROLE {role} LOGIN;
+             GRANT USAGE ON SCHEMA {schema} TO {role}; GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role};"
+        ))
+        .await
+        .unwrap();
+    let mut url: tokio_postgres::Config = seams_tests::stack::database_url().parse().unwrap();
+    url.user(&role).application_name(&name);
+    let settings = PostgresSettings { connection: Connection::Fixed(url.clone()), schema, ca_file: None };
+    let model = seams_embeddings::hashing::HashingEmbedder::default().model().clone();
+    let at_once = PostgresIndex::new(settings, model)
+        .unwrap()
+        .with_rare_postings(150)
+        .with_hybrid_lists_at_once(ListsAtOnce::WhileIdle);
+    let connections = || async {
+        let row = admin.query_one("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", &[&name]).await;
+        row.unwrap().get::<_, i64>(0)
+    };
+    let mut words = crate::corpus::Words(0xC0FFEE);
+    let mut search = || query(&words.text(6), SearchMode::Hybrid, 10, None);
+
+    let (sleeper, sleeper_connection) = url.application_name("sleeper").connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(sleeper_connection);
+    let sleeping = tokio::spawn(async move { sleeper.batch_execute("SELECT pg_sleep(3)").await });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    for _ in 0..2 {
+        assert_ranks_alike(&at_once, &with_budget(150), &search()).await;
+        assert_eq!(at_once.others_running(), Some(1), "the sleeper runs");
+        assert_eq!(connections().await, 1, "one statement, on one connection, while the sleeper runs");
+    }
+    sleeping.await.unwrap().unwrap();
+    assert_ranks_alike(&at_once, &with_budget(150), &search()).await;
+    assert_eq!(at_once.others_running(), Some(0), "the sleeper has woken");
+    assert_eq!(connections().await, 1, "the search before saw the sleeper");
+    assert_ranks_alike(&at_once, &with_budget(150), &search()).await;
+    assert_eq!(connections().await, 2, "at once, on a second connection");
+    assert_eq!(at_once.others_running(), Some(0), "the lists' own statements are not counted");
+    drop(at_once); // its connections, before the role goes
     admin.batch_execute(&format!("DROP OWNED BY {role}; DROP ROLE {role};")).await.unwrap();
 }
 
@@ -765,7 +823,8 @@ async fn postgres_bulk_load_indexes_as_upserting_one_at_a_time() {
         PostgresIndex::new(PostgresSettings { connection, schema: schema.clone(), ca_file: None }, support::model())
             .unwrap()
     };
-    let (at_once, whole) = (on_schema().with_hybrid_lists_at_once(true), on_schema());
+    let (at_once, whole) =
+        (on_schema().with_hybrid_lists_at_once(retrieve::postgres::ListsAtOnce::Always), on_schema());
     let asked = query("refund policy", SearchMode::Hybrid, 10, None);
     for _ in 0..2 {
         same("at once, in parts".into(), at_once.search(&asked).await.unwrap(), upserted.search(&asked).await.unwrap());

@@ -1,5 +1,6 @@
-//! Hybrid's lists ranked at once, each on a connection of its own (decisions 41 and 46): the
-//! statements started, their lists merged and fused here, and the fused top k's rows read.
+//! Hybrid's lists ranked at once, each on a connection of its own (decisions 41, 46 and 47):
+//! when to, the statements started, their lists merged and fused here, and the fused top k's
+//! rows read.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -11,6 +12,38 @@ use super::search::{read_hit, Returned, COLUMNS, VECTOR_LIST};
 use super::vector_parts::PartsSearched;
 use super::{database_error, prepared, unavailable, PostgresIndex, Session, MAX_PARTS_AT_ONCE};
 use crate::index::{Hit, IndexError, SearchQuery};
+
+/// When hybrid ranks its lists at once, each on a connection of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ListsAtOnce {
+    /// Never: one statement on one connection (the default).
+    #[default]
+    Never,
+    /// While the last search saw no other query of the database role running: the lists
+    /// overlap only if the database has a core free for each, and under load they cost more
+    /// than they save (decision 47). Until a search has looked, one statement.
+    WhileIdle,
+    /// On every hybrid search, busy or not.
+    Always,
+}
+
+impl ListsAtOnce {
+    /// Whether a hybrid search ranks its lists at once, given how many other queries of the
+    /// role the last search saw running (`None`: no search has looked yet).
+    pub(super) fn now(self, others_running: Option<u64>) -> bool {
+        match self {
+            ListsAtOnce::Never => false,
+            ListsAtOnce::WhileIdle => others_running == Some(0),
+            ListsAtOnce::Always => true,
+        }
+    }
+}
+
+/// How many other queries of the database role are running, as a scalar subquery: those of
+/// other roles show no state to an unprivileged role, and this role's are retrieve's own
+/// load (its other function instances, its indexer).
+pub(super) const OTHERS_RUNNING: &str = "(SELECT count(*) FROM pg_stat_activity
+     WHERE state = 'active' AND backend_type = 'client backend' AND usename = current_user AND pid <> pg_backend_pid())";
 
 impl PostgresIndex {
     /// Hybrid as lists ranked at once, each on a connection of its own, merged and fused here
@@ -76,12 +109,17 @@ impl PostgresIndex {
             return Ok(Some(Vec::new())); // nothing matched, or nothing is indexed yet (no table)
         }
         let wanted: Vec<&str> = fused.iter().map(|(id, _, _)| id.as_str()).collect();
+        // The lists' statements have ended, so the others running are not this search's.
         let sql = self.sql(&format!(
-            "SELECT {COLUMNS} FROM {{schema}}.chunks c LEFT JOIN {{schema}}.parents p ON p.parent_id = c.parent_id
+            "SELECT {COLUMNS}, {OTHERS_RUNNING} AS others_running
+             FROM {{schema}}.chunks c LEFT JOIN {{schema}}.parents p ON p.parent_id = c.parent_id
              WHERE c.chunk_id = ANY ($1)"
         ));
         let statement = prepared(&mut client.prepared, &client.client, &sql).await.map_err(database_error)?;
         let rows = client.client.query(&statement, &[&wanted]).await.map_err(database_error)?;
+        if let Some(row) = rows.first() {
+            self.saw_others_running(row.try_get("others_running").map_err(unavailable)?);
+        }
         let mut rows: HashMap<String, Row> = rows
             .into_iter()
             .map(|row| Ok((row.try_get("chunk_id").map_err(unavailable)?, row)))
@@ -112,4 +150,18 @@ fn merged_lists(rows: Vec<Row>, depth: usize) -> Result<(Vec<String>, Vec<String
         list.into_iter().take(depth).map(|(_, id)| id).collect()
     };
     Ok((ranked(vector), ranked(keyword)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn while_idle_ranks_at_once_only_after_a_search_saw_nothing_else_running() {
+        for seen in [None, Some(0), Some(1), Some(7)] {
+            assert!(!ListsAtOnce::Never.now(seen));
+            assert!(ListsAtOnce::Always.now(seen));
+            assert_eq!(ListsAtOnce::WhileIdle.now(seen), seen == Some(0), "{seen:?}");
+        }
+    }
 }

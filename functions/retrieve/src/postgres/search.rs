@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Row;
 
+use super::at_once::OTHERS_RUNNING;
 use super::filter_sql::{filter_sql, Params};
 use super::keyword_sql::{bm25_top_sql, tsquery};
 use super::vector_parts::{part_condition, PartsSearched, LATER_PARTS_PATTERN};
@@ -86,7 +87,8 @@ impl PostgresIndex {
             return Ok(Vec::new());
         }
         let mut client = self.client().await?;
-        if query.mode == SearchMode::Hybrid && self.hybrid_lists_at_once && words.is_some() && query.vector.is_some() {
+        let at_once = self.hybrid_lists_at_once.now(self.others_running());
+        if query.mode == SearchMode::Hybrid && at_once && words.is_some() && query.vector.is_some() {
             if let Some(hits) = self.hybrid_lists_at_once(&mut client, query, &words).await? {
                 return Ok(hits);
             }
@@ -133,12 +135,13 @@ impl PostgresIndex {
         // A bulk-loaded schema's index may be IVFFlat instead (decision 40): a search probes a
         // share of its lists, counted from the index's definition, and its iterative scans can
         // only be in relaxed order, which the exact cut below puts right.
-        // One round trip sets all this and finds which vector index the schema has.
+        // One round trip sets all this, finds which vector index the schema has and counts the
+        // other queries running (for hybrid's lists at once while idle).
         let ef_search = candidates.saturating_mul(4).max(self.ef_search).min(HNSW_MAX_EF_SEARCH).to_string();
         let sequential_scan = if query.filter.is_none() && query.mode != SearchMode::Keyword { "off" } else { "on" };
         let half_index = format!("{}.chunks_embedding_half_idx", self.settings.schema);
         let probes_percent = i32::try_from(self.ivfflat_probes_percent).unwrap_or(100);
-        let settings_sql =
+        let settings_sql = &format!(
             "SELECT set_config('hnsw.iterative_scan', 'strict_order', true), set_config('hnsw.ef_search', $1, true),
                         set_config('enable_seqscan', $2, true), to_regclass($3) IS NOT NULL,
                         set_config('ivfflat.iterative_scan', 'relaxed_order', true),
@@ -147,7 +150,9 @@ impl PostgresIndex {
                             FROM pg_class i, unnest(i.reloptions) o
                             WHERE i.oid = to_regclass($3) AND o LIKE 'lists=%'), true),
                         (SELECT 1 + count(*) FROM pg_class
-                         WHERE relnamespace = to_regnamespace($5) AND relkind = 'i' AND relname ~ $6)";
+                         WHERE relnamespace = to_regnamespace($5) AND relkind = 'i' AND relname ~ $6),
+                        {OTHERS_RUNNING}"
+        );
         let settings_params: [(&(dyn ToSql + Sync), Type); 6] = [
             (&ef_search, Type::TEXT),
             (&sequential_scan, Type::TEXT),
@@ -168,6 +173,10 @@ impl PostgresIndex {
         let half_precision: bool = settings.get(3);
         let held_parts = u64::try_from(settings.get::<_, i64>(6)).unwrap_or(1).max(1);
         self.vector_parts.store(held_parts, Ordering::Relaxed);
+        // Hybrid's lists at once run beside each other: each would count the others.
+        if returned == Returned::Hits {
+            self.saw_others_running(settings.get(7));
+        }
         let searched_parts = parts.parts(held_parts);
         if searched_parts.is_empty() {
             return Ok(Vec::new()); // other statements search this schema's parts
