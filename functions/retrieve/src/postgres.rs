@@ -234,9 +234,12 @@ impl PostgresIndex {
         Some(self.others_running.load(Ordering::Relaxed)).filter(|&seen| seen != NOT_SEEN)
     }
 
-    fn saw_others_running(&self, others_running: i64) {
-        let seen = u64::try_from(others_running).unwrap_or(0).min(NOT_SEEN - 1);
-        self.others_running.store(seen, Ordering::Relaxed);
+    /// Keeps a search's count of the other queries running; `None` when it did not count.
+    fn saw_others_running(&self, others_running: Option<i64>) {
+        if let Some(seen) = others_running {
+            let seen = u64::try_from(seen).unwrap_or(0).min(NOT_SEEN - 1);
+            self.others_running.store(seen, Ordering::Relaxed);
+        }
     }
 
     /// The same index with another smallest bulk load that builds IVFFlat rather than HNSW

@@ -563,6 +563,9 @@ async fn postgres_hybrid_lists_at_once_while_idle_wait_for_the_role_to_be_idle()
         assert_eq!(at_once.others_running(), Some(1), "the sleeper runs");
         assert_eq!(connections().await, 1, "one statement, on one connection, while the sleeper runs");
     }
+    let one_statement = with_budget(150);
+    one_statement.search(&search()).await.unwrap();
+    assert_eq!(one_statement.others_running(), None, "only lists at once while idle count the others");
     sleeping.await.unwrap().unwrap();
     assert_ranks_alike(&at_once, &with_budget(150), &search()).await;
     assert_eq!(at_once.others_running(), Some(0), "the sleeper has woken");

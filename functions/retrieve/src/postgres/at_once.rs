@@ -37,13 +37,22 @@ impl ListsAtOnce {
             ListsAtOnce::Always => true,
         }
     }
-}
 
-/// How many other queries of the database role are running, as a scalar subquery: those of
-/// other roles show no state to an unprivileged role, and this role's are retrieve's own
-/// load (its other function instances, its indexer).
-pub(super) const OTHERS_RUNNING: &str = "(SELECT count(*) FROM pg_stat_activity
-     WHERE state = 'active' AND backend_type = 'client backend' AND usename = current_user AND pid <> pg_backend_pid())";
+    /// A column counting the other queries of the database role running, where [`Self::now`]
+    /// needs the count; else NULL, as reading `pg_stat_activity` copies every backend's entry.
+    /// Other roles' queries show no state to an unprivileged role, and this role's are
+    /// retrieve's own load (its other function instances, its indexer).
+    pub(super) fn others_running_sql(self) -> &'static str {
+        match self {
+            ListsAtOnce::WhileIdle => {
+                "(SELECT count(*) FROM pg_stat_activity
+                  WHERE state = 'active' AND backend_type = 'client backend' AND usename = current_user
+                    AND pid <> pg_backend_pid())"
+            }
+            ListsAtOnce::Never | ListsAtOnce::Always => "NULL::bigint",
+        }
+    }
+}
 
 impl PostgresIndex {
     /// Hybrid as lists ranked at once, each on a connection of its own, merged and fused here
@@ -110,8 +119,9 @@ impl PostgresIndex {
         }
         let wanted: Vec<&str> = fused.iter().map(|(id, _, _)| id.as_str()).collect();
         // The lists' statements have ended, so the others running are not this search's.
+        let others_running = self.hybrid_lists_at_once.others_running_sql();
         let sql = self.sql(&format!(
-            "SELECT {COLUMNS}, {OTHERS_RUNNING} AS others_running
+            "SELECT {COLUMNS}, {others_running} AS others_running
              FROM {{schema}}.chunks c LEFT JOIN {{schema}}.parents p ON p.parent_id = c.parent_id
              WHERE c.chunk_id = ANY ($1)"
         ));

@@ -10,7 +10,6 @@ use serde_json::{Map, Value};
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Row;
 
-use super::at_once::OTHERS_RUNNING;
 use super::filter_sql::{filter_sql, Params};
 use super::keyword_sql::{bm25_top_sql, tsquery};
 use super::vector_parts::{part_condition, PartsSearched, LATER_PARTS_PATTERN};
@@ -135,12 +134,13 @@ impl PostgresIndex {
         // A bulk-loaded schema's index may be IVFFlat instead (decision 40): a search probes a
         // share of its lists, counted from the index's definition, and its iterative scans can
         // only be in relaxed order, which the exact cut below puts right.
-        // One round trip sets all this, finds which vector index the schema has and counts the
-        // other queries running (for hybrid's lists at once while idle).
+        // One round trip sets all this, finds which vector index the schema has and, for
+        // hybrid's lists at once while idle, counts the other queries running.
         let ef_search = candidates.saturating_mul(4).max(self.ef_search).min(HNSW_MAX_EF_SEARCH).to_string();
         let sequential_scan = if query.filter.is_none() && query.mode != SearchMode::Keyword { "off" } else { "on" };
         let half_index = format!("{}.chunks_embedding_half_idx", self.settings.schema);
         let probes_percent = i32::try_from(self.ivfflat_probes_percent).unwrap_or(100);
+        let others_running = self.hybrid_lists_at_once.others_running_sql();
         let settings_sql = &format!(
             "SELECT set_config('hnsw.iterative_scan', 'strict_order', true), set_config('hnsw.ef_search', $1, true),
                         set_config('enable_seqscan', $2, true), to_regclass($3) IS NOT NULL,
@@ -151,7 +151,7 @@ impl PostgresIndex {
                             WHERE i.oid = to_regclass($3) AND o LIKE 'lists=%'), true),
                         (SELECT 1 + count(*) FROM pg_class
                          WHERE relnamespace = to_regnamespace($5) AND relkind = 'i' AND relname ~ $6),
-                        {OTHERS_RUNNING}"
+                        {others_running}"
         );
         let settings_params: [(&(dyn ToSql + Sync), Type); 6] = [
             (&ef_search, Type::TEXT),
